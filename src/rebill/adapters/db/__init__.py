@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 storage: rows, the store, migrations. Money is always an integer column."""

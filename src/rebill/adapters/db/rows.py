@@ -1,0 +1,306 @@
+"""ORM rows. Every tenant-owned table carries `agency_id` first in its primary key so that the
+data can later be distributed by agency. Money columns are integers (`*_micros`, `*_minor`);
+unique constraints are the source of truth for idempotency."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+Id = String(64)
+Money = BigInteger
+
+
+class PlatformRow(Base):
+    __tablename__ = "platform"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    invoice_prefix: Mapped[str] = mapped_column(String(20))
+    agency_monthly_fee_micros: Mapped[int] = mapped_column(Money)
+
+
+class WholesaleVoiceRateRow(Base):
+    """scope '' is the platform's card; an agency id scopes an override."""
+
+    __tablename__ = "wholesale_voice_rates"
+    scope: Mapped[str] = mapped_column(Id, primary_key=True)
+    direction: Mapped[str] = mapped_column(String(16), primary_key=True)
+    per_minute_micros: Mapped[int] = mapped_column(Money)
+    per_minute_decimals: Mapped[int] = mapped_column(Integer)
+    increment_first_seconds: Mapped[int] = mapped_column(Integer)
+    increment_step_seconds: Mapped[int] = mapped_column(Integer)
+    connect_fee_micros: Mapped[int] = mapped_column(Money)
+
+
+class WholesaleNumberPriceRow(Base):
+    __tablename__ = "wholesale_number_prices"
+    scope: Mapped[str] = mapped_column(Id, primary_key=True)
+    number_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    monthly_micros: Mapped[int] = mapped_column(Money)
+
+
+class AgencyRow(Base):
+    __tablename__ = "agencies"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    invoice_prefix: Mapped[str] = mapped_column(String(20), unique=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    tax_mode: Mapped[str] = mapped_column(String(16))
+    tax_rate_percent: Mapped[str] = mapped_column(String(16))  # exact decimal text, not money
+    tax_behavior: Mapped[str] = mapped_column(String(16))
+    tax_label: Mapped[str] = mapped_column(String(40))
+    credit_limit_micros: Mapped[int | None] = mapped_column(Money, nullable=True)
+    agency_monthly_fee_micros: Mapped[int | None] = mapped_column(Money, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PlanRow(Base):
+    __tablename__ = "plans"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    monthly_fee_micros: Mapped[int] = mapped_column(Money)
+    included_minutes: Mapped[int] = mapped_column(BigInteger)
+    overage: Mapped[str] = mapped_column(String(16))
+    included_numbers: Mapped[int] = mapped_column(Integer)
+    local_monthly_micros: Mapped[int] = mapped_column(Money)
+    toll_free_monthly_micros: Mapped[int] = mapped_column(Money)
+    limit_campaigns: Mapped[int] = mapped_column(Integer)
+    limit_numbers: Mapped[int] = mapped_column(Integer)
+    limit_parallel_calls: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        ForeignKeyConstraint(["agency_id"], ["agencies.id"]),
+    )
+
+
+class PlanVoiceRateRow(Base):
+    __tablename__ = "plan_voice_rates"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    direction: Mapped[str] = mapped_column(String(16), primary_key=True)
+    per_minute_micros: Mapped[int] = mapped_column(Money)
+    per_minute_decimals: Mapped[int] = mapped_column(Integer)
+    increment_first_seconds: Mapped[int] = mapped_column(Integer)
+    increment_step_seconds: Mapped[int] = mapped_column(Integer)
+    connect_fee_micros: Mapped[int] = mapped_column(Money)
+    __table_args__ = (
+        ForeignKeyConstraint(["agency_id", "plan_id"], ["plans.agency_id", "plans.id"]),
+    )
+
+
+class SubAccountRow(Base):
+    __tablename__ = "sub_accounts"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    country: Mapped[str] = mapped_column(String(2))
+    state: Mapped[str] = mapped_column(String(16))
+    limit_campaigns: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    limit_numbers: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    limit_parallel_calls: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cap_monthly_spend_micros: Mapped[int | None] = mapped_column(Money, nullable=True)
+    cap_monthly_minutes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    cap_alerts: Mapped[str] = mapped_column(String(200))  # JSON list of decimal strings
+    cap_enforcement: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    __table_args__ = (ForeignKeyConstraint(["agency_id"], ["agencies.id"]),)
+
+
+class SubscriptionRow(Base):
+    """The plan history: the plan in force at t is the latest row with effective_at <= t."""
+
+    __tablename__ = "subscriptions"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    sub_account_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    effective_at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(Id)
+    change: Mapped[str] = mapped_column(String(16))  # subscribe | upgrade | downgrade
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["agency_id", "sub_account_id"], ["sub_accounts.agency_id", "sub_accounts.id"]
+        ),
+        ForeignKeyConstraint(["agency_id", "plan_id"], ["plans.agency_id", "plans.id"]),
+    )
+
+
+class PhoneNumberRow(Base):
+    __tablename__ = "phone_numbers"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    e164: Mapped[str] = mapped_column(String(20), primary_key=True)
+    rented_at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    sub_account_id: Mapped[str] = mapped_column(Id)
+    number_type: Mapped[str] = mapped_column(String(16))
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["agency_id", "sub_account_id"], ["sub_accounts.agency_id", "sub_accounts.id"]
+        ),
+    )
+
+
+class CallRow(Base):
+    """A call record as received; `billed_period` names the close that billed it."""
+
+    __tablename__ = "calls"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sub_account_id: Mapped[str] = mapped_column(Id)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    duration_seconds: Mapped[int] = mapped_column(Integer)
+    direction: Mapped[str] = mapped_column(String(16))
+    campaign_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    phone_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    billed_period: Mapped[str | None] = mapped_column(String(7), nullable=True)
+    __table_args__ = (
+        Index("ix_calls_agency_sub_started", "agency_id", "sub_account_id", "started_at"),
+        Index("ix_calls_agency_started", "agency_id", "started_at"),
+    )
+
+
+class PeriodCloseRow(Base):
+    __tablename__ = "period_closes"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    closed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    wholesale_invoice_number: Mapped[str] = mapped_column(String(40))
+    revenue_minor: Mapped[int] = mapped_column(Money)
+    cost_minor: Mapped[int] = mapped_column(Money)
+
+
+class PeriodUsageRow(Base):
+    """What a close measured for one sub-account: its usage summary and profit, and the pool
+    left (late calls of the period are rated against it)."""
+
+    __tablename__ = "period_usage"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    sub_account_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    pool_remaining_seconds: Mapped[int] = mapped_column(BigInteger)
+    usage_json: Mapped[str] = mapped_column(Text)
+    revenue_minor: Mapped[int] = mapped_column(Money)
+    cost_minor: Mapped[int] = mapped_column(Money)
+
+
+class InvoiceSequenceRow(Base):
+    __tablename__ = "invoice_sequences"
+    series: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_value: Mapped[int] = mapped_column(BigInteger)
+
+
+class InvoiceRow(Base):
+    __tablename__ = "invoices"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), primary_key=True)
+    issuer: Mapped[str] = mapped_column(Id)
+    kind: Mapped[str] = mapped_column(String(16))
+    sub_account_id: Mapped[str | None] = mapped_column(Id, nullable=True)
+    period: Mapped[str | None] = mapped_column(String(7), nullable=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    subtotal_minor: Mapped[int] = mapped_column(Money)
+    tax_minor: Mapped[int] = mapped_column(Money)
+    total_minor: Mapped[int] = mapped_column(Money)
+    tax_label: Mapped[str] = mapped_column(String(40))
+    tax_behavior: Mapped[str] = mapped_column(String(16))
+    usage_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    __table_args__ = (
+        UniqueConstraint("issuer", "number", name="uq_invoices_issuer_number"),
+        UniqueConstraint("agency_id", "idempotency_key", name="uq_invoices_idempotency"),
+        Index("ix_invoices_agency_period", "agency_id", "period"),
+    )
+
+
+class InvoiceLineRow(Base):
+    __tablename__ = "invoice_lines"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(String(300))
+    quantity: Mapped[str] = mapped_column(String(32))
+    unit_price: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    amount_micros: Mapped[int] = mapped_column(Money)
+    amount_minor: Mapped[int] = mapped_column(Money)
+    tax_minor: Mapped[int] = mapped_column(Money)
+    __table_args__ = (
+        ForeignKeyConstraint(["agency_id", "number"], ["invoices.agency_id", "invoices.number"]),
+    )
+
+
+class JournalEntryRow(Base):
+    __tablename__ = "journal_entries"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    description: Mapped[str] = mapped_column(String(300))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class PostingRow(Base):
+    __tablename__ = "postings"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(200))
+    amount_micros: Mapped[int] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["agency_id", "idempotency_key"],
+            ["journal_entries.agency_id", "journal_entries.idempotency_key"],
+        ),
+        Index("ix_postings_agency_account", "agency_id", "account"),
+    )
+
+

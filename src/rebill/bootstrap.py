@@ -1,0 +1,41 @@
+"""The composition root: the only place that picks concrete adapters for the services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from rebill.adapters.clock import FixedClock, SystemClock
+from rebill.adapters.db.engine import make_engine, migrate
+from rebill.adapters.db.store import unit_of_work_factory
+from rebill.config import Settings
+from rebill.services.ports import Clock, UnitOfWorkFactory
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    uow: UnitOfWorkFactory
+    clock: Clock
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def build(settings: Settings, migrate_schema: bool = True) -> App:
+    engine = make_engine(settings.database_url)
+    if migrate_schema:
+        migrate(engine)
+    clock: Clock = FixedClock(settings.now) if settings.now else SystemClock()
+    return App(settings, engine, unit_of_work_factory(engine), clock)
+
+
+def database_is_empty(app: App) -> bool:
+    from sqlalchemy import inspect, text
+
+    with app.engine.connect() as connection:
+        if "agencies" not in inspect(connection).get_table_names():
+            return True
+        return connection.execute(text("SELECT COUNT(*) FROM agencies")).scalar_one() == 0

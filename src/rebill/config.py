@@ -1,0 +1,30 @@
+"""One settings object, read from the environment (and overridden by command-line flags)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+
+DEFAULT_DATABASE_URL = "sqlite:///rebill.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    # A fixed "now" (ISO 8601 with offset) for reproducible runs; unset means the real clock.
+    now: datetime | None = None
+
+    @classmethod
+    def from_env(cls, database_url: str | None = None) -> Settings:
+        now_text = os.environ.get("REBILL_NOW")
+        now = None
+        if now_text:
+            now = datetime.fromisoformat(now_text.replace("Z", "+00:00"))
+            if now.tzinfo is None:
+                raise ValueError("REBILL_NOW needs a UTC offset, e.g. 2026-11-02T00:00:00Z")
+        return cls(
+            database_url=database_url or os.environ.get("REBILL_DATABASE_URL")
+            or DEFAULT_DATABASE_URL,
+            now=now,
+        )

@@ -1,0 +1,43 @@
+"""The parties (BILLING_MODEL §1): the platform, an agency and its sub-accounts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from rebill.domain.plan import Limits
+from rebill.domain.tax import TaxPolicy
+
+SUB_ACCOUNT_STATES = ("active", "suspended", "closed")
+
+
+@dataclass(frozen=True)
+class Platform:
+    name: str
+    currency: str
+    invoice_prefix: str
+
+
+@dataclass(frozen=True)
+class Agency:
+    id: str
+    name: str
+    timezone: str
+    invoice_prefix: str
+    currency: str
+    tax: TaxPolicy
+    credit_limit_micros: int | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class SubAccount:
+    agency_id: str
+    id: str
+    name: str
+    email: str
+    state: str = "active"
+    limits: Limits = Limits()

@@ -1,0 +1,85 @@
+"""The tree of expected failures. Entry points map it once: to CLI exit codes and to HTTP problems.
+
+    BillingError
+    ├── ValidationError(field_errors)   bad input; every problem with its location
+    ├── NotFoundError                   an id that does not exist (in the caller's tenant)
+    ├── ConflictError                   a state that forbids the operation (period open, ...)
+    ├── InsufficientCreditsError        a wallet cannot pay
+    ├── TaxNotConfiguredError           Stripe Tax is not ready on the agency's account
+    └── GatewayError                    a payment provider failed (provider, code, retryable)
+
+`assert` is kept for programmer errors; input never reaches an assert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one piece of input: where (file, line, path), which field, and what."""
+
+    location: str
+    message: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = self.location
+        if self.field:
+            where = f"{where}: {self.field}" if where else self.field
+        return f"{where}: {self.message}" if where else self.message
+
+
+class BillingError(Exception):
+    """Base of every expected failure; `code` is stable and machine-readable."""
+
+    code = "billing_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(BillingError):
+    code = "invalid_input"
+
+    def __init__(self, field_errors: list[FieldError], summary: str = "invalid input") -> None:
+        self.field_errors = list(field_errors)
+        detail = "\n".join(str(e) for e in self.field_errors)
+        super().__init__(f"{summary}:\n{detail}" if detail else summary)
+        self.summary = summary
+
+
+class NotFoundError(BillingError):
+    code = "not_found"
+
+
+class ConflictError(BillingError):
+    code = "conflict"
+
+
+class InsufficientCreditsError(BillingError):
+    code = "insufficient_credits"
+
+
+class TaxNotConfiguredError(BillingError):
+    code = "tax_not_configured"
+
+    def __init__(self, missing_fields: list[str], fixes: list[str]) -> None:
+        text = "Stripe Tax is not configured on the agency's account"
+        if missing_fields:
+            text += "; missing: " + ", ".join(missing_fields)
+        super().__init__(text)
+        self.missing_fields = list(missing_fields)
+        self.fixes = list(fixes)
+
+
+class GatewayError(BillingError):
+    code = "gateway_error"
+
+    def __init__(self, provider: str, gateway_code: str, message: str, retryable: bool) -> None:
+        super().__init__(f"{provider}: {message} ({gateway_code})")
+        self.provider = provider
+        self.gateway_code = gateway_code
+        self.retryable = retryable

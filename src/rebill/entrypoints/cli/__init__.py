@@ -1,0 +1,1 @@
+"""The `rebill` command line (Typer + Rich)."""

@@ -1,0 +1,277 @@
+"""`rebill` commands (INTERFACES.md). Each command builds the app through `bootstrap`, runs one
+service, and prints either Rich tables or, with `--json`, one JSON document on stdout. Expected
+failures go to stderr with a non-zero status (see `EXIT_CODES`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rebill.bootstrap import App, build
+from rebill.config import Settings
+from rebill.domain.errors import (
+    BillingError,
+    ConflictError,
+    NotFoundError,
+    TaxNotConfiguredError,
+    ValidationError,
+)
+from rebill.domain.money import format_micros_as_minor
+from rebill.domain.period import Period
+from rebill.entrypoints.cli.files import load_document
+from rebill.services import billing, reports
+from rebill.services.apply_catalog import apply_catalog
+from rebill.services.close_period import close_period
+from rebill.services.import_usage import import_usage, read_rows
+
+EXIT_CODES: dict[type[BillingError], int] = {
+    ValidationError: 1,
+    TaxNotConfiguredError: 3,
+    NotFoundError: 4,
+    ConflictError: 5,
+}
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="White-label billing for AI phone-call minutes.")
+usage_app = typer.Typer(no_args_is_help=True, help="Import and summarize call records.")
+invoices_app = typer.Typer(no_args_is_help=True, help="List invoices.")
+credits_app = typer.Typer(no_args_is_help=True, help="Prepaid credits.")
+app.add_typer(usage_app, name="usage")
+app.add_typer(invoices_app, name="invoices")
+app.add_typer(credits_app, name="credits")
+
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL (default "
+                                              "sqlite:///rebill.db or REBILL_DATABASE_URL)")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+AgencyOption = Annotated[str, typer.Option("--agency", help="Agency ID.")]
+
+
+def fail(error: BillingError) -> NoReturn:
+    err.print(f"[bold red]error[/] ({error.code}): {error.message}", highlight=False,
+              soft_wrap=True)
+    if isinstance(error, TaxNotConfiguredError):
+        for fix in error.fixes:
+            err.print(f"  fix: {fix}", highlight=False)
+    code = next((c for t, c in EXIT_CODES.items() if isinstance(error, t)), 1)
+    raise typer.Exit(code)
+
+
+def open_app(db: str | None) -> App:
+    try:
+        return build(Settings.from_env(db))
+    except ValueError as exc:
+        err.print(f"[bold red]error[/]: {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def parse_period(text: str) -> Period:
+    try:
+        return Period.parse(text)
+    except ValueError as exc:
+        err.print(f"[bold red]error[/]: --period: {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@app.command("apply")
+def apply_command(file: Annotated[Path, typer.Argument(help="Catalog file (YAML or JSON).")],
+                  db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Create or update platform, agencies, plans, sub-accounts and numbers from a catalog."""
+    rebill = open_app(db)
+    try:
+        report = apply_catalog(rebill.uow(), load_document(file), str(file), rebill.clock.now())
+    except BillingError as exc:
+        fail(exc)
+    document = {"created": report.created, "updated": report.updated,
+                "receipts": report.receipts}
+    if as_json:
+        print_json(document)
+        return
+    parts = [f"{n} {k} created" for k, n in report.created.items()]
+    parts += [f"{n} {k} unchanged or updated" for k, n in report.updated.items()]
+    out.print(f"applied {file}: " + (", ".join(parts) or "nothing to do"))
+    if report.receipts:
+        out.print(f"receipts issued: {', '.join(report.receipts)}")
+
+
+@usage_app.command("import")
+def usage_import(file: Annotated[Path, typer.Argument(help="CSV or JSON Lines file.")],
+                 agency: AgencyOption, db: DbOption = None, as_json: JsonOption = False,
+                 strict: Annotated[bool, typer.Option(help="Exit 1 when a row is rejected.")]
+                 = False) -> None:
+    """Import call records; duplicates by call_id are skipped and counted."""
+    rebill = open_app(db)
+    if not file.exists():
+        fail(ValidationError([], f"{file}: no such file"))
+    try:
+        report = import_usage(rebill.uow(), agency, read_rows(file), str(file))
+    except BillingError as exc:
+        fail(exc)
+    for rejection in report.rejections:
+        err.print(f"rejected {rejection}", highlight=False, soft_wrap=True)
+    if report.rejected > len(report.rejections):
+        err.print(f"... and {report.rejected - len(report.rejections)} more rejected rows")
+    if as_json:
+        print_json({"imported": report.imported, "duplicates": report.duplicates,
+                    "rejected": report.rejected,
+                    "rejections": [{"location": r.location, "field": r.field,
+                                    "message": r.message} for r in report.rejections]})
+    else:
+        out.print(f"imported {report.imported}, duplicates {report.duplicates}, "
+                  f"rejected {report.rejected}")
+    if strict and report.rejected:
+        raise typer.Exit(1)
+
+
+@usage_app.command("summary")
+def usage_summary_command(agency: AgencyOption,
+                          period: Annotated[str, typer.Option("--period", help="YYYY-MM")],
+                          db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Minutes (billable, included used, from credits, postpaid), numbers and campaigns."""
+    rebill = open_app(db)
+    try:
+        summary = reports.usage_summary(rebill.uow(), agency, parse_period(period))
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json(summary)
+        return
+    table = Table(title=f"Usage of {agency}, {summary['period']} ({summary['status']})")
+    for column in ("sub-account", "billable min", "included used", "from credits", "postpaid",
+                   "numbers", "campaigns"):
+        table.add_column(column, justify="left" if column == "sub-account" else "right")
+    for row in summary["sub_accounts"]:
+        table.add_row(row["sub_account"], row["billable_minutes"], row["included_minutes_used"],
+                      row["credit_minutes"], row["postpaid_minutes"], str(row["numbers"]),
+                      str(row["campaigns"]))
+    out.print(table)
+
+
+@app.command("close")
+def close_command(period: Annotated[str, typer.Option("--period", help="YYYY-MM")],
+                  agency: Annotated[str | None, typer.Option("--agency",
+                                                             help="Agency ID (default: all)")]
+                  = None, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Close a period: retail invoices, the wholesale invoice and the profit report."""
+    rebill = open_app(db)
+    label = parse_period(period)
+    try:
+        documents = close_period(rebill.uow, label, [agency] if agency else None,
+                                 rebill.clock.now())
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json({"period": str(label), "agencies": documents})
+        return
+    for document in documents:
+        print_close(document, str(label))
+
+
+def print_close(document: dict[str, Any], period: str) -> None:
+    currency = document["currency"]
+    table = Table(title=f"{document['agency']}: retail invoices for {period} ({currency})")
+    for column in ("invoice", "sub-account", "overage", "plan + numbers", "tax", "total"):
+        table.add_column(column, justify="left" if column in ("invoice", "sub-account")
+                         else "right")
+    for inv in document["retail_invoices"]:
+        usage = sum_lines(inv["lines"], "voice.")
+        fees = sum_lines(inv["lines"], "plan.", "number.")
+        table.add_row(inv["number"], inv["sub_account"], usage, fees, inv["tax"], inv["total"])
+    out.print(table)
+    wholesale = document["wholesale_invoice"]
+    wtable = Table(title=f"wholesale invoice {wholesale['number']} to {document['agency']}")
+    for column in ("line", "quantity", "unit price", "amount"):
+        wtable.add_column(column, justify="left" if column == "line" else "right")
+    for line in wholesale["lines"]:
+        wtable.add_row(line["code"], line["quantity"], line["unit_price"] or "", line["amount"])
+    wtable.add_row("[bold]total", "", "", f"[bold]{wholesale['total']}")
+    out.print(wtable)
+    profit = document["profit"]
+    out.print(f"[bold]profit {period}[/]: revenue {profit['revenue']} − wholesale "
+              f"{profit['cost']} = [bold green]{profit['profit']} {currency}[/]")
+
+
+def sum_lines(lines: list[dict[str, Any]], *prefixes: str) -> str:
+    from decimal import Decimal
+
+    total = sum((Decimal(line["amount"]) for line in lines if line["code"].startswith(prefixes)),
+                Decimal(0))
+    return str(total) if total else "—"
+
+
+@invoices_app.command("list")
+def invoices_list(agency: Annotated[str | None, typer.Option("--agency")] = None,
+                  period: Annotated[str | None, typer.Option("--period")] = None,
+                  db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Invoices and receipts, oldest first."""
+    rebill = open_app(db)
+    try:
+        invoices = reports.list_invoices(rebill.uow(), agency,
+                                         parse_period(period) if period else None)
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json({"data": invoices})
+        return
+    table = Table(title="Invoices")
+    for column in ("number", "kind", "agency", "sub-account", "period", "status", "total"):
+        table.add_column(column, justify="right" if column == "total" else "left")
+    for inv in invoices:
+        table.add_row(inv["number"], inv["kind"], inv["agency"], inv["sub_account"] or "",
+                      inv["period"] or inv["issued_at"][:10], inv["status"],
+                      f"{inv['total']} {inv['currency']}")
+    out.print(table)
+
+
+@credits_app.command("add")
+def credits_add(agency: AgencyOption,
+                sub_account: Annotated[str, typer.Option("--sub-account")],
+                amount: Annotated[str, typer.Option("--amount", help="Net amount, e.g. 20.00")],
+                reference: Annotated[str | None, typer.Option(
+                    "--reference", help="Payment reference; the same one is recorded once")]
+                = None, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Record a credit purchase paid outside the gateway."""
+    rebill = open_app(db)
+    uow = rebill.uow()
+    try:
+        with uow:
+            number, balance = billing.add_credits(uow.store, agency, sub_account, amount,
+                                                  rebill.clock.now(), reference)
+            currency = uow.store.get_agency(agency).currency  # type: ignore[union-attr]
+            uow.commit()
+    except BillingError as exc:
+        fail(exc)
+    balance_text = format_micros_as_minor(balance, currency)
+    if as_json:
+        print_json({"receipt": number, "sub_account": sub_account, "balance": balance_text,
+                    "currency": currency})
+        return
+    out.print(f"receipt {number}: {sub_account} now holds {balance_text} {currency} of credits")
+
+
+@app.command("demo")
+def demo_command(db: DbOption = None, as_json: JsonOption = False,
+                 serve: Annotated[bool, typer.Option("--serve", help="Then serve the panel.")]
+                 = False) -> None:
+    """A fresh demo: a platform, an agency, plans, sub-accounts, a month of calls, closed."""
+    from rebill.entrypoints.cli.demo import run_demo
+
+    run_demo(db, as_json, out, err)
+    if serve:
+        err.print("the panel and API come with `rebill serve` (not built yet)")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,87 @@
+"""`rebill demo`: a fresh SQLite database, a month of calls, the month closed, a summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from rebill.bootstrap import build, database_is_empty
+from rebill.config import Settings
+from rebill.domain.errors import BillingError
+from rebill.domain.period import Period
+from rebill.services import billing
+from rebill.services.apply_catalog import apply_catalog
+from rebill.services.close_period import close_period
+from rebill.services.demo import AGENCY, TIMEZONE, demo_calls, demo_catalog
+from rebill.services.import_usage import import_usage
+
+DEMO_URL = "sqlite:///rebill-demo.db"
+
+
+def run_demo(db: str | None, as_json: bool, out: Console, err: Console) -> None:
+    from zoneinfo import ZoneInfo
+
+    url = db or DEMO_URL
+    if url == DEMO_URL:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"rebill-demo.db{suffix}").unlink(missing_ok=True)
+    settings = Settings.from_env(url)
+    app = build(settings)
+    if not database_is_empty(app):
+        err.print(f"[bold red]error[/]: the demo needs an empty database; {url} has data")
+        raise typer.Exit(1)
+    now = app.clock.now()
+    period = Period.containing(now, ZoneInfo(TIMEZONE)).previous()
+    try:
+        with Progress(console=err, transient=True, disable=as_json) as progress:
+            task = progress.add_task("applying the catalog", total=4)
+            apply_catalog(app.uow(), demo_catalog(period), "demo catalog", now)
+            progress.update(task, advance=1, description="generating and importing calls")
+            calls = list(demo_calls(period))
+            report = import_usage(app.uow(), AGENCY, enumerate(calls, start=1), "demo calls")
+            progress.update(task, advance=1, description="buying credits")
+            uow = app.uow()
+            with uow:
+                for sub_id in ("summit-hvac", "harbor-realty"):
+                    billing.add_credits(uow.store, AGENCY, sub_id, "25.00",
+                                        period.start(ZoneInfo(TIMEZONE)), f"demo-{sub_id}")
+                uow.commit()
+            progress.update(task, advance=1, description=f"closing {period}")
+            documents = close_period(app.uow, period, None, now)
+            progress.update(task, advance=1)
+    except BillingError as exc:
+        err.print(f"[bold red]error[/] ({exc.code}): {exc.message}")
+        raise typer.Exit(1) from None
+    if as_json:
+        import json
+        import sys
+
+        sys.stdout.write(json.dumps({"period": str(period), "calls": report.imported,
+                                     "agencies": documents}, indent=2) + "\n")
+        return
+    _print(out, documents, period, report.imported, url)
+
+
+def _print(out: Console, documents: list[dict[str, Any]], period: Period, calls: int,
+           url: str) -> None:
+    from rebill.entrypoints.cli.app import print_close
+
+    out.print(f"[bold]rebill demo[/]: {calls:,} calls in {period}, month closed, database {url}")
+    for document in documents:
+        usage = Table(title="usage per sub-account (minutes)")
+        for column in ("sub-account", "billable", "included used", "from credits", "postpaid"):
+            usage.add_column(column, justify="left" if column == "sub-account" else "right")
+        for inv in document["retail_invoices"]:
+            u = inv["usage"]
+            usage.add_row(inv["sub_account"], u["billable_minutes"], u["included_minutes_used"],
+                          u["credit_minutes"], u["postpaid_minutes"])
+        out.print(usage)
+        print_close(document, str(period))
+    out.print("next: [cyan]rebill invoices list --db sqlite:///rebill-demo.db[/], "
+              "[cyan]rebill usage summary --agency acme --period "
+              f"{period} --db sqlite:///rebill-demo.db[/]")

@@ -1,0 +1,1 @@
+"""Use cases: each service function runs one unit of work against the ports in `ports.py`."""

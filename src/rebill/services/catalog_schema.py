@@ -1,0 +1,199 @@
+"""The catalog file's shape (INTERFACES.md), validated with pydantic: unknown keys are errors
+with their path; money and rates are exact (strings, or numbers read as exact decimals)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from rebill.domain.money import MICRO_DECIMALS, decimal_places, parse_decimal
+from rebill.domain.rating import Increment
+
+SLUG = r"^[a-z0-9][a-z0-9-]*$"
+slug_length_max = 64
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def _exact(value: object) -> Decimal:
+    try:
+        number = parse_decimal(value)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from exc
+    if number < 0:
+        raise ValueError(f"must not be negative (got {value})")
+    if decimal_places(number.normalize() if number else Decimal(0)) > MICRO_DECIMALS:
+        raise ValueError(f"{value} has more than {MICRO_DECIMALS} decimal places")
+    if number > 10**12:
+        raise ValueError(f"{value} is too large")
+    return number
+
+
+def _increment(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("an increment is a string like \"60/6\"")
+    Increment.parse(value)
+    return value.strip()
+
+
+def _aware(value: object) -> datetime:
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an ISO 8601 timestamp") from exc
+    else:
+        raise ValueError("a timestamp is a string like \"2026-10-01T00:00:00-04:00\"")
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset (add one, e.g. -04:00 or Z)")
+    return parsed
+
+
+def _whole(value: object) -> int:
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError("must be a whole number")
+    if isinstance(value, Decimal):
+        if value != value.to_integral_value():
+            raise ValueError(f"{value} must be a whole number")
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, int):
+        return value
+    raise ValueError("must be a whole number")
+
+
+Amount = Annotated[Decimal, BeforeValidator(_exact)]
+IncrementText = Annotated[str, BeforeValidator(_increment)]
+Timestamp = Annotated[datetime, BeforeValidator(_aware)]
+Whole = Annotated[int, BeforeValidator(_whole)]
+Slug = Annotated[str, Field(pattern=SLUG, max_length=slug_length_max)]
+NonNegative = Annotated[Whole, Field(ge=0, le=10**9)]
+Limit = Annotated[Whole, Field(ge=-1, le=10**6)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WholesaleVoice(Strict):
+    per_minute: Amount
+    increment: IncrementText = "1/1"
+    connect_fee: Amount = Decimal(0)
+
+
+class MonthlyPrice(Strict):
+    monthly: Amount
+
+
+class WholesaleVoiceSet(Strict):
+    outbound: WholesaleVoice | None = None
+    inbound: WholesaleVoice | None = None
+
+
+class NumberPrices(Strict):
+    local: MonthlyPrice | None = None
+    toll_free: MonthlyPrice | None = None
+
+
+class Wholesale(Strict):
+    voice: WholesaleVoiceSet | None = None
+    numbers: NumberPrices | None = None
+    agency_monthly_fee: Amount | None = None
+
+
+class PlatformSpec(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    invoice_prefix: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,12}$")] = "PLAT"
+    wholesale: Wholesale
+
+
+class Tax(Strict):
+    mode: Literal["none", "manual", "stripe"] = "none"
+    rate: Amount | None = None
+    behavior: Literal["exclusive", "inclusive"] = "exclusive"
+    label: Annotated[str, Field(min_length=1, max_length=40)] = "Tax"
+
+
+class RetailVoice(Strict):
+    overage_per_minute: Amount
+    increment: IncrementText = "60/6"
+    connect_fee: Amount = Decimal(0)
+
+
+class RetailVoiceSet(Strict):
+    outbound: RetailVoice
+    inbound: RetailVoice
+
+
+class PlanNumbers(Strict):
+    included: NonNegative = 0
+    local: MonthlyPrice | None = None
+    toll_free: MonthlyPrice | None = None
+
+
+class Limits(Strict):
+    campaigns: Limit | None = None
+    numbers: Limit | None = None
+    parallel_calls: Limit | None = None
+
+
+class PlanSpec(Strict):
+    id: Slug
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    monthly_fee: Amount
+    included_minutes: NonNegative = 0
+    overage: Literal["postpaid", "prepaid"] = "postpaid"
+    voice: RetailVoiceSet
+    numbers: PlanNumbers = PlanNumbers()
+    limits: Limits = Limits()
+
+
+class Caps(Strict):
+    monthly_spend: Amount | None = None
+    monthly_minutes: NonNegative | None = None
+    alerts: list[Amount] = []
+    enforcement: Literal["block", "notify"] = "notify"
+
+
+class NumberSpec(Strict):
+    e164: str
+    type: Literal["local", "toll_free"] = "local"
+    rented_at: Timestamp | None = None
+    released_at: Timestamp | None = None
+
+
+class SubAccountSpec(Strict):
+    id: Slug
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    email: Annotated[str, Field(max_length=320)] = ""
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "US"
+    plan: Slug
+    subscribed_at: Timestamp | None = None
+    limits: Limits = Limits()
+    caps: Caps | None = None
+    numbers: list[NumberSpec] | None = None
+
+
+class AgencySpec(Strict):
+    id: Slug
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    timezone: str = "UTC"
+    invoice_prefix: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,12}$")]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    tax: Tax = Tax()
+    credit_limit: Amount | None = None
+    wholesale: Wholesale | None = None
+    plans: list[PlanSpec] = []
+    sub_accounts: list[SubAccountSpec] = []
+
+
+class CatalogSpec(Strict):
+    platform: PlatformSpec | None = None
+    agencies: list[AgencySpec] = []

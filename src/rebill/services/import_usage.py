@@ -1,0 +1,188 @@
+"""`import_usage`: call records from a CSV or JSON Lines file into an agency's usage.
+
+Each row is validated on its own: bad rows are reported with their line number, field and
+reason, and the good rows of the file are still imported. Duplicates by `call_id` (already
+stored, or repeated in the file) are skipped and counted. The import is one transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rebill.domain.errors import FieldError, NotFoundError, ValidationError
+from rebill.domain.rating import DIRECTIONS
+from rebill.services.ports import CallRecord, UnitOfWork
+
+REQUIRED = ("call_id", "sub_account", "started_at", "duration_seconds", "direction")
+OPTIONAL = ("campaign_id", "phone_number", "status")
+duration_seconds_max = 7 * 24 * 3600
+call_id_length_max = 200
+chunk_rows_max = 10_000
+rejections_kept_max = 1_000
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejections: list[FieldError] = field(default_factory=list)
+
+    def reject(self, error: FieldError) -> None:
+        self.rejected += 1
+        if len(self.rejections) < rejections_kept_max:
+            self.rejections.append(error)
+
+
+def _text(row: dict[str, Any], key: str) -> str | None:
+    value = row.get(key)
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def parse_call(row: dict[str, Any], subs: set[str], where: str) -> CallRecord | FieldError:
+    """One record, or the first problem found in it (with its field)."""
+    for key in REQUIRED:
+        if _text(row, key) is None:
+            return FieldError(where, "is missing", key)
+    call_id = str(row["call_id"]).strip()
+    if len(call_id) > call_id_length_max:
+        return FieldError(where, f"is longer than {call_id_length_max} characters", "call_id")
+    sub = str(row["sub_account"]).strip()
+    if sub not in subs:
+        return FieldError(where, f"unknown sub-account {sub!r}", "sub_account")
+    started_text = str(row["started_at"]).strip()
+    try:
+        started_at = datetime.fromisoformat(started_text.replace("Z", "+00:00"))
+    except ValueError:
+        return FieldError(where, f"{started_text!r} is not an ISO 8601 timestamp", "started_at")
+    if started_at.tzinfo is None:
+        return FieldError(where, f"{started_text!r} has no UTC offset (add Z or +00:00)",
+                          "started_at")
+    duration = _duration(row["duration_seconds"])
+    if isinstance(duration, str):
+        return FieldError(where, duration, "duration_seconds")
+    direction = str(row["direction"]).strip().lower()
+    if direction not in DIRECTIONS:
+        return FieldError(where, f"unknown direction {row['direction']!r} (inbound or outbound)",
+                          "direction")
+    return CallRecord(call_id, sub, started_at, duration, direction, _text(row, "campaign_id"),
+                      _text(row, "phone_number"), _text(row, "status"))
+
+
+def _duration(value: object) -> int | str:
+    if isinstance(value, bool) or isinstance(value, float):
+        return f"{value!r} is not a whole number of seconds"
+    if isinstance(value, Decimal):
+        if value != value.to_integral_value():
+            return f"{value} is not a whole number of seconds"
+        number = int(value)
+    elif isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip()
+        if not text.lstrip("-").isdigit():
+            return f"{text!r} is not a whole number of seconds"
+        number = int(text)
+    if number < 0:
+        return f"{number} is negative"
+    if number > duration_seconds_max:
+        return f"{number} is longer than {duration_seconds_max} seconds"
+    return number
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldError]]:
+    """(line number, row) from CSV (header row) or JSON Lines, chosen by extension."""
+    suffix = path.suffix.lower()
+    name = str(path)
+    if suffix == ".csv":
+        yield from _read_csv(path, name)
+    elif suffix in (".jsonl", ".ndjson", ".json"):
+        yield from _read_jsonl(path, name)
+    else:
+        raise ValidationError([FieldError(name, "use a .csv or .jsonl file")],
+                              "unknown usage file type")
+
+
+def _read_csv(path: Path, name: str) -> Iterator[tuple[int, dict[str, Any] | FieldError]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in reader.fieldnames or []]
+        missing = [key for key in REQUIRED if key not in header]
+        if missing:
+            raise ValidationError([FieldError(f"{name}:1", f"the header lacks {', '.join(missing)}",
+                                              "header")], "invalid usage file")
+        reader.fieldnames = header
+        for row in reader:
+            if None in row:
+                yield reader.line_num, FieldError(f"{name}:{reader.line_num}",
+                                                  "has more values than the header", "row")
+                continue
+            yield reader.line_num, row
+
+
+def _read_jsonl(path: Path, name: str) -> Iterator[tuple[int, dict[str, Any] | FieldError]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line, parse_float=Decimal)
+            except json.JSONDecodeError as exc:
+                yield number, FieldError(f"{name}:{number}", f"not valid JSON ({exc.msg})", "row")
+                continue
+            if not isinstance(row, dict):
+                yield number, FieldError(f"{name}:{number}", "is not a JSON object", "row")
+                continue
+            yield number, row
+
+
+def import_usage(uow: UnitOfWork, agency_id: str, rows: Iterable[tuple[int, dict[str, Any]
+                 | FieldError]], source: str) -> ImportReport:
+    report = ImportReport()
+    with uow:
+        store = uow.store
+        if store.get_agency(agency_id) is None:
+            raise NotFoundError(f"agency {agency_id!r} does not exist")
+        subs = set(store.sub_account_ids(agency_id))
+        chunk: list[CallRecord] = []
+        for line, row in rows:
+            if isinstance(row, FieldError):
+                report.reject(row)
+                continue
+            parsed = parse_call(row, subs, f"{source}:{line}")
+            if isinstance(parsed, FieldError):
+                report.reject(parsed)
+                continue
+            chunk.append(parsed)
+            if len(chunk) >= chunk_rows_max:
+                _store_chunk(uow, agency_id, chunk, report)
+                chunk = []
+        _store_chunk(uow, agency_id, chunk, report)
+        uow.commit()
+    return report
+
+
+def _store_chunk(uow: UnitOfWork, agency_id: str, chunk: list[CallRecord],
+                 report: ImportReport) -> None:
+    if not chunk:
+        return
+    existing = uow.store.existing_call_ids(agency_id, [c.call_id for c in chunk])
+    fresh: list[CallRecord] = []
+    for call in chunk:
+        if call.call_id in existing:
+            report.duplicates += 1
+            continue
+        existing.add(call.call_id)
+        fresh.append(call)
+    uow.store.insert_calls(agency_id, fresh)
+    report.imported += len(fresh)
