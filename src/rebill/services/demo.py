@@ -15,7 +15,7 @@ AGENCY = "acme"
 TIMEZONE = "America/New_York"
 SUB_ACCOUNTS = [
     # id, name, plan, calls per day, mean call seconds
-    ("bright-dental", "Bright Dental", "starter", 36, 150),
+    ("bright-dental", "Bright Dental", "starter", 14, 150),
     ("harbor-realty", "Harbor Realty", "growth", 80, 170),
     ("summit-hvac", "Summit HVAC", "starter", 10, 120),
     ("lakeside-clinic", "Lakeside Clinic", "growth", 56, 200),
@@ -25,7 +25,7 @@ SUB_ACCOUNTS = [
     ("urban-fitness", "Urban Fitness", "growth", 50, 110),
     ("greenleaf-solar", "Greenleaf Solar", "scale", 300, 160),
     ("northside-auto", "Northside Auto", "starter", 24, 130),
-    ("blue-ridge-vet", "Blue Ridge Vet", "growth", 18, 150),
+    ("blue-ridge-vet", "Blue Ridge Vet", "growth", 36, 150),
     ("vista-hotels", "Vista Hotels", "scale", 160, 190),
 ]
 
