@@ -1,3 +1,3 @@
-"""rebill: white-label billing for AI phone-call minutes (wholesale and retail, two-level invoices)."""
+"""rebill: white-label billing for AI phone-call minutes, rated wholesale and retail."""
 
 __version__ = "0.1.0"

@@ -38,4 +38,4 @@ def database_is_empty(app: App) -> bool:
     with app.engine.connect() as connection:
         if "agencies" not in inspect(connection).get_table_names():
             return True
-        return connection.execute(text("SELECT COUNT(*) FROM agencies")).scalar_one() == 0
+        return int(connection.execute(text("SELECT COUNT(*) FROM agencies")).scalar_one()) == 0

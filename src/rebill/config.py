@@ -24,7 +24,8 @@ class Settings:
             if now.tzinfo is None:
                 raise ValueError("REBILL_NOW needs a UTC offset, e.g. 2026-11-02T00:00:00Z")
         return cls(
-            database_url=database_url or os.environ.get("REBILL_DATABASE_URL")
+            database_url=database_url
+            or os.environ.get("REBILL_DATABASE_URL")
             or DEFAULT_DATABASE_URL,
             now=now,
         )

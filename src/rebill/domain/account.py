@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from rebill.domain.plan import Limits
@@ -40,4 +40,4 @@ class SubAccount:
     name: str
     email: str
     state: str = "active"
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from rebill.domain.money import round_fraction
 from rebill.domain.period import Period, fraction_remaining
 from rebill.domain.plan import Plan
-from rebill.domain.money import round_fraction
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ class HeldNumber:
 
     def held_at(self, instant: datetime) -> bool:
         """Held at `instant` (rented at or before it, not yet released)."""
-        return self.rented_at <= instant and (self.released_at is None or self.released_at > instant)
+        released = self.released_at
+        return self.rented_at <= instant and (released is None or released > instant)
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,9 @@ def renewal_plan(history: Sequence[PlanChange], start: datetime) -> Plan | None:
     return current
 
 
-def renewed_numbers(numbers: Sequence[HeldNumber], start: datetime,
-                    included: int) -> list[HeldNumber]:
+def renewed_numbers(
+    numbers: Sequence[HeldNumber], start: datetime, included: int
+) -> list[HeldNumber]:
     """Numbers renewed at a period start: rented before it, still held, beyond the included."""
     earlier = [n for n in numbers if n.rented_at < start]
     return numbers_beyond_included(earlier, start, included)
@@ -99,16 +101,18 @@ def plan_change_charge(history: Sequence[PlanChange], index: int, tz: ZoneInfo) 
     return Charge(code, text, at, max(0, amount), f"plan:{change.change}:{at.isoformat()}")
 
 
-def numbers_beyond_included(numbers: Sequence[HeldNumber], instant: datetime,
-                            included: int) -> list[HeldNumber]:
+def numbers_beyond_included(
+    numbers: Sequence[HeldNumber], instant: datetime, included: int
+) -> list[HeldNumber]:
     """Numbers held at `instant` that are not covered by the plan: the included ones are the
     earliest rented (ties by number)."""
     held = sorted((n for n in numbers if n.held_at(instant)), key=lambda n: (n.rented_at, n.e164))
-    return held[max(0, included):]
+    return held[max(0, included) :]
 
 
-def number_rental_charge(number: HeldNumber, numbers: Sequence[HeldNumber],
-                         history: Sequence[PlanChange], tz: ZoneInfo) -> Charge | None:
+def number_rental_charge(
+    number: HeldNumber, numbers: Sequence[HeldNumber], history: Sequence[PlanChange], tz: ZoneInfo
+) -> Charge | None:
     """The prorated first month of a number, when it is beyond the plan's included count."""
     plan = plan_at(history, number.rented_at) or (history[0].plan if history else None)
     if plan is None:
@@ -119,12 +123,22 @@ def number_rental_charge(number: HeldNumber, numbers: Sequence[HeldNumber],
     price = plan.number_monthly_micros.get(number.number_type, 0)
     amount = prorated(price, number.rented_at, tz)
     label = number.number_type.replace("_", "-")
-    return Charge(f"number.rental.{number.number_type}", f"{label} number {number.e164}",
-                  number.rented_at, amount, f"number:{number.e164}:{number.rented_at.isoformat()}")
+    return Charge(
+        f"number.rental.{number.number_type}",
+        f"{label} number {number.e164}",
+        number.rented_at,
+        amount,
+        f"number:{number.e164}:{number.rented_at.isoformat()}",
+    )
 
 
-def charges_in(history: Sequence[PlanChange], numbers: Sequence[HeldNumber], tz: ZoneInfo,
-               start: datetime, end: datetime) -> list[Charge]:
+def charges_in(
+    history: Sequence[PlanChange],
+    numbers: Sequence[HeldNumber],
+    tz: ZoneInfo,
+    start: datetime,
+    end: datetime,
+) -> list[Charge]:
     """Every immediate charge that happened in [start, end)."""
     found: list[Charge] = []
     for index, change in enumerate(history):
@@ -140,19 +154,34 @@ def charges_in(history: Sequence[PlanChange], numbers: Sequence[HeldNumber], tz:
     return found
 
 
-def recurring_for_period(history: Sequence[PlanChange], numbers: Sequence[HeldNumber],
-                         tz: ZoneInfo, period: Period) -> list[Charge]:
+def recurring_for_period(
+    history: Sequence[PlanChange], numbers: Sequence[HeldNumber], tz: ZoneInfo, period: Period
+) -> list[Charge]:
     """Recurring revenue attributable to `period`: the renewal at its start (plan fee and
     numbers beyond the included count) and every immediate charge inside it."""
     start, end = period.bounds(tz)
     found: list[Charge] = []
     plan = renewal_plan(history, start)
     if plan is not None:
-        found.append(Charge("plan.fee", f"{plan.name} plan, {period}", start,
-                            plan.monthly_fee_micros, f"renewal:{period}"))
+        found.append(
+            Charge(
+                "plan.fee",
+                f"{plan.name} plan, {period}",
+                start,
+                plan.monthly_fee_micros,
+                f"renewal:{period}",
+            )
+        )
         for number in renewed_numbers(numbers, start, plan.included_numbers):
             price = plan.number_monthly_micros.get(number.number_type, 0)
-            found.append(Charge(f"number.rental.{number.number_type}", number.e164, start,
-                                price, f"renewal:{period}:{number.e164}"))
+            found.append(
+                Charge(
+                    f"number.rental.{number.number_type}",
+                    number.e164,
+                    start,
+                    price,
+                    f"renewal:{period}:{number.e164}",
+                )
+            )
     found.extend(charges_in(history, numbers, tz, start, end))
     return found

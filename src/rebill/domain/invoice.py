@@ -10,11 +10,21 @@ from rebill.domain.money import micros_to_minor
 from rebill.domain.tax import TaxPolicy
 
 RETAIL_CODES = (
-    "plan.fee", "plan.proration", "number.rental.local", "number.rental.toll_free",
-    "voice.overage.outbound", "voice.overage.inbound", "voice.late_usage", "credits.purchase",
+    "plan.fee",
+    "plan.proration",
+    "number.rental.local",
+    "number.rental.toll_free",
+    "voice.overage.outbound",
+    "voice.overage.inbound",
+    "voice.late_usage",
+    "credits.purchase",
 )
 WHOLESALE_CODES = (
-    "voice.outbound", "voice.inbound", "number.local", "number.toll_free", "platform.fee",
+    "voice.outbound",
+    "voice.inbound",
+    "number.local",
+    "number.toll_free",
+    "platform.fee",
 )
 KINDS = ("retail", "wholesale", "receipt")
 # Receipts (immediate charges paid at once) have their own gapless series per issuer so that
@@ -57,16 +67,23 @@ class InvoiceDraft:
     usage: dict[str, object] | None = None
     idempotency_key: str = ""
 
-    def add_line(self, code: str, description: str, quantity: str, unit_price: str | None,
-                 amount_micros: int) -> None:
+    def add_line(
+        self, code: str, description: str, quantity: str, unit_price: str | None, amount_micros: int
+    ) -> None:
         amount_minor = micros_to_minor(amount_micros, self.currency)
         if amount_minor == 0:
             return
-        self.lines.append(InvoiceLine(
-            code=code, description=description, quantity=quantity, unit_price=unit_price,
-            amount_micros=amount_micros, amount_minor=amount_minor,
-            tax_minor=self.tax.line_tax_minor(amount_minor),
-        ))
+        self.lines.append(
+            InvoiceLine(
+                code=code,
+                description=description,
+                quantity=quantity,
+                unit_price=unit_price,
+                amount_micros=amount_micros,
+                amount_minor=amount_minor,
+                tax_minor=self.tax.line_tax_minor(amount_minor),
+            )
+        )
 
     @property
     def subtotal_minor(self) -> int:

@@ -37,8 +37,15 @@ class JournalEntry:
         assert self.idempotency_key, "a journal entry needs an idempotency key"
 
     @classmethod
-    def of(cls, agency_id: str, key: str, description: str, occurred_at: datetime,
-           currency: str, lines: list[tuple[str, int]]) -> JournalEntry:
+    def of(
+        cls,
+        agency_id: str,
+        key: str,
+        description: str,
+        occurred_at: datetime,
+        currency: str,
+        lines: list[tuple[str, int]],
+    ) -> JournalEntry:
         """Build from (account, signed micros) pairs, dropping zero postings."""
         postings = tuple(Posting(a, m) for a, m in lines if m != 0)
         return cls(agency_id, key, description, occurred_at, currency, postings)

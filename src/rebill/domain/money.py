@@ -22,10 +22,29 @@ amount_units_max = 10**12
 # ISO 4217 minor-unit exponents that differ from 2. Everything else has 2.
 _EXPONENT_EXCEPTIONS = {
     **dict.fromkeys(
-        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
+        [
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ],
+        0,
     ),
-    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
-    **dict.fromkeys("CLF UYW".split(), 4),
+    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
+    **dict.fromkeys(["CLF", "UYW"], 4),
 }
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 _DECIMAL_RE = re.compile(r"^-?(\d+)(\.(\d+))?$")
@@ -38,8 +57,8 @@ def round_div(numerator: int, denominator: int) -> int:
     if type(numerator) is not int:
         raise TypeError("round_div takes integers; convert exact values first")
     if numerator >= 0:
-        return (2 * numerator + denominator) // (2 * denominator)
-    return -((2 * -numerator + denominator) // (2 * denominator))
+        return int((2 * numerator + denominator) // (2 * denominator))
+    return -int((2 * -numerator + denominator) // (2 * denominator))
 
 
 def round_fraction(value: Fraction) -> int:
@@ -57,7 +76,7 @@ def is_currency_code(text: str) -> bool:
 
 
 def micros_per_minor(currency: str) -> int:
-    return 10 ** (MICRO_DECIMALS - currency_exponent(currency))
+    return int(10 ** (MICRO_DECIMALS - currency_exponent(currency)))
 
 
 def micros_to_minor(amount_micros: int, currency: str) -> int:
@@ -67,8 +86,8 @@ def micros_to_minor(amount_micros: int, currency: str) -> int:
 
 def parse_decimal(value: object) -> Decimal:
     """Exact decimal from text, int or Decimal. Floats are refused: they are not exact."""
-    if isinstance(value, bool) or isinstance(value, float):
-        raise TypeError("binary floats are not exact; write the amount as a string like \"12.50\"")
+    if isinstance(value, bool | float):
+        raise TypeError('binary floats are not exact; write the amount as a string like "12.50"')
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):
@@ -76,7 +95,7 @@ def parse_decimal(value: object) -> Decimal:
     elif isinstance(value, str):
         text = value.strip()
         if not _DECIMAL_RE.match(text):
-            raise ValueError(f"{value!r} is not a decimal number like \"12.50\"")
+            raise ValueError(f'{value!r} is not a decimal number like "12.50"')
         try:
             result = Decimal(text)
         except InvalidOperation as exc:  # pragma: no cover - regex already guards

@@ -69,8 +69,9 @@ def fraction_remaining(at: datetime, start: datetime, end: datetime) -> Fraction
     return Fraction(min(remaining, total), total)
 
 
-def prorate_micros(monthly_micros: int, held_from: datetime, held_to: datetime,
-                   start: datetime, end: datetime) -> int:
+def prorate_micros(
+    monthly_micros: int, held_from: datetime, held_to: datetime, start: datetime, end: datetime
+) -> int:
     """A monthly price for the part of [start, end) covered by [held_from, held_to), exact
     seconds, rounded once to micro-units."""
     total = micros_between(start, end)

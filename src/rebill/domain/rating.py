@@ -32,7 +32,7 @@ class Increment:
     def parse(cls, text: str) -> Increment:
         match = _INCREMENT_RE.match(text) if isinstance(text, str) else None
         if not match:
-            raise ValueError(f"{text!r} is not an increment like \"60/6\"")
+            raise ValueError(f'{text!r} is not an increment like "60/6"')
         first, step = int(match.group(1)), int(match.group(2))
         if first == 0 or step == 0:
             raise ValueError(f"increment {text!r}: both parts must be at least 1 second")

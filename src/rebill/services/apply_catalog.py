@@ -27,7 +27,6 @@ from rebill.services import catalog_schema as cs
 from rebill.services.billing import issue_receipt
 from rebill.services.ports import Store, UnitOfWork
 
-
 EVER = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
 
 
@@ -52,8 +51,10 @@ def _path(loc: tuple[int | str, ...]) -> str:
 def parse_catalog(document: object, source: str) -> cs.CatalogSpec:
     """Validate the document's shape; every problem is reported with its path."""
     if not isinstance(document, dict):
-        raise ValidationError([FieldError(source, "a catalog is a mapping with `platform` "
-                                                   "and/or `agencies`")], "invalid catalog")
+        raise ValidationError(
+            [FieldError(source, "a catalog is a mapping with `platform` and/or `agencies`")],
+            "invalid catalog",
+        )
     try:
         return cs.CatalogSpec.model_validate(document)
     except PydanticError as exc:
@@ -68,8 +69,12 @@ def parse_catalog(document: object, source: str) -> cs.CatalogSpec:
 
 
 def _voice_rate(per_minute: Decimal, increment: str, connect_fee: Decimal) -> VoiceRate:
-    return VoiceRate(to_micros(per_minute), Increment.parse(increment), to_micros(connect_fee),
-                     decimal_places(per_minute))
+    return VoiceRate(
+        to_micros(per_minute),
+        Increment.parse(increment),
+        to_micros(connect_fee),
+        decimal_places(per_minute),
+    )
 
 
 def _wholesale_parts(spec: cs.Wholesale | None) -> tuple[dict[str, VoiceRate], dict[str, int]]:
@@ -98,26 +103,47 @@ def _plan(spec: cs.PlanSpec) -> Plan:
         for t, p in (("local", spec.numbers.local), ("toll_free", spec.numbers.toll_free))
     }
     limits = Limits(spec.limits.campaigns, spec.limits.numbers, spec.limits.parallel_calls)
-    return Plan(spec.id, spec.name, to_micros(spec.monthly_fee), spec.included_minutes,
-                spec.overage, voice, spec.numbers.included, prices, limits)
+    return Plan(
+        spec.id,
+        spec.name,
+        to_micros(spec.monthly_fee),
+        spec.included_minutes,
+        spec.overage,
+        voice,
+        spec.numbers.included,
+        prices,
+        limits,
+    )
 
 
 def _check_references(spec: cs.CatalogSpec, store: Store, source: str) -> list[FieldError]:
     """Rules that span entries: unique ids, known plans and timezones, one currency."""
     errors: list[FieldError] = []
     platform = store.get_platform()
-    currency = spec.platform.currency if spec.platform else (platform.currency if platform else None)
+    currency = spec.platform.currency if spec.platform else None
+    if currency is None and platform is not None:
+        currency = platform.currency
     if currency is None and spec.agencies:
         errors.append(FieldError(source, "no platform yet: add a `platform` section", "platform"))
     if spec.platform and platform and spec.platform.currency != platform.currency:
-        errors.append(FieldError(source, f"the platform's currency is {platform.currency}; it "
-                                 "cannot change", "platform.currency"))
+        errors.append(
+            FieldError(
+                source,
+                f"the platform's currency is {platform.currency}; it cannot change",
+                "platform.currency",
+            )
+        )
     if spec.platform:
         wholesale = spec.platform.wholesale
         voice = wholesale.voice
         if platform is None and (voice is None or voice.outbound is None or voice.inbound is None):
-            errors.append(FieldError(source, "the platform needs wholesale voice prices for "
-                                     "outbound and inbound", "platform.wholesale.voice"))
+            errors.append(
+                FieldError(
+                    source,
+                    "the platform needs wholesale voice prices for outbound and inbound",
+                    "platform.wholesale.voice",
+                )
+            )
     seen_agencies: set[str] = set()
     seen_prefixes: dict[str, str] = {}
     for a_index, agency in enumerate(spec.agencies):
@@ -126,39 +152,61 @@ def _check_references(spec: cs.CatalogSpec, store: Store, source: str) -> list[F
             errors.append(FieldError(source, f"agency {agency.id!r} appears twice", f"{where}.id"))
         seen_agencies.add(agency.id)
         owner = seen_prefixes.get(agency.invoice_prefix) or store.agency_with_prefix(
-            agency.invoice_prefix)
+            agency.invoice_prefix
+        )
         if owner and owner != agency.id:
-            errors.append(FieldError(source, f"invoice prefix {agency.invoice_prefix!r} is "
-                                     f"already used by agency {owner!r}",
-                                     f"{where}.invoice_prefix"))
+            errors.append(
+                FieldError(
+                    source,
+                    f"invoice prefix {agency.invoice_prefix!r} is already used by agency {owner!r}",
+                    f"{where}.invoice_prefix",
+                )
+            )
         seen_prefixes[agency.invoice_prefix] = agency.id
         try:
             ZoneInfo(agency.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            errors.append(FieldError(source, f"unknown timezone {agency.timezone!r} (use an "
-                                     "IANA name like America/New_York)", f"{where}.timezone"))
+            errors.append(
+                FieldError(
+                    source,
+                    f"unknown timezone {agency.timezone!r} (use an "
+                    "IANA name like America/New_York)",
+                    f"{where}.timezone",
+                )
+            )
         if agency.currency and currency and agency.currency != currency:
-            errors.append(FieldError(source, f"an agency bills in the platform's currency "
-                                     f"({currency})", f"{where}.currency"))
+            errors.append(
+                FieldError(
+                    source,
+                    f"an agency bills in the platform's currency ({currency})",
+                    f"{where}.currency",
+                )
+            )
         if agency.tax.mode == "manual" and agency.tax.rate is None:
-            errors.append(FieldError(source, "manual tax needs a `rate` in percent",
-                                     f"{where}.tax.rate"))
+            errors.append(
+                FieldError(source, "manual tax needs a `rate` in percent", f"{where}.tax.rate")
+            )
         if agency.tax.rate is not None and agency.tax.rate > 100:
-            errors.append(FieldError(source, "a tax rate is a percent from 0 to 100",
-                                     f"{where}.tax.rate"))
+            errors.append(
+                FieldError(source, "a tax rate is a percent from 0 to 100", f"{where}.tax.rate")
+            )
         errors += _check_agency_children(agency, where, store, source)
     return errors
 
 
-def _check_agency_children(agency: cs.AgencySpec, where: str, store: Store,
-                           source: str) -> list[FieldError]:
+def _check_agency_children(
+    agency: cs.AgencySpec, where: str, store: Store, source: str
+) -> list[FieldError]:
     errors: list[FieldError] = []
     plan_ids = set(store.plans(agency.id))
     seen_plans: set[str] = set()
     for p_index, plan in enumerate(agency.plans):
         if plan.id in seen_plans:
-            errors.append(FieldError(source, f"plan {plan.id!r} appears twice",
-                                     f"{where}.plans[{p_index}].id"))
+            errors.append(
+                FieldError(
+                    source, f"plan {plan.id!r} appears twice", f"{where}.plans[{p_index}].id"
+                )
+            )
         seen_plans.add(plan.id)
     plan_ids |= seen_plans
     seen_subs: set[str] = set()
@@ -166,33 +214,61 @@ def _check_agency_children(agency: cs.AgencySpec, where: str, store: Store,
     for s_index, sub in enumerate(agency.sub_accounts):
         s_where = f"{where}.sub_accounts[{s_index}]"
         if sub.id in seen_subs:
-            errors.append(FieldError(source, f"sub-account {sub.id!r} appears twice",
-                                     f"{s_where}.id"))
+            errors.append(
+                FieldError(source, f"sub-account {sub.id!r} appears twice", f"{s_where}.id")
+            )
         seen_subs.add(sub.id)
         if sub.plan not in plan_ids:
-            errors.append(FieldError(source, f"plan {sub.plan!r} is not defined for agency "
-                                     f"{agency.id!r}", f"{s_where}.plan"))
+            errors.append(
+                FieldError(
+                    source,
+                    f"plan {sub.plan!r} is not defined for agency {agency.id!r}",
+                    f"{s_where}.plan",
+                )
+            )
         for alert_index, alert in enumerate(sub.caps.alerts if sub.caps else []):
             if not 0 < alert <= 1:
-                errors.append(FieldError(source, "an alert threshold is a fraction in (0, 1]",
-                                         f"{s_where}.caps.alerts[{alert_index}]"))
+                errors.append(
+                    FieldError(
+                        source,
+                        "an alert threshold is a fraction in (0, 1]",
+                        f"{s_where}.caps.alerts[{alert_index}]",
+                    )
+                )
         for n_index, number in enumerate(sub.numbers or []):
             n_where = f"{s_where}.numbers[{n_index}]"
             if not cs.E164.match(number.e164):
-                errors.append(FieldError(source, f"{number.e164!r} is not an E.164 number like "
-                                         "+15551230001", f"{n_where}.e164"))
+                errors.append(
+                    FieldError(
+                        source,
+                        f"{number.e164!r} is not an E.164 number like +15551230001",
+                        f"{n_where}.e164",
+                    )
+                )
             if number.e164 in seen_numbers:
-                errors.append(FieldError(source, f"{number.e164} is also listed for "
-                                         f"{seen_numbers[number.e164]!r}", f"{n_where}.e164"))
+                errors.append(
+                    FieldError(
+                        source,
+                        f"{number.e164} is also listed for {seen_numbers[number.e164]!r}",
+                        f"{n_where}.e164",
+                    )
+                )
             seen_numbers[number.e164] = sub.id
-            if (number.rented_at and number.released_at
-                    and number.released_at <= number.rented_at):
-                errors.append(FieldError(source, "released_at must be after rented_at",
-                                         f"{n_where}.released_at"))
+            if number.rented_at and number.released_at and number.released_at <= number.rented_at:
+                errors.append(
+                    FieldError(
+                        source, "released_at must be after rented_at", f"{n_where}.released_at"
+                    )
+                )
             holder = store.number_holder(agency.id, number.e164)
             if holder and holder != sub.id:
-                errors.append(FieldError(source, f"{number.e164} is held by sub-account "
-                                         f"{holder!r}", f"{n_where}.e164"))
+                errors.append(
+                    FieldError(
+                        source,
+                        f"{number.e164} is held by sub-account {holder!r}",
+                        f"{n_where}.e164",
+                    )
+                )
     return errors
 
 
@@ -216,22 +292,26 @@ def apply_catalog(uow: UnitOfWork, document: object, source: str, now: datetime)
 
 def _apply_platform(store: Store, spec: cs.PlatformSpec, report: ApplyReport) -> None:
     created = store.get_platform() is None
-    fee = to_micros(spec.wholesale.agency_monthly_fee) if spec.wholesale.agency_monthly_fee \
-        is not None else None
+    fee = (
+        to_micros(spec.wholesale.agency_monthly_fee)
+        if spec.wholesale.agency_monthly_fee is not None
+        else None
+    )
     store.save_platform(Platform(spec.name, spec.currency, spec.invoice_prefix), fee)
     voice, numbers = _wholesale_parts(spec.wholesale)
     store.save_wholesale("", voice, numbers)
     report.count("platform", created)
 
 
-def _apply_agency(store: Store, spec: cs.AgencySpec, currency: str, now: datetime,
-                  report: ApplyReport) -> None:
+def _apply_agency(
+    store: Store, spec: cs.AgencySpec, currency: str, now: datetime, report: ApplyReport
+) -> None:
     created = store.get_agency(spec.id) is None
-    tax = TaxPolicy(spec.tax.mode, spec.tax.rate or Decimal(0), spec.tax.behavior,
-                    spec.tax.label)
+    tax = TaxPolicy(spec.tax.mode, spec.tax.rate or Decimal(0), spec.tax.behavior, spec.tax.label)
     credit_limit = to_micros(spec.credit_limit) if spec.credit_limit is not None else None
-    agency = Agency(spec.id, spec.name, spec.timezone, spec.invoice_prefix, currency, tax,
-                    credit_limit)
+    agency = Agency(
+        spec.id, spec.name, spec.timezone, spec.invoice_prefix, currency, tax, credit_limit
+    )
     fee = None
     if spec.wholesale and spec.wholesale.agency_monthly_fee is not None:
         fee = to_micros(spec.wholesale.agency_monthly_fee)
@@ -253,19 +333,27 @@ def _caps(spec: cs.Caps | None) -> dict[str, Any]:
         return {}
     return {
         "monthly_spend_micros": to_micros(spec.monthly_spend)
-        if spec.monthly_spend is not None else None,
+        if spec.monthly_spend is not None
+        else None,
         "monthly_minutes": spec.monthly_minutes,
         "alerts": [str(a) for a in spec.alerts],
         "enforcement": spec.enforcement,
     }
 
 
-def _apply_sub_account(store: Store, agency: Agency, spec: cs.SubAccountSpec,
-                       plans: dict[str, Plan], now: datetime, report: ApplyReport) -> None:
+def _apply_sub_account(
+    store: Store,
+    agency: Agency,
+    spec: cs.SubAccountSpec,
+    plans: dict[str, Plan],
+    now: datetime,
+    report: ApplyReport,
+) -> None:
     existing = store.get_sub_account(agency.id, spec.id)
     limits = Limits(spec.limits.campaigns, spec.limits.numbers, spec.limits.parallel_calls)
-    sub = SubAccount(agency.id, spec.id, spec.name, spec.email,
-                     existing.state if existing else "active", limits)
+    sub = SubAccount(
+        agency.id, spec.id, spec.name, spec.email, existing.state if existing else "active", limits
+    )
     store.save_sub_account(sub, _caps(spec.caps), spec.country, now)
     report.count("sub_account", existing is None)
     history = store.plan_history(agency.id, plans).get(spec.id, [])
@@ -282,8 +370,14 @@ def _apply_sub_account(store: Store, agency: Agency, spec: cs.SubAccountSpec,
             report.receipts.append(number)
 
 
-def _apply_plan(store: Store, agency: Agency, spec: cs.SubAccountSpec, plan: Plan,
-                history: list[PlanChange], now: datetime) -> None:
+def _apply_plan(
+    store: Store,
+    agency: Agency,
+    spec: cs.SubAccountSpec,
+    plan: Plan,
+    history: list[PlanChange],
+    now: datetime,
+) -> None:
     if not history:
         at = spec.subscribed_at or now
         store.add_plan_change(agency.id, spec.id, PlanChange(at, plan, "subscribe"), now)
@@ -292,8 +386,11 @@ def _apply_plan(store: Store, agency: Agency, spec: cs.SubAccountSpec, plan: Pla
     if latest.plan.id == plan.id:
         return
     # A change takes effect at `subscribed_at` when the catalog moves it forward, else now.
-    at = spec.subscribed_at if spec.subscribed_at and spec.subscribed_at > latest.effective_at \
+    at = (
+        spec.subscribed_at
+        if spec.subscribed_at and spec.subscribed_at > latest.effective_at
         else now
+    )
     store.drop_future_changes(agency.id, spec.id, at)
     current = next((c.plan for c in reversed(history) if c.effective_at <= at), history[0].plan)
     if current.id == plan.id:
@@ -315,11 +412,15 @@ def _apply_numbers(store: Store, agency_id: str, spec: cs.SubAccountSpec, now: d
         current = held.get(number.e164)
         if current is None:
             rented_at = number.rented_at or now
-            if number.released_at is not None and _already_released(store, agency_id, spec.id,
-                                                                    number.e164, rented_at):
+            if number.released_at is not None and _already_released(
+                store, agency_id, spec.id, number.e164, rented_at
+            ):
                 continue
-            store.add_number(agency_id, spec.id, HeldNumber(
-                number.e164, number.type, rented_at, number.released_at))
+            store.add_number(
+                agency_id,
+                spec.id,
+                HeldNumber(number.e164, number.type, rented_at, number.released_at),
+            )
         elif number.released_at is not None:
             store.release_number(agency_id, current, number.released_at)
     for e164, current in held.items():
@@ -327,7 +428,10 @@ def _apply_numbers(store: Store, agency_id: str, spec: cs.SubAccountSpec, now: d
             store.release_number(agency_id, current, now)
 
 
-def _already_released(store: Store, agency_id: str, sub_account_id: str, e164: str,
-                      rented_at: datetime) -> bool:
-    return any(n.e164 == e164 and n.rented_at == rented_at
-               for n in store.numbers(agency_id).get(sub_account_id, []))
+def _already_released(
+    store: Store, agency_id: str, sub_account_id: str, e164: str, rented_at: datetime
+) -> bool:
+    return any(
+        n.e164 == e164 and n.rented_at == rented_at
+        for n in store.numbers(agency_id).get(sub_account_id, [])
+    )

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from rebill.domain.account import Agency
 from rebill.domain.charges import Charge
-from rebill.domain.errors import NotFoundError, ValidationError, FieldError
+from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.money import MICROS_PER_UNIT, format_minor, micros_per_minor, to_micros
@@ -31,61 +31,108 @@ def finalize(store: Store, draft: InvoiceDraft, status: str, debit_account: str)
     lines: list[tuple[str, int]] = [(debit_account, draft.total_minor * unit)]
     for line in draft.lines:
         net = line.amount_minor - (line.tax_minor if draft.tax.inclusive else 0)
-        account = (Accounts.REVENUE_USAGE if line.code.startswith(USAGE_CODES)
-                   else Accounts.REVENUE_RECURRING)
+        account = (
+            Accounts.REVENUE_USAGE
+            if line.code.startswith(USAGE_CODES)
+            else Accounts.REVENUE_RECURRING
+        )
         if line.code == "credits.purchase":
             account = Accounts.wallet(draft.sub_account_id or "")
         lines.append((account, -net * unit))
     lines.append((Accounts.TAX_PAYABLE, -draft.tax_minor * unit))
-    store.post_entry(JournalEntry.of(draft.agency_id, f"invoice:{number}",
-                                     f"{draft.kind} {number}", draft.issued_at,
-                                     draft.currency, lines))
+    store.post_entry(
+        JournalEntry.of(
+            draft.agency_id,
+            f"invoice:{number}",
+            f"{draft.kind} {number}",
+            draft.issued_at,
+            draft.currency,
+            lines,
+        )
+    )
     return number
 
 
-def issue_receipt(store: Store, agency: Agency, sub_account_id: str, charge: Charge,
-                  now: datetime) -> str | None:
+def issue_receipt(
+    store: Store, agency: Agency, sub_account_id: str, charge: Charge, now: datetime
+) -> str | None:
     """A paid receipt for one immediate charge, once (its key is the idempotency key)."""
     key = f"receipt:{sub_account_id}:{charge.key}"
     if store.invoice_by_key(agency.id, key):
         return None
-    draft = InvoiceDraft(kind="receipt", issuer=agency.invoice_prefix, agency_id=agency.id,
-                         sub_account_id=sub_account_id, period=None, currency=agency.currency,
-                         issued_at=charge.at, tax=agency.tax, idempotency_key=key)
+    draft = InvoiceDraft(
+        kind="receipt",
+        issuer=agency.invoice_prefix,
+        agency_id=agency.id,
+        sub_account_id=sub_account_id,
+        period=None,
+        currency=agency.currency,
+        issued_at=charge.at,
+        tax=agency.tax,
+        idempotency_key=key,
+    )
     draft.add_line(charge.code, charge.description, "1", None, charge.amount_micros)
     if not draft.lines:
         return None
     return finalize(store, draft, "paid", Accounts.gateway_clearing(MANUAL))
 
 
-def add_credits(store: Store, agency_id: str, sub_account_id: str, amount_text: str,
-                now: datetime, reference: str | None = None) -> tuple[str, int]:
+def add_credits(
+    store: Store,
+    agency_id: str,
+    sub_account_id: str,
+    amount_text: str,
+    now: datetime,
+    reference: str | None = None,
+) -> tuple[str, int]:
     """Record a credit purchase paid outside the gateway: a receipt (a taxable sale) and the
     net amount into the wallet. Returns the receipt number and the new balance in micros."""
     agency = store.get_agency(agency_id)
     if agency is None:
         raise NotFoundError(f"agency {agency_id!r} does not exist")
     if store.get_sub_account(agency_id, sub_account_id) is None:
-        raise NotFoundError(f"sub-account {sub_account_id!r} does not exist in agency "
-                            f"{agency_id!r}")
+        raise NotFoundError(
+            f"sub-account {sub_account_id!r} does not exist in agency {agency_id!r}"
+        )
     try:
         micros = to_micros(amount_text)
     except (TypeError, ValueError) as exc:
         raise ValidationError([FieldError("--amount", str(exc), "amount")]) from None
     unit = micros_per_minor(agency.currency)
     if micros <= 0 or micros % unit:
-        raise ValidationError([FieldError("--amount", f"must be a positive amount with at most "
-                                          f"the currency's minor digits ({agency.currency})",
-                                          "amount")])
+        raise ValidationError(
+            [
+                FieldError(
+                    "--amount",
+                    f"must be a positive amount with at most "
+                    f"the currency's minor digits ({agency.currency})",
+                    "amount",
+                )
+            ]
+        )
     if micros > credit_purchase_units_max * MICROS_PER_UNIT:
-        raise ValidationError([FieldError("--amount", f"at most {credit_purchase_units_max} per "
-                                          "purchase", "amount")])
+        raise ValidationError(
+            [FieldError("--amount", f"at most {credit_purchase_units_max} per purchase", "amount")]
+        )
     key = f"credits:{sub_account_id}:{reference or now.isoformat()}"
-    draft = InvoiceDraft(kind="receipt", issuer=agency.invoice_prefix, agency_id=agency_id,
-                         sub_account_id=sub_account_id, period=None, currency=agency.currency,
-                         issued_at=now, tax=agency.tax, idempotency_key=key)
-    draft.add_line("credits.purchase", f"Credits {format_minor(micros // unit, agency.currency)}",
-                   "1", format_minor(micros // unit, agency.currency), micros)
+    draft = InvoiceDraft(
+        kind="receipt",
+        issuer=agency.invoice_prefix,
+        agency_id=agency_id,
+        sub_account_id=sub_account_id,
+        period=None,
+        currency=agency.currency,
+        issued_at=now,
+        tax=agency.tax,
+        idempotency_key=key,
+    )
+    draft.add_line(
+        "credits.purchase",
+        f"Credits {format_minor(micros // unit, agency.currency)}",
+        "1",
+        format_minor(micros // unit, agency.currency),
+        micros,
+    )
     number = finalize(store, draft, "paid", Accounts.gateway_clearing(MANUAL))
     return number, wallet_balance_micros(store, agency_id, sub_account_id)
 

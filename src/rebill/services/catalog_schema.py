@@ -34,7 +34,7 @@ def _exact(value: object) -> Decimal:
 
 def _increment(value: object) -> str:
     if not isinstance(value, str):
-        raise ValueError("an increment is a string like \"60/6\"")
+        raise ValueError('an increment is a string like "60/6"')
     Increment.parse(value)
     return value.strip()
 
@@ -48,14 +48,14 @@ def _aware(value: object) -> datetime:
         except ValueError as exc:
             raise ValueError(f"{value!r} is not an ISO 8601 timestamp") from exc
     else:
-        raise ValueError("a timestamp is a string like \"2026-10-01T00:00:00-04:00\"")
+        raise ValueError('a timestamp is a string like "2026-10-01T00:00:00-04:00"')
     if parsed.tzinfo is None:
         raise ValueError(f"{value!r} has no UTC offset (add one, e.g. -04:00 or Z)")
     return parsed
 
 
 def _whole(value: object) -> int:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise ValueError("must be a whole number")
     if isinstance(value, Decimal):
         if value != value.to_integral_value():

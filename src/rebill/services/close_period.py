@@ -63,8 +63,14 @@ class Measurement:
     wholesale: WholesaleMeter
 
 
-def measure(store: Store, agency: Agency, period: Period, calls: Iterable[CallTuple],
-            history: dict[str, list[PlanChange]], card: WholesaleCard) -> Measurement:
+def measure(
+    store: Store,
+    agency: Agency,
+    period: Period,
+    calls: Iterable[CallTuple],
+    history: dict[str, list[PlanChange]],
+    card: WholesaleCard,
+) -> Measurement:
     """Fund every call in order: per sub-account, chronological by (started_at, call_id).
     Late calls (of earlier, closed periods) sort first and use those periods' leftover pool.
     Every sub-account that existed in the period gets a result, with or without calls."""
@@ -73,8 +79,17 @@ def measure(store: Store, agency: Agency, period: Period, calls: Iterable[CallTu
     subs: dict[str, SubAccountResult] = {}
     pools: dict[str, dict[str, int]] = {}
     for sub_id, group in itertools.groupby(calls, key=lambda c: c[0]):
-        subs[sub_id] = _measure_sub(store, agency, sub_id, group, history.get(sub_id, []),
-                                    card, wholesale, (start, end), pools)
+        subs[sub_id] = _measure_sub(
+            store,
+            agency,
+            sub_id,
+            group,
+            history.get(sub_id, []),
+            card,
+            wholesale,
+            (start, end),
+            pools,
+        )
     for sub_id in store.sub_account_ids(agency.id):
         plans = history.get(sub_id, [])
         if sub_id not in subs and plans and plans[0].effective_at < end:
@@ -84,10 +99,17 @@ def measure(store: Store, agency: Agency, period: Period, calls: Iterable[CallTu
     return Measurement(subs, wholesale)
 
 
-def _measure_sub(store: Store, agency: Agency, sub_id: str, group: Iterator[CallTuple],
-                 history: list[PlanChange], card: WholesaleCard, wholesale: WholesaleMeter,
-                 bounds: tuple[datetime, datetime], pools: dict[str, dict[str, int]],
-                 ) -> SubAccountResult:
+def _measure_sub(
+    store: Store,
+    agency: Agency,
+    sub_id: str,
+    group: Iterator[CallTuple],
+    history: list[PlanChange],
+    card: WholesaleCard,
+    wholesale: WholesaleMeter,
+    bounds: tuple[datetime, datetime],
+    pools: dict[str, dict[str, int]],
+) -> SubAccountResult:
     start, end = bounds
     assert history, f"sub-account {sub_id} has no plan"
     wallet = wallet_balance_micros(store, agency.id, sub_id)
@@ -99,8 +121,9 @@ def _measure_sub(store: Store, agency: Agency, sub_id: str, group: Iterator[Call
     for _, started_at, _call_id, duration, direction, campaign in group:
         result.wholesale_micros += wholesale.add_call(direction, duration, voice[direction])
         if started_at < start:
-            _late_call(store, agency, sub_id, result, history, started_at, duration, direction,
-                       pools)
+            _late_call(
+                store, agency, sub_id, result, history, started_at, duration, direction, pools
+            )
             continue
         while event_index < len(events) and events[event_index].effective_at <= started_at:
             meter.change_plan(events[event_index].plan, upgrade=True)
@@ -109,17 +132,27 @@ def _measure_sub(store: Store, agency: Agency, sub_id: str, group: Iterator[Call
     return result
 
 
-def _late_call(store: Store, agency: Agency, sub_id: str, result: SubAccountResult,
-               history: list[PlanChange], started_at: datetime, duration: int, direction: str,
-               pools: dict[str, dict[str, int]]) -> None:
+def _late_call(
+    store: Store,
+    agency: Agency,
+    sub_id: str,
+    result: SubAccountResult,
+    history: list[PlanChange],
+    started_at: datetime,
+    duration: int,
+    direction: str,
+    pools: dict[str, dict[str, int]],
+) -> None:
     """A call of an earlier, closed period: rated against that period's remaining pool. It
     shares the wallet with the period's own calls, and comes before them in time."""
     late_period = str(Period.containing(started_at, agency.tz))
     meter = result.late.get(late_period)
     if meter is None:
         if late_period not in pools:
-            pools[late_period] = {r.sub_account_id: r.pool_remaining_seconds
-                                  for r in store.period_usage(agency.id, late_period)}
+            pools[late_period] = {
+                r.sub_account_id: r.pool_remaining_seconds
+                for r in store.period_usage(agency.id, late_period)
+            }
         plan = plan_at(history, started_at) or history[0].plan
         pool = pools[late_period].get(sub_id, plan.included_seconds)
         meter = UsageMeter.start(plan, 0, pool)
@@ -129,8 +162,9 @@ def _late_call(store: Store, agency: Agency, sub_id: str, result: SubAccountResu
     result.meter.wallet_micros = meter.wallet_micros
 
 
-def close_period(uow_factory: UnitOfWorkFactory, period: Period, agency_ids: list[str] | None,
-                 now: datetime) -> list[dict[str, Any]]:
+def close_period(
+    uow_factory: UnitOfWorkFactory, period: Period, agency_ids: list[str] | None, now: datetime
+) -> list[dict[str, Any]]:
     """Close `period` for the agencies given (all when None), each in its own transaction."""
     with uow_factory() as uow:
         known = uow.store.list_agency_ids()
@@ -149,8 +183,9 @@ def close_period(uow_factory: UnitOfWorkFactory, period: Period, agency_ids: lis
     return documents
 
 
-def close_agency_period(store: Store, agency_id: str, period: Period,
-                        now: datetime) -> dict[str, Any]:
+def close_agency_period(
+    store: Store, agency_id: str, period: Period, now: datetime
+) -> dict[str, Any]:
     agency = store.get_agency(agency_id)
     if agency is None:
         raise NotFoundError(f"agency {agency_id!r} does not exist")
@@ -165,7 +200,8 @@ def _close(store: Store, agency: Agency, period: Period, now: datetime) -> None:
     if now < end:
         raise ConflictError(
             f"period {period} of agency {agency.id!r} ends at {end.astimezone(tz).isoformat()} "
-            f"({agency.timezone}); it can be closed after that")
+            f"({agency.timezone}); it can be closed after that"
+        )
     if agency.tax.mode == "stripe":
         raise TaxNotConfiguredError(["stripe account"], STRIPE_TAX_FIXES)
     platform = store.get_platform()
@@ -180,61 +216,99 @@ def _close(store: Store, agency: Agency, period: Period, now: datetime) -> None:
         if closed < label:
             q_start, q_end = Period.parse(closed).bounds(tz)
             store.claim_calls(agency.id, label, q_start, q_end)
-    measurement = measure(store, agency, period, store.calls_billed_by(agency.id, label),
-                          history, card)
+    measurement = measure(
+        store, agency, period, store.calls_billed_by(agency.id, label), history, card
+    )
     revenue_total = 0
     for sub_id in sorted(measurement.subs):
         result = measurement.subs[sub_id]
-        revenue_total += _close_sub(store, agency, period, sub_id, result,
-                                    history.get(sub_id, []), numbers.get(sub_id, []), card)
-    wholesale_number, cost_minor = _wholesale_invoice(store, agency, platform.invoice_prefix,
-                                                      period, measurement.wholesale, numbers,
-                                                      card)
+        revenue_total += _close_sub(
+            store,
+            agency,
+            period,
+            sub_id,
+            result,
+            history.get(sub_id, []),
+            numbers.get(sub_id, []),
+            card,
+        )
+    wholesale_number, cost_minor = _wholesale_invoice(
+        store, agency, platform.invoice_prefix, period, measurement.wholesale, numbers, card
+    )
     store.save_period_close(agency.id, label, now, wholesale_number, revenue_total, cost_minor)
 
 
-def _close_sub(store: Store, agency: Agency, period: Period, sub_id: str,
-               result: SubAccountResult, history: list[PlanChange],
-               numbers: list[HeldNumber], card: WholesaleCard) -> int:
+def _close_sub(
+    store: Store,
+    agency: Agency,
+    period: Period,
+    sub_id: str,
+    result: SubAccountResult,
+    history: list[PlanChange],
+    numbers: list[HeldNumber],
+    card: WholesaleCard,
+) -> int:
     """Issue one sub-account's retail invoice, debit its credits, record its usage and profit.
     Returns its revenue for the period in minor units."""
     tz = agency.tz
     currency = agency.currency
     start, end = period.bounds(tz)
     meter = result.meter
-    draft = InvoiceDraft(kind="retail", issuer=agency.invoice_prefix, agency_id=agency.id,
-                         sub_account_id=sub_id, period=str(period), currency=currency,
-                         issued_at=end, tax=agency.tax,
-                         idempotency_key=f"close:{period}:{sub_id}")
+    draft = InvoiceDraft(
+        kind="retail",
+        issuer=agency.invoice_prefix,
+        agency_id=agency.id,
+        sub_account_id=sub_id,
+        period=str(period),
+        currency=currency,
+        issued_at=end,
+        tax=agency.tax,
+        idempotency_key=f"close:{period}:{sub_id}",
+    )
     for direction in DIRECTIONS:
         for (d, rate_micros, decimals), bucket in sorted(meter.postpaid.items()):
             if d == direction:
-                draft.add_line(f"voice.overage.{direction}",
-                               f"{direction.capitalize()} minutes beyond the plan, {period}",
-                               minutes_text(bucket.seconds),
-                               format_rate(rate_micros, decimals, currency), bucket.amount_micros)
+                draft.add_line(
+                    f"voice.overage.{direction}",
+                    f"{direction.capitalize()} minutes beyond the plan, {period}",
+                    minutes_text(bucket.seconds),
+                    format_rate(rate_micros, decimals, currency),
+                    bucket.amount_micros,
+                )
     late_credit_micros = 0
     for late_period, late in sorted(result.late.items()):
         late_credit_micros += late.credit_micros
         late_micros = sum(b.amount_micros for b in late.postpaid.values())
-        draft.add_line("voice.late_usage", f"Calls of {late_period} received after its close",
-                       minutes_text(late.postpaid_seconds), None, late_micros)
+        draft.add_line(
+            "voice.late_usage",
+            f"Calls of {late_period} received after its close",
+            minutes_text(late.postpaid_seconds),
+            None,
+            late_micros,
+        )
         store.set_pool_remaining(agency.id, late_period, sub_id, late.pool_remaining_seconds)
     next_start = period.next().start(tz)
     plan = renewal_plan(history, next_start)
     held_at_end = [n for n in numbers if n.held_at(end)]
     if plan is not None:
-        draft.add_line("plan.fee", f"{plan.name} plan, {period.next()}", "1",
-                       format_minor(micros_to_minor(plan.monthly_fee_micros, currency), currency),
-                       plan.monthly_fee_micros)
+        draft.add_line(
+            "plan.fee",
+            f"{plan.name} plan, {period.next()}",
+            "1",
+            format_minor(micros_to_minor(plan.monthly_fee_micros, currency), currency),
+            plan.monthly_fee_micros,
+        )
         renewed = renewed_numbers(numbers, next_start, plan.included_numbers)
         for number_type in ("local", "toll_free"):
             count = sum(1 for n in renewed if n.number_type == number_type)
             price = plan.number_monthly_micros.get(number_type, 0)
-            draft.add_line(f"number.rental.{number_type}",
-                           f"{number_type.replace('_', '-')} numbers, {period.next()}",
-                           str(count), format_minor(micros_to_minor(price, currency), currency),
-                           price * count)
+            draft.add_line(
+                f"number.rental.{number_type}",
+                f"{number_type.replace('_', '-')} numbers, {period.next()}",
+                str(count),
+                format_minor(micros_to_minor(price, currency), currency),
+                price * count,
+            )
     credit_micros = meter.credit_micros + late_credit_micros
     usage = {
         "billable_minutes": minutes_text(meter.billable_seconds),
@@ -246,59 +320,112 @@ def _close_sub(store: Store, agency: Agency, period: Period, sub_id: str,
     }
     draft.usage = usage
     finalize(store, draft, "open", Accounts.receivable(sub_id))
-    store.post_entry(JournalEntry.of(
-        agency.id, f"close:{period}:credits:{sub_id}", f"credits spent on overage, {period}",
-        end, currency,
-        [(Accounts.wallet(sub_id), credit_micros), (Accounts.REVENUE_USAGE, -credit_micros)]))
+    store.post_entry(
+        JournalEntry.of(
+            agency.id,
+            f"close:{period}:credits:{sub_id}",
+            f"credits spent on overage, {period}",
+            end,
+            currency,
+            [(Accounts.wallet(sub_id), credit_micros), (Accounts.REVENUE_USAGE, -credit_micros)],
+        )
+    )
     revenue = _revenue_minor(draft, history, numbers, agency, period, credit_micros)
-    cost = micros_to_minor(result.wholesale_micros + sum(
-        prorate_micros(card.number_monthly_micros.get(n.number_type, 0), n.rented_at,
-                       n.released_at or FOREVER, start, end) for n in numbers), currency)
-    store.save_period_usage(agency.id, str(period), sub_id, meter.pool_remaining_seconds, usage,
-                            revenue, cost)
+    cost = micros_to_minor(
+        result.wholesale_micros
+        + sum(
+            prorate_micros(
+                card.number_monthly_micros.get(n.number_type, 0),
+                n.rented_at,
+                n.released_at or FOREVER,
+                start,
+                end,
+            )
+            for n in numbers
+        ),
+        currency,
+    )
+    store.save_period_usage(
+        agency.id, str(period), sub_id, meter.pool_remaining_seconds, usage, revenue, cost
+    )
     return revenue
 
 
-def _revenue_minor(draft: InvoiceDraft, history: list[PlanChange], numbers: list[HeldNumber],
-                   agency: Agency, period: Period, credit_micros: int) -> int:
+def _revenue_minor(
+    draft: InvoiceDraft,
+    history: list[PlanChange],
+    numbers: list[HeldNumber],
+    agency: Agency,
+    period: Period,
+    credit_micros: int,
+) -> int:
     """Retail attributable to the period: its recurring fees (renewal and immediate charges,
     each rounded as on its document), its usage lines and the credits spent on overage."""
     currency = agency.currency
-    recurring = sum(micros_to_minor(c.amount_micros, currency)
-                    for c in recurring_for_period(history, numbers, agency.tz, period))
+    recurring = sum(
+        micros_to_minor(c.amount_micros, currency)
+        for c in recurring_for_period(history, numbers, agency.tz, period)
+    )
     usage = sum(line.amount_minor for line in draft.lines if line.code.startswith("voice."))
     return recurring + usage + micros_to_minor(credit_micros, currency)
 
 
-def _wholesale_invoice(store: Store, agency: Agency, prefix: str, period: Period,
-                       wholesale: WholesaleMeter, numbers: dict[str, list[HeldNumber]],
-                       card: WholesaleCard) -> tuple[str, int]:
+def _wholesale_invoice(
+    store: Store,
+    agency: Agency,
+    prefix: str,
+    period: Period,
+    wholesale: WholesaleMeter,
+    numbers: dict[str, list[HeldNumber]],
+    card: WholesaleCard,
+) -> tuple[str, int]:
     tz = agency.tz
     currency = agency.currency
     start, end = period.bounds(tz)
-    draft = InvoiceDraft(kind="wholesale", issuer=prefix, agency_id=agency.id,
-                         sub_account_id=None, period=str(period), currency=currency,
-                         issued_at=end, tax=TaxPolicy(),
-                         idempotency_key=f"close:{period}:wholesale")
+    draft = InvoiceDraft(
+        kind="wholesale",
+        issuer=prefix,
+        agency_id=agency.id,
+        sub_account_id=None,
+        period=str(period),
+        currency=currency,
+        issued_at=end,
+        tax=TaxPolicy(),
+        idempotency_key=f"close:{period}:wholesale",
+    )
     for direction in DIRECTIONS:
         rate = card.voice[direction]
-        draft.add_line(f"voice.{direction}", f"{direction.capitalize()} minutes, {period}",
-                       minutes_text(wholesale.seconds.get(direction, 0)),
-                       format_rate(rate.per_minute_micros, rate.per_minute_decimals, currency),
-                       wholesale.micros.get(direction, 0))
+        draft.add_line(
+            f"voice.{direction}",
+            f"{direction.capitalize()} minutes, {period}",
+            minutes_text(wholesale.seconds.get(direction, 0)),
+            format_rate(rate.per_minute_micros, rate.per_minute_decimals, currency),
+            wholesale.micros.get(direction, 0),
+        )
     held = [n for group in numbers.values() for n in group]
     for number_type in ("local", "toll_free"):
         price = card.number_monthly_micros.get(number_type, 0)
-        amounts = [prorate_micros(price, n.rented_at, n.released_at or FOREVER, start, end)
-                   for n in held if n.number_type == number_type]
+        amounts = [
+            prorate_micros(price, n.rented_at, n.released_at or FOREVER, start, end)
+            for n in held
+            if n.number_type == number_type
+        ]
         amounts = [a for a in amounts if a > 0]
-        draft.add_line(f"number.{number_type}",
-                       f"{number_type.replace('_', '-')} numbers, by seconds held in {period}",
-                       str(len(amounts)), format_minor(micros_to_minor(price, currency), currency),
-                       sum(amounts))
+        draft.add_line(
+            f"number.{number_type}",
+            f"{number_type.replace('_', '-')} numbers, by seconds held in {period}",
+            str(len(amounts)),
+            format_minor(micros_to_minor(price, currency), currency),
+            sum(amounts),
+        )
     fee = card.agency_monthly_fee_micros
-    draft.add_line("platform.fee", f"Platform fee, {period}", "1",
-                   format_minor(micros_to_minor(fee, currency), currency), fee)
+    draft.add_line(
+        "platform.fee",
+        f"Platform fee, {period}",
+        "1",
+        format_minor(micros_to_minor(fee, currency), currency),
+        fee,
+    )
     number = finalize(store, draft, "open", Accounts.WHOLESALE_COST)
     return number, draft.subtotal_minor
 
@@ -321,31 +448,54 @@ def period_document(store: Store, agency: Agency, period: Period) -> dict[str, A
         return instant.astimezone(agency.tz).isoformat()
 
     def lines(inv: Any) -> list[dict[str, Any]]:
-        return [{"code": ln.code, "description": ln.description, "quantity": ln.quantity,
-                 "unit_price": ln.unit_price, "amount": money(ln.amount_minor),
-                 "tax": money(ln.tax_minor)} for ln in inv.lines]
+        return [
+            {
+                "code": ln.code,
+                "description": ln.description,
+                "quantity": ln.quantity,
+                "unit_price": ln.unit_price,
+                "amount": money(ln.amount_minor),
+                "tax": money(ln.tax_minor),
+            }
+            for ln in inv.lines
+        ]
 
     return {
         "agency": agency.id,
         "currency": currency,
         "retail_invoices": [
-            {"number": i.number, "sub_account": i.sub_account_id, "issued_at":
-             local(i.issued_at), "status": i.status, "lines": lines(i),
-             "subtotal": money(i.subtotal_minor), "tax": money(i.tax_minor),
-             "total": money(i.total_minor), "usage": i.usage}
+            {
+                "number": i.number,
+                "sub_account": i.sub_account_id,
+                "issued_at": local(i.issued_at),
+                "status": i.status,
+                "lines": lines(i),
+                "subtotal": money(i.subtotal_minor),
+                "tax": money(i.tax_minor),
+                "total": money(i.total_minor),
+                "usage": i.usage,
+            }
             for i in retail
         ],
         "wholesale_invoice": {
-            "number": wholesale.number, "issued_at": local(wholesale.issued_at),
-            "lines": lines(wholesale), "subtotal": money(wholesale.subtotal_minor),
-            "tax": money(wholesale.tax_minor), "total": money(wholesale.total_minor),
+            "number": wholesale.number,
+            "issued_at": local(wholesale.issued_at),
+            "lines": lines(wholesale),
+            "subtotal": money(wholesale.subtotal_minor),
+            "tax": money(wholesale.tax_minor),
+            "total": money(wholesale.total_minor),
         },
         "profit": {
-            "revenue": money(closed.revenue_minor), "cost": money(closed.cost_minor),
+            "revenue": money(closed.revenue_minor),
+            "cost": money(closed.cost_minor),
             "profit": money(closed.revenue_minor - closed.cost_minor),
             "by_sub_account": [
-                {"sub_account": r.sub_account_id, "revenue": money(r.revenue_minor),
-                 "cost": money(r.cost_minor), "profit": money(r.revenue_minor - r.cost_minor)}
+                {
+                    "sub_account": r.sub_account_id,
+                    "revenue": money(r.revenue_minor),
+                    "cost": money(r.cost_minor),
+                    "profit": money(r.revenue_minor - r.cost_minor),
+                }
                 for r in usage_rows
             ],
         },
@@ -354,4 +504,3 @@ def period_document(store: Store, agency: Agency, period: Period) -> dict[str, A
 
 def closed_summary(documents: list[dict[str, Any]], period: Period) -> dict[str, Any]:
     return {"period": str(period), "agencies": documents}
-

@@ -66,21 +66,31 @@ def parse_call(row: dict[str, Any], subs: set[str], where: str) -> CallRecord | 
     except ValueError:
         return FieldError(where, f"{started_text!r} is not an ISO 8601 timestamp", "started_at")
     if started_at.tzinfo is None:
-        return FieldError(where, f"{started_text!r} has no UTC offset (add Z or +00:00)",
-                          "started_at")
+        return FieldError(
+            where, f"{started_text!r} has no UTC offset (add Z or +00:00)", "started_at"
+        )
     duration = _duration(row["duration_seconds"])
     if isinstance(duration, str):
         return FieldError(where, duration, "duration_seconds")
     direction = str(row["direction"]).strip().lower()
     if direction not in DIRECTIONS:
-        return FieldError(where, f"unknown direction {row['direction']!r} (inbound or outbound)",
-                          "direction")
-    return CallRecord(call_id, sub, started_at, duration, direction, _text(row, "campaign_id"),
-                      _text(row, "phone_number"), _text(row, "status"))
+        return FieldError(
+            where, f"unknown direction {row['direction']!r} (inbound or outbound)", "direction"
+        )
+    return CallRecord(
+        call_id,
+        sub,
+        started_at,
+        duration,
+        direction,
+        _text(row, "campaign_id"),
+        _text(row, "phone_number"),
+        _text(row, "status"),
+    )
 
 
 def _duration(value: object) -> int | str:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         return f"{value!r} is not a whole number of seconds"
     if isinstance(value, Decimal):
         if value != value.to_integral_value():
@@ -109,8 +119,9 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldError]]:
     elif suffix in (".jsonl", ".ndjson", ".json"):
         yield from _read_jsonl(path, name)
     else:
-        raise ValidationError([FieldError(name, "use a .csv or .jsonl file")],
-                              "unknown usage file type")
+        raise ValidationError(
+            [FieldError(name, "use a .csv or .jsonl file")], "unknown usage file type"
+        )
 
 
 def _read_csv(path: Path, name: str) -> Iterator[tuple[int, dict[str, Any] | FieldError]]:
@@ -119,13 +130,19 @@ def _read_csv(path: Path, name: str) -> Iterator[tuple[int, dict[str, Any] | Fie
         header = [h.strip() for h in reader.fieldnames or []]
         missing = [key for key in REQUIRED if key not in header]
         if missing:
-            raise ValidationError([FieldError(f"{name}:1", f"the header lacks {', '.join(missing)}",
-                                              "header")], "invalid usage file")
+            raise ValidationError(
+                [FieldError(f"{name}:1", f"the header lacks {', '.join(missing)}", "header")],
+                "invalid usage file",
+            )
         reader.fieldnames = header
         for row in reader:
             if None in row:
-                yield reader.line_num, FieldError(f"{name}:{reader.line_num}",
-                                                  "has more values than the header", "row")
+                yield (
+                    reader.line_num,
+                    FieldError(
+                        f"{name}:{reader.line_num}", "has more values than the header", "row"
+                    ),
+                )
                 continue
             yield reader.line_num, row
 
@@ -146,8 +163,12 @@ def _read_jsonl(path: Path, name: str) -> Iterator[tuple[int, dict[str, Any] | F
             yield number, row
 
 
-def import_usage(uow: UnitOfWork, agency_id: str, rows: Iterable[tuple[int, dict[str, Any]
-                 | FieldError]], source: str) -> ImportReport:
+def import_usage(
+    uow: UnitOfWork,
+    agency_id: str,
+    rows: Iterable[tuple[int, dict[str, Any] | FieldError]],
+    source: str,
+) -> ImportReport:
     report = ImportReport()
     with uow:
         store = uow.store
@@ -172,8 +193,9 @@ def import_usage(uow: UnitOfWork, agency_id: str, rows: Iterable[tuple[int, dict
     return report
 
 
-def _store_chunk(uow: UnitOfWork, agency_id: str, chunk: list[CallRecord],
-                 report: ImportReport) -> None:
+def _store_chunk(
+    uow: UnitOfWork, agency_id: str, chunk: list[CallRecord], report: ImportReport
+) -> None:
     if not chunk:
         return
     existing = uow.store.existing_call_ids(agency_id, [c.call_id for c in chunk])

@@ -30,23 +30,33 @@ def usage_summary(uow: UnitOfWork, agency_id: str, period: Period) -> dict[str, 
             start, end = period.bounds(agency.tz)
             plans = store.plans(agency_id)
             measurement = measure(
-                store, agency, period,
+                store,
+                agency,
+                period,
                 store.calls_billed_by(agency_id, label, start, end, billed=False),
-                store.plan_history(agency_id, plans), store.wholesale_card(agency_id))
+                store.plan_history(agency_id, plans),
+                store.wholesale_card(agency_id),
+            )
             for sub_id in sorted(measurement.subs):
                 meter = measurement.subs[sub_id].meter
                 held = [n for n in numbers.get(sub_id, []) if n.held_at(end)]
-                rows.append({
-                    "sub_account": sub_id,
-                    "billable_minutes": minutes_text(meter.billable_seconds),
-                    "included_minutes_used": minutes_text(meter.included_used_seconds),
-                    "credit_minutes": minutes_text(meter.credit_seconds),
-                    "postpaid_minutes": minutes_text(meter.postpaid_seconds),
-                    "numbers": len(held),
-                    "campaigns": len(meter.campaigns),
-                })
-        return {"agency": agency_id, "period": label, "status": "closed" if closed else "open",
-                "sub_accounts": rows}
+                rows.append(
+                    {
+                        "sub_account": sub_id,
+                        "billable_minutes": minutes_text(meter.billable_seconds),
+                        "included_minutes_used": minutes_text(meter.included_used_seconds),
+                        "credit_minutes": minutes_text(meter.credit_seconds),
+                        "postpaid_minutes": minutes_text(meter.postpaid_seconds),
+                        "numbers": len(held),
+                        "campaigns": len(meter.campaigns),
+                    }
+                )
+        return {
+            "agency": agency_id,
+            "period": label,
+            "status": "closed" if closed else "open",
+            "sub_accounts": rows,
+        }
 
 
 def invoice_document(invoice: StoredInvoice) -> dict[str, Any]:
@@ -54,23 +64,40 @@ def invoice_document(invoice: StoredInvoice) -> dict[str, Any]:
         return format_minor(minor, invoice.currency)
 
     return {
-        "number": invoice.number, "kind": invoice.kind, "issuer": invoice.issuer,
-        "agency": invoice.agency_id, "sub_account": invoice.sub_account_id,
-        "period": invoice.period, "issued_at": invoice.issued_at.isoformat(),
-        "status": invoice.status, "currency": invoice.currency,
-        "lines": [{"code": ln.code, "description": ln.description, "quantity": ln.quantity,
-                   "unit_price": ln.unit_price, "amount": money(ln.amount_minor),
-                   "tax": money(ln.tax_minor)} for ln in invoice.lines],
-        "subtotal": money(invoice.subtotal_minor), "tax": money(invoice.tax_minor),
-        "total": money(invoice.total_minor), "usage": invoice.usage,
+        "number": invoice.number,
+        "kind": invoice.kind,
+        "issuer": invoice.issuer,
+        "agency": invoice.agency_id,
+        "sub_account": invoice.sub_account_id,
+        "period": invoice.period,
+        "issued_at": invoice.issued_at.isoformat(),
+        "status": invoice.status,
+        "currency": invoice.currency,
+        "lines": [
+            {
+                "code": ln.code,
+                "description": ln.description,
+                "quantity": ln.quantity,
+                "unit_price": ln.unit_price,
+                "amount": money(ln.amount_minor),
+                "tax": money(ln.tax_minor),
+            }
+            for ln in invoice.lines
+        ],
+        "subtotal": money(invoice.subtotal_minor),
+        "tax": money(invoice.tax_minor),
+        "total": money(invoice.total_minor),
+        "usage": invoice.usage,
     }
 
 
-def list_invoices(uow: UnitOfWork, agency_id: str | None, period: Period | None,
-                  ) -> list[dict[str, Any]]:
+def list_invoices(
+    uow: UnitOfWork,
+    agency_id: str | None,
+    period: Period | None,
+) -> list[dict[str, Any]]:
     with uow:
         if agency_id and uow.store.get_agency(agency_id) is None:
             raise NotFoundError(f"agency {agency_id!r} does not exist")
-        invoices = uow.store.invoices(agency_id=agency_id,
-                                      period=str(period) if period else None)
+        invoices = uow.store.invoices(agency_id=agency_id, period=str(period) if period else None)
         return [invoice_document(i) for i in invoices]

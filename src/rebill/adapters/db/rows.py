@@ -114,9 +114,7 @@ class PlanRow(Base):
     limit_campaigns: Mapped[int] = mapped_column(Integer)
     limit_numbers: Mapped[int] = mapped_column(Integer)
     limit_parallel_calls: Mapped[int] = mapped_column(Integer)
-    __table_args__ = (
-        ForeignKeyConstraint(["agency_id"], ["agencies.id"]),
-    )
+    __table_args__ = (ForeignKeyConstraint(["agency_id"], ["agencies.id"]),)
 
 
 class PlanVoiceRateRow(Base):
@@ -302,5 +300,3 @@ class PostingRow(Base):
         ),
         Index("ix_postings_agency_account", "agency_id", "account"),
     )
-
-

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import Table, and_, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -91,14 +91,17 @@ class SqlStore:
         if agency_monthly_fee_micros is not None:
             row.agency_monthly_fee_micros = agency_monthly_fee_micros
 
-    def save_wholesale(self, scope: str, voice: dict[str, VoiceRate],
-                       numbers: dict[str, int]) -> None:
+    def save_wholesale(
+        self, scope: str, voice: dict[str, VoiceRate], numbers: dict[str, int]
+    ) -> None:
         for direction, rate in voice.items():
-            self.session.merge(WholesaleVoiceRateRow(scope=scope, direction=direction,
-                                                     **_voice_columns(rate)))
+            self.session.merge(
+                WholesaleVoiceRateRow(scope=scope, direction=direction, **_voice_columns(rate))
+            )
         for number_type, micros in numbers.items():
-            self.session.merge(WholesaleNumberPriceRow(scope=scope, number_type=number_type,
-                                                       monthly_micros=micros))
+            self.session.merge(
+                WholesaleNumberPriceRow(scope=scope, number_type=number_type, monthly_micros=micros)
+            )
 
     def wholesale_card(self, agency_id: str) -> WholesaleCard:
         """The platform's card with the agency's overrides on top."""
@@ -124,10 +127,18 @@ class SqlStore:
         row = self.session.get(AgencyRow, agency_id)
         if row is None:
             return None
-        tax = TaxPolicy(row.tax_mode, Decimal(row.tax_rate_percent), row.tax_behavior,
-                        row.tax_label)
-        return Agency(row.id, row.name, row.timezone, row.invoice_prefix, row.currency, tax,
-                      row.credit_limit_micros)
+        tax = TaxPolicy(
+            row.tax_mode, Decimal(row.tax_rate_percent), row.tax_behavior, row.tax_label
+        )
+        return Agency(
+            row.id,
+            row.name,
+            row.timezone,
+            row.invoice_prefix,
+            row.currency,
+            tax,
+            row.credit_limit_micros,
+        )
 
     def list_agency_ids(self) -> list[str]:
         return list(self.session.scalars(select(AgencyRow.id).order_by(AgencyRow.id)))
@@ -135,37 +146,55 @@ class SqlStore:
     def agency_with_prefix(self, prefix: str) -> str | None:
         return self.session.scalar(select(AgencyRow.id).where(AgencyRow.invoice_prefix == prefix))
 
-    def save_agency(self, agency: Agency, agency_monthly_fee_micros: int | None,
-                    now: datetime) -> None:
+    def save_agency(
+        self, agency: Agency, agency_monthly_fee_micros: int | None, now: datetime
+    ) -> None:
         row = self.session.get(AgencyRow, agency.id)
         if row is None:
             row = AgencyRow(id=agency.id, created_at=now)
             self.session.add(row)
-        row.name, row.timezone, row.invoice_prefix = agency.name, agency.timezone, agency.invoice_prefix
+        row.name, row.timezone = agency.name, agency.timezone
+        row.invoice_prefix = agency.invoice_prefix
         row.currency = agency.currency
         row.tax_mode, row.tax_behavior, row.tax_label = (
-            agency.tax.mode, agency.tax.behavior, agency.tax.label)
+            agency.tax.mode,
+            agency.tax.behavior,
+            agency.tax.label,
+        )
         row.tax_rate_percent = str(agency.tax.rate_percent)
         row.credit_limit_micros = agency.credit_limit_micros
         row.agency_monthly_fee_micros = agency_monthly_fee_micros
         self.session.flush()
 
     def save_plan(self, agency_id: str, plan: Plan) -> None:
-        self.session.merge(PlanRow(
-            agency_id=agency_id, id=plan.id, name=plan.name,
-            monthly_fee_micros=plan.monthly_fee_micros, included_minutes=plan.included_minutes,
-            overage=plan.overage, included_numbers=plan.included_numbers,
-            local_monthly_micros=plan.number_monthly_micros.get("local", 0),
-            toll_free_monthly_micros=plan.number_monthly_micros.get("toll_free", 0),
-            limit_campaigns=plan.limits.campaigns if plan.limits.campaigns is not None else -1,
-            limit_numbers=plan.limits.numbers if plan.limits.numbers is not None else -1,
-            limit_parallel_calls=(
-                plan.limits.parallel_calls if plan.limits.parallel_calls is not None else -1),
-        ))
+        self.session.merge(
+            PlanRow(
+                agency_id=agency_id,
+                id=plan.id,
+                name=plan.name,
+                monthly_fee_micros=plan.monthly_fee_micros,
+                included_minutes=plan.included_minutes,
+                overage=plan.overage,
+                included_numbers=plan.included_numbers,
+                local_monthly_micros=plan.number_monthly_micros.get("local", 0),
+                toll_free_monthly_micros=plan.number_monthly_micros.get("toll_free", 0),
+                limit_campaigns=plan.limits.campaigns if plan.limits.campaigns is not None else -1,
+                limit_numbers=plan.limits.numbers if plan.limits.numbers is not None else -1,
+                limit_parallel_calls=(
+                    plan.limits.parallel_calls if plan.limits.parallel_calls is not None else -1
+                ),
+            )
+        )
         self.session.flush()
         for direction, rate in plan.voice.items():
-            self.session.merge(PlanVoiceRateRow(agency_id=agency_id, plan_id=plan.id,
-                                                direction=direction, **_voice_columns(rate)))
+            self.session.merge(
+                PlanVoiceRateRow(
+                    agency_id=agency_id,
+                    plan_id=plan.id,
+                    direction=direction,
+                    **_voice_columns(rate),
+                )
+            )
 
     def plans(self, agency_id: str) -> dict[str, Plan]:
         voice: dict[str, dict[str, VoiceRate]] = defaultdict(dict)
@@ -176,11 +205,17 @@ class SqlStore:
         result: dict[str, Plan] = {}
         for row in self.session.scalars(select(PlanRow).where(PlanRow.agency_id == agency_id)):
             result[row.id] = Plan(
-                id=row.id, name=row.name, monthly_fee_micros=row.monthly_fee_micros,
-                included_minutes=row.included_minutes, overage=row.overage,
-                voice=voice[row.id], included_numbers=row.included_numbers,
-                number_monthly_micros={"local": row.local_monthly_micros,
-                                       "toll_free": row.toll_free_monthly_micros},
+                id=row.id,
+                name=row.name,
+                monthly_fee_micros=row.monthly_fee_micros,
+                included_minutes=row.included_minutes,
+                overage=row.overage,
+                voice=voice[row.id],
+                included_numbers=row.included_numbers,
+                number_monthly_micros={
+                    "local": row.local_monthly_micros,
+                    "toll_free": row.toll_free_monthly_micros,
+                },
                 limits=Limits(row.limit_campaigns, row.limit_numbers, row.limit_parallel_calls),
             )
         return result
@@ -189,20 +224,30 @@ class SqlStore:
         row = self.session.get(SubAccountRow, (agency_id, sub_account_id))
         if row is None:
             return None
-        return SubAccount(row.agency_id, row.id, row.name, row.email, row.state,
-                          Limits(row.limit_campaigns, row.limit_numbers, row.limit_parallel_calls))
+        return SubAccount(
+            row.agency_id,
+            row.id,
+            row.name,
+            row.email,
+            row.state,
+            Limits(row.limit_campaigns, row.limit_numbers, row.limit_parallel_calls),
+        )
 
     def sub_account_ids(self, agency_id: str) -> list[str]:
-        return list(self.session.scalars(
-            select(SubAccountRow.id).where(SubAccountRow.agency_id == agency_id)
-            .order_by(SubAccountRow.id)))
+        return list(
+            self.session.scalars(
+                select(SubAccountRow.id)
+                .where(SubAccountRow.agency_id == agency_id)
+                .order_by(SubAccountRow.id)
+            )
+        )
 
-    def save_sub_account(self, sub: SubAccount, caps: dict[str, Any], country: str,
-                         now: datetime) -> None:
+    def save_sub_account(
+        self, sub: SubAccount, caps: dict[str, Any], country: str, now: datetime
+    ) -> None:
         row = self.session.get(SubAccountRow, (sub.agency_id, sub.id))
         if row is None:
-            row = SubAccountRow(agency_id=sub.agency_id, id=sub.id, created_at=now,
-                                state=sub.state)
+            row = SubAccountRow(agency_id=sub.agency_id, id=sub.id, created_at=now, state=sub.state)
             self.session.add(row)
         row.name, row.email, row.country = sub.name, sub.email, country
         row.limit_campaigns = sub.limits.campaigns
@@ -218,51 +263,74 @@ class SqlStore:
     def plan_history(self, agency_id: str, plans: dict[str, Plan]) -> dict[str, list[PlanChange]]:
         history: dict[str, list[PlanChange]] = defaultdict(list)
         for row in self.session.scalars(
-            select(SubscriptionRow).where(SubscriptionRow.agency_id == agency_id)
+            select(SubscriptionRow)
+            .where(SubscriptionRow.agency_id == agency_id)
             .order_by(SubscriptionRow.sub_account_id, SubscriptionRow.effective_at)
         ):
             history[row.sub_account_id].append(
-                PlanChange(row.effective_at, plans[row.plan_id], row.change))
+                PlanChange(row.effective_at, plans[row.plan_id], row.change)
+            )
         return history
 
-    def add_plan_change(self, agency_id: str, sub_account_id: str, change: PlanChange,
-                        now: datetime) -> None:
-        self.session.add(SubscriptionRow(
-            agency_id=agency_id, sub_account_id=sub_account_id,
-            effective_at=change.effective_at, plan_id=change.plan.id, change=change.change,
-            recorded_at=now))
+    def add_plan_change(
+        self, agency_id: str, sub_account_id: str, change: PlanChange, now: datetime
+    ) -> None:
+        self.session.add(
+            SubscriptionRow(
+                agency_id=agency_id,
+                sub_account_id=sub_account_id,
+                effective_at=change.effective_at,
+                plan_id=change.plan.id,
+                change=change.change,
+                recorded_at=now,
+            )
+        )
         self.session.flush()
 
     def drop_future_changes(self, agency_id: str, sub_account_id: str, after: datetime) -> None:
         """Forget scheduled changes (a pending downgrade) that a newer change supersedes."""
-        for row in self.session.scalars(select(SubscriptionRow).where(
-            SubscriptionRow.agency_id == agency_id,
-            SubscriptionRow.sub_account_id == sub_account_id,
-            SubscriptionRow.effective_at > after,
-        )):
+        for row in self.session.scalars(
+            select(SubscriptionRow).where(
+                SubscriptionRow.agency_id == agency_id,
+                SubscriptionRow.sub_account_id == sub_account_id,
+                SubscriptionRow.effective_at > after,
+            )
+        ):
             self.session.delete(row)
         self.session.flush()
 
     def numbers(self, agency_id: str) -> dict[str, list[HeldNumber]]:
         result: dict[str, list[HeldNumber]] = defaultdict(list)
         for row in self.session.scalars(
-            select(PhoneNumberRow).where(PhoneNumberRow.agency_id == agency_id)
+            select(PhoneNumberRow)
+            .where(PhoneNumberRow.agency_id == agency_id)
             .order_by(PhoneNumberRow.rented_at, PhoneNumberRow.e164)
         ):
             result[row.sub_account_id].append(
-                HeldNumber(row.e164, row.number_type, row.rented_at, row.released_at))
+                HeldNumber(row.e164, row.number_type, row.rented_at, row.released_at)
+            )
         return result
 
     def number_holder(self, agency_id: str, e164: str) -> str | None:
-        return self.session.scalar(select(PhoneNumberRow.sub_account_id).where(
-            PhoneNumberRow.agency_id == agency_id, PhoneNumberRow.e164 == e164,
-            PhoneNumberRow.released_at.is_(None)))
+        return self.session.scalar(
+            select(PhoneNumberRow.sub_account_id).where(
+                PhoneNumberRow.agency_id == agency_id,
+                PhoneNumberRow.e164 == e164,
+                PhoneNumberRow.released_at.is_(None),
+            )
+        )
 
     def add_number(self, agency_id: str, sub_account_id: str, number: HeldNumber) -> None:
-        self.session.add(PhoneNumberRow(
-            agency_id=agency_id, e164=number.e164, rented_at=number.rented_at,
-            sub_account_id=sub_account_id, number_type=number.number_type,
-            released_at=number.released_at))
+        self.session.add(
+            PhoneNumberRow(
+                agency_id=agency_id,
+                e164=number.e164,
+                rented_at=number.rented_at,
+                sub_account_id=sub_account_id,
+                number_type=number.number_type,
+                released_at=number.released_at,
+            )
+        )
         self.session.flush()
 
     def release_number(self, agency_id: str, number: HeldNumber, at: datetime) -> None:
@@ -275,35 +343,61 @@ class SqlStore:
     def existing_call_ids(self, agency_id: str, call_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for start in range(0, len(call_ids), 500):
-            chunk = call_ids[start:start + 500]
-            found.update(self.session.scalars(select(CallRow.call_id).where(
-                CallRow.agency_id == agency_id, CallRow.call_id.in_(chunk))))
+            chunk = call_ids[start : start + 500]
+            found.update(
+                self.session.scalars(
+                    select(CallRow.call_id).where(
+                        CallRow.agency_id == agency_id, CallRow.call_id.in_(chunk)
+                    )
+                )
+            )
         return found
 
     def insert_calls(self, agency_id: str, calls: Sequence[CallRecord]) -> None:
         table = CallRow.__table__
+        assert isinstance(table, Table)
         for start in range(0, len(calls), call_insert_batch_max):
             rows = [
-                {"agency_id": agency_id, "call_id": c.call_id, "sub_account_id": c.sub_account_id,
-                 "started_at": c.started_at, "duration_seconds": c.duration_seconds,
-                 "direction": c.direction, "campaign_id": c.campaign_id,
-                 "phone_number": c.phone_number, "status": c.status, "billed_period": None}
-                for c in calls[start:start + call_insert_batch_max]
+                {
+                    "agency_id": agency_id,
+                    "call_id": c.call_id,
+                    "sub_account_id": c.sub_account_id,
+                    "started_at": c.started_at,
+                    "duration_seconds": c.duration_seconds,
+                    "direction": c.direction,
+                    "campaign_id": c.campaign_id,
+                    "phone_number": c.phone_number,
+                    "status": c.status,
+                    "billed_period": None,
+                }
+                for c in calls[start : start + call_insert_batch_max]
             ]
             self.session.execute(insert(table), rows)
 
     def claim_calls(self, agency_id: str, period: str, start: datetime, end: datetime) -> int:
         """Mark the unbilled calls in [start, end) as billed by `period`'s close. Claiming
         before reading means a call that arrives meanwhile is left for a later close."""
-        result = self.session.execute(update(CallRow).where(
-            CallRow.agency_id == agency_id, CallRow.billed_period.is_(None),
-            CallRow.started_at >= start, CallRow.started_at < end,
-        ).values(billed_period=period).execution_options(synchronize_session=False))
+        result = self.session.execute(
+            update(CallRow)
+            .where(
+                CallRow.agency_id == agency_id,
+                CallRow.billed_period.is_(None),
+                CallRow.started_at >= start,
+                CallRow.started_at < end,
+            )
+            .values(billed_period=period)
+            .execution_options(synchronize_session=False)
+        )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    def calls_billed_by(self, agency_id: str, period: str, start: datetime | None = None,
-                        end: datetime | None = None, billed: bool = True,
-                        ) -> Iterator[tuple[str, datetime, str, int, str, str | None]]:
+    def calls_billed_by(
+        self,
+        agency_id: str,
+        period: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        billed: bool = True,
+    ) -> Iterator[tuple[str, datetime, str, int, str, str | None]]:
         """(sub_account, started_at, call_id, duration, direction, campaign) in funding order:
         per sub-account, chronological by (started_at, call_id)."""
         conditions = [CallRow.agency_id == agency_id]
@@ -314,8 +408,14 @@ class SqlStore:
         if start is not None and end is not None:
             conditions += [CallRow.started_at >= start, CallRow.started_at < end]
         query = (
-            select(CallRow.sub_account_id, CallRow.started_at, CallRow.call_id,
-                   CallRow.duration_seconds, CallRow.direction, CallRow.campaign_id)
+            select(
+                CallRow.sub_account_id,
+                CallRow.started_at,
+                CallRow.call_id,
+                CallRow.duration_seconds,
+                CallRow.direction,
+                CallRow.campaign_id,
+            )
             .where(and_(*conditions))
             .order_by(CallRow.sub_account_id, CallRow.started_at, CallRow.call_id)
             .execution_options(yield_per=10_000)
@@ -328,33 +428,70 @@ class SqlStore:
         return self.session.get(PeriodCloseRow, (agency_id, period))
 
     def closed_periods(self, agency_id: str) -> list[str]:
-        return list(self.session.scalars(select(PeriodCloseRow.period).where(
-            PeriodCloseRow.agency_id == agency_id).order_by(PeriodCloseRow.period)))
+        return list(
+            self.session.scalars(
+                select(PeriodCloseRow.period)
+                .where(PeriodCloseRow.agency_id == agency_id)
+                .order_by(PeriodCloseRow.period)
+            )
+        )
 
-    def save_period_close(self, agency_id: str, period: str, closed_at: datetime,
-                          wholesale_number: str, revenue_minor: int, cost_minor: int) -> None:
-        self.session.add(PeriodCloseRow(
-            agency_id=agency_id, period=period, closed_at=closed_at,
-            wholesale_invoice_number=wholesale_number, revenue_minor=revenue_minor,
-            cost_minor=cost_minor))
+    def save_period_close(
+        self,
+        agency_id: str,
+        period: str,
+        closed_at: datetime,
+        wholesale_number: str,
+        revenue_minor: int,
+        cost_minor: int,
+    ) -> None:
+        self.session.add(
+            PeriodCloseRow(
+                agency_id=agency_id,
+                period=period,
+                closed_at=closed_at,
+                wholesale_invoice_number=wholesale_number,
+                revenue_minor=revenue_minor,
+                cost_minor=cost_minor,
+            )
+        )
         self.session.flush()
 
-    def save_period_usage(self, agency_id: str, period: str, sub_account_id: str,
-                          pool_remaining_seconds: int, usage: dict[str, object],
-                          revenue_minor: int, cost_minor: int) -> None:
-        self.session.merge(PeriodUsageRow(
-            agency_id=agency_id, period=period, sub_account_id=sub_account_id,
-            pool_remaining_seconds=pool_remaining_seconds, usage_json=json.dumps(usage),
-            revenue_minor=revenue_minor, cost_minor=cost_minor))
+    def save_period_usage(
+        self,
+        agency_id: str,
+        period: str,
+        sub_account_id: str,
+        pool_remaining_seconds: int,
+        usage: dict[str, object],
+        revenue_minor: int,
+        cost_minor: int,
+    ) -> None:
+        self.session.merge(
+            PeriodUsageRow(
+                agency_id=agency_id,
+                period=period,
+                sub_account_id=sub_account_id,
+                pool_remaining_seconds=pool_remaining_seconds,
+                usage_json=json.dumps(usage),
+                revenue_minor=revenue_minor,
+                cost_minor=cost_minor,
+            )
+        )
         self.session.flush()
 
     def period_usage(self, agency_id: str, period: str) -> list[PeriodUsageRow]:
-        return list(self.session.scalars(select(PeriodUsageRow).where(
-            PeriodUsageRow.agency_id == agency_id, PeriodUsageRow.period == period)
-            .order_by(PeriodUsageRow.sub_account_id)))
+        return list(
+            self.session.scalars(
+                select(PeriodUsageRow)
+                .where(PeriodUsageRow.agency_id == agency_id, PeriodUsageRow.period == period)
+                .order_by(PeriodUsageRow.sub_account_id)
+            )
+        )
 
-    def set_pool_remaining(self, agency_id: str, period: str, sub_account_id: str,
-                           seconds: int) -> None:
+    def set_pool_remaining(
+        self, agency_id: str, period: str, sub_account_id: str, seconds: int
+    ) -> None:
         row = self.session.get(PeriodUsageRow, (agency_id, period, sub_account_id))
         if row is not None:
             row.pool_remaining_seconds = seconds
@@ -364,8 +501,8 @@ class SqlStore:
         """Gapless per series: the counter row moves in the same transaction as the invoice."""
         series = series_prefix(issuer_prefix, kind)
         row = self.session.execute(
-            select(InvoiceSequenceRow).where(InvoiceSequenceRow.series == series)
-            .with_for_update()).scalar_one_or_none()
+            select(InvoiceSequenceRow).where(InvoiceSequenceRow.series == series).with_for_update()
+        ).scalar_one_or_none()
         if row is None:
             row = InvoiceSequenceRow(series=series, last_value=0)
             self.session.add(row)
@@ -374,29 +511,58 @@ class SqlStore:
         return invoice_number(series, row.last_value)
 
     def invoice_by_key(self, agency_id: str, key: str) -> str | None:
-        return self.session.scalar(select(InvoiceRow.number).where(
-            InvoiceRow.agency_id == agency_id, InvoiceRow.idempotency_key == key))
+        return self.session.scalar(
+            select(InvoiceRow.number).where(
+                InvoiceRow.agency_id == agency_id, InvoiceRow.idempotency_key == key
+            )
+        )
 
     def save_invoice(self, draft: InvoiceDraft, number: str, status: str) -> None:
-        self.session.add(InvoiceRow(
-            agency_id=draft.agency_id, number=number, issuer=draft.issuer, kind=draft.kind,
-            sub_account_id=draft.sub_account_id, period=draft.period, currency=draft.currency,
-            issued_at=draft.issued_at, status=status, subtotal_minor=draft.subtotal_minor,
-            tax_minor=draft.tax_minor, total_minor=draft.total_minor, tax_label=draft.tax.label,
-            tax_behavior=draft.tax.behavior,
-            usage_json=json.dumps(draft.usage) if draft.usage is not None else None,
-            idempotency_key=draft.idempotency_key))
+        self.session.add(
+            InvoiceRow(
+                agency_id=draft.agency_id,
+                number=number,
+                issuer=draft.issuer,
+                kind=draft.kind,
+                sub_account_id=draft.sub_account_id,
+                period=draft.period,
+                currency=draft.currency,
+                issued_at=draft.issued_at,
+                status=status,
+                subtotal_minor=draft.subtotal_minor,
+                tax_minor=draft.tax_minor,
+                total_minor=draft.total_minor,
+                tax_label=draft.tax.label,
+                tax_behavior=draft.tax.behavior,
+                usage_json=json.dumps(draft.usage) if draft.usage is not None else None,
+                idempotency_key=draft.idempotency_key,
+            )
+        )
         self.session.flush()
         for position, line in enumerate(draft.lines):
-            self.session.add(InvoiceLineRow(
-                agency_id=draft.agency_id, number=number, position=position, code=line.code,
-                description=line.description, quantity=line.quantity,
-                unit_price=line.unit_price, amount_micros=line.amount_micros,
-                amount_minor=line.amount_minor, tax_minor=line.tax_minor))
+            self.session.add(
+                InvoiceLineRow(
+                    agency_id=draft.agency_id,
+                    number=number,
+                    position=position,
+                    code=line.code,
+                    description=line.description,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    amount_micros=line.amount_micros,
+                    amount_minor=line.amount_minor,
+                    tax_minor=line.tax_minor,
+                )
+            )
         self.session.flush()
 
-    def invoices(self, agency_id: str | None = None, period: str | None = None,
-                 kind: str | None = None, number: str | None = None) -> list[StoredInvoice]:
+    def invoices(
+        self,
+        agency_id: str | None = None,
+        period: str | None = None,
+        kind: str | None = None,
+        number: str | None = None,
+    ) -> list[StoredInvoice]:
         query = select(InvoiceRow)
         if agency_id:
             query = query.where(InvoiceRow.agency_id == agency_id)
@@ -412,21 +578,39 @@ class SqlStore:
             keys = {(r.agency_id, r.number) for r in rows}
             agencies = {r.agency_id for r in rows}
             for line in self.session.scalars(
-                select(InvoiceLineRow).where(InvoiceLineRow.agency_id.in_(agencies))
+                select(InvoiceLineRow)
+                .where(InvoiceLineRow.agency_id.in_(agencies))
                 .order_by(InvoiceLineRow.number, InvoiceLineRow.position)
             ):
                 if (line.agency_id, line.number) in keys:
-                    lines[(line.agency_id, line.number)].append(StoredLine(
-                        line.code, line.description, line.quantity, line.unit_price,
-                        line.amount_minor, line.tax_minor))
+                    lines[(line.agency_id, line.number)].append(
+                        StoredLine(
+                            line.code,
+                            line.description,
+                            line.quantity,
+                            line.unit_price,
+                            line.amount_minor,
+                            line.tax_minor,
+                        )
+                    )
         return [
             StoredInvoice(
-                number=r.number, agency_id=r.agency_id, issuer=r.issuer, kind=r.kind,
-                sub_account_id=r.sub_account_id, period=r.period, currency=r.currency,
-                issued_at=r.issued_at, status=r.status, subtotal_minor=r.subtotal_minor,
-                tax_minor=r.tax_minor, total_minor=r.total_minor, tax_label=r.tax_label,
+                number=r.number,
+                agency_id=r.agency_id,
+                issuer=r.issuer,
+                kind=r.kind,
+                sub_account_id=r.sub_account_id,
+                period=r.period,
+                currency=r.currency,
+                issued_at=r.issued_at,
+                status=r.status,
+                subtotal_minor=r.subtotal_minor,
+                tax_minor=r.tax_minor,
+                total_minor=r.total_minor,
+                tax_label=r.tax_label,
                 usage=json.loads(r.usage_json) if r.usage_json else None,
-                lines=lines[(r.agency_id, r.number)])
+                lines=lines[(r.agency_id, r.number)],
+            )
             for r in rows
         ]
 
@@ -438,38 +622,53 @@ class SqlStore:
         """Append a balanced entry once; False if its idempotency key was already posted."""
         if self.has_entry(entry.agency_id, entry.idempotency_key):
             return False
-        self.session.add(JournalEntryRow(
-            agency_id=entry.agency_id, idempotency_key=entry.idempotency_key,
-            description=entry.description[:300], occurred_at=entry.occurred_at,
-            currency=entry.currency))
+        self.session.add(
+            JournalEntryRow(
+                agency_id=entry.agency_id,
+                idempotency_key=entry.idempotency_key,
+                description=entry.description[:300],
+                occurred_at=entry.occurred_at,
+                currency=entry.currency,
+            )
+        )
         self.session.flush()
         for position, posting in enumerate(entry.postings):
-            self.session.add(PostingRow(
-                agency_id=entry.agency_id, idempotency_key=entry.idempotency_key,
-                position=position, account=posting.account,
-                amount_micros=posting.amount_micros, currency=entry.currency))
+            self.session.add(
+                PostingRow(
+                    agency_id=entry.agency_id,
+                    idempotency_key=entry.idempotency_key,
+                    position=position,
+                    account=posting.account,
+                    amount_micros=posting.amount_micros,
+                    currency=entry.currency,
+                )
+            )
         self.session.flush()
         return True
 
     def account_balance_micros(self, agency_id: str, account: str) -> int:
         """Debit-positive balance of one account, derived from its postings."""
-        total = self.session.scalar(select(func.coalesce(func.sum(PostingRow.amount_micros), 0))
-                                    .where(PostingRow.agency_id == agency_id,
-                                           PostingRow.account == account))
+        total = self.session.scalar(
+            select(func.coalesce(func.sum(PostingRow.amount_micros), 0)).where(
+                PostingRow.agency_id == agency_id, PostingRow.account == account
+            )
+        )
         return int(total or 0)
 
     def account_balances(self, agency_id: str, prefix: str) -> dict[str, int]:
         rows = self.session.execute(
             select(PostingRow.account, func.sum(PostingRow.amount_micros))
             .where(PostingRow.agency_id == agency_id, PostingRow.account.startswith(prefix))
-            .group_by(PostingRow.account))
+            .group_by(PostingRow.account)
+        )
         return {account: int(total) for account, total in rows}
 
     def unbalanced_entries(self) -> list[tuple[str, str]]:
         rows = self.session.execute(
             select(PostingRow.agency_id, PostingRow.idempotency_key)
             .group_by(PostingRow.agency_id, PostingRow.idempotency_key, PostingRow.currency)
-            .having(func.sum(PostingRow.amount_micros) != 0))
+            .having(func.sum(PostingRow.amount_micros) != 0)
+        )
         return [(a, k) for a, k in rows]
 
 
@@ -485,8 +684,12 @@ class SqlUnitOfWork:
         self.store = SqlStore(self._session)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self._session.rollback()
         self._session.close()
 
@@ -500,5 +703,3 @@ class SqlUnitOfWork:
 def unit_of_work_factory(engine: Engine) -> Any:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     return lambda: SqlUnitOfWork(factory)
-
-

@@ -37,8 +37,11 @@ EXIT_CODES: dict[type[BillingError], int] = {
     ConflictError: 5,
 }
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="White-label billing for AI phone-call minutes.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="White-label billing for AI phone-call minutes.",
+)
 usage_app = typer.Typer(no_args_is_help=True, help="Import and summarize call records.")
 invoices_app = typer.Typer(no_args_is_help=True, help="List invoices.")
 credits_app = typer.Typer(no_args_is_help=True, help="Prepaid credits.")
@@ -49,15 +52,20 @@ app.add_typer(credits_app, name="credits")
 out = Console()
 err = Console(stderr=True)
 
-DbOption = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL (default "
-                                              "sqlite:///rebill.db or REBILL_DATABASE_URL)")]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="SQLAlchemy URL (default sqlite:///rebill.db or REBILL_DATABASE_URL)"
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 AgencyOption = Annotated[str, typer.Option("--agency", help="Agency ID.")]
 
 
 def fail(error: BillingError) -> NoReturn:
-    err.print(f"[bold red]error[/] ({error.code}): {error.message}", highlight=False,
-              soft_wrap=True)
+    err.print(
+        f"[bold red]error[/] ({error.code}): {error.message}", highlight=False, soft_wrap=True
+    )
     if isinstance(error, TaxNotConfiguredError):
         for fix in error.fixes:
             err.print(f"  fix: {fix}", highlight=False)
@@ -86,16 +94,18 @@ def parse_period(text: str) -> Period:
 
 
 @app.command("apply")
-def apply_command(file: Annotated[Path, typer.Argument(help="Catalog file (YAML or JSON).")],
-                  db: DbOption = None, as_json: JsonOption = False) -> None:
+def apply_command(
+    file: Annotated[Path, typer.Argument(help="Catalog file (YAML or JSON).")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Create or update platform, agencies, plans, sub-accounts and numbers from a catalog."""
     rebill = open_app(db)
     try:
         report = apply_catalog(rebill.uow(), load_document(file), str(file), rebill.clock.now())
     except BillingError as exc:
         fail(exc)
-    document = {"created": report.created, "updated": report.updated,
-                "receipts": report.receipts}
+    document = {"created": report.created, "updated": report.updated, "receipts": report.receipts}
     if as_json:
         print_json(document)
         return
@@ -107,10 +117,13 @@ def apply_command(file: Annotated[Path, typer.Argument(help="Catalog file (YAML 
 
 
 @usage_app.command("import")
-def usage_import(file: Annotated[Path, typer.Argument(help="CSV or JSON Lines file.")],
-                 agency: AgencyOption, db: DbOption = None, as_json: JsonOption = False,
-                 strict: Annotated[bool, typer.Option(help="Exit 1 when a row is rejected.")]
-                 = False) -> None:
+def usage_import(
+    file: Annotated[Path, typer.Argument(help="CSV or JSON Lines file.")],
+    agency: AgencyOption,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    strict: Annotated[bool, typer.Option(help="Exit 1 when a row is rejected.")] = False,
+) -> None:
     """Import call records; duplicates by call_id are skipped and counted."""
     rebill = open_app(db)
     if not file.exists():
@@ -124,21 +137,33 @@ def usage_import(file: Annotated[Path, typer.Argument(help="CSV or JSON Lines fi
     if report.rejected > len(report.rejections):
         err.print(f"... and {report.rejected - len(report.rejections)} more rejected rows")
     if as_json:
-        print_json({"imported": report.imported, "duplicates": report.duplicates,
-                    "rejected": report.rejected,
-                    "rejections": [{"location": r.location, "field": r.field,
-                                    "message": r.message} for r in report.rejections]})
+        print_json(
+            {
+                "imported": report.imported,
+                "duplicates": report.duplicates,
+                "rejected": report.rejected,
+                "rejections": [
+                    {"location": r.location, "field": r.field, "message": r.message}
+                    for r in report.rejections
+                ],
+            }
+        )
     else:
-        out.print(f"imported {report.imported}, duplicates {report.duplicates}, "
-                  f"rejected {report.rejected}")
+        out.print(
+            f"imported {report.imported}, duplicates {report.duplicates}, "
+            f"rejected {report.rejected}"
+        )
     if strict and report.rejected:
         raise typer.Exit(1)
 
 
 @usage_app.command("summary")
-def usage_summary_command(agency: AgencyOption,
-                          period: Annotated[str, typer.Option("--period", help="YYYY-MM")],
-                          db: DbOption = None, as_json: JsonOption = False) -> None:
+def usage_summary_command(
+    agency: AgencyOption,
+    period: Annotated[str, typer.Option("--period", help="YYYY-MM")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Minutes (billable, included used, from credits, postpaid), numbers and campaigns."""
     rebill = open_app(db)
     try:
@@ -149,27 +174,43 @@ def usage_summary_command(agency: AgencyOption,
         print_json(summary)
         return
     table = Table(title=f"Usage of {agency}, {summary['period']} ({summary['status']})")
-    for column in ("sub-account", "billable min", "included used", "from credits", "postpaid",
-                   "numbers", "campaigns"):
+    for column in (
+        "sub-account",
+        "billable min",
+        "included used",
+        "from credits",
+        "postpaid",
+        "numbers",
+        "campaigns",
+    ):
         table.add_column(column, justify="left" if column == "sub-account" else "right")
     for row in summary["sub_accounts"]:
-        table.add_row(row["sub_account"], row["billable_minutes"], row["included_minutes_used"],
-                      row["credit_minutes"], row["postpaid_minutes"], str(row["numbers"]),
-                      str(row["campaigns"]))
+        table.add_row(
+            row["sub_account"],
+            row["billable_minutes"],
+            row["included_minutes_used"],
+            row["credit_minutes"],
+            row["postpaid_minutes"],
+            str(row["numbers"]),
+            str(row["campaigns"]),
+        )
     out.print(table)
 
 
 @app.command("close")
-def close_command(period: Annotated[str, typer.Option("--period", help="YYYY-MM")],
-                  agency: Annotated[str | None, typer.Option("--agency",
-                                                             help="Agency ID (default: all)")]
-                  = None, db: DbOption = None, as_json: JsonOption = False) -> None:
+def close_command(
+    period: Annotated[str, typer.Option("--period", help="YYYY-MM")],
+    agency: Annotated[str | None, typer.Option("--agency", help="Agency ID (default: all)")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Close a period: retail invoices, the wholesale invoice and the profit report."""
     rebill = open_app(db)
     label = parse_period(period)
     try:
-        documents = close_period(rebill.uow, label, [agency] if agency else None,
-                                 rebill.clock.now())
+        documents = close_period(
+            rebill.uow, label, [agency] if agency else None, rebill.clock.now()
+        )
     except BillingError as exc:
         fail(exc)
     if as_json:
@@ -183,8 +224,9 @@ def print_close(document: dict[str, Any], period: str) -> None:
     currency = document["currency"]
     table = Table(title=f"{document['agency']}: retail invoices for {period} ({currency})")
     for column in ("invoice", "sub-account", "overage", "plan + numbers", "tax", "total"):
-        table.add_column(column, justify="left" if column in ("invoice", "sub-account")
-                         else "right")
+        table.add_column(
+            column, justify="left" if column in ("invoice", "sub-account") else "right"
+        )
     for inv in document["retail_invoices"]:
         usage = sum_lines(inv["lines"], "voice.")
         fees = sum_lines(inv["lines"], "plan.", "number.")
@@ -199,27 +241,34 @@ def print_close(document: dict[str, Any], period: str) -> None:
     wtable.add_row("[bold]total", "", "", f"[bold]{wholesale['total']}")
     out.print(wtable)
     profit = document["profit"]
-    out.print(f"[bold]profit {period}[/]: revenue {profit['revenue']} − wholesale "
-              f"{profit['cost']} = [bold green]{profit['profit']} {currency}[/]")
+    out.print(
+        f"[bold]profit {period}[/]: revenue {profit['revenue']} − wholesale "
+        f"{profit['cost']} = [bold green]{profit['profit']} {currency}[/]"
+    )
 
 
 def sum_lines(lines: list[dict[str, Any]], *prefixes: str) -> str:
     from decimal import Decimal
 
-    total = sum((Decimal(line["amount"]) for line in lines if line["code"].startswith(prefixes)),
-                Decimal(0))
+    total = sum(
+        (Decimal(line["amount"]) for line in lines if line["code"].startswith(prefixes)), Decimal(0)
+    )
     return str(total) if total else "—"
 
 
 @invoices_app.command("list")
-def invoices_list(agency: Annotated[str | None, typer.Option("--agency")] = None,
-                  period: Annotated[str | None, typer.Option("--period")] = None,
-                  db: DbOption = None, as_json: JsonOption = False) -> None:
+def invoices_list(
+    agency: Annotated[str | None, typer.Option("--agency")] = None,
+    period: Annotated[str | None, typer.Option("--period")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Invoices and receipts, oldest first."""
     rebill = open_app(db)
     try:
-        invoices = reports.list_invoices(rebill.uow(), agency,
-                                         parse_period(period) if period else None)
+        invoices = reports.list_invoices(
+            rebill.uow(), agency, parse_period(period) if period else None
+        )
     except BillingError as exc:
         fail(exc)
     if as_json:
@@ -229,42 +278,62 @@ def invoices_list(agency: Annotated[str | None, typer.Option("--agency")] = None
     for column in ("number", "kind", "agency", "sub-account", "period", "status", "total"):
         table.add_column(column, justify="right" if column == "total" else "left")
     for inv in invoices:
-        table.add_row(inv["number"], inv["kind"], inv["agency"], inv["sub_account"] or "",
-                      inv["period"] or inv["issued_at"][:10], inv["status"],
-                      f"{inv['total']} {inv['currency']}")
+        table.add_row(
+            inv["number"],
+            inv["kind"],
+            inv["agency"],
+            inv["sub_account"] or "",
+            inv["period"] or inv["issued_at"][:10],
+            inv["status"],
+            f"{inv['total']} {inv['currency']}",
+        )
     out.print(table)
 
 
 @credits_app.command("add")
-def credits_add(agency: AgencyOption,
-                sub_account: Annotated[str, typer.Option("--sub-account")],
-                amount: Annotated[str, typer.Option("--amount", help="Net amount, e.g. 20.00")],
-                reference: Annotated[str | None, typer.Option(
-                    "--reference", help="Payment reference; the same one is recorded once")]
-                = None, db: DbOption = None, as_json: JsonOption = False) -> None:
+def credits_add(
+    agency: AgencyOption,
+    sub_account: Annotated[str, typer.Option("--sub-account")],
+    amount: Annotated[str, typer.Option("--amount", help="Net amount, e.g. 20.00")],
+    reference: Annotated[
+        str | None,
+        typer.Option("--reference", help="Payment reference; the same one is recorded once"),
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Record a credit purchase paid outside the gateway."""
     rebill = open_app(db)
     uow = rebill.uow()
     try:
         with uow:
-            number, balance = billing.add_credits(uow.store, agency, sub_account, amount,
-                                                  rebill.clock.now(), reference)
+            number, balance = billing.add_credits(
+                uow.store, agency, sub_account, amount, rebill.clock.now(), reference
+            )
             currency = uow.store.get_agency(agency).currency  # type: ignore[union-attr]
             uow.commit()
     except BillingError as exc:
         fail(exc)
     balance_text = format_micros_as_minor(balance, currency)
     if as_json:
-        print_json({"receipt": number, "sub_account": sub_account, "balance": balance_text,
-                    "currency": currency})
+        print_json(
+            {
+                "receipt": number,
+                "sub_account": sub_account,
+                "balance": balance_text,
+                "currency": currency,
+            }
+        )
         return
     out.print(f"receipt {number}: {sub_account} now holds {balance_text} {currency} of credits")
 
 
 @app.command("demo")
-def demo_command(db: DbOption = None, as_json: JsonOption = False,
-                 serve: Annotated[bool, typer.Option("--serve", help="Then serve the panel.")]
-                 = False) -> None:
+def demo_command(
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    serve: Annotated[bool, typer.Option("--serve", help="Then serve the panel.")] = False,
+) -> None:
     """A fresh demo: a platform, an agency, plans, sub-accounts, a month of calls, closed."""
     from rebill.entrypoints.cli.demo import run_demo
 

@@ -48,8 +48,14 @@ def run_demo(db: str | None, as_json: bool, out: Console, err: Console) -> None:
             uow = app.uow()
             with uow:
                 for sub_id in ("summit-hvac", "harbor-realty"):
-                    billing.add_credits(uow.store, AGENCY, sub_id, "25.00",
-                                        period.start(ZoneInfo(TIMEZONE)), f"demo-{sub_id}")
+                    billing.add_credits(
+                        uow.store,
+                        AGENCY,
+                        sub_id,
+                        "25.00",
+                        period.start(ZoneInfo(TIMEZONE)),
+                        f"demo-{sub_id}",
+                    )
                 uow.commit()
             progress.update(task, advance=1, description=f"closing {period}")
             documents = close_period(app.uow, period, None, now)
@@ -61,14 +67,19 @@ def run_demo(db: str | None, as_json: bool, out: Console, err: Console) -> None:
         import json
         import sys
 
-        sys.stdout.write(json.dumps({"period": str(period), "calls": report.imported,
-                                     "agencies": documents}, indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                {"period": str(period), "calls": report.imported, "agencies": documents}, indent=2
+            )
+            + "\n"
+        )
         return
     _print(out, documents, period, report.imported, url)
 
 
-def _print(out: Console, documents: list[dict[str, Any]], period: Period, calls: int,
-           url: str) -> None:
+def _print(
+    out: Console, documents: list[dict[str, Any]], period: Period, calls: int, url: str
+) -> None:
     from rebill.entrypoints.cli.app import print_close
 
     out.print(f"[bold]rebill demo[/]: {calls:,} calls in {period}, month closed, database {url}")
@@ -78,10 +89,17 @@ def _print(out: Console, documents: list[dict[str, Any]], period: Period, calls:
             usage.add_column(column, justify="left" if column == "sub-account" else "right")
         for inv in document["retail_invoices"]:
             u = inv["usage"]
-            usage.add_row(inv["sub_account"], u["billable_minutes"], u["included_minutes_used"],
-                          u["credit_minutes"], u["postpaid_minutes"])
+            usage.add_row(
+                inv["sub_account"],
+                u["billable_minutes"],
+                u["included_minutes_used"],
+                u["credit_minutes"],
+                u["postpaid_minutes"],
+            )
         out.print(usage)
         print_close(document, str(period))
-    out.print("next: [cyan]rebill invoices list --db sqlite:///rebill-demo.db[/], "
-              "[cyan]rebill usage summary --agency acme --period "
-              f"{period} --db sqlite:///rebill-demo.db[/]")
+    out.print(
+        "next: [cyan]rebill invoices list --db sqlite:///rebill-demo.db[/], "
+        "[cyan]rebill usage summary --agency acme --period "
+        f"{period} --db sqlite:///rebill-demo.db[/]"
+    )

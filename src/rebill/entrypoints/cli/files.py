@@ -21,8 +21,9 @@ def _exact_float(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
     try:
         return Decimal(str(text).replace("_", ""))
     except ArithmeticError:
-        raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not a number",
-                                                node.start_mark) from None
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{text!r} is not a number", node.start_mark
+        ) from None
 
 
 _ExactLoader.add_constructor("tag:yaml.org,2002:float", _exact_float)
@@ -37,10 +38,11 @@ def load_document(path: Path) -> Any:
         try:
             return json.loads(text, parse_float=Decimal)
         except json.JSONDecodeError as exc:
-            raise ValidationError([FieldError(f"{name}:{exc.lineno}:{exc.colno}", exc.msg)],
-                                  "invalid JSON") from None
+            raise ValidationError(
+                [FieldError(f"{name}:{exc.lineno}:{exc.colno}", exc.msg)], "invalid JSON"
+            ) from None
     try:
-        return yaml.load(text, Loader=_ExactLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_ExactLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name

@@ -1,0 +1,54 @@
+"""Shared fixtures: a database URL per backend (SQLite always; PostgreSQL when
+REBILL_TEST_POSTGRES_URL is set, each test in a schema of its own), and a fixed clock."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from rebill.adapters.db.engine import normalize_url
+
+POSTGRES_ENV = "REBILL_TEST_POSTGRES_URL"
+FIXED_NOW = "2026-12-15T12:00:00Z"
+
+
+def _postgres_url() -> str | None:
+    return os.environ.get(POSTGRES_ENV)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'rebill.db'}"
+        return
+    base = _postgres_url()
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. "
+                    "postgresql://postgres@127.0.0.1:5432/test)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalize_url(base))
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    yield f"{normalize_url(base)}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'rebill.db'}"
+
+
+@pytest.fixture(autouse=True)
+def fixed_now(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("REBILL_NOW", FIXED_NOW)
+    monkeypatch.delenv("REBILL_DATABASE_URL", raising=False)
+    return FIXED_NOW

@@ -1,0 +1,125 @@
+"""Properties (hypothesis): rounding, balanced entries, wallets, invoice totals, additivity."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rebill.domain.invoice import InvoiceDraft
+from rebill.domain.ledger import JournalEntry
+from rebill.domain.money import Money, round_div, round_fraction
+from rebill.domain.plan import Limits, Plan
+from rebill.domain.rating import Increment, VoiceRate
+from rebill.domain.tax import TaxPolicy
+from rebill.domain.usage import UsageMeter, WholesaleMeter
+
+NOW = datetime(2026, 10, 1, tzinfo=UTC)
+ints = st.integers(min_value=-(10**15), max_value=10**15)
+denominators = st.integers(min_value=1, max_value=10**6)
+
+
+@given(ints, denominators)
+def test_rounding_idempotent(n: int, d: int) -> None:
+    once = round_div(n, d)
+    assert round_div(once * d, d) == once
+    assert abs(Fraction(n, d) - once) <= Fraction(1, 2)
+
+
+@given(ints, ints, denominators)
+def test_rounding_monotone(a: int, b: int, d: int) -> None:
+    low, high = sorted((a, b))
+    assert round_div(low, d) <= round_div(high, d)
+
+
+@given(st.integers(min_value=0, max_value=10**9))
+def test_rounding_half_up(k: int) -> None:
+    assert round_div(2 * k + 1, 2) == k + 1
+    assert round_div(-(2 * k + 1), 2) == -(k + 1)
+
+
+def test_money_refuses_floats() -> None:
+    with pytest.raises(TypeError):
+        Money(1.5, "USD")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        Money.parse(0.1, "USD")
+    with pytest.raises(ValueError, match="mix"):
+        _ = Money(1, "USD") + Money(1, "EUR")
+
+
+@given(st.lists(st.integers(min_value=-(10**12), max_value=10**12), min_size=1, max_size=20))
+def test_entries_balance(amounts: list[int]) -> None:
+    lines = [(f"a{i}", m) for i, m in enumerate(amounts)]
+    balanced = [*lines, ("balance", -sum(amounts))]
+    entry = JournalEntry.of("acme", "k", "t", NOW, "USD", balanced)
+    assert sum(p.amount_micros for p in entry.postings) == 0
+    if sum(amounts) != 0:
+        with pytest.raises(ValueError, match="balance"):
+            JournalEntry.of("acme", "k", "t", NOW, "USD", lines)
+
+
+def _plan(included_minutes: int, rate: int, increment: str) -> Plan:
+    voice = {d: VoiceRate(rate, Increment.parse(increment)) for d in ("outbound", "inbound")}
+    return Plan("p", "P", 0, included_minutes, "postpaid", voice, 0, {}, Limits())
+
+
+calls = st.lists(st.tuples(st.sampled_from(["outbound", "inbound"]),
+                           st.integers(min_value=0, max_value=20_000)), max_size=40)
+
+
+@given(calls, st.integers(min_value=0, max_value=50_000_000),
+       st.integers(min_value=0, max_value=300), st.integers(min_value=0, max_value=2_000_000),
+       st.sampled_from(["1/1", "6/6", "60/6", "60/60", "30/6"]))
+def test_wallet_never_negative_and_nothing_lost(
+    batch: list[tuple[str, int]], wallet: int, minutes: int, rate: int, increment: str
+) -> None:
+    meter = UsageMeter.start(_plan(minutes, rate, increment), wallet)
+    charged = 0
+    for direction, duration in batch:
+        charged += meter.add_call(direction, duration, None)
+        assert meter.wallet_micros >= 0
+    assert meter.credit_micros == wallet - meter.wallet_micros
+    assert meter.overage_micros == charged  # every overage micro is from credits or postpaid
+    assert meter.included_used_seconds <= minutes * 60
+    assert meter.credit_seconds + meter.postpaid_seconds + meter.included_used_seconds \
+        == meter.billable_seconds
+
+
+@given(calls, st.integers(min_value=0, max_value=40))
+def test_rating_additive(batch: list[tuple[str, int]], split: int) -> None:
+    """Rating calls in two batches gives the same totals as in one."""
+    rate = VoiceRate(90_000, Increment.parse("1/1"), 5_000)
+    whole, first, second = WholesaleMeter(), WholesaleMeter(), WholesaleMeter()
+    for direction, duration in batch:
+        whole.add_call(direction, duration, rate)
+    for index, (direction, duration) in enumerate(batch):
+        (first if index < split else second).add_call(direction, duration, rate)
+    for direction in ("outbound", "inbound"):
+        assert whole.micros.get(direction, 0) == (
+            first.micros.get(direction, 0) + second.micros.get(direction, 0))
+        assert whole.seconds.get(direction, 0) == (
+            first.seconds.get(direction, 0) + second.seconds.get(direction, 0))
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10**10), max_size=12),
+       st.sampled_from(["0", "5", "8.875", "20", "100"]),
+       st.sampled_from(["exclusive", "inclusive"]))
+def test_invoice_total_is_sum_of_lines(amounts: list[int], rate: str, behavior: str) -> None:
+    tax = TaxPolicy("manual", Decimal(rate), behavior, "VAT")
+    draft = InvoiceDraft("retail", "ACME", "acme", "s", "2026-10", "USD", NOW, tax)
+    for micros in amounts:
+        draft.add_line("plan.fee", "x", "1", None, micros)
+    assert all(line.amount_minor != 0 for line in draft.lines)
+    assert draft.subtotal_minor == sum(line.amount_minor for line in draft.lines)
+    assert draft.tax_minor == sum(line.tax_minor for line in draft.lines)
+    expected = draft.subtotal_minor + (0 if behavior == "inclusive" else draft.tax_minor)
+    assert draft.total_minor == expected
+    for line in draft.lines:
+        r = Fraction(Decimal(rate)) / 100
+        exact = line.amount_minor * r if behavior == "exclusive" else (
+            line.amount_minor - line.amount_minor / (1 + r))
+        assert line.tax_minor == round_fraction(exact)
