@@ -16,10 +16,16 @@ from rebill.domain.rating import VoiceRate
 
 @dataclass
 class OverageBucket:
-    """Postpaid overage of one direction at one price: a line of the retail invoice."""
+    """Postpaid overage of one direction at one price: a line of the retail invoice. Seconds
+    are whole except for the one call where the wallet runs dry (kept apart: ints are fast)."""
 
-    seconds: Fraction = Fraction(0)
+    whole_seconds: int = 0
+    split_seconds: Fraction = Fraction(0)
     amount_micros: int = 0
+
+    @property
+    def seconds(self) -> Fraction:
+        return self.whole_seconds + self.split_seconds
 
 
 @dataclass
@@ -31,9 +37,9 @@ class UsageMeter:
     wallet_micros: int
     billable_seconds: int = 0
     included_used_seconds: int = 0
-    credit_seconds: Fraction = Fraction(0)
+    credit_whole_seconds: int = 0
+    credit_split_seconds: Fraction = Fraction(0)
     credit_micros: int = 0
-    postpaid_seconds: Fraction = Fraction(0)
     postpaid: dict[tuple[str, int, int], OverageBucket] = field(default_factory=dict)
     calls: int = 0
     campaigns: set[str] = field(default_factory=set)
@@ -74,17 +80,31 @@ class UsageMeter:
         self.wallet_micros -= from_wallet
         self.credit_micros += from_wallet
         unpaid = cost - from_wallet
-        # The postpaid seconds of a call are its overage seconds in proportion to the unpaid
-        # share of its cost; a free overage (rate 0) is all postpaid at zero.
-        paid_seconds = Fraction(over_seconds * from_wallet, cost) if cost else Fraction(0)
-        self.credit_seconds += paid_seconds
-        postpaid_seconds = over_seconds - paid_seconds
-        self.postpaid_seconds += postpaid_seconds
+        if unpaid == 0 and cost:
+            self.credit_whole_seconds += over_seconds
+            return cost
         key = (direction, rate.per_minute_micros, rate.per_minute_decimals)
-        bucket = self.postpaid.setdefault(key, OverageBucket())
-        bucket.seconds += postpaid_seconds
+        bucket = self.postpaid.get(key)
+        if bucket is None:
+            bucket = self.postpaid[key] = OverageBucket()
         bucket.amount_micros += unpaid
+        if from_wallet == 0:
+            bucket.whole_seconds += over_seconds  # a free overage (rate 0) is all postpaid
+            return cost
+        # The postpaid seconds of a call are its overage seconds in proportion to the unpaid
+        # share of its cost.
+        paid_seconds = Fraction(over_seconds * from_wallet, cost)
+        self.credit_split_seconds += paid_seconds
+        bucket.split_seconds += over_seconds - paid_seconds
         return cost
+
+    @property
+    def credit_seconds(self) -> Fraction:
+        return self.credit_whole_seconds + self.credit_split_seconds
+
+    @property
+    def postpaid_seconds(self) -> Fraction:
+        return sum((b.seconds for b in self.postpaid.values()), Fraction(0))
 
     @property
     def overage_micros(self) -> int:

@@ -43,9 +43,9 @@ class ImportReport:
 
 def _text(row: dict[str, Any], key: str) -> str | None:
     value = row.get(key)
-    if value is None:
+    if value is None or value == "":
         return None
-    text = str(value).strip()
+    text = value.strip() if type(value) is str else str(value).strip()
     return text or None
 
 

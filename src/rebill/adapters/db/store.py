@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -354,25 +354,24 @@ class SqlStore:
         return found
 
     def insert_calls(self, agency_id: str, calls: Sequence[CallRecord]) -> None:
-        table = CallRow.__table__
-        assert isinstance(table, Table)
+        """Bulk insert straight through the driver's executemany (the import's hot path):
+        timestamps are written exactly as the `UtcDateTime` column stores them."""
+        connection = self.session.connection()
+        dialect = connection.dialect
+        marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        sql = (f"INSERT INTO calls (agency_id, call_id, sub_account_id, started_at, "
+               f"duration_seconds, direction, campaign_id, phone_number, status) "
+               f"VALUES ({', '.join([marker] * 9)})")
+        as_text = dialect.name == "sqlite"
         for start in range(0, len(calls), call_insert_batch_max):
-            rows = [
-                {
-                    "agency_id": agency_id,
-                    "call_id": c.call_id,
-                    "sub_account_id": c.sub_account_id,
-                    "started_at": c.started_at,
-                    "duration_seconds": c.duration_seconds,
-                    "direction": c.direction,
-                    "campaign_id": c.campaign_id,
-                    "phone_number": c.phone_number,
-                    "status": c.status,
-                    "billed_period": None,
-                }
-                for c in calls[start : start + call_insert_batch_max]
-            ]
-            self.session.execute(insert(table), rows)
+            rows = []
+            for c in calls[start:start + call_insert_batch_max]:
+                at = c.started_at.astimezone(UTC).replace(tzinfo=None)
+                stamp: object = (f"{at:%Y-%m-%d %H:%M:%S}.{at.microsecond:06d}" if as_text
+                                 else at)
+                rows.append((agency_id, c.call_id, c.sub_account_id, stamp, c.duration_seconds,
+                             c.direction, c.campaign_id, c.phone_number, c.status))
+            connection.exec_driver_sql(sql, rows)
 
     def claim_calls(self, agency_id: str, period: str, start: datetime, end: datetime) -> int:
         """Mark the unbilled calls in [start, end) as billed by `period`'s close. Claiming
