@@ -29,8 +29,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     base = _postgres_url()
     if not base:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. "
-                    "postgresql://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(normalize_url(base))
     with admin.begin() as connection:

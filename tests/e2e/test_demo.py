@@ -27,8 +27,9 @@ def test_demo_closes_a_month(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert Decimal(profit["profit"]) > 0
     assert (tmp_path / "rebill-demo.db").exists()
     # The summary reads the same month back from the demo database.
-    listed = CliRunner().invoke(app, ["invoices", "list", "--json", "--db",
-                                      "sqlite:///rebill-demo.db"])
+    listed = CliRunner().invoke(
+        app, ["invoices", "list", "--json", "--db", "sqlite:///rebill-demo.db"]
+    )
     kinds = {i["kind"] for i in json.loads(listed.stdout)["data"]}
     assert kinds == {"retail", "wholesale", "receipt"}
 

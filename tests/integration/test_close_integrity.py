@@ -28,8 +28,13 @@ SUBSAMPLE = 9  # keep every 9th demo call: enough calls for overage, fast on bot
 
 def second_agency(document: dict[str, Any]) -> dict[str, Any]:
     agency = dict(document["agencies"][0])
-    agency.update(id="beta", name="Beta Voice", timezone="Europe/Berlin", invoice_prefix="BETA",
-                  tax={"mode": "manual", "rate": "20", "behavior": "exclusive", "label": "VAT"})
+    agency.update(
+        id="beta",
+        name="Beta Voice",
+        timezone="Europe/Berlin",
+        invoice_prefix="BETA",
+        tax={"mode": "manual", "rate": "20", "behavior": "exclusive", "label": "VAT"},
+    )
     agency["sub_accounts"] = [
         {**s, "numbers": [{**n, "e164": n["e164"].replace("+1", "+4", 1)} for n in s["numbers"]]}
         for s in agency["sub_accounts"][:4]
@@ -44,19 +49,31 @@ def calls_for(agency_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
             yield index, {**call, "call_id": f"{agency_id}-{call['call_id']}"}
     # Long calls late in the month push several sub-accounts past their included minutes.
     for n, sub in enumerate(("bright-dental", "summit-hvac", "harbor-realty", "pine-legal")):
-        yield -1, {"call_id": f"{agency_id}-long-{n}", "sub_account": sub,
-                   "started_at": "2026-10-30T15:00:00-04:00", "duration_seconds": 60_000 + n,
-                   "direction": "outbound"}
+        yield (
+            -1,
+            {
+                "call_id": f"{agency_id}-long-{n}",
+                "sub_account": sub,
+                "started_at": "2026-10-30T15:00:00-04:00",
+                "duration_seconds": 60_000 + n,
+                "direction": "outbound",
+            },
+        )
 
 
 def seeded(url: str) -> App:
     app = build(Settings(database_url=url, now=NOW))
     apply_catalog(app.uow(), second_agency(demo_catalog(PERIOD)), "catalog", NOW)
     import_usage(app.uow(), "acme", calls_for("acme"), "calls")
-    beta_subs = {s["id"] for s in second_agency(demo_catalog(PERIOD))["agencies"][1]
-                 ["sub_accounts"]}
-    import_usage(app.uow(), "beta", ((i, c) for i, c in calls_for("beta")
-                                     if c["sub_account"] in beta_subs), "calls")
+    beta_subs = {
+        s["id"] for s in second_agency(demo_catalog(PERIOD))["agencies"][1]["sub_accounts"]
+    }
+    import_usage(
+        app.uow(),
+        "beta",
+        ((i, c) for i, c in calls_for("beta") if c["sub_account"] in beta_subs),
+        "calls",
+    )
     uow = app.uow()
     with uow:
         billing.add_credits(uow.store, "acme", "summit-hvac", "30.00", NOW, "r1")
@@ -96,8 +113,11 @@ def test_close_keeps_the_invariants_and_is_idempotent(db_url: str) -> None:
     assert first[1]["wholesale_invoice"]["number"] == "PLAT-000002"
     numbers = [i["number"] for i in first[0]["retail_invoices"]]
     assert numbers == [f"ACME-{n:06d}" for n in range(1, 13)]
-    assert any(line["code"].startswith("voice.overage") for inv in first[0]["retail_invoices"]
-               for line in inv["lines"])
+    assert any(
+        line["code"].startswith("voice.overage")
+        for inv in first[0]["retail_invoices"]
+        for line in inv["lines"]
+    )
     # Closing again prints the same document; importing the same calls again adds nothing.
     assert close_period(app.uow, PERIOD, None, NOW) == first
     report = import_usage(app.uow(), "acme", calls_for("acme"), "calls")
@@ -107,8 +127,15 @@ def test_close_keeps_the_invariants_and_is_idempotent(db_url: str) -> None:
     app.dispose()
 
 
-WRITES = ("claim_calls", "next_invoice_number", "save_invoice", "post_entry",
-          "save_period_usage", "save_period_close", "set_pool_remaining")
+WRITES = (
+    "claim_calls",
+    "next_invoice_number",
+    "save_invoice",
+    "post_entry",
+    "save_period_usage",
+    "save_period_close",
+    "set_pool_remaining",
+)
 
 
 class Injected(RuntimeError):

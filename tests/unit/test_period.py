@@ -62,8 +62,9 @@ def test_number_held_part_of_period() -> None:
     start, end = Period.parse("2026-10").bounds(NY)
     rented = datetime.fromisoformat("2026-10-16T00:00:00-04:00")
     # Wholesale 1.15 for 16 of 31 days = 0.5935483… → 0.593548 (BILLING_MODEL §12)
-    assert prorate_micros(1_150_000, rented, datetime.max.replace(tzinfo=UTC), start, end) \
-        == 593_548
+    assert (
+        prorate_micros(1_150_000, rented, datetime.max.replace(tzinfo=UTC), start, end) == 593_548
+    )
     released = datetime.fromisoformat("2026-10-21T00:00:00-04:00")
     # 5 of 31 days: 1.15 × 432,000 / 2,678,400 = 0.185483… → 0.185484
     assert prorate_micros(1_150_000, rented, released, start, end) == 185_484
@@ -71,5 +72,5 @@ def test_number_held_part_of_period() -> None:
 
 @pytest.mark.parametrize("text", ["2026-13", "2026-1", "26-10", "2026/10", ""])
 def test_bad_periods(text: str) -> None:
-    with pytest.raises(ValueError, match="period|month"):
+    with pytest.raises(ValueError, match=r"period|month"):
         Period.parse(text)

@@ -67,13 +67,19 @@ def _plan(included_minutes: int, rate: int, increment: str) -> Plan:
     return Plan("p", "P", 0, included_minutes, "postpaid", voice, 0, {}, Limits())
 
 
-calls = st.lists(st.tuples(st.sampled_from(["outbound", "inbound"]),
-                           st.integers(min_value=0, max_value=20_000)), max_size=40)
+calls = st.lists(
+    st.tuples(st.sampled_from(["outbound", "inbound"]), st.integers(min_value=0, max_value=20_000)),
+    max_size=40,
+)
 
 
-@given(calls, st.integers(min_value=0, max_value=50_000_000),
-       st.integers(min_value=0, max_value=300), st.integers(min_value=0, max_value=2_000_000),
-       st.sampled_from(["1/1", "6/6", "60/6", "60/60", "30/6"]))
+@given(
+    calls,
+    st.integers(min_value=0, max_value=50_000_000),
+    st.integers(min_value=0, max_value=300),
+    st.integers(min_value=0, max_value=2_000_000),
+    st.sampled_from(["1/1", "6/6", "60/6", "60/60", "30/6"]),
+)
 def test_wallet_never_negative_and_nothing_lost(
     batch: list[tuple[str, int]], wallet: int, minutes: int, rate: int, increment: str
 ) -> None:
@@ -85,8 +91,10 @@ def test_wallet_never_negative_and_nothing_lost(
     assert meter.credit_micros == wallet - meter.wallet_micros
     assert meter.overage_micros == charged  # every overage micro is from credits or postpaid
     assert meter.included_used_seconds <= minutes * 60
-    assert meter.credit_seconds + meter.postpaid_seconds + meter.included_used_seconds \
+    assert (
+        meter.credit_seconds + meter.postpaid_seconds + meter.included_used_seconds
         == meter.billable_seconds
+    )
 
 
 @given(calls, st.integers(min_value=0, max_value=40))
@@ -100,14 +108,18 @@ def test_rating_additive(batch: list[tuple[str, int]], split: int) -> None:
         (first if index < split else second).add_call(direction, duration, rate)
     for direction in ("outbound", "inbound"):
         assert whole.micros.get(direction, 0) == (
-            first.micros.get(direction, 0) + second.micros.get(direction, 0))
+            first.micros.get(direction, 0) + second.micros.get(direction, 0)
+        )
         assert whole.seconds.get(direction, 0) == (
-            first.seconds.get(direction, 0) + second.seconds.get(direction, 0))
+            first.seconds.get(direction, 0) + second.seconds.get(direction, 0)
+        )
 
 
-@given(st.lists(st.integers(min_value=0, max_value=10**10), max_size=12),
-       st.sampled_from(["0", "5", "8.875", "20", "100"]),
-       st.sampled_from(["exclusive", "inclusive"]))
+@given(
+    st.lists(st.integers(min_value=0, max_value=10**10), max_size=12),
+    st.sampled_from(["0", "5", "8.875", "20", "100"]),
+    st.sampled_from(["exclusive", "inclusive"]),
+)
 def test_invoice_total_is_sum_of_lines(amounts: list[int], rate: str, behavior: str) -> None:
     tax = TaxPolicy("manual", Decimal(rate), behavior, "VAT")
     draft = InvoiceDraft("retail", "ACME", "acme", "s", "2026-10", "USD", NOW, tax)
@@ -120,6 +132,9 @@ def test_invoice_total_is_sum_of_lines(amounts: list[int], rate: str, behavior: 
     assert draft.total_minor == expected
     for line in draft.lines:
         r = Fraction(Decimal(rate)) / 100
-        exact = line.amount_minor * r if behavior == "exclusive" else (
-            line.amount_minor - line.amount_minor / (1 + r))
+        exact = (
+            line.amount_minor * r
+            if behavior == "exclusive"
+            else (line.amount_minor - line.amount_minor / (1 + r))
+        )
         assert line.tax_minor == round_fraction(exact)

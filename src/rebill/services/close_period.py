@@ -351,8 +351,14 @@ def _close_sub(
     return revenue
 
 
-def _revenue_minor(draft: InvoiceDraft, history: list[PlanChange], numbers: list[HeldNumber],
-                   agency: Agency, period: Period, credit_micros: int) -> int:
+def _revenue_minor(
+    draft: InvoiceDraft,
+    history: list[PlanChange],
+    numbers: list[HeldNumber],
+    agency: Agency,
+    period: Period,
+    credit_micros: int,
+) -> int:
     """Retail attributable to the period, net of tax: its recurring fees (renewal and immediate
     charges, each rounded as on its document), its usage lines and the credits spent on
     overage (already net: the credit purchase carried the tax)."""
@@ -362,8 +368,10 @@ def _revenue_minor(draft: InvoiceDraft, history: list[PlanChange], numbers: list
     def net(amount_minor: int) -> int:
         return amount_minor - (tax.line_tax_minor(amount_minor) if tax.inclusive else 0)
 
-    recurring = sum(net(micros_to_minor(c.amount_micros, currency))
-                    for c in recurring_for_period(history, numbers, agency.tz, period))
+    recurring = sum(
+        net(micros_to_minor(c.amount_micros, currency))
+        for c in recurring_for_period(history, numbers, agency.tz, period)
+    )
     usage = sum(net(line.amount_minor) for line in draft.lines if line.code.startswith("voice."))
     return recurring + usage + micros_to_minor(credit_micros, currency)
 

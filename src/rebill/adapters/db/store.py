@@ -11,7 +11,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Table, and_, func, insert, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -359,18 +359,30 @@ class SqlStore:
         connection = self.session.connection()
         dialect = connection.dialect
         marker = "?" if dialect.paramstyle == "qmark" else "%s"
-        sql = (f"INSERT INTO calls (agency_id, call_id, sub_account_id, started_at, "
-               f"duration_seconds, direction, campaign_id, phone_number, status) "
-               f"VALUES ({', '.join([marker] * 9)})")
+        sql = (
+            f"INSERT INTO calls (agency_id, call_id, sub_account_id, started_at, "
+            f"duration_seconds, direction, campaign_id, phone_number, status) "
+            f"VALUES ({', '.join([marker] * 9)})"
+        )
         as_text = dialect.name == "sqlite"
         for start in range(0, len(calls), call_insert_batch_max):
             rows = []
-            for c in calls[start:start + call_insert_batch_max]:
+            for c in calls[start : start + call_insert_batch_max]:
                 at = c.started_at.astimezone(UTC).replace(tzinfo=None)
-                stamp: object = (f"{at:%Y-%m-%d %H:%M:%S}.{at.microsecond:06d}" if as_text
-                                 else at)
-                rows.append((agency_id, c.call_id, c.sub_account_id, stamp, c.duration_seconds,
-                             c.direction, c.campaign_id, c.phone_number, c.status))
+                stamp: object = f"{at:%Y-%m-%d %H:%M:%S}.{at.microsecond:06d}" if as_text else at
+                rows.append(
+                    (
+                        agency_id,
+                        c.call_id,
+                        c.sub_account_id,
+                        stamp,
+                        c.duration_seconds,
+                        c.direction,
+                        c.campaign_id,
+                        c.phone_number,
+                        c.status,
+                    )
+                )
             connection.exec_driver_sql(sql, rows)
 
     def claim_calls(self, agency_id: str, period: str, start: datetime, end: datetime) -> int:
