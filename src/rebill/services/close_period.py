@@ -289,7 +289,7 @@ def _close_sub(
         store.set_pool_remaining(agency.id, late_period, sub_id, late.pool_remaining_seconds)
     next_start = period.next().start(tz)
     plan = renewal_plan(history, next_start)
-    held_at_end = [n for n in numbers if n.held_at(end)]
+    held_at_end = [n for n in numbers if n.rented_at < end and n.held_at(end)]
     if plan is not None:
         draft.add_line(
             "plan.fee",

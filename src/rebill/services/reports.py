@@ -39,7 +39,7 @@ def usage_summary(uow: UnitOfWork, agency_id: str, period: Period) -> dict[str, 
             )
             for sub_id in sorted(measurement.subs):
                 meter = measurement.subs[sub_id].meter
-                held = [n for n in numbers.get(sub_id, []) if n.held_at(end)]
+                held = [n for n in numbers.get(sub_id, []) if n.rented_at < end and n.held_at(end)]
                 rows.append(
                     {
                         "sub_account": sub_id,

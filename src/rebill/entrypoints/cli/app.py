@@ -294,7 +294,10 @@ def invoices_list(
 def credits_add(
     agency: AgencyOption,
     sub_account: Annotated[str, typer.Option("--sub-account")],
-    amount: Annotated[str, typer.Option("--amount", help="Net amount, e.g. 20.00")],
+    amount: Annotated[
+        str,
+        typer.Option("--amount", help="Sale amount, e.g. 20.00 (net of inclusive tax to wallet)"),
+    ],
     reference: Annotated[
         str | None,
         typer.Option("--reference", help="Payment reference; the same one is recorded once"),
