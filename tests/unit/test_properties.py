@@ -16,7 +16,7 @@ from rebill.domain.money import Money, round_div, round_fraction
 from rebill.domain.plan import Limits, Plan
 from rebill.domain.rating import Increment, VoiceRate
 from rebill.domain.tax import TaxPolicy
-from rebill.domain.usage import UsageMeter, WholesaleMeter
+from rebill.domain.usage import SECONDS_SCALE, PeriodUsage, Wallet
 
 NOW = datetime(2026, 10, 1, tzinfo=UTC)
 ints = st.integers(min_value=-(10**15), max_value=10**15)
@@ -81,38 +81,43 @@ calls = st.lists(
     st.sampled_from(["1/1", "6/6", "60/6", "60/60", "30/6"]),
 )
 def test_wallet_never_negative_and_nothing_lost(
-    batch: list[tuple[str, int]], wallet: int, minutes: int, rate: int, increment: str
+    batch: list[tuple[str, int]], balance: int, minutes: int, rate: int, increment: str
 ) -> None:
-    meter = UsageMeter.start(_plan(minutes, rate, increment), wallet)
-    charged = 0
+    plan = _plan(minutes, rate, increment)
+    usage, wallet = PeriodUsage(), Wallet(balance)
     for direction, duration in batch:
-        charged += meter.add_call(direction, duration, None)
-        assert meter.wallet_micros >= 0
-    assert meter.credit_micros == wallet - meter.wallet_micros
-    assert meter.overage_micros == charged  # every overage micro is from credits or postpaid
-    assert meter.included_used_seconds <= minutes * 60
+        funding = usage.fund(plan, direction, duration, wallet)
+        assert wallet.balance_micros >= 0
+        voice = plan.voice[direction]
+        assert funding.overage_micros == voice.cost_micros(funding.overage_seconds)
+        assert 0 <= funding.postpaid_seconds_e6 <= funding.overage_seconds * SECONDS_SCALE
+    assert usage.credit_micros == balance - wallet.balance_micros
+    assert usage.included_used_seconds <= minutes * 60
     assert (
-        meter.credit_seconds + meter.postpaid_seconds + meter.included_used_seconds
-        == meter.billable_seconds
+        usage.credit_seconds_e6
+        + usage.postpaid_seconds_e6
+        + usage.included_used_seconds * SECONDS_SCALE
+        == usage.billable_seconds * SECONDS_SCALE
     )
 
 
-@given(calls, st.integers(min_value=0, max_value=40))
-def test_rating_additive(batch: list[tuple[str, int]], split: int) -> None:
-    """Rating calls in two batches gives the same totals as in one."""
-    rate = VoiceRate(90_000, Increment.parse("1/1"), 5_000)
-    whole, first, second = WholesaleMeter(), WholesaleMeter(), WholesaleMeter()
+@given(calls, st.integers(min_value=0, max_value=40), st.integers(min_value=0, max_value=10**8))
+def test_rating_additive(batch: list[tuple[str, int]], split: int, balance: int) -> None:
+    """Recording calls in two batches gives the same totals as in one (same order)."""
+    plan = _plan(100, 250_000, "60/6")
+    whole, whole_wallet = PeriodUsage(), Wallet(balance)
+    parts, parts_wallet = PeriodUsage(), Wallet(balance)
     for direction, duration in batch:
-        whole.add_call(direction, duration, rate)
-    for index, (direction, duration) in enumerate(batch):
-        (first if index < split else second).add_call(direction, duration, rate)
-    for direction in ("outbound", "inbound"):
-        assert whole.micros.get(direction, 0) == (
-            first.micros.get(direction, 0) + second.micros.get(direction, 0)
-        )
-        assert whole.seconds.get(direction, 0) == (
-            first.seconds.get(direction, 0) + second.seconds.get(direction, 0)
-        )
+        whole.fund(plan, direction, duration, whole_wallet)
+    for direction, duration in batch[:split]:
+        parts.fund(plan, direction, duration, parts_wallet)
+    for direction, duration in batch[split:]:
+        parts.fund(plan, direction, duration, parts_wallet)
+    assert whole == parts
+    assert whole_wallet == parts_wallet
+    rate = VoiceRate(90_000, Increment.parse("1/1"), 5_000)
+    costs = [rate.cost_micros(rate.increment.billable_seconds(d)) for _, d in batch]
+    assert sum(costs[:split]) + sum(costs[split:]) == sum(costs)
 
 
 @given(

@@ -1,31 +1,29 @@
 """`close_period`: close a month for one agency or all (BILLING_MODEL §9).
 
-One agency's close is one transaction: claim the period's calls, fund them in order, issue the
-retail invoices (sub-accounts by id) and the wholesale invoice, post the ledger, record the
-profit report. A crash anywhere rolls the agency back whole, so a rerun yields the same
-invoices and numbers. Closing a closed period prints what it issued.
+One agency's close is one transaction: sum the period's calls (rated and funded when they were
+recorded) and the late calls of earlier periods, issue the retail invoices (sub-accounts by id)
+and the wholesale invoice, post the ledger, record the profit report. A crash anywhere rolls
+the agency back whole, so a rerun yields the same invoices and numbers. Closing a closed
+period prints what it issued.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from fractions import Fraction
 from typing import Any
 
 from rebill.domain.account import Agency
 from rebill.domain.charges import (
     HeldNumber,
     PlanChange,
-    plan_at,
     recurring_for_period,
     renewal_plan,
     renewed_numbers,
 )
 from rebill.domain.errors import ConflictError, NotFoundError, TaxNotConfiguredError
 from rebill.domain.invoice import InvoiceDraft
-from rebill.domain.ledger import Accounts, JournalEntry
+from rebill.domain.ledger import Accounts
 from rebill.domain.money import (
     format_minor,
     format_rate,
@@ -36,130 +34,14 @@ from rebill.domain.period import Period, prorate_micros
 from rebill.domain.plan import WholesaleCard
 from rebill.domain.rating import DIRECTIONS
 from rebill.domain.tax import TaxPolicy
-from rebill.domain.usage import UsageMeter, WholesaleMeter
-from rebill.services.billing import finalize, wallet_balance_micros
-from rebill.services.ports import Store, UnitOfWorkFactory
+from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
+from rebill.services.billing import finalize
+from rebill.services.ports import CallTotals, Store, UnitOfWorkFactory
 
 FOREVER = datetime.max.replace(tzinfo=UTC)
 STRIPE_TAX_FIXES = [
     "link the agency's Stripe account (rebill gateway link --provider stripe)",
 ]
-
-CallTuple = tuple[str, datetime, str, int, str, str | None]
-
-
-@dataclass
-class SubAccountResult:
-    """Everything the walk measured for one sub-account."""
-
-    meter: UsageMeter
-    late: dict[str, UsageMeter] = field(default_factory=dict)
-    wholesale_micros: int = 0
-
-
-@dataclass
-class Measurement:
-    subs: dict[str, SubAccountResult]
-    wholesale: WholesaleMeter
-
-
-def measure(
-    store: Store,
-    agency: Agency,
-    period: Period,
-    calls: Iterable[CallTuple],
-    history: dict[str, list[PlanChange]],
-    card: WholesaleCard,
-) -> Measurement:
-    """Fund every call in order: per sub-account, chronological by (started_at, call_id).
-    Late calls (of earlier, closed periods) sort first and use those periods' leftover pool.
-    Every sub-account that existed in the period gets a result, with or without calls."""
-    start, end = period.bounds(agency.tz)
-    wholesale = WholesaleMeter()
-    subs: dict[str, SubAccountResult] = {}
-    pools: dict[str, dict[str, int]] = {}
-    for sub_id, group in itertools.groupby(calls, key=lambda c: c[0]):
-        subs[sub_id] = _measure_sub(
-            store,
-            agency,
-            sub_id,
-            group,
-            history.get(sub_id, []),
-            card,
-            wholesale,
-            (start, end),
-            pools,
-        )
-    for sub_id in store.sub_account_ids(agency.id):
-        plans = history.get(sub_id, [])
-        if sub_id not in subs and plans and plans[0].effective_at < end:
-            plan = plan_at(plans, start) or plans[0].plan
-            wallet = wallet_balance_micros(store, agency.id, sub_id)
-            subs[sub_id] = SubAccountResult(UsageMeter.start(plan, wallet))
-    return Measurement(subs, wholesale)
-
-
-def _measure_sub(
-    store: Store,
-    agency: Agency,
-    sub_id: str,
-    group: Iterator[CallTuple],
-    history: list[PlanChange],
-    card: WholesaleCard,
-    wholesale: WholesaleMeter,
-    bounds: tuple[datetime, datetime],
-    pools: dict[str, dict[str, int]],
-) -> SubAccountResult:
-    start, end = bounds
-    assert history, f"sub-account {sub_id} has no plan"
-    wallet = wallet_balance_micros(store, agency.id, sub_id)
-    meter = UsageMeter.start(plan_at(history, start) or history[0].plan, wallet)
-    result = SubAccountResult(meter)
-    events = [c for c in history if start < c.effective_at < end and c.change != "downgrade"]
-    event_index = 0
-    voice = card.voice
-    for _, started_at, _call_id, duration, direction, campaign in group:
-        result.wholesale_micros += wholesale.add_call(direction, duration, voice[direction])
-        if started_at < start:
-            _late_call(
-                store, agency, sub_id, result, history, started_at, duration, direction, pools
-            )
-            continue
-        while event_index < len(events) and events[event_index].effective_at <= started_at:
-            meter.change_plan(events[event_index].plan, upgrade=True)
-            event_index += 1
-        meter.add_call(direction, duration, campaign)
-    return result
-
-
-def _late_call(
-    store: Store,
-    agency: Agency,
-    sub_id: str,
-    result: SubAccountResult,
-    history: list[PlanChange],
-    started_at: datetime,
-    duration: int,
-    direction: str,
-    pools: dict[str, dict[str, int]],
-) -> None:
-    """A call of an earlier, closed period: rated against that period's remaining pool. It
-    shares the wallet with the period's own calls, and comes before them in time."""
-    late_period = str(Period.containing(started_at, agency.tz))
-    meter = result.late.get(late_period)
-    if meter is None:
-        if late_period not in pools:
-            pools[late_period] = {
-                r.sub_account_id: r.pool_remaining_seconds
-                for r in store.period_usage(agency.id, late_period)
-            }
-        plan = plan_at(history, started_at) or history[0].plan
-        pool = pools[late_period].get(sub_id, plan.included_seconds)
-        meter = UsageMeter.start(plan, 0, pool)
-        result.late[late_period] = meter
-    meter.wallet_micros = result.meter.wallet_micros
-    meter.add_call(direction, duration, None)
-    result.meter.wallet_micros = meter.wallet_micros
 
 
 def close_period(
@@ -196,7 +78,7 @@ def close_agency_period(
 
 def _close(store: Store, agency: Agency, period: Period, now: datetime) -> None:
     tz = agency.tz
-    start, end = period.bounds(tz)
+    end = period.end(tz)
     if now < end:
         raise ConflictError(
             f"period {period} of agency {agency.id!r} ends at {end.astimezone(tz).isoformat()} "
@@ -206,34 +88,46 @@ def _close(store: Store, agency: Agency, period: Period, now: datetime) -> None:
         raise TaxNotConfiguredError(["stripe account"], STRIPE_TAX_FIXES)
     platform = store.get_platform()
     assert platform is not None, "an agency exists only under a platform"
+    # No import of this agency runs while it closes: a call either made it in, or arrives
+    # after and is recorded as late (billed by the next close).
+    store.lock_agency(agency.id, exclusive=True)
+    label = str(period)
     plans = store.plans(agency.id)
     history = store.plan_history(agency.id, plans)
     numbers = store.numbers(agency.id)
     card = store.wholesale_card(agency.id)
-    label = str(period)
-    store.claim_calls(agency.id, label, start, end)
-    for closed in store.closed_periods(agency.id):
-        if closed < label:
-            q_start, q_end = Period.parse(closed).bounds(tz)
-            store.claim_calls(agency.id, label, q_start, q_end)
-    measurement = measure(
-        store, agency, period, store.calls_billed_by(agency.id, label), history, card
-    )
+    store.claim_late_calls(agency.id, label)
+    totals = [
+        *store.period_call_totals(agency.id, label),
+        *store.late_call_totals(agency.id, label),
+    ]
+    by_sub: dict[str, list[CallTotals]] = {}
+    for row in totals:
+        by_sub.setdefault(row.sub_account_id, []).append(row)
+    counters = store.usage_counters(agency.id, period=label)
+    campaigns = store.campaign_counts(agency.id, label)
+    subs = {
+        s
+        for s in store.sub_account_ids(agency.id)
+        if history.get(s) and history[s][0].effective_at < end
+    } | set(by_sub)
     revenue_total = 0
-    for sub_id in sorted(measurement.subs):
-        result = measurement.subs[sub_id]
+    for sub_id in sorted(subs):
+        usage = counters.get((sub_id, label), PeriodUsage())
         revenue_total += _close_sub(
             store,
             agency,
             period,
             sub_id,
-            result,
+            by_sub.get(sub_id, []),
+            usage,
+            campaigns.get(sub_id, 0),
             history.get(sub_id, []),
             numbers.get(sub_id, []),
             card,
         )
     wholesale_number, cost_minor = _wholesale_invoice(
-        store, agency, platform.invoice_prefix, period, measurement.wholesale, numbers, card
+        store, agency, platform.invoice_prefix, period, totals, numbers, card
     )
     store.save_period_close(agency.id, label, now, wholesale_number, revenue_total, cost_minor)
 
@@ -243,53 +137,57 @@ def _close_sub(
     agency: Agency,
     period: Period,
     sub_id: str,
-    result: SubAccountResult,
+    totals: list[CallTotals],
+    usage: PeriodUsage,
+    campaigns: int,
     history: list[PlanChange],
     numbers: list[HeldNumber],
     card: WholesaleCard,
 ) -> int:
-    """Issue one sub-account's retail invoice, debit its credits, record its usage and profit.
-    Returns its revenue for the period in minor units."""
+    """Issue one sub-account's retail invoice and record its usage and profit. Returns its
+    revenue for the period in minor units."""
     tz = agency.tz
     currency = agency.currency
+    label = str(period)
     start, end = period.bounds(tz)
-    meter = result.meter
     draft = InvoiceDraft(
         kind="retail",
         issuer=agency.invoice_prefix,
         agency_id=agency.id,
         sub_account_id=sub_id,
-        period=str(period),
+        period=label,
         currency=currency,
         issued_at=end,
         tax=agency.tax,
         idempotency_key=f"close:{period}:{sub_id}",
     )
+    own = sorted(
+        (t for t in totals if t.period == label),
+        key=lambda t: (DIRECTIONS.index(t.direction), t.rate_micros),
+    )
     for direction in DIRECTIONS:
-        for (d, rate_micros, decimals), bucket in sorted(meter.postpaid.items()):
-            if d == direction:
-                draft.add_line(
-                    f"voice.overage.{direction}",
-                    f"{direction.capitalize()} minutes beyond the plan, {period}",
-                    minutes_text(bucket.seconds),
-                    format_rate(rate_micros, decimals, currency),
-                    bucket.amount_micros,
-                )
-    late_credit_micros = 0
-    for late_period, late in sorted(result.late.items()):
-        late_credit_micros += late.credit_micros
-        late_micros = sum(b.amount_micros for b in late.postpaid.values())
+        rates = sorted({(t.rate_micros, t.rate_decimals) for t in own if t.direction == direction})
+        for rate_micros, decimals in rates:
+            group = [t for t in own if t.direction == direction and t.rate_micros == rate_micros]
+            draft.add_line(
+                f"voice.overage.{direction}",
+                f"{direction.capitalize()} minutes beyond the plan, {period}",
+                minutes_text(Fraction(sum(t.postpaid_seconds_e6 for t in group), SECONDS_SCALE)),
+                format_rate(rate_micros, decimals, currency),
+                sum(t.postpaid_micros for t in group),
+            )
+    late = [t for t in totals if t.period != label]
+    for late_period in sorted({t.period for t in late}):
+        group = [t for t in late if t.period == late_period]
         draft.add_line(
             "voice.late_usage",
             f"Calls of {late_period} received after its close",
-            minutes_text(late.postpaid_seconds),
+            minutes_text(Fraction(sum(t.postpaid_seconds_e6 for t in group), SECONDS_SCALE)),
             None,
-            late_micros,
+            sum(t.postpaid_micros for t in group),
         )
-        store.set_pool_remaining(agency.id, late_period, sub_id, late.pool_remaining_seconds)
     next_start = period.next().start(tz)
     plan = renewal_plan(history, next_start)
-    held_at_end = [n for n in numbers if n.rented_at < end and n.held_at(end)]
     if plan is not None:
         draft.add_line(
             "plan.fee",
@@ -309,30 +207,20 @@ def _close_sub(
                 format_minor(micros_to_minor(price, currency), currency),
                 price * count,
             )
-    credit_micros = meter.credit_micros + late_credit_micros
-    usage = {
-        "billable_minutes": minutes_text(meter.billable_seconds),
-        "included_minutes_used": minutes_text(meter.included_used_seconds),
-        "credit_minutes": minutes_text(meter.credit_seconds),
-        "postpaid_minutes": minutes_text(meter.postpaid_seconds),
-        "numbers": len(held_at_end),
-        "campaigns": len(meter.campaigns),
+    summary = {
+        "billable_minutes": minutes_text(usage.billable_seconds),
+        "included_minutes_used": minutes_text(usage.included_used_seconds),
+        "credit_minutes": minutes_text(Fraction(usage.credit_seconds_e6, SECONDS_SCALE)),
+        "postpaid_minutes": minutes_text(Fraction(usage.postpaid_seconds_e6, SECONDS_SCALE)),
+        "numbers": sum(1 for n in numbers if n.rented_at < end and n.held_at(end)),
+        "campaigns": campaigns,
     }
-    draft.usage = usage
+    draft.usage = summary
     finalize(store, draft, "open", Accounts.receivable(sub_id))
-    store.post_entry(
-        JournalEntry.of(
-            agency.id,
-            f"close:{period}:credits:{sub_id}",
-            f"credits spent on overage, {period}",
-            end,
-            currency,
-            [(Accounts.wallet(sub_id), credit_micros), (Accounts.REVENUE_USAGE, -credit_micros)],
-        )
-    )
+    credit_micros = sum(t.credit_micros for t in totals)
     revenue = _revenue_minor(draft, history, numbers, agency, period, credit_micros)
     cost = micros_to_minor(
-        result.wholesale_micros
+        sum(t.wholesale_cost_micros for t in totals)
         + sum(
             prorate_micros(
                 card.number_monthly_micros.get(n.number_type, 0),
@@ -345,9 +233,7 @@ def _close_sub(
         ),
         currency,
     )
-    store.save_period_usage(
-        agency.id, str(period), sub_id, meter.pool_remaining_seconds, usage, revenue, cost
-    )
+    store.save_period_usage(agency.id, label, sub_id, summary, revenue, cost)
     return revenue
 
 
@@ -381,7 +267,7 @@ def _wholesale_invoice(
     agency: Agency,
     prefix: str,
     period: Period,
-    wholesale: WholesaleMeter,
+    totals: list[CallTotals],
     numbers: dict[str, list[HeldNumber]],
     card: WholesaleCard,
 ) -> tuple[str, int]:
@@ -401,12 +287,13 @@ def _wholesale_invoice(
     )
     for direction in DIRECTIONS:
         rate = card.voice[direction]
+        group = [t for t in totals if t.direction == direction]
         draft.add_line(
             f"voice.{direction}",
             f"{direction.capitalize()} minutes, {period}",
-            minutes_text(wholesale.seconds.get(direction, 0)),
+            minutes_text(sum(t.wholesale_billable_seconds for t in group)),
             format_rate(rate.per_minute_micros, rate.per_minute_decimals, currency),
-            wholesale.micros.get(direction, 0),
+            sum(t.wholesale_cost_micros for t in group),
         )
     held = [n for group in numbers.values() for n in group]
     for number_type in ("local", "toll_free"):

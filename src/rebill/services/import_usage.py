@@ -19,6 +19,7 @@ from typing import Any
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.rating import DIRECTIONS
 from rebill.services.ports import CallRecord, UnitOfWork
+from rebill.services.record_usage import RatingContext, record_calls
 
 REQUIRED = ("call_id", "sub_account", "started_at", "duration_seconds", "direction")
 OPTIONAL = ("campaign_id", "phone_number", "status")
@@ -33,6 +34,7 @@ class ImportReport:
     imported: int = 0
     duplicates: int = 0
     rejected: int = 0
+    late: int = 0
     rejections: list[FieldError] = field(default_factory=list)
 
     def reject(self, error: FieldError) -> None:
@@ -168,12 +170,17 @@ def import_usage(
     agency_id: str,
     rows: Iterable[tuple[int, dict[str, Any] | FieldError]],
     source: str,
+    now: datetime,
 ) -> ImportReport:
+    """Validate, rate, fund and store call records in one transaction (chunk by chunk)."""
     report = ImportReport()
     with uow:
         store = uow.store
-        if store.get_agency(agency_id) is None:
+        agency = store.get_agency(agency_id)
+        if agency is None:
             raise NotFoundError(f"agency {agency_id!r} does not exist")
+        store.lock_agency(agency_id, exclusive=False)
+        context = RatingContext.load(store, agency)
         subs = set(store.sub_account_ids(agency_id))
         chunk: list[CallRecord] = []
         for line, row in rows:
@@ -186,19 +193,23 @@ def import_usage(
                 continue
             chunk.append(parsed)
             if len(chunk) >= chunk_rows_max:
-                _store_chunk(uow, agency_id, chunk, report)
+                _store_chunk(uow, context, chunk, report, now)
                 chunk = []
-        _store_chunk(uow, agency_id, chunk, report)
+        _store_chunk(uow, context, chunk, report, now)
         uow.commit()
     return report
 
 
 def _store_chunk(
-    uow: UnitOfWork, agency_id: str, chunk: list[CallRecord], report: ImportReport
+    uow: UnitOfWork,
+    context: RatingContext,
+    chunk: list[CallRecord],
+    report: ImportReport,
+    now: datetime,
 ) -> None:
     if not chunk:
         return
-    existing = uow.store.existing_call_ids(agency_id, [c.call_id for c in chunk])
+    existing = uow.store.existing_call_ids(context.agency.id, [c.call_id for c in chunk])
     fresh: list[CallRecord] = []
     for call in chunk:
         if call.call_id in existing:
@@ -206,5 +217,6 @@ def _store_chunk(
             continue
         existing.add(call.call_id)
         fresh.append(call)
-    uow.store.insert_calls(agency_id, fresh)
+    rated = record_calls(uow.store, context, fresh, now)
     report.imported += len(fresh)
+    report.late += sum(1 for r in rated if r.late)

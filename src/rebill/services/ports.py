@@ -4,7 +4,7 @@ store's repository methods so services can be run against a fake."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -16,6 +16,7 @@ from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import JournalEntry
 from rebill.domain.plan import Plan, WholesaleCard
 from rebill.domain.rating import VoiceRate
+from rebill.domain.usage import CallFunding, PeriodUsage
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,34 @@ class StoredInvoice:
     lines: list[StoredLine] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class RatedCall:
+    """A call with both ratings and how its retail side was paid."""
+
+    call: CallRecord
+    period: str
+    late: bool
+    funding: CallFunding
+    wholesale_billable_seconds: int
+    wholesale_cost_micros: int
+
+
+@dataclass(frozen=True)
+class CallTotals:
+    """Sums over a group of calls (per sub-account, period, direction, retail rate)."""
+
+    sub_account_id: str
+    period: str
+    direction: str
+    rate_micros: int
+    rate_decimals: int
+    postpaid_micros: int
+    postpaid_seconds_e6: int
+    credit_micros: int
+    wholesale_billable_seconds: int
+    wholesale_cost_micros: int
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
@@ -78,7 +107,6 @@ class PeriodUsageRecord(Protocol):
     agency_id: str
     period: str
     sub_account_id: str
-    pool_remaining_seconds: int
     usage_json: str
     revenue_minor: int
     cost_minor: int
@@ -118,17 +146,29 @@ class Store(Protocol):
     def number_holder(self, agency_id: str, e164: str) -> str | None: ...
     def add_number(self, agency_id: str, sub_account_id: str, number: HeldNumber) -> None: ...
     def release_number(self, agency_id: str, number: HeldNumber, at: datetime) -> None: ...
+    def lock_agency(self, agency_id: str, exclusive: bool) -> None: ...
     def existing_call_ids(self, agency_id: str, call_ids: Sequence[str]) -> set[str]: ...
-    def insert_calls(self, agency_id: str, calls: Sequence[CallRecord]) -> None: ...
-    def claim_calls(self, agency_id: str, period: str, start: datetime, end: datetime) -> int: ...
-    def calls_billed_by(
+    def insert_calls(self, agency_id: str, calls: Sequence[RatedCall]) -> None: ...
+    def usage_counters(
         self,
         agency_id: str,
-        period: str,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        billed: bool = True,
-    ) -> Iterator[tuple[str, datetime, str, int, str, str | None]]: ...
+        period: str | None = None,
+        keys: Iterable[tuple[str, str]] | None = None,
+        for_update: bool = False,
+    ) -> dict[tuple[str, str], PeriodUsage]: ...
+    def save_usage_counters(
+        self, agency_id: str, counters: dict[tuple[str, str], PeriodUsage]
+    ) -> None: ...
+    def wallet_balances(
+        self, agency_id: str, subs: Iterable[str] | None = None, for_update: bool = False
+    ) -> dict[str, int]: ...
+    def set_wallet_balances(self, agency_id: str, balances: dict[str, int]) -> None: ...
+    def add_to_wallet(self, agency_id: str, sub_account_id: str, delta_micros: int) -> int: ...
+    def add_period_campaigns(self, agency_id: str, items: set[tuple[str, str, str]]) -> None: ...
+    def campaign_counts(self, agency_id: str, period: str) -> dict[str, int]: ...
+    def period_call_totals(self, agency_id: str, period: str) -> list[CallTotals]: ...
+    def claim_late_calls(self, agency_id: str, period: str) -> None: ...
+    def late_call_totals(self, agency_id: str, period: str) -> list[CallTotals]: ...
     def period_close(self, agency_id: str, period: str) -> PeriodCloseRecord | None: ...
     def closed_periods(self, agency_id: str) -> list[str]: ...
     def save_period_close(
@@ -145,15 +185,11 @@ class Store(Protocol):
         agency_id: str,
         period: str,
         sub_account_id: str,
-        pool_remaining_seconds: int,
         usage: dict[str, object],
         revenue_minor: int,
         cost_minor: int,
     ) -> None: ...
     def period_usage(self, agency_id: str, period: str) -> list[PeriodUsageRecord]: ...
-    def set_pool_remaining(
-        self, agency_id: str, period: str, sub_account_id: str, seconds: int
-    ) -> None: ...
     def next_invoice_number(self, issuer_prefix: str, kind: str) -> str: ...
     def invoice_by_key(self, agency_id: str, key: str) -> str | None: ...
     def save_invoice(self, draft: InvoiceDraft, number: str, status: str) -> None: ...

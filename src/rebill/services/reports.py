@@ -4,12 +4,13 @@ once closed) and invoice listings."""
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from typing import Any
 
 from rebill.domain.errors import NotFoundError
 from rebill.domain.money import format_minor, minutes_text
 from rebill.domain.period import Period
-from rebill.services.close_period import measure
+from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
 from rebill.services.ports import StoredInvoice, UnitOfWork
 
 
@@ -27,28 +28,23 @@ def usage_summary(uow: UnitOfWork, agency_id: str, period: Period) -> dict[str, 
             for row in store.period_usage(agency_id, label):
                 rows.append({"sub_account": row.sub_account_id, **json.loads(row.usage_json)})
         else:
-            start, end = period.bounds(agency.tz)
-            plans = store.plans(agency_id)
-            measurement = measure(
-                store,
-                agency,
-                period,
-                store.calls_billed_by(agency_id, label, start, end, billed=False),
-                store.plan_history(agency_id, plans),
-                store.wholesale_card(agency_id),
-            )
-            for sub_id in sorted(measurement.subs):
-                meter = measurement.subs[sub_id].meter
+            end = period.end(agency.tz)
+            counters = store.usage_counters(agency_id, period=label)
+            campaigns = store.campaign_counts(agency_id, label)
+            for sub_id in store.sub_account_ids(agency_id):
+                usage = counters.get((sub_id, label), PeriodUsage())
                 held = [n for n in numbers.get(sub_id, []) if n.rented_at < end and n.held_at(end)]
+                credit = Fraction(usage.credit_seconds_e6, SECONDS_SCALE)
+                postpaid = Fraction(usage.postpaid_seconds_e6, SECONDS_SCALE)
                 rows.append(
                     {
                         "sub_account": sub_id,
-                        "billable_minutes": minutes_text(meter.billable_seconds),
-                        "included_minutes_used": minutes_text(meter.included_used_seconds),
-                        "credit_minutes": minutes_text(meter.credit_seconds),
-                        "postpaid_minutes": minutes_text(meter.postpaid_seconds),
+                        "billable_minutes": minutes_text(usage.billable_seconds),
+                        "included_minutes_used": minutes_text(usage.included_used_seconds),
+                        "credit_minutes": minutes_text(credit),
+                        "postpaid_minutes": minutes_text(postpaid),
                         "numbers": len(held),
-                        "campaigns": len(meter.campaigns),
+                        "campaigns": campaigns.get(sub_id, 0),
                     }
                 )
         return {

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKeyConstraint,
     Index,
@@ -185,7 +186,9 @@ class PhoneNumberRow(Base):
 
 
 class CallRow(Base):
-    """A call record as received; `billed_period` names the close that billed it."""
+    """A call record as received, with both ratings and how its retail side was paid.
+    `period` is the agency-local month of `started_at`; `late` marks a call that arrived after
+    that period was closed, and `billed_period` names the close that billed it."""
 
     __tablename__ = "calls"
     agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
@@ -197,11 +200,59 @@ class CallRow(Base):
     campaign_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     phone_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
     status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    period: Mapped[str] = mapped_column(String(7))
+    late: Mapped[int] = mapped_column(Integer)
     billed_period: Mapped[str | None] = mapped_column(String(7), nullable=True)
+    retail_billable_seconds: Mapped[int] = mapped_column(Integer)
+    included_seconds: Mapped[int] = mapped_column(Integer)
+    credit_micros: Mapped[int] = mapped_column(Money)
+    postpaid_micros: Mapped[int] = mapped_column(Money)
+    postpaid_seconds_e6: Mapped[int] = mapped_column(BigInteger)
+    retail_rate_micros: Mapped[int] = mapped_column(Money)
+    retail_rate_decimals: Mapped[int] = mapped_column(Integer)
+    wholesale_billable_seconds: Mapped[int] = mapped_column(Integer)
+    wholesale_cost_micros: Mapped[int] = mapped_column(Money)
     __table_args__ = (
-        Index("ix_calls_agency_sub_started", "agency_id", "sub_account_id", "started_at"),
-        Index("ix_calls_agency_started", "agency_id", "started_at"),
+        Index("ix_calls_agency_period", "agency_id", "period", "sub_account_id"),
+        Index("ix_calls_agency_late", "agency_id", "late", "billed_period"),
     )
+
+
+class UsageCounterRow(Base):
+    """A sub-account's running usage in one period (the pool used, credits and postpaid)."""
+
+    __tablename__ = "usage_counters"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    sub_account_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    billable_seconds: Mapped[int] = mapped_column(BigInteger)
+    included_used_seconds: Mapped[int] = mapped_column(BigInteger)
+    credit_seconds_e6: Mapped[int] = mapped_column(BigInteger)
+    postpaid_seconds_e6: Mapped[int] = mapped_column(BigInteger)
+    credit_micros: Mapped[int] = mapped_column(Money)
+    postpaid_micros: Mapped[int] = mapped_column(Money)
+    calls: Mapped[int] = mapped_column(BigInteger)
+
+
+class PeriodCampaignRow(Base):
+    """The campaigns a sub-account's calls named in a period (counted on its invoice)."""
+
+    __tablename__ = "period_campaigns"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    sub_account_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class WalletRow(Base):
+    """The cached balance of a sub-account's credits; the ledger's postings are the truth and
+    the balance is checked against them. It can never go below zero."""
+
+    __tablename__ = "wallets"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    sub_account_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    balance_micros: Mapped[int] = mapped_column(Money)
+    __table_args__ = (CheckConstraint("balance_micros >= 0", name="not_negative"),)
 
 
 class PeriodCloseRow(Base):
@@ -215,14 +266,12 @@ class PeriodCloseRow(Base):
 
 
 class PeriodUsageRow(Base):
-    """What a close measured for one sub-account: its usage summary and profit, and the pool
-    left (late calls of the period are rated against it)."""
+    """What a close recorded for one sub-account: its usage summary and its profit."""
 
     __tablename__ = "period_usage"
     agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     sub_account_id: Mapped[str] = mapped_column(Id, primary_key=True)
-    pool_remaining_seconds: Mapped[int] = mapped_column(BigInteger)
     usage_json: Mapped[str] = mapped_column(Text)
     revenue_minor: Mapped[int] = mapped_column(Money)
     cost_minor: Mapped[int] = mapped_column(Money)

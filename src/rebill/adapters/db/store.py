@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +22,7 @@ from rebill.adapters.db.rows import (
     InvoiceRow,
     InvoiceSequenceRow,
     JournalEntryRow,
+    PeriodCampaignRow,
     PeriodCloseRow,
     PeriodUsageRow,
     PhoneNumberRow,
@@ -31,6 +32,8 @@ from rebill.adapters.db.rows import (
     PostingRow,
     SubAccountRow,
     SubscriptionRow,
+    UsageCounterRow,
+    WalletRow,
     WholesaleNumberPriceRow,
     WholesaleVoiceRateRow,
 )
@@ -41,9 +44,32 @@ from rebill.domain.ledger import JournalEntry
 from rebill.domain.plan import Limits, Plan, WholesaleCard
 from rebill.domain.rating import Increment, VoiceRate
 from rebill.domain.tax import TaxPolicy
-from rebill.services.ports import CallRecord, StoredInvoice, StoredLine
+from rebill.domain.usage import PeriodUsage
+from rebill.services.ports import CallTotals, RatedCall, StoredInvoice, StoredLine
 
 PLATFORM_ID = "platform"
+CALL_COLUMNS = (
+    "agency_id",
+    "call_id",
+    "sub_account_id",
+    "started_at",
+    "duration_seconds",
+    "direction",
+    "campaign_id",
+    "phone_number",
+    "status",
+    "period",
+    "late",
+    "retail_billable_seconds",
+    "included_seconds",
+    "credit_micros",
+    "postpaid_micros",
+    "postpaid_seconds_e6",
+    "retail_rate_micros",
+    "retail_rate_decimals",
+    "wholesale_billable_seconds",
+    "wholesale_cost_micros",
+)
 call_insert_batch_max = 5_000
 
 
@@ -339,7 +365,15 @@ class SqlStore:
         row.released_at = at
         self.session.flush()
 
-    # -- calls ------------------------------------------------------------------------------
+    # -- calls, usage counters, wallets -----------------------------------------------------
+    def lock_agency(self, agency_id: str, exclusive: bool) -> None:
+        """Serialize a close (exclusive) against imports (shared) of one agency. On SQLite
+        every write transaction is already exclusive (BEGIN IMMEDIATE)."""
+        if self.session.get_bind().dialect.name == "sqlite":
+            return
+        query = select(AgencyRow.id).where(AgencyRow.id == agency_id)
+        self.session.execute(query.with_for_update(read=not exclusive))
+
     def existing_call_ids(self, agency_id: str, call_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for start in range(0, len(call_ids), 500):
@@ -353,21 +387,21 @@ class SqlStore:
             )
         return found
 
-    def insert_calls(self, agency_id: str, calls: Sequence[CallRecord]) -> None:
+    def insert_calls(self, agency_id: str, calls: Sequence[RatedCall]) -> None:
         """Bulk insert straight through the driver's executemany (the import's hot path):
         timestamps are written exactly as the `UtcDateTime` column stores them."""
         connection = self.session.connection()
         dialect = connection.dialect
         marker = "?" if dialect.paramstyle == "qmark" else "%s"
         sql = (
-            f"INSERT INTO calls (agency_id, call_id, sub_account_id, started_at, "
-            f"duration_seconds, direction, campaign_id, phone_number, status) "
-            f"VALUES ({', '.join([marker] * 9)})"
+            f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) "
+            f"VALUES ({', '.join([marker] * len(CALL_COLUMNS))})"
         )
         as_text = dialect.name == "sqlite"
         for start in range(0, len(calls), call_insert_batch_max):
             rows = []
-            for c in calls[start : start + call_insert_batch_max]:
+            for rated in calls[start : start + call_insert_batch_max]:
+                c, f = rated.call, rated.funding
                 at = c.started_at.astimezone(UTC).replace(tzinfo=None)
                 stamp: object = f"{at:%Y-%m-%d %H:%M:%S}.{at.microsecond:06d}" if as_text else at
                 rows.append(
@@ -381,58 +415,194 @@ class SqlStore:
                         c.campaign_id,
                         c.phone_number,
                         c.status,
+                        rated.period,
+                        int(rated.late),
+                        f.billable_seconds,
+                        f.included_seconds,
+                        f.credit_micros,
+                        f.postpaid_micros,
+                        f.postpaid_seconds_e6,
+                        f.rate_micros,
+                        f.rate_decimals,
+                        rated.wholesale_billable_seconds,
+                        rated.wholesale_cost_micros,
                     )
                 )
             connection.exec_driver_sql(sql, rows)
 
-    def claim_calls(self, agency_id: str, period: str, start: datetime, end: datetime) -> int:
-        """Mark the unbilled calls in [start, end) as billed by `period`'s close. Claiming
-        before reading means a call that arrives meanwhile is left for a later close."""
+    def usage_counters(
+        self,
+        agency_id: str,
+        period: str | None = None,
+        keys: Iterable[tuple[str, str]] | None = None,
+        for_update: bool = False,
+    ) -> dict[tuple[str, str], PeriodUsage]:
+        """Counters by (sub-account, period): of one period, or of the keys given (locked)."""
+        query = select(UsageCounterRow).where(UsageCounterRow.agency_id == agency_id)
+        if period is not None:
+            query = query.where(UsageCounterRow.period == period)
+        if keys is not None:
+            subs = sorted({sub for sub, _ in keys})
+            periods = sorted({label for _, label in keys})
+            query = query.where(
+                UsageCounterRow.sub_account_id.in_(subs), UsageCounterRow.period.in_(periods)
+            )
+        if for_update:
+            query = query.with_for_update()
+        return {
+            (row.sub_account_id, row.period): PeriodUsage(
+                row.billable_seconds,
+                row.included_used_seconds,
+                row.credit_seconds_e6,
+                row.postpaid_seconds_e6,
+                row.credit_micros,
+                row.postpaid_micros,
+                row.calls,
+            )
+            for row in self.session.scalars(query)
+        }
+
+    def save_usage_counters(
+        self, agency_id: str, counters: dict[tuple[str, str], PeriodUsage]
+    ) -> None:
+        for (sub_id, label), usage in counters.items():
+            self.session.merge(
+                UsageCounterRow(
+                    agency_id=agency_id,
+                    sub_account_id=sub_id,
+                    period=label,
+                    billable_seconds=usage.billable_seconds,
+                    included_used_seconds=usage.included_used_seconds,
+                    credit_seconds_e6=usage.credit_seconds_e6,
+                    postpaid_seconds_e6=usage.postpaid_seconds_e6,
+                    credit_micros=usage.credit_micros,
+                    postpaid_micros=usage.postpaid_micros,
+                    calls=usage.calls,
+                )
+            )
+        self.session.flush()
+
+    def wallet_balances(
+        self, agency_id: str, subs: Iterable[str] | None = None, for_update: bool = False
+    ) -> dict[str, int]:
+        query = select(WalletRow).where(WalletRow.agency_id == agency_id)
+        if subs is not None:
+            query = query.where(WalletRow.sub_account_id.in_(sorted(set(subs))))
+        if for_update:
+            query = query.with_for_update()
+        return {row.sub_account_id: row.balance_micros for row in self.session.scalars(query)}
+
+    def set_wallet_balances(self, agency_id: str, balances: dict[str, int]) -> None:
+        for sub_id, balance in balances.items():
+            self.session.merge(
+                WalletRow(agency_id=agency_id, sub_account_id=sub_id, balance_micros=balance)
+            )
+        self.session.flush()
+
+    def add_to_wallet(self, agency_id: str, sub_account_id: str, delta_micros: int) -> int:
+        """Move a wallet by `delta` in one conditional statement (never below zero); returns
+        the new balance."""
+        table = WalletRow.__table__
         result = self.session.execute(
+            update(WalletRow)
+            .where(
+                WalletRow.agency_id == agency_id,
+                WalletRow.sub_account_id == sub_account_id,
+                WalletRow.balance_micros + delta_micros >= 0,
+            )
+            .values(balance_micros=WalletRow.balance_micros + delta_micros)
+            .returning(WalletRow.balance_micros)
+            .execution_options(synchronize_session=False)
+        )
+        balance = result.scalar_one_or_none()
+        if balance is not None:
+            return int(balance)
+        assert delta_micros >= 0, f"wallet of {sub_account_id} cannot go below zero"
+        assert table is not None
+        self.session.add(
+            WalletRow(
+                agency_id=agency_id, sub_account_id=sub_account_id, balance_micros=delta_micros
+            )
+        )
+        self.session.flush()
+        return delta_micros
+
+    def add_period_campaigns(self, agency_id: str, items: set[tuple[str, str, str]]) -> None:
+        if not items:
+            return
+        connection = self.session.connection()
+        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        connection.exec_driver_sql(
+            "INSERT INTO period_campaigns (agency_id, sub_account_id, period, campaign_id) "
+            f"VALUES ({marker}, {marker}, {marker}, {marker}) ON CONFLICT DO NOTHING",
+            [(agency_id, *item) for item in sorted(items)],
+        )
+
+    def campaign_counts(self, agency_id: str, period: str) -> dict[str, int]:
+        rows = self.session.execute(
+            select(PeriodCampaignRow.sub_account_id, func.count())
+            .where(PeriodCampaignRow.agency_id == agency_id, PeriodCampaignRow.period == period)
+            .group_by(PeriodCampaignRow.sub_account_id)
+        )
+        return {sub: int(count) for sub, count in rows}
+
+    def period_call_totals(self, agency_id: str, period: str) -> list[CallTotals]:
+        """The period's own calls (not late ones), summed per sub-account, direction and
+        retail rate: one pass over the period's rows."""
+        rows = self.session.execute(
+            select(
+                CallRow.sub_account_id,
+                CallRow.direction,
+                CallRow.retail_rate_micros,
+                CallRow.retail_rate_decimals,
+                func.sum(CallRow.postpaid_micros),
+                func.sum(CallRow.postpaid_seconds_e6),
+                func.sum(CallRow.credit_micros),
+                func.sum(CallRow.wholesale_billable_seconds),
+                func.sum(CallRow.wholesale_cost_micros),
+            )
+            .where(CallRow.agency_id == agency_id, CallRow.period == period, CallRow.late == 0)
+            .group_by(
+                CallRow.sub_account_id,
+                CallRow.direction,
+                CallRow.retail_rate_micros,
+                CallRow.retail_rate_decimals,
+            )
+        )
+        return [CallTotals(r[0], period, r[1], r[2], r[3], *(int(v) for v in r[4:])) for r in rows]
+
+    def claim_late_calls(self, agency_id: str, period: str) -> None:
+        """Late calls of earlier periods not billed yet are billed by this close."""
+        self.session.execute(
             update(CallRow)
             .where(
                 CallRow.agency_id == agency_id,
+                CallRow.late == 1,
                 CallRow.billed_period.is_(None),
-                CallRow.started_at >= start,
-                CallRow.started_at < end,
+                CallRow.period < period,
             )
             .values(billed_period=period)
             .execution_options(synchronize_session=False)
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    def calls_billed_by(
-        self,
-        agency_id: str,
-        period: str,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        billed: bool = True,
-    ) -> Iterator[tuple[str, datetime, str, int, str, str | None]]:
-        """(sub_account, started_at, call_id, duration, direction, campaign) in funding order:
-        per sub-account, chronological by (started_at, call_id)."""
-        conditions = [CallRow.agency_id == agency_id]
-        if billed:
-            conditions.append(CallRow.billed_period == period)
-        else:
-            conditions.append(CallRow.billed_period.is_(None))
-        if start is not None and end is not None:
-            conditions += [CallRow.started_at >= start, CallRow.started_at < end]
-        query = (
+    def late_call_totals(self, agency_id: str, period: str) -> list[CallTotals]:
+        rows = self.session.execute(
             select(
                 CallRow.sub_account_id,
-                CallRow.started_at,
-                CallRow.call_id,
-                CallRow.duration_seconds,
+                CallRow.period,
                 CallRow.direction,
-                CallRow.campaign_id,
+                func.sum(CallRow.postpaid_micros),
+                func.sum(CallRow.postpaid_seconds_e6),
+                func.sum(CallRow.credit_micros),
+                func.sum(CallRow.wholesale_billable_seconds),
+                func.sum(CallRow.wholesale_cost_micros),
             )
-            .where(and_(*conditions))
-            .order_by(CallRow.sub_account_id, CallRow.started_at, CallRow.call_id)
-            .execution_options(yield_per=10_000)
+            .where(
+                CallRow.agency_id == agency_id, CallRow.late == 1, CallRow.billed_period == period
+            )
+            .group_by(CallRow.sub_account_id, CallRow.period, CallRow.direction)
         )
-        for row in self.session.execute(query):
-            yield row[0], row[1], row[2], row[3], row[4], row[5]
+        return [CallTotals(r[0], r[1], r[2], 0, 0, *(int(v) for v in r[3:])) for r in rows]
 
     # -- periods ----------------------------------------------------------------------------
     def period_close(self, agency_id: str, period: str) -> PeriodCloseRow | None:
@@ -473,7 +643,6 @@ class SqlStore:
         agency_id: str,
         period: str,
         sub_account_id: str,
-        pool_remaining_seconds: int,
         usage: dict[str, object],
         revenue_minor: int,
         cost_minor: int,
@@ -483,7 +652,6 @@ class SqlStore:
                 agency_id=agency_id,
                 period=period,
                 sub_account_id=sub_account_id,
-                pool_remaining_seconds=pool_remaining_seconds,
                 usage_json=json.dumps(usage),
                 revenue_minor=revenue_minor,
                 cost_minor=cost_minor,
@@ -499,13 +667,6 @@ class SqlStore:
                 .order_by(PeriodUsageRow.sub_account_id)
             )
         )
-
-    def set_pool_remaining(
-        self, agency_id: str, period: str, sub_account_id: str, seconds: int
-    ) -> None:
-        row = self.session.get(PeriodUsageRow, (agency_id, period, sub_account_id))
-        if row is not None:
-            row.pool_remaining_seconds = seconds
 
     # -- invoices ---------------------------------------------------------------------------
     def next_invoice_number(self, issuer_prefix: str, kind: str) -> str:

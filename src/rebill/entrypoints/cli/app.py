@@ -129,7 +129,7 @@ def usage_import(
     if not file.exists():
         fail(ValidationError([], f"{file}: no such file"))
     try:
-        report = import_usage(rebill.uow(), agency, read_rows(file), str(file))
+        report = import_usage(rebill.uow(), agency, read_rows(file), str(file), rebill.clock.now())
     except BillingError as exc:
         fail(exc)
     for rejection in report.rejections:

@@ -43,7 +43,7 @@ def run_demo(db: str | None, as_json: bool, out: Console, err: Console) -> None:
             apply_catalog(app.uow(), demo_catalog(period), "demo catalog", now)
             progress.update(task, advance=1, description="generating and importing calls")
             calls = list(demo_calls(period))
-            report = import_usage(app.uow(), AGENCY, enumerate(calls, start=1), "demo calls")
+            report = import_usage(app.uow(), AGENCY, enumerate(calls, start=1), "demo calls", now)
             progress.update(task, advance=1, description="buying credits")
             uow = app.uow()
             with uow:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 20:57:33.426257
+Create Date: 2026-11-26 21:14:46.747355
 """
 
 from collections.abc import Sequence
@@ -48,15 +48,26 @@ def upgrade() -> None:
         sa.Column("campaign_id", sa.String(length=200), nullable=True),
         sa.Column("phone_number", sa.String(length=32), nullable=True),
         sa.Column("status", sa.String(length=32), nullable=True),
+        sa.Column("period", sa.String(length=7), nullable=False),
+        sa.Column("late", sa.Integer(), nullable=False),
         sa.Column("billed_period", sa.String(length=7), nullable=True),
+        sa.Column("retail_billable_seconds", sa.Integer(), nullable=False),
+        sa.Column("included_seconds", sa.Integer(), nullable=False),
+        sa.Column("credit_micros", sa.BigInteger(), nullable=False),
+        sa.Column("postpaid_micros", sa.BigInteger(), nullable=False),
+        sa.Column("postpaid_seconds_e6", sa.BigInteger(), nullable=False),
+        sa.Column("retail_rate_micros", sa.BigInteger(), nullable=False),
+        sa.Column("retail_rate_decimals", sa.Integer(), nullable=False),
+        sa.Column("wholesale_billable_seconds", sa.Integer(), nullable=False),
+        sa.Column("wholesale_cost_micros", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("agency_id", "call_id", name=op.f("pk_calls")),
     )
     with op.batch_alter_table("calls", schema=None) as batch_op:
-        batch_op.create_index("ix_calls_agency_started", ["agency_id", "started_at"], unique=False)
         batch_op.create_index(
-            "ix_calls_agency_sub_started",
-            ["agency_id", "sub_account_id", "started_at"],
-            unique=False,
+            "ix_calls_agency_late", ["agency_id", "late", "billed_period"], unique=False
+        )
+        batch_op.create_index(
+            "ix_calls_agency_period", ["agency_id", "period", "sub_account_id"], unique=False
         )
 
     op.create_table(
@@ -100,6 +111,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("agency_id", "idempotency_key", name=op.f("pk_journal_entries")),
     )
     op.create_table(
+        "period_campaigns",
+        sa.Column("agency_id", sa.String(length=64), nullable=False),
+        sa.Column("sub_account_id", sa.String(length=64), nullable=False),
+        sa.Column("period", sa.String(length=7), nullable=False),
+        sa.Column("campaign_id", sa.String(length=200), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "agency_id", "sub_account_id", "period", "campaign_id", name=op.f("pk_period_campaigns")
+        ),
+    )
+    op.create_table(
         "period_closes",
         sa.Column("agency_id", sa.String(length=64), nullable=False),
         sa.Column("period", sa.String(length=7), nullable=False),
@@ -114,7 +135,6 @@ def upgrade() -> None:
         sa.Column("agency_id", sa.String(length=64), nullable=False),
         sa.Column("period", sa.String(length=7), nullable=False),
         sa.Column("sub_account_id", sa.String(length=64), nullable=False),
-        sa.Column("pool_remaining_seconds", sa.BigInteger(), nullable=False),
         sa.Column("usage_json", sa.Text(), nullable=False),
         sa.Column("revenue_minor", sa.BigInteger(), nullable=False),
         sa.Column("cost_minor", sa.BigInteger(), nullable=False),
@@ -130,6 +150,30 @@ def upgrade() -> None:
         sa.Column("invoice_prefix", sa.String(length=20), nullable=False),
         sa.Column("agency_monthly_fee_micros", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_platform")),
+    )
+    op.create_table(
+        "usage_counters",
+        sa.Column("agency_id", sa.String(length=64), nullable=False),
+        sa.Column("sub_account_id", sa.String(length=64), nullable=False),
+        sa.Column("period", sa.String(length=7), nullable=False),
+        sa.Column("billable_seconds", sa.BigInteger(), nullable=False),
+        sa.Column("included_used_seconds", sa.BigInteger(), nullable=False),
+        sa.Column("credit_seconds_e6", sa.BigInteger(), nullable=False),
+        sa.Column("postpaid_seconds_e6", sa.BigInteger(), nullable=False),
+        sa.Column("credit_micros", sa.BigInteger(), nullable=False),
+        sa.Column("postpaid_micros", sa.BigInteger(), nullable=False),
+        sa.Column("calls", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "agency_id", "sub_account_id", "period", name=op.f("pk_usage_counters")
+        ),
+    )
+    op.create_table(
+        "wallets",
+        sa.Column("agency_id", sa.String(length=64), nullable=False),
+        sa.Column("sub_account_id", sa.String(length=64), nullable=False),
+        sa.Column("balance_micros", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint("balance_micros >= 0", name=op.f("ck_wallets_not_negative")),
+        sa.PrimaryKeyConstraint("agency_id", "sub_account_id", name=op.f("pk_wallets")),
     )
     op.create_table(
         "wholesale_number_prices",
@@ -301,9 +345,12 @@ def downgrade() -> None:
     op.drop_table("invoice_lines")
     op.drop_table("wholesale_voice_rates")
     op.drop_table("wholesale_number_prices")
+    op.drop_table("wallets")
+    op.drop_table("usage_counters")
     op.drop_table("platform")
     op.drop_table("period_usage")
     op.drop_table("period_closes")
+    op.drop_table("period_campaigns")
     op.drop_table("journal_entries")
     with op.batch_alter_table("invoices", schema=None) as batch_op:
         batch_op.drop_index("ix_invoices_agency_period")
@@ -311,8 +358,8 @@ def downgrade() -> None:
     op.drop_table("invoices")
     op.drop_table("invoice_sequences")
     with op.batch_alter_table("calls", schema=None) as batch_op:
-        batch_op.drop_index("ix_calls_agency_sub_started")
-        batch_op.drop_index("ix_calls_agency_started")
+        batch_op.drop_index("ix_calls_agency_period")
+        batch_op.drop_index("ix_calls_agency_late")
 
     op.drop_table("calls")
     op.drop_table("agencies")
