@@ -9,8 +9,9 @@ from sqlalchemy.engine import Engine
 from rebill.adapters.clock import FixedClock, SystemClock
 from rebill.adapters.db.engine import make_engine, migrate
 from rebill.adapters.db.store import unit_of_work_factory
+from rebill.adapters.mail.smtp import SmtpMailer
 from rebill.config import Settings
-from rebill.services.ports import Clock, UnitOfWorkFactory
+from rebill.services.ports import Clock, Mailer, UnitOfWorkFactory
 
 
 @dataclass
@@ -19,6 +20,7 @@ class App:
     engine: Engine
     uow: UnitOfWorkFactory
     clock: Clock
+    mailer: Mailer | None = None
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -29,7 +31,10 @@ def build(settings: Settings, migrate_schema: bool = True) -> App:
     if migrate_schema:
         migrate(engine)
     clock: Clock = FixedClock(settings.now) if settings.now else SystemClock()
-    return App(settings, engine, unit_of_work_factory(engine), clock)
+    mailer: Mailer | None = None
+    if settings.smtp_host:
+        mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from)
+    return App(settings, engine, unit_of_work_factory(engine), clock, mailer)
 
 
 def database_is_empty(app: App) -> bool:

@@ -14,6 +14,10 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     # A fixed "now" (ISO 8601 with offset) for reproducible runs; unset means the real clock.
     now: datetime | None = None
+    # Alerts are e-mailed through this SMTP server when a host is set.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "alerts@rebill.localhost"
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -28,4 +32,7 @@ class Settings:
             or os.environ.get("REBILL_DATABASE_URL")
             or DEFAULT_DATABASE_URL,
             now=now,
+            smtp_host=os.environ.get("REBILL_SMTP_HOST") or None,
+            smtp_port=int(os.environ.get("REBILL_SMTP_PORT", "25")),
+            smtp_from=os.environ.get("REBILL_SMTP_FROM", "alerts@rebill.localhost"),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from rebill.domain.caps import Caps
 from rebill.domain.plan import Limits
 from rebill.domain.tax import TaxPolicy
 
@@ -41,3 +42,6 @@ class SubAccount:
     email: str
     state: str = "active"
     limits: Limits = field(default_factory=Limits)
+    caps: Caps = field(default_factory=Caps)
+    top_up_threshold_micros: int | None = None
+    top_up_amount_micros: int | None = None

@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from fractions import Fraction
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError as PydanticError
 
 from rebill.domain.account import Agency, Platform, SubAccount
+from rebill.domain.caps import Caps
 from rebill.domain.charges import HeldNumber, PlanChange, charges_in
 from rebill.domain.errors import FieldError, ValidationError
 from rebill.domain.money import decimal_places, to_micros
@@ -328,17 +329,17 @@ def _apply_agency(
         _apply_sub_account(store, agency, sub_spec, plans, now, report)
 
 
-def _caps(spec: cs.Caps | None) -> dict[str, Any]:
+def caps_of(spec: cs.Caps | None) -> Caps:
     if spec is None:
-        return {}
-    return {
-        "monthly_spend_micros": to_micros(spec.monthly_spend)
+        return Caps()
+    return Caps(
+        monthly_spend_micros=to_micros(spec.monthly_spend)
         if spec.monthly_spend is not None
         else None,
-        "monthly_minutes": spec.monthly_minutes,
-        "alerts": [str(a) for a in spec.alerts],
-        "enforcement": spec.enforcement,
-    }
+        monthly_minutes=spec.monthly_minutes,
+        alerts=tuple(sorted({Fraction(a) for a in spec.alerts})),
+        enforcement=spec.enforcement,
+    )
 
 
 def _apply_sub_account(
@@ -351,10 +352,19 @@ def _apply_sub_account(
 ) -> None:
     existing = store.get_sub_account(agency.id, spec.id)
     limits = Limits(spec.limits.campaigns, spec.limits.numbers, spec.limits.parallel_calls)
+    top_up = spec.auto_top_up
     sub = SubAccount(
-        agency.id, spec.id, spec.name, spec.email, existing.state if existing else "active", limits
+        agency.id,
+        spec.id,
+        spec.name,
+        spec.email,
+        existing.state if existing else "active",
+        limits,
+        caps_of(spec.caps),
+        to_micros(top_up.threshold) if top_up else None,
+        to_micros(top_up.amount) if top_up else None,
     )
-    store.save_sub_account(sub, _caps(spec.caps), spec.country, now)
+    store.save_sub_account(sub, spec.country, now)
     report.count("sub_account", existing is None)
     history = store.plan_history(agency.id, plans).get(spec.id, [])
     _apply_plan(store, agency, spec, plans[spec.plan], history, now)

@@ -162,6 +162,11 @@ class Caps(Strict):
     enforcement: Literal["block", "notify"] = "notify"
 
 
+class AutoTopUp(Strict):
+    threshold: Amount
+    amount: Amount
+
+
 class NumberSpec(Strict):
     e164: str
     type: Literal["local", "toll_free"] = "local"
@@ -178,6 +183,7 @@ class SubAccountSpec(Strict):
     subscribed_at: Timestamp | None = None
     limits: Limits = Limits()
     caps: Caps | None = None
+    auto_top_up: AutoTopUp | None = None
     numbers: list[NumberSpec] | None = None
 
 

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from rebill.domain.account import Agency, Platform, SubAccount
+from rebill.domain.caps import Caps
 from rebill.domain.charges import HeldNumber, PlanChange
 from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import JournalEntry
@@ -90,6 +91,35 @@ class CallTotals:
     wholesale_cost_micros: int
 
 
+@dataclass(frozen=True)
+class AuthorizationSnapshot:
+    """What an authorization reads about a sub-account, in one query."""
+
+    sub_account: SubAccount
+    billable_seconds: int
+    included_used_seconds: int
+    spent_micros: int
+    wallet_micros: int
+    active_calls: int
+
+
+@dataclass(frozen=True)
+class Alert:
+    agency_id: str
+    sub_account_id: str  # '' for the agency itself
+    metric: str
+    threshold: str
+    period: str
+    message: str
+    recipients: tuple[str, ...]
+    fired_at: datetime
+    delivered_at: datetime | None = None
+
+
+class Mailer(Protocol):
+    def send(self, recipients: Sequence[str], subject: str, body: str) -> None: ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
@@ -129,15 +159,42 @@ class Store(Protocol):
         self, agency: Agency, agency_monthly_fee_micros: int | None, now: datetime
     ) -> None: ...
     def save_plan(self, agency_id: str, plan: Plan) -> None: ...
-    def plans(self, agency_id: str) -> dict[str, Plan]: ...
+    def plans(self, agency_id: str, ids: set[str] | None = None) -> dict[str, Plan]: ...
     def get_sub_account(self, agency_id: str, sub_account_id: str) -> SubAccount | None: ...
+    def sub_accounts(self, agency_id: str) -> dict[str, SubAccount]: ...
     def sub_account_ids(self, agency_id: str) -> list[str]: ...
-    def save_sub_account(
-        self, sub: SubAccount, caps: dict[str, Any], country: str, now: datetime
+    def save_sub_account(self, sub: SubAccount, country: str, now: datetime) -> None: ...
+    def set_caps(self, agency_id: str, sub_account_id: str, caps: Caps) -> None: ...
+    def set_state(
+        self, agency_id: str, sub_account_id: str, state: str, actor: str, reason: str, at: datetime
+    ) -> str: ...
+    def state_changes(self, agency_id: str, sub_account_id: str) -> list[dict[str, Any]]: ...
+    def authorization_snapshot(
+        self, agency_id: str, sub_account_id: str, period: str, now: datetime
+    ) -> AuthorizationSnapshot | None: ...
+    def reserve_call(
+        self, agency_id: str, call_id: str, sub_account_id: str, expires_at: datetime
     ) -> None: ...
+    def release_calls(self, agency_id: str, call_ids: Sequence[str]) -> None: ...
+    def add_agency_usage(self, agency_id: str, micros_by_period: dict[str, int]) -> None: ...
+    def agency_exposure_micros(self, agency_id: str) -> int: ...
+    def add_alert(self, alert: Alert) -> bool: ...
+    def alerts(self, agency_id: str | None = None, pending: bool = False) -> list[Alert]: ...
+    def mark_alert_delivered(self, alert: Alert, at: datetime) -> None: ...
+    def add_top_up_request(
+        self,
+        agency_id: str,
+        sub_account_id: str,
+        trigger_key: str,
+        amount_micros: int,
+        provider: str,
+        at: datetime,
+    ) -> bool: ...
+    def top_up_requests(self, agency_id: str) -> list[dict[str, Any]]: ...
     def plan_history(
         self, agency_id: str, plans: dict[str, Plan]
     ) -> dict[str, list[PlanChange]]: ...
+    def plan_history_of(self, agency_id: str, sub_account_id: str) -> list[PlanChange]: ...
     def add_plan_change(
         self, agency_id: str, sub_account_id: str, change: PlanChange, now: datetime
     ) -> None: ...

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from rebill.domain.account import Agency
+from rebill.domain.account import Agency, SubAccount
 from rebill.domain.charges import PlanChange, plan_at
 from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.period import Period
 from rebill.domain.plan import WholesaleCard
 from rebill.domain.usage import PeriodUsage, Wallet
+from rebill.services.alerts import check_sub_account
 from rebill.services.ports import CallRecord, RatedCall, Store
 
 
@@ -32,6 +33,7 @@ class RatingContext:
     history: dict[str, list[PlanChange]]
     card: WholesaleCard
     closed: set[str]
+    subs: dict[str, SubAccount]
 
     @classmethod
     def load(cls, store: Store, agency: Agency) -> RatingContext:
@@ -41,6 +43,7 @@ class RatingContext:
             store.plan_history(agency.id, plans),
             store.wholesale_card(agency.id),
             set(store.closed_periods(agency.id)),
+            store.sub_accounts(agency.id),
         )
 
 
@@ -103,11 +106,17 @@ def record_calls(
         if call.campaign_id:
             campaigns.add((call.sub_account_id, label, call.campaign_id))
     store.insert_calls(agency.id, rated)
+    store.release_calls(agency.id, [c.call_id for c in ordered])
     store.save_usage_counters(agency.id, {k: counters[k] for k in keys})
     changed = {sub: w.balance_micros for sub, w in wallets.items() if spent[sub]}
     store.set_wallet_balances(agency.id, changed)
     store.add_period_campaigns(agency.id, campaigns)
+    wholesale_by_period: dict[str, int] = defaultdict(int)
+    for r in rated:
+        wholesale_by_period[r.period] += r.wholesale_cost_micros
+    store.add_agency_usage(agency.id, dict(wholesale_by_period))
     batch = uuid.uuid4().hex
+    _after_funding(store, context, counters, wallets, spent, batch, occurred_at)
     for sub, micros in sorted(spent.items()):
         if micros:
             store.post_entry(
@@ -121,3 +130,34 @@ def record_calls(
                 )
             )
     return rated
+
+
+def _after_funding(
+    store: Store,
+    context: RatingContext,
+    counters: dict[tuple[str, str], PeriodUsage],
+    wallets: dict[str, Wallet],
+    spent: dict[str, int],
+    batch: str,
+    now: datetime,
+) -> None:
+    """Alerts for the counters this batch moved, and an auto top-up for a wallet it drained
+    below its threshold (one pending request at a time per sub-account)."""
+    agency = context.agency
+    for (sub_id, label), usage in sorted(counters.items()):
+        sub = context.subs[sub_id]
+        history = context.history[sub_id]
+        plan = plan_at(history, Period.parse(label).end(agency.tz)) or history[0].plan
+        check_sub_account(
+            store, agency, sub, plan, label, usage, wallets[sub_id].balance_micros, now
+        )
+    for sub_id, micros in spent.items():
+        sub = context.subs[sub_id]
+        threshold, amount = sub.top_up_threshold_micros, sub.top_up_amount_micros
+        if (
+            micros
+            and threshold is not None
+            and amount
+            and wallets[sub_id].balance_micros < threshold
+        ):
+            store.add_top_up_request(agency.id, sub_id, f"usage:{batch}", amount, "manual", now)

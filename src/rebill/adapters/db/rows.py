@@ -148,6 +148,8 @@ class SubAccountRow(Base):
     cap_monthly_minutes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     cap_alerts: Mapped[str] = mapped_column(String(200))  # JSON list of decimal strings
     cap_enforcement: Mapped[str] = mapped_column(String(16))
+    top_up_threshold_micros: Mapped[int | None] = mapped_column(Money, nullable=True)
+    top_up_amount_micros: Mapped[int | None] = mapped_column(Money, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     __table_args__ = (ForeignKeyConstraint(["agency_id"], ["agencies.id"]),)
 
@@ -349,3 +351,64 @@ class PostingRow(Base):
         ),
         Index("ix_postings_agency_account", "agency_id", "account"),
     )
+
+
+class CallReservationRow(Base):
+    """A parallel-call slot taken by an authorization, freed by the call's record or by
+    `expires_at`."""
+
+    __tablename__ = "call_reservations"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sub_account_id: Mapped[str] = mapped_column(Id)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    __table_args__ = (Index("ix_reservations_sub", "agency_id", "sub_account_id", "expires_at"),)
+
+
+class AgencyUsageRow(Base):
+    """Wholesale cost recorded so far in a period: the agency's accruing exposure."""
+
+    __tablename__ = "agency_usage"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    wholesale_micros: Mapped[int] = mapped_column(Money)
+
+
+class AlertRow(Base):
+    """An alert: each (subject, metric, threshold, period) exists once, so it fires once.
+    `sub_account_id` is '' for the agency's own alerts (credit limit)."""
+
+    __tablename__ = "alerts"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    sub_account_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    threshold: Mapped[str] = mapped_column(String(16), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    message: Mapped[str] = mapped_column(String(500))
+    recipients: Mapped[str] = mapped_column(String(500))
+    fired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class StateChangeRow(Base):
+    __tablename__ = "state_changes"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    sub_account_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(500))
+
+
+class TopUpRequestRow(Base):
+    """An auto top-up asked of the payment port, once per trigger."""
+
+    __tablename__ = "top_up_requests"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    sub_account_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    trigger_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    amount_micros: Mapped[int] = mapped_column(Money)
+    provider: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)

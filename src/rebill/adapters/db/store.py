@@ -8,15 +8,19 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from fractions import Fraction
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from rebill.adapters.db.rows import (
     AgencyRow,
+    AgencyUsageRow,
+    AlertRow,
+    CallReservationRow,
     CallRow,
     InvoiceLineRow,
     InvoiceRow,
@@ -30,22 +34,33 @@ from rebill.adapters.db.rows import (
     PlanVoiceRateRow,
     PlatformRow,
     PostingRow,
+    StateChangeRow,
     SubAccountRow,
     SubscriptionRow,
+    TopUpRequestRow,
     UsageCounterRow,
     WalletRow,
     WholesaleNumberPriceRow,
     WholesaleVoiceRateRow,
 )
 from rebill.domain.account import Agency, Platform, SubAccount
+from rebill.domain.caps import Caps
 from rebill.domain.charges import HeldNumber, PlanChange
 from rebill.domain.invoice import InvoiceDraft, invoice_number, series_prefix
 from rebill.domain.ledger import JournalEntry
+from rebill.domain.money import micros_per_minor
 from rebill.domain.plan import Limits, Plan, WholesaleCard
 from rebill.domain.rating import Increment, VoiceRate
 from rebill.domain.tax import TaxPolicy
 from rebill.domain.usage import PeriodUsage
-from rebill.services.ports import CallTotals, RatedCall, StoredInvoice, StoredLine
+from rebill.services.ports import (
+    Alert,
+    AuthorizationSnapshot,
+    CallTotals,
+    RatedCall,
+    StoredInvoice,
+    StoredLine,
+)
 
 PLATFORM_ID = "platform"
 CALL_COLUMNS = (
@@ -80,6 +95,35 @@ def _voice(row: WholesaleVoiceRateRow | PlanVoiceRateRow) -> VoiceRate:
         connect_fee_micros=row.connect_fee_micros,
         per_minute_decimals=row.per_minute_decimals,
     )
+
+
+def _sub_account(row: SubAccountRow) -> SubAccount:
+    caps = Caps(
+        row.cap_monthly_spend_micros,
+        row.cap_monthly_minutes,
+        tuple(Fraction(Decimal(a)) for a in json.loads(row.cap_alerts or "[]")),
+        row.cap_enforcement,
+    )
+    return SubAccount(
+        row.agency_id,
+        row.id,
+        row.name,
+        row.email,
+        row.state,
+        Limits(row.limit_campaigns, row.limit_numbers, row.limit_parallel_calls),
+        caps,
+        row.top_up_threshold_micros,
+        row.top_up_amount_micros,
+    )
+
+
+def _write_caps(row: SubAccountRow, caps: Caps) -> None:
+    row.cap_monthly_spend_micros = caps.monthly_spend_micros
+    row.cap_monthly_minutes = caps.monthly_minutes
+    row.cap_alerts = json.dumps(
+        [str(Decimal(a.numerator) / Decimal(a.denominator)) for a in caps.alerts]
+    )
+    row.cap_enforcement = caps.enforcement
 
 
 def _voice_columns(rate: VoiceRate) -> dict[str, int]:
@@ -222,14 +266,17 @@ class SqlStore:
                 )
             )
 
-    def plans(self, agency_id: str) -> dict[str, Plan]:
+    def plans(self, agency_id: str, ids: set[str] | None = None) -> dict[str, Plan]:
         voice: dict[str, dict[str, VoiceRate]] = defaultdict(dict)
-        for vrow in self.session.scalars(
-            select(PlanVoiceRateRow).where(PlanVoiceRateRow.agency_id == agency_id)
-        ):
+        vquery = select(PlanVoiceRateRow).where(PlanVoiceRateRow.agency_id == agency_id)
+        pquery = select(PlanRow).where(PlanRow.agency_id == agency_id)
+        if ids is not None:
+            vquery = vquery.where(PlanVoiceRateRow.plan_id.in_(sorted(ids)))
+            pquery = pquery.where(PlanRow.id.in_(sorted(ids)))
+        for vrow in self.session.scalars(vquery):
             voice[vrow.plan_id][vrow.direction] = _voice(vrow)
         result: dict[str, Plan] = {}
-        for row in self.session.scalars(select(PlanRow).where(PlanRow.agency_id == agency_id)):
+        for row in self.session.scalars(pquery):
             result[row.id] = Plan(
                 id=row.id,
                 name=row.name,
@@ -248,16 +295,13 @@ class SqlStore:
 
     def get_sub_account(self, agency_id: str, sub_account_id: str) -> SubAccount | None:
         row = self.session.get(SubAccountRow, (agency_id, sub_account_id))
-        if row is None:
-            return None
-        return SubAccount(
-            row.agency_id,
-            row.id,
-            row.name,
-            row.email,
-            row.state,
-            Limits(row.limit_campaigns, row.limit_numbers, row.limit_parallel_calls),
+        return _sub_account(row) if row else None
+
+    def sub_accounts(self, agency_id: str) -> dict[str, SubAccount]:
+        rows = self.session.scalars(
+            select(SubAccountRow).where(SubAccountRow.agency_id == agency_id)
         )
+        return {row.id: _sub_account(row) for row in rows}
 
     def sub_account_ids(self, agency_id: str) -> list[str]:
         return list(
@@ -268,9 +312,7 @@ class SqlStore:
             )
         )
 
-    def save_sub_account(
-        self, sub: SubAccount, caps: dict[str, Any], country: str, now: datetime
-    ) -> None:
+    def save_sub_account(self, sub: SubAccount, country: str, now: datetime) -> None:
         row = self.session.get(SubAccountRow, (sub.agency_id, sub.id))
         if row is None:
             row = SubAccountRow(agency_id=sub.agency_id, id=sub.id, created_at=now, state=sub.state)
@@ -279,11 +321,273 @@ class SqlStore:
         row.limit_campaigns = sub.limits.campaigns
         row.limit_numbers = sub.limits.numbers
         row.limit_parallel_calls = sub.limits.parallel_calls
-        row.cap_monthly_spend_micros = caps.get("monthly_spend_micros")
-        row.cap_monthly_minutes = caps.get("monthly_minutes")
-        row.cap_alerts = json.dumps(caps.get("alerts", []))
-        row.cap_enforcement = caps.get("enforcement", "notify")
+        _write_caps(row, sub.caps)
+        row.top_up_threshold_micros = sub.top_up_threshold_micros
+        row.top_up_amount_micros = sub.top_up_amount_micros
         self.session.flush()
+
+    def set_caps(self, agency_id: str, sub_account_id: str, caps: Caps) -> None:
+        row = self.session.get(SubAccountRow, (agency_id, sub_account_id))
+        assert row is not None
+        _write_caps(row, caps)
+        self.session.flush()
+
+    def set_state(
+        self, agency_id: str, sub_account_id: str, state: str, actor: str, reason: str, at: datetime
+    ) -> str:
+        """Change a sub-account's state, recording who and when; returns the old state."""
+        row = self.session.get(SubAccountRow, (agency_id, sub_account_id), with_for_update=True)
+        assert row is not None
+        old = row.state
+        row.state = state
+        self.session.add(
+            StateChangeRow(
+                agency_id=agency_id,
+                sub_account_id=sub_account_id,
+                changed_at=at,
+                from_state=old,
+                to_state=state,
+                actor=actor,
+                reason=reason,
+            )
+        )
+        self.session.flush()
+        return old
+
+    def state_changes(self, agency_id: str, sub_account_id: str) -> list[dict[str, Any]]:
+        rows = self.session.scalars(
+            select(StateChangeRow)
+            .where(
+                StateChangeRow.agency_id == agency_id,
+                StateChangeRow.sub_account_id == sub_account_id,
+            )
+            .order_by(StateChangeRow.changed_at)
+        )
+        return [
+            {
+                "at": r.changed_at.isoformat(),
+                "from": r.from_state,
+                "to": r.to_state,
+                "by": r.actor,
+                "reason": r.reason,
+            }
+            for r in rows
+        ]
+
+    # -- authorization ----------------------------------------------------------------------
+    def authorization_snapshot(
+        self, agency_id: str, sub_account_id: str, period: str, now: datetime
+    ) -> AuthorizationSnapshot | None:
+        """The sub-account, its period counters, wallet and active calls in one statement."""
+        active = (
+            select(func.count())
+            .select_from(CallReservationRow)
+            .where(
+                CallReservationRow.agency_id == agency_id,
+                CallReservationRow.sub_account_id == sub_account_id,
+                CallReservationRow.expires_at > now,
+            )
+            .scalar_subquery()
+        )
+        query = (
+            select(
+                SubAccountRow,
+                UsageCounterRow.billable_seconds,
+                UsageCounterRow.included_used_seconds,
+                UsageCounterRow.credit_micros,
+                UsageCounterRow.postpaid_micros,
+                WalletRow.balance_micros,
+                active,
+            )
+            .outerjoin(
+                UsageCounterRow,
+                and_(
+                    UsageCounterRow.agency_id == SubAccountRow.agency_id,
+                    UsageCounterRow.sub_account_id == SubAccountRow.id,
+                    UsageCounterRow.period == period,
+                ),
+            )
+            .outerjoin(
+                WalletRow,
+                and_(
+                    WalletRow.agency_id == SubAccountRow.agency_id,
+                    WalletRow.sub_account_id == SubAccountRow.id,
+                ),
+            )
+            .where(SubAccountRow.agency_id == agency_id, SubAccountRow.id == sub_account_id)
+        )
+        row = self.session.execute(query).first()
+        if row is None:
+            return None
+        sub_row, billable, included, credit, postpaid, wallet, calls = row
+        return AuthorizationSnapshot(
+            _sub_account(sub_row),
+            int(billable or 0),
+            int(included or 0),
+            int(credit or 0) + int(postpaid or 0),
+            int(wallet or 0),
+            int(calls or 0),
+        )
+
+    def reserve_call(
+        self, agency_id: str, call_id: str, sub_account_id: str, expires_at: datetime
+    ) -> None:
+        self.session.merge(
+            CallReservationRow(
+                agency_id=agency_id,
+                call_id=call_id,
+                sub_account_id=sub_account_id,
+                expires_at=expires_at,
+            )
+        )
+        self.session.flush()
+
+    def release_calls(self, agency_id: str, call_ids: Sequence[str]) -> None:
+        for start in range(0, len(call_ids), 500):
+            self.session.execute(
+                delete(CallReservationRow).where(
+                    CallReservationRow.agency_id == agency_id,
+                    CallReservationRow.call_id.in_(call_ids[start : start + 500]),
+                )
+            )
+
+    def add_agency_usage(self, agency_id: str, micros_by_period: dict[str, int]) -> None:
+        for label, micros in micros_by_period.items():
+            row = self.session.get(AgencyUsageRow, (agency_id, label), with_for_update=True)
+            if row is None:
+                self.session.add(
+                    AgencyUsageRow(agency_id=agency_id, period=label, wholesale_micros=micros)
+                )
+            else:
+                row.wholesale_micros += micros
+        self.session.flush()
+
+    def agency_exposure_micros(self, agency_id: str) -> int:
+        """Unpaid wholesale: open wholesale invoices plus what open periods have accrued."""
+        invoiced = self.session.scalar(
+            select(func.coalesce(func.sum(InvoiceRow.total_minor), 0)).where(
+                InvoiceRow.agency_id == agency_id,
+                InvoiceRow.kind == "wholesale",
+                InvoiceRow.status == "open",
+            )
+        )
+        currency = (
+            self.session.scalar(select(AgencyRow.currency).where(AgencyRow.id == agency_id))
+            or "USD"
+        )
+        closed = select(PeriodCloseRow.period).where(PeriodCloseRow.agency_id == agency_id)
+        accrued = self.session.scalar(
+            select(func.coalesce(func.sum(AgencyUsageRow.wholesale_micros), 0)).where(
+                AgencyUsageRow.agency_id == agency_id, AgencyUsageRow.period.not_in(closed)
+            )
+        )
+        return int(invoiced or 0) * micros_per_minor(currency) + int(accrued or 0)
+
+    # -- alerts and top-ups -----------------------------------------------------------------
+    def add_alert(self, alert: Alert) -> bool:
+        """Store an alert unless it already fired; True if it is new."""
+        key = (alert.agency_id, alert.sub_account_id, alert.metric, alert.threshold, alert.period)
+        if self.session.get(AlertRow, key) is not None:
+            return False
+        self.session.add(
+            AlertRow(
+                agency_id=alert.agency_id,
+                sub_account_id=alert.sub_account_id,
+                metric=alert.metric,
+                threshold=alert.threshold,
+                period=alert.period,
+                message=alert.message[:500],
+                recipients=",".join(alert.recipients)[:500],
+                fired_at=alert.fired_at,
+                delivered_at=None,
+            )
+        )
+        self.session.flush()
+        return True
+
+    def alerts(self, agency_id: str | None = None, pending: bool = False) -> list[Alert]:
+        query = select(AlertRow)
+        if agency_id:
+            query = query.where(AlertRow.agency_id == agency_id)
+        if pending:
+            query = query.where(AlertRow.delivered_at.is_(None))
+        rows = self.session.scalars(
+            query.order_by(AlertRow.fired_at, AlertRow.metric, AlertRow.threshold)
+        )
+        return [
+            Alert(
+                r.agency_id,
+                r.sub_account_id,
+                r.metric,
+                r.threshold,
+                r.period,
+                r.message,
+                tuple(x for x in r.recipients.split(",") if x),
+                r.fired_at,
+                r.delivered_at,
+            )
+            for r in rows
+        ]
+
+    def mark_alert_delivered(self, alert: Alert, at: datetime) -> None:
+        row = self.session.get(
+            AlertRow,
+            (alert.agency_id, alert.sub_account_id, alert.metric, alert.threshold, alert.period),
+        )
+        assert row is not None
+        row.delivered_at = at
+        self.session.flush()
+
+    def add_top_up_request(
+        self,
+        agency_id: str,
+        sub_account_id: str,
+        trigger_key: str,
+        amount_micros: int,
+        provider: str,
+        at: datetime,
+    ) -> bool:
+        pending = self.session.scalar(
+            select(func.count())
+            .select_from(TopUpRequestRow)
+            .where(
+                TopUpRequestRow.agency_id == agency_id,
+                TopUpRequestRow.sub_account_id == sub_account_id,
+                TopUpRequestRow.status == "pending",
+            )
+        )
+        if pending or self.session.get(TopUpRequestRow, (agency_id, sub_account_id, trigger_key)):
+            return False
+        self.session.add(
+            TopUpRequestRow(
+                agency_id=agency_id,
+                sub_account_id=sub_account_id,
+                trigger_key=trigger_key,
+                amount_micros=amount_micros,
+                provider=provider,
+                status="pending",
+                requested_at=at,
+            )
+        )
+        self.session.flush()
+        return True
+
+    def top_up_requests(self, agency_id: str) -> list[dict[str, Any]]:
+        rows = self.session.scalars(
+            select(TopUpRequestRow)
+            .where(TopUpRequestRow.agency_id == agency_id)
+            .order_by(TopUpRequestRow.requested_at)
+        )
+        return [
+            {
+                "sub_account": r.sub_account_id,
+                "trigger": r.trigger_key,
+                "amount_micros": r.amount_micros,
+                "provider": r.provider,
+                "status": r.status,
+            }
+            for r in rows
+        ]
 
     # -- plan history and numbers -----------------------------------------------------------
     def plan_history(self, agency_id: str, plans: dict[str, Plan]) -> dict[str, list[PlanChange]]:
@@ -297,6 +601,21 @@ class SqlStore:
                 PlanChange(row.effective_at, plans[row.plan_id], row.change)
             )
         return history
+
+    def plan_history_of(self, agency_id: str, sub_account_id: str) -> list[PlanChange]:
+        """One sub-account's plan history (with its plans), in two small queries."""
+        rows = list(
+            self.session.scalars(
+                select(SubscriptionRow)
+                .where(
+                    SubscriptionRow.agency_id == agency_id,
+                    SubscriptionRow.sub_account_id == sub_account_id,
+                )
+                .order_by(SubscriptionRow.effective_at)
+            )
+        )
+        plans = self.plans(agency_id, {r.plan_id for r in rows})
+        return [PlanChange(r.effective_at, plans[r.plan_id], r.change) for r in rows]
 
     def add_plan_change(
         self, agency_id: str, sub_account_id: str, change: PlanChange, now: datetime

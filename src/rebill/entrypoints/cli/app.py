@@ -26,7 +26,10 @@ from rebill.domain.money import format_micros_as_minor
 from rebill.domain.period import Period
 from rebill.entrypoints.cli.files import load_document
 from rebill.services import billing, reports
+from rebill.services.accounts import caps_document, set_caps, set_state
+from rebill.services.alerts import deliver_alerts
 from rebill.services.apply_catalog import apply_catalog
+from rebill.services.authorize import authorize_call
 from rebill.services.close_period import close_period
 from rebill.services.import_usage import import_usage, read_rows
 
@@ -48,6 +51,12 @@ credits_app = typer.Typer(no_args_is_help=True, help="Prepaid credits.")
 app.add_typer(usage_app, name="usage")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(credits_app, name="credits")
+caps_app = typer.Typer(no_args_is_help=True, help="Usage caps and alert thresholds.")
+subs_app = typer.Typer(no_args_is_help=True, help="Sub-account states.")
+alerts_app = typer.Typer(no_args_is_help=True, help="Alerts (each fires once).")
+app.add_typer(caps_app, name="caps")
+app.add_typer(subs_app, name="sub-accounts")
+app.add_typer(alerts_app, name="alerts")
 
 out = Console()
 err = Console(stderr=True)
@@ -132,6 +141,7 @@ def usage_import(
         report = import_usage(rebill.uow(), agency, read_rows(file), str(file), rebill.clock.now())
     except BillingError as exc:
         fail(exc)
+    deliver_pending_alerts(rebill)
     for rejection in report.rejections:
         err.print(f"rejected {rejection}", highlight=False, soft_wrap=True)
     if report.rejected > len(report.rejections):
@@ -343,6 +353,156 @@ def demo_command(
     run_demo(db, as_json, out, err)
     if serve:
         err.print("the panel and API come with `rebill serve` (not built yet)")
+
+
+def deliver_pending_alerts(rebill: App) -> None:
+    """E-mail new alerts when an SMTP server is configured (REBILL_SMTP_HOST)."""
+    if rebill.mailer is None:
+        return
+    try:
+        sent = deliver_alerts(rebill.uow, rebill.mailer, rebill.clock.now())
+    except OSError as exc:
+        err.print(f"[yellow]warning[/]: alerts kept undelivered, SMTP failed: {exc}")
+        return
+    if sent:
+        err.print(f"{sent} alert e-mail(s) sent")
+
+
+@app.command("authorize")
+def authorize_command(
+    agency: AgencyOption,
+    sub_account: Annotated[str, typer.Option("--sub-account")],
+    direction: Annotated[str, typer.Option("--direction", help="inbound or outbound")],
+    call_id: Annotated[
+        str | None, typer.Option("--call-id", help="Reserve a parallel-call slot for this call")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """May this sub-account start a call now, and for how long (BILLING_MODEL §8)?"""
+    rebill = open_app(db)
+    try:
+        result = authorize_call(
+            rebill.uow(), agency, sub_account, direction, call_id, rebill.clock.now()
+        )
+    except BillingError as exc:
+        fail(exc)
+    deliver_pending_alerts(rebill)
+    document = result.document()
+    if as_json:
+        print_json(document)
+        return
+    decision = result.decision
+    if decision.allowed:
+        longest = decision.max_duration_seconds
+        limit = "no limit" if longest is None else f"at most {longest} s"
+        out.print(f"[green]allowed[/]: {limit}")
+    else:
+        out.print(f"[red]refused[/]: {decision.reason}")
+
+
+@caps_app.command("set")
+def caps_set(
+    agency: AgencyOption,
+    sub_account: Annotated[str, typer.Option("--sub-account")],
+    monthly_spend: Annotated[
+        str | None, typer.Option(help="Spend cap on overage, e.g. 100.00 ('none' clears)")
+    ] = None,
+    monthly_minutes: Annotated[
+        str | None, typer.Option(help="Cap on billable minutes ('none' clears)")
+    ] = None,
+    alerts: Annotated[
+        str | None, typer.Option(help="Alert thresholds, fractions in (0, 1], e.g. 0.5,0.8,1.0")
+    ] = None,
+    enforcement: Annotated[str | None, typer.Option(help="block or notify")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change a sub-account's caps and alert thresholds."""
+    rebill = open_app(db)
+    try:
+        caps = set_caps(
+            rebill.uow(), agency, sub_account, monthly_spend, monthly_minutes, alerts, enforcement
+        )
+    except BillingError as exc:
+        fail(exc)
+    document = {"sub_account": sub_account, **caps_document(caps)}
+    if as_json:
+        print_json(document)
+    else:
+        out.print(document)
+
+
+@subs_app.command("state")
+def sub_account_state(
+    agency: AgencyOption,
+    sub_account: Annotated[str, typer.Option("--sub-account")],
+    state: Annotated[str, typer.Option(help="active, suspended or closed")],
+    by: Annotated[str, typer.Option("--by", help="Who makes the change")] = "cli",
+    reason: Annotated[str, typer.Option()] = "",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Suspend (calls refused, numbers kept and billed), reactivate or close a sub-account."""
+    rebill = open_app(db)
+    try:
+        old = set_state(rebill.uow(), agency, sub_account, state, by, reason, rebill.clock.now())
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json({"sub_account": sub_account, "from": old, "to": state, "by": by})
+    else:
+        out.print(f"{sub_account}: {old} → {state} (by {by})")
+
+
+@alerts_app.command("list")
+def alerts_list(
+    agency: Annotated[str | None, typer.Option("--agency")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Alerts that fired, newest last."""
+    rebill = open_app(db)
+    with rebill.uow() as uow:
+        alerts = uow.store.alerts(agency)
+    rows = [
+        {
+            "agency": a.agency_id,
+            "sub_account": a.sub_account_id or None,
+            "metric": a.metric,
+            "threshold": a.threshold,
+            "period": a.period,
+            "message": a.message,
+            "fired_at": a.fired_at.isoformat(),
+            "delivered_at": a.delivered_at.isoformat() if a.delivered_at else None,
+        }
+        for a in alerts
+    ]
+    if as_json:
+        print_json({"data": rows})
+        return
+    table = Table(title="Alerts")
+    for column in ("fired", "period", "sub-account", "metric", "threshold", "delivered"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            str(row["fired_at"])[:19],
+            str(row["period"]),
+            str(row["sub_account"] or row["agency"]),
+            str(row["metric"]),
+            str(row["threshold"]),
+            "yes" if row["delivered_at"] else "no",
+        )
+    out.print(table)
+
+
+@alerts_app.command("deliver")
+def alerts_deliver(db: DbOption = None) -> None:
+    """E-mail the alerts not delivered yet (needs REBILL_SMTP_HOST)."""
+    rebill = open_app(db)
+    if rebill.mailer is None:
+        fail(ValidationError([], "set REBILL_SMTP_HOST (and REBILL_SMTP_PORT) to send e-mail"))
+    deliver_pending_alerts(rebill)
 
 
 def main() -> None:

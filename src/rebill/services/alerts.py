@@ -1,0 +1,133 @@
+"""Alerts (BILLING_MODEL §8): each (subject, metric, threshold, period) fires exactly once, as a
+stored event delivered by e-mail and kept for the API and panel. Metrics: included minutes
+used, spend cap, minutes cap, wallet below its threshold, agency credit limit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from fractions import Fraction
+
+from rebill.domain.account import Agency, SubAccount
+from rebill.domain.caps import crossed_thresholds
+from rebill.domain.money import format_micros_as_minor
+from rebill.domain.plan import Plan
+from rebill.domain.usage import PeriodUsage
+from rebill.services.ports import Alert, Mailer, Store, UnitOfWorkFactory
+
+LABELS = {
+    "included_minutes": "included minutes used",
+    "monthly_spend": "monthly spend cap",
+    "monthly_minutes": "monthly minutes cap",
+    "wallet_low": "credit balance below its threshold",
+    "agency_credit_limit": "agency credit limit",
+}
+
+
+def _text(threshold: Fraction) -> str:
+    return f"{float(threshold.numerator) / threshold.denominator:g}"  # display only
+
+
+def check_sub_account(
+    store: Store,
+    agency: Agency,
+    sub: SubAccount,
+    plan: Plan,
+    period: str,
+    usage: PeriodUsage,
+    wallet_micros: int,
+    now: datetime,
+) -> list[Alert]:
+    """Store the alerts this sub-account's counters have reached; returns the new ones."""
+    caps = sub.caps
+    measures: list[tuple[str, int, int | None]] = [
+        ("included_minutes", usage.included_used_seconds, plan.included_seconds),
+        ("monthly_spend", usage.overage_micros, caps.monthly_spend_micros),
+        (
+            "monthly_minutes",
+            usage.billable_seconds,
+            caps.monthly_minutes * 60 if caps.monthly_minutes is not None else None,
+        ),
+    ]
+    fired: list[Alert] = []
+    recipients = tuple(r for r in (sub.email,) if r)
+    for metric, used, limit in measures:
+        if not limit:
+            continue
+        for threshold in crossed_thresholds(used, limit, caps.alerts):
+            percent = _text(threshold * 100)
+            alert = Alert(
+                agency.id,
+                sub.id,
+                metric,
+                str(threshold),
+                period,
+                f"{sub.name} reached {percent}% of its {LABELS[metric]} in {period}",
+                recipients,
+                now,
+            )
+            if store.add_alert(alert):
+                fired.append(alert)
+    threshold_micros = sub.top_up_threshold_micros
+    if threshold_micros is not None and wallet_micros < threshold_micros:
+        limit_text = format_micros_as_minor(threshold_micros, agency.currency)
+        alert = Alert(
+            agency.id,
+            sub.id,
+            "wallet_low",
+            limit_text,
+            period,
+            f"{sub.name}'s credits are below {limit_text} {agency.currency}",
+            recipients,
+            now,
+        )
+        if store.add_alert(alert):
+            fired.append(alert)
+    return fired
+
+
+def check_agency_limit(
+    store: Store,
+    agency: Agency,
+    period: str,
+    exposure_micros: int,
+    now: datetime,
+    recipients: tuple[str, ...],
+) -> Alert | None:
+    limit = agency.credit_limit_micros
+    if limit is None or exposure_micros < limit:
+        return None
+    text = format_micros_as_minor(limit, agency.currency)
+    alert = Alert(
+        agency.id,
+        "",
+        "agency_credit_limit",
+        text,
+        period,
+        f"{agency.name} reached its credit limit of {text} {agency.currency}; its "
+        "sub-accounts' new calls are refused",
+        recipients,
+        now,
+    )
+    return alert if store.add_alert(alert) else None
+
+
+def deliver_alerts(uow_factory: UnitOfWorkFactory, mailer: Mailer, now: datetime) -> int:
+    """Send every undelivered alert that has recipients, each marked in its own commit."""
+    with uow_factory() as uow:
+        pending = [a for a in uow.store.alerts(pending=True) if a.recipients]
+    sent = 0
+    for alert in pending:
+        uow = uow_factory()
+        with uow:
+            agency = uow.store.get_agency(alert.agency_id)
+            brand = agency.name if agency else alert.agency_id
+            mailer.send(
+                alert.recipients,
+                f"[{brand}] {LABELS[alert.metric]}: {alert.period}",
+                f"{alert.message}.\n\nThis alert is sent once for this threshold and "
+                f"period.\n-- {brand}",
+            )
+            uow.store.mark_alert_delivered(alert, now)
+            uow.commit()
+        sent += 1
+    return sent

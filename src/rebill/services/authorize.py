@@ -1,0 +1,103 @@
+"""`authorize_call`: may this sub-account start a call now, and for how long (BILLING_MODEL
+§8)? A granted call with a `call_id` takes a parallel-call slot until its record arrives (same
+`call_id`) or the slot expires."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from rebill.domain.caps import AuthorizationInput, Decision, decide
+from rebill.domain.charges import plan_at
+from rebill.domain.errors import FieldError, NotFoundError, ValidationError
+from rebill.domain.period import Period
+from rebill.domain.plan import UNLIMITED
+from rebill.domain.rating import DIRECTIONS
+from rebill.services.alerts import check_agency_limit
+from rebill.services.ports import UnitOfWork
+
+# A slot whose call never reports back is freed after its longest allowed duration plus this;
+# an unbounded call holds its slot for `slot_unbounded_seconds`.
+slot_grace_seconds = 120
+slot_unbounded_seconds = 4 * 3600
+
+
+@dataclass(frozen=True)
+class Authorization:
+    decision: Decision
+    call_id: str | None
+    expires_at: datetime | None
+
+    def document(self) -> dict[str, object]:
+        d = self.decision
+        return {
+            "allowed": d.allowed,
+            "max_duration_seconds": d.max_duration_seconds,
+            "reason": d.reason,
+            "call_id": self.call_id,
+            "slot_expires_at": self.expires_at.isoformat() if self.expires_at else None,
+        }
+
+
+def authorize_call(
+    uow: UnitOfWork,
+    agency_id: str,
+    sub_account_id: str,
+    direction: str,
+    call_id: str | None,
+    now: datetime,
+) -> Authorization:
+    if direction not in DIRECTIONS:
+        raise ValidationError(
+            [
+                FieldError(
+                    "--direction",
+                    f"unknown direction {direction!r} (inbound or outbound)",
+                    "direction",
+                )
+            ]
+        )
+    with uow:
+        store = uow.store
+        agency = store.get_agency(agency_id)
+        if agency is None:
+            raise NotFoundError(f"agency {agency_id!r} does not exist")
+        period = str(Period.containing(now, agency.tz))
+        snapshot = store.authorization_snapshot(agency_id, sub_account_id, period, now)
+        if snapshot is None:
+            raise NotFoundError(
+                f"sub-account {sub_account_id!r} does not exist in agency {agency_id!r}"
+            )
+        history = store.plan_history_of(agency_id, sub_account_id)
+        plan = plan_at(history, now) or history[0].plan
+        sub = snapshot.sub_account
+        over_limit = False
+        if agency.credit_limit_micros is not None:
+            exposure = store.agency_exposure_micros(agency_id)
+            over_limit = exposure >= agency.credit_limit_micros
+            if over_limit:
+                check_agency_limit(store, agency, period, exposure, now, ())
+        limit = sub.limits.over(plan.limits).parallel_calls
+        decision = decide(
+            AuthorizationInput(
+                state=sub.state,
+                plan=plan,
+                direction=direction,
+                included_used_seconds=snapshot.included_used_seconds,
+                billable_seconds=snapshot.billable_seconds,
+                spent_micros=snapshot.spent_micros,
+                wallet_micros=snapshot.wallet_micros,
+                caps=sub.caps,
+                parallel_calls_limit=UNLIMITED if limit is None else limit,
+                active_calls=snapshot.active_calls,
+                agency_over_credit_limit=over_limit,
+            )
+        )
+        expires_at = None
+        if decision.allowed and call_id:
+            longest = decision.max_duration_seconds
+            hold = slot_unbounded_seconds if longest is None else longest + slot_grace_seconds
+            expires_at = now + timedelta(seconds=hold)
+            store.reserve_call(agency_id, call_id, sub_account_id, expires_at)
+        uow.commit()
+    return Authorization(decision, call_id, expires_at)
