@@ -1137,6 +1137,19 @@ class SqlStore:
         self.session.flush()
         return True
 
+    def entry_amount(self, agency_id: str, key: str, account: str) -> int | None:
+        """The amount an already-posted entry moved on `account`, or None if not posted."""
+        if not self.has_entry(agency_id, key):
+            return None
+        total = self.session.scalar(
+            select(func.coalesce(func.sum(PostingRow.amount_micros), 0)).where(
+                PostingRow.agency_id == agency_id,
+                PostingRow.idempotency_key == key,
+                PostingRow.account == account,
+            )
+        )
+        return int(total or 0)
+
     def account_balance_micros(self, agency_id: str, account: str) -> int:
         """Debit-positive balance of one account, derived from its postings."""
         total = self.session.scalar(
