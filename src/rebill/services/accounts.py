@@ -9,7 +9,7 @@ from fractions import Fraction
 from rebill.domain.account import SUB_ACCOUNT_STATES, SubAccount
 from rebill.domain.caps import ENFORCEMENTS, Caps
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
-from rebill.domain.money import parse_decimal, to_micros
+from rebill.domain.money import format_micros_as_minor, parse_decimal, to_micros
 from rebill.services.ports import Store, UnitOfWork
 
 CLEAR = "none"
@@ -130,10 +130,10 @@ def set_state(
     return old
 
 
-def caps_document(caps: Caps) -> dict[str, object]:
+def caps_document(caps: Caps, currency: str) -> dict[str, object]:
     return {
         "monthly_spend": (
-            str(Decimal(caps.monthly_spend_micros) / 10**6)
+            format_micros_as_minor(caps.monthly_spend_micros, currency)
             if caps.monthly_spend_micros is not None
             else None
         ),

@@ -220,3 +220,61 @@ def _store_chunk(
     rated = record_calls(uow.store, context, fresh, now)
     report.imported += len(fresh)
     report.late += sum(1 for r in rated if r.late)
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    call_id: str | None
+    status: str  # accepted | duplicate | rejected
+    error: FieldError | None = None
+
+
+def from_cloud_event(record: dict[str, Any]) -> dict[str, Any]:
+    """A CloudEvents-shaped record (`specversion`, `id`, `time`, `data`) as a call record:
+    the data's keys win, `id` and `time` fill `call_id` and `started_at` when missing."""
+    data = record.get("data")
+    merged: dict[str, Any] = dict(data) if isinstance(data, dict) else {}
+    merged.setdefault("call_id", record.get("id"))
+    merged.setdefault("started_at", record.get("time"))
+    return merged
+
+
+def ingest_calls(
+    uow: UnitOfWork, agency_id: str, records: list[dict[str, Any]], now: datetime
+) -> list[RecordResult]:
+    """Validate each record, skip duplicates by call_id, store the good ones; one result per
+    record in input order."""
+    with uow:
+        store = uow.store
+        agency = store.get_agency(agency_id)
+        if agency is None:
+            raise NotFoundError(f"agency {agency_id!r} does not exist")
+        store.lock_agency(agency_id, exclusive=False)
+        context = RatingContext.load(store, agency)
+        subs = set(context.subs)
+        results: list[RecordResult] = []
+        good: list[CallRecord] = []
+        for index, record in enumerate(records):
+            row = from_cloud_event(record) if "specversion" in record else record
+            parsed = parse_call(row, subs, f"calls[{index}]")
+            if isinstance(parsed, FieldError):
+                call_id = row.get("call_id")
+                results.append(RecordResult(str(call_id) if call_id else None, "rejected", parsed))
+            else:
+                results.append(RecordResult(parsed.call_id, "accepted"))
+                good.append(parsed)
+        existing = store.existing_call_ids(agency_id, [c.call_id for c in good])
+        fresh: list[CallRecord] = []
+        pending = iter(good)  # the accepted results, in the same order
+        for index, result in enumerate(results):
+            if result.status != "accepted":
+                continue
+            call = next(pending)
+            if call.call_id in existing:
+                results[index] = RecordResult(call.call_id, "duplicate")
+                continue
+            existing.add(call.call_id)
+            fresh.append(call)
+        record_calls(store, context, fresh, now)
+        uow.commit()
+    return results

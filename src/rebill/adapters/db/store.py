@@ -20,8 +20,10 @@ from rebill.adapters.db.rows import (
     AgencyRow,
     AgencyUsageRow,
     AlertRow,
+    ApiKeyRow,
     CallReservationRow,
     CallRow,
+    IdempotencyRow,
     InvoiceLineRow,
     InvoiceRow,
     InvoiceSequenceRow,
@@ -1104,6 +1106,88 @@ class SqlStore:
             )
             for r in rows
         ]
+
+    # -- API keys and idempotency -----------------------------------------------------------
+    def save_api_key(
+        self,
+        key_id: str,
+        agency_id: str,
+        sub_account_id: str,
+        role: str,
+        secret_sha256: str,
+        now: datetime,
+    ) -> None:
+        self.session.add(
+            ApiKeyRow(
+                id=key_id,
+                agency_id=agency_id,
+                sub_account_id=sub_account_id,
+                role=role,
+                secret_sha256=secret_sha256,
+                created_at=now,
+            )
+        )
+        self.session.flush()
+
+    def revoke_api_key(self, key_id: str, now: datetime) -> bool:
+        row = self.session.get(ApiKeyRow, key_id)
+        if row is None:
+            return False
+        row.revoked_at = row.revoked_at or now
+        self.session.flush()
+        return True
+
+    def api_key(self, key_id: str) -> tuple[str, str, str, str, bool] | None:
+        row = self.session.get(ApiKeyRow, key_id)
+        if row is None:
+            return None
+        return (
+            row.agency_id,
+            row.sub_account_id,
+            row.role,
+            row.secret_sha256,
+            row.revoked_at is not None,
+        )
+
+    def idempotency_record(
+        self, key_id: str, key: str
+    ) -> tuple[str, str, int, str, datetime] | None:
+        row = self.session.get(IdempotencyRow, (key_id, key))
+        if row is None:
+            return None
+        return (row.request_sha256, row.state, row.status_code, row.response_body, row.created_at)
+
+    def start_idempotent(self, key_id: str, key: str, request_sha256: str, now: datetime) -> bool:
+        """Claim a key for a request in flight; False when another request holds it."""
+        existing = self.session.get(IdempotencyRow, (key_id, key))
+        if existing is not None:
+            return False
+        self.session.add(
+            IdempotencyRow(
+                key_id=key_id,
+                idempotency_key=key,
+                request_sha256=request_sha256,
+                state="in_flight",
+                status_code=0,
+                response_body="",
+                created_at=now,
+            )
+        )
+        self.session.flush()
+        return True
+
+    def finish_idempotent(self, key_id: str, key: str, status_code: int, body: str) -> None:
+        row = self.session.get(IdempotencyRow, (key_id, key))
+        assert row is not None
+        row.state, row.status_code, row.response_body = "done", status_code, body
+        self.session.flush()
+
+    def forget_idempotent(self, key_id: str, key: str) -> None:
+        self.session.execute(
+            delete(IdempotencyRow).where(
+                IdempotencyRow.key_id == key_id, IdempotencyRow.idempotency_key == key
+            )
+        )
 
     # -- ledger -----------------------------------------------------------------------------
     def has_entry(self, agency_id: str, key: str) -> bool:

@@ -32,6 +32,7 @@ from rebill.services.apply_catalog import apply_catalog
 from rebill.services.authorize import authorize_call
 from rebill.services.close_period import close_period
 from rebill.services.import_usage import import_usage, read_rows
+from rebill.services.keys import create_key, revoke_key
 
 EXIT_CODES: dict[type[BillingError], int] = {
     ValidationError: 1,
@@ -57,6 +58,8 @@ alerts_app = typer.Typer(no_args_is_help=True, help="Alerts (each fires once).")
 app.add_typer(caps_app, name="caps")
 app.add_typer(subs_app, name="sub-accounts")
 app.add_typer(alerts_app, name="alerts")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys (shown once, stored hashed).")
+app.add_typer(keys_app, name="keys")
 
 out = Console()
 err = Console(stderr=True)
@@ -426,7 +429,7 @@ def caps_set(
         )
     except BillingError as exc:
         fail(exc)
-    document = {"sub_account": sub_account, **caps_document(caps)}
+    document = {"sub_account": sub_account, **caps_document(caps, "USD")}
     if as_json:
         print_json(document)
     else:
@@ -503,6 +506,62 @@ def alerts_deliver(db: DbOption = None) -> None:
     if rebill.mailer is None:
         fail(ValidationError([], "set REBILL_SMTP_HOST (and REBILL_SMTP_PORT) to send e-mail"))
     deliver_pending_alerts(rebill)
+
+
+@keys_app.command("create")
+def keys_create(
+    platform: Annotated[bool, typer.Option("--platform", help="A platform key")] = False,
+    agency: Annotated[str | None, typer.Option("--agency")] = None,
+    role: Annotated[str | None, typer.Option("--role", help="admin, billing or settings")] = None,
+    sub_account: Annotated[str | None, typer.Option("--sub-account")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an API key and print it once."""
+    rebill = open_app(db)
+    if platform == bool(agency):
+        fail(ValidationError([], "give either --platform or --agency"))
+    kind = "platform" if platform else ("sub_account" if sub_account else "agency")
+    try:
+        key, key_id = create_key(rebill.uow(), kind, agency, sub_account, role, rebill.clock.now())
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json({"key": key, "id": key_id})
+        return
+    out.print(f"key {key_id} (shown once, keep it secret):")
+    out.print(key, highlight=False, soft_wrap=True)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (key_…)")], db: DbOption = None
+) -> None:
+    """Revoke an API key at once."""
+    rebill = open_app(db)
+    try:
+        revoke_key(rebill.uow(), key_id, rebill.clock.now())
+    except BillingError as exc:
+        fail(exc)
+    out.print(f"revoked {key_id}")
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    db: DbOption = None,
+) -> None:
+    """Serve the REST API (OpenAPI at /openapi.json, docs at /docs)."""
+    import uvicorn
+
+    from rebill.entrypoints.api.app import create_app
+
+    rebill = open_app(db)
+    err.print(
+        f"rebill API on http://{host}:{port} (docs: /docs), database {rebill.settings.database_url}"
+    )
+    uvicorn.run(create_app(rebill), host=host, port=port, log_level="warning")
 
 
 def main() -> None:

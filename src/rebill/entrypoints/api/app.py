@@ -1,0 +1,585 @@
+"""The REST API. Every route scopes its queries by the caller's tenant: an object of another
+agency or sub-account answers 404, never its data. POSTs honour `Idempotency-Key`."""
+
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from rebill.bootstrap import App
+from rebill.domain.access import Principal
+from rebill.domain.errors import (
+    BillingError,
+    ConflictError,
+    FieldError,
+    NotFoundError,
+    ValidationError,
+)
+from rebill.domain.money import format_micros_as_minor
+from rebill.domain.period import Period
+from rebill.entrypoints.api import errors, schemas
+from rebill.services import billing, queries, reports
+from rebill.services.accounts import set_caps, set_state
+from rebill.services.apply_catalog import apply_catalog
+from rebill.services.authorize import authorize_call
+from rebill.services.close_period import close_period, period_document
+from rebill.services.import_usage import ingest_calls
+from rebill.services.keys import authenticate
+
+idempotency_window = timedelta(hours=24)
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": schemas.Problem, "content": {errors.PROBLEM: {}}}
+    for status in (401, 403, 404, 409, 422)
+}
+
+
+def create_app(rebill: App) -> FastAPI:
+    api = FastAPI(
+        title="rebill",
+        version="1",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        description="White-label billing for AI phone-call minutes.",
+        responses=PROBLEMS,
+    )
+    errors.install(api)
+
+    def principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise HTTPException(
+                401, "send `Authorization: Bearer <key>`", headers={"WWW-Authenticate": "Bearer"}
+            )
+        found = authenticate(rebill.uow(), authorization.removeprefix("Bearer ").strip())
+        if found is None:
+            raise HTTPException(
+                401, "this key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
+            )
+        return found
+
+    Caller = Annotated[Principal, Depends(principal)]
+    AgencyParam = Annotated[
+        str | None, Query(max_length=64, description="Platform keys: the agency to act on")
+    ]
+    IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+
+    def agency_of(caller: Principal, agency: str | None) -> str:
+        if caller.kind == "platform":
+            if not agency:
+                raise ValidationError(
+                    [FieldError("query", "platform keys name the agency", "agency")]
+                )
+            return agency
+        assert caller.agency_id is not None
+        if agency and agency != caller.agency_id:
+            raise NotFoundError(f"agency {agency!r} does not exist")
+        return caller.agency_id
+
+    def require(caller: Principal, area: str) -> None:
+        if not caller.may_write(area):
+            raise HTTPException(403, f"this key may not change {area}")
+
+    def visible_sub(caller: Principal, agency_id: str, sub_id: str) -> None:
+        if not caller.sees_sub_account(agency_id, sub_id):
+            raise NotFoundError(f"sub-account {sub_id!r} does not exist")
+
+    def idempotent(
+        request_body: bytes,
+        path: str,
+        caller: Principal,
+        key: str | None,
+        run: Callable[[], tuple[int, Any]],
+    ) -> JSONResponse:
+        """Replay the first response to (key id, Idempotency-Key) for 24 h; 409 while it is
+        in flight; 422 when reused with another request."""
+        if not key:
+            status, body = run()
+            return JSONResponse(body, status_code=status)
+        digest = hashlib.sha256(path.encode() + b"\n" + request_body).hexdigest()
+        now = rebill.clock.now()
+        uow = rebill.uow()
+        with uow:
+            record = uow.store.idempotency_record(caller.key_id, key)
+            if record and record[4] + idempotency_window < now:
+                uow.store.forget_idempotent(caller.key_id, key)
+                record = None
+            if record is None:
+                uow.store.start_idempotent(caller.key_id, key, digest, now)
+                uow.commit()
+        if record is not None:
+            if record[0] != digest:
+                return errors.problem(
+                    422,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used with another request",
+                    "Idempotency-Key",
+                )
+            if record[1] != "done":
+                return errors.problem(
+                    409,
+                    "idempotency_key_in_flight",
+                    "a request with this Idempotency-Key is still being processed",
+                )
+            return JSONResponse(
+                json.loads(record[3]),
+                status_code=record[2],
+                headers={"Idempotent-Replayed": "true"},
+            )
+        try:
+            status, body = run()
+        except BillingError as exc:
+            response = errors.billing_problem(exc)
+            status, body = response.status_code, json.loads(bytes(response.body))
+        except Exception:
+            with rebill.uow() as cleanup:
+                cleanup.store.forget_idempotent(caller.key_id, key)
+                cleanup.commit()
+            raise
+        with rebill.uow() as done:
+            done.store.finish_idempotent(caller.key_id, key, status, json.dumps(body))
+            done.commit()
+        media = errors.PROBLEM if status >= 400 else "application/json"
+        return JSONResponse(body, status_code=status, media_type=media)
+
+    def page(
+        items: list[dict[str, Any]],
+        limit: int,
+        starting_after: str | None,
+    ) -> dict[str, Any]:
+        if starting_after is not None:
+            ids = [i["id"] for i in items]
+            if starting_after not in ids:
+                raise ValidationError(
+                    [
+                        FieldError(
+                            "query", f"no object {starting_after!r} in this list", "starting_after"
+                        )
+                    ]
+                )
+            items = items[ids.index(starting_after) + 1 :]
+        return {"data": items[:limit], "has_more": len(items) > limit}
+
+    Limit = Annotated[int, Query(ge=1, le=schemas.page_limit_max)]
+    After = Annotated[str | None, Query(max_length=200)]
+
+    @api.get("/v1/agencies", response_model=schemas.AgencyList, tags=["agencies"])
+    def list_agencies(
+        caller: Caller, limit: Limit = 20, starting_after: After = None
+    ) -> dict[str, Any]:
+        ids = None if caller.kind == "platform" else [caller.agency_id or ""]
+        return page(queries.agency_documents(rebill.uow(), ids), limit, starting_after)
+
+    @api.get("/v1/agencies/{agency_id}", response_model=schemas.Agency, tags=["agencies"])
+    def get_agency(agency_id: str, caller: Caller) -> dict[str, Any]:
+        if not caller.sees_agency(agency_id):
+            raise NotFoundError(f"agency {agency_id!r} does not exist")
+        found = queries.agency_documents(rebill.uow(), [agency_id])
+        if not found:
+            raise NotFoundError(f"agency {agency_id!r} does not exist")
+        return found[0]
+
+    @api.get("/v1/plans", response_model=schemas.PlanList, tags=["plans"])
+    def list_plans(
+        caller: Caller, agency: AgencyParam = None, limit: Limit = 20, starting_after: After = None
+    ) -> dict[str, Any]:
+        agency_id = agency_of(caller, agency)
+        return page(queries.plan_documents(rebill.uow(), agency_id), limit, starting_after)
+
+    @api.get("/v1/plans/{plan_id}", response_model=schemas.Plan, tags=["plans"])
+    def get_plan(plan_id: str, caller: Caller, agency: AgencyParam = None) -> dict[str, Any]:
+        agency_id = agency_of(caller, agency)
+        for plan in queries.plan_documents(rebill.uow(), agency_id):
+            if plan["id"] == plan_id:
+                return plan
+        raise NotFoundError(f"plan {plan_id!r} does not exist")
+
+    @api.get("/v1/sub_accounts", response_model=schemas.SubAccountList, tags=["sub-accounts"])
+    def list_sub_accounts(
+        caller: Caller, agency: AgencyParam = None, limit: Limit = 20, starting_after: After = None
+    ) -> dict[str, Any]:
+        agency_id = agency_of(caller, agency)
+        documents = queries.sub_account_documents(
+            rebill.uow(), agency_id, caller.sub_account_id, rebill.clock.now()
+        )
+        return page(documents, limit, starting_after)
+
+    @api.get("/v1/sub_accounts/{sub_id}", response_model=schemas.SubAccount, tags=["sub-accounts"])
+    def get_sub_account(sub_id: str, caller: Caller, agency: AgencyParam = None) -> dict[str, Any]:
+        agency_id = agency_of(caller, agency)
+        visible_sub(caller, agency_id, sub_id)
+        found = queries.sub_account_documents(rebill.uow(), agency_id, sub_id, rebill.clock.now())
+        if not found:
+            raise NotFoundError(f"sub-account {sub_id!r} does not exist")
+        return found[0]
+
+    @api.post(
+        "/v1/sub_accounts/{sub_id}/caps", response_model=schemas.SubAccount, tags=["sub-accounts"]
+    )
+    async def post_caps(
+        sub_id: str,
+        body: schemas.CapsIn,
+        request: Request,
+        caller: Caller,
+        agency: AgencyParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        raw = await request.body()
+
+        def run() -> tuple[int, Any]:
+            agency_id = agency_of(caller, agency)
+            visible_sub(caller, agency_id, sub_id)
+            require(caller, "settings")
+            set_caps(
+                rebill.uow(),
+                agency_id,
+                sub_id,
+                body.monthly_spend,
+                body.monthly_minutes,
+                ",".join(body.alerts) if body.alerts is not None else None,
+                body.enforcement,
+            )
+            return 200, queries.sub_account_documents(
+                rebill.uow(), agency_id, sub_id, rebill.clock.now()
+            )[0]
+
+        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+
+    @api.post(
+        "/v1/sub_accounts/{sub_id}/state", response_model=schemas.StateOut, tags=["sub-accounts"]
+    )
+    async def post_state(
+        sub_id: str,
+        body: schemas.StateIn,
+        request: Request,
+        caller: Caller,
+        agency: AgencyParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        raw = await request.body()
+
+        def run() -> tuple[int, Any]:
+            agency_id = agency_of(caller, agency)
+            visible_sub(caller, agency_id, sub_id)
+            require(caller, "settings")
+            old = set_state(
+                rebill.uow(),
+                agency_id,
+                sub_id,
+                body.state,
+                caller.key_id,
+                body.reason,
+                rebill.clock.now(),
+            )
+            return 200, {"id": sub_id, "from_state": old, "to_state": body.state}
+
+        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+
+    @api.get("/v1/sub_accounts/{sub_id}/credits", response_model=schemas.Credits, tags=["credits"])
+    def get_credits(sub_id: str, caller: Caller, agency: AgencyParam = None) -> dict[str, Any]:
+        document = get_sub_account(sub_id, caller, agency)
+        return {
+            "id": sub_id,
+            "sub_account": sub_id,
+            "currency": document["currency"],
+            "balance": document["credits"],
+        }
+
+    @api.post(
+        "/v1/sub_accounts/{sub_id}/credits",
+        response_model=schemas.CreditPurchase,
+        status_code=201,
+        tags=["credits"],
+    )
+    async def post_credits(
+        sub_id: str,
+        body: schemas.CreditsIn,
+        request: Request,
+        caller: Caller,
+        agency: AgencyParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        raw = await request.body()
+
+        def run() -> tuple[int, Any]:
+            agency_id = agency_of(caller, agency)
+            visible_sub(caller, agency_id, sub_id)
+            require(caller, "billing")
+            uow = rebill.uow()
+            with uow:
+                number, balance = billing.add_credits(
+                    uow.store,
+                    agency_id,
+                    sub_id,
+                    body.amount,
+                    rebill.clock.now(),
+                    body.reference or idempotency_key,
+                )
+                currency = (uow.store.get_agency(agency_id) or _missing()).currency
+                uow.commit()
+            return 201, {
+                "id": number,
+                "receipt": number,
+                "sub_account": sub_id,
+                "currency": currency,
+                "balance": format_micros_as_minor(balance, currency),
+            }
+
+        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+
+    @api.post("/v1/calls", response_model=schemas.CallsOut, tags=["calls"])
+    async def post_calls(
+        body: schemas.CallsIn,
+        request: Request,
+        caller: Caller,
+        agency: AgencyParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        raw = await request.body()
+
+        def run() -> tuple[int, Any]:
+            agency_id = agency_of(caller, agency)
+            require(caller, "usage")
+            results = ingest_calls(rebill.uow(), agency_id, body.calls, rebill.clock.now())
+            return 200, {
+                "results": [
+                    {
+                        "call_id": r.call_id,
+                        "status": r.status,
+                        "error": (
+                            {
+                                "code": "invalid_record",
+                                "message": str(r.error),
+                                "param": r.error.field,
+                            }
+                            if r.error
+                            else None
+                        ),
+                    }
+                    for r in results
+                ]
+            }
+
+        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+
+    @api.post("/v1/calls/authorize", response_model=schemas.AuthorizeOut, tags=["calls"])
+    async def post_authorize(
+        body: schemas.AuthorizeIn,
+        request: Request,
+        caller: Caller,
+        agency: AgencyParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        raw = await request.body()
+
+        def run() -> tuple[int, Any]:
+            agency_id = agency_of(caller, agency)
+            visible_sub(caller, agency_id, body.sub_account)
+            require(caller, "usage")
+            result = authorize_call(
+                rebill.uow(),
+                agency_id,
+                body.sub_account,
+                body.direction,
+                body.call_id,
+                rebill.clock.now(),
+            )
+            return 200, result.document()
+
+        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+
+    @api.get("/v1/invoices", response_model=schemas.InvoiceList, tags=["invoices"])
+    def list_invoices(
+        caller: Caller,
+        agency: AgencyParam = None,
+        period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+        limit: Limit = 20,
+        starting_after: After = None,
+    ) -> dict[str, Any]:
+        agency_id = agency_of(caller, agency)
+        label = Period.parse(period) if period else None
+        documents = [
+            {"id": d["number"], **d}
+            for d in reports.list_invoices(rebill.uow(), agency_id, label)
+            if caller.kind != "sub_account" or d["sub_account"] == caller.sub_account_id
+        ]
+        if caller.kind == "agency":  # the platform's invoice to the agency is the agency's
+            documents = [d for d in documents if d["agency"] == agency_id]
+        return page(documents, limit, starting_after)
+
+    @api.get("/v1/invoices/{number}", response_model=schemas.Invoice, tags=["invoices"])
+    def get_invoice(number: str, caller: Caller, agency: AgencyParam = None) -> dict[str, Any]:
+        for document in reports.list_invoices(rebill.uow(), agency_of(caller, agency), None):
+            if document["number"] == number and (
+                caller.kind != "sub_account" or document["sub_account"] == caller.sub_account_id
+            ):
+                return {"id": number, **document}
+        raise NotFoundError(f"invoice {number!r} does not exist")
+
+    @api.post("/v1/periods/{period}/close", response_model=schemas.PeriodOut, tags=["periods"])
+    async def post_close(
+        period: str,
+        request: Request,
+        caller: Caller,
+        agency: AgencyParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        raw = await request.body()
+
+        def run() -> tuple[int, Any]:
+            agency_id = agency_of(caller, agency)
+            require(caller, "billing")
+            label = _period(period)
+            (document,) = close_period(rebill.uow, label, [agency_id], rebill.clock.now())
+            return 200, {
+                "id": str(label),
+                "agency": agency_id,
+                "status": "closed",
+                "document": document,
+            }
+
+        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+
+    @api.get("/v1/periods/{period}", response_model=schemas.PeriodOut, tags=["periods"])
+    def get_period(period: str, caller: Caller, agency: AgencyParam = None) -> dict[str, Any]:
+        agency_id = agency_of(caller, agency)
+        label = _period(period)
+        if caller.kind == "sub_account":
+            raise HTTPException(403, "sub-account keys cannot read the agency's periods")
+        uow = rebill.uow()
+        with uow:
+            found = uow.store.get_agency(agency_id)
+            if found is None:
+                raise NotFoundError(f"agency {agency_id!r} does not exist")
+            closed = uow.store.period_close(agency_id, str(label)) is not None
+            document = period_document(uow.store, found, label) if closed else None
+        return {
+            "id": str(label),
+            "agency": agency_id,
+            "status": "closed" if closed else "open",
+            "document": document,
+        }
+
+    @api.get(
+        "/v1/reports/usage",
+        response_model=schemas.UsageReport,
+        tags=["reports"],
+        responses={200: {"content": {"text/csv": {}}}},
+    )
+    def usage_report(
+        caller: Caller,
+        period: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
+        agency: AgencyParam = None,
+        format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+    ) -> Any:
+        agency_id = agency_of(caller, agency)
+        summary = reports.usage_summary(rebill.uow(), agency_id, _period(period))
+        rows = [
+            r
+            for r in summary["sub_accounts"]
+            if caller.kind != "sub_account" or r["sub_account"] == caller.sub_account_id
+        ]
+        if format == "csv":
+            return _csv(rows)
+        return {
+            "id": f"usage:{agency_id}:{period}",
+            "agency": agency_id,
+            "period": period,
+            "status": summary["status"],
+            "data": rows,
+        }
+
+    @api.get(
+        "/v1/reports/profit",
+        response_model=schemas.ProfitReport,
+        tags=["reports"],
+        responses={200: {"content": {"text/csv": {}}}},
+    )
+    def profit_report(
+        caller: Caller,
+        period: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
+        agency: AgencyParam = None,
+        format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+    ) -> Any:
+        found = get_period(period, caller, agency)
+        document = found["document"]
+        if document is None:
+            raise ConflictError(f"period {period} is not closed yet")
+        profit = document["profit"]
+        if format == "csv":
+            return _csv(profit["by_sub_account"])
+        return {
+            "id": f"profit:{found['agency']}:{period}",
+            "agency": found["agency"],
+            "period": period,
+            "currency": document["currency"],
+            "revenue": profit["revenue"],
+            "cost": profit["cost"],
+            "profit": profit["profit"],
+            "data": profit["by_sub_account"],
+        }
+
+    @api.get("/v1/alerts", response_model=schemas.AlertList, tags=["alerts"])
+    def list_alerts(
+        caller: Caller, agency: AgencyParam = None, limit: Limit = 20, starting_after: After = None
+    ) -> dict[str, Any]:
+        agency_id = agency_of(caller, agency)
+        documents = queries.alert_documents(rebill.uow(), agency_id, caller.sub_account_id)
+        return page(documents, limit, starting_after)
+
+    @api.post("/v1/catalog", response_model=schemas.ApplyOut, tags=["catalog"])
+    async def post_catalog(
+        request: Request, caller: Caller, idempotency_key: IdempotencyKey = None
+    ) -> Response:
+        """Apply a catalog document (the shape of the catalog file, as JSON)."""
+        raw = await request.body()
+
+        def run() -> tuple[int, Any]:
+            require(caller, "settings")
+            try:
+                document = json.loads(raw or b"null", parse_float=Decimal)
+            except json.JSONDecodeError as exc:
+                raise ValidationError([FieldError("body", exc.msg, "body")]) from None
+            if caller.kind == "agency" and isinstance(document, dict):
+                if "platform" in document:
+                    raise HTTPException(403, "only the platform may change the platform")
+                for entry in document.get("agencies") or []:
+                    if not isinstance(entry, dict) or entry.get("id") != caller.agency_id:
+                        raise NotFoundError("an agency key may only apply its own agency")
+            report = apply_catalog(rebill.uow(), document, "request body", rebill.clock.now())
+            return 200, {
+                "id": "catalog",
+                "created": report.created,
+                "updated": report.updated,
+                "receipts": report.receipts,
+            }
+
+        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+
+    return api
+
+
+def _missing() -> Any:
+    raise NotFoundError("agency does not exist")
+
+
+def _period(text: str) -> Period:
+    try:
+        return Period.parse(text)
+    except ValueError as exc:
+        raise ValidationError([FieldError("path", str(exc), "period")]) from None
+
+
+def _csv(rows: list[dict[str, Any]]) -> Response:
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return Response(buffer.getvalue(), media_type="text/csv")

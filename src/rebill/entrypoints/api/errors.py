@@ -1,0 +1,107 @@
+"""The one mapping from failures to HTTP: RFC 9457 problem details with a stable `code`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from rebill.domain.errors import (
+    BillingError,
+    ConflictError,
+    InsufficientCreditsError,
+    NotFoundError,
+    TaxNotConfiguredError,
+    ValidationError,
+)
+
+PROBLEM = "application/problem+json"
+STATUS: list[tuple[type[BillingError], int]] = [
+    (ValidationError, 422),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (InsufficientCreditsError, 402),
+    (TaxNotConfiguredError, 409),
+]
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+    500: "internal_error",
+}
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    param: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://rebill.dev/problems/{code}",
+        "title": code.replace("_", " "),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if param is not None:
+        body["param"] = param
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def billing_problem(error: BillingError) -> JSONResponse:
+    status = next((s for t, s in STATUS if isinstance(error, t)), 400)
+    param = None
+    errors: list[dict[str, Any]] | None = None
+    detail = error.message
+    if isinstance(error, ValidationError):
+        errors = [
+            {"param": e.field, "location": e.location, "message": e.message}
+            for e in error.field_errors
+        ]
+        if len(error.field_errors) == 1:
+            param = error.field_errors[0].field
+            detail = str(error.field_errors[0])
+    if isinstance(error, TaxNotConfiguredError):
+        errors = [{"missing": f} for f in error.missing_fields] + [{"fix": f} for f in error.fixes]
+    return problem(status, error.code, detail, param, errors)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(BillingError)
+    async def on_billing(_: Request, exc: BillingError) -> JSONResponse:
+        return billing_problem(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"param": ".".join(str(p) for p in e["loc"][1:]) or None, "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"param": None, "message": "invalid request"}
+        return problem(
+            422, "invalid_input", f"{first['param']}: {first['message']}", first["param"], errors
+        )
+
+    @app.exception_handler(HTTPException)
+    async def on_http(_: Request, exc: HTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        headers = dict(exc.headers) if exc.headers else None
+        return problem(exc.status_code, code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(Exception)
+    async def on_crash(_: Request, exc: Exception) -> JSONResponse:
+        return problem(500, "internal_error", "an unexpected error occurred; it was logged")

@@ -1,0 +1,256 @@
+"""Request and response shapes of the API. Amounts are strings beside a `currency`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+calls_per_request_max = 1_000
+page_limit_max = 100
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details with a stable `code` and, when one field is at fault, `param`."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    param: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class CallIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    call_id: str | None = Field(None, max_length=200)
+    sub_account: str | None = Field(None, max_length=64)
+    started_at: str | None = Field(None, max_length=64)
+    duration_seconds: int | str | None = None
+    direction: str | None = Field(None, max_length=16)
+    campaign_id: str | None = Field(None, max_length=200)
+    phone_number: str | None = Field(None, max_length=32)
+    status: str | None = Field(None, max_length=32)
+
+
+class CallsIn(BaseModel):
+    calls: list[dict[str, Any]] = Field(min_length=1, max_length=calls_per_request_max)
+
+
+class RecordError(BaseModel):
+    code: str
+    message: str
+    param: str | None = None
+
+
+class CallResult(BaseModel):
+    call_id: str | None
+    status: Literal["accepted", "duplicate", "rejected"]
+    error: RecordError | None = None
+
+
+class CallsOut(BaseModel):
+    results: list[CallResult]
+
+
+class AuthorizeIn(BaseModel):
+    sub_account: str = Field(max_length=64)
+    direction: str = Field(max_length=16)
+    call_id: str | None = Field(None, max_length=200)
+
+
+class AuthorizeOut(BaseModel):
+    allowed: bool
+    max_duration_seconds: int | None
+    reason: str | None
+    call_id: str | None = None
+    slot_expires_at: str | None = None
+
+
+class Line(BaseModel):
+    code: str
+    description: str
+    quantity: str
+    unit_price: str | None
+    amount: str
+    tax: str
+
+
+class Invoice(BaseModel):
+    id: str
+    number: str
+    kind: str
+    issuer: str
+    agency: str
+    sub_account: str | None
+    period: str | None
+    issued_at: str
+    status: str
+    currency: str
+    lines: list[Line]
+    subtotal: str
+    tax: str
+    total: str
+    usage: dict[str, Any] | None
+
+
+class InvoiceList(BaseModel):
+    data: list[Invoice]
+    has_more: bool
+
+
+class Agency(BaseModel):
+    id: str
+    name: str
+    timezone: str
+    currency: str
+    invoice_prefix: str
+    tax_mode: str
+    credit_limit: str | None
+
+
+class AgencyList(BaseModel):
+    data: list[Agency]
+    has_more: bool
+
+
+class Plan(BaseModel):
+    id: str
+    name: str
+    currency: str
+    monthly_fee: str
+    included_minutes: int
+    overage: str
+    voice: dict[str, dict[str, str]]
+    included_numbers: int
+    numbers: dict[str, str]
+    limits: dict[str, int | None]
+
+
+class PlanList(BaseModel):
+    data: list[Plan]
+    has_more: bool
+
+
+class SubAccount(BaseModel):
+    id: str
+    agency: str
+    name: str
+    email: str
+    state: str
+    plan: str | None
+    currency: str
+    credits: str
+    caps: dict[str, Any]
+    limits: dict[str, int | None]
+
+
+class SubAccountList(BaseModel):
+    data: list[SubAccount]
+    has_more: bool
+
+
+class Credits(BaseModel):
+    id: str
+    sub_account: str
+    currency: str
+    balance: str
+
+
+class CreditsIn(BaseModel):
+    amount: str = Field(max_length=32)
+    reference: str | None = Field(None, max_length=200)
+
+
+class CreditPurchase(BaseModel):
+    id: str
+    receipt: str
+    sub_account: str
+    currency: str
+    balance: str
+
+
+class CapsIn(BaseModel):
+    monthly_spend: str | None = Field(None, max_length=32)
+    monthly_minutes: str | None = Field(None, max_length=16)
+    alerts: list[str] | None = Field(None, max_length=10)
+    enforcement: Literal["block", "notify"] | None = None
+
+
+class StateIn(BaseModel):
+    state: Literal["active", "suspended", "closed"]
+    reason: str = Field("", max_length=500)
+
+
+class StateOut(BaseModel):
+    id: str
+    from_state: str
+    to_state: str
+
+
+class PeriodOut(BaseModel):
+    id: str
+    agency: str
+    status: Literal["open", "closed"]
+    document: dict[str, Any] | None = None
+
+
+class UsageRow(BaseModel):
+    sub_account: str
+    billable_minutes: str
+    included_minutes_used: str
+    credit_minutes: str
+    postpaid_minutes: str
+    numbers: int
+    campaigns: int
+
+
+class UsageReport(BaseModel):
+    id: str
+    agency: str
+    period: str
+    status: str
+    data: list[UsageRow]
+
+
+class ProfitRow(BaseModel):
+    sub_account: str
+    revenue: str
+    cost: str
+    profit: str
+
+
+class ProfitReport(BaseModel):
+    id: str
+    agency: str
+    period: str
+    currency: str
+    revenue: str
+    cost: str
+    profit: str
+    data: list[ProfitRow]
+
+
+class AlertOut(BaseModel):
+    id: str
+    agency: str
+    sub_account: str | None
+    metric: str
+    threshold: str
+    period: str
+    message: str
+    fired_at: str
+    delivered_at: str | None
+
+
+class AlertList(BaseModel):
+    data: list[AlertOut]
+    has_more: bool
+
+
+class ApplyOut(BaseModel):
+    id: str
+    created: dict[str, int]
+    updated: dict[str, int]
+    receipts: list[str]
