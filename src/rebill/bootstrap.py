@@ -10,8 +10,9 @@ from rebill.adapters.clock import FixedClock, SystemClock
 from rebill.adapters.db.engine import make_engine, migrate
 from rebill.adapters.db.store import unit_of_work_factory
 from rebill.adapters.mail.smtp import SmtpMailer
+from rebill.adapters.webhooks.http import HttpWebhookSender
 from rebill.config import Settings
-from rebill.services.ports import Clock, Mailer, UnitOfWorkFactory
+from rebill.services.ports import Clock, Mailer, UnitOfWorkFactory, WebhookSender
 
 
 @dataclass
@@ -21,6 +22,7 @@ class App:
     uow: UnitOfWorkFactory
     clock: Clock
     mailer: Mailer | None = None
+    webhook_sender: WebhookSender | None = None
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -34,7 +36,7 @@ def build(settings: Settings, migrate_schema: bool = True) -> App:
     mailer: Mailer | None = None
     if settings.smtp_host:
         mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from)
-    return App(settings, engine, unit_of_work_factory(engine), clock, mailer)
+    return App(settings, engine, unit_of_work_factory(engine), clock, mailer, HttpWebhookSender())
 
 
 def database_is_empty(app: App) -> bool:

@@ -18,6 +18,8 @@ class Settings:
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "alerts@rebill.localhost"
+    # The platform's switch for webhook URLs on loopback, link-local or private addresses.
+    webhooks_allow_private: bool = False
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -35,4 +37,6 @@ class Settings:
             smtp_host=os.environ.get("REBILL_SMTP_HOST") or None,
             smtp_port=int(os.environ.get("REBILL_SMTP_PORT", "25")),
             smtp_from=os.environ.get("REBILL_SMTP_FROM", "alerts@rebill.localhost"),
+            webhooks_allow_private=os.environ.get("REBILL_WEBHOOKS_ALLOW_PRIVATE", "")
+            in ("1", "true", "yes"),
         )

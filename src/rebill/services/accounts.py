@@ -11,6 +11,7 @@ from rebill.domain.caps import ENFORCEMENTS, Caps
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.money import format_micros_as_minor, parse_decimal, to_micros
 from rebill.services.ports import Store, UnitOfWork
+from rebill.services.webhooks import emit
 
 CLEAR = "none"
 
@@ -126,6 +127,14 @@ def set_state(
                 [FieldError("--state", "a closed sub-account stays closed", "state")]
             )
         old = uow.store.set_state(agency_id, sub_account_id, state, actor, reason, now)
+        if state == "suspended" and old != "suspended":
+            emit(
+                uow.store,
+                agency_id,
+                "sub_account.suspended",
+                {"sub_account": sub_account_id, "by": actor, "reason": reason},
+                now,
+            )
         uow.commit()
     return old
 

@@ -13,6 +13,7 @@ from rebill.domain.money import format_micros_as_minor
 from rebill.domain.plan import Plan
 from rebill.domain.usage import PeriodUsage
 from rebill.services.ports import Alert, Mailer, Store, UnitOfWorkFactory
+from rebill.services.webhooks import emit
 
 LABELS = {
     "included_minutes": "included minutes used",
@@ -67,6 +68,7 @@ def check_sub_account(
             )
             if store.add_alert(alert):
                 fired.append(alert)
+                _announce(store, alert)
     threshold_micros = sub.top_up_threshold_micros
     if threshold_micros is not None and wallet_micros < threshold_micros:
         limit_text = format_micros_as_minor(threshold_micros, agency.currency)
@@ -82,6 +84,7 @@ def check_sub_account(
         )
         if store.add_alert(alert):
             fired.append(alert)
+            _announce(store, alert)
     return fired
 
 
@@ -108,7 +111,23 @@ def check_agency_limit(
         recipients,
         now,
     )
-    return alert if store.add_alert(alert) else None
+    if not store.add_alert(alert):
+        return None
+    _announce(store, alert)
+    return alert
+
+
+def _announce(store: Store, alert: Alert) -> None:
+    """The alert as a webhook event (credits.low for a low wallet, else alert.fired)."""
+    data = {
+        "sub_account": alert.sub_account_id or None,
+        "metric": alert.metric,
+        "threshold": alert.threshold,
+        "period": alert.period,
+        "message": alert.message,
+    }
+    kind = "credits.low" if alert.metric == "wallet_low" else "alert.fired"
+    emit(store, alert.agency_id, kind, data, alert.fired_at)
 
 
 def deliver_alerts(uow_factory: UnitOfWorkFactory, mailer: Mailer, now: datetime) -> int:

@@ -37,6 +37,7 @@ from rebill.domain.tax import TaxPolicy
 from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
 from rebill.services.billing import finalize
 from rebill.services.ports import CallTotals, Store, UnitOfWorkFactory
+from rebill.services.webhooks import emit
 
 FOREVER = datetime.max.replace(tzinfo=UTC)
 STRIPE_TAX_FIXES = [
@@ -216,7 +217,8 @@ def _close_sub(
         "campaigns": campaigns,
     }
     draft.usage = summary
-    finalize(store, draft, "open", Accounts.receivable(sub_id))
+    number = finalize(store, draft, "open", Accounts.receivable(sub_id))
+    emit(store, agency.id, "invoice.finalized", _event(number, draft), end)
     credit_micros = sum(t.credit_micros for t in totals)
     revenue = _revenue_minor(draft, history, numbers, agency, period, credit_micros)
     cost = micros_to_minor(
@@ -320,7 +322,22 @@ def _wholesale_invoice(
         fee,
     )
     number = finalize(store, draft, "open", Accounts.WHOLESALE_COST)
+    emit(store, agency.id, "invoice.finalized", _event(number, draft), end)
     return number, draft.subtotal_minor
+
+
+def _event(number: str, draft: InvoiceDraft) -> dict[str, Any]:
+    currency = draft.currency
+    return {
+        "number": number,
+        "kind": draft.kind,
+        "sub_account": draft.sub_account_id,
+        "period": draft.period,
+        "currency": currency,
+        "subtotal": format_minor(draft.subtotal_minor, currency),
+        "tax": format_minor(draft.tax_minor, currency),
+        "total": format_minor(draft.total_minor, currency),
+    }
 
 
 def period_document(store: Store, agency: Agency, period: Period) -> dict[str, Any]:

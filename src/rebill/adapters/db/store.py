@@ -42,6 +42,8 @@ from rebill.adapters.db.rows import (
     TopUpRequestRow,
     UsageCounterRow,
     WalletRow,
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
     WholesaleNumberPriceRow,
     WholesaleVoiceRateRow,
 )
@@ -1188,6 +1190,153 @@ class SqlStore:
                 IdempotencyRow.key_id == key_id, IdempotencyRow.idempotency_key == key
             )
         )
+
+    # -- webhooks ---------------------------------------------------------------------------
+    def save_webhook_endpoint(
+        self,
+        agency_id: str,
+        endpoint_id: str,
+        url: str,
+        secret: str,
+        events: list[str],
+        now: datetime,
+    ) -> None:
+        self.session.add(
+            WebhookEndpointRow(
+                agency_id=agency_id,
+                id=endpoint_id,
+                url=url,
+                secret=secret,
+                events=json.dumps(events),
+                created_at=now,
+            )
+        )
+        self.session.flush()
+
+    def webhook_endpoints(self, agency_id: str) -> list[dict[str, Any]]:
+        rows = self.session.scalars(
+            select(WebhookEndpointRow)
+            .where(WebhookEndpointRow.agency_id == agency_id)
+            .order_by(WebhookEndpointRow.id)
+        )
+        return [
+            {
+                "id": r.id,
+                "url": r.url,
+                "events": json.loads(r.events),
+                "created_at": r.created_at.isoformat(),
+                "disabled": r.disabled_at is not None,
+            }
+            for r in rows
+        ]
+
+    def webhook_endpoints_for(self, agency_id: str) -> list[tuple[str, list[str]]]:
+        rows = self.session.execute(
+            select(WebhookEndpointRow.id, WebhookEndpointRow.events).where(
+                WebhookEndpointRow.agency_id == agency_id, WebhookEndpointRow.disabled_at.is_(None)
+            )
+        )
+        return [(endpoint_id, json.loads(events)) for endpoint_id, events in rows]
+
+    def queue_delivery(
+        self,
+        agency_id: str,
+        delivery_id: str,
+        endpoint_id: str,
+        event_id: str,
+        event_type: str,
+        payload: str,
+        now: datetime,
+    ) -> None:
+        self.session.add(
+            WebhookDeliveryRow(
+                agency_id=agency_id,
+                id=delivery_id,
+                endpoint_id=endpoint_id,
+                event_id=event_id,
+                event_type=event_type,
+                payload=payload,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                last_error="",
+                created_at=now,
+            )
+        )
+        self.session.flush()
+
+    def due_deliveries(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        rows = self.session.execute(
+            select(WebhookDeliveryRow, WebhookEndpointRow.url, WebhookEndpointRow.secret)
+            .join(
+                WebhookEndpointRow,
+                and_(
+                    WebhookEndpointRow.agency_id == WebhookDeliveryRow.agency_id,
+                    WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id,
+                ),
+            )
+            .where(
+                WebhookDeliveryRow.status == "pending", WebhookDeliveryRow.next_attempt_at <= now
+            )
+            .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
+            .limit(limit)
+        )
+        return [
+            {
+                "agency_id": d.agency_id,
+                "id": d.id,
+                "payload": d.payload,
+                "attempts": d.attempts,
+                "url": url,
+                "secret": secret,
+            }
+            for d, url, secret in rows
+        ]
+
+    def finish_delivery(
+        self,
+        agency_id: str,
+        delivery_id: str,
+        status: str,
+        attempts: int,
+        next_attempt_at: datetime,
+        error: str,
+        delivered_at: datetime | None,
+    ) -> None:
+        row = self.session.get(WebhookDeliveryRow, (agency_id, delivery_id))
+        assert row is not None
+        row.status, row.attempts, row.next_attempt_at = status, attempts, next_attempt_at
+        row.last_error, row.delivered_at = error[:500], delivered_at
+        self.session.flush()
+
+    def replay_delivery(self, agency_id: str, delivery_id: str, now: datetime) -> bool:
+        row = self.session.get(WebhookDeliveryRow, (agency_id, delivery_id))
+        if row is None:
+            return False
+        row.status, row.next_attempt_at = "pending", now
+        self.session.flush()
+        return True
+
+    def webhook_deliveries(self, agency_id: str) -> list[dict[str, Any]]:
+        rows = self.session.scalars(
+            select(WebhookDeliveryRow)
+            .where(WebhookDeliveryRow.agency_id == agency_id)
+            .order_by(WebhookDeliveryRow.created_at, WebhookDeliveryRow.id)
+        )
+        return [
+            {
+                "id": r.id,
+                "endpoint": r.endpoint_id,
+                "event_id": r.event_id,
+                "event_type": r.event_type,
+                "status": r.status,
+                "attempts": r.attempts,
+                "last_error": r.last_error or None,
+                "next_attempt_at": r.next_attempt_at.isoformat(),
+                "delivered_at": r.delivered_at.isoformat() if r.delivered_at else None,
+            }
+            for r in rows
+        ]
 
     # -- ledger -----------------------------------------------------------------------------
     def has_entry(self, agency_id: str, key: str) -> bool:

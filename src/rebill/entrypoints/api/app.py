@@ -1,11 +1,12 @@
 """The REST API. Every route scopes its queries by the caller's tenant: an object of another
 agency or sub-account answers 404, never its data. POSTs honour `Idempotency-Key`."""
 
-
 import csv
 import hashlib
 import io
 import json
+import logging
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -26,7 +27,7 @@ from rebill.domain.errors import (
 from rebill.domain.money import format_micros_as_minor
 from rebill.domain.period import Period
 from rebill.entrypoints.api import errors, schemas
-from rebill.services import billing, queries, reports
+from rebill.services import billing, queries, reports, webhooks
 from rebill.services.accounts import set_caps, set_state
 from rebill.services.apply_catalog import apply_catalog
 from rebill.services.authorize import authorize_call
@@ -35,6 +36,8 @@ from rebill.services.import_usage import ingest_calls
 from rebill.services.keys import authenticate
 
 idempotency_window = timedelta(hours=24)
+webhook_poll_seconds = 2.0
+logger = logging.getLogger("rebill.api")
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": schemas.Problem, "content": {errors.PROBLEM: {}}}
     for status in (401, 403, 404, 409, 422)
@@ -562,7 +565,98 @@ def create_app(rebill: App) -> FastAPI:
 
         return idempotent(raw, request.url.path, caller, idempotency_key, run)
 
+    @api.post(
+        "/v1/webhook_endpoints",
+        response_model=schemas.WebhookEndpointCreated,
+        status_code=201,
+        tags=["webhooks"],
+    )
+    async def post_webhook_endpoint(
+        body: schemas.WebhookEndpointIn,
+        request: Request,
+        caller: Caller,
+        agency: AgencyParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        """Register a URL; the signing secret is shown once, in this answer."""
+        raw = await request.body()
+
+        def run() -> tuple[int, Any]:
+            agency_id = agency_of(caller, agency)
+            require(caller, "settings")
+            created = webhooks.add_endpoint(
+                rebill.uow,
+                agency_id,
+                body.url,
+                body.events,
+                rebill.settings.webhooks_allow_private,
+                rebill.clock.now(),
+            )
+            return 201, created
+
+        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+
+    @api.get("/v1/webhook_endpoints", response_model=schemas.WebhookEndpointList, tags=["webhooks"])
+    def list_webhook_endpoints(
+        caller: Caller, agency: AgencyParam = None, limit: Limit = 20, starting_after: After = None
+    ) -> dict[str, Any]:
+        agency_id = agency_of(caller, agency)
+        if caller.kind == "sub_account":
+            raise HTTPException(403, "sub-account keys cannot read webhook endpoints")
+        with rebill.uow() as uow:
+            endpoints = uow.store.webhook_endpoints(agency_id)
+        return page(endpoints, limit, starting_after)
+
+    @api.get(
+        "/v1/webhook_deliveries", response_model=schemas.WebhookDeliveryList, tags=["webhooks"]
+    )
+    def list_webhook_deliveries(
+        caller: Caller, agency: AgencyParam = None, limit: Limit = 20, starting_after: After = None
+    ) -> dict[str, Any]:
+        agency_id = agency_of(caller, agency)
+        if caller.kind == "sub_account":
+            raise HTTPException(403, "sub-account keys cannot read webhook deliveries")
+        with rebill.uow() as uow:
+            deliveries = uow.store.webhook_deliveries(agency_id)
+        return page(deliveries, limit, starting_after)
+
+    @api.post(
+        "/v1/webhook_deliveries/{delivery_id}/replay",
+        response_model=schemas.WebhookDeliveryList,
+        tags=["webhooks"],
+    )
+    async def post_replay(
+        delivery_id: str,
+        request: Request,
+        caller: Caller,
+        agency: AgencyParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        raw = await request.body()
+
+        def run() -> tuple[int, Any]:
+            agency_id = agency_of(caller, agency)
+            require(caller, "settings")
+            webhooks.replay(rebill.uow, agency_id, delivery_id, rebill.clock.now())
+            with rebill.uow() as uow:
+                found = [
+                    d for d in uow.store.webhook_deliveries(agency_id) if d["id"] == delivery_id
+                ]
+            return 200, {"data": found, "has_more": False}
+
+        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+
     return api
+
+
+def _deliver_loop(rebill: App, stop: threading.Event) -> None:
+    sender = rebill.webhook_sender
+    assert sender is not None
+    while not stop.wait(webhook_poll_seconds):
+        try:
+            webhooks.deliver_due(rebill.uow, sender, rebill.clock.now())
+        except Exception:  # keep the loop alive; the next round retries
+            logger.exception("webhook delivery round failed")
 
 
 def _missing() -> Any:

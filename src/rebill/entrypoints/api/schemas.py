@@ -254,3 +254,45 @@ class ApplyOut(BaseModel):
     created: dict[str, int]
     updated: dict[str, int]
     receipts: list[str]
+
+
+class WebhookEndpointIn(BaseModel):
+    url: str = Field(max_length=2000)
+    events: list[str] = Field(default_factory=list, max_length=10)
+
+
+class WebhookEndpointCreated(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    secret: str
+
+
+class WebhookEndpoint(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    created_at: str
+    disabled: bool
+
+
+class WebhookEndpointList(BaseModel):
+    data: list[WebhookEndpoint]
+    has_more: bool
+
+
+class WebhookDelivery(BaseModel):
+    id: str
+    endpoint: str
+    event_id: str
+    event_type: str
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: str
+    delivered_at: str | None
+
+
+class WebhookDeliveryList(BaseModel):
+    data: list[WebhookDelivery]
+    has_more: bool

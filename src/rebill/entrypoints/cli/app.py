@@ -33,6 +33,7 @@ from rebill.services.authorize import authorize_call
 from rebill.services.close_period import close_period
 from rebill.services.import_usage import import_usage, read_rows
 from rebill.services.keys import create_key, revoke_key
+from rebill.services.webhooks import add_endpoint, deliver_due, replay
 
 EXIT_CODES: dict[type[BillingError], int] = {
     ValidationError: 1,
@@ -58,6 +59,8 @@ alerts_app = typer.Typer(no_args_is_help=True, help="Alerts (each fires once).")
 app.add_typer(caps_app, name="caps")
 app.add_typer(subs_app, name="sub-accounts")
 app.add_typer(alerts_app, name="alerts")
+webhooks_app = typer.Typer(no_args_is_help=True, help="Outbound webhooks (signed).")
+app.add_typer(webhooks_app, name="webhooks")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys (shown once, stored hashed).")
 app.add_typer(keys_app, name="keys")
 
@@ -544,6 +547,80 @@ def keys_revoke(
     except BillingError as exc:
         fail(exc)
     out.print(f"revoked {key_id}")
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    agency: AgencyOption,
+    url: Annotated[str, typer.Option("--url")],
+    events: Annotated[str, typer.Option(help="Comma-separated event types (default: all)")] = "",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a webhook URL; prints its signing secret once."""
+    rebill = open_app(db)
+    chosen = [e.strip() for e in events.split(",") if e.strip()]
+    try:
+        created = add_endpoint(
+            rebill.uow,
+            agency,
+            url,
+            chosen,
+            rebill.settings.webhooks_allow_private,
+            rebill.clock.now(),
+        )
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json(created)
+    else:
+        out.print(f"endpoint {created['id']} → {url}; secret (shown once): {created['secret']}")
+
+
+@webhooks_app.command("list")
+def webhooks_list(agency: AgencyOption, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Endpoints and their deliveries."""
+    rebill = open_app(db)
+    with rebill.uow() as uow:
+        document = {
+            "endpoints": uow.store.webhook_endpoints(agency),
+            "deliveries": uow.store.webhook_deliveries(agency),
+        }
+    if as_json:
+        print_json(document)
+        return
+    table = Table(title=f"webhook deliveries of {agency}")
+    for column in ("id", "event", "status", "attempts", "last error"):
+        table.add_column(column)
+    for d in document["deliveries"]:
+        table.add_row(
+            d["id"], d["event_type"], d["status"], str(d["attempts"]), d["last_error"] or ""
+        )
+    out.print(table)
+
+
+@webhooks_app.command("deliver")
+def webhooks_deliver(db: DbOption = None) -> None:
+    """Send the deliveries that are due now (`rebill serve` does this continuously)."""
+    rebill = open_app(db)
+    assert rebill.webhook_sender is not None
+    sent = deliver_due(rebill.uow, rebill.webhook_sender, rebill.clock.now())
+    out.print(f"{sent} delivered")
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(
+    agency: AgencyOption,
+    delivery: Annotated[str, typer.Argument(help="Delivery id (msg_…)")],
+    db: DbOption = None,
+) -> None:
+    """Send a delivery again."""
+    rebill = open_app(db)
+    try:
+        replay(rebill.uow, agency, delivery, rebill.clock.now())
+    except BillingError as exc:
+        fail(exc)
+    out.print(f"{delivery} queued again")
 
 
 @app.command("serve")
