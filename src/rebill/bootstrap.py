@@ -12,6 +12,7 @@ from rebill.adapters.db.store import unit_of_work_factory
 from rebill.adapters.mail.smtp import SmtpMailer
 from rebill.adapters.webhooks.http import HttpWebhookSender
 from rebill.config import Settings
+from rebill.services.gateway import GatewayContext
 from rebill.services.ports import Clock, Mailer, UnitOfWorkFactory, WebhookSender
 
 
@@ -23,6 +24,7 @@ class App:
     clock: Clock
     mailer: Mailer | None = None
     webhook_sender: WebhookSender | None = None
+    gateway: GatewayContext | None = None
 
     def dispose(self) -> None:
         self.engine.dispose()

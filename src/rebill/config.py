@@ -20,6 +20,12 @@ class Settings:
     smtp_from: str = "alerts@rebill.localhost"
     # The platform's switch for webhook URLs on loopback, link-local or private addresses.
     webhooks_allow_private: bool = False
+    # Stripe: the platform's secret key, the API base (point it at the in-repo test server),
+    # the Connect webhook secret, and the public URL of this server (checkout returns there).
+    stripe_secret_key: str | None = None
+    stripe_api_base: str | None = None
+    stripe_webhook_secret: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:

@@ -128,10 +128,11 @@ def decide(given: AuthorizationInput) -> Decision:
             bounds.append((pool + overage, reason))
     if not bounds:
         return Decision(True, None)
-    billable, reason = min(bounds)
-    longest = snap_down(rate.increment, billable)
+    longest = snap_down(rate.increment, min(billable for billable, _ in bounds))
     if longest == 0:
-        return refuse(reason)
+        # Every bound that leaves no call refuses it; name the first in the documented order.
+        refusing = [r for b, r in bounds if snap_down(rate.increment, b) == 0]
+        return refuse(min(refusing, key=REASONS.index))
     return Decision(True, longest)
 
 

@@ -68,8 +68,16 @@ class InvoiceDraft:
     idempotency_key: str = ""
 
     def add_line(
-        self, code: str, description: str, quantity: str, unit_price: str | None, amount_micros: int
+        self,
+        code: str,
+        description: str,
+        quantity: str,
+        unit_price: str | None,
+        amount_micros: int,
+        tax_minor: int | None = None,
     ) -> None:
+        """Add a line unless its amount rounds to zero; `tax_minor` overrides the policy's
+        tax (a tax computed by the gateway)."""
         amount_minor = micros_to_minor(amount_micros, self.currency)
         if amount_minor == 0:
             return
@@ -81,7 +89,9 @@ class InvoiceDraft:
                 unit_price=unit_price,
                 amount_micros=amount_micros,
                 amount_minor=amount_minor,
-                tax_minor=self.tax.line_tax_minor(amount_minor),
+                tax_minor=(
+                    self.tax.line_tax_minor(amount_minor) if tax_minor is None else tax_minor
+                ),
             )
         )
 

@@ -54,7 +54,13 @@ def finalize(store: Store, draft: InvoiceDraft, status: str, debit_account: str)
 
 
 def issue_receipt(
-    store: Store, agency: Agency, sub_account_id: str, charge: Charge, now: datetime
+    store: Store,
+    agency: Agency,
+    sub_account_id: str,
+    charge: Charge,
+    now: datetime,
+    tax_minor: int | None = None,
+    provider: str = MANUAL,
 ) -> str | None:
     """A paid receipt for one immediate charge, once (its key is the idempotency key)."""
     key = f"receipt:{sub_account_id}:{charge.key}"
@@ -71,10 +77,10 @@ def issue_receipt(
         tax=agency.tax,
         idempotency_key=key,
     )
-    draft.add_line(charge.code, charge.description, "1", None, charge.amount_micros)
+    draft.add_line(charge.code, charge.description, "1", None, charge.amount_micros, tax_minor)
     if not draft.lines:
         return None
-    return finalize(store, draft, "paid", Accounts.gateway_clearing(MANUAL))
+    return finalize(store, draft, "paid", Accounts.gateway_clearing(provider))
 
 
 def add_credits(
@@ -84,6 +90,8 @@ def add_credits(
     amount_text: str,
     now: datetime,
     reference: str | None = None,
+    tax_minor: int | None = None,
+    provider: str = MANUAL,
 ) -> tuple[str, int]:
     """Record a credit purchase paid outside the gateway: a receipt (a taxable sale) and the
     net amount into the wallet. Returns the receipt number and the new balance in micros."""
@@ -132,11 +140,12 @@ def add_credits(
         "1",
         format_minor(micros // unit, agency.currency),
         micros,
+        tax_minor,
     )
     existing = store.invoice_by_key(agency_id, key)
     if existing:  # the same payment reference is recorded once
         return existing, wallet_balance_micros(store, agency_id, sub_account_id)
-    number = finalize(store, draft, "paid", Accounts.gateway_clearing(MANUAL))
+    number = finalize(store, draft, "paid", Accounts.gateway_clearing(provider))
     line = draft.lines[0]
     net_minor = line.amount_minor - (line.tax_minor if agency.tax.inclusive else 0)
     return number, store.add_to_wallet(agency_id, sub_account_id, net_minor * unit)

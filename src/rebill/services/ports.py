@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from rebill.domain.account import Agency, Platform, SubAccount
 from rebill.domain.caps import Caps
 from rebill.domain.charges import HeldNumber, PlanChange
+from rebill.domain.gateway import AccountStatus, CheckoutRequest, CheckoutSession, TaxSettingsView
 from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import JournalEntry
 from rebill.domain.plan import Plan, WholesaleCard
@@ -118,6 +119,20 @@ class Alert:
 
 class Mailer(Protocol):
     def send(self, recipients: Sequence[str], subject: str, body: str) -> None: ...
+
+
+class PaymentGateway(Protocol):
+    """A payment provider, plain data in and out (implemented by the Stripe adapter)."""
+
+    def account_status(self, account_id: str) -> AccountStatus: ...
+
+    def tax_settings(self, account_id: str) -> TaxSettingsView: ...
+
+    def create_checkout(
+        self, account_id: str, request: CheckoutRequest, idempotency_key: str
+    ) -> CheckoutSession: ...
+
+    def verify_webhook(self, payload: bytes, signature: str | None) -> dict[str, Any]: ...
 
 
 class WebhookSender(Protocol):
@@ -282,6 +297,35 @@ class Store(Protocol):
     ) -> bool: ...
     def finish_idempotent(self, key_id: str, key: str, status_code: int, body: str) -> None: ...
     def forget_idempotent(self, key_id: str, key: str) -> None: ...
+    def gateway_link(self, agency_id: str) -> tuple[str, str | None, bool, bool] | None: ...
+    def save_gateway_link(
+        self,
+        agency_id: str,
+        provider: str,
+        account_id: str | None,
+        charges_enabled: bool,
+        details_submitted: bool,
+        now: datetime,
+    ) -> None: ...
+    def agency_for_account(self, account_id: str) -> str | None: ...
+    def save_checkout(
+        self,
+        agency_id: str,
+        checkout_id: str,
+        sub_account_id: str,
+        action: str,
+        detail: str,
+        amount_minor: int,
+        tax_minor: int,
+        now: datetime,
+    ) -> None: ...
+    def checkout(
+        self, agency_id: str, checkout_id: str, for_update: bool = False
+    ) -> dict[str, Any] | None: ...
+    def complete_checkout(self, agency_id: str, checkout_id: str, now: datetime) -> None: ...
+    def record_gateway_event(
+        self, provider: str, event_id: str, event_type: str, account_id: str | None, now: datetime
+    ) -> bool: ...
     def save_webhook_endpoint(
         self,
         agency_id: str,

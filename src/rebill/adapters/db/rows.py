@@ -471,3 +471,42 @@ class WebhookDeliveryRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+
+class GatewayLinkRow(Base):
+    """The payment gateway an agency charges its clients through."""
+
+    __tablename__ = "gateway_links"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    charges_enabled: Mapped[int] = mapped_column(Integer)
+    details_submitted: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CheckoutRow(Base):
+    """A client action paid through a hosted checkout; applied once when it completes."""
+
+    __tablename__ = "checkouts"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    sub_account_id: Mapped[str] = mapped_column(Id)
+    action: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(String(200))  # credits: amount; upgrade: plan; number
+    amount_minor: Mapped[int] = mapped_column(Money)
+    tax_minor: Mapped[int] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(16))  # open | complete
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class GatewayEventRow(Base):
+    """Gateway events already handled (replays are ignored by id)."""
+
+    __tablename__ = "gateway_events"
+    provider: Mapped[str] = mapped_column(String(16), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)

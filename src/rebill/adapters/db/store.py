@@ -23,6 +23,9 @@ from rebill.adapters.db.rows import (
     ApiKeyRow,
     CallReservationRow,
     CallRow,
+    CheckoutRow,
+    GatewayEventRow,
+    GatewayLinkRow,
     IdempotencyRow,
     InvoiceLineRow,
     InvoiceRow,
@@ -1190,6 +1193,111 @@ class SqlStore:
                 IdempotencyRow.key_id == key_id, IdempotencyRow.idempotency_key == key
             )
         )
+
+    # -- payment gateways -------------------------------------------------------------------
+    def gateway_link(self, agency_id: str) -> tuple[str, str | None, bool, bool] | None:
+        row = self.session.get(GatewayLinkRow, agency_id)
+        if row is None:
+            return None
+        return (
+            row.provider,
+            row.account_id,
+            bool(row.charges_enabled),
+            bool(row.details_submitted),
+        )
+
+    def save_gateway_link(
+        self,
+        agency_id: str,
+        provider: str,
+        account_id: str | None,
+        charges_enabled: bool,
+        details_submitted: bool,
+        now: datetime,
+    ) -> None:
+        self.session.merge(
+            GatewayLinkRow(
+                agency_id=agency_id,
+                provider=provider,
+                account_id=account_id,
+                charges_enabled=int(charges_enabled),
+                details_submitted=int(details_submitted),
+                updated_at=now,
+            )
+        )
+        self.session.flush()
+
+    def agency_for_account(self, account_id: str) -> str | None:
+        return self.session.scalar(
+            select(GatewayLinkRow.agency_id).where(GatewayLinkRow.account_id == account_id)
+        )
+
+    def save_checkout(
+        self,
+        agency_id: str,
+        checkout_id: str,
+        sub_account_id: str,
+        action: str,
+        detail: str,
+        amount_minor: int,
+        tax_minor: int,
+        now: datetime,
+    ) -> None:
+        self.session.add(
+            CheckoutRow(
+                agency_id=agency_id,
+                id=checkout_id,
+                sub_account_id=sub_account_id,
+                action=action,
+                detail=detail,
+                amount_minor=amount_minor,
+                tax_minor=tax_minor,
+                status="open",
+                created_at=now,
+            )
+        )
+        self.session.flush()
+
+    def checkout(
+        self, agency_id: str, checkout_id: str, for_update: bool = False
+    ) -> dict[str, Any] | None:
+        row = self.session.get(CheckoutRow, (agency_id, checkout_id), with_for_update=for_update)
+        if row is None:
+            return None
+        return {
+            "id": row.id,
+            "sub_account": row.sub_account_id,
+            "action": row.action,
+            "detail": row.detail,
+            "amount_minor": row.amount_minor,
+            "tax_minor": row.tax_minor,
+            "status": row.status,
+            "applied": row.applied_at is not None,
+        }
+
+    def complete_checkout(self, agency_id: str, checkout_id: str, now: datetime) -> None:
+        row = self.session.get(CheckoutRow, (agency_id, checkout_id))
+        assert row is not None
+        row.status, row.applied_at = "complete", now
+        self.session.flush()
+
+    def record_gateway_event(
+        self, provider: str, event_id: str, event_type: str, account_id: str | None, now: datetime
+    ) -> bool:
+        """Remember an event; False when it was seen before (a replay)."""
+        if self.session.get(GatewayEventRow, (provider, event_id)) is not None:
+            return False
+        self.session.add(
+            GatewayEventRow(
+                provider=provider,
+                event_id=event_id,
+                event_type=event_type,
+                account_id=account_id,
+                received_at=now,
+            )
+        )
+        self.session.flush()
+        return True
 
     # -- webhooks ---------------------------------------------------------------------------
     def save_webhook_endpoint(

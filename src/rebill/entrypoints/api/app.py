@@ -21,6 +21,7 @@ from rebill.domain.errors import (
     BillingError,
     ConflictError,
     FieldError,
+    GatewayError,
     NotFoundError,
     ValidationError,
 )
@@ -32,6 +33,7 @@ from rebill.services.accounts import set_caps, set_state
 from rebill.services.apply_catalog import apply_catalog
 from rebill.services.authorize import authorize_call
 from rebill.services.close_period import close_period, period_document
+from rebill.services.gateway import handle_event
 from rebill.services.import_usage import ingest_calls
 from rebill.services.keys import authenticate
 
@@ -645,6 +647,22 @@ def create_app(rebill: App) -> FastAPI:
             return 200, {"data": found, "has_more": False}
 
         return idempotent(raw, request.url.path, caller, idempotency_key, run)
+
+    @api.post("/webhooks/stripe", tags=["gateway"], include_in_schema=False)
+    async def stripe_webhook(request: Request) -> Response:
+        """Connect events from Stripe: signature checked, routed by `account`, replays by
+        event id ignored, any order accepted."""
+        payload = await request.body()
+        context = rebill.gateway
+        if context is None or context.gateway is None:
+            return errors.problem(503, "gateway_not_configured", "Stripe is not configured")
+        signature = request.headers.get("stripe-signature")
+        try:
+            event = context.gateway.verify_webhook(payload, signature)
+        except GatewayError as exc:
+            return errors.problem(400, exc.gateway_code, exc.message)
+        outcome = handle_event(rebill.uow, context, event, rebill.clock.now())
+        return JSONResponse({"received": True, "outcome": outcome})
 
     return api
 

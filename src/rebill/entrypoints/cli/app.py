@@ -31,6 +31,12 @@ from rebill.services.alerts import deliver_alerts
 from rebill.services.apply_catalog import apply_catalog
 from rebill.services.authorize import authorize_call
 from rebill.services.close_period import close_period
+from rebill.services.gateway import (
+    GatewayContext,
+    create_checkout,
+    gateway_status,
+    link_gateway,
+)
 from rebill.services.import_usage import import_usage, read_rows
 from rebill.services.keys import create_key, revoke_key
 from rebill.services.webhooks import add_endpoint, deliver_due, replay
@@ -61,6 +67,10 @@ app.add_typer(subs_app, name="sub-accounts")
 app.add_typer(alerts_app, name="alerts")
 webhooks_app = typer.Typer(no_args_is_help=True, help="Outbound webhooks (signed).")
 app.add_typer(webhooks_app, name="webhooks")
+gateway_app = typer.Typer(no_args_is_help=True, help="The agency's payment gateway.")
+checkout_app = typer.Typer(no_args_is_help=True, help="Hosted checkouts for client actions.")
+app.add_typer(gateway_app, name="gateway")
+app.add_typer(checkout_app, name="checkout")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys (shown once, stored hashed).")
 app.add_typer(keys_app, name="keys")
 
@@ -621,6 +631,105 @@ def webhooks_replay(
     except BillingError as exc:
         fail(exc)
     out.print(f"{delivery} queued again")
+
+
+def gateway_context(rebill: App) -> GatewayContext:
+    assert rebill.gateway is not None
+    return rebill.gateway
+
+
+def print_gateway_status(document: dict[str, Any]) -> None:
+    tax = document["tax"]
+    out.print(
+        f"gateway: {document['provider'] or 'none'} {document['account'] or ''} "
+        f"(charges {'enabled' if document['charges_enabled'] else 'disabled'})"
+    )
+    mark = "[green]ready[/]" if tax["ready"] else "[red]not ready[/]"
+    out.print(
+        f"tax mode {tax['mode']}: {tax['status']}, {mark}; registrations: {tax['registrations']}"
+    )
+    for field in tax["missing_fields"]:
+        out.print(f"  [red]✗[/] missing {field}")
+    for fix in tax["fixes"]:
+        out.print(f"  fix: {fix}")
+    for warning in tax["warnings"]:
+        out.print(f"  [yellow]warning[/]: {warning}")
+
+
+@gateway_app.command("link")
+def gateway_link(
+    agency: AgencyOption,
+    provider: Annotated[str, typer.Option(help="stripe or manual")],
+    account: Annotated[str | None, typer.Option(help="acct_… (stripe)")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Link an agency to its Stripe account, or to the manual gateway."""
+    rebill = open_app(db)
+    try:
+        document = link_gateway(
+            rebill.uow, gateway_context(rebill), agency, provider, account, rebill.clock.now()
+        )
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json(document)
+    else:
+        print_gateway_status(document)
+
+
+@gateway_app.command("status")
+def gateway_status_command(
+    agency: AgencyOption, db: DbOption = None, as_json: JsonOption = False
+) -> None:
+    """Link state and the Stripe Tax readiness checklist."""
+    rebill = open_app(db)
+    try:
+        document = gateway_status(rebill.uow, gateway_context(rebill), agency)
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json(document)
+    else:
+        print_gateway_status(document)
+
+
+@checkout_app.command("create")
+def checkout_create(
+    agency: AgencyOption,
+    sub_account: Annotated[str, typer.Option("--sub-account")],
+    action: Annotated[str, typer.Option(help="credits, upgrade or number")],
+    amount: Annotated[str | None, typer.Option(help="credits: e.g. 20.00")] = None,
+    plan: Annotated[str | None, typer.Option(help="upgrade: the plan")] = None,
+    number_type: Annotated[
+        str | None, typer.Option("--type", help="number: local or toll_free")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A Checkout Session for a client action on the agency's Stripe account."""
+    rebill = open_app(db)
+    try:
+        document = create_checkout(
+            rebill.uow,
+            gateway_context(rebill),
+            agency,
+            sub_account,
+            action,
+            amount,
+            plan,
+            number_type,
+            rebill.clock.now(),
+        )
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json(document)
+    else:
+        out.print(
+            f"checkout {document['id']}: {document['amount']} + tax {document['tax']} "
+            f"{document['currency']} → {document['url']}"
+        )
 
 
 @app.command("serve")

@@ -1,0 +1,1 @@
+"""Payment gateways: Stripe (Connect, Checkout, Tax) and a manual gateway."""

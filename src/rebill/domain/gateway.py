@@ -1,0 +1,142 @@
+"""Payment gateways as plain data (saleor's rule: plain data in, plain data out) and the Stripe
+Tax readiness rule (BILLING_MODEL §10): before any checkout and before finalizing invoices in
+`stripe` tax mode, the agency's account must have active tax settings; each missing item is
+named with its fix, and no registration means tax will calculate as 0.00."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PROVIDERS = ("stripe", "manual")
+CHECKOUT_ACTIONS = ("credits", "upgrade", "number")
+
+FIX_HEAD_OFFICE = (
+    "Set your head office address (at least the country): Stripe Dashboard → "
+    "Settings → Tax → Business address"
+)
+FIX_TAX_CODE = (
+    "Choose a preset product tax code, e.g. 'General - Electronically Supplied "
+    "Services' (txcd_10000000): Settings → Tax → Defaults"
+)
+FIX_BEHAVIOR = (
+    "Select a default tax behaviour: exclusive, inclusive or inferred by currency: "
+    "Settings → Tax → Defaults"
+)
+FIX_REGISTRATION = (
+    "Add at least one tax registration where you collect tax: Settings → Tax "
+    "→ Registrations (without one, tax calculates as 0.00)"
+)
+ALL_FIXES = (FIX_HEAD_OFFICE, FIX_TAX_CODE, FIX_BEHAVIOR, FIX_REGISTRATION)
+# Stripe's `status_details.pending.missing_fields` names, mapped to the fix for each.
+MISSING_FIELD_FIXES = {
+    "head_office": FIX_HEAD_OFFICE,
+    "head_office.address": FIX_HEAD_OFFICE,
+    "head_office.address.country": FIX_HEAD_OFFICE,
+    "defaults.tax_code": FIX_TAX_CODE,
+    "defaults.tax_behavior": FIX_BEHAVIOR,
+}
+
+
+@dataclass(frozen=True)
+class TaxSettingsView:
+    """What the gateway reports of an account's Stripe Tax settings."""
+
+    status: str  # active | pending
+    missing_fields: tuple[str, ...] = ()
+    registrations: int = 0
+
+
+@dataclass(frozen=True)
+class TaxReadiness:
+    mode: str
+    status: str
+    ready: bool
+    missing_fields: list[str] = field(default_factory=list)
+    registrations: int = 0
+    fixes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def document(self) -> dict[str, object]:
+        return {
+            "mode": self.mode,
+            "status": self.status,
+            "ready": self.ready,
+            "missing_fields": self.missing_fields,
+            "registrations": self.registrations,
+            "fixes": self.fixes,
+            "warnings": self.warnings,
+        }
+
+
+def tax_readiness(mode: str, settings: TaxSettingsView | None) -> TaxReadiness:
+    """Ready when tax is not collected through Stripe, or when the settings are active."""
+    if mode != "stripe":
+        return TaxReadiness(mode, "active", True)
+    if settings is None:
+        return TaxReadiness(
+            mode,
+            "pending",
+            False,
+            ["stripe_account"],
+            0,
+            [
+                "Link the agency's Stripe account: rebill gateway link --agency "
+                "ID --provider stripe --account acct_…"
+            ],
+        )
+    ready = settings.status == "active"
+    warnings: list[str] = []
+    if settings.registrations == 0:
+        warnings.append("no tax registration: tax will calculate as 0.00")
+    if ready:
+        fixes = [FIX_REGISTRATION] if settings.registrations == 0 else []
+    else:
+        # Stripe's own checklist: all four steps are required for `active`; the ones its
+        # missing fields name come first.
+        fixes = []
+        for name in settings.missing_fields:
+            fix = MISSING_FIELD_FIXES.get(name, f"Set {name}: Stripe Dashboard → Settings → Tax")
+            if fix not in fixes:
+                fixes.append(fix)
+        fixes += [f for f in ALL_FIXES if f not in fixes]
+    return TaxReadiness(
+        mode,
+        settings.status,
+        ready,
+        list(settings.missing_fields),
+        settings.registrations,
+        fixes,
+        warnings,
+    )
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """One client action to pay through the agency's gateway."""
+
+    action: str
+    description: str
+    amount_minor: int
+    currency: str
+    automatic_tax: bool
+    tax_code: str | None
+    metadata: dict[str, str]
+    success_url: str
+    cancel_url: str
+    tax_minor: int = 0  # a manual tax line added to the session
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str | None
+    amount_minor: int
+    tax_minor: int
+    status: str
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    account_id: str
+    charges_enabled: bool
+    details_submitted: bool
