@@ -366,13 +366,13 @@ def _apply_sub_account(
     )
     store.save_sub_account(sub, spec.country, now)
     report.count("sub_account", existing is None)
-    history = store.plan_history(agency.id, plans).get(spec.id, [])
+    history = store.plan_history_of(agency.id, spec.id)
     _apply_plan(store, agency, spec, plans[spec.plan], history, now)
     if spec.numbers is not None:
         _apply_numbers(store, agency.id, spec, now)
     # Immediate charges (subscription, upgrade, number rental) become paid receipts once each.
-    history = store.plan_history(agency.id, plans).get(spec.id, [])
-    numbers = store.numbers(agency.id).get(spec.id, [])
+    history = store.plan_history_of(agency.id, spec.id)
+    numbers = store.numbers_of(agency.id, spec.id)
     tz = agency.tz
     for charge in charges_in(history, numbers, tz, EVER[0], EVER[1]):
         number = issue_receipt(store, agency, spec.id, charge, now)
@@ -416,7 +416,7 @@ def _apply_plan(
 def _apply_numbers(store: Store, agency_id: str, spec: cs.SubAccountSpec, now: datetime) -> None:
     """The catalog's list is what the sub-account holds: new numbers are rented, missing ones
     released (now), and an explicit `released_at` releases at that time."""
-    held = {n.e164: n for n in store.numbers(agency_id).get(spec.id, []) if n.released_at is None}
+    held = {n.e164: n for n in store.numbers_of(agency_id, spec.id) if n.released_at is None}
     listed = {n.e164 for n in spec.numbers or []}
     for number in spec.numbers or []:
         current = held.get(number.e164)
@@ -443,5 +443,5 @@ def _already_released(
 ) -> bool:
     return any(
         n.e164 == e164 and n.rented_at == rented_at
-        for n in store.numbers(agency_id).get(sub_account_id, [])
+        for n in store.numbers_of(agency_id, sub_account_id)
     )

@@ -184,6 +184,7 @@ class PhoneNumberRow(Base):
         ForeignKeyConstraint(
             ["agency_id", "sub_account_id"], ["sub_accounts.agency_id", "sub_accounts.id"]
         ),
+        Index("ix_phone_numbers_sub", "agency_id", "sub_account_id"),
     )
 
 
@@ -215,8 +216,10 @@ class CallRow(Base):
     wholesale_billable_seconds: Mapped[int] = mapped_column(Integer)
     wholesale_cost_micros: Mapped[int] = mapped_column(Money)
     __table_args__ = (
-        Index("ix_calls_agency_period", "agency_id", "period", "sub_account_id"),
-        Index("ix_calls_agency_late", "agency_id", "late", "billed_period"),
+        # No secondary index leads with agency_id, so a lookup by (agency_id, call_id) always
+        # takes the primary key, even when PostgreSQL's statistics lag behind a big import.
+        Index("ix_calls_period", "period", "agency_id", "late", "sub_account_id"),
+        Index("ix_calls_late", "late", "billed_period", "agency_id"),
     )
 
 

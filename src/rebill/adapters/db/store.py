@@ -663,6 +663,13 @@ class SqlStore:
             )
         return result
 
+    def numbers_of(self, agency_id: str, sub_account_id: str) -> list[HeldNumber]:
+        rows = self.session.scalars(select(PhoneNumberRow).where(
+            PhoneNumberRow.agency_id == agency_id,
+            PhoneNumberRow.sub_account_id == sub_account_id,
+        ).order_by(PhoneNumberRow.rented_at, PhoneNumberRow.e164))
+        return [HeldNumber(r.e164, r.number_type, r.rented_at, r.released_at) for r in rows]
+
     def number_holder(self, agency_id: str, e164: str) -> str | None:
         return self.session.scalar(
             select(PhoneNumberRow.sub_account_id).where(
