@@ -41,6 +41,7 @@ import random
 import resource
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -90,40 +91,60 @@ def catalog(n_subs: int, seed: int) -> dict[str, Any]:
     subs = []
     for index in range(n_subs):
         sid = sub_id(index)
-        subs.append({
-            "id": sid, "name": f"Sub-account {index}", "email": f"billing@{sid}.example",
-            "plan": rng.choice(PLANS)[0], "subscribed_at": subscribed,
-            "numbers": [{"e164": f"+1555{index:07d}", "type": "local", "rented_at": subscribed}],
-        })
+        subs.append(
+            {
+                "id": sid,
+                "name": f"Sub-account {index}",
+                "email": f"billing@{sid}.example",
+                "plan": rng.choice(PLANS)[0],
+                "subscribed_at": subscribed,
+                "numbers": [
+                    {"e164": f"+1555{index:07d}", "type": "local", "rented_at": subscribed}
+                ],
+            }
+        )
     return {
         "platform": {
-            "name": "Bench Voice Platform", "currency": "USD",
+            "name": "Bench Voice Platform",
+            "currency": "USD",
             "wholesale": {
-                "voice": {"outbound": {"per_minute": "0.090", "increment": "1/1"},
-                          "inbound": {"per_minute": "0.070", "increment": "1/1"}},
+                "voice": {
+                    "outbound": {"per_minute": "0.090", "increment": "1/1"},
+                    "inbound": {"per_minute": "0.070", "increment": "1/1"},
+                },
                 "numbers": {"local": {"monthly": "1.15"}, "toll_free": {"monthly": "2.15"}},
                 "agency_monthly_fee": "99.00",
             },
         },
-        "agencies": [{
-            "id": AGENCY, "name": "Bench Agency", "timezone": TIMEZONE,
-            "invoice_prefix": "BENCH", "tax": {"mode": "none"},
-            "plans": [_plan(*p) for p in PLANS],
-            "sub_accounts": subs,
-        }],
+        "agencies": [
+            {
+                "id": AGENCY,
+                "name": "Bench Agency",
+                "timezone": TIMEZONE,
+                "invoice_prefix": "BENCH",
+                "tax": {"mode": "none"},
+                "plans": [_plan(*p) for p in PLANS],
+                "sub_accounts": subs,
+            }
+        ],
     }
 
 
-def _plan(plan_id: str, name: str, fee: str, minutes: int, outbound: str,
-          inbound: str) -> dict[str, Any]:
+def _plan(
+    plan_id: str, name: str, fee: str, minutes: int, outbound: str, inbound: str
+) -> dict[str, Any]:
     increment = f"{RETAIL_FIRST}/{RETAIL_STEP}"
     return {
-        "id": plan_id, "name": name, "monthly_fee": fee, "included_minutes": minutes,
+        "id": plan_id,
+        "name": name,
+        "monthly_fee": fee,
+        "included_minutes": minutes,
         "overage": "postpaid",
-        "voice": {"outbound": {"overage_per_minute": outbound, "increment": increment},
-                  "inbound": {"overage_per_minute": inbound, "increment": increment}},
-        "numbers": {"included": 1, "local": {"monthly": "3.00"},
-                    "toll_free": {"monthly": "5.00"}},
+        "voice": {
+            "outbound": {"overage_per_minute": outbound, "increment": increment},
+            "inbound": {"overage_per_minute": inbound, "increment": increment},
+        },
+        "numbers": {"included": 1, "local": {"monthly": "3.00"}, "toll_free": {"monthly": "5.00"}},
         "limits": {"campaigns": 10, "numbers": 10, "parallel_calls": 5},
     }
 
@@ -147,8 +168,9 @@ def write_calls_csv(path: Path, n_calls: int, n_subs: int, seed: int) -> None:
     offsets.sort()
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["call_id", "sub_account", "started_at", "duration_seconds", "direction",
-                         "campaign_id"])
+        writer.writerow(
+            ["call_id", "sub_account", "started_at", "duration_seconds", "direction", "campaign_id"]
+        )
         cache_key, cache_text = -1, ""
         for offset, sub in zip(offsets, subs, strict=True):
             answered = rng.random() > 0.12
@@ -157,14 +179,33 @@ def write_calls_csv(path: Path, n_calls: int, n_subs: int, seed: int) -> None:
                 cache_key = offset
                 cache_text = (start + timedelta(seconds=offset)).astimezone(tz).isoformat()
             sid = sub_id(sub)
-            writer.writerow([f"CA{rng.getrandbits(128):032x}", sid, cache_text, duration,
-                             "outbound" if rng.random() < 0.65 else "inbound",
-                             f"{sid}-c{rng.randint(1, 3)}"])
+            writer.writerow(
+                [
+                    f"CA{rng.getrandbits(128):032x}",
+                    sid,
+                    cache_text,
+                    duration,
+                    "outbound" if rng.random() < 0.65 else "inbound",
+                    f"{sid}-c{rng.randint(1, 3)}",
+                ]
+            )
 
 
 # -- child processes (fresh interpreters: their ru_maxrss is their own peak) ------------------
+def _reset_peak() -> None:
+    """Reset this process's RSS high-water mark (Linux: VmHWM) to its current RSS. A spawned
+    child otherwise inherits its parent's ru_maxrss (Linux keeps it across fork and exec)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
 def _maxrss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    """Peak RSS since the last `_reset_peak` (VmHWM), else ru_maxrss (KiB on Linux)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _profiled(profile: str | None, work: Any) -> Any:
@@ -181,19 +222,49 @@ def child_import(url: str, csv_path: str, profile: str | None) -> dict[str, Any]
     from rebill.services.import_usage import import_usage
 
     app = build(Settings(database_url=url, now=CLOSE_NOW), migrate_schema=False)
+    _reset_peak()
     before = _maxrss_bytes()
     t0 = time.perf_counter()
-    report = _profiled(profile, lambda: import_usage(app.uow(), AGENCY, read_rows(Path(csv_path)),
-                                                     csv_path))
+    report = _profiled(
+        profile,
+        lambda: import_usage(app.uow(), AGENCY, read_rows(Path(csv_path)), csv_path, CLOSE_NOW),
+    )
     seconds = time.perf_counter() - t0
     app.dispose()
-    return {"seconds": seconds, "imported": report.imported, "duplicates": report.duplicates,
-            "rejected": report.rejected, "rss_before": before, "rss_peak": _maxrss_bytes(),
-            "rejections": [str(r) for r in report.rejections[:5]]}
+    return {
+        "seconds": seconds,
+        "imported": report.imported,
+        "duplicates": report.duplicates,
+        "rejected": report.rejected,
+        "rss_before": before,
+        "rss_peak": _maxrss_bytes(),
+        "rejections": [str(r) for r in report.rejections[:5]],
+    }
 
 
 def child_close(url: str, profile: str | None) -> dict[str, Any]:
+    from sqlalchemy import event
+
+    from rebill.adapters.db.store import SqlStore
+
     app = build(Settings(database_url=url, now=CLOSE_NOW), migrate_schema=False)
+    statements = [0]
+    event.listen(
+        app.engine, "before_cursor_execute", lambda *_: statements.__setitem__(0, statements[0] + 1)
+    )
+    # Diagnostics only: how long the one pass over the period's calls (the GROUP BY) takes.
+    claim_seconds = [0.0]
+    totals = SqlStore.period_call_totals
+
+    def timed_totals(self: Any, *args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return totals(self, *args, **kwargs)
+        finally:
+            claim_seconds[0] += time.perf_counter() - t0
+
+    SqlStore.period_call_totals = timed_totals  # type: ignore[method-assign]
+    _reset_peak()
     before = _maxrss_bytes()
     t0 = time.perf_counter()
     documents = _profiled(profile, lambda: close_period(app.uow, PERIOD, [AGENCY], CLOSE_NOW))
@@ -204,11 +275,17 @@ def child_close(url: str, profile: str | None) -> dict[str, Any]:
     retail = doc["retail_invoices"]
     billable = {i["sub_account"]: i["usage"]["billable_minutes"] for i in retail}
     return {
-        "seconds": seconds, "rss_before": before, "rss_peak": peak,
+        "seconds": seconds,
+        "rss_before": before,
+        "rss_peak": peak,
+        "claim_seconds": claim_seconds[0],
+        "statements": statements[0],
         "retail_invoices": len(retail),
         "subs_in_overage": sum(1 for i in retail if Decimal(i["usage"]["postpaid_minutes"]) > 0),
-        "revenue": doc["profit"]["revenue"], "cost": doc["profit"]["cost"],
-        "profit": doc["profit"]["profit"], "wholesale_total": doc["wholesale_invoice"]["total"],
+        "revenue": doc["profit"]["revenue"],
+        "cost": doc["profit"]["cost"],
+        "profit": doc["profit"]["profit"],
+        "wholesale_total": doc["wholesale_invoice"]["total"],
         "billable_minutes": billable,
     }
 
@@ -221,15 +298,35 @@ def in_child(function: Any, *args: Any) -> Any:
 
 # -- baselines --------------------------------------------------------------------------------
 def baseline_table(metadata: MetaData) -> Table:
-    """A copy of `calls`: the same columns and types, primary key and two indexes."""
-    columns = [Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
-               for c in CallRow.__table__.columns]
-    return Table(
-        "calls_baseline", metadata, *columns,
-        Index("ix_calls_baseline_agency_sub_started", "agency_id", "sub_account_id",
-              "started_at"),
-        Index("ix_calls_baseline_agency_started", "agency_id", "started_at"),
-    )
+    """A copy of `calls` as the product defines it now: the same columns and types, primary
+    key, and indexes (renamed)."""
+    calls = CallRow.__table__
+    columns = [
+        Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+        for c in calls.columns
+    ]
+    indexes = [
+        Index(
+            str(index.name).replace("ix_calls", "ix_calls_baseline", 1),
+            *[c.name for c in index.columns],
+            unique=index.unique,
+        )
+        for index in calls.indexes
+    ]
+    return Table("calls_baseline", metadata, *columns, *indexes)
+
+
+def _filler(column: Column[Any]) -> Any:
+    """A value for a NOT NULL column that the CSV does not give (e.g. derived ratings)."""
+    if column.nullable:
+        return None
+    if column.name == "period":
+        return str(PERIOD)
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return None  # a column the CSV gives (started_at)
+    return 0 if python_type is int else ""
 
 
 def baseline_insert(engine: Any, csv_path: Path) -> dict[str, Any]:
@@ -239,20 +336,24 @@ def baseline_insert(engine: Any, csv_path: Path) -> dict[str, Any]:
     metadata.drop_all(engine)
     metadata.create_all(engine)
     statement = table.insert()
+    template = {c.name: _filler(c) for c in table.columns}
     seconds = 0.0
     rows = 0
     with engine.connect() as connection:
         batch: list[dict[str, Any]] = []
         with csv_path.open(newline="", encoding="utf-8") as handle:
             for record in csv.DictReader(handle):
-                batch.append({
-                    "agency_id": AGENCY, "call_id": record["call_id"],
-                    "sub_account_id": record["sub_account"],
-                    "started_at": datetime.fromisoformat(record["started_at"]),
-                    "duration_seconds": int(record["duration_seconds"]),
-                    "direction": record["direction"], "campaign_id": record["campaign_id"],
-                    "phone_number": None, "status": None, "billed_period": None,
-                })
+                row = dict(template)
+                row.update(
+                    agency_id=AGENCY,
+                    call_id=record["call_id"],
+                    sub_account_id=record["sub_account"],
+                    started_at=datetime.fromisoformat(record["started_at"]),
+                    duration_seconds=int(record["duration_seconds"]),
+                    direction=record["direction"],
+                    campaign_id=record["campaign_id"],
+                )
+                batch.append(row)
                 if len(batch) >= BASELINE_BATCH:
                     t0 = time.perf_counter()
                     connection.execute(statement, batch)
@@ -284,20 +385,22 @@ GROUP BY sub_account_id
 def group_by(engine: Any) -> tuple[float, dict[str, int]]:
     start, end = PERIOD.bounds(ZoneInfo(TIMEZONE))
     started_type = CallRow.__table__.c.started_at.type
-    statement = text(GROUP_BY_SQL).bindparams(bindparam("start", type_=started_type),
-                                              bindparam("end", type_=started_type))
+    statement = text(GROUP_BY_SQL).bindparams(
+        bindparam("start", type_=started_type), bindparam("end", type_=started_type)
+    )
     with engine.connect() as connection:
         t0 = time.perf_counter()
-        rows = connection.execute(statement, {"agency": AGENCY, "start": start,
-                                              "end": end}).all()
+        rows = connection.execute(statement, {"agency": AGENCY, "start": start, "end": end}).all()
         seconds = time.perf_counter() - t0
     return seconds, {sub: int(billable) for sub, _, billable in rows}
 
 
 def table_sizes(engine: Any) -> dict[str, int]:
     with engine.connect() as connection:
-        return {name: connection.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar_one()
-                for name in ("calls", "calls_baseline")}
+        return {
+            name: connection.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar_one()
+            for name in ("calls", "calls_baseline")
+        }
 
 
 # -- one store --------------------------------------------------------------------------------
@@ -310,12 +413,13 @@ def sqlite_store(workdir: Path):  # type: ignore[no-untyped-def]
 
 
 @contextlib.contextmanager
-def postgres_store(url: str):  # type: ignore[no-untyped-def]
+def postgres_store(url: str, extra_options: str = ""):  # type: ignore[no-untyped-def]
     schema = f"bench_{secrets.token_hex(4)}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
-    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+    options = f"-csearch_path={schema} {extra_options}".strip()
+    scoped = make_url(url).update_query_dict({"options": options})
     try:
         yield scoped.render_as_string(hide_password=False)
     finally:
@@ -324,8 +428,9 @@ def postgres_store(url: str):  # type: ignore[no-untyped-def]
         admin.dispose()
 
 
-def run_store(name: str, url: str, csv_path: Path, catalog_doc: dict[str, Any],
-              args: argparse.Namespace) -> dict[str, Any]:
+def run_store(
+    name: str, url: str, csv_path: Path, catalog_doc: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
     wall = time.perf_counter()
     log(f"[{name}] migrate + apply catalog ({args.subs} sub-accounts) ...")
     app = build(Settings(database_url=url, now=CATALOG_NOW))
@@ -335,10 +440,13 @@ def run_store(name: str, url: str, csv_path: Path, catalog_doc: dict[str, Any],
     log(f"[{name}] catalog applied in {catalog_seconds:.1f}s; importing {args.calls:,} calls ...")
 
     profile = args.profile
-    imported = in_child(child_import, url, str(csv_path),
-                        f"{profile}/{name}-import.prof" if profile else None)
-    log(f"[{name}] import {imported['seconds']:.1f}s ({imported['imported']:,} imported, "
-        f"{imported['duplicates']} duplicates, {imported['rejected']} rejected)")
+    imported = in_child(
+        child_import, url, str(csv_path), f"{profile}/{name}-import.prof" if profile else None
+    )
+    log(
+        f"[{name}] import {imported['seconds']:.1f}s ({imported['imported']:,} imported, "
+        f"{imported['duplicates']} duplicates, {imported['rejected']} rejected)"
+    )
     if imported["rejections"]:
         log(f"[{name}] first rejections: {imported['rejections']}")
 
@@ -357,11 +465,14 @@ def run_store(name: str, url: str, csv_path: Path, catalog_doc: dict[str, Any],
     log(f"[{name}] close {closed['seconds']:.1f}s, peak RSS {closed['rss_peak'] / 2**20:.0f} MiB")
 
     billable = closed.pop("billable_minutes")
-    mismatches = [sub for sub, seconds in by_sub.items()
-                  if Decimal(billable.get(sub, "0")) * 60 != seconds]
+    mismatches = [
+        sub for sub, seconds in by_sub.items() if Decimal(billable.get(sub, "0")) * 60 != seconds
+    ]
     if mismatches:
-        log(f"[{name}] WARNING: close and GROUP BY disagree for {len(mismatches)} sub-accounts, "
-            f"e.g. {mismatches[:3]}")
+        log(
+            f"[{name}] WARNING: close and GROUP BY disagree for {len(mismatches)} sub-accounts, "
+            f"e.g. {mismatches[:3]}"
+        )
     app.dispose()
 
     import_rate = imported["imported"] / imported["seconds"]
@@ -386,12 +497,16 @@ def run_store(name: str, url: str, csv_path: Path, catalog_doc: dict[str, Any],
         "groupby_seconds": round(groupby_seconds, 3),
         "groupby_runs": [round(s, 3) for s in groupby_runs],
         "close_vs_groupby": round(closed["seconds"] / groupby_seconds, 2),
+        "close_claim_seconds": round(closed["claim_seconds"], 2),
+        "close_statements": closed["statements"],
         "close_peak_rss_mib": round(closed["rss_peak"] / 2**20),
         "close_rss_before_mib": round(closed["rss_before"] / 2**20),
         "close_rss_growth_mib": round((closed["rss_peak"] - closed["rss_before"]) / 2**20),
         "retail_invoices": closed["retail_invoices"],
         "subs_in_overage": closed["subs_in_overage"],
-        "revenue": closed["revenue"], "cost": closed["cost"], "profit": closed["profit"],
+        "revenue": closed["revenue"],
+        "cost": closed["cost"],
+        "profit": closed["profit"],
         "close_matches_groupby": not mismatches,
         "rows_in_tables": sizes,
         "targets_met": {
@@ -419,6 +534,8 @@ def table(results: list[dict[str, Any]]) -> str:
         ("baseline insert rows/s", "insert_rows_per_s", "{:,}"),
         ("import / insert (>= 0.5)", "import_vs_insert", "{:.3f}"),
         ("close seconds", "close_seconds", "{:.2f}"),
+        ("  of which claim UPDATE", "close_claim_seconds", "{:.2f}"),
+        ("  SQL statements", "close_statements", "{:,}"),
         ("GROUP BY seconds (best of 2)", "groupby_seconds", "{:.3f}"),
         ("close / GROUP BY (<= 2.0)", "close_vs_groupby", "{:.2f}"),
         ("close peak RSS MiB (< 1024)", "close_peak_rss_mib", "{}"),
@@ -433,9 +550,35 @@ def table(results: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     out.write(f"{'':{width}}" + "".join(f"  {r['store']:>14}" for r in results) + "\n")
     for label, key, fmt in rows:
-        out.write(f"{label:{width}}" + "".join(f"  {fmt.format(r[key]):>14}" for r in results)
-                  + "\n")
+        out.write(
+            f"{label:{width}}" + "".join(f"  {fmt.format(r[key]):>14}" for r in results) + "\n"
+        )
     return out.getvalue()
+
+
+def git_revision() -> str:
+    """The commit measured, with "+dirty" when src/ has uncommitted changes."""
+    if os.environ.get("REBILL_BENCH_REVISION"):  # e.g. when run from an exported snapshot
+        return os.environ["REBILL_BENCH_REVISION"]
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "src"],
+            cwd=root,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def main() -> int:
@@ -443,11 +586,26 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=2_000_000)
     parser.add_argument("--subs", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=20261001)
-    parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL (a fresh "
-                        "schema in this database, dropped at the end)")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also run on PostgreSQL (a fresh schema in this database, dropped at the end)",
+    )
+    parser.add_argument(
+        "--pg-options",
+        default="",
+        metavar="OPTS",
+        help="extra libpq "
+        "`options` for the PostgreSQL run, "
+        "e.g. -cplan_cache_mode=force_custom_plan",
+    )
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
-    parser.add_argument("--profile", metavar="DIR", help="cProfile the import and the close; "
-                        "write <store>-import.prof and <store>-close.prof into DIR")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="cProfile the import and the close; "
+        "write <store>-import.prof and <store>-close.prof into DIR",
+    )
     args = parser.parse_args()
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
@@ -459,14 +617,16 @@ def main() -> int:
         csv_path = workdir / "calls.csv"
         t0 = time.perf_counter()
         write_calls_csv(csv_path, args.calls, args.subs, args.seed)
-        log(f"generated {args.calls:,} calls for {args.subs:,} sub-accounts in "
-            f"{time.perf_counter() - t0:.1f}s ({csv_path.stat().st_size / 2**20:.0f} MiB CSV)")
+        log(
+            f"generated {args.calls:,} calls for {args.subs:,} sub-accounts in "
+            f"{time.perf_counter() - t0:.1f}s ({csv_path.stat().st_size / 2**20:.0f} MiB CSV)"
+        )
         catalog_doc = catalog(args.subs, args.seed)
         if not args.no_sqlite:
             with sqlite_store(workdir) as url:
                 results.append(run_store("sqlite", url, csv_path, catalog_doc, args))
         if args.postgres:
-            with postgres_store(args.postgres) as url:
+            with postgres_store(args.postgres, args.pg_options) as url:
                 results.append(run_store("postgresql", url, csv_path, catalog_doc, args))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -479,8 +639,14 @@ def main() -> int:
 
     print()
     print(table(results))
-    summary = {"bench": "close", "python": platform.python_version(),
-               "total_seconds": round(time.perf_counter() - started, 1), "results": results}
+    summary = {
+        "bench": "close",
+        "python": platform.python_version(),
+        "rebill": git_revision(),
+        "pg_options": args.pg_options or None,
+        "total_seconds": round(time.perf_counter() - started, 1),
+        "results": results,
+    }
     print(json.dumps(summary, separators=(",", ":")))
     return 0
 

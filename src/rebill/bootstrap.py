@@ -9,11 +9,20 @@ from sqlalchemy.engine import Engine
 from rebill.adapters.clock import FixedClock, SystemClock
 from rebill.adapters.db.engine import make_engine, migrate
 from rebill.adapters.db.store import unit_of_work_factory
+from rebill.adapters.gateways.stripe_gateway import StripeGateway
 from rebill.adapters.mail.smtp import SmtpMailer
+from rebill.adapters.pdf.renderer import PdfInvoiceRenderer
 from rebill.adapters.webhooks.http import HttpWebhookSender
 from rebill.config import Settings
 from rebill.services.gateway import GatewayContext
-from rebill.services.ports import Clock, Mailer, UnitOfWorkFactory, WebhookSender
+from rebill.services.ports import (
+    Clock,
+    InvoiceRenderer,
+    Mailer,
+    PaymentGateway,
+    UnitOfWorkFactory,
+    WebhookSender,
+)
 
 
 @dataclass
@@ -22,9 +31,10 @@ class App:
     engine: Engine
     uow: UnitOfWorkFactory
     clock: Clock
-    mailer: Mailer | None = None
-    webhook_sender: WebhookSender | None = None
-    gateway: GatewayContext | None = None
+    mailer: Mailer | None
+    webhook_sender: WebhookSender
+    gateway: GatewayContext
+    renderer: InvoiceRenderer
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -38,7 +48,21 @@ def build(settings: Settings, migrate_schema: bool = True) -> App:
     mailer: Mailer | None = None
     if settings.smtp_host:
         mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from)
-    return App(settings, engine, unit_of_work_factory(engine), clock, mailer, HttpWebhookSender())
+    stripe: PaymentGateway | None = None
+    if settings.stripe_secret_key:
+        stripe = StripeGateway(
+            settings.stripe_secret_key, settings.stripe_api_base, settings.stripe_webhook_secret
+        )
+    return App(
+        settings=settings,
+        engine=engine,
+        uow=unit_of_work_factory(engine),
+        clock=clock,
+        mailer=mailer,
+        webhook_sender=HttpWebhookSender(),
+        gateway=GatewayContext(stripe, settings.public_url.rstrip("/")),
+        renderer=PdfInvoiceRenderer(),
+    )
 
 
 def database_is_empty(app: App) -> bool:

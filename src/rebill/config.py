@@ -45,4 +45,8 @@ class Settings:
             smtp_from=os.environ.get("REBILL_SMTP_FROM", "alerts@rebill.localhost"),
             webhooks_allow_private=os.environ.get("REBILL_WEBHOOKS_ALLOW_PRIVATE", "")
             in ("1", "true", "yes"),
+            stripe_secret_key=os.environ.get("REBILL_STRIPE_SECRET_KEY") or None,
+            stripe_api_base=os.environ.get("REBILL_STRIPE_API_BASE") or None,
+            stripe_webhook_secret=os.environ.get("REBILL_STRIPE_WEBHOOK_SECRET") or None,
+            public_url=os.environ.get("REBILL_PUBLIC_URL", "http://127.0.0.1:8000"),
         )

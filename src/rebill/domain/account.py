@@ -13,6 +13,21 @@ SUB_ACCOUNT_STATES = ("active", "suspended", "closed")
 
 
 @dataclass(frozen=True)
+class Brand:
+    """How a party presents itself to those it bills: every document, e-mail and portal page
+    a client sees carries its agency's brand, never the platform's."""
+
+    display_name: str
+    colour: str = "#1f6feb"
+    support_email: str = ""
+    address_lines: tuple[str, ...] = ()
+    country: str = "US"
+    tax_id: str | None = None
+    domain: str | None = None
+    logo_png: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Platform:
     name: str
     currency: str

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError as PydanticError
 
-from rebill.domain.account import Agency, Platform, SubAccount
+from rebill.domain.account import Agency, Brand, Platform, SubAccount
 from rebill.domain.caps import Caps
 from rebill.domain.charges import HeldNumber, PlanChange, charges_in
 from rebill.domain.errors import FieldError, ValidationError
@@ -282,16 +283,57 @@ def apply_catalog(uow: UnitOfWork, document: object, source: str, now: datetime)
         if errors:
             raise ValidationError(errors, f"{source}: invalid catalog")
         if spec.platform:
-            _apply_platform(store, spec.platform, report)
+            _apply_platform(store, spec.platform, report, source)
         platform = store.get_platform()
         assert platform is not None
-        for agency in spec.agencies:
+        for index, agency in enumerate(spec.agencies):
             _apply_agency(store, agency, platform.currency, now, report)
+            store.save_brand(
+                agency.id, _brand(agency.brand, agency.name, source, f"agencies[{index}]")
+            )
         uow.commit()
     return report
 
 
-def _apply_platform(store: Store, spec: cs.PlatformSpec, report: ApplyReport) -> None:
+logo_bytes_max = 256 * 1024
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _brand(spec: cs.BrandSpec | None, name: str, source: str, where: str) -> Brand:
+    if spec is None:
+        return Brand(display_name=name)
+    logo = None
+    if spec.logo:
+        path = (Path(source).parent / spec.logo) if source else Path(spec.logo)
+        try:
+            logo = path.read_bytes()
+        except OSError as exc:
+            raise ValidationError(
+                [FieldError(source, f"cannot read {path}: {exc.strerror}", f"{where}.brand.logo")]
+            ) from None
+        if not logo.startswith(PNG_SIGNATURE) or len(logo) > logo_bytes_max:
+            raise ValidationError(
+                [
+                    FieldError(
+                        source,
+                        f"{path} is not a PNG file of at most {logo_bytes_max // 1024} KiB",
+                        f"{where}.brand.logo",
+                    )
+                ]
+            )
+    return Brand(
+        display_name=spec.display_name or name,
+        colour=spec.colour,
+        support_email=spec.support_email,
+        address_lines=tuple(spec.address),
+        country=spec.country,
+        tax_id=spec.tax_id,
+        domain=spec.domain,
+        logo_png=logo,
+    )
+
+
+def _apply_platform(store: Store, spec: cs.PlatformSpec, report: ApplyReport, source: str) -> None:
     created = store.get_platform() is None
     fee = (
         to_micros(spec.wholesale.agency_monthly_fee)
@@ -301,6 +343,7 @@ def _apply_platform(store: Store, spec: cs.PlatformSpec, report: ApplyReport) ->
     store.save_platform(Platform(spec.name, spec.currency, spec.invoice_prefix), fee)
     voice, numbers = _wholesale_parts(spec.wholesale)
     store.save_wholesale("", voice, numbers)
+    store.save_brand(None, _brand(spec.brand, spec.name, source, "platform"))
     report.count("platform", created)
 
 

@@ -14,7 +14,7 @@ from rebill.domain.period import Period
 from rebill.domain.plan import UNLIMITED
 from rebill.domain.rating import DIRECTIONS
 from rebill.services.alerts import check_agency_limit
-from rebill.services.ports import UnitOfWork
+from rebill.services.ports import Store, UnitOfWork
 
 # A slot whose call never reports back is freed after its longest allowed duration plus this;
 # an unbounded call holds its slot for `slot_unbounded_seconds`.
@@ -63,7 +63,7 @@ def authorize_call(
         if agency is None:
             raise NotFoundError(f"agency {agency_id!r} does not exist")
         period = str(Period.containing(now, agency.tz))
-        snapshot = store.authorization_snapshot(agency_id, sub_account_id, period, now)
+        snapshot = store.authorization_snapshot(agency_id, sub_account_id, period, now, call_id)
         if snapshot is None:
             raise NotFoundError(
                 f"sub-account {sub_account_id!r} does not exist in agency {agency_id!r}"
@@ -76,7 +76,9 @@ def authorize_call(
             exposure = store.agency_exposure_micros(agency_id)
             over_limit = exposure >= agency.credit_limit_micros
             if over_limit:
-                check_agency_limit(store, agency, period, exposure, now, ())
+                check_agency_limit(
+                    store, agency, period, exposure, now, _both_sides(store, agency_id)
+                )
         limit = sub.limits.over(plan.limits).parallel_calls
         decision = decide(
             AuthorizationInput(
@@ -101,3 +103,9 @@ def authorize_call(
             store.reserve_call(agency_id, call_id, sub_account_id, expires_at)
         uow.commit()
     return Authorization(decision, call_id, expires_at)
+
+
+def _both_sides(store: Store, agency_id: str) -> tuple[str, ...]:
+    """The platform's and the agency's support addresses: a credit limit alerts both."""
+    emails = (store.brand(None).support_email, store.brand(agency_id).support_email)
+    return tuple(e for e in emails if e)

@@ -3,6 +3,7 @@ with its journal entry, receipts of immediate charges, and credit purchases."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from rebill.domain.account import Agency
@@ -122,7 +123,8 @@ def add_credits(
         raise ValidationError(
             [FieldError("--amount", f"at most {credit_purchase_units_max} per purchase", "amount")]
         )
-    key = f"credits:{sub_account_id}:{reference or now.isoformat()}"
+    # A payment reference is recorded once; without one every purchase is its own.
+    key = f"credits:{sub_account_id}:{reference or uuid.uuid4().hex}"
     draft = InvoiceDraft(
         kind="receipt",
         issuer=agency.invoice_prefix,

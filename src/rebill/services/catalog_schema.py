@@ -107,10 +107,22 @@ class Wholesale(Strict):
     agency_monthly_fee: Amount | None = None
 
 
+class BrandSpec(Strict):
+    display_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    colour: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] = "#1f6feb"
+    support_email: Annotated[str, Field(max_length=320)] = ""
+    address: list[Annotated[str, Field(max_length=200)]] = []
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "US"
+    tax_id: Annotated[str, Field(max_length=40)] | None = None
+    domain: Annotated[str, Field(pattern=r"^[a-z0-9.-]+\.[a-z]{2,}$", max_length=253)] | None = None
+    logo: Annotated[str, Field(max_length=500)] | None = None  # path of a PNG file
+
+
 class PlatformSpec(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     invoice_prefix: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,12}$")] = "PLAT"
+    brand: BrandSpec | None = None
     wholesale: Wholesale
 
 
@@ -195,6 +207,7 @@ class AgencySpec(Strict):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
     tax: Tax = Tax()
     credit_limit: Amount | None = None
+    brand: BrandSpec | None = None
     wholesale: Wholesale | None = None
     plans: list[PlanSpec] = []
     sub_accounts: list[SubAccountSpec] = []

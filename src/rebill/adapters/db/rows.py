@@ -63,6 +63,7 @@ class PlatformRow(Base):
     currency: Mapped[str] = mapped_column(String(3))
     invoice_prefix: Mapped[str] = mapped_column(String(20))
     agency_monthly_fee_micros: Mapped[int] = mapped_column(Money)
+    brand_json: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class WholesaleVoiceRateRow(Base):
@@ -98,6 +99,7 @@ class AgencyRow(Base):
     tax_label: Mapped[str] = mapped_column(String(40))
     credit_limit_micros: Mapped[int | None] = mapped_column(Money, nullable=True)
     agency_monthly_fee_micros: Mapped[int | None] = mapped_column(Money, nullable=True)
+    brand_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

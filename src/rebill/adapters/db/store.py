@@ -3,10 +3,11 @@ one unit of work (a SQLAlchemy session that rolls back unless committed)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from types import TracebackType
@@ -50,7 +51,7 @@ from rebill.adapters.db.rows import (
     WholesaleNumberPriceRow,
     WholesaleVoiceRateRow,
 )
-from rebill.domain.account import Agency, Platform, SubAccount
+from rebill.domain.account import Agency, Brand, Platform, SubAccount
 from rebill.domain.caps import Caps
 from rebill.domain.charges import HeldNumber, PlanChange
 from rebill.domain.invoice import InvoiceDraft, invoice_number, series_prefix
@@ -153,6 +154,57 @@ class SqlStore:
     def get_platform(self) -> Platform | None:
         row = self.session.get(PlatformRow, PLATFORM_ID)
         return Platform(row.name, row.currency, row.invoice_prefix) if row else None
+
+    def brand(self, agency_id: str | None) -> Brand:
+        """The agency's brand (the platform's when `agency_id` is None)."""
+        row: PlatformRow | AgencyRow | None
+        if agency_id is None:
+            row = self.session.get(PlatformRow, PLATFORM_ID)
+        else:
+            row = self.session.get(AgencyRow, agency_id)
+        if row is None:
+            raise LookupError(agency_id)
+        data = json.loads(row.brand_json or "{}")
+        logo = data.get("logo_png")
+        return Brand(
+            display_name=data.get("display_name") or row.name,
+            colour=data.get("colour", "#1f6feb"),
+            support_email=data.get("support_email", ""),
+            address_lines=tuple(data.get("address", [])),
+            country=data.get("country", "US"),
+            tax_id=data.get("tax_id"),
+            domain=data.get("domain"),
+            logo_png=base64.b64decode(logo) if logo else None,
+        )
+
+    def save_brand(self, agency_id: str | None, brand: Brand) -> None:
+        row: PlatformRow | AgencyRow | None
+        if agency_id is None:
+            row = self.session.get(PlatformRow, PLATFORM_ID)
+        else:
+            row = self.session.get(AgencyRow, agency_id)
+        assert row is not None
+        row.brand_json = json.dumps(
+            {
+                "display_name": brand.display_name,
+                "colour": brand.colour,
+                "support_email": brand.support_email,
+                "address": list(brand.address_lines),
+                "country": brand.country,
+                "tax_id": brand.tax_id,
+                "domain": brand.domain,
+                "logo_png": base64.b64encode(brand.logo_png).decode() if brand.logo_png else None,
+            }
+        )
+        self.session.flush()
+
+    def agency_for_domain(self, domain: str) -> str | None:
+        for agency_id, brand_json in self.session.execute(
+            select(AgencyRow.id, AgencyRow.brand_json)
+        ):
+            if brand_json and json.loads(brand_json).get("domain") == domain:
+                return str(agency_id)
+        return None
 
     def get_platform_fee_micros(self) -> int:
         row = self.session.get(PlatformRow, PLATFORM_ID)
@@ -347,6 +399,16 @@ class SqlStore:
         assert row is not None
         old = row.state
         row.state = state
+        latest = self.session.scalar(
+            select(func.max(StateChangeRow.changed_at)).where(
+                StateChangeRow.agency_id == agency_id,
+                StateChangeRow.sub_account_id == sub_account_id,
+            )
+        )
+        if latest is not None:  # stored naive; keep the history strictly ordered
+            latest = latest.replace(tzinfo=UTC) if latest.tzinfo is None else latest
+            if latest >= at:
+                at = latest + timedelta(microseconds=1)
         self.session.add(
             StateChangeRow(
                 agency_id=agency_id,
@@ -383,9 +445,15 @@ class SqlStore:
 
     # -- authorization ----------------------------------------------------------------------
     def authorization_snapshot(
-        self, agency_id: str, sub_account_id: str, period: str, now: datetime
+        self,
+        agency_id: str,
+        sub_account_id: str,
+        period: str,
+        now: datetime,
+        call_id: str | None = None,
     ) -> AuthorizationSnapshot | None:
-        """The sub-account, its period counters, wallet and active calls in one statement."""
+        """The sub-account, its period counters, wallet and active calls (other than
+        `call_id`'s own slot) in one statement."""
         active = (
             select(func.count())
             .select_from(CallReservationRow)
@@ -393,6 +461,7 @@ class SqlStore:
                 CallReservationRow.agency_id == agency_id,
                 CallReservationRow.sub_account_id == sub_account_id,
                 CallReservationRow.expires_at > now,
+                CallReservationRow.call_id != (call_id or ""),
             )
             .scalar_subquery()
         )
@@ -664,10 +733,14 @@ class SqlStore:
         return result
 
     def numbers_of(self, agency_id: str, sub_account_id: str) -> list[HeldNumber]:
-        rows = self.session.scalars(select(PhoneNumberRow).where(
-            PhoneNumberRow.agency_id == agency_id,
-            PhoneNumberRow.sub_account_id == sub_account_id,
-        ).order_by(PhoneNumberRow.rented_at, PhoneNumberRow.e164))
+        rows = self.session.scalars(
+            select(PhoneNumberRow)
+            .where(
+                PhoneNumberRow.agency_id == agency_id,
+                PhoneNumberRow.sub_account_id == sub_account_id,
+            )
+            .order_by(PhoneNumberRow.rented_at, PhoneNumberRow.e164)
+        )
         return [HeldNumber(r.e164, r.number_type, r.rented_at, r.released_at) for r in rows]
 
     def number_holder(self, agency_id: str, e164: str) -> str | None:

@@ -42,7 +42,7 @@ webhook_poll_seconds = 2.0
 logger = logging.getLogger("rebill.api")
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": schemas.Problem, "content": {errors.PROBLEM: {}}}
-    for status in (401, 403, 404, 409, 422)
+    for status in (400, 401, 403, 404, 409, 422)
 }
 
 
@@ -324,7 +324,8 @@ def create_app(rebill: App) -> FastAPI:
                     sub_id,
                     body.amount,
                     rebill.clock.now(),
-                    body.reference or idempotency_key,
+                    body.reference
+                    or (f"{caller.key_id}:{idempotency_key}" if idempotency_key else None),
                 )
                 currency = (uow.store.get_agency(agency_id) or _missing()).currency
                 uow.commit()
@@ -408,7 +409,7 @@ def create_app(rebill: App) -> FastAPI:
         starting_after: After = None,
     ) -> dict[str, Any]:
         agency_id = agency_of(caller, agency)
-        label = Period.parse(period) if period else None
+        label = _period(period) if period else None
         documents = [
             {"id": d["number"], **d}
             for d in reports.list_invoices(rebill.uow(), agency_id, label)
@@ -654,7 +655,7 @@ def create_app(rebill: App) -> FastAPI:
         event id ignored, any order accepted."""
         payload = await request.body()
         context = rebill.gateway
-        if context is None or context.gateway is None:
+        if context.gateway is None:
             return errors.problem(503, "gateway_not_configured", "Stripe is not configured")
         signature = request.headers.get("stripe-signature")
         try:
@@ -669,7 +670,6 @@ def create_app(rebill: App) -> FastAPI:
 
 def _deliver_loop(rebill: App, stop: threading.Event) -> None:
     sender = rebill.webhook_sender
-    assert sender is not None
     while not stop.wait(webhook_poll_seconds):
         try:
             webhooks.deliver_due(rebill.uow, sender, rebill.clock.now())

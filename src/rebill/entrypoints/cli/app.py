@@ -31,6 +31,7 @@ from rebill.services.alerts import deliver_alerts
 from rebill.services.apply_catalog import apply_catalog
 from rebill.services.authorize import authorize_call
 from rebill.services.close_period import close_period
+from rebill.services.documents import invoice_pdf
 from rebill.services.gateway import (
     GatewayContext,
     create_checkout,
@@ -314,6 +315,25 @@ def invoices_list(
             f"{inv['total']} {inv['currency']}",
         )
     out.print(table)
+
+
+@invoices_app.command("pdf")
+def invoices_pdf(
+    number: Annotated[str, typer.Argument(help="Invoice number, e.g. ACME-000001")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="PDF file")],
+    db: DbOption = None,
+) -> None:
+    """Render an invoice as PDF in its issuer's brand (Factur-X when it has a tax ID)."""
+    rebill = open_app(db)
+    try:
+        pdf = invoice_pdf(rebill.uow(), rebill.renderer, number)
+    except BillingError as exc:
+        fail(exc)
+    try:
+        output.write_bytes(pdf)
+    except OSError as exc:
+        fail(ValidationError([], f"{output}: {exc.strerror}"))
+    out.print(f"wrote {output} ({len(pdf):,} bytes)")
 
 
 @credits_app.command("add")
@@ -613,7 +633,6 @@ def webhooks_list(agency: AgencyOption, db: DbOption = None, as_json: JsonOption
 def webhooks_deliver(db: DbOption = None) -> None:
     """Send the deliveries that are due now (`rebill serve` does this continuously)."""
     rebill = open_app(db)
-    assert rebill.webhook_sender is not None
     sent = deliver_due(rebill.uow, rebill.webhook_sender, rebill.clock.now())
     out.print(f"{sent} delivered")
 
@@ -634,7 +653,6 @@ def webhooks_replay(
 
 
 def gateway_context(rebill: App) -> GatewayContext:
-    assert rebill.gateway is not None
     return rebill.gateway
 
 

@@ -1,0 +1,22 @@
+"""A stateful Stripe test server for rebill's tests and demo: the subset of the Stripe API that
+rebill uses (Connect accounts and links, OAuth, customers, payment methods, PaymentIntents,
+refunds, Checkout Sessions, Tax settings and registrations, events), with Stripe's rules,
+per-`Stripe-Account` data, idempotency keys, signed webhooks with retries, injectable failures,
+and request parameters checked against the `stripe` SDK's own request types."""
+
+from rebill.adapters.gateways.stripe_server.errors import ApiError
+from rebill.adapters.gateways.stripe_server.server import (
+    DEFAULT_WEBHOOK_SECRET,
+    StripeTestServer,
+    main,
+)
+from rebill.adapters.gateways.stripe_server.webhooks import Delivery, sign
+
+__all__ = [
+    "DEFAULT_WEBHOOK_SECRET",
+    "ApiError",
+    "Delivery",
+    "StripeTestServer",
+    "main",
+    "sign",
+]

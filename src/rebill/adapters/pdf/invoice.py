@@ -1,0 +1,336 @@
+"""The invoice PDF, drawn with fpdf2 in the issuer's brand: a colour band with the logo and
+name, the parties, the lines with their tax, the totals, the usage summary and the payment
+status. Only the issuer's brand appears: the document names nobody else (its metadata
+included), so a client's invoice shows its agency and never the platform.
+
+Text uses the PDF core fonts (Helvetica, WinAnsi/cp1252): no font file is needed, and text
+outside cp1252 is transliterated (accents dropped, a few symbols spelled out, '?' otherwise).
+"""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+from typing import Any
+
+from fpdf import FPDF
+from fpdf.fonts import FontFace
+
+from rebill.adapters.pdf import facturx_xml
+from rebill.adapters.pdf.brand import IssuerBrand, Party
+from rebill.adapters.pdf.errors import InvoiceDocumentError
+from rebill.domain.money import format_minor
+from rebill.services.ports import StoredInvoice
+
+FONT = "Helvetica"
+ENCODING = "cp1252"
+PAGE_MARGIN = 15.0
+BAND_HEIGHT = 30.0
+LOGO_HEIGHT = 18.0
+GREY = (90, 90, 90)
+LIGHT = (244, 246, 248)
+PAID_GREEN = (26, 127, 55)
+DUE_RED = (207, 34, 46)
+STATUS_LABELS = {"paid": "PAID", "open": "DUE", "void": "VOID"}
+USAGE_LABELS = (
+    ("billable_minutes", "Minutes used"),
+    ("included_minutes_used", "Included minutes used"),
+    ("credit_minutes", "Minutes paid from credits"),
+    ("postpaid_minutes", "Postpaid minutes"),
+    ("numbers", "Phone numbers"),
+    ("campaigns", "Campaigns"),
+)
+_REPLACEMENTS = {
+    "\u2212": "-",
+    "\u2010": "-",
+    "\u2011": "-",
+    "\u00a0": " ",
+    "\u202f": " ",
+    "\u2009": " ",
+    "\u2192": "->",
+    "\u2190": "<-",
+    "\u2264": "<=",
+    "\u2265": ">=",
+    "\u00d7": "x",
+    "\u0141": "L",
+    "\u0142": "l",
+    "\u0110": "D",
+    "\u0111": "d",
+    "\u00df": "ss",
+    "\u0131": "i",
+}
+
+
+def safe_text(text: str) -> str:
+    """Text the core fonts can show: cp1252 kept as is, the rest transliterated."""
+    out = []
+    for char in text:
+        try:
+            char.encode(ENCODING)
+            out.append(char)
+            continue
+        except UnicodeEncodeError:
+            pass
+        if char in _REPLACEMENTS:
+            out.append(_REPLACEMENTS[char])
+            continue
+        decomposed = unicodedata.normalize("NFKD", char)
+        kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+        try:
+            kept.encode(ENCODING)
+            out.append(kept if kept else "?")
+        except UnicodeEncodeError:
+            out.append("?")
+    return "".join(out)
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, safe_text(status.upper()))
+
+
+def _ink_on(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black or white, whichever reads better on the brand colour (WCAG luminance)."""
+
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(v) for v in rgb)
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return (0, 0, 0) if luminance > 0.4 else (255, 255, 255)
+
+
+class _InvoicePdf(FPDF):
+    def __init__(self, issuer: IssuerBrand, number: str) -> None:
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.core_fonts_encoding = ENCODING
+        self.issuer = issuer
+        self.number = number
+        self.set_margins(PAGE_MARGIN, PAGE_MARGIN, PAGE_MARGIN)
+        self.set_auto_page_break(auto=True, margin=20)
+
+    def footer(self) -> None:
+        self.set_y(-14)
+        self.set_font(FONT, size=8)
+        self.set_text_color(*GREY)
+        contact = f"{self.issuer.name} - {self.issuer.support_email}"
+        self.cell(0, 5, safe_text(contact), align="L")
+        self.set_x(PAGE_MARGIN)
+        self.cell(0, 5, safe_text(f"{self.number} - page {self.page_no()}/{{nb}}"), align="R")
+
+
+def _text(pdf: FPDF, text: str, size: float = 10, style: str = "", height: float = 5) -> None:
+    pdf.set_font(FONT, style=style, size=size)
+    pdf.multi_cell(0, height, safe_text(text), new_x="LMARGIN", new_y="NEXT")
+
+
+def _band(pdf: _InvoicePdf, issuer: IssuerBrand) -> None:
+    rgb = issuer.rgb
+    ink = _ink_on(rgb)
+    pdf.set_fill_color(*rgb)
+    pdf.rect(0, 0, pdf.w, BAND_HEIGHT, style="F")
+    x = PAGE_MARGIN
+    if issuer.logo_png is not None:
+        try:
+            info = pdf.image(
+                io.BytesIO(issuer.logo_png), x=x, y=(BAND_HEIGHT - LOGO_HEIGHT) / 2, h=LOGO_HEIGHT
+            )
+        except Exception as exc:  # fpdf2/Pillow raise various errors on a broken image
+            raise InvoiceDocumentError(f"the brand logo cannot be drawn: {exc}") from exc
+        x += float(info.rendered_width) + 5
+    pdf.set_text_color(*ink)
+    pdf.set_font(FONT, style="B", size=18)
+    pdf.set_xy(x, 9)
+    pdf.cell(pdf.w - x - PAGE_MARGIN - 40, 9, safe_text(issuer.name))
+    pdf.set_font(FONT, style="B", size=14)
+    pdf.set_xy(pdf.w - PAGE_MARGIN - 40, 9)
+    pdf.cell(40, 9, "INVOICE", align="R")
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_y(BAND_HEIGHT + 6)
+
+
+def _parties(pdf: _InvoicePdf, invoice: StoredInvoice, issuer: IssuerBrand, to: Party) -> None:
+    top = pdf.get_y()
+    column = (pdf.w - 2 * PAGE_MARGIN) / 2
+    # Left: the issuer, then the recipient.
+    pdf.set_font(FONT, style="B", size=10)
+    pdf.cell(column, 5, safe_text(issuer.name), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FONT, size=9)
+    issuer_lines = [*issuer.address_lines, issuer.country, issuer.support_email]
+    if issuer.tax_id:
+        issuer_lines.append(f"Tax ID: {issuer.tax_id}")
+    for line in issuer_lines:
+        pdf.cell(column, 4.5, safe_text(line), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    pdf.set_text_color(*GREY)
+    pdf.set_font(FONT, style="B", size=8)
+    pdf.cell(column, 4.5, "BILL TO", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_font(FONT, style="B", size=10)
+    pdf.cell(column, 5, safe_text(to.name), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FONT, size=9)
+    for line in [*to.address_lines, to.country, to.email]:
+        pdf.cell(column, 4.5, safe_text(line), new_x="LMARGIN", new_y="NEXT")
+    left_bottom = pdf.get_y()
+    # Right: the invoice's facts and its payment status.
+    facts = [
+        ("Invoice number", invoice.number),
+        ("Issue date", invoice.issued_at.date().isoformat()),
+        ("Period", invoice.period or "-"),
+        ("Currency", invoice.currency),
+    ]
+    x = PAGE_MARGIN + column
+    pdf.set_xy(x, top)
+    for label, value in facts:
+        pdf.set_x(x)
+        pdf.set_font(FONT, size=9)
+        pdf.set_text_color(*GREY)
+        pdf.cell(35, 5, label)
+        pdf.set_text_color(0, 0, 0)
+        pdf.set_font(FONT, style="B", size=10)
+        pdf.cell(column - 35, 5, safe_text(value), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    label = status_label(invoice.status)
+    colour = PAID_GREEN if invoice.status == "paid" else DUE_RED
+    pdf.set_x(x + column - 30)
+    pdf.set_fill_color(*colour)
+    pdf.set_text_color(255, 255, 255)
+    pdf.set_font(FONT, style="B", size=12)
+    pdf.cell(30, 8, label, align="C", fill=True, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_y(max(left_bottom, pdf.get_y()) + 6)
+
+
+def _lines_table(pdf: _InvoicePdf, invoice: StoredInvoice, issuer: IssuerBrand) -> None:
+    def money(minor: int) -> str:
+        return format_minor(minor, invoice.currency)
+
+    rgb = issuer.rgb
+    headings = FontFace(emphasis="BOLD", color=_ink_on(rgb), fill_color=rgb)
+    pdf.set_font(FONT, size=8.5)
+    pdf.set_draw_color(210, 214, 220)
+    pdf.set_fill_color(*LIGHT)
+    table: Any
+    with pdf.table(
+        col_widths=(62, 34, 20, 22, 22, 20),
+        text_align=("LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT"),
+        headings_style=headings,
+        line_height=5,
+        borders_layout="HORIZONTAL_LINES",
+        cell_fill_color=LIGHT,
+        cell_fill_mode="ROWS",
+        padding=1.2,
+    ) as table:
+        heading = table.row()
+        for title in ("Description", "Code", "Quantity", "Unit price", "Amount", "Tax"):
+            heading.cell(title)
+        for line in invoice.lines:
+            row = table.row()
+            row.cell(safe_text(line.description))
+            row.cell(safe_text(line.code))
+            row.cell(safe_text(line.quantity))
+            row.cell(safe_text(line.unit_price) if line.unit_price is not None else "-")
+            row.cell(money(line.amount_minor))
+            row.cell(money(line.tax_minor))
+    if not invoice.lines:
+        _text(pdf, "No charges this period.", size=9)
+
+
+def _totals(pdf: _InvoicePdf, invoice: StoredInvoice, inclusive: bool) -> None:
+    def money(minor: int) -> str:
+        return f"{format_minor(minor, invoice.currency)} {invoice.currency}"
+
+    tax_label = invoice.tax_label or "Tax"
+    rows = [
+        ("Subtotal (tax included)" if inclusive else "Subtotal", money(invoice.subtotal_minor)),
+        (f"of which {tax_label}" if inclusive else tax_label, money(invoice.tax_minor)),
+    ]
+    pdf.ln(4)
+    x = pdf.w - PAGE_MARGIN - 90
+    for label, value in rows:
+        pdf.set_x(x)
+        pdf.set_font(FONT, size=10)
+        pdf.cell(55, 6, safe_text(label))
+        pdf.cell(35, 6, value, align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_draw_color(*GREY)
+    pdf.line(x, pdf.get_y() + 0.5, pdf.w - PAGE_MARGIN, pdf.get_y() + 0.5)
+    pdf.ln(1.5)
+    pdf.set_x(x)
+    pdf.set_font(FONT, style="B", size=12)
+    pdf.cell(55, 8, f"Total ({invoice.currency})")
+    pdf.cell(35, 8, money(invoice.total_minor), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_x(x)
+    pdf.set_font(FONT, size=10)
+    if invoice.status == "paid":
+        pdf.set_text_color(*PAID_GREEN)
+        pdf.cell(90, 6, "PAID - thank you", align="R", new_x="LMARGIN", new_y="NEXT")
+    else:
+        pdf.set_text_color(*DUE_RED)
+        pdf.cell(55, 6, f"Amount due ({status_label(invoice.status)})")
+        pdf.cell(35, 6, money(invoice.total_minor), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_color(0, 0, 0)
+
+
+def _usage(pdf: _InvoicePdf, usage: dict[str, Any]) -> None:
+    known = dict(USAGE_LABELS)
+    rows = [(label, usage[key]) for key, label in USAGE_LABELS if key in usage]
+    rows += [
+        (key.replace("_", " ").capitalize(), value)
+        for key, value in usage.items()
+        if key not in known and isinstance(value, str | int)
+    ]
+    if not rows:
+        return
+    pdf.ln(6)
+    _text(pdf, "Usage summary", size=11, style="B", height=6)
+    pdf.set_font(FONT, size=9)
+    width = (pdf.w - 2 * PAGE_MARGIN) / 2
+    for label, value in rows:
+        pdf.set_text_color(*GREY)
+        pdf.cell(width * 0.6, 5, safe_text(label))
+        pdf.set_text_color(0, 0, 0)
+        pdf.cell(width * 0.4, 5, safe_text(str(value)), align="R", new_x="LMARGIN", new_y="NEXT")
+
+
+def _draw(invoice: StoredInvoice, issuer: IssuerBrand, recipient: Party, inclusive: bool) -> bytes:
+    pdf = _InvoicePdf(issuer, invoice.number)
+    title = f"{issuer.name}: Invoice {invoice.number}"
+    pdf.set_title(safe_text(title))
+    pdf.set_author(safe_text(issuer.name))
+    pdf.set_creator(safe_text(issuer.name))
+    pdf.set_producer(safe_text(issuer.name))
+    pdf.set_subject(safe_text(f"Invoice {invoice.number} to {recipient.name}"))
+    pdf.set_lang("en")
+    issued = invoice.issued_at
+    pdf.set_creation_date(issued if issued.tzinfo else issued.astimezone())
+    pdf.add_page()
+    _band(pdf, issuer)
+    _parties(pdf, invoice, issuer, recipient)
+    _lines_table(pdf, invoice, issuer)
+    _totals(pdf, invoice, inclusive)
+    if invoice.usage:
+        _usage(pdf, invoice.usage)
+    return bytes(pdf.output())
+
+
+def render_invoice_pdf(
+    invoice: StoredInvoice, issuer: IssuerBrand, recipient: Party, factur_x: bool
+) -> bytes:
+    """The invoice as PDF bytes in the issuer's brand. With `factur_x` and an issuer tax ID,
+    the PDF carries a Factur-X EN 16931 XML (`factur-x.xml`), validated against its schema and
+    the EN 16931 sum rules before it is embedded; an invalid XML raises InvoiceDocumentError.
+    Without a tax ID the plain PDF is returned (EN 16931 needs the seller's VAT identifier)."""
+    inclusive = facturx_xml.tax_inclusive(invoice)
+    pdf = _draw(invoice, issuer, recipient, inclusive)
+    if not (factur_x and issuer.tax_id):
+        return pdf
+    xml = facturx_xml.build_cii_xml(invoice, issuer, recipient)
+    return facturx_xml.embed(
+        pdf,
+        xml,
+        title=f"{issuer.name}: Invoice {invoice.number}",
+        author=issuer.name,
+        subject=f"Invoice {invoice.number} dated {invoice.issued_at.date().isoformat()} "
+        f"issued by {issuer.name}",
+        lang="en",
+    )

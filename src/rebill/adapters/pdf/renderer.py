@@ -1,0 +1,32 @@
+"""The `InvoiceRenderer` port on top of `render_invoice_pdf`."""
+
+from __future__ import annotations
+
+from rebill.adapters.pdf.brand import IssuerBrand, Party
+from rebill.adapters.pdf.invoice import render_invoice_pdf
+from rebill.domain.account import Brand
+from rebill.services.ports import StoredInvoice
+
+
+class PdfInvoiceRenderer:
+    def render(
+        self,
+        invoice: StoredInvoice,
+        issuer: Brand,
+        recipient_name: str,
+        recipient_email: str,
+        factur_x: bool,
+    ) -> bytes:
+        brand = IssuerBrand(
+            name=issuer.display_name,
+            colour=issuer.colour,
+            support_email=issuer.support_email,
+            address_lines=issuer.address_lines,
+            country=issuer.country,
+            tax_id=issuer.tax_id,
+            logo_png=issuer.logo_png,
+        )
+        party = Party(
+            name=recipient_name, email=recipient_email, address_lines=(), country=issuer.country
+        )
+        return render_invoice_pdf(invoice, brand, party, factur_x)

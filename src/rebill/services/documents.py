@@ -1,0 +1,38 @@
+"""Invoice documents: the PDF of an invoice in its issuer's brand (the agency for its clients,
+the platform for an agency's wholesale invoice), with Factur-X when the issuer has a tax ID."""
+
+from __future__ import annotations
+
+from rebill.domain.errors import NotFoundError
+from rebill.services.ports import InvoiceRenderer, UnitOfWork
+
+
+def invoice_pdf(
+    uow: UnitOfWork,
+    renderer: InvoiceRenderer,
+    number: str,
+    agency_id: str | None = None,
+    sub_account_id: str | None = None,
+) -> bytes:
+    """The PDF of invoice `number`, seen from a tenant when `agency_id` (and a sub-account)
+    are given: another tenant's invoice is not found."""
+    with uow:
+        store = uow.store
+        found = [
+            i
+            for i in store.invoices(agency_id=agency_id, number=number)
+            if sub_account_id is None or i.sub_account_id == sub_account_id
+        ]
+        if not found:
+            raise NotFoundError(f"invoice {number!r} does not exist")
+        invoice = found[0]
+        if invoice.kind == "wholesale":
+            issuer = store.brand(None)
+            recipient = store.brand(invoice.agency_id)
+            name, email = recipient.display_name, recipient.support_email
+        else:
+            issuer = store.brand(invoice.agency_id)
+            sub = store.get_sub_account(invoice.agency_id, invoice.sub_account_id or "")
+            name = sub.name if sub else (invoice.sub_account_id or "")
+            email = sub.email if sub else ""
+    return renderer.render(invoice, issuer, name, email, factur_x=issuer.tax_id is not None)
