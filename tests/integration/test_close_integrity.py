@@ -135,9 +135,9 @@ def test_close_keeps_the_invariants_and_is_idempotent(db_url: str) -> None:
 WRITES = (
     "lock_agency",
     "claim_late_calls",
-    "next_invoice_number",
-    "save_invoice",
-    "post_entry",
+    "reserve_invoice_numbers",
+    "save_invoices",
+    "post_entries",
     "save_period_usage",
     "save_period_close",
 )
@@ -180,7 +180,7 @@ def test_close_interrupted_at_every_write_resumes_identically(
                 target += 1
                 continue
         break
-    assert target > 20  # the failure really was injected at many writes
+    assert target > 10  # the failure was injected at every write of both agencies' closes
     assert result == reference
     assert close_period(app.uow, PERIOD, None, NOW) == reference
     check_invariants(app, result)

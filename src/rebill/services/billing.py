@@ -19,15 +19,9 @@ credit_purchase_units_max = 1_000_000
 USAGE_CODES = ("voice.",)
 
 
-def finalize(store: Store, draft: InvoiceDraft, status: str, debit_account: str) -> str:
-    """Give the draft the next number of its issuer's series, store it immutable, and post
-    its journal entry (debit `debit_account` the total; credit revenue per line and tax)."""
-    existing = store.invoice_by_key(draft.agency_id, draft.idempotency_key)
-    if existing:
-        return existing
-    prefix = draft.issuer
-    number = store.next_invoice_number(prefix, draft.kind)
-    store.save_invoice(draft, number, status)
+def invoice_entry(draft: InvoiceDraft, number: str, debit_account: str) -> JournalEntry:
+    """The journal entry of a finalized invoice: debit `debit_account` the total; credit
+    revenue per line (net of tax) and the tax payable."""
     unit = micros_per_minor(draft.currency)
     lines: list[tuple[str, int]] = [(debit_account, draft.total_minor * unit)]
     for line in draft.lines:
@@ -41,16 +35,25 @@ def finalize(store: Store, draft: InvoiceDraft, status: str, debit_account: str)
             account = Accounts.wallet(draft.sub_account_id or "")
         lines.append((account, -net * unit))
     lines.append((Accounts.TAX_PAYABLE, -draft.tax_minor * unit))
-    store.post_entry(
-        JournalEntry.of(
-            draft.agency_id,
-            f"invoice:{number}",
-            f"{draft.kind} {number}",
-            draft.issued_at,
-            draft.currency,
-            lines,
-        )
+    return JournalEntry.of(
+        draft.agency_id,
+        f"invoice:{number}",
+        f"{draft.kind} {number}",
+        draft.issued_at,
+        draft.currency,
+        lines,
     )
+
+
+def finalize(store: Store, draft: InvoiceDraft, status: str, debit_account: str) -> str:
+    """Give the draft the next number of its issuer's series, store it immutable, and post
+    its journal entry."""
+    existing = store.invoice_by_key(draft.agency_id, draft.idempotency_key)
+    if existing:
+        return existing
+    (number,) = store.reserve_invoice_numbers(draft.issuer, draft.kind, 1)
+    store.save_invoices([(draft, number, status)])
+    store.post_entries([invoice_entry(draft, number, debit_account)])
     return number
 
 

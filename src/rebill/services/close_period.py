@@ -9,6 +9,7 @@ period prints what it issued.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
@@ -35,7 +36,7 @@ from rebill.domain.plan import WholesaleCard
 from rebill.domain.rating import DIRECTIONS
 from rebill.domain.tax import TaxPolicy
 from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
-from rebill.services.billing import finalize
+from rebill.services.billing import finalize, invoice_entry
 from rebill.services.ports import CallTotals, Store, UnitOfWorkFactory
 from rebill.services.webhooks import emit
 
@@ -112,29 +113,56 @@ def _close(store: Store, agency: Agency, period: Period, now: datetime) -> None:
         for s in store.sub_account_ids(agency.id)
         if history.get(s) and history[s][0].effective_at < end
     } | set(by_sub)
-    revenue_total = 0
-    for sub_id in sorted(subs):
-        usage = counters.get((sub_id, label), PeriodUsage())
-        revenue_total += _close_sub(
-            store,
+    closed = [
+        _close_sub(
             agency,
             period,
             sub_id,
             by_sub.get(sub_id, []),
-            usage,
+            counters.get((sub_id, label), PeriodUsage()),
             campaigns.get(sub_id, 0),
             history.get(sub_id, []),
             numbers.get(sub_id, []),
             card,
         )
+        for sub_id in sorted(subs)
+    ]
+    # One statement per kind of row, whatever the number of sub-accounts.
+    drafts = [c.draft for c in closed]
+    numbered = store.reserve_invoice_numbers(agency.invoice_prefix, "retail", len(drafts))
+    store.save_invoices([(d, n, "open") for d, n in zip(drafts, numbered, strict=True)])
+    store.post_entries(
+        [
+            invoice_entry(d, n, Accounts.receivable(d.sub_account_id or ""))
+            for d, n in zip(drafts, numbered, strict=True)
+        ]
+    )
+    store.save_period_usage(
+        agency.id,
+        label,
+        [
+            (c.draft.sub_account_id or "", c.draft.usage or {}, c.revenue_minor, c.cost_minor)
+            for c in closed
+        ],
+    )
+    endpoints = store.webhook_endpoints_for(agency.id)
+    for d, n in zip(drafts, numbered, strict=True):
+        emit(store, agency.id, "invoice.finalized", _event(n, d), d.issued_at, endpoints)
+    revenue_total = sum(c.revenue_minor for c in closed)
     wholesale_number, cost_minor = _wholesale_invoice(
         store, agency, platform.invoice_prefix, period, totals, numbers, card
     )
     store.save_period_close(agency.id, label, now, wholesale_number, revenue_total, cost_minor)
 
 
+@dataclass(frozen=True)
+class ClosedSubAccount:
+    draft: InvoiceDraft
+    revenue_minor: int
+    cost_minor: int
+
+
 def _close_sub(
-    store: Store,
     agency: Agency,
     period: Period,
     sub_id: str,
@@ -144,9 +172,9 @@ def _close_sub(
     history: list[PlanChange],
     numbers: list[HeldNumber],
     card: WholesaleCard,
-) -> int:
-    """Issue one sub-account's retail invoice and record its usage and profit. Returns its
-    revenue for the period in minor units."""
+) -> ClosedSubAccount:
+    """One sub-account's retail invoice (a draft: the close numbers and stores them all at
+    once), its usage summary, and its revenue and cost for the period."""
     tz = agency.tz
     currency = agency.currency
     label = str(period)
@@ -217,8 +245,6 @@ def _close_sub(
         "campaigns": campaigns,
     }
     draft.usage = summary
-    number = finalize(store, draft, "open", Accounts.receivable(sub_id))
-    emit(store, agency.id, "invoice.finalized", _event(number, draft), end)
     credit_micros = sum(t.credit_micros for t in totals)
     revenue = _revenue_minor(draft, history, numbers, agency, period, credit_micros)
     cost = micros_to_minor(
@@ -235,8 +261,7 @@ def _close_sub(
         ),
         currency,
     )
-    store.save_period_usage(agency.id, label, sub_id, summary, revenue, cost)
-    return revenue
+    return ClosedSubAccount(draft, revenue, cost)
 
 
 def _revenue_minor(

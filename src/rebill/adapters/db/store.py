@@ -13,7 +13,7 @@ from fractions import Fraction
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -1045,25 +1045,24 @@ class SqlStore:
         self.session.flush()
 
     def save_period_usage(
-        self,
-        agency_id: str,
-        period: str,
-        sub_account_id: str,
-        usage: dict[str, object],
-        revenue_minor: int,
-        cost_minor: int,
+        self, agency_id: str, period: str, rows: Sequence[tuple[str, dict[str, object], int, int]]
     ) -> None:
-        self.session.merge(
-            PeriodUsageRow(
-                agency_id=agency_id,
-                period=period,
-                sub_account_id=sub_account_id,
-                usage_json=json.dumps(usage),
-                revenue_minor=revenue_minor,
-                cost_minor=cost_minor,
+        """(sub-account, usage summary, revenue, cost) of each sub-account, in bulk."""
+        if rows:
+            self.session.execute(
+                insert(PeriodUsageRow),
+                [
+                    {
+                        "agency_id": agency_id,
+                        "period": period,
+                        "sub_account_id": sub,
+                        "usage_json": json.dumps(usage),
+                        "revenue_minor": revenue,
+                        "cost_minor": cost,
+                    }
+                    for sub, usage, revenue, cost in rows
+                ],
             )
-        )
-        self.session.flush()
 
     def period_usage(self, agency_id: str, period: str) -> list[PeriodUsageRow]:
         return list(
@@ -1075,8 +1074,9 @@ class SqlStore:
         )
 
     # -- invoices ---------------------------------------------------------------------------
-    def next_invoice_number(self, issuer_prefix: str, kind: str) -> str:
-        """Gapless per series: the counter row moves in the same transaction as the invoice."""
+    def reserve_invoice_numbers(self, issuer_prefix: str, kind: str, count: int) -> list[str]:
+        """The next `count` numbers of a series, gapless: the counter row moves in the same
+        transaction as the invoices (locked on PostgreSQL)."""
         series = series_prefix(issuer_prefix, kind)
         row = self.session.execute(
             select(InvoiceSequenceRow).where(InvoiceSequenceRow.series == series).with_for_update()
@@ -1084,9 +1084,10 @@ class SqlStore:
         if row is None:
             row = InvoiceSequenceRow(series=series, last_value=0)
             self.session.add(row)
-        row.last_value += 1
+        first = row.last_value + 1
+        row.last_value += count
         self.session.flush()
-        return invoice_number(series, row.last_value)
+        return [invoice_number(series, value) for value in range(first, first + count)]
 
     def invoice_by_key(self, agency_id: str, key: str) -> str | None:
         return self.session.scalar(
@@ -1095,44 +1096,52 @@ class SqlStore:
             )
         )
 
-    def save_invoice(self, draft: InvoiceDraft, number: str, status: str) -> None:
-        self.session.add(
-            InvoiceRow(
-                agency_id=draft.agency_id,
-                number=number,
-                issuer=draft.issuer,
-                kind=draft.kind,
-                sub_account_id=draft.sub_account_id,
-                period=draft.period,
-                currency=draft.currency,
-                issued_at=draft.issued_at,
-                status=status,
-                subtotal_minor=draft.subtotal_minor,
-                tax_minor=draft.tax_minor,
-                total_minor=draft.total_minor,
-                tax_label=draft.tax.label,
-                tax_behavior=draft.tax.behavior,
-                usage_json=json.dumps(draft.usage) if draft.usage is not None else None,
-                idempotency_key=draft.idempotency_key,
-            )
+    def save_invoices(self, items: Sequence[tuple[InvoiceDraft, str, str]]) -> None:
+        """Store finalized invoices and their lines in two bulk statements."""
+        if not items:
+            return
+        self.session.execute(
+            insert(InvoiceRow),
+            [
+                {
+                    "agency_id": d.agency_id,
+                    "number": number,
+                    "issuer": d.issuer,
+                    "kind": d.kind,
+                    "sub_account_id": d.sub_account_id,
+                    "period": d.period,
+                    "currency": d.currency,
+                    "issued_at": d.issued_at,
+                    "status": status,
+                    "subtotal_minor": d.subtotal_minor,
+                    "tax_minor": d.tax_minor,
+                    "total_minor": d.total_minor,
+                    "tax_label": d.tax.label,
+                    "tax_behavior": d.tax.behavior,
+                    "usage_json": json.dumps(d.usage) if d.usage is not None else None,
+                    "idempotency_key": d.idempotency_key,
+                }
+                for d, number, status in items
+            ],
         )
-        self.session.flush()
-        for position, line in enumerate(draft.lines):
-            self.session.add(
-                InvoiceLineRow(
-                    agency_id=draft.agency_id,
-                    number=number,
-                    position=position,
-                    code=line.code,
-                    description=line.description,
-                    quantity=line.quantity,
-                    unit_price=line.unit_price,
-                    amount_micros=line.amount_micros,
-                    amount_minor=line.amount_minor,
-                    tax_minor=line.tax_minor,
-                )
-            )
-        self.session.flush()
+        lines = [
+            {
+                "agency_id": d.agency_id,
+                "number": number,
+                "position": position,
+                "code": line.code,
+                "description": line.description,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "amount_micros": line.amount_micros,
+                "amount_minor": line.amount_minor,
+                "tax_minor": line.tax_minor,
+            }
+            for d, number, _ in items
+            for position, line in enumerate(d.lines)
+        ]
+        if lines:
+            self.session.execute(insert(InvoiceLineRow), lines)
 
     def invoices(
         self,
@@ -1534,29 +1543,40 @@ class SqlStore:
         """Append a balanced entry once; False if its idempotency key was already posted."""
         if self.has_entry(entry.agency_id, entry.idempotency_key):
             return False
-        self.session.add(
-            JournalEntryRow(
-                agency_id=entry.agency_id,
-                idempotency_key=entry.idempotency_key,
-                description=entry.description[:300],
-                occurred_at=entry.occurred_at,
-                currency=entry.currency,
-            )
-        )
-        self.session.flush()
-        for position, posting in enumerate(entry.postings):
-            self.session.add(
-                PostingRow(
-                    agency_id=entry.agency_id,
-                    idempotency_key=entry.idempotency_key,
-                    position=position,
-                    account=posting.account,
-                    amount_micros=posting.amount_micros,
-                    currency=entry.currency,
-                )
-            )
-        self.session.flush()
+        self.post_entries([entry])
         return True
+
+    def post_entries(self, entries: Sequence[JournalEntry]) -> None:
+        """Append new balanced entries (their keys must be new) in two bulk statements."""
+        if not entries:
+            return
+        self.session.execute(
+            insert(JournalEntryRow),
+            [
+                {
+                    "agency_id": e.agency_id,
+                    "idempotency_key": e.idempotency_key,
+                    "description": e.description[:300],
+                    "occurred_at": e.occurred_at,
+                    "currency": e.currency,
+                }
+                for e in entries
+            ],
+        )
+        postings = [
+            {
+                "agency_id": e.agency_id,
+                "idempotency_key": e.idempotency_key,
+                "position": position,
+                "account": p.account,
+                "amount_micros": p.amount_micros,
+                "currency": e.currency,
+            }
+            for e in entries
+            for position, p in enumerate(e.postings)
+        ]
+        if postings:
+            self.session.execute(insert(PostingRow), postings)
 
     def entry_amount(self, agency_id: str, key: str, account: str) -> int | None:
         """The amount an already-posted entry moved on `account`, or None if not posted."""
