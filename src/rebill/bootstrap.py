@@ -72,3 +72,15 @@ def database_is_empty(app: App) -> bool:
         if "agencies" not in inspect(connection).get_table_names():
             return True
         return int(connection.execute(text("SELECT COUNT(*) FROM agencies")).scalar_one()) == 0
+
+
+def run_stripe_test_server(
+    host: str, port: int, webhook_url: str | None, webhook_secret: str | None
+) -> None:
+    """The in-repo Stripe test server, in the foreground (`rebill stripe-test-server`)."""
+    from rebill.adapters.gateways.stripe_server import server
+
+    if webhook_secret:
+        server.main(host=host, port=port, webhook_url=webhook_url, webhook_secret=webhook_secret)
+    else:
+        server.main(host=host, port=port, webhook_url=webhook_url)

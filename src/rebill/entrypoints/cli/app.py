@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rebill.bootstrap import App, build
+from rebill.bootstrap import App, build, run_stripe_test_server
 from rebill.config import Settings
 from rebill.domain.errors import (
     BillingError,
@@ -748,6 +748,23 @@ def checkout_create(
             f"checkout {document['id']}: {document['amount']} + tax {document['tax']} "
             f"{document['currency']} → {document['url']}"
         )
+
+
+@app.command("stripe-test-server")
+def stripe_test_server(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 12111,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Where to send signed Connect events, e.g. http://127.0.0.1:8000/webhooks/stripe"
+        ),
+    ] = None,
+) -> None:
+    """Run the in-repo Stripe test server in the foreground (for tests and the demo)."""
+    import os
+
+    run_stripe_test_server(host, port, webhook_url, os.environ.get("REBILL_STRIPE_WEBHOOK_SECRET"))
 
 
 @app.command("serve")
