@@ -52,11 +52,12 @@ class _PeriodOf:
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
-        self.start = self.end = datetime.min.replace(tzinfo=tz)
+        self.start: datetime | None = None
+        self.end: datetime | None = None
         self.label = ""
 
     def __call__(self, instant: datetime) -> str:
-        if not (self.start <= instant < self.end):
+        if self.start is None or self.end is None or not (self.start <= instant < self.end):
             period = Period.containing(instant, self.tz)
             self.start, self.end = period.bounds(self.tz)
             self.label = str(period)
