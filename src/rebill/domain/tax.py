@@ -33,7 +33,8 @@ class TaxPolicy:
 
     @property
     def inclusive(self) -> bool:
-        return self.mode == "manual" and self.behavior == "inclusive"
+        """Prices hold their tax (manual inclusive, or what Stripe Tax applied)."""
+        return self.mode in ("manual", "stripe") and self.behavior == "inclusive"
 
     def line_tax_minor(self, amount_minor: int) -> int:
         """Tax of one line in minor units. Exclusive: amount × r. Inclusive: the part of the

@@ -37,24 +37,32 @@ def check_sub_account(
     usage: PeriodUsage,
     wallet_micros: int,
     now: datetime,
+    before: PeriodUsage | None = None,
 ) -> list[Alert]:
-    """Store the alerts this sub-account's counters have reached; returns the new ones."""
+    """Store the alerts this sub-account's counters have reached (only the thresholds crossed
+    since `before`, when given); returns the new ones."""
     caps = sub.caps
-    measures: list[tuple[str, int, int | None]] = [
-        ("included_minutes", usage.included_used_seconds, plan.included_seconds),
-        ("monthly_spend", usage.overage_micros, caps.monthly_spend_micros),
+    minutes_cap = caps.monthly_minutes * 60 if caps.monthly_minutes is not None else None
+    was = before or PeriodUsage()
+    measures: list[tuple[str, int, int, int | None]] = [
         (
-            "monthly_minutes",
-            usage.billable_seconds,
-            caps.monthly_minutes * 60 if caps.monthly_minutes is not None else None,
+            "included_minutes",
+            usage.included_used_seconds,
+            was.included_used_seconds,
+            plan.included_seconds,
         ),
+        ("monthly_spend", usage.overage_micros, was.overage_micros, caps.monthly_spend_micros),
+        ("monthly_minutes", usage.billable_seconds, was.billable_seconds, minutes_cap),
     ]
     fired: list[Alert] = []
     recipients = tuple(r for r in (sub.email,) if r)
-    for metric, used, limit in measures:
+    for metric, used, used_before, limit in measures:
         if not limit:
             continue
+        already = set(crossed_thresholds(used_before, limit, caps.alerts)) if before else set()
         for threshold in crossed_thresholds(used, limit, caps.alerts):
+            if threshold in already:
+                continue
             percent = _text(threshold * 100)
             alert = Alert(
                 agency.id,

@@ -12,6 +12,7 @@ from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.money import MICROS_PER_UNIT, format_minor, micros_per_minor, to_micros
+from rebill.domain.tax import TaxPolicy
 from rebill.services.ports import Store
 
 MANUAL = "manual"
@@ -65,6 +66,7 @@ def issue_receipt(
     now: datetime,
     tax_minor: int | None = None,
     provider: str = MANUAL,
+    tax: TaxPolicy | None = None,
 ) -> str | None:
     """A paid receipt for one immediate charge, once (its key is the idempotency key)."""
     key = f"receipt:{sub_account_id}:{charge.key}"
@@ -78,7 +80,7 @@ def issue_receipt(
         period=None,
         currency=agency.currency,
         issued_at=charge.at,
-        tax=agency.tax,
+        tax=tax or agency.tax,
         idempotency_key=key,
     )
     draft.add_line(charge.code, charge.description, "1", None, charge.amount_micros, tax_minor)
@@ -96,6 +98,7 @@ def add_credits(
     reference: str | None = None,
     tax_minor: int | None = None,
     provider: str = MANUAL,
+    tax: TaxPolicy | None = None,
 ) -> tuple[str, int]:
     """Record a credit purchase paid outside the gateway: a receipt (a taxable sale) and the
     net amount into the wallet. Returns the receipt number and the new balance in micros."""
@@ -136,7 +139,7 @@ def add_credits(
         period=None,
         currency=agency.currency,
         issued_at=now,
-        tax=agency.tax,
+        tax=tax or agency.tax,
         idempotency_key=key,
     )
     draft.add_line(
@@ -152,7 +155,7 @@ def add_credits(
         return existing, wallet_balance_micros(store, agency_id, sub_account_id)
     number = finalize(store, draft, "paid", Accounts.gateway_clearing(provider))
     line = draft.lines[0]
-    net_minor = line.amount_minor - (line.tax_minor if agency.tax.inclusive else 0)
+    net_minor = line.amount_minor - (line.tax_minor if draft.tax.inclusive else 0)
     return number, store.add_to_wallet(agency_id, sub_account_id, net_minor * unit)
 
 

@@ -4,7 +4,7 @@ events exactly once (replays ignored by event id; order does not matter: state i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +40,7 @@ from rebill.domain.money import (
     to_micros,
 )
 from rebill.domain.plan import NUMBER_TYPES, Plan
+from rebill.domain.tax import TaxPolicy
 from rebill.services.billing import add_credits, issue_receipt
 from rebill.services.ports import PaymentGateway, Store, UnitOfWorkFactory
 
@@ -181,7 +182,15 @@ def create_checkout(
         history = store.plan_history_of(agency_id, sub_account_id)
         plans = store.plans(agency_id)
         amount_micros, detail, description = _price(
-            agency, history, plans, action, amount, plan_id, number_type, now
+            agency,
+            history,
+            store.numbers_of(agency_id, sub_account_id),
+            plans,
+            action,
+            amount,
+            plan_id,
+            number_type,
+            now,
         )
         currency = agency.currency
         amount_minor = micros_to_minor(amount_micros, currency)
@@ -225,6 +234,7 @@ def create_checkout(
 def _price(
     agency: Agency,
     history: list[PlanChange],
+    held: list[HeldNumber],
     plans: dict[str, Plan],
     action: str,
     amount: str | None,
@@ -276,6 +286,11 @@ def _price(
                 )
             ]
         )
+    if sum(1 for n in held if n.held_at(now)) < current.included_numbers:
+        raise ConflictError(
+            f"the {current.name} plan includes another number: no payment is needed, rent it "
+            "through the catalog"
+        )
     price = current.number_monthly_micros.get(number_type, 0)
     micros = prorated(price, now, agency.tz)
     return micros, number_type, f"{number_type.replace('_', '-')} number (prorated month)"
@@ -324,10 +339,20 @@ def _apply_checkout(store: Store, agency_id: str, session: dict[str, Any], now: 
     agency = _agency(store, agency_id)
     sub_id = checkout["sub_account"]
     details = session.get("total_details") or {}
-    tax_minor = int(details.get("amount_tax") or checkout["tax_minor"] or 0)
+    # The tax Stripe finally charged (0 is a real answer); the estimate only when it is absent.
+    tax_minor = int(details["amount_tax"] if "amount_tax" in details else checkout["tax_minor"])
+    tax = _session_tax(agency.tax, session, tax_minor)
     if checkout["action"] == "credits":
         add_credits(
-            store, agency_id, sub_id, checkout["detail"], now, checkout["id"], tax_minor, "stripe"
+            store,
+            agency_id,
+            sub_id,
+            checkout["detail"],
+            now,
+            checkout["id"],
+            tax_minor,
+            "stripe",
+            tax,
         )
     elif checkout["action"] == "upgrade":
         history = store.plan_history_of(agency_id, sub_id)
@@ -337,7 +362,7 @@ def _apply_checkout(store: Store, agency_id: str, session: dict[str, Any], now: 
         store.add_plan_change(agency_id, sub_id, change, now)
         charge = plan_change_charge([*history, change], len(history), agency.tz)
         if charge is not None:
-            issue_receipt(store, agency, sub_id, charge, now, tax_minor, "stripe")
+            issue_receipt(store, agency, sub_id, charge, now, tax_minor, "stripe", tax)
     else:
         number = HeldNumber(_next_number(store, agency_id), checkout["detail"], now, None)
         store.add_number(agency_id, sub_id, number)
@@ -345,9 +370,18 @@ def _apply_checkout(store: Store, agency_id: str, session: dict[str, Any], now: 
         held = store.numbers(agency_id).get(sub_id, [])
         charge = number_rental_charge(number, held, history, agency.tz)
         if charge is not None:
-            issue_receipt(store, agency, sub_id, charge, now, tax_minor, "stripe")
+            issue_receipt(store, agency, sub_id, charge, now, tax_minor, "stripe", tax)
     store.complete_checkout(agency_id, checkout["id"], now)
     return f"{checkout['action']} applied"
+
+
+def _session_tax(policy: TaxPolicy, session: dict[str, Any], tax_minor: int) -> TaxPolicy:
+    """The behaviour Stripe applied: inclusive when the tax sits inside the total."""
+    if policy.mode != "stripe":
+        return policy
+    subtotal, total = session.get("amount_subtotal"), session.get("amount_total")
+    inclusive = tax_minor > 0 and subtotal is not None and subtotal == total
+    return replace(policy, behavior="inclusive" if inclusive else "exclusive")
 
 
 def _next_number(store: Store, agency_id: str) -> str:

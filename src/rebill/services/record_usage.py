@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -76,6 +76,8 @@ def record_calls(
     labels = [period_of(c.started_at) for c in ordered]
     keys = {(c.sub_account_id, label) for c, label in zip(ordered, labels, strict=True)}
     counters = store.usage_counters(agency.id, keys=keys, for_update=True)
+    existing = set(counters)
+    before = {key: replace(usage) for key, usage in counters.items()}
     for key in keys:
         counters.setdefault(key, PeriodUsage())
     subs = {c.sub_account_id for c in ordered}
@@ -108,28 +110,30 @@ def record_calls(
             campaigns.add((call.sub_account_id, label, call.campaign_id))
     store.insert_calls(agency.id, rated)
     store.release_calls(agency.id, [c.call_id for c in ordered])
-    store.save_usage_counters(agency.id, {k: counters[k] for k in keys})
+    store.save_usage_counters(agency.id, {k: counters[k] for k in keys}, existing)
     changed = {sub: w.balance_micros for sub, w in wallets.items() if spent[sub]}
-    store.set_wallet_balances(agency.id, changed)
+    store.set_wallet_balances(agency.id, changed, set(balances))
     store.add_period_campaigns(agency.id, campaigns)
     wholesale_by_period: dict[str, int] = defaultdict(int)
     for r in rated:
         wholesale_by_period[r.period] += r.wholesale_cost_micros
     store.add_agency_usage(agency.id, dict(wholesale_by_period))
     batch = uuid.uuid4().hex
-    _after_funding(store, context, counters, wallets, spent, batch, occurred_at)
-    for sub, micros in sorted(spent.items()):
-        if micros:
-            store.post_entry(
-                JournalEntry.of(
-                    agency.id,
-                    f"usage:{batch}:{sub}",
-                    "credits spent on overage",
-                    occurred_at,
-                    agency.currency,
-                    [(Accounts.wallet(sub), micros), (Accounts.REVENUE_USAGE, -micros)],
-                )
+    _after_funding(store, context, counters, before, wallets, spent, batch, occurred_at)
+    store.post_entries(
+        [
+            JournalEntry.of(
+                agency.id,
+                f"usage:{batch}:{sub}",
+                "credits spent on overage",
+                occurred_at,
+                agency.currency,
+                [(Accounts.wallet(sub), micros), (Accounts.REVENUE_USAGE, -micros)],
             )
+            for sub, micros in sorted(spent.items())
+            if micros
+        ]
+    )
     return rated
 
 
@@ -137,6 +141,7 @@ def _after_funding(
     store: Store,
     context: RatingContext,
     counters: dict[tuple[str, str], PeriodUsage],
+    before: dict[tuple[str, str], PeriodUsage],
     wallets: dict[str, Wallet],
     spent: dict[str, int],
     batch: str,
@@ -150,7 +155,15 @@ def _after_funding(
         history = context.history[sub_id]
         plan = plan_at(history, Period.parse(label).end(agency.tz)) or history[0].plan
         check_sub_account(
-            store, agency, sub, plan, label, usage, wallets[sub_id].balance_micros, now
+            store,
+            agency,
+            sub,
+            plan,
+            label,
+            usage,
+            wallets[sub_id].balance_micros,
+            now,
+            before.get((sub_id, label), PeriodUsage()),
         )
     for sub_id, micros in spent.items():
         sub = context.subs[sub_id]

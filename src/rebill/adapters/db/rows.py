@@ -515,3 +515,44 @@ class GatewayEventRow(Base):
     event_type: Mapped[str] = mapped_column(String(64))
     account_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebUserRow(Base):
+    """A person who signs in to the panel, the console or a client portal. `role` is
+    platform, admin, billing, settings or client; the password is a salted scrypt hash."""
+
+    __tablename__ = "web_users"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(16))
+    agency_id: Mapped[str | None] = mapped_column(Id, nullable=True)
+    sub_account_id: Mapped[str | None] = mapped_column(Id, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class WebSessionRow(Base):
+    """A signed-in browser: only the SHA-256 of its cookie token is stored, beside the CSRF
+    token its forms carry."""
+
+    __tablename__ = "web_sessions"
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(40), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AuditEntryRow(Base):
+    """Who changed which price, cap, limit or switch, from what to what (panel and console)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(Id, index=True)  # '' for the platform's own
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(320))
+    target: Mapped[str] = mapped_column(String(200))
+    field: Mapped[str] = mapped_column(String(100))
+    old_value: Mapped[str] = mapped_column(String(200))
+    new_value: Mapped[str] = mapped_column(String(200))

@@ -22,6 +22,7 @@ from rebill.adapters.db.rows import (
     AgencyUsageRow,
     AlertRow,
     ApiKeyRow,
+    AuditEntryRow,
     CallReservationRow,
     CallRow,
     CheckoutRow,
@@ -48,6 +49,8 @@ from rebill.adapters.db.rows import (
     WalletRow,
     WebhookDeliveryRow,
     WebhookEndpointRow,
+    WebSessionRow,
+    WebUserRow,
     WholesaleNumberPriceRow,
     WholesaleVoiceRateRow,
 )
@@ -869,24 +872,34 @@ class SqlStore:
         }
 
     def save_usage_counters(
-        self, agency_id: str, counters: dict[tuple[str, str], PeriodUsage]
+        self,
+        agency_id: str,
+        counters: dict[tuple[str, str], PeriodUsage],
+        existing: set[tuple[str, str]],
     ) -> None:
-        for (sub_id, label), usage in counters.items():
-            self.session.merge(
-                UsageCounterRow(
-                    agency_id=agency_id,
-                    sub_account_id=sub_id,
-                    period=label,
-                    billable_seconds=usage.billable_seconds,
-                    included_used_seconds=usage.included_used_seconds,
-                    credit_seconds_e6=usage.credit_seconds_e6,
-                    postpaid_seconds_e6=usage.postpaid_seconds_e6,
-                    credit_micros=usage.credit_micros,
-                    postpaid_micros=usage.postpaid_micros,
-                    calls=usage.calls,
-                )
-            )
-        self.session.flush()
+        """Write counters back: one bulk UPDATE for the rows that were read, one bulk INSERT
+        for the new ones."""
+        rows = [
+            {
+                "agency_id": agency_id,
+                "sub_account_id": sub_id,
+                "period": label,
+                "billable_seconds": u.billable_seconds,
+                "included_used_seconds": u.included_used_seconds,
+                "credit_seconds_e6": u.credit_seconds_e6,
+                "postpaid_seconds_e6": u.postpaid_seconds_e6,
+                "credit_micros": u.credit_micros,
+                "postpaid_micros": u.postpaid_micros,
+                "calls": u.calls,
+            }
+            for (sub_id, label), u in counters.items()
+        ]
+        old = [r for r in rows if (r["sub_account_id"], r["period"]) in existing]
+        new = [r for r in rows if (r["sub_account_id"], r["period"]) not in existing]
+        if old:
+            self.session.execute(update(UsageCounterRow), old)
+        if new:
+            self.session.execute(insert(UsageCounterRow), new)
 
     def wallet_balances(
         self, agency_id: str, subs: Iterable[str] | None = None, for_update: bool = False
@@ -898,12 +911,26 @@ class SqlStore:
             query = query.with_for_update()
         return {row.sub_account_id: row.balance_micros for row in self.session.scalars(query)}
 
-    def set_wallet_balances(self, agency_id: str, balances: dict[str, int]) -> None:
-        for sub_id, balance in balances.items():
-            self.session.merge(
-                WalletRow(agency_id=agency_id, sub_account_id=sub_id, balance_micros=balance)
-            )
-        self.session.flush()
+    def set_wallet_balances(
+        self, agency_id: str, balances: dict[str, int], existing: set[str] | None = None
+    ) -> None:
+        """Write balances read under lock: bulk UPDATE for known wallets, INSERT for new."""
+        if existing is None:
+            existing = set(self.wallet_balances(agency_id, balances))
+        old = [
+            {"agency_id": agency_id, "sub_account_id": sub, "balance_micros": balance}
+            for sub, balance in balances.items()
+            if sub in existing
+        ]
+        new = [
+            {"agency_id": agency_id, "sub_account_id": sub, "balance_micros": balance}
+            for sub, balance in balances.items()
+            if sub not in existing
+        ]
+        if old:
+            self.session.execute(update(WalletRow), old)
+        if new:
+            self.session.execute(insert(WalletRow), new)
 
     def add_to_wallet(self, agency_id: str, sub_account_id: str, delta_micros: int) -> int:
         """Move a wallet by `delta` in one conditional statement (never below zero); returns
@@ -1616,6 +1643,159 @@ class SqlStore:
         )
         return [(a, k) for a, k in rows]
 
+    # -- panel: users, sessions, audit log, chart reads -------------------------------------
+    def save_web_user(
+        self,
+        user_id: str,
+        email: str,
+        password_hash: str,
+        role: str,
+        agency_id: str | None,
+        sub_account_id: str | None,
+        now: datetime,
+    ) -> None:
+        self.session.add(
+            WebUserRow(
+                id=user_id,
+                email=email,
+                password_hash=password_hash,
+                role=role,
+                agency_id=agency_id,
+                sub_account_id=sub_account_id,
+                created_at=now,
+            )
+        )
+        self.session.flush()
+
+    def set_web_password(self, user_id: str, password_hash: str) -> None:
+        self.session.execute(
+            update(WebUserRow).where(WebUserRow.id == user_id).values(password_hash=password_hash)
+        )
+
+    def web_user_by_email(self, email: str) -> dict[str, Any] | None:
+        row = self.session.scalar(select(WebUserRow).where(WebUserRow.email == email))
+        return _web_user(row) if row else None
+
+    def web_user(self, user_id: str) -> dict[str, Any] | None:
+        row = self.session.get(WebUserRow, user_id)
+        return _web_user(row) if row else None
+
+    def web_users(self, agency_id: str | None) -> list[dict[str, Any]]:
+        """The agency's users (its staff and its clients); every user when None."""
+        query = select(WebUserRow).order_by(WebUserRow.email)
+        if agency_id is not None:
+            query = query.where(WebUserRow.agency_id == agency_id)
+        return [_web_user(row) for row in self.session.scalars(query)]
+
+    def save_web_session(
+        self, token_sha256: str, user_id: str, csrf_token: str, now: datetime, expires_at: datetime
+    ) -> None:
+        self.session.add(
+            WebSessionRow(
+                token_sha256=token_sha256,
+                user_id=user_id,
+                csrf_token=csrf_token,
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
+
+    def web_session(self, token_sha256: str) -> tuple[str, str, datetime] | None:
+        """(user id, CSRF token, expiry) of a session."""
+        row = self.session.get(WebSessionRow, token_sha256)
+        return (row.user_id, row.csrf_token, row.expires_at) if row else None
+
+    def delete_web_session(self, token_sha256: str) -> None:
+        self.session.execute(
+            delete(WebSessionRow).where(WebSessionRow.token_sha256 == token_sha256)
+        )
+
+    def delete_expired_web_sessions(self, now: datetime) -> None:
+        self.session.execute(delete(WebSessionRow).where(WebSessionRow.expires_at <= now))
+
+    def add_audit_entry(
+        self,
+        agency_id: str,
+        at: datetime,
+        actor: str,
+        target: str,
+        field: str,
+        old_value: str,
+        new_value: str,
+    ) -> None:
+        self.session.add(
+            AuditEntryRow(
+                agency_id=agency_id,
+                at=at,
+                actor=actor,
+                target=target,
+                field=field,
+                old_value=old_value[:200],
+                new_value=new_value[:200],
+            )
+        )
+
+    def audit_entries(self, agency_id: str, limit: int) -> list[dict[str, Any]]:
+        rows = self.session.scalars(
+            select(AuditEntryRow)
+            .where(AuditEntryRow.agency_id == agency_id)
+            .order_by(AuditEntryRow.id.desc())
+            .limit(limit)
+        )
+        return [
+            {
+                "at": r.at,
+                "actor": r.actor,
+                "target": r.target,
+                "field": r.field,
+                "old": r.old_value,
+                "new": r.new_value,
+            }
+            for r in rows
+        ]
+
+    def call_starts(
+        self, agency_id: str, sub_account_id: str, start: datetime, end: datetime
+    ) -> list[tuple[datetime, int]]:
+        """(started_at, retail billable seconds) of a sub-account's calls in [start, end)."""
+        rows = self.session.execute(
+            select(CallRow.started_at, CallRow.retail_billable_seconds).where(
+                CallRow.agency_id == agency_id,
+                CallRow.sub_account_id == sub_account_id,
+                CallRow.started_at >= start,
+                CallRow.started_at < end,
+            )
+        )
+        return [(at, int(seconds)) for at, seconds in rows]
+
+    def wholesale_cost_by_sub_account(self, agency_id: str, period: str) -> dict[str, int]:
+        """The platform's voice cost of each sub-account's calls in a period, in micros."""
+        rows = self.session.execute(
+            select(CallRow.sub_account_id, func.sum(CallRow.wholesale_cost_micros))
+            .where(CallRow.period == period, CallRow.agency_id == agency_id)
+            .group_by(CallRow.sub_account_id)
+        )
+        return {str(sub): int(total or 0) for sub, total in rows}
+
+    def wholesale_override(
+        self, agency_id: str
+    ) -> tuple[int | None, dict[str, VoiceRate], dict[str, int]]:
+        """The agency's own wholesale prices on top of the platform's card (fee, voice, numbers)."""
+        agency = self.session.get(AgencyRow, agency_id)
+        voice = {
+            r.direction: _voice(r)
+            for r in self.session.scalars(
+                select(WholesaleVoiceRateRow).where(WholesaleVoiceRateRow.scope == agency_id)
+            )
+        }
+        numbers = {
+            r.number_type: r.monthly_micros
+            for r in self.session.scalars(
+                select(WholesaleNumberPriceRow).where(WholesaleNumberPriceRow.scope == agency_id)
+            )
+        }
+        return (agency.agency_monthly_fee_micros if agency else None), voice, numbers
+
 
 class SqlUnitOfWork:
     """`with uow:` opens a session; leaving without `commit()` rolls everything back."""
@@ -1643,6 +1823,19 @@ class SqlUnitOfWork:
 
     def rollback(self) -> None:
         self._session.rollback()
+
+
+def _web_user(row: WebUserRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "email": row.email,
+        "password_hash": row.password_hash,
+        "role": row.role,
+        "agency_id": row.agency_id,
+        "sub_account_id": row.sub_account_id,
+        "created_at": row.created_at,
+        "disabled": row.disabled_at is not None,
+    }
 
 
 def unit_of_work_factory(engine: Engine) -> Any:

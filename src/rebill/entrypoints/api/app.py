@@ -27,6 +27,7 @@ from rebill.domain.errors import (
 )
 from rebill.domain.money import format_micros_as_minor
 from rebill.domain.period import Period
+from rebill.entrypoints import web
 from rebill.entrypoints.api import errors, schemas
 from rebill.services import billing, queries, reports, webhooks
 from rebill.services.accounts import set_caps, set_state
@@ -665,6 +666,7 @@ def create_app(rebill: App) -> FastAPI:
         outcome = handle_event(rebill.uow, context, event, rebill.clock.now())
         return JSONResponse({"received": True, "outcome": outcome})
 
+    web.install(api, rebill)
     return api
 
 

@@ -785,5 +785,40 @@ def serve_command(
     uvicorn.run(create_app(rebill), host=host, port=port, log_level="warning")
 
 
+users_app = typer.Typer(no_args_is_help=True, help="People who sign in to the panel and portal.")
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option("--email")],
+    password: Annotated[
+        str, typer.Option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+    ],
+    agency: Annotated[str | None, typer.Option("--agency", help="Agency ID")] = None,
+    role: Annotated[
+        str | None, typer.Option("--role", help="admin, billing or settings (agency staff)")
+    ] = None,
+    sub_account: Annotated[
+        str | None, typer.Option("--sub-account", help="A client of this sub-account")
+    ] = None,
+    platform: Annotated[bool, typer.Option("--platform", help="A platform console user")] = False,
+    db: DbOption = None,
+) -> None:
+    """Create a sign-in: `--platform`, `--agency ID --role admin|billing|settings`, or
+    `--agency ID --sub-account ID` for a client of the portal."""
+    from rebill.services.users import create_user
+
+    chosen = "platform" if platform else ("client" if sub_account else (role or "admin"))
+    rebill = open_app(db)
+    try:
+        user = create_user(
+            rebill.uow, email, password, chosen, agency, sub_account, rebill.clock.now()
+        )
+    except BillingError as exc:
+        fail(exc)
+    out.print(f"created {user.role} user {user.email} ({user.id})")
+
+
 def main() -> None:
     app()

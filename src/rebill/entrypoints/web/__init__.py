@@ -1,0 +1,33 @@
+"""The web faces served beside the API: the agency panel (`/panel`), the platform console
+(`/console`) and the client portal (`/portal/{agency}` or `/client` on an agency's domain).
+Server-rendered Jinja2 pages with a little vanilla JS from `static/`; no CDN, no build step."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from rebill.bootstrap import App
+from rebill.entrypoints.web import auth, console, panel, portal
+from rebill.entrypoints.web.common import STATIC, PageError, SignInRequired, Web
+
+
+def install(api: FastAPI, rebill: App) -> None:
+    """Mount the panel, console, portal and their static files into the API's app."""
+    web = Web.create(rebill)
+    api.include_router(auth.routes(web))
+    api.include_router(panel.routes(web))
+    api.include_router(console.routes(web))
+    api.include_router(portal.routes(web))
+    api.mount("/static/web", StaticFiles(directory=STATIC), name="web-static")
+
+    @api.exception_handler(PageError)
+    async def on_page_error(_: Request, exc: PageError) -> Response:
+        return web.render("error.html", status=exc.status, message=exc.message, brand=exc.brand)
+
+    @api.exception_handler(SignInRequired)
+    async def on_sign_in(_: Request, exc: SignInRequired) -> Response:
+        return RedirectResponse(f"{exc.sign_in_path}?next={quote(exc.next_path)}", 303)

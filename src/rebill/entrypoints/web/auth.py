@@ -1,0 +1,99 @@
+"""Sign-in and sign-out for the panel and the console (the portal has its own, in the agency's
+brand, in `portal.py`)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from rebill.entrypoints.web.common import (
+    SESSION_COOKIE,
+    Web,
+    set_session_cookie,
+    set_sign_in_cookie,
+    sign_in_token,
+)
+from rebill.services.panel import agency_for_host
+from rebill.services.users import WebUser, authenticate, end_session, start_session
+
+
+def home_of(user: WebUser) -> str:
+    if user.kind == "platform":
+        return "/console"
+    if user.kind == "client":
+        return f"/portal/{user.agency_id}"
+    return "/panel"
+
+
+def safe_next(path: str | None, fallback: str) -> str:
+    """Only a path on this site (never `//host` or a scheme) is followed after sign-in."""
+    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return fallback
+
+
+def routes(web: Web) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    rebill = web.rebill
+
+    @router.get("/")
+    def root(request: Request) -> Response:
+        if agency_for_host(rebill.uow, request.headers.get("host", "")):
+            return RedirectResponse("/client/", 303)
+        session = web.session(request)
+        return RedirectResponse(home_of(session.user) if session else "/sign-in", 303)
+
+    @router.get("/sign-in")
+    def sign_in_page(request: Request, next: str | None = None) -> Response:
+        if agency_for_host(rebill.uow, request.headers.get("host", "")):
+            return RedirectResponse("/client/sign-in", 303)
+        token = sign_in_token(request)
+        response = web.render(
+            "sign_in.html", csrf_token=token, next=safe_next(next, ""), error=None, email=""
+        )
+        set_sign_in_cookie(response, request, token)
+        return response
+
+    @router.post("/sign-in")
+    async def sign_in(request: Request) -> Response:
+        form = await web.form(request, None)
+        email = form.get("email", "")
+        user = authenticate(rebill.uow, email, form.get("password", ""))
+        if user is None or user.kind == "client":
+            token = sign_in_token(request)
+            page = web.render(
+                "sign_in.html",
+                status=401,
+                csrf_token=token,
+                next=safe_next(form.get("next"), ""),
+                error="Wrong e-mail or password.",
+                email=email,
+            )
+            set_sign_in_cookie(page, request, token)
+            return page
+        token = start_session(rebill.uow, user, rebill.clock.now())
+        target = safe_next(form.get("next"), home_of(user))
+        if not target.startswith(home_of(user)):
+            target = home_of(user)
+        response = RedirectResponse(target, 303)
+        set_session_cookie(response, request, token)
+        return response
+
+    @router.post("/sign-out")
+    async def sign_out(request: Request) -> Response:
+        session = web.session(request)
+        if session is not None:
+            await web.form(request, session)
+            end_session(rebill.uow, request.cookies.get(SESSION_COOKIE, ""))
+        target = "/sign-in"
+        if session is not None and session.user.kind == "client":
+            target = f"/portal/{quote(session.user.agency_id or '')}/sign-in"
+        if agency_for_host(rebill.uow, request.headers.get("host", "")):
+            target = "/client/sign-in"
+        response = RedirectResponse(target, 303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    return router

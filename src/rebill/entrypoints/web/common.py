@@ -1,0 +1,156 @@
+"""What every page of the web faces shares: the templates, the session cookie, the CSRF check
+on every form POST, the page errors, and the usage chart drawn as inline SVG."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from rebill.bootstrap import App
+from rebill.domain.account import Brand
+from rebill.domain.errors import FieldError
+from rebill.services.users import WebSession, session_for
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+SESSION_COOKIE = "rebill_session"
+SIGN_IN_COOKIE = "rebill_sign_in"  # the CSRF token of a sign-in form (double submit)
+form_fields_max = 50
+chart_width, chart_height = 620, 180
+
+
+class PageError(Exception):
+    """An HTML error page (404 for anything out of the caller's reach)."""
+
+    def __init__(self, status: int, message: str, brand: Brand | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.brand = brand
+
+
+class SignInRequired(Exception):
+    def __init__(self, sign_in_path: str, next_path: str) -> None:
+        super().__init__(sign_in_path)
+        self.sign_in_path = sign_in_path
+        self.next_path = next_path
+
+
+@dataclass
+class Web:
+    rebill: App
+    env: Environment
+
+    @classmethod
+    def create(cls, rebill: App) -> Web:
+        env = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=select_autoescape(["html", "svg"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        return cls(rebill, env)
+
+    def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = self.env.get_template(name).render(**context)
+        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+    def session(self, request: Request) -> WebSession | None:
+        token = request.cookies.get(SESSION_COOKIE, "")
+        return session_for(self.rebill.uow, token, self.rebill.clock.now())
+
+    async def form(self, request: Request, session: WebSession | None) -> dict[str, str]:
+        """The POSTed form, refused (403) unless it carries the session's CSRF token (or,
+        signed out, the sign-in cookie's)."""
+        data = await request.form()
+        if len(data) > form_fields_max:
+            raise PageError(400, "too many form fields")
+        fields = {k: v for k, v in data.items() if isinstance(v, str)}
+        expected = session.csrf_token if session else request.cookies.get(SIGN_IN_COOKIE, "")
+        given = fields.pop("csrf_token", "")
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise PageError(403, "this form has expired or did not come from this site; reload it")
+        return fields
+
+
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "frame-ancestors 'none'"
+    ),
+}
+
+
+def is_https(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def set_session_cookie(response: Response, request: Request, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=is_https(request),
+        path="/",
+    )
+
+
+def sign_in_token(request: Request) -> str:
+    return request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(32)
+
+
+def set_sign_in_cookie(response: Response, request: Request, token: str) -> None:
+    response.set_cookie(
+        SIGN_IN_COOKIE, token, httponly=True, samesite="lax", secure=is_https(request), path="/"
+    )
+
+
+def field_messages(errors: list[FieldError]) -> dict[str, str]:
+    return {(e.field or e.location): e.message for e in errors}
+
+
+def chart(days: list[tuple[int, int]], included_minutes: int | None = None) -> dict[str, Any]:
+    """Bars of daily minutes, scaled to the chart; a dashed line for the daily share of the
+    included minutes when the plan has some."""
+    minutes = [(day, seconds / 60) for day, seconds in days]
+    top = max([m for _, m in minutes] + [1.0])
+    daily_included = included_minutes / len(days) if included_minutes and days else None
+    if daily_included:
+        top = max(top, daily_included)
+    plot_height = chart_height - 24
+    width = chart_width / max(len(days), 1)
+    bars = []
+    for index, (day, value) in enumerate(minutes):
+        height = plot_height * value / top
+        bars.append(
+            {
+                "day": day,
+                "minutes": f"{value:.1f}",
+                "x": round(index * width + 1, 2),
+                "y": round(plot_height - height, 2),
+                "width": round(max(width - 2, 1), 2),
+                "height": round(height, 2),
+            }
+        )
+    line = round(plot_height - plot_height * daily_included / top, 2) if daily_included else None
+    return {
+        "bars": bars,
+        "width": chart_width,
+        "height": chart_height,
+        "plot_height": plot_height,
+        "top": f"{top:.0f}",
+        "included_line": line,
+        "daily_included": f"{daily_included:.1f}" if daily_included else None,
+        "total": f"{sum(m for _, m in minutes):.1f}",
+    }

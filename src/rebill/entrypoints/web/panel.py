@@ -1,0 +1,437 @@
+"""The agency's admin panel (`/panel/...`): home, gateway and tax checklist, plans and rates,
+sub-accounts (chart, caps, credits, numbers, invoices), period close, invoices with PDFs, a
+CSV export of usage, users and the audit log. Every read is scoped by the signed-in user's
+agency: another agency's objects answer 404."""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from rebill.domain.errors import BillingError, GatewayError, NotFoundError, ValidationError
+from rebill.domain.gateway import ALL_FIXES
+from rebill.domain.period import Period
+from rebill.entrypoints.web.common import PageError, SignInRequired, Web, chart, field_messages
+from rebill.services import billing, panel, reports
+from rebill.services.close_period import close_period
+from rebill.services.documents import invoice_pdf
+from rebill.services.gateway import gateway_status, link_gateway
+from rebill.services.users import WebSession, create_user, list_users
+
+CHECKLIST = (
+    "Head office address",
+    "Preset product tax code",
+    "Default tax behaviour",
+    "Tax registration",
+)
+NAV = (
+    ("/panel", "Home"),
+    ("/panel/gateway", "Gateway & tax"),
+    ("/panel/plans", "Plans & rates"),
+    ("/panel/sub-accounts", "Sub-accounts"),
+    ("/panel/invoices", "Invoices"),
+    ("/panel/users", "Users"),
+    ("/panel/audit", "Audit log"),
+)
+SAVED = {
+    "plan": "Plan saved.",
+    "caps": "Caps saved.",
+    "credits": "Credits added.",
+    "close": "Period closed; invoices issued.",
+    "gateway": "Gateway linked.",
+    "user": "User created.",
+}
+
+
+def checklist(tax: dict[str, Any], configured: bool) -> list[dict[str, Any]]:
+    """The four Stripe Tax items, each ok or with its fix."""
+    fixes = list(tax.get("fixes") or [])
+    linked = configured and "stripe_account" not in (tax.get("missing_fields") or [])
+    items = []
+    for label, fix in zip(CHECKLIST, ALL_FIXES, strict=True):
+        ok = linked and fix not in fixes
+        items.append({"label": label, "ok": ok, "fix": None if ok else fix})
+    return items
+
+
+def _period(text: str | None) -> Period | None:
+    if not text:
+        return None
+    try:
+        return Period.parse(text)
+    except ValueError:
+        raise PageError(404, "no such period") from None
+
+
+def routes(web: Web) -> APIRouter:
+    router = APIRouter(prefix="/panel", include_in_schema=False)
+    rebill = web.rebill
+
+    def staff(request: Request) -> WebSession:
+        session = web.session(request)
+        if session is None:
+            raise SignInRequired("/sign-in", request.url.path)
+        if session.user.kind != "agency":
+            raise PageError(404, "this page does not exist")
+        return session
+
+    def page(request: Request, session: WebSession, name: str, **context: Any) -> Response:
+        agency_id = session.user.agency_id or ""
+        status = int(context.pop("status", 200))
+        return web.render(
+            name,
+            status=status,
+            user=session.user,
+            csrf_token=session.csrf_token,
+            nav=NAV,
+            path=request.url.path,
+            brand=panel.brand_of(rebill.uow, agency_id),
+            saved=SAVED.get(request.query_params.get("saved", "")),
+            **context,
+        )
+
+    def must(session: WebSession, area: str) -> None:
+        if not session.user.may_write(area):
+            raise PageError(403, f"your role ({session.user.role}) may not change {area}")
+
+    def actor(session: WebSession) -> str:
+        return f"{session.user.email} ({session.user.role})"
+
+    @router.get("")
+    def home(request: Request) -> Response:
+        session = staff(request)
+        data = panel.agency_home(rebill.uow, session.user.agency_id or "", rebill.clock.now())
+        return page(request, session, "panel/home.html", home=data)
+
+    @router.get("/gateway")
+    def gateway(request: Request) -> Response:
+        session = staff(request)
+        return gateway_page(request, session, None)
+
+    def gateway_page(request: Request, session: WebSession, error: str | None) -> Response:
+        agency_id = session.user.agency_id or ""
+        configured = rebill.gateway.gateway is not None
+        try:
+            status = gateway_status(rebill.uow, rebill.gateway, agency_id)
+        except GatewayError as exc:
+            status = {"provider": None, "account": None, "charges_enabled": False}
+            status["tax"] = {"mode": "stripe", "fixes": [], "missing_fields": ["stripe_account"]}
+            error = error or exc.message
+        tax = status["tax"]
+        return page(
+            request,
+            session,
+            "panel/gateway.html",
+            status=422 if error else 200,
+            gateway=status,
+            configured=configured,
+            tax=tax,
+            items=checklist(tax, configured),
+            error=error,
+        )
+
+    @router.post("/gateway")
+    async def post_gateway(request: Request) -> Response:
+        session = staff(request)
+        form = await web.form(request, session)
+        must(session, "settings")
+        try:
+            link_gateway(
+                rebill.uow,
+                rebill.gateway,
+                session.user.agency_id or "",
+                form.get("provider", ""),
+                form.get("account", "").strip() or None,
+                rebill.clock.now(),
+            )
+        except BillingError as exc:
+            return gateway_page(request, session, exc.message)
+        return RedirectResponse("/panel/gateway?saved=gateway", 303)
+
+    @router.get("/plans")
+    def plans(request: Request) -> Response:
+        session = staff(request)
+        editor = panel.plan_editor(rebill.uow, session.user.agency_id or "", None)
+        return page(request, session, "panel/plans.html", editor=editor)
+
+    @router.get("/plans/{plan_id}")
+    def plan(request: Request, plan_id: str) -> Response:
+        session = staff(request)
+        return plan_page(request, session, plan_id, None, {})
+
+    def plan_page(
+        request: Request,
+        session: WebSession,
+        plan_id: str,
+        values: dict[str, str] | None,
+        errors: dict[str, str],
+    ) -> Response:
+        try:
+            editor = panel.plan_editor(rebill.uow, session.user.agency_id or "", plan_id)
+        except NotFoundError:
+            raise PageError(404, "this plan does not exist") from None
+        plan = editor["plan"]
+        shown = values or {
+            "name": plan["name"],
+            "monthly_fee": plan["monthly_fee"],
+            "included_minutes": str(plan["included_minutes"]),
+            "rate_outbound": plan["voice"]["outbound"],
+            "rate_inbound": plan["voice"]["inbound"],
+            "number_local": plan["numbers"]["local"],
+            "number_toll_free": plan["numbers"]["toll_free"],
+        }
+        return page(
+            request,
+            session,
+            "panel/plan.html",
+            status=422 if errors else 200,
+            editor=editor,
+            plan=plan,
+            values=shown,
+            errors=errors,
+        )
+
+    @router.post("/plans/{plan_id}")
+    async def post_plan(request: Request, plan_id: str) -> Response:
+        session = staff(request)
+        form = await web.form(request, session)
+        must(session, "settings")
+        try:
+            panel.save_plan_prices(
+                rebill.uow,
+                session.user.agency_id or "",
+                plan_id,
+                form,
+                form.get("confirm_below_wholesale") == "yes",
+                actor(session),
+                rebill.clock.now(),
+            )
+        except NotFoundError:
+            raise PageError(404, "this plan does not exist") from None
+        except ValidationError as exc:
+            errors = field_messages(exc.field_errors) or {"form": exc.summary}
+            return plan_page(request, session, plan_id, form, errors)
+        return RedirectResponse(f"/panel/plans/{plan_id}?saved=plan", 303)
+
+    @router.get("/sub-accounts")
+    def sub_accounts(request: Request) -> Response:
+        session = staff(request)
+        from rebill.services.queries import sub_account_documents
+
+        subs = sub_account_documents(
+            rebill.uow(), session.user.agency_id or "", None, rebill.clock.now()
+        )
+        return page(request, session, "panel/sub_accounts.html", subs=subs)
+
+    def sub_page(
+        request: Request,
+        session: WebSession,
+        sub_id: str,
+        errors: dict[str, str] | None = None,
+    ) -> Response:
+        try:
+            view = panel.sub_account_view(
+                rebill.uow,
+                session.user.agency_id or "",
+                sub_id,
+                _period(request.query_params.get("period")),
+                rebill.clock.now(),
+            )
+        except NotFoundError:
+            raise PageError(404, "this sub-account does not exist") from None
+        included = view["included_minutes"] if view["chart_period"] == view["period"] else None
+        return page(
+            request,
+            session,
+            "panel/sub_account.html",
+            status=422 if errors else 200,
+            sub=view,
+            chart=chart(view["chart"], included),
+            errors=errors or {},
+        )
+
+    @router.get("/sub-accounts/{sub_id}")
+    def sub_account(request: Request, sub_id: str) -> Response:
+        return sub_page(request, staff(request), sub_id)
+
+    @router.post("/sub-accounts/{sub_id}/caps")
+    async def post_caps(request: Request, sub_id: str) -> Response:
+        session = staff(request)
+        form = await web.form(request, session)
+        must(session, "settings")
+        try:
+            panel.update_caps(
+                rebill.uow,
+                session.user.agency_id or "",
+                sub_id,
+                form,
+                actor(session),
+                rebill.clock.now(),
+            )
+        except NotFoundError:
+            raise PageError(404, "this sub-account does not exist") from None
+        except ValidationError as exc:
+            return sub_page(request, session, sub_id, {"caps": exc.summary, **_msgs(exc)})
+        return RedirectResponse(f"/panel/sub-accounts/{sub_id}?saved=caps", 303)
+
+    @router.post("/sub-accounts/{sub_id}/credits")
+    async def post_credits(request: Request, sub_id: str) -> Response:
+        session = staff(request)
+        form = await web.form(request, session)
+        must(session, "billing")
+        agency_id = session.user.agency_id or ""
+        try:
+            with rebill.uow() as uow:
+                billing.add_credits(
+                    uow.store,
+                    agency_id,
+                    sub_id,
+                    form.get("amount", "").strip(),
+                    rebill.clock.now(),
+                    f"panel:{secrets.token_hex(8)}",
+                )
+                uow.commit()
+        except NotFoundError:
+            raise PageError(404, "this sub-account does not exist") from None
+        except ValidationError as exc:
+            return sub_page(request, session, sub_id, {"credits": exc.summary, **_msgs(exc)})
+        return RedirectResponse(f"/panel/sub-accounts/{sub_id}?saved=credits", 303)
+
+    @router.get("/invoices")
+    def invoices(request: Request) -> Response:
+        session = staff(request)
+        return invoices_page(request, session, None)
+
+    def invoices_page(request: Request, session: WebSession, error: str | None) -> Response:
+        agency_id = session.user.agency_id or ""
+        period = _period(request.query_params.get("period"))
+        documents = [
+            d
+            for d in reports.list_invoices(rebill.uow(), agency_id, period)
+            if d["agency"] == agency_id
+        ]
+        now = rebill.clock.now()
+        with rebill.uow() as uow:
+            agency = uow.store.get_agency(agency_id)
+            closed = uow.store.closed_periods(agency_id)
+        assert agency is not None
+        last = Period.containing(now, agency.tz).previous()
+        return page(
+            request,
+            session,
+            "panel/invoices.html",
+            status=409 if error else 200,
+            invoices=sorted(documents, key=lambda d: d["number"], reverse=True),
+            closable=str(last) if str(last) not in closed else None,
+            closed=sorted(closed, reverse=True),
+            error=error,
+        )
+
+    @router.post("/periods/close")
+    async def post_close(request: Request) -> Response:
+        session = staff(request)
+        form = await web.form(request, session)
+        must(session, "billing")
+        period = _period(form.get("period"))
+        if period is None:
+            raise PageError(400, "name the period to close")
+        try:
+            close_period(rebill.uow, period, [session.user.agency_id or ""], rebill.clock.now())
+        except BillingError as exc:
+            return invoices_page(request, session, exc.message)
+        return RedirectResponse("/panel/invoices?saved=close", 303)
+
+    @router.get("/invoices/{number}.pdf")
+    def invoice_file(request: Request, number: str) -> Response:
+        session = staff(request)
+        try:
+            pdf = invoice_pdf(rebill.uow(), rebill.renderer, number, session.user.agency_id)
+        except NotFoundError:
+            raise PageError(404, "this invoice does not exist") from None
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{number}.pdf"'},
+        )
+
+    @router.get("/usage.csv")
+    def usage_csv(request: Request) -> Response:
+        session = staff(request)
+        agency_id = session.user.agency_id or ""
+        period = _period(request.query_params.get("period"))
+        if period is None:
+            with rebill.uow() as uow:
+                agency = uow.store.get_agency(agency_id)
+            assert agency is not None
+            period = Period.containing(rebill.clock.now(), agency.tz)
+        summary = reports.usage_summary(rebill.uow(), agency_id, period)
+        buffer = io.StringIO()
+        rows = summary["sub_accounts"]
+        if rows:
+            writer = csv.DictWriter(buffer, fieldnames=["period", *rows[0]])
+            writer.writeheader()
+            writer.writerows({"period": str(period), **r} for r in rows)
+        return Response(
+            buffer.getvalue(),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="usage-{period}.csv"'},
+        )
+
+    @router.get("/users")
+    def users(request: Request) -> Response:
+        session = staff(request)
+        return users_page(request, session, {})
+
+    def users_page(request: Request, session: WebSession, errors: dict[str, str]) -> Response:
+        agency_id = session.user.agency_id or ""
+        with rebill.uow() as uow:
+            subs = uow.store.sub_account_ids(agency_id)
+        return page(
+            request,
+            session,
+            "panel/users.html",
+            status=422 if errors else 200,
+            users=list_users(rebill.uow, agency_id),
+            subs=subs,
+            errors=errors,
+        )
+
+    @router.post("/users")
+    async def post_user(request: Request) -> Response:
+        session = staff(request)
+        form = await web.form(request, session)
+        if session.user.role != "admin":
+            raise PageError(403, "only an agency admin may add users")
+        role = form.get("role", "")
+        try:
+            create_user(
+                rebill.uow,
+                form.get("email", ""),
+                form.get("password", ""),
+                role,
+                session.user.agency_id,
+                (form.get("sub_account") or None) if role == "client" else None,
+                rebill.clock.now(),
+            )
+        except NotFoundError:
+            return users_page(request, session, {"sub_account": "no such sub-account"})
+        except BillingError as exc:
+            return users_page(request, session, {"form": exc.message, **_msgs(exc)})
+        return RedirectResponse("/panel/users?saved=user", 303)
+
+    @router.get("/audit")
+    def audit(request: Request) -> Response:
+        session = staff(request)
+        entries = panel.audit_log(rebill.uow, session.user.agency_id or "")
+        return page(request, session, "panel/audit.html", entries=entries)
+
+    return router
+
+
+def _msgs(exc: BillingError) -> dict[str, str]:
+    return field_messages(exc.field_errors) if isinstance(exc, ValidationError) else {}

@@ -1,0 +1,647 @@
+"""Use cases of the web faces (agency panel, platform console, client portal): read models as
+plain documents, and the changes the panel makes (prices, caps, credit limits, tax switch),
+each written through the same services as the CLI and recorded in the audit log."""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from rebill.domain.account import Agency, Brand
+from rebill.domain.charges import plan_at
+from rebill.domain.errors import FieldError, NotFoundError, ValidationError
+from rebill.domain.money import (
+    MICRO_DECIMALS,
+    format_micros_as_minor,
+    format_rate,
+    format_scaled,
+    minutes_text,
+    to_micros,
+)
+from rebill.domain.period import Period
+from rebill.domain.plan import NUMBER_TYPES, Plan
+from rebill.domain.rating import DIRECTIONS, VoiceRate
+from rebill.domain.tax import TAX_MODES
+from rebill.services.accounts import caps_document, set_caps
+from rebill.services.apply_catalog import apply_catalog
+from rebill.services.close_period import period_document
+from rebill.services.ports import Store, UnitOfWorkFactory
+from rebill.services.queries import sub_account_documents
+from rebill.services.reports import invoice_document
+
+alerts_shown_max = 10
+audit_shown_max = 200
+
+
+def _agency(store: Store, agency_id: str) -> Agency:
+    agency = store.get_agency(agency_id)
+    if agency is None:
+        raise NotFoundError(f"agency {agency_id!r} does not exist")
+    return agency
+
+
+def _decimal(micros: int) -> str:
+    """Exact decimal text of a micro amount, as the catalog reads it."""
+    return str(Decimal(format_scaled(micros, MICRO_DECIMALS)).normalize() + Decimal("0.00"))
+
+
+def _rate_text(rate: VoiceRate) -> str:
+    return format_scaled(rate.per_minute_micros, MICRO_DECIMALS).rstrip("0").rstrip(".") or "0"
+
+
+def _wholesale_document(
+    voice: dict[str, VoiceRate], numbers: dict[str, int], fee: int | None
+) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    if voice:
+        document["voice"] = {
+            d: {
+                "per_minute": _rate_text(r),
+                "increment": str(r.increment),
+                "connect_fee": _decimal(r.connect_fee_micros),
+            }
+            for d, r in voice.items()
+        }
+    if numbers:
+        document["numbers"] = {t: {"monthly": _decimal(m)} for t, m in numbers.items()}
+    if fee is not None:
+        document["agency_monthly_fee"] = _decimal(fee)
+    return document
+
+
+def _brand_document(brand: Brand) -> dict[str, Any]:
+    """The brand as a catalog entry; the logo is kept aside (the catalog names a file)."""
+    document: dict[str, Any] = {
+        "display_name": brand.display_name,
+        "colour": brand.colour,
+        "support_email": brand.support_email,
+        "address": list(brand.address_lines),
+        "country": brand.country,
+    }
+    if brand.tax_id:
+        document["tax_id"] = brand.tax_id
+    if brand.domain:
+        document["domain"] = brand.domain
+    return document
+
+
+def agency_entry(store: Store, agency_id: str) -> dict[str, Any]:
+    """The agency as it stands, as a catalog entry without plans or sub-accounts: applying it
+    changes nothing, so a change is this entry with one field replaced."""
+    agency = _agency(store, agency_id)
+    fee, voice, numbers = store.wholesale_override(agency_id)
+    entry: dict[str, Any] = {
+        "id": agency.id,
+        "name": agency.name,
+        "timezone": agency.timezone,
+        "invoice_prefix": agency.invoice_prefix,
+        "currency": agency.currency,
+        "tax": {
+            "mode": agency.tax.mode,
+            "rate": str(agency.tax.rate_percent),
+            "behavior": agency.tax.behavior,
+            "label": agency.tax.label,
+        },
+        "brand": _brand_document(store.brand(agency_id)),
+    }
+    if agency.credit_limit_micros is not None:
+        entry["credit_limit"] = _decimal(agency.credit_limit_micros)
+    wholesale = _wholesale_document(voice, numbers, fee)
+    if wholesale:
+        entry["wholesale"] = wholesale
+    return entry
+
+
+def _apply(
+    uow_factory: UnitOfWorkFactory,
+    document: dict[str, Any],
+    brands: dict[str | None, Brand],
+    audit: list[tuple[str, str, str, str, str]],
+    actor: str,
+    now: datetime,
+) -> None:
+    """Apply a catalog document, put back the logos it cannot carry, record the audit."""
+    apply_catalog(uow_factory(), document, "", now)
+    with uow_factory() as uow:
+        for agency_id, brand in brands.items():
+            if brand.logo_png:
+                uow.store.save_brand(agency_id, brand)
+        for agency_id, target, field, old, new in audit:
+            uow.store.add_audit_entry(agency_id, now, actor, target, field, old, new)
+        uow.commit()
+
+
+# -- agency home --------------------------------------------------------------------------
+def agency_home(uow_factory: UnitOfWorkFactory, agency_id: str, now: datetime) -> dict[str, Any]:
+    with uow_factory() as uow:
+        store = uow.store
+        agency = _agency(store, agency_id)
+        currency = agency.currency
+        period = Period.containing(now, agency.tz)
+        label = str(period)
+        plans = store.plans(agency_id)
+        history = store.plan_history(agency_id, plans)
+        counters = store.usage_counters(agency_id, period=label)
+        costs = store.wholesale_cost_by_sub_account(agency_id, label)
+        card = store.wholesale_card(agency_id)
+        held = store.numbers(agency_id)
+        fees = usage = included_seconds = used_seconds = billable_seconds = 0
+        for sub_id in store.sub_account_ids(agency_id):
+            plan = plan_at(history.get(sub_id, []), now)
+            if plan is not None:
+                fees += plan.monthly_fee_micros
+                included_seconds += plan.included_seconds
+            counter = counters.get((sub_id, label))
+            if counter is not None:
+                usage += counter.credit_micros + counter.postpaid_micros
+                used_seconds += counter.included_used_seconds
+                billable_seconds += counter.billable_seconds
+        number_cost = sum(
+            card.number_monthly_micros.get(n.number_type, 0)
+            for group in held.values()
+            for n in group
+            if n.held_at(now)
+        )
+        cost = sum(costs.values()) + number_cost + card.agency_monthly_fee_micros
+        closed = store.closed_periods(agency_id)
+        last = None
+        if closed:
+            document = period_document(store, agency, Period.parse(max(closed)))
+            last = {"period": max(closed), **document["profit"]}
+        alerts = store.alerts(agency_id)[-alerts_shown_max:]
+
+    def money(micros: int) -> str:
+        return format_micros_as_minor(micros, currency)
+
+    return {
+        "agency": agency_id,
+        "name": agency.name,
+        "currency": currency,
+        "period": label,
+        "revenue": money(fees + usage),
+        "revenue_fees": money(fees),
+        "revenue_usage": money(usage),
+        "cost": money(cost),
+        "profit": money(fees + usage - cost),
+        "billable_minutes": minutes_text(billable_seconds),
+        "included_minutes": included_seconds // 60,
+        "included_used_minutes": minutes_text(used_seconds),
+        "included_used_percent": (
+            round(100 * used_seconds / included_seconds) if included_seconds else 0
+        ),
+        "last_closed": last,
+        "alerts": [
+            {"at": a.fired_at, "sub_account": a.sub_account_id, "message": a.message}
+            for a in reversed(alerts)
+        ],
+    }
+
+
+# -- plans and rates ----------------------------------------------------------------------
+def plan_editor(
+    uow_factory: UnitOfWorkFactory, agency_id: str, plan_id: str | None
+) -> dict[str, Any]:
+    """The agency's plans and the wholesale card they sit on (rates as decimal text)."""
+    with uow_factory() as uow:
+        agency = _agency(uow.store, agency_id)
+        plans = uow.store.plans(agency_id)
+        card = uow.store.wholesale_card(agency_id)
+    currency = agency.currency
+    if plan_id is not None and plan_id not in plans:
+        raise NotFoundError(f"plan {plan_id!r} does not exist")
+    return {
+        "currency": currency,
+        "plans": [_plan_fields(p, currency) for p in sorted(plans.values(), key=lambda p: p.id)],
+        "plan": _plan_fields(plans[plan_id], currency) if plan_id else None,
+        "wholesale": {
+            "voice": {d: _rate_text(r) for d, r in card.voice.items()},
+            "numbers": {t: _decimal(m) for t, m in card.number_monthly_micros.items()},
+        },
+    }
+
+
+def _plan_fields(plan: Plan, currency: str) -> dict[str, Any]:
+    return {
+        "id": plan.id,
+        "name": plan.name,
+        "monthly_fee": format_micros_as_minor(plan.monthly_fee_micros, currency),
+        "included_minutes": plan.included_minutes,
+        "overage": plan.overage,
+        "voice": {
+            d: format_rate(r.per_minute_micros, r.per_minute_decimals, currency)
+            for d, r in plan.voice.items()
+        },
+        "increments": {d: str(r.increment) for d, r in plan.voice.items()},
+        "included_numbers": plan.included_numbers,
+        "numbers": {
+            t: format_micros_as_minor(plan.number_monthly_micros.get(t, 0), currency)
+            for t in NUMBER_TYPES
+        },
+    }
+
+
+def _amount(form: dict[str, str], name: str, errors: list[FieldError]) -> int | None:
+    text = form.get(name, "").strip()
+    try:
+        micros = to_micros(text)
+    except (TypeError, ValueError) as exc:
+        errors.append(FieldError(name, str(exc) or "not an amount", name))
+        return None
+    if micros < 0:
+        errors.append(FieldError(name, "must not be negative", name))
+        return None
+    return micros
+
+
+def save_plan_prices(
+    uow_factory: UnitOfWorkFactory,
+    agency_id: str,
+    plan_id: str,
+    form: dict[str, str],
+    below_wholesale_confirmed: bool,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Set a plan's fee, included minutes and retail rates. A retail price below its wholesale
+    price is refused unless confirmed (the agency then sells at a loss on purpose)."""
+    errors: list[FieldError] = []
+    fee = _amount(form, "monthly_fee", errors)
+    voice = {d: _amount(form, f"rate_{d}", errors) for d in DIRECTIONS}
+    numbers = {t: _amount(form, f"number_{t}", errors) for t in NUMBER_TYPES}
+    minutes_text_in = form.get("included_minutes", "").strip()
+    if not minutes_text_in.isdigit():
+        errors.append(
+            FieldError("included_minutes", "a whole number of minutes", "included_minutes")
+        )
+    name = form.get("name", "").strip()
+    if not name:
+        errors.append(FieldError("name", "a plan needs a name", "name"))
+    with uow_factory() as uow:
+        store = uow.store
+        entry = agency_entry(store, agency_id)
+        brand = store.brand(agency_id)
+        plan = store.plans(agency_id).get(plan_id)
+        if plan is None:
+            raise NotFoundError(f"plan {plan_id!r} does not exist")
+        card = store.wholesale_card(agency_id)
+        currency = entry["currency"]
+    if not below_wholesale_confirmed:
+        for d, micros in voice.items():
+            floor = card.voice[d].per_minute_micros if d in card.voice else 0
+            if micros is not None and micros < floor:
+                errors.append(
+                    FieldError(
+                        f"rate_{d}",
+                        f"{d} {_decimal(micros)} is below the wholesale {_rate_text(card.voice[d])}"
+                        " per minute; tick the confirmation to sell at a loss",
+                        f"rate_{d}",
+                    )
+                )
+        for t, micros in numbers.items():
+            floor = card.number_monthly_micros.get(t, 0)
+            if micros is not None and micros < floor:
+                errors.append(
+                    FieldError(
+                        f"number_{t}",
+                        f"{t} number {_decimal(micros)} is below the wholesale {_decimal(floor)}"
+                        " a month; tick the confirmation to sell at a loss",
+                        f"number_{t}",
+                    )
+                )
+    if errors:
+        raise ValidationError(errors, "the plan was not saved")
+    assert fee is not None
+    spec = {
+        "id": plan.id,
+        "name": name,
+        "monthly_fee": _decimal(fee),
+        "included_minutes": int(minutes_text_in),
+        "overage": plan.overage,
+        "voice": {
+            d: {
+                "overage_per_minute": _decimal(voice[d] or 0),
+                "increment": str(plan.voice[d].increment),
+                "connect_fee": _decimal(plan.voice[d].connect_fee_micros),
+            }
+            for d in DIRECTIONS
+        },
+        "numbers": {
+            "included": plan.included_numbers,
+            **{t: {"monthly": _decimal(numbers[t] or 0)} for t in NUMBER_TYPES},
+        },
+        "limits": {
+            "campaigns": plan.limits.campaigns,
+            "numbers": plan.limits.numbers,
+            "parallel_calls": plan.limits.parallel_calls,
+        },
+    }
+    before = _plan_fields(plan, currency)
+    after = {
+        "name": name,
+        "monthly_fee": format_micros_as_minor(fee, currency),
+        "included_minutes": int(minutes_text_in),
+        **{
+            f"voice.{d}": _rate_text(VoiceRate(voice[d] or 0, plan.voice[d].increment))
+            for d in DIRECTIONS
+        },
+        **{f"numbers.{t}": format_micros_as_minor(numbers[t] or 0, currency) for t in NUMBER_TYPES},
+    }
+    old = {
+        "name": before["name"],
+        "monthly_fee": before["monthly_fee"],
+        "included_minutes": before["included_minutes"],
+        **{f"voice.{d}": _rate_text(plan.voice[d]) for d in DIRECTIONS},
+        **{f"numbers.{t}": before["numbers"][t] for t in NUMBER_TYPES},
+    }
+    audit = [
+        (agency_id, f"plan {plan_id}", key, str(old[key]), str(value))
+        for key, value in after.items()
+        if str(old[key]) != str(value)
+    ]
+    document = {"agencies": [{**entry, "plans": [spec]}]}
+    _apply(uow_factory, document, {agency_id: brand}, audit, actor, now)
+
+
+# -- sub-accounts ------------------------------------------------------------------------
+def daily_minutes(
+    store: Store, agency: Agency, sub_account_id: str, period: Period
+) -> list[tuple[int, int]]:
+    """(day of month, billable seconds) for every day of the period, in the agency's zone."""
+    start, end = period.bounds(agency.tz)
+    totals: dict[int, int] = defaultdict(int)
+    for started_at, seconds in store.call_starts(agency.id, sub_account_id, start, end):
+        totals[started_at.astimezone(agency.tz).day] += seconds
+    last_day = calendar.monthrange(period.year, period.month)[1]
+    return [(day, totals.get(day, 0)) for day in range(1, last_day + 1)]
+
+
+def sub_account_view(
+    uow_factory: UnitOfWorkFactory,
+    agency_id: str,
+    sub_account_id: str,
+    period: Period | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A sub-account's page: its document, plan, usage this period, chart, numbers, invoices."""
+    found = sub_account_documents(uow_factory(), agency_id, sub_account_id, now)
+    if not found:
+        raise NotFoundError(f"sub-account {sub_account_id!r} does not exist")
+    document = found[0]
+    with uow_factory() as uow:
+        store = uow.store
+        agency = _agency(store, agency_id)
+        current = Period.containing(now, agency.tz)
+        shown = period or current
+        history = store.plan_history_of(agency_id, sub_account_id)
+        plan = plan_at(history, now) or (history[0].plan if history else None)
+        counter = store.usage_counters(agency_id, keys=[(sub_account_id, str(current))]).get(
+            (sub_account_id, str(current))
+        )
+        chart = daily_minutes(store, agency, sub_account_id, shown)
+        numbers = [n for n in store.numbers_of(agency_id, sub_account_id) if n.held_at(now)]
+        invoices = [
+            invoice_document(i)
+            for i in store.invoices(agency_id=agency_id)
+            if i.sub_account_id == sub_account_id
+        ]
+        closed = store.closed_periods(agency_id)
+        link = store.gateway_link(agency_id)
+        plans = store.plans(agency_id)
+    used = counter.included_used_seconds if counter else 0
+    included = plan.included_minutes if plan else 0
+    return {
+        **document,
+        "plan_name": plan.name if plan else None,
+        "plan_fields": _plan_fields(plan, agency.currency) if plan else None,
+        "period": str(current),
+        "chart_period": str(shown),
+        "periods": sorted({str(current), *closed}, reverse=True),
+        "chart": chart,
+        "billable_minutes": minutes_text(counter.billable_seconds if counter else 0),
+        "included_minutes": included,
+        "included_used_minutes": minutes_text(used),
+        "included_used_percent": round(100 * used / (included * 60)) if included else 0,
+        "numbers": [
+            {"e164": n.e164, "type": n.number_type, "rented_at": n.rented_at} for n in numbers
+        ],
+        "invoices": sorted(invoices, key=lambda i: i["number"], reverse=True),
+        "gateway": link[0] if link else None,
+        "upgrades": [
+            {
+                "id": p.id,
+                "name": p.name,
+                "monthly_fee": format_micros_as_minor(p.monthly_fee_micros, agency.currency),
+            }
+            for p in sorted(plans.values(), key=lambda p: p.monthly_fee_micros)
+            if plan is not None and p.is_upgrade_from(plan)
+        ],
+    }
+
+
+def update_caps(
+    uow_factory: UnitOfWorkFactory,
+    agency_id: str,
+    sub_account_id: str,
+    form: dict[str, str],
+    actor: str,
+    now: datetime,
+) -> None:
+    """Caps from the panel's form (blank clears a cap), recorded in the audit log."""
+    with uow_factory() as uow:
+        agency = _agency(uow.store, agency_id)
+        sub = uow.store.get_sub_account(agency_id, sub_account_id)
+        if sub is None:
+            raise NotFoundError(f"sub-account {sub_account_id!r} does not exist")
+    before = caps_document(sub.caps, agency.currency)
+    caps = set_caps(
+        uow_factory(),
+        agency_id,
+        sub_account_id,
+        form.get("monthly_spend", "").strip() or "none",
+        form.get("monthly_minutes", "").strip() or "none",
+        form.get("alerts", ""),
+        form.get("enforcement") or None,
+    )
+    after = caps_document(caps, agency.currency)
+    with uow_factory() as uow:
+        for key, value in after.items():
+            if before.get(key) != value:
+                uow.store.add_audit_entry(
+                    agency_id,
+                    now,
+                    actor,
+                    f"sub-account {sub_account_id}",
+                    f"caps.{key}",
+                    _show(before.get(key)),
+                    _show(value),
+                )
+        uow.commit()
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+def audit_log(uow_factory: UnitOfWorkFactory, agency_id: str) -> list[dict[str, Any]]:
+    with uow_factory() as uow:
+        return uow.store.audit_entries(agency_id, audit_shown_max)
+
+
+# -- platform console ---------------------------------------------------------------------
+def console_view(uow_factory: UnitOfWorkFactory) -> dict[str, Any]:
+    with uow_factory() as uow:
+        store = uow.store
+        platform = store.get_platform()
+        if platform is None:
+            return {"platform": None, "agencies": [], "wholesale": None, "invoices": []}
+        card = store.wholesale_card("")
+        agencies = []
+        for agency_id in store.list_agency_ids():
+            agency = _agency(store, agency_id)
+            link = store.gateway_link(agency_id)
+            agencies.append(
+                {
+                    "id": agency.id,
+                    "name": agency.name,
+                    "tax_mode": agency.tax.mode,
+                    "tax_rate": str(agency.tax.rate_percent),
+                    "credit_limit": (
+                        format_micros_as_minor(agency.credit_limit_micros, agency.currency)
+                        if agency.credit_limit_micros is not None
+                        else ""
+                    ),
+                    "exposure": format_micros_as_minor(
+                        store.agency_exposure_micros(agency_id), agency.currency
+                    ),
+                    "gateway": link[0] if link else None,
+                    "sub_accounts": len(store.sub_account_ids(agency_id)),
+                }
+            )
+        invoices = [invoice_document(i) for i in store.invoices(kind="wholesale")]
+    return {
+        "platform": {"name": platform.name, "currency": platform.currency},
+        "agencies": agencies,
+        "wholesale": {
+            "voice": {d: _rate_text(r) for d, r in card.voice.items()},
+            "numbers": {t: _decimal(m) for t, m in card.number_monthly_micros.items()},
+            "agency_monthly_fee": _decimal(card.agency_monthly_fee_micros),
+        },
+        "invoices": sorted(invoices, key=lambda i: i["number"], reverse=True),
+        "tax_modes": list(TAX_MODES),
+    }
+
+
+def set_credit_limit(
+    uow_factory: UnitOfWorkFactory, agency_id: str, text: str, actor: str, now: datetime
+) -> None:
+    """The agency's postpaid credit limit with the platform (blank: no limit)."""
+    with uow_factory() as uow:
+        entry = agency_entry(uow.store, agency_id)
+        brand = uow.store.brand(agency_id)
+    old = entry.pop("credit_limit", None)
+    text = text.strip()
+    if text:
+        entry["credit_limit"] = text
+    audit = [(agency_id, f"agency {agency_id}", "credit_limit", old or "none", text or "none")]
+    _apply(uow_factory, {"agencies": [entry]}, {agency_id: brand}, audit, actor, now)
+
+
+def set_tax_mode(
+    uow_factory: UnitOfWorkFactory,
+    agency_id: str,
+    mode: str,
+    rate: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Switch how the agency's invoices carry tax: none, manual (a rate) or stripe."""
+    with uow_factory() as uow:
+        entry = agency_entry(uow.store, agency_id)
+        brand = uow.store.brand(agency_id)
+    old = f"{entry['tax']['mode']} {entry['tax']['rate']}%"
+    entry["tax"] = {**entry["tax"], "mode": mode, "rate": rate.strip() or "0"}
+    new = f"{mode} {entry['tax']['rate']}%"
+    audit = [(agency_id, f"agency {agency_id}", "tax", old, new)]
+    _apply(uow_factory, {"agencies": [entry]}, {agency_id: brand}, audit, actor, now)
+
+
+def set_wholesale(
+    uow_factory: UnitOfWorkFactory, form: dict[str, str], actor: str, now: datetime
+) -> None:
+    """The platform's wholesale card: voice per minute, numbers per month, the agency fee."""
+    with uow_factory() as uow:
+        store = uow.store
+        platform = store.get_platform()
+        if platform is None:
+            raise NotFoundError("no platform yet")
+        card = store.wholesale_card("")
+        brand = store.brand(None)
+    errors: list[FieldError] = []
+    voice = {d: _amount(form, f"rate_{d}", errors) for d in card.voice}
+    numbers = {t: _amount(form, f"number_{t}", errors) for t in card.number_monthly_micros}
+    fee = _amount(form, "agency_monthly_fee", errors)
+    if errors:
+        raise ValidationError(errors, "the wholesale prices were not saved")
+    new_voice = {
+        d: VoiceRate(m or 0, card.voice[d].increment, card.voice[d].connect_fee_micros)
+        for d, m in voice.items()
+    }
+    new_numbers = {t: m or 0 for t, m in numbers.items()}
+    audit = [
+        ("", "platform wholesale", f"voice.{d}", _rate_text(card.voice[d]), _rate_text(r))
+        for d, r in new_voice.items()
+        if r.per_minute_micros != card.voice[d].per_minute_micros
+    ]
+    audit += [
+        (
+            "",
+            "platform wholesale",
+            f"numbers.{t}",
+            _decimal(card.number_monthly_micros[t]),
+            _decimal(m),
+        )
+        for t, m in new_numbers.items()
+        if m != card.number_monthly_micros[t]
+    ]
+    if fee is not None and fee != card.agency_monthly_fee_micros:
+        audit.append(
+            (
+                "",
+                "platform wholesale",
+                "agency_monthly_fee",
+                _decimal(card.agency_monthly_fee_micros),
+                _decimal(fee),
+            )
+        )
+    document = {
+        "platform": {
+            "name": platform.name,
+            "currency": platform.currency,
+            "invoice_prefix": platform.invoice_prefix,
+            "brand": _brand_document(brand),
+            "wholesale": _wholesale_document(new_voice, new_numbers, fee),
+        }
+    }
+    _apply(uow_factory, document, {None: brand}, audit, actor, now)
+
+
+# -- client portal ------------------------------------------------------------------------
+def brand_of(uow_factory: UnitOfWorkFactory, agency_id: str) -> Brand:
+    with uow_factory() as uow:
+        _agency(uow.store, agency_id)
+        return uow.store.brand(agency_id)
+
+
+def agency_for_host(uow_factory: UnitOfWorkFactory, host: str) -> str | None:
+    name = host.split(":", 1)[0].strip().lower()
+    if not name:
+        return None
+    with uow_factory() as uow:
+        return uow.store.agency_for_domain(name)

@@ -1,0 +1,230 @@
+"""People who sign in to the web faces: the platform console, an agency's panel (admin, billing
+or settings role) and a client's portal. Passwords are salted scrypt hashes; a session is a
+random token whose SHA-256 is stored beside the CSRF token its forms must carry."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from rebill.domain.access import AGENCY_ROLES, ROLE_WRITES
+from rebill.domain.errors import ConflictError, FieldError, NotFoundError, ValidationError
+from rebill.services.ports import UnitOfWorkFactory
+
+ROLES = ("platform", *AGENCY_ROLES, "client")
+session_lifetime = timedelta(hours=12)
+password_length_min = 10
+password_length_max = 200
+# scrypt cost: n=2^14, r=8, p=1 (about 16 MiB and a few tens of milliseconds per check).
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A hash checked against when the e-mail is unknown, so both answers take the same time.
+_DUMMY_SALT = b"rebill-no-such-user"
+
+
+@dataclass(frozen=True)
+class WebUser:
+    id: str
+    email: str
+    role: str
+    agency_id: str | None
+    sub_account_id: str | None
+
+    @property
+    def kind(self) -> str:
+        """platform | agency | client"""
+        return self.role if self.role in ("platform", "client") else "agency"
+
+    def may_write(self, area: str) -> bool:
+        """area: billing (credits, close), settings (plans, caps); as the API's key roles."""
+        if self.role == "platform":
+            return True
+        return area in ROLE_WRITES.get(self.role, frozenset())
+
+
+@dataclass(frozen=True)
+class WebSession:
+    user: WebUser
+    csrf_token: str
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt)
+    salt_text = base64.b64encode(salt).decode()
+    digest_text = base64.b64encode(digest).decode()
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt_text}${digest_text}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    candidate = hashlib.scrypt(
+        password.encode(),
+        salt=base64.b64decode(salt),
+        n=int(n),
+        r=int(r),
+        p=int(p),
+        maxmem=64 * 1024 * 1024,
+        dklen=32,
+    )
+    return hmac.compare_digest(candidate, base64.b64decode(digest))
+
+
+def _scrypt(password: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(
+        password.encode(),
+        salt=salt,
+        n=SCRYPT_N,
+        r=SCRYPT_R,
+        p=SCRYPT_P,
+        maxmem=64 * 1024 * 1024,
+        dklen=32,
+    )
+
+
+def _user(document: dict[str, Any]) -> WebUser:
+    return WebUser(
+        document["id"],
+        document["email"],
+        document["role"],
+        document["agency_id"],
+        document["sub_account_id"],
+    )
+
+
+def create_user(
+    uow_factory: UnitOfWorkFactory,
+    email: str,
+    password: str,
+    role: str,
+    agency_id: str | None,
+    sub_account_id: str | None,
+    now: datetime,
+) -> WebUser:
+    email = email.strip().lower()
+    errors: list[FieldError] = []
+    if not EMAIL.match(email):
+        errors.append(FieldError("--email", f"{email!r} is not an e-mail address", "email"))
+    if not password_length_min <= len(password) <= password_length_max:
+        errors.append(
+            FieldError(
+                "--password",
+                f"a password has {password_length_min} to {password_length_max} characters",
+                "password",
+            )
+        )
+    if role not in ROLES:
+        errors.append(FieldError("--role", f"{role!r} is not one of {', '.join(ROLES)}", "role"))
+    if role == "platform" and (agency_id or sub_account_id):
+        errors.append(FieldError("--agency", "platform users belong to no agency", "agency"))
+    if role != "platform" and not agency_id:
+        errors.append(FieldError("--agency", "agency and client users name an agency", "agency"))
+    if role == "client" and not sub_account_id:
+        errors.append(FieldError("--sub-account", "a client names its sub-account", "sub_account"))
+    if role != "client" and sub_account_id:
+        errors.append(FieldError("--sub-account", "only clients have a sub-account", "sub_account"))
+    if errors:
+        raise ValidationError(errors, "invalid user")
+    password_hash = hash_password(password)
+    user_id = "usr_" + secrets.token_hex(12)
+    with uow_factory() as uow:
+        store = uow.store
+        if agency_id and store.get_agency(agency_id) is None:
+            raise NotFoundError(f"agency {agency_id!r} does not exist")
+        if sub_account_id and store.get_sub_account(agency_id or "", sub_account_id) is None:
+            raise NotFoundError(f"sub-account {sub_account_id!r} does not exist")
+        if store.web_user_by_email(email) is not None:
+            raise ConflictError(f"a user {email!r} exists already")
+        store.save_web_user(user_id, email, password_hash, role, agency_id, sub_account_id, now)
+        uow.commit()
+    return WebUser(user_id, email, role, agency_id, sub_account_id)
+
+
+def authenticate(uow_factory: UnitOfWorkFactory, email: str, password: str) -> WebUser | None:
+    """The user with this e-mail and password, or None (the same time either way)."""
+    with uow_factory() as uow:
+        found = uow.store.web_user_by_email(email.strip().lower())
+    if found is None or found["disabled"]:
+        _scrypt(password, _DUMMY_SALT)
+        return None
+    if not verify_password(password, found["password_hash"]):
+        return None
+    return _user(found)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(uow_factory: UnitOfWorkFactory, user: WebUser, now: datetime) -> str:
+    """A new session for the user; returns the cookie token (only its hash is stored)."""
+    token = secrets.token_urlsafe(32)
+    with uow_factory() as uow:
+        uow.store.delete_expired_web_sessions(now)
+        uow.store.save_web_session(
+            _token_hash(token), user.id, secrets.token_urlsafe(32), now, now + session_lifetime
+        )
+        uow.commit()
+    return token
+
+
+def session_for(uow_factory: UnitOfWorkFactory, token: str, now: datetime) -> WebSession | None:
+    if not token:
+        return None
+    with uow_factory() as uow:
+        found = uow.store.web_session(_token_hash(token))
+        if found is None or found[2] <= now:
+            return None
+        user = uow.store.web_user(found[0])
+    if user is None or user["disabled"]:
+        return None
+    return WebSession(_user(user), found[1])
+
+
+def end_session(uow_factory: UnitOfWorkFactory, token: str) -> None:
+    with uow_factory() as uow:
+        uow.store.delete_web_session(_token_hash(token))
+        uow.commit()
+
+
+def list_users(uow_factory: UnitOfWorkFactory, agency_id: str | None) -> list[dict[str, Any]]:
+    with uow_factory() as uow:
+        users = uow.store.web_users(agency_id)
+    return [{k: v for k, v in u.items() if k != "password_hash"} for u in users]
+
+
+DEMO_PASSWORD_BYTES = 9
+
+
+def create_demo_users(
+    uow_factory: UnitOfWorkFactory, now: datetime, base_url: str = "http://127.0.0.1:8000"
+) -> list[tuple[str, str, str, str]]:
+    """The demo's sign-ins: a platform operator, the acme agency's admin, and two clients
+    (each sees only its own portal). Returns (role, e-mail, password, URL to open); the
+    passwords are random per demo run."""
+    from rebill.services.demo import AGENCY
+
+    base = base_url.rstrip("/")
+    wanted = [
+        ("platform", "ops@platform.example", None, None, f"{base}/console"),
+        ("admin", "admin@acme.example", AGENCY, None, f"{base}/panel"),
+        ("client", "owner@bright-dental.example", AGENCY, "bright-dental", f"{base}/portal/acme"),
+        ("client", "owner@harbor-realty.example", AGENCY, "harbor-realty", f"{base}/portal/acme"),
+    ]
+    made = []
+    for role, email, agency, sub, url in wanted:
+        password = secrets.token_urlsafe(DEMO_PASSWORD_BYTES)
+        create_user(uow_factory, email, password, role, agency, sub, now)
+        made.append((role, email, password, url))
+    return made
