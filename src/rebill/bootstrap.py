@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -84,3 +85,41 @@ def run_stripe_test_server(
         server.main(host=host, port=port, webhook_url=webhook_url, webhook_secret=webhook_secret)
     else:
         server.main(host=host, port=port, webhook_url=webhook_url)
+
+
+DEMO_STRIPE_KEY = "sk_test_rebill_demo"
+DEMO_WEBHOOK_SECRET = "whsec_cmViaWxsLWRlbW8tc2VjcmV0LWtleQ=="
+
+
+def start_demo_stripe(settings: Settings, public_url: str) -> tuple[Settings, str, Any]:
+    """Start the in-repo Stripe test server for `rebill demo --serve`, with one onboarded
+    connected account for the demo agency. Returns the settings pointing at it, the account id
+    and the server (call `.stop()` when done)."""
+    import dataclasses
+
+    import httpx
+
+    from rebill.adapters.gateways.stripe_server.server import StripeTestServer
+
+    server = StripeTestServer(
+        "127.0.0.1",
+        0,
+        webhook_url=f"{public_url}/webhooks/stripe",
+        webhook_secret=DEMO_WEBHOOK_SECRET,
+    ).start()
+    answer = httpx.post(
+        f"{server.url}/v1/accounts",
+        auth=(DEMO_STRIPE_KEY, ""),
+        data={"type": "standard", "country": "US", "email": "billing@acme.example"},
+    )
+    answer.raise_for_status()
+    account = str(answer.json()["id"])
+    server.complete_onboarding(account)
+    demo_settings = dataclasses.replace(
+        settings,
+        stripe_secret_key=DEMO_STRIPE_KEY,
+        stripe_api_base=server.url,
+        stripe_webhook_secret=DEMO_WEBHOOK_SECRET,
+        public_url=public_url,
+    )
+    return demo_settings, account, server

@@ -7,7 +7,7 @@ Plan changes and number rentals take effect at the time the catalog gives (`subs
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -288,9 +288,9 @@ def apply_catalog(uow: UnitOfWork, document: object, source: str, now: datetime)
         assert platform is not None
         for index, agency in enumerate(spec.agencies):
             _apply_agency(store, agency, platform.currency, now, report)
-            store.save_brand(
-                agency.id, _brand(agency.brand, agency.name, source, f"agencies[{index}]")
-            )
+            if agency.brand is not None:  # without a `brand` entry the stored one stays
+                brand = _brand(agency.brand, agency.name, source, f"agencies[{index}]")
+                store.save_brand(agency.id, _keep_logo(brand, store.brand(agency.id)))
         uow.commit()
     return report
 
@@ -333,6 +333,11 @@ def _brand(spec: cs.BrandSpec | None, name: str, source: str, where: str) -> Bra
     )
 
 
+def _keep_logo(brand: Brand, stored: Brand) -> Brand:
+    """A brand entry without a logo keeps the logo already stored."""
+    return brand if brand.logo_png else replace(brand, logo_png=stored.logo_png)
+
+
 def _apply_platform(store: Store, spec: cs.PlatformSpec, report: ApplyReport, source: str) -> None:
     created = store.get_platform() is None
     fee = (
@@ -343,7 +348,9 @@ def _apply_platform(store: Store, spec: cs.PlatformSpec, report: ApplyReport, so
     store.save_platform(Platform(spec.name, spec.currency, spec.invoice_prefix), fee)
     voice, numbers = _wholesale_parts(spec.wholesale)
     store.save_wholesale("", voice, numbers)
-    store.save_brand(None, _brand(spec.brand, spec.name, source, "platform"))
+    if spec.brand is not None:
+        brand = _brand(spec.brand, spec.name, source, "platform")
+        store.save_brand(None, _keep_logo(brand, store.brand(None)))
     report.count("platform", created)
 
 

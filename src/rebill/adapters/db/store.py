@@ -295,7 +295,8 @@ class SqlStore:
         )
         row.tax_rate_percent = str(agency.tax.rate_percent)
         row.credit_limit_micros = agency.credit_limit_micros
-        row.agency_monthly_fee_micros = agency_monthly_fee_micros
+        if agency_monthly_fee_micros is not None:  # an override given; else the stored one
+            row.agency_monthly_fee_micros = agency_monthly_fee_micros
         self.session.flush()
 
     def save_plan(self, agency_id: str, plan: Plan) -> None:

@@ -381,14 +381,16 @@ def credits_add(
 def demo_command(
     db: DbOption = None,
     as_json: JsonOption = False,
-    serve: Annotated[bool, typer.Option("--serve", help="Then serve the panel.")] = False,
+    serve: Annotated[bool, typer.Option("--serve", help="Then serve the panel and API.")] = False,
+    host: Annotated[str, typer.Option(help="With --serve: interface")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="With --serve: TCP port")] = 8000,
 ) -> None:
     """A fresh demo: a platform, an agency, plans, sub-accounts, a month of calls, closed."""
-    from rebill.entrypoints.cli.demo import run_demo
+    from rebill.entrypoints.cli.demo import run_demo, serve_demo
 
     run_demo(db, as_json, out, err)
     if serve:
-        err.print("the panel and API come with `rebill serve` (not built yet)")
+        serve_demo(db, host, port, out, err)
 
 
 def deliver_pending_alerts(rebill: App) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -24,7 +27,6 @@ DEMO_URL = "sqlite:///rebill-demo.db"
 
 
 def run_demo(db: str | None, as_json: bool, out: Console, err: Console) -> None:
-    from zoneinfo import ZoneInfo
 
     url = db or DEMO_URL
     if url == DEMO_URL:
@@ -39,7 +41,7 @@ def run_demo(db: str | None, as_json: bool, out: Console, err: Console) -> None:
     period = Period.containing(now, ZoneInfo(TIMEZONE)).previous()
     try:
         with Progress(console=err, transient=True, disable=as_json) as progress:
-            task = progress.add_task("applying the catalog", total=4)
+            task = progress.add_task("applying the catalog", total=5)
             apply_catalog(app.uow(), demo_catalog(period), "demo catalog", now)
             progress.update(task, advance=1, description="generating and importing calls")
             calls = list(demo_calls(period))
@@ -59,6 +61,14 @@ def run_demo(db: str | None, as_json: bool, out: Console, err: Console) -> None:
                 uow.commit()
             progress.update(task, advance=1, description=f"closing {period}")
             documents = close_period(app.uow, period, None, now)
+            progress.update(task, advance=1, description="calls of the month so far")
+            import_usage(
+                app.uow(),
+                AGENCY,
+                enumerate(open_month_calls(period.next(), now)),
+                "demo calls (this month)",
+                now,
+            )
             progress.update(task, advance=1)
     except BillingError as exc:
         err.print(f"[bold red]error[/] ({exc.code}): {exc.message}")
@@ -75,6 +85,46 @@ def run_demo(db: str | None, as_json: bool, out: Console, err: Console) -> None:
         )
         return
     _print(out, documents, period, report.imported, url)
+
+
+def open_month_calls(period: Period, now: datetime) -> Iterator[dict[str, Any]]:
+    """The open month's calls up to now, so that "this month" has figures and charts."""
+    for call in demo_calls(period, seed=11):
+        if datetime.fromisoformat(call["started_at"]) < now:
+            yield {**call, "call_id": "open-" + call["call_id"]}
+
+
+def serve_demo(db: str | None, host: str, port: int, out: Console, err: Console) -> None:
+    """`rebill demo --serve`: the panel, portal and API over the demo database, payments
+    through the in-repo Stripe test server, and the sign-ins printed."""
+    import uvicorn
+
+    from rebill.bootstrap import start_demo_stripe
+    from rebill.entrypoints.api.app import create_app
+    from rebill.services.gateway import link_gateway
+    from rebill.services.users import create_demo_users
+
+    url = db or DEMO_URL
+    public_url = f"http://{host}:{port}"
+    settings, account, stripe_server = start_demo_stripe(Settings.from_env(url), public_url)
+    app = build(settings)
+    now = app.clock.now()
+    link_gateway(app.uow, app.gateway, AGENCY, "stripe", account, now)
+    users = create_demo_users(app.uow, now, public_url)
+    table = Table(title="sign in (passwords are new for each run)")
+    for column in ("role", "e-mail", "password", "open"):
+        table.add_column(column)
+    for role, email, password, link in users:
+        table.add_row(role, email, password, link)
+    out.print(table)
+    out.print(
+        f"API docs: {public_url}/docs · Stripe test server: {stripe_server.url} "
+        f"(acme is linked to {account}) · Ctrl-C stops"
+    )
+    try:
+        uvicorn.run(create_app(app), host=host, port=port, log_level="warning")
+    finally:
+        stripe_server.stop()
 
 
 def _print(
