@@ -111,12 +111,9 @@ def serve_demo(db: str | None, host: str, port: int, out: Console, err: Console)
     now = app.clock.now()
     link_gateway(app.uow, app.gateway, AGENCY, "stripe", account, now)
     users = create_demo_users(app.uow, now, public_url)
-    table = Table(title="sign in (passwords are new for each run)")
-    for column in ("role", "e-mail", "password", "open"):
-        table.add_column(column)
+    out.print("[bold]sign in[/] (passwords are new for each run):")
     for role, email, password, link in users:
-        table.add_row(role, email, password, link)
-    out.print(table)
+        out.print(f"  {role:<8} {email:<30} {password:<14} {link}", highlight=False, soft_wrap=True)
     out.print(
         f"API docs: {public_url}/docs · Stripe test server: {stripe_server.url} "
         f"(acme is linked to {account}) · Ctrl-C stops"
