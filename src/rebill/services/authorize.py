@@ -101,7 +101,8 @@ def authorize_call(
             hold = slot_unbounded_seconds if longest is None else longest + slot_grace_seconds
             expires_at = now + timedelta(seconds=hold)
             store.reserve_call(agency_id, call_id, sub_account_id, expires_at)
-        uow.commit()
+        if expires_at is not None or over_limit:
+            uow.commit()  # a slot or an alert was written; a pure decision writes nothing
     return Authorization(decision, call_id, expires_at)
 
 

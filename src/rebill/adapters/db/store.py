@@ -14,6 +14,8 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -125,6 +127,23 @@ def _sub_account(row: SubAccountRow) -> SubAccount:
         caps,
         row.top_up_threshold_micros,
         row.top_up_amount_micros,
+    )
+
+
+def _plan(row: PlanRow, voice: dict[str, VoiceRate]) -> Plan:
+    return Plan(
+        id=row.id,
+        name=row.name,
+        monthly_fee_micros=row.monthly_fee_micros,
+        included_minutes=row.included_minutes,
+        overage=row.overage,
+        voice=voice,
+        included_numbers=row.included_numbers,
+        number_monthly_micros={
+            "local": row.local_monthly_micros,
+            "toll_free": row.toll_free_monthly_micros,
+        },
+        limits=Limits(row.limit_campaigns, row.limit_numbers, row.limit_parallel_calls),
     )
 
 
@@ -340,20 +359,7 @@ class SqlStore:
             voice[vrow.plan_id][vrow.direction] = _voice(vrow)
         result: dict[str, Plan] = {}
         for row in self.session.scalars(pquery):
-            result[row.id] = Plan(
-                id=row.id,
-                name=row.name,
-                monthly_fee_micros=row.monthly_fee_micros,
-                included_minutes=row.included_minutes,
-                overage=row.overage,
-                voice=voice[row.id],
-                included_numbers=row.included_numbers,
-                number_monthly_micros={
-                    "local": row.local_monthly_micros,
-                    "toll_free": row.toll_free_monthly_micros,
-                },
-                limits=Limits(row.limit_campaigns, row.limit_numbers, row.limit_parallel_calls),
-            )
+            result[row.id] = _plan(row, voice[row.id])
         return result
 
     def get_sub_account(self, agency_id: str, sub_account_id: str) -> SubAccount | None:
@@ -683,19 +689,43 @@ class SqlStore:
         return history
 
     def plan_history_of(self, agency_id: str, sub_account_id: str) -> list[PlanChange]:
-        """One sub-account's plan history (with its plans), in two small queries."""
-        rows = list(
-            self.session.scalars(
-                select(SubscriptionRow)
-                .where(
-                    SubscriptionRow.agency_id == agency_id,
-                    SubscriptionRow.sub_account_id == sub_account_id,
-                )
-                .order_by(SubscriptionRow.effective_at)
+        """One sub-account's plan history with its plans and their rates, in one query (the
+        authorization path reads it for every call)."""
+        query = (
+            select(SubscriptionRow, PlanRow, PlanVoiceRateRow)
+            .join(
+                PlanRow,
+                and_(
+                    PlanRow.agency_id == SubscriptionRow.agency_id,
+                    PlanRow.id == SubscriptionRow.plan_id,
+                ),
             )
+            .outerjoin(
+                PlanVoiceRateRow,
+                and_(
+                    PlanVoiceRateRow.agency_id == PlanRow.agency_id,
+                    PlanVoiceRateRow.plan_id == PlanRow.id,
+                ),
+            )
+            .where(
+                SubscriptionRow.agency_id == agency_id,
+                SubscriptionRow.sub_account_id == sub_account_id,
+            )
+            .order_by(SubscriptionRow.effective_at)
         )
-        plans = self.plans(agency_id, {r.plan_id for r in rows})
-        return [PlanChange(r.effective_at, plans[r.plan_id], r.change) for r in rows]
+        changes: dict[datetime, tuple[SubscriptionRow, PlanRow]] = {}
+        voice: dict[str, dict[str, VoiceRate]] = defaultdict(dict)
+        for change, plan_row, rate in self.session.execute(query).tuples():
+            changes[change.effective_at] = (change, plan_row)
+            if rate is not None:
+                voice[plan_row.id][rate.direction] = _voice(rate)
+        plans = {
+            plan_row.id: _plan(plan_row, voice[plan_row.id]) for _, plan_row in changes.values()
+        }
+        return [
+            PlanChange(change.effective_at, plans[plan_row.id], change.change)
+            for change, plan_row in changes.values()
+        ]
 
     def add_plan_change(
         self, agency_id: str, sub_account_id: str, change: PlanChange, now: datetime
@@ -1605,6 +1635,44 @@ class SqlStore:
         ]
         if postings:
             self.session.execute(insert(PostingRow), postings)
+
+    def claim_entry(
+        self, agency_id: str, key: str, description: str, occurred_at: datetime, currency: str
+    ) -> bool:
+        """Insert a journal entry's header unless its key exists, in one statement; False when
+        it exists (a replay). Add its postings with `add_postings`."""
+        values = {
+            "agency_id": agency_id,
+            "idempotency_key": key,
+            "description": description[:300],
+            "occurred_at": occurred_at,
+            "currency": currency,
+        }
+        if self.session.get_bind().dialect.name == "postgresql":
+            statement: Any = pg_insert(JournalEntryRow).values(**values)
+        else:
+            statement = sqlite_insert(JournalEntryRow).values(**values)
+        statement = statement.on_conflict_do_nothing().returning(JournalEntryRow.idempotency_key)
+        return self.session.execute(statement).first() is not None
+
+    def add_postings(
+        self, agency_id: str, key: str, currency: str, postings: Sequence[tuple[str, int]]
+    ) -> None:
+        assert sum(m for _, m in postings) == 0, "postings must balance"
+        self.session.execute(
+            insert(PostingRow),
+            [
+                {
+                    "agency_id": agency_id,
+                    "idempotency_key": key,
+                    "position": position,
+                    "account": account,
+                    "amount_micros": micros,
+                    "currency": currency,
+                }
+                for position, (account, micros) in enumerate(postings)
+            ],
+        )
 
     def entry_amount(self, agency_id: str, key: str, account: str) -> int | None:
         """The amount an already-posted entry moved on `account`, or None if not posted."""
