@@ -250,7 +250,12 @@ def ingest_calls(
         if agency is None:
             raise NotFoundError(f"agency {agency_id!r} does not exist")
         store.lock_agency(agency_id, exclusive=False)
-        context = RatingContext.load(store, agency)
+        named = {
+            str(r.get("sub_account") or (r.get("data") or {}).get("sub_account") or "")
+            for r in records
+            if isinstance(r, dict)
+        }
+        context = RatingContext.load(store, agency, named)
         subs = set(context.subs)
         results: list[RecordResult] = []
         good: list[CallRecord] = []

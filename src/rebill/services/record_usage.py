@@ -36,14 +36,16 @@ class RatingContext:
     subs: dict[str, SubAccount]
 
     @classmethod
-    def load(cls, store: Store, agency: Agency) -> RatingContext:
+    def load(cls, store: Store, agency: Agency, subs: set[str] | None = None) -> RatingContext:
+        """The agency's rating context; with `subs`, only those sub-accounts (an API batch
+        names a few, a file import may name them all)."""
         plans = store.plans(agency.id)
         return cls(
             agency,
-            store.plan_history(agency.id, plans),
+            store.plan_history(agency.id, plans, subs),
             store.wholesale_card(agency.id),
             set(store.closed_periods(agency.id)),
-            store.sub_accounts(agency.id),
+            store.sub_accounts(agency.id, subs),
         )
 
 

@@ -48,7 +48,8 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # Connections are recycled hourly rather than pinged on every checkout (a round trip).
+    return create_engine(url, pool_recycle=3600, pool_size=10, max_overflow=20)
 
 
 def alembic_config(engine: Engine) -> Config:

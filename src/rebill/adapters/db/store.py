@@ -366,10 +366,11 @@ class SqlStore:
         row = self.session.get(SubAccountRow, (agency_id, sub_account_id))
         return _sub_account(row) if row else None
 
-    def sub_accounts(self, agency_id: str) -> dict[str, SubAccount]:
-        rows = self.session.scalars(
-            select(SubAccountRow).where(SubAccountRow.agency_id == agency_id)
-        )
+    def sub_accounts(self, agency_id: str, ids: set[str] | None = None) -> dict[str, SubAccount]:
+        query = select(SubAccountRow).where(SubAccountRow.agency_id == agency_id)
+        if ids is not None:
+            query = query.where(SubAccountRow.id.in_(sorted(ids)))
+        rows = self.session.scalars(query)
         return {row.id: _sub_account(row) for row in rows}
 
     def sub_account_ids(self, agency_id: str) -> list[str]:
@@ -676,12 +677,16 @@ class SqlStore:
         ]
 
     # -- plan history and numbers -----------------------------------------------------------
-    def plan_history(self, agency_id: str, plans: dict[str, Plan]) -> dict[str, list[PlanChange]]:
+    def plan_history(
+        self, agency_id: str, plans: dict[str, Plan], subs: set[str] | None = None
+    ) -> dict[str, list[PlanChange]]:
+        """Plan histories of the agency's sub-accounts (of `subs` only, when given)."""
         history: dict[str, list[PlanChange]] = defaultdict(list)
+        query = select(SubscriptionRow).where(SubscriptionRow.agency_id == agency_id)
+        if subs is not None:
+            query = query.where(SubscriptionRow.sub_account_id.in_(sorted(subs)))
         for row in self.session.scalars(
-            select(SubscriptionRow)
-            .where(SubscriptionRow.agency_id == agency_id)
-            .order_by(SubscriptionRow.sub_account_id, SubscriptionRow.effective_at)
+            query.order_by(SubscriptionRow.sub_account_id, SubscriptionRow.effective_at)
         ):
             history[row.sub_account_id].append(
                 PlanChange(row.effective_at, plans[row.plan_id], row.change)

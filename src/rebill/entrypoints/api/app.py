@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from rebill.bootstrap import App
 from rebill.domain.access import Principal
@@ -255,7 +256,9 @@ def create_app(rebill: App) -> FastAPI:
                 rebill.uow(), agency_id, sub_id, rebill.clock.now()
             )[0]
 
-        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+        return await run_in_threadpool(
+            idempotent, raw, request.url.path, caller, idempotency_key, run
+        )
 
     @api.post(
         "/v1/sub_accounts/{sub_id}/state", response_model=schemas.StateOut, tags=["sub-accounts"]
@@ -285,7 +288,9 @@ def create_app(rebill: App) -> FastAPI:
             )
             return 200, {"id": sub_id, "from_state": old, "to_state": body.state}
 
-        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+        return await run_in_threadpool(
+            idempotent, raw, request.url.path, caller, idempotency_key, run
+        )
 
     @api.get("/v1/sub_accounts/{sub_id}/credits", response_model=schemas.Credits, tags=["credits"])
     def get_credits(sub_id: str, caller: Caller, agency: AgencyParam = None) -> dict[str, Any]:
@@ -338,7 +343,9 @@ def create_app(rebill: App) -> FastAPI:
                 "balance": format_micros_as_minor(balance, currency),
             }
 
-        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+        return await run_in_threadpool(
+            idempotent, raw, request.url.path, caller, idempotency_key, run
+        )
 
     @api.post("/v1/calls", response_model=schemas.CallsOut, tags=["calls"])
     async def post_calls(
@@ -373,7 +380,9 @@ def create_app(rebill: App) -> FastAPI:
                 ]
             }
 
-        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+        return await run_in_threadpool(
+            idempotent, raw, request.url.path, caller, idempotency_key, run
+        )
 
     @api.post("/v1/calls/authorize", response_model=schemas.AuthorizeOut, tags=["calls"])
     async def post_authorize(
@@ -399,7 +408,9 @@ def create_app(rebill: App) -> FastAPI:
             )
             return 200, result.document()
 
-        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+        return await run_in_threadpool(
+            idempotent, raw, request.url.path, caller, idempotency_key, run
+        )
 
     @api.get("/v1/invoices", response_model=schemas.InvoiceList, tags=["invoices"])
     def list_invoices(
@@ -451,7 +462,9 @@ def create_app(rebill: App) -> FastAPI:
                 "document": document,
             }
 
-        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+        return await run_in_threadpool(
+            idempotent, raw, request.url.path, caller, idempotency_key, run
+        )
 
     @api.get("/v1/periods/{period}", response_model=schemas.PeriodOut, tags=["periods"])
     def get_period(period: str, caller: Caller, agency: AgencyParam = None) -> dict[str, Any]:
@@ -567,7 +580,9 @@ def create_app(rebill: App) -> FastAPI:
                 "receipts": report.receipts,
             }
 
-        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+        return await run_in_threadpool(
+            idempotent, raw, request.url.path, caller, idempotency_key, run
+        )
 
     @api.post(
         "/v1/webhook_endpoints",
@@ -598,7 +613,9 @@ def create_app(rebill: App) -> FastAPI:
             )
             return 201, created
 
-        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+        return await run_in_threadpool(
+            idempotent, raw, request.url.path, caller, idempotency_key, run
+        )
 
     @api.get("/v1/webhook_endpoints", response_model=schemas.WebhookEndpointList, tags=["webhooks"])
     def list_webhook_endpoints(
@@ -648,7 +665,9 @@ def create_app(rebill: App) -> FastAPI:
                 ]
             return 200, {"data": found, "has_more": False}
 
-        return idempotent(raw, request.url.path, caller, idempotency_key, run)
+        return await run_in_threadpool(
+            idempotent, raw, request.url.path, caller, idempotency_key, run
+        )
 
     @api.post("/webhooks/stripe", tags=["gateway"], include_in_schema=False)
     async def stripe_webhook(request: Request) -> Response:
