@@ -592,3 +592,36 @@ def test_caps_set_changes_authorization(cli: Cli) -> None:
     # 'none' clears the caps
     cli.caps("--monthly-spend", "none", "--monthly-minutes", "none", "--enforcement", "block")
     assert cli.authorize()["max_duration_seconds"] == 1_320
+
+
+def test_number_limit_is_enforced_when_numbers_are_rented(tmp_path: Path) -> None:
+    """BILLING_MODEL §8: limits on numbers are enforced when a number is rented; a catalog
+    that would exceed the limit is refused whole, with the path at fault."""
+    from typer.testing import CliRunner
+
+    from rebill.entrypoints.cli.app import app
+
+    db = f"sqlite:///{tmp_path / 'limits.db'}"
+    document = {
+        "platform": {"name": "P", "currency": "USD", "wholesale": {"voice": {
+            "outbound": {"per_minute": "0.09"}, "inbound": {"per_minute": "0.07"}}}},
+        "agencies": [{
+            "id": "acme", "name": "Acme", "invoice_prefix": "ACME",
+            "plans": [{"id": "p", "name": "P", "monthly_fee": "10.00",
+                       "voice": {"outbound": {"overage_per_minute": "0.25"},
+                                 "inbound": {"overage_per_minute": "0.20"}},
+                       "limits": {"numbers": 1}}],
+            "sub_accounts": [{"id": "s", "name": "S", "plan": "p",
+                              "subscribed_at": "2026-10-01T00:00:00Z",
+                              "numbers": [{"e164": "+15550000001"}, {"e164": "+15550000002"}]}],
+        }],
+    }
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(document))
+    refused = CliRunner().invoke(app, ["apply", str(path), "--db", db])
+    assert refused.exit_code == 1
+    assert "agencies[0].sub_accounts[0].numbers" in refused.output
+    assert "limit is 1" in refused.output
+    document["agencies"][0]["sub_accounts"][0]["limits"] = {"numbers": 2}  # an override
+    path.write_text(json.dumps(document))
+    assert CliRunner().invoke(app, ["apply", str(path), "--db", db]).exit_code == 0

@@ -22,7 +22,7 @@ from rebill.domain.charges import HeldNumber, PlanChange, charges_in
 from rebill.domain.errors import FieldError, ValidationError
 from rebill.domain.money import decimal_places, to_micros
 from rebill.domain.period import Period
-from rebill.domain.plan import Limits, Plan
+from rebill.domain.plan import UNLIMITED, Limits, Plan
 from rebill.domain.rating import Increment, VoiceRate
 from rebill.domain.tax import TaxPolicy
 from rebill.services import catalog_schema as cs
@@ -200,7 +200,10 @@ def _check_agency_children(
     agency: cs.AgencySpec, where: str, store: Store, source: str
 ) -> list[FieldError]:
     errors: list[FieldError] = []
-    plan_ids = set(store.plans(agency.id))
+    stored_plans = store.plans(agency.id)
+    plan_ids = set(stored_plans)
+    number_limits = {p.id: p.limits.numbers for p in stored_plans.values()}
+    number_limits |= {p.id: p.limits.numbers for p in agency.plans}
     seen_plans: set[str] = set()
     for p_index, plan in enumerate(agency.plans):
         if plan.id in seen_plans:
@@ -215,6 +218,20 @@ def _check_agency_children(
     seen_numbers: dict[str, str] = {}
     for s_index, sub in enumerate(agency.sub_accounts):
         s_where = f"{where}.sub_accounts[{s_index}]"
+        limit = (
+            sub.limits.numbers if sub.limits.numbers is not None else number_limits.get(sub.plan)
+        )
+        held = [n for n in sub.numbers or [] if n.released_at is None]
+        if limit is not None and limit != UNLIMITED and len(held) > limit:
+            errors.append(
+                FieldError(
+                    source,
+                    f"{len(held)} numbers held, but the limit is "
+                    f"{limit} (plan {sub.plan!r} or the sub-account's "
+                    "override)",
+                    f"{s_where}.numbers",
+                )
+            )
         if sub.id in seen_subs:
             errors.append(
                 FieldError(source, f"sub-account {sub.id!r} appears twice", f"{s_where}.id")

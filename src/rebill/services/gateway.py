@@ -39,7 +39,7 @@ from rebill.domain.money import (
     micros_to_minor,
     to_micros,
 )
-from rebill.domain.plan import NUMBER_TYPES, Plan
+from rebill.domain.plan import NUMBER_TYPES, UNLIMITED, Limits, Plan
 from rebill.domain.tax import TaxPolicy
 from rebill.services.billing import add_credits, issue_receipt
 from rebill.services.ports import PaymentGateway, Store, UnitOfWorkFactory
@@ -185,6 +185,7 @@ def create_checkout(
             agency,
             history,
             store.numbers_of(agency_id, sub_account_id),
+            _limits(store, agency_id, sub_account_id, history, now),
             plans,
             action,
             amount,
@@ -235,6 +236,7 @@ def _price(
     agency: Agency,
     history: list[PlanChange],
     held: list[HeldNumber],
+    limits: Limits,
     plans: dict[str, Plan],
     action: str,
     amount: str | None,
@@ -286,7 +288,11 @@ def _price(
                 )
             ]
         )
-    if sum(1 for n in held if n.held_at(now)) < current.included_numbers:
+    holding = sum(1 for n in held if n.held_at(now))
+    limit = limits.numbers
+    if limit is not None and limit != UNLIMITED and holding >= limit:
+        raise ConflictError(f"the number limit ({limit}) is reached; release a number first")
+    if holding < current.included_numbers:
         raise ConflictError(
             f"the {current.name} plan includes another number: no payment is needed, rent it "
             "through the catalog"
@@ -373,6 +379,16 @@ def _apply_checkout(store: Store, agency_id: str, session: dict[str, Any], now: 
             issue_receipt(store, agency, sub_id, charge, now, tax_minor, "stripe", tax)
     store.complete_checkout(agency_id, checkout["id"], now)
     return f"{checkout['action']} applied"
+
+
+def _limits(
+    store: Store, agency_id: str, sub_account_id: str, history: list[PlanChange], now: datetime
+) -> Limits:
+    """The sub-account's overrides on top of its current plan's limits."""
+    sub = store.get_sub_account(agency_id, sub_account_id)
+    plan = plan_at(history, now) or (history[0].plan if history else None)
+    base = plan.limits if plan else Limits()
+    return sub.limits.over(base) if sub else base
 
 
 def _session_tax(policy: TaxPolicy, session: dict[str, Any], tax_minor: int) -> TaxPolicy:
