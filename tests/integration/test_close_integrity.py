@@ -185,3 +185,39 @@ def test_close_interrupted_at_every_write_resumes_identically(
     assert close_period(app.uow, PERIOD, None, NOW) == reference
     check_invariants(app, result)
     app.dispose()
+
+
+def test_manual_gateway_marks_invoices_paid_once(sqlite_url: str) -> None:
+    """The manual gateway: an open invoice is marked paid with a reference, once; the ledger
+    moves its total out of the receivable (retail) or the payable (wholesale)."""
+    from rebill.domain.errors import ValidationError
+    from rebill.domain.ledger import Accounts
+    from rebill.services.billing import mark_paid
+
+    app = seeded(sqlite_url)
+    (acme, _beta) = close_period(app.uow, PERIOD, None, NOW)
+    retail = acme["retail_invoices"][0]
+    wholesale = acme["wholesale_invoice"]["number"]
+    uow = app.uow()
+    with uow:
+        store = uow.store
+        sub = retail["sub_account"]
+        owed = store.account_balance_micros("acme", Accounts.receivable(sub))
+        assert owed == int(Decimal(retail["total"]) * 1_000_000)
+        assert mark_paid(store, "acme", retail["number"], "bank ref 42", NOW) == "open"
+        assert mark_paid(store, "acme", retail["number"], "bank ref 42", NOW) == "paid"
+        assert store.account_balance_micros("acme", Accounts.receivable(sub)) == 0
+        payable = store.account_balance_micros("acme", Accounts.WHOLESALE_PAYABLE)
+        assert payable == -int(Decimal(acme["wholesale_invoice"]["total"]) * 1_000_000)
+        mark_paid(store, "acme", wholesale, "wire 7", NOW)
+        assert store.account_balance_micros("acme", Accounts.WHOLESALE_PAYABLE) == 0
+        assert store.account_balance_micros("acme", Accounts.PLATFORM_RECEIVABLE) == 0
+        with pytest.raises(ValidationError):
+            mark_paid(store, "acme", acme["retail_invoices"][1]["number"], " ", NOW)
+        receipts = [i for i in store.invoices(agency_id="acme") if i.kind == "receipt"]
+        assert mark_paid(store, "acme", receipts[0].number, "x", NOW) == "paid"  # already
+        assert store.unbalanced_entries() == []
+        uow.commit()
+    reprinted = close_period(app.uow, PERIOD, ["acme"], NOW)[0]["retail_invoices"]
+    assert reprinted[0]["status"] == "paid"
+    app.dispose()

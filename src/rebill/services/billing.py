@@ -8,7 +8,7 @@ from datetime import datetime
 
 from rebill.domain.account import Agency
 from rebill.domain.charges import Charge
-from rebill.domain.errors import FieldError, NotFoundError, ValidationError
+from rebill.domain.errors import ConflictError, FieldError, NotFoundError, ValidationError
 from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.money import MICROS_PER_UNIT, format_minor, micros_per_minor, to_micros
@@ -21,21 +21,32 @@ USAGE_CODES = ("voice.",)
 
 
 def invoice_entry(draft: InvoiceDraft, number: str, debit_account: str) -> JournalEntry:
-    """The journal entry of a finalized invoice: debit `debit_account` the total; credit
-    revenue per line (net of tax) and the tax payable."""
+    """The journal entry of a finalized invoice. Retail and receipts: debit `debit_account`
+    the total; credit revenue per line (net of tax) and the tax payable. Wholesale: the
+    agency's cost and payable, and the platform's receivable and revenue (the platform's
+    accounts facing an agency live under that agency)."""
     unit = micros_per_minor(draft.currency)
-    lines: list[tuple[str, int]] = [(debit_account, draft.total_minor * unit)]
-    for line in draft.lines:
-        net = line.amount_minor - (line.tax_minor if draft.tax.inclusive else 0)
-        account = (
-            Accounts.REVENUE_USAGE
-            if line.code.startswith(USAGE_CODES)
-            else Accounts.REVENUE_RECURRING
-        )
-        if line.code == "credits.purchase":
-            account = Accounts.wallet(draft.sub_account_id or "")
-        lines.append((account, -net * unit))
-    lines.append((Accounts.TAX_PAYABLE, -draft.tax_minor * unit))
+    total = draft.total_minor * unit
+    if draft.kind == "wholesale":
+        lines = [
+            (Accounts.WHOLESALE_COST, total),
+            (Accounts.WHOLESALE_PAYABLE, -total),
+            (Accounts.PLATFORM_RECEIVABLE, total),
+            (Accounts.PLATFORM_REVENUE, -total),
+        ]
+    else:
+        lines = [(debit_account, total)]
+        for line in draft.lines:
+            net = line.amount_minor - (line.tax_minor if draft.tax.inclusive else 0)
+            account = (
+                Accounts.REVENUE_USAGE
+                if line.code.startswith(USAGE_CODES)
+                else Accounts.REVENUE_RECURRING
+            )
+            if line.code == "credits.purchase":
+                account = Accounts.wallet(draft.sub_account_id or "")
+            lines.append((account, -net * unit))
+        lines.append((Accounts.TAX_PAYABLE, -draft.tax_minor * unit))
     return JournalEntry.of(
         draft.agency_id,
         f"invoice:{number}",
@@ -162,3 +173,47 @@ def add_credits(
 def wallet_balance_micros(store: Store, agency_id: str, sub_account_id: str) -> int:
     """The cached balance (checked against the ledger's postings by the tests)."""
     return store.wallet_balances(agency_id, [sub_account_id]).get(sub_account_id, 0)
+
+
+def mark_paid(store: Store, agency_id: str, number: str, reference: str, now: datetime) -> str:
+    """The manual gateway: an agency user records that an open invoice was paid (bank
+    transfer, cash) with a reference. The ledger moves the total from the receivable (or the
+    agency's wholesale payable) to the manual clearing account, once."""
+    if not reference.strip():
+        raise ValidationError(
+            [
+                FieldError(
+                    "--reference",
+                    "say how it was paid (a bank reference, a receipt number)",
+                    "reference",
+                )
+            ]
+        )
+    found = store.invoices(agency_id=agency_id, number=number)
+    if not found:
+        raise NotFoundError(f"invoice {number!r} does not exist in agency {agency_id!r}")
+    invoice = found[0]
+    if invoice.status == "paid":
+        return "paid"
+    if invoice.kind == "receipt":
+        raise ConflictError(f"{number} is a receipt; receipts are paid when issued")
+    micros = invoice.total_minor * micros_per_minor(invoice.currency)
+    if invoice.kind == "wholesale":
+        lines = [
+            (Accounts.WHOLESALE_PAYABLE, micros),
+            (Accounts.gateway_clearing(MANUAL), -micros),
+            (Accounts.gateway_clearing(f"platform:{MANUAL}"), micros),
+            (Accounts.PLATFORM_RECEIVABLE, -micros),
+        ]
+    else:
+        lines = [
+            (Accounts.gateway_clearing(MANUAL), micros),
+            (Accounts.receivable(invoice.sub_account_id or ""), -micros),
+        ]
+    store.post_entry(
+        JournalEntry.of(
+            agency_id, f"payment:{number}", f"paid: {reference}"[:300], now, invoice.currency, lines
+        )
+    )
+    store.mark_invoice(agency_id, number, "paid")
+    return "open"

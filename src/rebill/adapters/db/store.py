@@ -1159,6 +1159,16 @@ class SqlStore:
             )
         )
 
+    def mark_invoice(self, agency_id: str, number: str, status: str) -> str | None:
+        """Set an invoice's payment status (the only field that changes after finalizing);
+        returns the previous status, or None if there is no such invoice."""
+        row = self.session.get(InvoiceRow, (agency_id, number), with_for_update=True)
+        if row is None:
+            return None
+        previous, row.status = row.status, status
+        self.session.flush()
+        return previous
+
     def save_invoices(self, items: Sequence[tuple[InvoiceDraft, str, str]]) -> None:
         """Store finalized invoices and their lines in two bulk statements."""
         if not items:

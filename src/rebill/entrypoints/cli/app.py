@@ -336,6 +336,29 @@ def invoices_pdf(
     out.print(f"wrote {output} ({len(pdf):,} bytes)")
 
 
+@invoices_app.command("pay")
+def invoices_pay(
+    number: Annotated[str, typer.Argument(help="Invoice number")],
+    agency: AgencyOption,
+    reference: Annotated[str, typer.Option(help="How it was paid")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Mark an open invoice paid through the manual gateway (bank transfer, cash)."""
+    rebill = open_app(db)
+    uow = rebill.uow()
+    try:
+        with uow:
+            previous = billing.mark_paid(uow.store, agency, number, reference, rebill.clock.now())
+            uow.commit()
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json({"number": number, "status": "paid", "was": previous})
+    else:
+        out.print(f"{number}: paid ({reference})" + (" (already)" if previous == "paid" else ""))
+
+
 @credits_app.command("add")
 def credits_add(
     agency: AgencyOption,
