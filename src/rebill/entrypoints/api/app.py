@@ -333,7 +333,9 @@ def create_app(rebill: App) -> FastAPI:
                     body.reference
                     or (f"{caller.key_id}:{idempotency_key}" if idempotency_key else None),
                 )
-                currency = (uow.store.get_agency(agency_id) or _missing()).currency
+                found = uow.store.get_agency(agency_id)
+                assert found is not None  # add_credits has checked it
+                currency = found.currency
                 uow.commit()
             return 201, {
                 "id": number,
@@ -696,10 +698,6 @@ def _deliver_loop(rebill: App, stop: threading.Event) -> None:
             webhooks.deliver_due(rebill.uow, sender, rebill.clock.now())
         except Exception:  # keep the loop alive; the next round retries
             logger.exception("webhook delivery round failed")
-
-
-def _missing() -> Any:
-    raise NotFoundError("agency does not exist")
 
 
 def _period(text: str) -> Period:
