@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,6 +20,7 @@ from rebill.domain.errors import (
 )
 
 PROBLEM = "application/problem+json"
+logger = logging.getLogger("rebill.api")
 STATUS: list[tuple[type[BillingError], int]] = [
     (ValidationError, 422),
     (NotFoundError, 404),
@@ -103,5 +105,6 @@ def install(app: FastAPI) -> None:
         return problem(exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
-    async def on_crash(_: Request, exc: Exception) -> JSONResponse:
+    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem(500, "internal_error", "an unexpected error occurred; it was logged")
