@@ -155,6 +155,13 @@ def create_app(rebill: App) -> FastAPI:
         media = errors.PROBLEM if status >= 400 else "application/json"
         return JSONResponse(body, status_code=status, media_type=media)
 
+    async def respond(
+        request: Request, caller: Principal, key: str | None, run: Callable[[], tuple[int, Any]]
+    ) -> Response:
+        """Every POST: read the body, then run the work off the event loop, idempotently."""
+        raw = await request.body()
+        return await run_in_threadpool(idempotent, raw, request.url.path, caller, key, run)
+
     def page(
         items: list[dict[str, Any]],
         limit: int,
@@ -237,8 +244,6 @@ def create_app(rebill: App) -> FastAPI:
         agency: AgencyParam = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        raw = await request.body()
-
         def run() -> tuple[int, Any]:
             agency_id = agency_of(caller, agency)
             visible_sub(caller, agency_id, sub_id)
@@ -256,9 +261,7 @@ def create_app(rebill: App) -> FastAPI:
                 rebill.uow(), agency_id, sub_id, rebill.clock.now()
             )[0]
 
-        return await run_in_threadpool(
-            idempotent, raw, request.url.path, caller, idempotency_key, run
-        )
+        return await respond(request, caller, idempotency_key, run)
 
     @api.post(
         "/v1/sub_accounts/{sub_id}/state", response_model=schemas.StateOut, tags=["sub-accounts"]
@@ -271,8 +274,6 @@ def create_app(rebill: App) -> FastAPI:
         agency: AgencyParam = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        raw = await request.body()
-
         def run() -> tuple[int, Any]:
             agency_id = agency_of(caller, agency)
             visible_sub(caller, agency_id, sub_id)
@@ -288,9 +289,7 @@ def create_app(rebill: App) -> FastAPI:
             )
             return 200, {"id": sub_id, "from_state": old, "to_state": body.state}
 
-        return await run_in_threadpool(
-            idempotent, raw, request.url.path, caller, idempotency_key, run
-        )
+        return await respond(request, caller, idempotency_key, run)
 
     @api.get("/v1/sub_accounts/{sub_id}/credits", response_model=schemas.Credits, tags=["credits"])
     def get_credits(sub_id: str, caller: Caller, agency: AgencyParam = None) -> dict[str, Any]:
@@ -316,8 +315,6 @@ def create_app(rebill: App) -> FastAPI:
         agency: AgencyParam = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        raw = await request.body()
-
         def run() -> tuple[int, Any]:
             agency_id = agency_of(caller, agency)
             visible_sub(caller, agency_id, sub_id)
@@ -345,9 +342,7 @@ def create_app(rebill: App) -> FastAPI:
                 "balance": format_micros_as_minor(balance, currency),
             }
 
-        return await run_in_threadpool(
-            idempotent, raw, request.url.path, caller, idempotency_key, run
-        )
+        return await respond(request, caller, idempotency_key, run)
 
     @api.post("/v1/calls", response_model=schemas.CallsOut, tags=["calls"])
     async def post_calls(
@@ -357,8 +352,6 @@ def create_app(rebill: App) -> FastAPI:
         agency: AgencyParam = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        raw = await request.body()
-
         def run() -> tuple[int, Any]:
             agency_id = agency_of(caller, agency)
             require(caller, "usage")
@@ -382,9 +375,7 @@ def create_app(rebill: App) -> FastAPI:
                 ]
             }
 
-        return await run_in_threadpool(
-            idempotent, raw, request.url.path, caller, idempotency_key, run
-        )
+        return await respond(request, caller, idempotency_key, run)
 
     @api.post("/v1/calls/authorize", response_model=schemas.AuthorizeOut, tags=["calls"])
     async def post_authorize(
@@ -394,8 +385,6 @@ def create_app(rebill: App) -> FastAPI:
         agency: AgencyParam = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        raw = await request.body()
-
         def run() -> tuple[int, Any]:
             agency_id = agency_of(caller, agency)
             visible_sub(caller, agency_id, body.sub_account)
@@ -410,9 +399,7 @@ def create_app(rebill: App) -> FastAPI:
             )
             return 200, result.document()
 
-        return await run_in_threadpool(
-            idempotent, raw, request.url.path, caller, idempotency_key, run
-        )
+        return await respond(request, caller, idempotency_key, run)
 
     @api.get("/v1/invoices", response_model=schemas.InvoiceList, tags=["invoices"])
     def list_invoices(
@@ -450,8 +437,6 @@ def create_app(rebill: App) -> FastAPI:
         agency: AgencyParam = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        raw = await request.body()
-
         def run() -> tuple[int, Any]:
             agency_id = agency_of(caller, agency)
             require(caller, "billing")
@@ -464,9 +449,7 @@ def create_app(rebill: App) -> FastAPI:
                 "document": document,
             }
 
-        return await run_in_threadpool(
-            idempotent, raw, request.url.path, caller, idempotency_key, run
-        )
+        return await respond(request, caller, idempotency_key, run)
 
     @api.get("/v1/periods/{period}", response_model=schemas.PeriodOut, tags=["periods"])
     def get_period(period: str, caller: Caller, agency: AgencyParam = None) -> dict[str, Any]:
@@ -582,9 +565,7 @@ def create_app(rebill: App) -> FastAPI:
                 "receipts": report.receipts,
             }
 
-        return await run_in_threadpool(
-            idempotent, raw, request.url.path, caller, idempotency_key, run
-        )
+        return await respond(request, caller, idempotency_key, run)
 
     @api.post(
         "/v1/webhook_endpoints",
@@ -600,7 +581,6 @@ def create_app(rebill: App) -> FastAPI:
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
         """Register a URL; the signing secret is shown once, in this answer."""
-        raw = await request.body()
 
         def run() -> tuple[int, Any]:
             agency_id = agency_of(caller, agency)
@@ -615,9 +595,7 @@ def create_app(rebill: App) -> FastAPI:
             )
             return 201, created
 
-        return await run_in_threadpool(
-            idempotent, raw, request.url.path, caller, idempotency_key, run
-        )
+        return await respond(request, caller, idempotency_key, run)
 
     @api.get("/v1/webhook_endpoints", response_model=schemas.WebhookEndpointList, tags=["webhooks"])
     def list_webhook_endpoints(
@@ -655,8 +633,6 @@ def create_app(rebill: App) -> FastAPI:
         agency: AgencyParam = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        raw = await request.body()
-
         def run() -> tuple[int, Any]:
             agency_id = agency_of(caller, agency)
             require(caller, "settings")
@@ -667,9 +643,7 @@ def create_app(rebill: App) -> FastAPI:
                 ]
             return 200, {"data": found, "has_more": False}
 
-        return await run_in_threadpool(
-            idempotent, raw, request.url.path, caller, idempotency_key, run
-        )
+        return await respond(request, caller, idempotency_key, run)
 
     @api.post("/webhooks/stripe", tags=["gateway"], include_in_schema=False)
     async def stripe_webhook(request: Request) -> Response:
