@@ -5,6 +5,7 @@ used, spend cap, minutes cap, wallet below its threshold, agency credit limit.""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from fractions import Fraction
 
 from rebill.domain.account import Agency, SubAccount
@@ -25,7 +26,8 @@ LABELS = {
 
 
 def _text(threshold: Fraction) -> str:
-    return f"{float(threshold.numerator) / threshold.denominator:g}"  # display only
+    exact = Decimal(threshold.numerator) / Decimal(threshold.denominator)
+    return f"{exact.normalize():f}"
 
 
 def check_sub_account(

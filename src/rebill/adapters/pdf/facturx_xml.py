@@ -37,7 +37,7 @@ from fractions import Fraction
 
 from rebill.adapters.pdf.brand import IssuerBrand, Party
 from rebill.adapters.pdf.errors import InvoiceDocumentError
-from rebill.domain.money import currency_exponent, format_minor
+from rebill.domain.money import currency_exponent, format_minor, format_quantity
 from rebill.domain.tax import TaxPolicy
 from rebill.services.ports import StoredInvoice, StoredLine
 
@@ -139,8 +139,7 @@ def _simplest_rate(
             candidate = k * step
             if candidate > high + step:
                 break
-            rate = Decimal(candidate.numerator) / Decimal(candidate.denominator)
-            rate = rate.quantize(Decimal(1).scaleb(-decimals))
+            rate = Decimal(k).scaleb(-decimals)  # k × 10^-decimals, exact
             if Decimal(0) < rate <= 100 and _fits(rate, lines, inclusive):
                 return rate
     return None
@@ -285,13 +284,14 @@ def _quantity_and_price(vl: VatLine, inclusive: bool, currency: str) -> tuple[De
     quantity = abs(quantity)
     if vl.net_minor < 0:
         quantity = -quantity
-    net = Decimal(vl.net_minor).scaleb(-currency_exponent(currency))
     if ln.unit_price is not None and not inclusive:
         try:
             return quantity, abs(Decimal(ln.unit_price))
         except InvalidOperation:
             pass
-    return quantity, abs(net / quantity).quantize(Decimal("0.0001"))
+    # BT-146 to four decimals, through the project's one rounding rule.
+    exact = abs(Fraction(vl.net_minor, 10 ** currency_exponent(currency)) / Fraction(quantity))
+    return quantity, Decimal(format_quantity(exact, 4))
 
 
 def build_cii_xml(invoice: StoredInvoice, issuer: IssuerBrand, recipient: Party) -> bytes:
