@@ -52,7 +52,10 @@ def build(settings: Settings, migrate_schema: bool = True) -> App:
     stripe: PaymentGateway | None = None
     if settings.stripe_secret_key:
         stripe = StripeGateway(
-            settings.stripe_secret_key, settings.stripe_api_base, settings.stripe_webhook_secret
+            settings.stripe_secret_key,
+            settings.stripe_api_base,
+            settings.stripe_webhook_secret,
+            settings.stripe_client_id,
         )
     return App(
         settings=settings,
@@ -61,7 +64,9 @@ def build(settings: Settings, migrate_schema: bool = True) -> App:
         clock=clock,
         mailer=mailer,
         webhook_sender=HttpWebhookSender(),
-        gateway=GatewayContext(stripe, settings.public_url.rstrip("/")),
+        gateway=GatewayContext(
+            stripe, settings.public_url.rstrip("/"), settings.stripe_secret_key or ""
+        ),
         renderer=PdfInvoiceRenderer(),
     )
 

@@ -25,6 +25,8 @@ class Settings:
     stripe_secret_key: str | None = None
     stripe_api_base: str | None = None
     stripe_webhook_secret: str | None = None
+    # The platform's Connect client id (ca_…), for OAuth with existing Standard accounts.
+    stripe_client_id: str | None = None
     public_url: str = "http://127.0.0.1:8000"
 
     @classmethod
@@ -48,5 +50,6 @@ class Settings:
             stripe_secret_key=os.environ.get("REBILL_STRIPE_SECRET_KEY") or None,
             stripe_api_base=os.environ.get("REBILL_STRIPE_API_BASE") or None,
             stripe_webhook_secret=os.environ.get("REBILL_STRIPE_WEBHOOK_SECRET") or None,
+            stripe_client_id=os.environ.get("REBILL_STRIPE_CLIENT_ID") or None,
             public_url=os.environ.get("REBILL_PUBLIC_URL", "http://127.0.0.1:8000"),
         )

@@ -603,18 +603,41 @@ def test_number_limit_is_enforced_when_numbers_are_rented(tmp_path: Path) -> Non
 
     db = f"sqlite:///{tmp_path / 'limits.db'}"
     document = {
-        "platform": {"name": "P", "currency": "USD", "wholesale": {"voice": {
-            "outbound": {"per_minute": "0.09"}, "inbound": {"per_minute": "0.07"}}}},
-        "agencies": [{
-            "id": "acme", "name": "Acme", "invoice_prefix": "ACME",
-            "plans": [{"id": "p", "name": "P", "monthly_fee": "10.00",
-                       "voice": {"outbound": {"overage_per_minute": "0.25"},
-                                 "inbound": {"overage_per_minute": "0.20"}},
-                       "limits": {"numbers": 1}}],
-            "sub_accounts": [{"id": "s", "name": "S", "plan": "p",
-                              "subscribed_at": "2026-10-01T00:00:00Z",
-                              "numbers": [{"e164": "+15550000001"}, {"e164": "+15550000002"}]}],
-        }],
+        "platform": {
+            "name": "P",
+            "currency": "USD",
+            "wholesale": {
+                "voice": {"outbound": {"per_minute": "0.09"}, "inbound": {"per_minute": "0.07"}}
+            },
+        },
+        "agencies": [
+            {
+                "id": "acme",
+                "name": "Acme",
+                "invoice_prefix": "ACME",
+                "plans": [
+                    {
+                        "id": "p",
+                        "name": "P",
+                        "monthly_fee": "10.00",
+                        "voice": {
+                            "outbound": {"overage_per_minute": "0.25"},
+                            "inbound": {"overage_per_minute": "0.20"},
+                        },
+                        "limits": {"numbers": 1},
+                    }
+                ],
+                "sub_accounts": [
+                    {
+                        "id": "s",
+                        "name": "S",
+                        "plan": "p",
+                        "subscribed_at": "2026-10-01T00:00:00Z",
+                        "numbers": [{"e164": "+15550000001"}, {"e164": "+15550000002"}],
+                    }
+                ],
+            }
+        ],
     }
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps(document))

@@ -436,7 +436,15 @@ def test_readiness_checklist_goes_from_pending_to_active_field_by_field(
         agency.id,
         True,
     )
-    assert set(linked) == {"provider", "account", "charges_enabled", "tax"}
+    assert set(linked) == {
+        "provider",
+        "account",
+        "charges_enabled",
+        "details_submitted",
+        "application_fee_percent",
+        "tax",
+    }
+    assert linked["application_fee_percent"] == "0"
     assert set(linked["tax"]) == {
         "mode",
         "status",

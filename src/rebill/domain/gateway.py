@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rebill.domain.money import round_div
+
 PROVIDERS = ("stripe", "manual")
 CHECKOUT_ACTIONS = ("credits", "upgrade", "number")
 
@@ -44,6 +46,7 @@ class TaxSettingsView:
     status: str  # active | pending
     missing_fields: tuple[str, ...] = ()
     registrations: int = 0
+    behavior: str | None = None  # defaults.tax_behavior: exclusive, inclusive, inferred_by_currency
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ class CheckoutRequest:
     success_url: str
     cancel_url: str
     tax_minor: int = 0  # a manual tax line added to the session
+    application_fee_minor: int | None = None  # the platform's fee on the direct charge
 
 
 @dataclass(frozen=True)
@@ -140,3 +144,91 @@ class AccountStatus:
     account_id: str
     charges_enabled: bool
     details_submitted: bool
+
+
+@dataclass(frozen=True)
+class SavedCard:
+    """A customer with a saved payment method on one Stripe account (None: the platform's)."""
+
+    customer_id: str
+    payment_method_id: str
+    label: str  # e.g. "visa •••• 4242"
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    """An off-session charge of a finalized invoice to a saved payment method."""
+
+    customer_id: str
+    payment_method_id: str
+    amount_minor: int
+    currency: str
+    description: str
+    metadata: dict[str, str]
+    application_fee_minor: int | None = None
+
+
+@dataclass(frozen=True)
+class ChargeOutcome:
+    """What the gateway answered: `succeeded`, `failed` (declined: the invoice stays open) or
+    `requires_action` (the client must authenticate on session)."""
+
+    status: str
+    payment_intent: str | None
+    code: str | None = None
+    message: str | None = None
+
+
+PAYMENT_STATUSES = ("pending", "succeeded", "failed", "requires_action")
+BASIS_POINTS = 10_000
+
+
+def application_fee_minor(amount_minor: int, fee_bps: int) -> int | None:
+    """The platform's application fee on a direct charge (per agency, in basis points)."""
+    if fee_bps <= 0:
+        return None
+    return round_div(amount_minor * fee_bps, BASIS_POINTS)
+
+
+def refund_tax_minor(refund_minor: int, total_minor: int, tax_minor: int) -> int:
+    """The part of a refund that is tax: the invoice's tax in proportion, rounded once."""
+    if total_minor <= 0:
+        return 0
+    return round_div(refund_minor * tax_minor, total_minor)
+
+
+def payment_key(agency_id: str, number: str, attempt: int, nonce: str) -> str:
+    """The idempotency key of one payment attempt, stored with it: the SDK's retries of a 500,
+    429 or timeout, and any later run that finds the attempt pending, reuse it, so Stripe
+    charges at most once per attempt. The nonce keeps keys unique on the Stripe account
+    when an invoice number comes back (a database restored or rebuilt)."""
+    return f"rebill:{agency_id}:{number}:attempt:{attempt}:{nonce}"
+
+
+@dataclass(frozen=True)
+class PaymentAttempt:
+    """One attempt to collect an invoice (or the payment of a receipt): `pending` until the
+    gateway answers; a `pending` attempt is retried with its own key, never a new one."""
+
+    number: str
+    attempt: int
+    idempotency_key: str
+    provider: str
+    account_id: str | None
+    amount_minor: int
+    status: str
+    payment_intent: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+# Stripe's rule for `inferred_by_currency`: prices in these currencies are tax-exclusive.
+EXCLUSIVE_BY_CURRENCY = frozenset({"USD", "CAD"})
+
+
+def resolve_tax_behavior(behavior: str | None, currency: str) -> str:
+    """The behaviour Stripe Tax applies to an account's prices: its default, and for
+    `inferred_by_currency`, exclusive in USD and CAD and inclusive in any other currency."""
+    if behavior in ("exclusive", "inclusive"):
+        return behavior
+    return "exclusive" if currency.upper() in EXCLUSIVE_BY_CURRENCY else "inclusive"

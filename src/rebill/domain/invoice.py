@@ -3,7 +3,7 @@ rounded lines and rounded taxes, gapless numbering per issuer (BILLING_MODEL §9
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from rebill.domain.money import micros_to_minor
@@ -26,10 +26,12 @@ WHOLESALE_CODES = (
     "number.toll_free",
     "platform.fee",
 )
-KINDS = ("retail", "wholesale", "receipt")
-# Receipts (immediate charges paid at once) have their own gapless series per issuer so that
-# period invoices keep the plain `{prefix}-{seq:06d}` series.
+KINDS = ("retail", "wholesale", "receipt", "credit_note")
+# Receipts (immediate charges paid at once) and credit notes (refunds) have their own gapless
+# series per issuer so that period invoices keep the plain `{prefix}-{seq:06d}` series.
 RECEIPT_SERIES_SUFFIX = "R"
+CREDIT_NOTE_SERIES_SUFFIX = "CN"
+SERIES_SUFFIXES = {"receipt": RECEIPT_SERIES_SUFFIX, "credit_note": CREDIT_NOTE_SERIES_SUFFIX}
 
 
 def invoice_number(prefix: str, sequence: int) -> str:
@@ -37,7 +39,8 @@ def invoice_number(prefix: str, sequence: int) -> str:
 
 
 def series_prefix(prefix: str, kind: str) -> str:
-    return f"{prefix}-{RECEIPT_SERIES_SUFFIX}" if kind == "receipt" else prefix
+    suffix = SERIES_SUFFIXES.get(kind)
+    return f"{prefix}-{suffix}" if suffix else prefix
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class InvoiceDraft:
     lines: list[InvoiceLine] = field(default_factory=list)
     usage: dict[str, object] | None = None
     idempotency_key: str = ""
+    credit_of: str | None = None  # a credit note: the invoice it corrects
 
     def add_line(
         self,
@@ -94,6 +98,11 @@ class InvoiceDraft:
                 ),
             )
         )
+
+    def set_line_taxes(self, taxes: list[int]) -> None:
+        """Each line's tax as a gateway computed it (Stripe Tax), in line order."""
+        assert len(taxes) == len(self.lines), "one tax per line"
+        self.lines = [replace(line, tax_minor=t) for line, t in zip(self.lines, taxes, strict=True)]
 
     @property
     def subtotal_minor(self) -> int:

@@ -64,6 +64,7 @@ class Accounts:
 
     REVENUE_USAGE = "revenue:usage"
     REVENUE_RECURRING = "revenue:recurring"
+    REVENUE_REFUNDS = "revenue:refunds"  # contra revenue: what credit notes gave back
     TAX_PAYABLE = "liability:tax_payable"
     WHOLESALE_COST = "expense:wholesale"
     WHOLESALE_PAYABLE = "liability:wholesale_payable"

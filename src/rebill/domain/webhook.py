@@ -13,7 +13,9 @@ from datetime import timedelta
 SECRET_PREFIX = "whsec_"
 EVENT_TYPES = (
     "invoice.finalized",
+    "invoice.paid",
     "payment.failed",
+    "credit_note.issued",
     "alert.fired",
     "credits.low",
     "sub_account.suspended",

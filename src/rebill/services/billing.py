@@ -4,6 +4,7 @@ with its journal entry, receipts of immediate charges, and credit purchases."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from rebill.domain.account import Agency
@@ -13,7 +14,7 @@ from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.money import MICROS_PER_UNIT, format_minor, micros_per_minor, to_micros
 from rebill.domain.tax import TaxPolicy
-from rebill.services.ports import Store
+from rebill.services.ports import Store, StoredInvoice
 
 MANUAL = "manual"
 credit_purchase_units_max = 1_000_000
@@ -57,15 +58,21 @@ def invoice_entry(draft: InvoiceDraft, number: str, debit_account: str) -> Journ
     )
 
 
-def finalize(store: Store, draft: InvoiceDraft, status: str, debit_account: str) -> str:
+def finalize(
+    store: Store,
+    draft: InvoiceDraft,
+    status: str,
+    debit_account: str,
+    entry: Callable[[InvoiceDraft, str, str], JournalEntry] = invoice_entry,
+) -> str:
     """Give the draft the next number of its issuer's series, store it immutable, and post
-    its journal entry."""
+    its journal entry (`invoice_entry` unless the document has its own, like a credit note)."""
     existing = store.invoice_by_key(draft.agency_id, draft.idempotency_key)
     if existing:
         return existing
     (number,) = store.reserve_invoice_numbers(draft.issuer, draft.kind, 1)
     store.save_invoices([(draft, number, status)])
-    store.post_entries([invoice_entry(draft, number, debit_account)])
+    store.post_entries([entry(draft, number, debit_account)])
     return number
 
 
@@ -197,23 +204,36 @@ def mark_paid(store: Store, agency_id: str, number: str, reference: str, now: da
         return "paid"
     if invoice.kind == "receipt":
         raise ConflictError(f"{number} is a receipt; receipts are paid when issued")
+    store.post_entry(payment_entry(invoice, MANUAL, reference, now))
+    store.mark_invoice(agency_id, number, "paid")
+    return "open"
+
+
+def payment_entry(
+    invoice: StoredInvoice, provider: str, reference: str, now: datetime
+) -> JournalEntry:
+    """An invoice paid through `provider`: the total moves from the sub-account's receivable
+    to the gateway's clearing account; a wholesale invoice moves from the agency's payable
+    (paid out of its clearing account) to the platform's clearing account."""
     micros = invoice.total_minor * micros_per_minor(invoice.currency)
     if invoice.kind == "wholesale":
+        method = provider.removeprefix("platform:")
         lines = [
             (Accounts.WHOLESALE_PAYABLE, micros),
-            (Accounts.gateway_clearing(MANUAL), -micros),
-            (Accounts.gateway_clearing(f"platform:{MANUAL}"), micros),
+            (Accounts.gateway_clearing(method), -micros),
+            (Accounts.gateway_clearing(f"platform:{method}"), micros),
             (Accounts.PLATFORM_RECEIVABLE, -micros),
         ]
     else:
         lines = [
-            (Accounts.gateway_clearing(MANUAL), micros),
+            (Accounts.gateway_clearing(provider), micros),
             (Accounts.receivable(invoice.sub_account_id or ""), -micros),
         ]
-    store.post_entry(
-        JournalEntry.of(
-            agency_id, f"payment:{number}", f"paid: {reference}"[:300], now, invoice.currency, lines
-        )
+    return JournalEntry.of(
+        invoice.agency_id,
+        f"payment:{invoice.number}",
+        f"paid: {reference}"[:300],
+        now,
+        invoice.currency,
+        lines,
     )
-    store.mark_invoice(agency_id, number, "paid")
-    return "open"

@@ -9,7 +9,7 @@ period prints what it issued.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
@@ -23,6 +23,7 @@ from rebill.domain.charges import (
     renewed_numbers,
 )
 from rebill.domain.errors import ConflictError, NotFoundError, TaxNotConfiguredError
+from rebill.domain.gateway import resolve_tax_behavior, tax_readiness
 from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import Accounts
 from rebill.domain.money import (
@@ -37,19 +38,79 @@ from rebill.domain.rating import DIRECTIONS
 from rebill.domain.tax import TaxPolicy
 from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
 from rebill.services.billing import finalize, invoice_entry
-from rebill.services.ports import CallTotals, Store, UnitOfWorkFactory
+from rebill.services.gateway import GatewayContext
+from rebill.services.ports import CallTotals, PaymentGateway, Store, UnitOfWorkFactory
 from rebill.services.webhooks import emit
 
 FOREVER = datetime.max.replace(tzinfo=UTC)
 STRIPE_TAX_FIXES = [
-    "link the agency's Stripe account (rebill gateway link --provider stripe)",
+    "Link the agency's Stripe account: rebill gateway link --agency ID --provider stripe "
+    "--account acct_… (or rebill gateway onboard --agency ID)",
 ]
 
 
+@dataclass(frozen=True)
+class StripeTax:
+    """Stripe Tax on an agency's connected account, for the close of a `stripe` tax mode
+    agency: each retail invoice's lines are taxed by a Tax Calculation for the client's
+    country, with the account's default behaviour."""
+
+    gateway: PaymentGateway
+    account: str
+    behavior: str  # exclusive | inclusive (inferred_by_currency resolved)
+
+    def policy(self, agency: Agency) -> TaxPolicy:
+        return replace(agency.tax, behavior=self.behavior)
+
+    def apply(self, draft: InvoiceDraft, country: str) -> None:
+        amounts = [line.amount_minor for line in draft.lines]
+        positive = [i for i, amount in enumerate(amounts) if amount > 0]
+        if not positive:
+            return
+        taxes = [0] * len(amounts)
+        quoted = self.gateway.calculate_tax(
+            self.account, draft.currency, country, [amounts[i] for i in positive], self.behavior
+        )
+        for index, tax in zip(positive, quoted, strict=True):
+            taxes[index] = tax
+        draft.set_line_taxes(taxes)
+
+
+def stripe_tax(
+    uow_factory: UnitOfWorkFactory,
+    context: GatewayContext | None,
+    agency_id: str,
+    period: Period,
+) -> StripeTax | None:
+    """For an agency in `stripe` tax mode whose period is still open: its account's tax
+    settings, read before the close starts; `tax_not_configured` (with the missing fields
+    and the fixes) unless they are active (BILLING_MODEL §10)."""
+    with uow_factory() as uow:
+        agency = uow.store.get_agency(agency_id)
+        if agency is None or agency.tax.mode != "stripe":
+            return None
+        if uow.store.period_close(agency_id, str(period)) is not None:
+            return None  # closed already: the close only reads it back
+        link = uow.store.gateway_link(agency_id)
+    if context is None or context.gateway is None or link is None or not link[1]:
+        raise TaxNotConfiguredError(["stripe_account"], STRIPE_TAX_FIXES)
+    settings = context.gateway.tax_settings(link[1])
+    readiness = tax_readiness("stripe", settings)
+    if not readiness.ready:
+        raise TaxNotConfiguredError(readiness.missing_fields or ["tax_settings"], readiness.fixes)
+    behavior = resolve_tax_behavior(settings.behavior, agency.currency)
+    return StripeTax(context.gateway, link[1], behavior)
+
+
 def close_period(
-    uow_factory: UnitOfWorkFactory, period: Period, agency_ids: list[str] | None, now: datetime
+    uow_factory: UnitOfWorkFactory,
+    period: Period,
+    agency_ids: list[str] | None,
+    now: datetime,
+    context: GatewayContext | None = None,
 ) -> list[dict[str, Any]]:
-    """Close `period` for the agencies given (all when None), each in its own transaction."""
+    """Close `period` for the agencies given (all when None), each in its own transaction.
+    Agencies in `stripe` tax mode need `context` (their Stripe account's Tax)."""
     with uow_factory() as uow:
         known = uow.store.list_agency_ids()
     if agency_ids is None:
@@ -59,26 +120,33 @@ def close_period(
             raise NotFoundError(f"agency {agency_id!r} does not exist")
     documents = []
     for agency_id in agency_ids:
+        taxer = stripe_tax(uow_factory, context, agency_id, period)
         uow = uow_factory()
         with uow:
-            document = close_agency_period(uow.store, agency_id, period, now)
+            document = close_agency_period(uow.store, agency_id, period, now, taxer)
             uow.commit()
         documents.append(document)
     return documents
 
 
 def close_agency_period(
-    store: Store, agency_id: str, period: Period, now: datetime
+    store: Store,
+    agency_id: str,
+    period: Period,
+    now: datetime,
+    taxer: StripeTax | None = None,
 ) -> dict[str, Any]:
     agency = store.get_agency(agency_id)
     if agency is None:
         raise NotFoundError(f"agency {agency_id!r} does not exist")
     if store.period_close(agency_id, str(period)) is None:
-        _close(store, agency, period, now)
+        _close(store, agency, period, now, taxer)
     return period_document(store, agency, period)
 
 
-def _close(store: Store, agency: Agency, period: Period, now: datetime) -> None:
+def _close(
+    store: Store, agency: Agency, period: Period, now: datetime, taxer: StripeTax | None
+) -> None:
     tz = agency.tz
     end = period.end(tz)
     if now < end:
@@ -86,8 +154,8 @@ def _close(store: Store, agency: Agency, period: Period, now: datetime) -> None:
             f"period {period} of agency {agency.id!r} ends at {end.astimezone(tz).isoformat()} "
             f"({agency.timezone}); it can be closed after that"
         )
-    if agency.tax.mode == "stripe":
-        raise TaxNotConfiguredError(["stripe account"], STRIPE_TAX_FIXES)
+    if agency.tax.mode == "stripe" and taxer is None:
+        raise TaxNotConfiguredError(["stripe_account"], STRIPE_TAX_FIXES)
     platform = store.get_platform()
     assert platform is not None, "an agency exists only under a platform"
     # No import of this agency runs while it closes: a call either made it in, or arrives
@@ -108,6 +176,7 @@ def _close(store: Store, agency: Agency, period: Period, now: datetime) -> None:
         by_sub.setdefault(row.sub_account_id, []).append(row)
     counters = store.usage_counters(agency.id, period=label)
     campaigns = store.campaign_counts(agency.id, label)
+    countries = store.sub_account_countries(agency.id) if taxer else {}
     subs = {
         s
         for s in store.sub_account_ids(agency.id)
@@ -124,6 +193,8 @@ def _close(store: Store, agency: Agency, period: Period, now: datetime) -> None:
             history.get(sub_id, []),
             numbers.get(sub_id, []),
             card,
+            taxer,
+            countries.get(sub_id, ""),
         )
         for sub_id in sorted(subs)
     ]
@@ -172,6 +243,8 @@ def _close_sub(
     history: list[PlanChange],
     numbers: list[HeldNumber],
     card: WholesaleCard,
+    taxer: StripeTax | None = None,
+    country: str = "",
 ) -> ClosedSubAccount:
     """One sub-account's retail invoice (a draft: the close numbers and stores them all at
     once), its usage summary, and its revenue and cost for the period."""
@@ -187,7 +260,7 @@ def _close_sub(
         period=label,
         currency=currency,
         issued_at=end,
-        tax=agency.tax,
+        tax=taxer.policy(agency) if taxer else agency.tax,
         idempotency_key=f"close:{period}:{sub_id}",
     )
     own = sorted(
@@ -245,6 +318,8 @@ def _close_sub(
         "campaigns": campaigns,
     }
     draft.usage = summary
+    if taxer is not None:
+        taxer.apply(draft, country)
     credit_micros = sum(t.credit_micros for t in totals)
     revenue = _revenue_minor(draft, history, numbers, agency, period, credit_micros)
     cost = micros_to_minor(
@@ -285,7 +360,11 @@ def _revenue_minor(
         net(micros_to_minor(c.amount_micros, currency))
         for c in recurring_for_period(history, numbers, agency.tz, period)
     )
-    usage = sum(net(line.amount_minor) for line in draft.lines if line.code.startswith("voice."))
+    usage = sum(
+        line.amount_minor - (line.tax_minor if draft.tax.inclusive else 0)
+        for line in draft.lines
+        if line.code.startswith("voice.")
+    )
     return recurring + usage + micros_to_minor(credit_micros, currency)
 
 

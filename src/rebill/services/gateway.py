@@ -4,17 +4,19 @@ events exactly once (replays ignored by event id; order does not matter: state i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import hashlib
+import hmac
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
 from rebill.domain.account import Agency
 from rebill.domain.charges import (
     HeldNumber,
     PlanChange,
-    number_rental_charge,
     plan_at,
-    plan_change_charge,
     prorated,
 )
 from rebill.domain.errors import (
@@ -30,6 +32,7 @@ from rebill.domain.gateway import (
     PROVIDERS,
     CheckoutRequest,
     TaxReadiness,
+    application_fee_minor,
     tax_readiness,
 )
 from rebill.domain.money import (
@@ -40,8 +43,6 @@ from rebill.domain.money import (
     to_micros,
 )
 from rebill.domain.plan import NUMBER_TYPES, UNLIMITED, Limits, Plan
-from rebill.domain.tax import TaxPolicy
-from rebill.services.billing import add_credits, issue_receipt
 from rebill.services.ports import PaymentGateway, Store, UnitOfWorkFactory
 
 # Bounds of a credit purchase through checkout, in currency units.
@@ -53,16 +54,18 @@ credit_purchase_max_units = 1_000
 class GatewayContext:
     gateway: PaymentGateway | None
     public_url: str
+    # Signs the agency named in onboarding and OAuth return URLs (the platform's secret).
+    signing_secret: str = ""
 
 
-def _agency(store: Store, agency_id: str) -> Agency:
+def agency_of(store: Store, agency_id: str) -> Agency:
     agency = store.get_agency(agency_id)
     if agency is None:
         raise NotFoundError(f"agency {agency_id!r} does not exist")
     return agency
 
 
-def _stripe(context: GatewayContext) -> PaymentGateway:
+def require_gateway(context: GatewayContext) -> PaymentGateway:
     if context.gateway is None:
         raise GatewayError(
             "stripe",
@@ -95,13 +98,13 @@ def link_gateway(
             raise ValidationError(
                 [FieldError("--account", "a Stripe account id like acct_…", "account")]
             )
-        status = _stripe(context).account_status(account_id)
+        status = require_gateway(context).account_status(account_id)
         charges_enabled, details_submitted = status.charges_enabled, status.details_submitted
     else:
         account_id = None
     uow = uow_factory()
     with uow:
-        _agency(uow.store, agency_id)
+        agency_of(uow.store, agency_id)
         holder = uow.store.agency_for_account(account_id) if account_id else None
         if holder and holder != agency_id:
             raise ConflictError(f"{account_id} is linked to agency {holder!r}")
@@ -112,27 +115,178 @@ def link_gateway(
     return gateway_status(uow_factory, context, agency_id)
 
 
+# -- onboarding: Account Links for accounts the platform creates, OAuth for existing ones ----
+def signed_agency(context: GatewayContext, agency_id: str) -> str:
+    """`agency.signature`: what onboarding and OAuth URLs carry, so that a visitor cannot
+    make rebill link or onboard another agency."""
+    digest = hmac.new(
+        context.signing_secret.encode(), f"connect:{agency_id}".encode(), hashlib.sha256
+    ).hexdigest()[:32]
+    return f"{agency_id}.{digest}"
+
+
+def agency_from_signed(context: GatewayContext, state: str) -> str:
+    agency_id, _, _digest = state.rpartition(".")
+    if not agency_id or not hmac.compare_digest(signed_agency(context, agency_id), state):
+        raise ValidationError(
+            [FieldError("state", "the link is not one rebill made (bad signature)", "state")]
+        )
+    return agency_id
+
+
+def onboarding_urls(context: GatewayContext, agency_id: str) -> tuple[str, str]:
+    """(refresh_url, return_url) of an Account Link."""
+    state = quote(signed_agency(context, agency_id))
+    base = context.public_url
+    return (
+        f"{base}/connect/refresh?state={state}",
+        f"{base}/connect/return?state={state}",
+    )
+
+
+def onboard(
+    uow_factory: UnitOfWorkFactory,
+    context: GatewayContext,
+    agency_id: str,
+    country: str,
+    email: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Create the agency's Express account on the platform (unless one is linked and not yet
+    onboarded) and an Account Link to finish onboarding on Stripe."""
+    if len(country) != 2 or not country.isalpha():
+        raise ValidationError(
+            [FieldError("--country", "a two-letter country code, e.g. US or DE", "country")]
+        )
+    gateway = require_gateway(context)
+    with uow_factory() as uow:
+        agency_of(uow.store, agency_id)
+        link = uow.store.gateway_link(agency_id)
+    if link and link[0] == "stripe" and link[1] and link[3]:
+        raise ConflictError(
+            f"agency {agency_id!r} is linked to {link[1]}, which is onboarded already "
+            "(rebill gateway status)"
+        )
+    if link and link[0] == "stripe" and link[1]:
+        account, charges, details = link[1], link[2], link[3]
+    else:
+        status = gateway.create_account(country, email)
+        account, charges, details = status.account_id, status.charges_enabled, False
+        uow = uow_factory()
+        with uow:
+            uow.store.save_gateway_link(agency_id, "stripe", account, charges, details, now)
+            uow.commit()
+    refresh_url, return_url = onboarding_urls(context, agency_id)
+    url = gateway.account_link(account, refresh_url, return_url)
+    return {"agency": agency_id, "account": account, "charges_enabled": charges, "url": url}
+
+
+def onboarding_link(context: GatewayContext, uow_factory: UnitOfWorkFactory, state: str) -> str:
+    """A fresh Account Link for a signed refresh URL (an old link expired or was used)."""
+    agency_id = agency_from_signed(context, state)
+    with uow_factory() as uow:
+        link = uow.store.gateway_link(agency_id)
+    if link is None or link[0] != "stripe" or not link[1]:
+        raise NotFoundError(f"agency {agency_id!r} has no Stripe account to onboard")
+    refresh_url, return_url = onboarding_urls(context, agency_id)
+    return require_gateway(context).account_link(link[1], refresh_url, return_url)
+
+
+def refresh_link(
+    uow_factory: UnitOfWorkFactory, context: GatewayContext, state: str, now: datetime
+) -> dict[str, Any]:
+    """The return URL of onboarding: re-read the account (charges enabled, details)."""
+    agency_id = agency_from_signed(context, state)
+    with uow_factory() as uow:
+        link = uow.store.gateway_link(agency_id)
+    if link is None or link[0] != "stripe" or not link[1]:
+        raise NotFoundError(f"agency {agency_id!r} has no Stripe account linked")
+    status = require_gateway(context).account_status(link[1])
+    uow = uow_factory()
+    with uow:
+        uow.store.save_gateway_link(
+            agency_id, "stripe", link[1], status.charges_enabled, status.details_submitted, now
+        )
+        uow.commit()
+    return gateway_status(uow_factory, context, agency_id)
+
+
+def oauth_url(uow_factory: UnitOfWorkFactory, context: GatewayContext, agency_id: str) -> str:
+    """Where an agency with its own Standard account authorizes the platform."""
+    with uow_factory() as uow:
+        agency_of(uow.store, agency_id)
+    return require_gateway(context).oauth_url(
+        signed_agency(context, agency_id), f"{context.public_url}/connect/oauth/callback"
+    )
+
+
+def oauth_complete(
+    uow_factory: UnitOfWorkFactory,
+    context: GatewayContext,
+    state: str,
+    code: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Exchange the authorization code and link the account it stands for."""
+    agency_id = agency_from_signed(context, state)
+    if not code.startswith("ac_"):
+        raise ValidationError([FieldError("code", "an authorization code like ac_…", "code")])
+    account = require_gateway(context).oauth_exchange(code)
+    return link_gateway(uow_factory, context, agency_id, "stripe", account, now)
+
+
+def set_application_fee(
+    uow_factory: UnitOfWorkFactory, agency_id: str, percent: str
+) -> dict[str, Any]:
+    """The platform's fee on the agency's direct charges, in percent (two decimals at most)."""
+    try:
+        value = Decimal(percent)
+    except InvalidOperation:
+        value = Decimal(-1)
+    bps = value * 100
+    if not value.is_finite() or not 0 <= value <= 100 or bps != bps.to_integral_value():
+        raise ValidationError(
+            [
+                FieldError(
+                    "--percent",
+                    f"{percent!r} is not a percentage from 0 to 100 with at most two decimals",
+                    "percent",
+                )
+            ]
+        )
+    uow = uow_factory()
+    with uow:
+        agency_of(uow.store, agency_id)
+        if not uow.store.set_application_fee_bps(agency_id, int(bps)):
+            raise ConflictError(f"agency {agency_id!r} has no gateway linked yet")
+        uow.commit()
+    return {"agency": agency_id, "application_fee_percent": str(value.normalize())}
+
+
 def readiness(store: Store, context: GatewayContext, agency: Agency) -> TaxReadiness:
     link = store.gateway_link(agency.id)
     if agency.tax.mode != "stripe":
         return tax_readiness(agency.tax.mode, None)
     if link is None or link[0] != "stripe" or not link[1]:
         return tax_readiness("stripe", None)
-    return tax_readiness("stripe", _stripe(context).tax_settings(link[1]))
+    return tax_readiness("stripe", require_gateway(context).tax_settings(link[1]))
 
 
 def gateway_status(
     uow_factory: UnitOfWorkFactory, context: GatewayContext, agency_id: str
 ) -> dict[str, Any]:
     with uow_factory() as uow:
-        agency = _agency(uow.store, agency_id)
+        agency = agency_of(uow.store, agency_id)
         link = uow.store.gateway_link(agency_id)
         tax = readiness(uow.store, context, agency)
-    provider, account, charges, _details = link or (None, None, False, False)
+        fee_bps = uow.store.application_fee_bps(agency_id)
+    provider, account, charges, details = link or (None, None, False, False)
     return {
         "provider": provider,
         "account": account,
         "charges_enabled": charges,
+        "details_submitted": details,
+        "application_fee_percent": str((Decimal(fee_bps) / 100).normalize()),
         "tax": tax.document(),
     }
 
@@ -166,7 +320,7 @@ def create_checkout(
     uow = uow_factory()
     with uow:
         store = uow.store
-        agency = _agency(store, agency_id)
+        agency = agency_of(store, agency_id)
         if store.get_sub_account(agency_id, sub_account_id) is None:
             raise NotFoundError(
                 f"sub-account {sub_account_id!r} does not exist in agency {agency_id!r}"
@@ -214,9 +368,13 @@ def create_checkout(
             success_url=f"{context.public_url}/checkout/done?session={{CHECKOUT_SESSION_ID}}",
             cancel_url=f"{context.public_url}/checkout/cancelled",
             tax_minor=manual_tax,
+            # The platform's fee, on the amount before tax (tax is the agency's to remit).
+            application_fee_minor=application_fee_minor(
+                amount_minor, store.application_fee_bps(agency_id)
+            ),
         )
         key = f"checkout:{agency_id}:{sub_account_id}:{action}:{detail}:{now.isoformat()}"
-        session = _stripe(context).create_checkout(link[1], request, key)
+        session = require_gateway(context).create_checkout(link[1], request, key)
         tax_minor = session.tax_minor or manual_tax
         store.save_checkout(
             agency_id, session.id, sub_account_id, action, detail, amount_minor, tax_minor, now
@@ -302,85 +460,6 @@ def _price(
     return micros, number_type, f"{number_type.replace('_', '-')} number (prorated month)"
 
 
-def handle_event(
-    uow_factory: UnitOfWorkFactory, context: GatewayContext, event: dict[str, Any], now: datetime
-) -> str:
-    """Apply one verified Stripe event; returns what happened."""
-    event_id = str(event.get("id", ""))
-    event_type = str(event.get("type", ""))
-    account = event.get("account")
-    uow = uow_factory()
-    with uow:
-        store = uow.store
-        if not store.record_gateway_event("stripe", event_id, event_type, account, now):
-            return "replay ignored"
-        agency_id = store.agency_for_account(account) if account else None
-        outcome = "ignored"
-        if agency_id and event_type == "checkout.session.completed":
-            session = event.get("data", {}).get("object", {})
-            outcome = _apply_checkout(store, agency_id, session, now)
-        elif agency_id and event_type == "account.updated":
-            status = _stripe(context).account_status(str(account))  # the current state
-            store.save_gateway_link(
-                agency_id,
-                "stripe",
-                str(account),
-                status.charges_enabled,
-                status.details_submitted,
-                now,
-            )
-            outcome = "account refreshed"
-        elif agency_id and event_type == "tax.settings.updated":
-            outcome = "tax settings re-read on next use"
-        uow.commit()
-    return outcome
-
-
-def _apply_checkout(store: Store, agency_id: str, session: dict[str, Any], now: datetime) -> str:
-    checkout = store.checkout(agency_id, str(session.get("id")), for_update=True)
-    if checkout is None:
-        return "unknown checkout"
-    if checkout["applied"]:
-        return "already applied"
-    agency = _agency(store, agency_id)
-    sub_id = checkout["sub_account"]
-    details = session.get("total_details") or {}
-    # The tax Stripe finally charged (0 is a real answer); the estimate only when it is absent.
-    tax_minor = int(details["amount_tax"] if "amount_tax" in details else checkout["tax_minor"])
-    tax = _session_tax(agency.tax, session, tax_minor)
-    if checkout["action"] == "credits":
-        add_credits(
-            store,
-            agency_id,
-            sub_id,
-            checkout["detail"],
-            now,
-            checkout["id"],
-            tax_minor,
-            "stripe",
-            tax,
-        )
-    elif checkout["action"] == "upgrade":
-        history = store.plan_history_of(agency_id, sub_id)
-        plan = store.plans(agency_id, {checkout["detail"]})[checkout["detail"]]
-        change = PlanChange(now, plan, "upgrade")
-        store.drop_future_changes(agency_id, sub_id, now)
-        store.add_plan_change(agency_id, sub_id, change, now)
-        charge = plan_change_charge([*history, change], len(history), agency.tz)
-        if charge is not None:
-            issue_receipt(store, agency, sub_id, charge, now, tax_minor, "stripe", tax)
-    else:
-        number = HeldNumber(_next_number(store, agency_id), checkout["detail"], now, None)
-        store.add_number(agency_id, sub_id, number)
-        history = store.plan_history_of(agency_id, sub_id)
-        held = store.numbers(agency_id).get(sub_id, [])
-        charge = number_rental_charge(number, held, history, agency.tz)
-        if charge is not None:
-            issue_receipt(store, agency, sub_id, charge, now, tax_minor, "stripe", tax)
-    store.complete_checkout(agency_id, checkout["id"], now)
-    return f"{checkout['action']} applied"
-
-
 def _limits(
     store: Store, agency_id: str, sub_account_id: str, history: list[PlanChange], now: datetime
 ) -> Limits:
@@ -389,21 +468,3 @@ def _limits(
     plan = plan_at(history, now) or (history[0].plan if history else None)
     base = plan.limits if plan else Limits()
     return sub.limits.over(base) if sub else base
-
-
-def _session_tax(policy: TaxPolicy, session: dict[str, Any], tax_minor: int) -> TaxPolicy:
-    """The behaviour Stripe applied: inclusive when the tax sits inside the total."""
-    if policy.mode != "stripe":
-        return policy
-    subtotal, total = session.get("amount_subtotal"), session.get("amount_total")
-    inclusive = tax_minor > 0 and subtotal is not None and subtotal == total
-    return replace(policy, behavior="inclusive" if inclusive else "exclusive")
-
-
-def _next_number(store: Store, agency_id: str) -> str:
-    """A number from the agency's test range (the voice platform assigns real ones)."""
-    taken = {n.e164 for group in store.numbers(agency_id).values() for n in group}
-    serial = len(taken) + 1
-    while f"+1555900{serial:04d}" in taken:
-        serial += 1
-    return f"+1555900{serial:04d}"

@@ -13,7 +13,16 @@ from typing import Any, Protocol
 from rebill.domain.account import Agency, Brand, Platform, SubAccount
 from rebill.domain.caps import Caps
 from rebill.domain.charges import HeldNumber, PlanChange
-from rebill.domain.gateway import AccountStatus, CheckoutRequest, CheckoutSession, TaxSettingsView
+from rebill.domain.gateway import (
+    AccountStatus,
+    ChargeOutcome,
+    ChargeRequest,
+    CheckoutRequest,
+    CheckoutSession,
+    PaymentAttempt,
+    SavedCard,
+    TaxSettingsView,
+)
 from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import JournalEntry
 from rebill.domain.plan import Plan, WholesaleCard
@@ -62,6 +71,8 @@ class StoredInvoice:
     tax_label: str
     usage: dict[str, Any] | None
     lines: list[StoredLine] = field(default_factory=list)
+    tax_behavior: str = "exclusive"
+    credit_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,35 @@ class PaymentGateway(Protocol):
 
     def verify_webhook(self, payload: bytes, signature: str | None) -> dict[str, Any]: ...
 
+    def calculate_tax(
+        self, account_id: str, currency: str, country: str, amounts: list[int], behavior: str
+    ) -> list[int]: ...
+
+    def create_account(self, country: str, email: str | None) -> AccountStatus: ...
+
+    def account_link(self, account_id: str, refresh_url: str, return_url: str) -> str: ...
+
+    def oauth_url(self, state: str, redirect_uri: str) -> str: ...
+
+    def oauth_exchange(self, code: str) -> str: ...
+
+    def save_card(
+        self, account_id: str | None, name: str, email: str | None, payment_method: str
+    ) -> SavedCard: ...
+
+    def charge(
+        self, account_id: str | None, request: ChargeRequest, idempotency_key: str
+    ) -> ChargeOutcome: ...
+
+    def refund(
+        self,
+        account_id: str | None,
+        payment_intent: str,
+        amount_minor: int,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> str: ...
+
 
 class InvoiceRenderer(Protocol):
     """Draws an invoice document in its issuer's brand (PDF bytes)."""
@@ -202,6 +242,7 @@ class Store(Protocol):
         self, agency_id: str, ids: set[str] | None = None
     ) -> dict[str, SubAccount]: ...
     def sub_account_ids(self, agency_id: str) -> list[str]: ...
+    def sub_account_countries(self, agency_id: str) -> dict[str, str]: ...
     def save_sub_account(self, sub: SubAccount, country: str, now: datetime) -> None: ...
     def set_caps(self, agency_id: str, sub_account_id: str, caps: Caps) -> None: ...
     def set_state(
@@ -331,6 +372,39 @@ class Store(Protocol):
         details_submitted: bool,
         now: datetime,
     ) -> None: ...
+    def application_fee_bps(self, agency_id: str) -> int: ...
+    def set_application_fee_bps(self, agency_id: str, fee_bps: int) -> bool: ...
+    def save_gateway_customer(
+        self,
+        agency_id: str,
+        party_id: str,
+        provider: str,
+        account_id: str | None,
+        card: SavedCard,
+        now: datetime,
+    ) -> None: ...
+    def gateway_customer(
+        self, agency_id: str, party_id: str
+    ) -> tuple[str, str | None, SavedCard] | None: ...
+    def payments_of(
+        self, agency_id: str, number: str, for_update: bool = False
+    ) -> list[PaymentAttempt]: ...
+    def save_payment(self, agency_id: str, payment: PaymentAttempt, now: datetime) -> None: ...
+    def payment_for_intent(self, agency_id: str, payment_intent: str) -> PaymentAttempt | None: ...
+    def refund_record(self, agency_id: str, key: str) -> dict[str, Any] | None: ...
+    def save_refund(
+        self,
+        agency_id: str,
+        key: str,
+        number: str,
+        amount_minor: int,
+        status: str,
+        gateway_refund_id: str | None,
+        credit_note: str | None,
+        now: datetime,
+        idempotency_key: str = "",
+    ) -> None: ...
+    def refunded_minor(self, agency_id: str, number: str) -> int: ...
     def agency_for_account(self, account_id: str) -> str | None: ...
     def save_checkout(
         self,

@@ -308,6 +308,8 @@ class InvoiceRow(Base):
     tax_behavior: Mapped[str] = mapped_column(String(16))
     usage_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     idempotency_key: Mapped[str] = mapped_column(String(200))
+    # A credit note names the invoice it corrects.
+    credit_of: Mapped[str | None] = mapped_column(String(40), nullable=True)
     __table_args__ = (
         UniqueConstraint("issuer", "number", name="uq_invoices_issuer_number"),
         UniqueConstraint("agency_id", "idempotency_key", name="uq_invoices_idempotency"),
@@ -488,6 +490,58 @@ class GatewayLinkRow(Base):
     charges_enabled: Mapped[int] = mapped_column(Integer)
     details_submitted: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The platform's application fee on the agency's direct charges, in basis points.
+    application_fee_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class GatewayCustomerRow(Base):
+    """A payer's customer and saved card on a gateway: a sub-account on its agency's
+    connected account, or (party '') the agency itself on the platform's own account."""
+
+    __tablename__ = "gateway_customers"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    party_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    customer_id: Mapped[str] = mapped_column(String(100))
+    payment_method_id: Mapped[str] = mapped_column(String(100))
+    label: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PaymentRow(Base):
+    """Attempts to collect an invoice through a gateway, one idempotency key each."""
+
+    __tablename__ = "payments"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    amount_minor: Mapped[int] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(16))
+    payment_intent: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    message: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RefundRow(Base):
+    """A refund asked of the gateway and the credit note it produced (once per key)."""
+
+    __tablename__ = "refunds"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    number: Mapped[str] = mapped_column(String(40))
+    amount_minor: Mapped[int] = mapped_column(Money)
+    # What the gateway is asked with (one per refund, reused by every retry of it).
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))  # pending | succeeded
+    gateway_refund_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    credit_note: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class CheckoutRow(Base):

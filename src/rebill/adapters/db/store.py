@@ -28,6 +28,7 @@ from rebill.adapters.db.rows import (
     CallReservationRow,
     CallRow,
     CheckoutRow,
+    GatewayCustomerRow,
     GatewayEventRow,
     GatewayLinkRow,
     IdempotencyRow,
@@ -35,6 +36,7 @@ from rebill.adapters.db.rows import (
     InvoiceRow,
     InvoiceSequenceRow,
     JournalEntryRow,
+    PaymentRow,
     PeriodCampaignRow,
     PeriodCloseRow,
     PeriodUsageRow,
@@ -43,6 +45,7 @@ from rebill.adapters.db.rows import (
     PlanVoiceRateRow,
     PlatformRow,
     PostingRow,
+    RefundRow,
     StateChangeRow,
     SubAccountRow,
     SubscriptionRow,
@@ -59,6 +62,7 @@ from rebill.adapters.db.rows import (
 from rebill.domain.account import Agency, Brand, Platform, SubAccount
 from rebill.domain.caps import Caps
 from rebill.domain.charges import HeldNumber, PlanChange
+from rebill.domain.gateway import PaymentAttempt, SavedCard
 from rebill.domain.invoice import InvoiceDraft, invoice_number, series_prefix
 from rebill.domain.ledger import JournalEntry
 from rebill.domain.money import micros_per_minor
@@ -381,6 +385,15 @@ class SqlStore:
                 .order_by(SubAccountRow.id)
             )
         )
+
+    def sub_account_countries(self, agency_id: str) -> dict[str, str]:
+        """Each sub-account's billing country (where Stripe Tax places the sale)."""
+        rows = self.session.execute(
+            select(SubAccountRow.id, SubAccountRow.country).where(
+                SubAccountRow.agency_id == agency_id
+            )
+        )
+        return {sub_id: country for sub_id, country in rows}
 
     def save_sub_account(self, sub: SubAccount, country: str, now: datetime) -> None:
         row = self.session.get(SubAccountRow, (sub.agency_id, sub.id))
@@ -1193,6 +1206,7 @@ class SqlStore:
                     "tax_behavior": d.tax.behavior,
                     "usage_json": json.dumps(d.usage) if d.usage is not None else None,
                     "idempotency_key": d.idempotency_key,
+                    "credit_of": d.credit_of,
                 }
                 for d, number, status in items
             ],
@@ -1270,6 +1284,8 @@ class SqlStore:
                 tax_label=r.tax_label,
                 usage=json.loads(r.usage_json) if r.usage_json else None,
                 lines=lines[(r.agency_id, r.number)],
+                tax_behavior=r.tax_behavior,
+                credit_of=r.credit_of,
             )
             for r in rows
         ]
@@ -1377,17 +1393,171 @@ class SqlStore:
         details_submitted: bool,
         now: datetime,
     ) -> None:
+        """Link (or relink) the agency's gateway; its application fee is kept."""
+        row = self.session.get(GatewayLinkRow, agency_id, with_for_update=True)
+        if row is None:
+            row = GatewayLinkRow(agency_id=agency_id, application_fee_bps=0)
+            self.session.add(row)
+        row.provider, row.account_id = provider, account_id
+        row.charges_enabled, row.details_submitted = int(charges_enabled), int(details_submitted)
+        row.updated_at = now
+        self.session.flush()
+
+    def application_fee_bps(self, agency_id: str) -> int:
+        return (
+            self.session.scalar(
+                select(GatewayLinkRow.application_fee_bps).where(
+                    GatewayLinkRow.agency_id == agency_id
+                )
+            )
+            or 0
+        )
+
+    def set_application_fee_bps(self, agency_id: str, fee_bps: int) -> bool:
+        row = self.session.get(GatewayLinkRow, agency_id, with_for_update=True)
+        if row is None:
+            return False
+        row.application_fee_bps = fee_bps
+        self.session.flush()
+        return True
+
+    def save_gateway_customer(
+        self,
+        agency_id: str,
+        party_id: str,
+        provider: str,
+        account_id: str | None,
+        card: SavedCard,
+        now: datetime,
+    ) -> None:
         self.session.merge(
-            GatewayLinkRow(
+            GatewayCustomerRow(
                 agency_id=agency_id,
+                party_id=party_id,
                 provider=provider,
                 account_id=account_id,
-                charges_enabled=int(charges_enabled),
-                details_submitted=int(details_submitted),
+                customer_id=card.customer_id,
+                payment_method_id=card.payment_method_id,
+                label=card.label,
                 updated_at=now,
             )
         )
         self.session.flush()
+
+    def gateway_customer(
+        self, agency_id: str, party_id: str
+    ) -> tuple[str, str | None, SavedCard] | None:
+        """(provider, account, card) of a payer ('' is the agency at the platform)."""
+        row = self.session.get(GatewayCustomerRow, (agency_id, party_id))
+        if row is None:
+            return None
+        card = SavedCard(row.customer_id, row.payment_method_id, row.label)
+        return row.provider, row.account_id, card
+
+    def payments_of(
+        self, agency_id: str, number: str, for_update: bool = False
+    ) -> list[PaymentAttempt]:
+        query = (
+            select(PaymentRow)
+            .where(PaymentRow.agency_id == agency_id, PaymentRow.number == number)
+            .order_by(PaymentRow.attempt)
+        )
+        if for_update:
+            query = query.with_for_update()
+        return [
+            PaymentAttempt(
+                r.number,
+                r.attempt,
+                r.idempotency_key,
+                r.provider,
+                r.account_id,
+                r.amount_minor,
+                r.status,
+                r.payment_intent,
+                r.code,
+                r.message,
+            )
+            for r in self.session.scalars(query)
+        ]
+
+    def save_payment(self, agency_id: str, payment: PaymentAttempt, now: datetime) -> None:
+        """Insert an attempt, or record the gateway's answer to it."""
+        row = self.session.get(PaymentRow, (agency_id, payment.number, payment.attempt))
+        if row is None:
+            row = PaymentRow(
+                agency_id=agency_id,
+                number=payment.number,
+                attempt=payment.attempt,
+                idempotency_key=payment.idempotency_key,
+                provider=payment.provider,
+                account_id=payment.account_id,
+                amount_minor=payment.amount_minor,
+                created_at=now,
+            )
+            self.session.add(row)
+        row.status, row.payment_intent = payment.status, payment.payment_intent
+        row.code, row.message = payment.code, (payment.message or None) and payment.message[:300]
+        row.updated_at = now
+        self.session.flush()
+
+    def payment_for_intent(self, agency_id: str, payment_intent: str) -> PaymentAttempt | None:
+        number = self.session.scalar(
+            select(PaymentRow.number).where(
+                PaymentRow.agency_id == agency_id, PaymentRow.payment_intent == payment_intent
+            )
+        )
+        if number is None:
+            return None
+        return next(p for p in self.payments_of(agency_id, number) if p.payment_intent)
+
+    def refund_record(self, agency_id: str, key: str) -> dict[str, Any] | None:
+        row = self.session.get(RefundRow, (agency_id, key), with_for_update=True)
+        if row is None:
+            return None
+        return {
+            "key": row.key,
+            "number": row.number,
+            "amount_minor": row.amount_minor,
+            "idempotency_key": row.idempotency_key,
+            "status": row.status,
+            "refund": row.gateway_refund_id,
+            "credit_note": row.credit_note,
+        }
+
+    def save_refund(
+        self,
+        agency_id: str,
+        key: str,
+        number: str,
+        amount_minor: int,
+        status: str,
+        gateway_refund_id: str | None,
+        credit_note: str | None,
+        now: datetime,
+        idempotency_key: str = "",
+    ) -> None:
+        row = self.session.get(RefundRow, (agency_id, key))
+        if row is None:
+            row = RefundRow(
+                agency_id=agency_id,
+                key=key,
+                number=number,
+                amount_minor=amount_minor,
+                idempotency_key=idempotency_key,
+                created_at=now,
+            )
+            self.session.add(row)
+        row.status, row.gateway_refund_id, row.credit_note = status, gateway_refund_id, credit_note
+        self.session.flush()
+
+    def refunded_minor(self, agency_id: str, number: str) -> int:
+        """What refunds (pending ones included) already take back from an invoice."""
+        total = self.session.scalar(
+            select(func.sum(RefundRow.amount_minor)).where(
+                RefundRow.agency_id == agency_id, RefundRow.number == number
+            )
+        )
+        return int(total or 0)
 
     def agency_for_account(self, account_id: str) -> str | None:
         return self.session.scalar(

@@ -13,8 +13,11 @@ from rebill.domain.errors import GatewayError, TaxNotConfiguredError
 from rebill.domain.gateway import (
     ALL_FIXES,
     AccountStatus,
+    ChargeOutcome,
+    ChargeRequest,
     CheckoutRequest,
     CheckoutSession,
+    SavedCard,
     TaxSettingsView,
 )
 
@@ -23,12 +26,32 @@ network_retries_max = 2
 
 
 class StripeGateway:
-    def __init__(self, secret_key: str, api_base: str | None, webhook_secret: str | None) -> None:
+    def __init__(
+        self,
+        secret_key: str,
+        api_base: str | None,
+        webhook_secret: str | None,
+        client_id: str | None = None,
+    ) -> None:
         addresses: Any = {"api": api_base, "connect": api_base} if api_base else None
         self.client = stripe.StripeClient(
-            secret_key, base_addresses=addresses, max_network_retries=network_retries_max
+            secret_key,
+            base_addresses=addresses,
+            max_network_retries=network_retries_max,
+            client_id=client_id,
         )
         self.webhook_secret = webhook_secret
+
+    @staticmethod
+    def _options(account_id: str | None, idempotency_key: str | None = None) -> Any:
+        """Request options: on a connected account (`Stripe-Account`) or, with None, on the
+        platform's own account."""
+        options: dict[str, str] = {}
+        if account_id:
+            options["stripe_account"] = account_id
+        if idempotency_key:
+            options["idempotency_key"] = idempotency_key
+        return options
 
     def _fail(self, error: stripe.StripeError) -> Exception:
         code = str(getattr(error, "code", None) or type(error).__name__)
@@ -49,6 +72,131 @@ class StripeGateway:
             account.id, bool(account.charges_enabled), bool(account.details_submitted)
         )
 
+    # -- linking: Account Links for accounts the platform creates, OAuth for existing ones ---
+    def create_account(self, country: str, email: str | None) -> AccountStatus:
+        params: Any = {"type": "express", "country": country.upper()}
+        if email:
+            params["email"] = email
+        try:
+            account = self.client.v1.accounts.create(params=params)
+        except stripe.StripeError as exc:
+            raise self._fail(exc) from None
+        return AccountStatus(
+            account.id, bool(account.charges_enabled), bool(account.details_submitted)
+        )
+
+    def account_link(self, account_id: str, refresh_url: str, return_url: str) -> str:
+        params: Any = {
+            "account": account_id,
+            "type": "account_onboarding",
+            "refresh_url": refresh_url,
+            "return_url": return_url,
+        }
+        try:
+            link = self.client.v1.account_links.create(params=params)
+        except stripe.StripeError as exc:
+            raise self._fail(exc) from None
+        return str(link.url)
+
+    def oauth_url(self, state: str, redirect_uri: str) -> str:
+        params: Any = {"scope": "read_write", "state": state, "redirect_uri": redirect_uri}
+        try:
+            return self.client.oauth.authorize_url(params=params)
+        except stripe.StripeError as exc:
+            raise self._fail(exc) from None
+
+    def oauth_exchange(self, code: str) -> str:
+        """The connected account id an OAuth authorization code stands for."""
+        params: Any = {"grant_type": "authorization_code", "code": code}
+        try:
+            token = self.client.oauth.token(params=params)
+        except stripe.StripeError as exc:
+            raise self._fail(exc) from None
+        return str(token.stripe_user_id)
+
+    # -- saved cards, off-session charges and refunds ---------------------------------------
+    def save_card(
+        self, account_id: str | None, name: str, email: str | None, payment_method: str
+    ) -> SavedCard:
+        """A customer with the payment method attached and made its default (a `pm_card_*`
+        test token becomes a real PaymentMethod when attached)."""
+        params: Any = {"name": name}
+        if email:
+            params["email"] = email
+        options = self._options(account_id)
+        try:
+            customer = self.client.v1.customers.create(params=params, options=options)
+            attach: Any = {"customer": customer.id}
+            pm = self.client.v1.payment_methods.attach(
+                payment_method, params=attach, options=options
+            )
+            default: Any = {"invoice_settings": {"default_payment_method": pm.id}}
+            self.client.v1.customers.update(customer.id, params=default, options=options)
+        except stripe.StripeError as exc:
+            raise self._fail(exc) from None
+        card = getattr(pm, "card", None)
+        label = f"{card.brand} •••• {card.last4}" if card is not None else str(pm.type)
+        return SavedCard(customer.id, pm.id, label)
+
+    def charge(
+        self, account_id: str | None, request: ChargeRequest, idempotency_key: str
+    ) -> ChargeOutcome:
+        """A confirmed off-session PaymentIntent; declines are an outcome, not an error."""
+        params: Any = {
+            "amount": request.amount_minor,
+            "currency": request.currency.lower(),
+            "customer": request.customer_id,
+            "payment_method": request.payment_method_id,
+            "off_session": True,
+            "confirm": True,
+            "description": request.description,
+            "metadata": request.metadata,
+        }
+        if request.application_fee_minor and account_id:
+            params["application_fee_amount"] = request.application_fee_minor
+        options = self._options(account_id, idempotency_key)
+        try:
+            intent = self.client.v1.payment_intents.create(params=params, options=options)
+        except stripe.CardError as exc:
+            body: Any = exc.json_body or {}
+            error: Any = body.get("error") or {}
+            intent_id = (error.get("payment_intent") or {}).get("id")
+            code = str(exc.code or "card_declined")
+            status = "requires_action" if code == "authentication_required" else "failed"
+            return ChargeOutcome(status, intent_id, code, exc.user_message or str(exc))
+        except stripe.StripeError as exc:
+            raise self._fail(exc) from None
+        if intent.status == "succeeded":
+            return ChargeOutcome("succeeded", intent.id)
+        if intent.status == "requires_action":
+            return ChargeOutcome(
+                "requires_action",
+                intent.id,
+                "authentication_required",
+                "the card needs the client to authenticate this payment",
+            )
+        return ChargeOutcome("failed", intent.id, intent.status, f"payment {intent.status}")
+
+    def refund(
+        self,
+        account_id: str | None,
+        payment_intent: str,
+        amount_minor: int,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> str:
+        params: Any = {
+            "payment_intent": payment_intent,
+            "amount": amount_minor,
+            "metadata": metadata,
+        }
+        options = self._options(account_id, idempotency_key)
+        try:
+            refund = self.client.v1.refunds.create(params=params, options=options)
+        except stripe.StripeError as exc:
+            raise self._fail(exc) from None
+        return str(refund.id)
+
     def tax_settings(self, account_id: str) -> TaxSettingsView:
         options: Any = {"stripe_account": account_id}
         try:
@@ -63,7 +211,35 @@ class StripeGateway:
         pending = getattr(details, "pending", None) if details else None
         if pending is not None:
             missing = list(getattr(pending, "missing_fields", None) or [])
-        return TaxSettingsView(str(settings.status), tuple(missing), len(registrations.data))
+        defaults = getattr(settings, "defaults", None)
+        behavior = getattr(defaults, "tax_behavior", None) if defaults else None
+        return TaxSettingsView(
+            str(settings.status), tuple(missing), len(registrations.data), behavior
+        )
+
+    def calculate_tax(
+        self, account_id: str, currency: str, country: str, amounts: list[int], behavior: str
+    ) -> list[int]:
+        """Stripe Tax's tax on each amount (minor units) for a customer in `country`, with
+        the account's default product tax code."""
+        params: Any = {
+            "currency": currency.lower(),
+            "line_items": [
+                {"amount": amount, "reference": f"line-{index}", "tax_behavior": behavior}
+                for index, amount in enumerate(amounts)
+            ],
+            "customer_details": {"address": {"country": country}, "address_source": "billing"},
+            "expand": ["line_items"],
+        }
+        try:
+            calculation = self.client.v1.tax.calculations.create(
+                params=params, options=self._options(account_id)
+            )
+        except stripe.StripeError as exc:
+            raise self._fail(exc) from None
+        items = calculation.line_items.data if calculation.line_items else []
+        taxes = {item.reference: int(item.amount_tax) for item in items}
+        return [taxes[f"line-{index}"] for index in range(len(amounts))]
 
     def create_checkout(
         self, account_id: str, request: CheckoutRequest, idempotency_key: str
@@ -101,6 +277,11 @@ class StripeGateway:
         }
         if request.automatic_tax:
             params["automatic_tax"] = {"enabled": True}
+        if request.application_fee_minor:
+            params["payment_intent_data"] = {
+                "application_fee_amount": request.application_fee_minor,
+                "metadata": request.metadata,
+            }
         options: Any = {"stripe_account": account_id, "idempotency_key": idempotency_key}
         try:
             session = self.client.v1.checkout.sessions.create(params=params, options=options)

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from rebill.bootstrap import App
@@ -30,12 +30,12 @@ from rebill.domain.money import format_micros_as_minor
 from rebill.domain.period import Period
 from rebill.entrypoints import web
 from rebill.entrypoints.api import errors, schemas
-from rebill.services import billing, queries, reports, webhooks
+from rebill.services import billing, gateway, queries, reports, webhooks
 from rebill.services.accounts import set_caps, set_state
 from rebill.services.apply_catalog import apply_catalog
 from rebill.services.authorize import authorize_call
 from rebill.services.close_period import close_period, period_document
-from rebill.services.gateway import handle_event
+from rebill.services.gateway_events import handle_event
 from rebill.services.import_usage import ingest_calls
 from rebill.services.keys import authenticate
 
@@ -441,7 +441,9 @@ def create_app(rebill: App) -> FastAPI:
             agency_id = agency_of(caller, agency)
             require(caller, "billing")
             label = _period(period)
-            (document,) = close_period(rebill.uow, label, [agency_id], rebill.clock.now())
+            (document,) = close_period(
+                rebill.uow, label, [agency_id], rebill.clock.now(), rebill.gateway
+            )
             return 200, {
                 "id": str(label),
                 "agency": agency_id,
@@ -660,6 +662,32 @@ def create_app(rebill: App) -> FastAPI:
             return errors.problem(400, exc.gateway_code, exc.message)
         outcome = handle_event(rebill.uow, context, event, rebill.clock.now())
         return JSONResponse({"received": True, "outcome": outcome})
+
+    @api.get("/connect/return", tags=["gateway"], include_in_schema=False)
+    def connect_return(state: Annotated[str, Query(max_length=200)]) -> dict[str, Any]:
+        """Where Stripe sends the agency after onboarding: re-read its account's status."""
+        return gateway.refresh_link(rebill.uow, rebill.gateway, state, rebill.clock.now())
+
+    @api.get("/connect/refresh", tags=["gateway"], include_in_schema=False)
+    def connect_refresh(state: Annotated[str, Query(max_length=200)]) -> Response:
+        """An onboarding link expired or was used: send the agency to a fresh one."""
+        url = gateway.onboarding_link(rebill.gateway, rebill.uow, state)
+        return RedirectResponse(url, status_code=303)
+
+    @api.get("/connect/oauth/callback", tags=["gateway"], include_in_schema=False)
+    def connect_oauth_callback(
+        state: Annotated[str, Query(max_length=200)],
+        code: Annotated[str | None, Query(max_length=200)] = None,
+        error: Annotated[str | None, Query(max_length=200)] = None,
+        error_description: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> dict[str, Any]:
+        """Where Stripe returns an agency that connected (or declined to connect) its own
+        Standard account."""
+        if error or not code:
+            raise ConflictError(
+                f"Stripe did not connect the account: {error_description or error or 'no code'}"
+            )
+        return gateway.oauth_complete(rebill.uow, rebill.gateway, state, code, rebill.clock.now())
 
     web.install(api, rebill)
     return api

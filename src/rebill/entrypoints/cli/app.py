@@ -37,9 +37,15 @@ from rebill.services.gateway import (
     create_checkout,
     gateway_status,
     link_gateway,
+    oauth_complete,
+    oauth_url,
+    onboard,
+    set_application_fee,
+    signed_agency,
 )
 from rebill.services.import_usage import import_usage, read_rows
 from rebill.services.keys import create_key, revoke_key
+from rebill.services.payments import charge_invoice, refund_invoice, save_card
 from rebill.services.webhooks import add_endpoint, deliver_due, replay
 
 EXIT_CODES: dict[type[BillingError], int] = {
@@ -48,6 +54,9 @@ EXIT_CODES: dict[type[BillingError], int] = {
     NotFoundError: 4,
     ConflictError: 5,
 }
+# `invoices charge` when the gateway answered but the invoice is still open (declined card,
+# authentication needed): the JSON document says why.
+EXIT_PAYMENT_FAILED = 6
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -55,7 +64,9 @@ app = typer.Typer(
     help="White-label billing for AI phone-call minutes.",
 )
 usage_app = typer.Typer(no_args_is_help=True, help="Import and summarize call records.")
-invoices_app = typer.Typer(no_args_is_help=True, help="List invoices.")
+invoices_app = typer.Typer(
+    no_args_is_help=True, help="Invoices: list, PDF, pay (manual), charge (Stripe), refund."
+)
 credits_app = typer.Typer(no_args_is_help=True, help="Prepaid credits.")
 app.add_typer(usage_app, name="usage")
 app.add_typer(invoices_app, name="invoices")
@@ -236,7 +247,7 @@ def close_command(
     label = parse_period(period)
     try:
         documents = close_period(
-            rebill.uow, label, [agency] if agency else None, rebill.clock.now()
+            rebill.uow, label, [agency] if agency else None, rebill.clock.now(), rebill.gateway
         )
     except BillingError as exc:
         fail(exc)
@@ -357,6 +368,66 @@ def invoices_pay(
         print_json({"number": number, "status": "paid", "was": previous})
     else:
         out.print(f"{number}: paid ({reference})" + (" (already)" if previous == "paid" else ""))
+
+
+@invoices_app.command("charge")
+def invoices_charge(
+    number: Annotated[str, typer.Argument(help="Invoice number")],
+    agency: AgencyOption,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Charge an open invoice to the payer's saved card, off session: a retail invoice on the
+    agency's Stripe account, a wholesale invoice on the platform's."""
+    rebill = open_app(db)
+    try:
+        document = charge_invoice(
+            rebill.uow, gateway_context(rebill), agency, number, rebill.clock.now()
+        )
+    except BillingError as exc:
+        fail(exc)
+    last = document["attempts"][-1] if document["attempts"] else None
+    if as_json:
+        print_json(document)
+    elif document["status"] == "paid":
+        out.print(f"{number}: paid {document['total']} {document['currency']}")
+    if document["status"] != "paid":
+        if last is not None:
+            err.print(
+                f"[bold red]payment {last['status']}[/] ({last['code']}): {last['message']}; "
+                f"{number} stays open",
+                highlight=False,
+            )
+        raise typer.Exit(EXIT_PAYMENT_FAILED)
+
+
+@invoices_app.command("refund")
+def invoices_refund(
+    number: Annotated[str, typer.Argument(help="Invoice or receipt number")],
+    agency: AgencyOption,
+    amount: Annotated[
+        str | None, typer.Option(help="Part of the total, e.g. 5.00 (default: all that is left)")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Refund a paid invoice or receipt (through Stripe when it was paid there) and issue
+    its credit note."""
+    rebill = open_app(db)
+    try:
+        document = refund_invoice(
+            rebill.uow, gateway_context(rebill), agency, number, amount, rebill.clock.now()
+        )
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json(document)
+    else:
+        out.print(
+            f"credit note {document['credit_note']}: refunded {document['amount']} "
+            f"{document['currency']} of {number}"
+            + (f" (Stripe refund {document['refund']})" if document["refund"] else "")
+        )
 
 
 @credits_app.command("add")
@@ -735,6 +806,115 @@ def gateway_status_command(
         print_json(document)
     else:
         print_gateway_status(document)
+
+
+@gateway_app.command("onboard")
+def gateway_onboard(
+    agency: AgencyOption,
+    country: Annotated[str, typer.Option(help="The agency's country (two letters)")] = "US",
+    email: Annotated[str | None, typer.Option(help="The agency's e-mail for Stripe")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create the agency's Stripe account on the platform and print its onboarding link."""
+    rebill = open_app(db)
+    try:
+        document = onboard(
+            rebill.uow, gateway_context(rebill), agency, country, email, rebill.clock.now()
+        )
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json(document)
+    else:
+        out.print(f"account {document['account']}: finish onboarding at {document['url']}")
+
+
+@gateway_app.command("oauth-url")
+def gateway_oauth_url(agency: AgencyOption, db: DbOption = None) -> None:
+    """The URL where an agency with its own Standard account connects it to the platform."""
+    rebill = open_app(db)
+    try:
+        url = oauth_url(rebill.uow, gateway_context(rebill), agency)
+    except BillingError as exc:
+        fail(exc)
+    sys.stdout.write(url + "\n")
+
+
+@gateway_app.command("oauth-complete")
+def gateway_oauth_complete(
+    agency: AgencyOption,
+    code: Annotated[str, typer.Option(help="The ac_… code Stripe returned")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Link the Standard account an OAuth code stands for (what the callback URL does)."""
+    rebill = open_app(db)
+    context = gateway_context(rebill)
+    try:
+        document = oauth_complete(
+            rebill.uow, context, signed_agency(context, agency), code, rebill.clock.now()
+        )
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json(document)
+    else:
+        print_gateway_status(document)
+
+
+@gateway_app.command("save-card")
+def gateway_save_card(
+    agency: AgencyOption,
+    payment_method: Annotated[
+        str, typer.Option("--payment-method", help="pm_… (test mode: pm_card_visa)")
+    ],
+    sub_account: Annotated[
+        str | None,
+        typer.Option("--sub-account", help="The client; without it, the agency's own card"),
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Save the card that pays a client's invoices (or the agency's wholesale invoices)."""
+    rebill = open_app(db)
+    try:
+        document = save_card(
+            rebill.uow,
+            gateway_context(rebill),
+            agency,
+            sub_account,
+            payment_method,
+            rebill.clock.now(),
+        )
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json(document)
+    else:
+        out.print(
+            f"{document['sub_account'] or agency}: {document['card']} saved on "
+            f"{document['account']} ({document['customer']})"
+        )
+
+
+@gateway_app.command("fee")
+def gateway_fee(
+    agency: AgencyOption,
+    percent: Annotated[str, typer.Option(help="The platform's application fee, e.g. 2.5")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set the platform's application fee on the agency's direct charges."""
+    rebill = open_app(db)
+    try:
+        document = set_application_fee(rebill.uow, agency, percent)
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json(document)
+    else:
+        out.print(f"{agency}: application fee {document['application_fee_percent']} %")
 
 
 @checkout_app.command("create")

@@ -60,7 +60,7 @@ def run_demo(db: str | None, as_json: bool, out: Console, err: Console) -> None:
                     )
                 uow.commit()
             progress.update(task, advance=1, description=f"closing {period}")
-            documents = close_period(app.uow, period, None, now)
+            documents = close_period(app.uow, period, None, now, app.gateway)
             progress.update(task, advance=1, description="calls of the month so far")
             import_usage(
                 app.uow(),

@@ -341,7 +341,13 @@ def routes(web: Web) -> APIRouter:
         if period is None:
             raise PageError(400, "name the period to close")
         try:
-            close_period(rebill.uow, period, [session.user.agency_id or ""], rebill.clock.now())
+            close_period(
+                rebill.uow,
+                period,
+                [session.user.agency_id or ""],
+                rebill.clock.now(),
+                rebill.gateway,
+            )
         except BillingError as exc:
             return invoices_page(request, session, exc.message)
         return RedirectResponse("/panel/invoices?saved=close", 303)

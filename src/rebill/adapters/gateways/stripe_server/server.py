@@ -281,6 +281,12 @@ def _routes(state: State) -> list[Route]:
                 "tax.Registration.ModifyParams",
             ),
         ),
+        (
+            "POST",
+            r"/v1/tax/calculations",
+            s.create_tax_calculation,
+            ("params.tax.CalculationCreateParams", "tax.Calculation.CreateParams"),
+        ),
         ("GET", r"/v1/events", s.list_events, ("params.EventListParams", "Event.ListParams")),
         (
             "GET",

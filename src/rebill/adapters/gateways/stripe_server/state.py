@@ -1376,6 +1376,111 @@ class State:
         return self._registration_out(registration)
 
     # -- checkout sessions -----------------------------------------------------------------
+    def create_tax_calculation(self, ctx: Ctx, params: Obj) -> Obj:
+        """Stripe Tax's calculation: each line taxed at the customer's location where the
+        account holds a registration; `stripe_tax_inactive` unless the settings are active."""
+        data = self.data(ctx.account)
+        if data.tax_settings["status"] != "active":
+            raise invalid_request(
+                "Stripe Tax has not been activated on your account. Please visit "
+                "https://stripe.com/docs/tax/set-up to get started.",
+                code="stripe_tax_inactive",
+            )
+        currency = self._currency(params.get("currency"))
+        raw_items = params.get("line_items")
+        if not isinstance(raw_items, list) or not raw_items:
+            raise param_error(
+                "Missing required param: line_items.", "line_items", code="parameter_missing"
+            )
+        details = params.get("customer_details") or {}
+        address = details.get("address") or {}
+        if params.get("customer"):
+            customer = self._get(ctx, str(params["customer"]), "customer", "customer", "customer")
+            address = customer.get("address") or address
+        if not address.get("country"):
+            raise invalid_request(
+                "The customer's address is required to calculate tax.",
+                param="customer_details[address]",
+                code="customer_tax_location_invalid",
+            )
+        location = tax.Location(str(address["country"]), address.get("state"))
+        percentage = tax.rate_for(location, self.registrations(ctx.account))
+        default_code = data.tax_settings["defaults"]["tax_code"]
+        references: set[str] = set()
+        lines: list[Obj] = []
+        exclusive = inclusive = total = 0
+        for index, raw in enumerate(raw_items):
+            param = f"line_items[{index}]"
+            amount = to_int(raw.get("amount"), f"{param}[amount]")
+            if amount < 0:
+                raise param_error(
+                    "This value must be greater than or equal to 0.", f"{param}[amount]"
+                )
+            reference = str(raw.get("reference") or f"li_{index}")
+            if reference in references:
+                raise param_error(
+                    "The reference must be unique across line items.", f"{param}[reference]"
+                )
+            references.add(reference)
+            behavior = str(raw.get("tax_behavior") or "exclusive")
+            if behavior not in ("exclusive", "inclusive"):
+                raise param_error(
+                    "Invalid tax_behavior: must be one of exclusive or inclusive",
+                    f"{param}[tax_behavior]",
+                )
+            code = raw.get("tax_code") or default_code
+            line = tax.line_tax(amount, percentage, behavior, code)
+            if line.inclusive:
+                inclusive += line.amount_tax
+            else:
+                exclusive += line.amount_tax
+            total += line.amount_total
+            lines.append(
+                {
+                    "id": new_id("tax_li_"),
+                    "object": "tax.calculation_line_item",
+                    "amount": amount,
+                    "amount_tax": line.amount_tax,
+                    "livemode": False,
+                    "product": None,
+                    "quantity": int(raw.get("quantity") or 1),
+                    "reference": reference,
+                    "tax_behavior": behavior,
+                    "tax_code": code,
+                }
+            )
+        calculation: Obj = {
+            "id": new_id("taxcalc_"),
+            "object": "tax.calculation",
+            "amount_total": total,
+            "currency": currency,
+            "customer": params.get("customer"),
+            "customer_details": {
+                "address": {"country": location.country, "state": location.state},
+                "address_source": details.get("address_source") or "billing",
+                "ip_address": None,
+                "tax_ids": [],
+                "taxability_override": "none",
+            },
+            "expires_at": now() + 90 * 86400,
+            "livemode": False,
+            "tax_amount_exclusive": exclusive,
+            "tax_amount_inclusive": inclusive,
+            "tax_date": now(),
+        }
+        expand = params.get("expand") or []
+        calculation["line_items"] = (
+            {
+                "object": "list",
+                "data": lines,
+                "has_more": False,
+                "url": f"/v1/tax/calculations/{calculation['id']}/line_items",
+            }
+            if "line_items" in expand
+            else None
+        )
+        return calculation
+
     def tax_location(self, ctx: Ctx, session: Obj) -> tax.Location | None:
         details = session.get("customer_details") or {}
         address = details.get("address") or {}

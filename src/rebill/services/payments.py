@@ -1,0 +1,534 @@
+"""Collecting invoices through a gateway: saved cards, off-session charges of finalized invoices
+(a retail invoice on the agency's connected account, a wholesale invoice on the platform's own
+account), and refunds that produce credit notes.
+
+Every gateway call sits between two short transactions, never inside one: the first records
+what is about to be asked (a `pending` attempt with its idempotency key), the second records
+the answer. An attempt whose answer never came (a crash, a timeout after the SDK's retries)
+stays `pending` and the next run asks again with the same key, so Stripe charges once."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from rebill.domain.account import Agency
+from rebill.domain.errors import (
+    ConflictError,
+    FieldError,
+    GatewayError,
+    NotFoundError,
+    ValidationError,
+)
+from rebill.domain.gateway import (
+    ChargeOutcome,
+    ChargeRequest,
+    PaymentAttempt,
+    application_fee_minor,
+    payment_key,
+    refund_tax_minor,
+)
+from rebill.domain.invoice import InvoiceDraft
+from rebill.domain.ledger import Accounts, JournalEntry
+from rebill.domain.money import format_minor, micros_per_minor, to_micros
+from rebill.domain.tax import TaxPolicy
+from rebill.services.billing import MANUAL, finalize, payment_entry
+from rebill.services.gateway import GatewayContext, require_gateway
+from rebill.services.ports import Store, StoredInvoice, UnitOfWorkFactory
+from rebill.services.webhooks import emit
+
+STRIPE = "stripe"
+# The agency itself, as the platform's customer (it pays the wholesale invoices).
+AGENCY_PARTY = ""
+COLLECTABLE = ("retail", "wholesale")
+REFUNDABLE = ("retail", "receipt")
+
+
+def _agency(store: Store, agency_id: str) -> Agency:
+    agency = store.get_agency(agency_id)
+    if agency is None:
+        raise NotFoundError(f"agency {agency_id!r} does not exist")
+    return agency
+
+
+def _invoice(store: Store, agency_id: str, number: str) -> StoredInvoice:
+    found = store.invoices(agency_id=agency_id, number=number)
+    if not found:
+        raise NotFoundError(f"invoice {number!r} does not exist in agency {agency_id!r}")
+    return found[0]
+
+
+def _connected_account(store: Store, agency_id: str) -> str:
+    link = store.gateway_link(agency_id)
+    if link is None or link[0] != STRIPE or not link[1]:
+        raise ConflictError(
+            f"agency {agency_id!r} has no Stripe account linked (rebill gateway link --agency "
+            f"{agency_id} --provider stripe --account acct_…); with the manual gateway, record "
+            "payments with `rebill invoices pay`"
+        )
+    if not link[2]:
+        raise ConflictError(
+            f"the Stripe account {link[1]} of agency {agency_id!r} cannot take charges yet: "
+            f"finish its onboarding (rebill gateway onboard --agency {agency_id})"
+        )
+    return link[1]
+
+
+# -- saved cards -------------------------------------------------------------------------------
+def save_card(
+    uow_factory: UnitOfWorkFactory,
+    context: GatewayContext,
+    agency_id: str,
+    sub_account_id: str | None,
+    payment_method: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Save a payer's card: a sub-account's on its agency's connected account, or (without a
+    sub-account) the agency's own on the platform's account, for its wholesale invoices."""
+    if not payment_method.startswith("pm_"):
+        raise ValidationError(
+            [
+                FieldError(
+                    "--payment-method",
+                    "a Stripe PaymentMethod id like pm_… (test mode: pm_card_visa)",
+                    "payment_method",
+                )
+            ]
+        )
+    with uow_factory() as uow:
+        agency = _agency(uow.store, agency_id)
+        if sub_account_id:
+            sub = uow.store.get_sub_account(agency_id, sub_account_id)
+            if sub is None:
+                raise NotFoundError(
+                    f"sub-account {sub_account_id!r} does not exist in agency {agency_id!r}"
+                )
+            account: str | None = _connected_account(uow.store, agency_id)
+            name, email = sub.name, sub.email or None
+        else:
+            account, name, email = None, agency.name, None
+    card = require_gateway(context).save_card(account, name, email, payment_method)
+    uow = uow_factory()
+    with uow:
+        uow.store.save_gateway_customer(
+            agency_id, sub_account_id or AGENCY_PARTY, STRIPE, account, card, now
+        )
+        uow.commit()
+    return {
+        "agency": agency_id,
+        "sub_account": sub_account_id,
+        "account": account or "platform",
+        "customer": card.customer_id,
+        "payment_method": card.payment_method_id,
+        "card": card.label,
+    }
+
+
+# -- off-session charges -------------------------------------------------------------------------
+def charge_invoice(
+    uow_factory: UnitOfWorkFactory,
+    context: GatewayContext,
+    agency_id: str,
+    number: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Charge an open invoice to its payer's saved card. A declined card leaves the invoice
+    open (and says why); the next run is a new attempt with a new key."""
+    gateway = require_gateway(context)
+    uow = uow_factory()
+    with uow:
+        store = uow.store
+        agency = _agency(store, agency_id)
+        invoice = _invoice(store, agency_id, number)
+        if invoice.kind not in COLLECTABLE:
+            raise ConflictError(
+                f"{number} is a {invoice.kind.replace('_', ' ')}; only retail and wholesale "
+                "invoices are charged (receipts are paid when issued)"
+            )
+        if invoice.status in {"paid", "refunded"}:
+            return _charge_document(invoice, store.payments_of(agency_id, number), "paid")
+        if invoice.total_minor <= 0:
+            raise ConflictError(f"{number} totals {format_minor(0, invoice.currency)}")
+        party = invoice.sub_account_id if invoice.kind == "retail" else AGENCY_PARTY
+        account = _connected_account(store, agency_id) if invoice.kind == "retail" else None
+        saved = store.gateway_customer(agency_id, party or AGENCY_PARTY)
+        if saved is None or saved[1] != account:
+            who = f"sub-account {party!r}" if party else f"agency {agency_id!r} (at the platform)"
+            flag = f" --sub-account {party}" if party else ""
+            raise ConflictError(
+                f"{who} has no saved card to charge: rebill gateway save-card --agency "
+                f"{agency_id}{flag} --payment-method pm_…"
+            )
+        attempts = store.payments_of(agency_id, number, for_update=True)
+        if attempts and attempts[-1].status == "pending":
+            attempt = attempts[-1]  # its answer never came: ask again with the same key
+        else:
+            serial = len(attempts) + 1
+            attempt = PaymentAttempt(
+                number,
+                serial,
+                payment_key(agency_id, number, serial, uuid.uuid4().hex[:12]),
+                STRIPE,
+                account,
+                invoice.total_minor,
+                "pending",
+            )
+            store.save_payment(agency_id, attempt, now)
+            attempts.append(attempt)
+        # The platform's fee applies to direct charges on the agency's account only.
+        fee_bps = store.application_fee_bps(agency_id) if account else 0
+        uow.commit()
+    fee = application_fee_minor(invoice.total_minor, fee_bps)
+    request = ChargeRequest(
+        customer_id=saved[2].customer_id,
+        payment_method_id=saved[2].payment_method_id,
+        amount_minor=attempt.amount_minor,
+        currency=invoice.currency,
+        description=f"{invoice.issuer} invoice {number}",
+        metadata={
+            "rebill_agency": agency_id,
+            "rebill_invoice": number,
+            "rebill_attempt": str(attempt.attempt),
+        },
+        application_fee_minor=fee,
+    )
+    try:
+        outcome = gateway.charge(account, request, attempt.idempotency_key)
+    except GatewayError as error:
+        if not error.retryable:  # a refusal that asking again cannot change
+            _record(uow_factory, agency, number, attempt, _refused(error), now)
+        raise
+    attempts[-1] = _record(uow_factory, agency, number, attempt, outcome, now)
+    status = "paid" if outcome.status == "succeeded" else "open"
+    return _charge_document(invoice, attempts, status)
+
+
+def _refused(error: GatewayError) -> ChargeOutcome:
+    return ChargeOutcome("failed", None, error.gateway_code, error.message)
+
+
+def _record(
+    uow_factory: UnitOfWorkFactory,
+    agency: Agency,
+    number: str,
+    attempt: PaymentAttempt,
+    outcome: ChargeOutcome,
+    now: datetime,
+) -> PaymentAttempt:
+    uow = uow_factory()
+    with uow:
+        done = apply_outcome(uow.store, agency, number, attempt.attempt, outcome, now)
+        uow.commit()
+    return done
+
+
+def apply_outcome(
+    store: Store,
+    agency: Agency,
+    number: str,
+    serial: int,
+    outcome: ChargeOutcome,
+    now: datetime,
+) -> PaymentAttempt:
+    """Record a gateway's answer to one attempt, once: a success pays the invoice (ledger and
+    status), a failure emits `payment.failed`. Answers that arrive again (the charge call and
+    its webhook, in either order) change nothing."""
+    attempts = {a.attempt: a for a in store.payments_of(agency.id, number, for_update=True)}
+    attempt = attempts.get(serial)
+    if attempt is None:
+        raise NotFoundError(f"invoice {number} has no payment attempt {serial}")
+    if attempt.status in ("succeeded", "failed"):
+        return attempt
+    done = replace(
+        attempt,
+        status=outcome.status,
+        payment_intent=outcome.payment_intent or attempt.payment_intent,
+        code=outcome.code,
+        message=outcome.message,
+    )
+    store.save_payment(agency.id, done, now)
+    invoice = _invoice(store, agency.id, number)
+    if outcome.status == "succeeded":
+        if invoice.status == "open":
+            provider = STRIPE if attempt.account_id else f"platform:{STRIPE}"
+            store.post_entry(payment_entry(invoice, provider, outcome.payment_intent or "", now))
+            store.mark_invoice(agency.id, number, "paid")
+            emit(store, agency.id, "invoice.paid", _paid_event(invoice, done), now)
+    else:
+        emit(store, agency.id, "payment.failed", _failed_event(invoice, done), now)
+    return done
+
+
+def _paid_event(invoice: StoredInvoice, attempt: PaymentAttempt) -> dict[str, Any]:
+    return {
+        "invoice": invoice.number,
+        "kind": invoice.kind,
+        "sub_account": invoice.sub_account_id,
+        "amount": format_minor(invoice.total_minor, invoice.currency),
+        "currency": invoice.currency,
+        "attempt": attempt.attempt,
+        "payment_intent": attempt.payment_intent,
+    }
+
+
+def _failed_event(invoice: StoredInvoice, attempt: PaymentAttempt) -> dict[str, Any]:
+    return {
+        **_paid_event(invoice, attempt),
+        "status": attempt.status,
+        "code": attempt.code,
+        "message": attempt.message,
+    }
+
+
+def _charge_document(
+    invoice: StoredInvoice, attempts: list[PaymentAttempt], status: str
+) -> dict[str, Any]:
+    return {
+        "number": invoice.number,
+        "kind": invoice.kind,
+        "status": status,
+        "total": format_minor(invoice.total_minor, invoice.currency),
+        "currency": invoice.currency,
+        "attempts": [
+            {
+                "attempt": a.attempt,
+                "status": a.status,
+                "idempotency_key": a.idempotency_key,
+                "payment_intent": a.payment_intent,
+                "code": a.code,
+                "message": a.message,
+            }
+            for a in attempts
+        ],
+    }
+
+
+def payment_event(
+    store: Store, event_type: str, intent: dict[str, Any], account: str | None, now: datetime
+) -> str:
+    """A PaymentIntent event about an invoice attempt (`payment_intent.succeeded` or
+    `.payment_failed`): the answer a crashed or timed-out charge never recorded."""
+    metadata = intent.get("metadata") or {}
+    agency_id, number = metadata.get("rebill_agency"), metadata.get("rebill_invoice")
+    serial = str(metadata.get("rebill_attempt") or "")
+    if not agency_id or not number or not serial.isdigit():
+        return "ignored"
+    agency = store.get_agency(str(agency_id))
+    attempts = {a.attempt: a for a in store.payments_of(str(agency_id), str(number))}
+    attempt = attempts.get(int(serial))
+    if agency is None or attempt is None or attempt.account_id != account:
+        return "unknown payment"  # never another agency's invoice
+    if event_type == "payment_intent.succeeded":
+        outcome = ChargeOutcome("succeeded", str(intent.get("id")))
+    else:
+        error = intent.get("last_payment_error") or {}
+        code = str(error.get("code") or "payment_failed")
+        status = "requires_action" if code == "authentication_required" else "failed"
+        outcome = ChargeOutcome(status, str(intent.get("id")), code, error.get("message"))
+    done = apply_outcome(store, agency, str(number), attempt.attempt, outcome, now)
+    return f"payment {done.status}"
+
+
+# -- refunds and credit notes ------------------------------------------------------------------
+def refund_invoice(
+    uow_factory: UnitOfWorkFactory,
+    context: GatewayContext,
+    agency_id: str,
+    number: str,
+    amount: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Refund a paid invoice or receipt (all of what is left, or `amount`) and issue the credit
+    note. Paid through Stripe: the refund goes through Stripe first, with one key per refund;
+    paid manually: the credit note records money the agency returned itself."""
+    uow = uow_factory()
+    with uow:
+        store = uow.store
+        agency = _agency(store, agency_id)
+        invoice = _invoice(store, agency_id, number)
+        if invoice.kind not in REFUNDABLE:
+            raise ConflictError(
+                f"{number} is a {invoice.kind.replace('_', ' ')}; refunds apply to paid "
+                "retail invoices and receipts"
+            )
+        if invoice.status not in ("paid", "refunded"):
+            raise ConflictError(f"{number} is {invoice.status}: only a paid invoice is refunded")
+        already = store.refunded_minor(agency_id, number)
+        remaining = invoice.total_minor - already
+        amount_minor = _refund_amount(amount, remaining, invoice)
+        paid = [a for a in store.payments_of(agency_id, number) if a.status == "succeeded"]
+        via = paid[-1] if paid and paid[-1].payment_intent else None
+        key = f"refund:{number}:{already}:{amount_minor}"
+        record = store.refund_record(agency_id, key)
+        if record is None:
+            _check_credits_left(store, agency, invoice, amount_minor)
+            gateway_key = f"rebill:{agency_id}:{key}:{uuid.uuid4().hex[:12]}"
+            store.save_refund(
+                agency_id, key, number, amount_minor, "pending", None, None, now, gateway_key
+            )
+        else:  # the same refund asked again (its answer never came): the same key
+            gateway_key = str(record["idempotency_key"])
+        uow.commit()
+    refund_id = None
+    if via is not None:
+        refund_id = require_gateway(context).refund(
+            via.account_id,
+            via.payment_intent or "",
+            amount_minor,
+            gateway_key,
+            {"rebill_agency": agency_id, "rebill_invoice": number},
+        )
+    uow = uow_factory()
+    with uow:
+        note = issue_credit_note(uow.store, agency, number, key, amount_minor, via, refund_id, now)
+        uow.commit()
+    return {
+        "invoice": number,
+        "credit_note": note,
+        "amount": format_minor(amount_minor, invoice.currency),
+        "currency": invoice.currency,
+        "refund": refund_id,
+        "refunded": format_minor(already + amount_minor, invoice.currency),
+        "status": "refunded" if already + amount_minor == invoice.total_minor else "paid",
+    }
+
+
+def _refund_amount(amount: str | None, remaining: int, invoice: StoredInvoice) -> int:
+    currency = invoice.currency
+    if remaining <= 0:
+        raise ConflictError(f"{invoice.number} is refunded in full already")
+    if amount is None:
+        return remaining
+    try:
+        micros = to_micros(amount)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError([FieldError("--amount", str(exc), "amount")]) from None
+    unit = micros_per_minor(currency)
+    if micros <= 0 or micros % unit or micros // unit > remaining:
+        raise ValidationError(
+            [
+                FieldError(
+                    "--amount",
+                    f"a refund is more than 0 and at most the {format_minor(remaining, currency)} "
+                    f"{currency} not refunded yet, in whole minor units",
+                    "amount",
+                )
+            ]
+        )
+    return micros // unit
+
+
+def _credits_part(invoice: StoredInvoice, amount_minor: int) -> tuple[int, int]:
+    """(net, tax) of a refund of `amount_minor`: the tax in proportion to the invoice's."""
+    tax = refund_tax_minor(amount_minor, invoice.total_minor, invoice.tax_minor)
+    return amount_minor - tax, tax
+
+
+def _check_credits_left(
+    store: Store, agency: Agency, invoice: StoredInvoice, amount_minor: int
+) -> None:
+    """A refunded credit purchase takes its credits back: they must still be in the wallet."""
+    if not invoice.lines or invoice.lines[0].code != "credits.purchase":
+        return
+    net, _ = _credits_part(invoice, amount_minor)
+    unit = micros_per_minor(invoice.currency)
+    sub = invoice.sub_account_id or ""
+    balance = store.wallet_balances(agency.id, [sub]).get(sub, 0)
+    if balance < net * unit:
+        raise ConflictError(
+            f"refunding {format_minor(amount_minor, invoice.currency)} takes back "
+            f"{format_minor(net, invoice.currency)} of credits, but {sub} holds "
+            f"{format_minor(balance // unit, invoice.currency)}: refund at most what is left"
+        )
+
+
+def issue_credit_note(
+    store: Store,
+    agency: Agency,
+    number: str,
+    key: str,
+    amount_minor: int,
+    via: PaymentAttempt | None,
+    refund_id: str | None,
+    now: datetime,
+) -> str:
+    """The credit note of a refund, once per key: its own gapless series (`{PREFIX}-CN-…`),
+    the tax in proportion, and the entry that reverses the sale."""
+    record = store.refund_record(agency.id, key)
+    assert record is not None, key
+    if record["credit_note"]:
+        return str(record["credit_note"])
+    invoice = _invoice(store, agency.id, number)
+    net, tax = _credits_part(invoice, amount_minor)
+    policy = TaxPolicy(
+        mode=agency.tax.mode if invoice.tax_minor else "none",
+        rate_percent=agency.tax.rate_percent,
+        behavior=invoice.tax_behavior,
+        label=invoice.tax_label,
+    )
+    draft = InvoiceDraft(
+        kind="credit_note",
+        issuer=invoice.issuer,
+        agency_id=agency.id,
+        sub_account_id=invoice.sub_account_id,
+        period=invoice.period,
+        currency=invoice.currency,
+        issued_at=now,
+        tax=policy,
+        idempotency_key=key,
+        credit_of=number,
+    )
+    unit = micros_per_minor(invoice.currency)
+    line_minor = amount_minor if policy.inclusive else net
+    draft.add_line(
+        "credit_note.refund",
+        f"Refund of {number}" + (f" ({refund_id})" if refund_id else ""),
+        "1",
+        None,
+        line_minor * unit,
+        tax,
+    )
+    provider = STRIPE if via is not None else MANUAL
+    credits = bool(invoice.lines) and invoice.lines[0].code == "credits.purchase"
+    sub = invoice.sub_account_id or ""
+    debit = Accounts.wallet(sub) if credits else Accounts.REVENUE_REFUNDS
+
+    def entry(note: InvoiceDraft, note_number: str, _: str) -> JournalEntry:
+        return JournalEntry.of(
+            agency.id,
+            f"invoice:{note_number}",
+            f"credit note {note_number} of {number}",
+            now,
+            invoice.currency,
+            [
+                (debit, net * unit),
+                (Accounts.TAX_PAYABLE, tax * unit),
+                (Accounts.gateway_clearing(provider), -amount_minor * unit),
+            ],
+        )
+
+    note = finalize(store, draft, "issued", "", entry)
+    if credits:
+        store.add_to_wallet(agency.id, sub, -net * unit)
+    refunded = store.refunded_minor(agency.id, number)
+    if refunded >= invoice.total_minor:
+        store.mark_invoice(agency.id, number, "refunded")
+    store.save_refund(agency.id, key, number, amount_minor, "succeeded", refund_id, note, now)
+    emit(
+        store,
+        agency.id,
+        "credit_note.issued",
+        {
+            "credit_note": note,
+            "invoice": number,
+            "sub_account": invoice.sub_account_id,
+            "amount": format_minor(amount_minor, invoice.currency),
+            "tax": format_minor(tax, invoice.currency),
+            "currency": invoice.currency,
+            "refund": refund_id,
+        },
+        now,
+    )
+    return note
