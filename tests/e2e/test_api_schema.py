@@ -83,6 +83,7 @@ def flatmap_query(context: Any, query: dict[str, Any] | None) -> Any:
     )
 
 
+GATEWAY_PATHS = {"/v1/invoices/{number}/charge", "/v1/invoices/{number}/refund"}
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -115,7 +116,15 @@ def test_api_conforms_to_its_openapi(case: schemathesis.Case) -> None:
     headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
     headers["Authorization"] = f"Bearer {WORLD.keys['admin']}"
     case.headers = headers
-    case.call_and_validate(checks=CHECKS)
+    if case.path not in GATEWAY_PATHS:
+        case.call_and_validate(checks=CHECKS)
+        return
+    # This world has no Stripe key: the payment routes answer their documented 503.
+    response = case.call()
+    case.validate_response(response, checks=[c for c in CHECKS if c is not not_a_server_error])
+    if response.status_code >= 500:
+        assert response.status_code == 503, response.text
+        assert "REBILL_STRIPE_SECRET_KEY" in response.json()["detail"]
 
 
 def _documented_statuses(method: str, path: str) -> set[int]:

@@ -482,3 +482,139 @@ def test_close_without_a_registration_taxes_nothing(rebill: Rebill, agency: Agen
     assert (retail["subtotal"], retail["tax"], retail["total"]) == ("49.00", "0.00", "49.00")
     (asked,) = agency.requests("POST", "/v1/tax/calculations")
     assert asked["params"]["line_items"][0]["tax_behavior"] == "exclusive"
+
+
+# ---------------------------------------------------------------------------------------------
+# auto top-ups charged to the saved card (BILLING_MODEL §7)
+# ---------------------------------------------------------------------------------------------
+
+
+def spend(rebill: Rebill, agency_id: str, call_id: str, seconds: int) -> None:
+    """A December call: 100 included minutes first, then the wallet at 0.25 a minute."""
+    path = rebill.folder / f"{call_id}.jsonl"
+    row = {
+        "call_id": call_id,
+        "sub_account": SUB,
+        "started_at": "2026-12-10T15:00:00Z",
+        "duration_seconds": seconds,
+        "direction": "outbound",
+    }
+    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    assert rebill.json("usage", "import", str(path), "--agency", agency_id)["imported"] == 1
+
+
+def with_top_up(rebill: Rebill, agency_id: str) -> None:
+    document = world.catalog()
+    for agency_doc in document["agencies"]:
+        if agency_doc["id"] == agency_id:
+            agency_doc["sub_accounts"][0]["auto_top_up"] = {"threshold": "0.80", "amount": "20.00"}
+    rebill.apply(document)
+    rebill.json("credits", "add", "--agency", agency_id, "--sub-account", SUB, "--amount", "1.00")
+
+
+def test_an_auto_top_up_is_charged_once_to_the_saved_card_with_its_tax(
+    rebill: Rebill, agency: Agency
+) -> None:
+    rebill.link("beta", agency.id)  # manual VAT 20 % exclusive
+    with_top_up(rebill, "beta")
+    save_card(rebill, "pm_card_visa", agency="beta")
+    # 100 included minutes, then 1 minute at 0.25: the wallet falls to 0.75, below 0.80.
+    spend(rebill, "beta", "long-call", 101 * 60)
+    assert rebill.wallet("beta") == 750_000
+
+    (done,) = rebill.json("credits", "top-ups", "--agency", "beta")["data"]
+
+    assert done["status"] == "succeeded"
+    assert rebill.wallet("beta") == 20_750_000  # the net 20.00 joins the wallet
+    receipt = invoice(rebill, done["receipt"], "beta")
+    assert (receipt["subtotal"], receipt["tax"], receipt["total"]) == ("20.00", "4.00", "24.00")
+    (asked,) = agency.requests("POST", "/v1/payment_intents")
+    assert asked["params"]["amount"] == "2400"
+    assert asked["params"]["off_session"] == "true"
+    # Nothing pending any more: a second run charges nothing.
+    assert rebill.json("credits", "top-ups", "--agency", "beta")["data"] == []
+    assert len(agency.requests("POST", "/v1/payment_intents")) == 1
+    # The receipt is refundable through Stripe like any other.
+    assert refund(rebill, done["receipt"], "--amount", "12.00", agency="beta")["refund"]
+
+
+def test_a_declined_auto_top_up_adds_nothing_and_says_why(rebill: Rebill, agency: Agency) -> None:
+    rebill.link("gamma", agency.id)
+    with_top_up(rebill, "gamma")
+    save_card(rebill, "pm_card_chargeCustomerFail")
+    spend(rebill, "gamma", "long-call", 101 * 60)
+
+    (done,) = rebill.json("credits", "top-ups", "--agency", "gamma")["data"]
+
+    assert done["status"] == "failed"
+    assert "declined" in done["message"]
+    assert rebill.wallet("gamma") == 750_000
+
+
+def test_an_auto_top_up_without_a_saved_card_stays_pending(rebill: Rebill, agency: Agency) -> None:
+    rebill.link("gamma", agency.id)
+    with_top_up(rebill, "gamma")
+    spend(rebill, "gamma", "long-call", 101 * 60)
+    (waiting,) = rebill.json("credits", "top-ups", "--agency", "gamma")["data"]
+    assert (waiting["status"], waiting["message"]) == ("pending", "no saved card to charge")
+    save_card(rebill, "pm_card_visa")
+    (done,) = rebill.json("credits", "top-ups", "--agency", "gamma")["data"]
+    assert done["status"] == "succeeded"
+    assert rebill.wallet("gamma") == 20_750_000
+
+
+# ---------------------------------------------------------------------------------------------
+# the same over the REST API
+# ---------------------------------------------------------------------------------------------
+
+
+def api_key(rebill: Rebill, *args: str) -> dict[str, str]:
+    key = rebill.json("keys", "create", *args)["key"]
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_charge_and_refund_over_the_api(rebill: Rebill, linked: Agency) -> None:
+    billing = api_key(rebill, "--agency", "gamma", "--role", "billing")
+    save_card(rebill, "pm_card_chargeCustomerFail")
+
+    declined = rebill.api.post(f"/v1/invoices/{RETAIL}/charge", headers=billing)
+
+    assert declined.status_code == 402, declined.text
+    assert declined.headers["content-type"].startswith("application/problem+json")
+    assert declined.json()["code"] == "payment_failed"
+    assert declined.json()["errors"][0]["code"] == "card_declined"
+    save_card(rebill, "pm_card_visa")
+    headers = {**billing, "Idempotency-Key": "pay-once"}
+    paid = rebill.api.post(f"/v1/invoices/{RETAIL}/charge", headers=headers)
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "paid"
+    replayed = rebill.api.post(f"/v1/invoices/{RETAIL}/charge", headers=headers)
+    assert replayed.headers.get("Idempotent-Replayed") == "true"
+    assert len(intents(rebill.server, linked.id)) == 2  # the declined one and the paid one
+
+    refunded = rebill.api.post(
+        f"/v1/invoices/{RETAIL}/refund", headers=billing, json={"amount": "9.00"}
+    )
+    assert refunded.status_code == 201, refunded.text
+    note = refunded.json()["credit_note"]
+    got = rebill.api.get(f"/v1/invoices/{note}", headers=billing).json()
+    assert (got["kind"], got["credit_of"], got["total"]) == ("credit_note", RETAIL, "9.00")
+    too_much = rebill.api.post(
+        f"/v1/invoices/{RETAIL}/refund", headers=billing, json={"amount": "40.01"}
+    )
+    assert too_much.status_code == 422
+    assert too_much.json()["param"] == "amount"
+
+
+def test_other_tenants_cannot_charge_or_refund(rebill: Rebill, linked: Agency) -> None:
+    other = api_key(rebill, "--agency", "beta", "--role", "billing")
+    client = api_key(rebill, "--agency", "gamma", "--sub-account", SUB)
+    save_card(rebill, "pm_card_visa")
+    assert rebill.api.post(f"/v1/invoices/{RETAIL}/charge", headers=other).status_code == 404
+    assert (
+        rebill.api.post(f"/v1/invoices/{RETAIL}/refund", headers=other, json={}).status_code == 404
+    )
+    assert (
+        rebill.api.post(f"/v1/invoices/{RETAIL}/refund", headers=client, json={}).status_code == 403
+    )
+    assert intents(rebill.server, linked.id) == []

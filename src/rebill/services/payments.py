@@ -16,10 +16,12 @@ from typing import Any
 
 from rebill.domain.account import Agency
 from rebill.domain.errors import (
+    BillingError,
     ConflictError,
     FieldError,
     GatewayError,
     NotFoundError,
+    TaxNotConfiguredError,
     ValidationError,
 )
 from rebill.domain.gateway import (
@@ -29,12 +31,14 @@ from rebill.domain.gateway import (
     application_fee_minor,
     payment_key,
     refund_tax_minor,
+    resolve_tax_behavior,
+    tax_readiness,
 )
 from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.money import format_minor, micros_per_minor, to_micros
 from rebill.domain.tax import TaxPolicy
-from rebill.services.billing import MANUAL, finalize, payment_entry
+from rebill.services.billing import MANUAL, add_credits, finalize, payment_entry
 from rebill.services.gateway import GatewayContext, require_gateway
 from rebill.services.ports import Store, StoredInvoice, UnitOfWorkFactory
 from rebill.services.webhooks import emit
@@ -136,7 +140,6 @@ def charge_invoice(
 ) -> dict[str, Any]:
     """Charge an open invoice to its payer's saved card. A declined card leaves the invoice
     open (and says why); the next run is a new attempt with a new key."""
-    gateway = require_gateway(context)
     uow = uow_factory()
     with uow:
         store = uow.store
@@ -161,6 +164,7 @@ def charge_invoice(
                 f"{who} has no saved card to charge: rebill gateway save-card --agency "
                 f"{agency_id}{flag} --payment-method pm_…"
             )
+        gateway = require_gateway(context)
         attempts = store.payments_of(agency_id, number, for_update=True)
         if attempts and attempts[-1].status == "pending":
             attempt = attempts[-1]  # its answer never came: ask again with the same key
@@ -532,3 +536,151 @@ def issue_credit_note(
         now,
     )
     return note
+
+
+# -- auto top-ups --------------------------------------------------------------------------------
+def process_top_ups(
+    uow_factory: UnitOfWorkFactory,
+    context: GatewayContext,
+    now: datetime,
+    agency_ids: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Charge pending auto top-ups to the sub-accounts' saved cards (BILLING_MODEL §7): the
+    credit purchase is a taxable sale on its own receipt and its net amount goes to the
+    wallet. Each request is charged once, with the key stored on it before Stripe is asked.
+    Requests without a saved card on a linked Stripe account stay pending (with the manual
+    gateway the agency collects them itself and records them with `credits add`)."""
+    with uow_factory() as uow:
+        ids = agency_ids if agency_ids is not None else uow.store.list_agency_ids()
+    results = []
+    for agency_id in ids:
+        with uow_factory() as uow:
+            pending = [r for r in uow.store.top_up_requests(agency_id) if r["status"] == "pending"]
+        for request in pending:
+            try:
+                results.append(_top_up(uow_factory, context, agency_id, request, now))
+            except BillingError as error:  # kept pending (with its key) for the next run
+                with uow_factory() as uow:
+                    agency = _agency(uow.store, agency_id)
+                results.append(_top_up_document(agency, request, "pending", None, error.message))
+    return results
+
+
+def _top_up(
+    uow_factory: UnitOfWorkFactory,
+    context: GatewayContext,
+    agency_id: str,
+    request: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    sub_id, trigger = str(request["sub_account"]), str(request["trigger"])
+    uow = uow_factory()
+    with uow:
+        store = uow.store
+        agency = _agency(store, agency_id)
+        link = store.gateway_link(agency_id)
+        saved = store.gateway_customer(agency_id, sub_id)
+        account = link[1] if link and link[0] == STRIPE and link[2] else None
+        if account is None or saved is None or saved[1] != account:
+            return _top_up_document(agency, request, "pending", None, "no saved card to charge")
+        key = request["idempotency_key"] or f"rebill:{agency_id}:topup:{uuid.uuid4().hex}"
+        store.update_top_up(agency_id, sub_id, trigger, "pending", key)
+        country = store.sub_account_countries(agency_id).get(sub_id, "")
+        uow.commit()
+    unit = micros_per_minor(agency.currency)
+    amount_minor = int(request["amount_micros"]) // unit
+    policy, tax_minor = _top_up_tax(context, agency, account, country, amount_minor)
+    total = amount_minor if policy.inclusive else amount_minor + tax_minor
+    charge = ChargeRequest(
+        customer_id=saved[2].customer_id,
+        payment_method_id=saved[2].payment_method_id,
+        amount_minor=total,
+        currency=agency.currency,
+        description=f"Auto top-up: {format_minor(amount_minor, agency.currency)} of credits",
+        metadata={
+            "rebill_agency": agency_id,
+            "rebill_sub_account": sub_id,
+            "rebill_top_up": trigger[:400],
+        },
+    )
+    outcome = require_gateway(context).charge(account, charge, key)
+    uow = uow_factory()
+    with uow:
+        store = uow.store
+        if outcome.status == "succeeded":
+            receipt, _ = add_credits(
+                store,
+                agency_id,
+                sub_id,
+                format_minor(amount_minor, agency.currency),
+                now,
+                f"topup:{trigger}",
+                tax_minor,
+                STRIPE,
+                policy,
+            )
+            paid = PaymentAttempt(
+                receipt, 1, key, STRIPE, account, total, "succeeded", outcome.payment_intent
+            )
+            store.save_payment(agency_id, paid, now)
+            store.update_top_up(agency_id, sub_id, trigger, "succeeded", key, receipt)
+            status, message = "succeeded", None
+        else:
+            message = outcome.message or outcome.code or "declined"
+            store.update_top_up(agency_id, sub_id, trigger, "failed", key, None, message)
+            emit(
+                store,
+                agency_id,
+                "payment.failed",
+                {
+                    "top_up": trigger,
+                    "sub_account": sub_id,
+                    "amount": format_minor(total, agency.currency),
+                    "currency": agency.currency,
+                    "payment_intent": outcome.payment_intent,
+                    "status": outcome.status,
+                    "code": outcome.code,
+                    "message": outcome.message,
+                },
+                now,
+            )
+            status, receipt = "failed", None
+        uow.commit()
+    return _top_up_document(agency, request, status, receipt, message)
+
+
+def _top_up_tax(
+    context: GatewayContext, agency: Agency, account: str, country: str, amount_minor: int
+) -> tuple[TaxPolicy, int]:
+    """The tax of a credit purchase: the agency's own rate, or Stripe Tax's for the
+    sub-account's country (refused with `tax_not_configured` unless it is active)."""
+    if agency.tax.mode != "stripe":
+        return agency.tax, agency.tax.line_tax_minor(amount_minor)
+    gateway = require_gateway(context)
+    settings = gateway.tax_settings(account)
+    readiness = tax_readiness("stripe", settings)
+    if not readiness.ready:
+        raise TaxNotConfiguredError(readiness.missing_fields or ["tax_settings"], readiness.fixes)
+    behavior = resolve_tax_behavior(settings.behavior, agency.currency)
+    (tax,) = gateway.calculate_tax(account, agency.currency, country, [amount_minor], behavior)
+    return replace(agency.tax, behavior=behavior), tax
+
+
+def _top_up_document(
+    agency: Agency,
+    request: dict[str, Any],
+    status: str,
+    receipt: str | None,
+    message: str | None,
+) -> dict[str, Any]:
+    unit = micros_per_minor(agency.currency)
+    return {
+        "agency": agency.id,
+        "sub_account": request["sub_account"],
+        "trigger": request["trigger"],
+        "amount": format_minor(int(request["amount_micros"]) // unit, agency.currency),
+        "currency": agency.currency,
+        "status": status,
+        "receipt": receipt,
+        "message": message,
+    }

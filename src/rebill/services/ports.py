@@ -276,6 +276,16 @@ class Store(Protocol):
         at: datetime,
     ) -> bool: ...
     def top_up_requests(self, agency_id: str) -> list[dict[str, Any]]: ...
+    def update_top_up(
+        self,
+        agency_id: str,
+        sub_account_id: str,
+        trigger_key: str,
+        status: str,
+        idempotency_key: str | None,
+        receipt: str | None = None,
+        message: str | None = None,
+    ) -> None: ...
     def plan_history(
         self, agency_id: str, plans: dict[str, Plan], subs: set[str] | None = None
     ) -> dict[str, list[PlanChange]]: ...

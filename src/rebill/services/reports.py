@@ -59,7 +59,7 @@ def invoice_document(invoice: StoredInvoice) -> dict[str, Any]:
     def money(minor: int) -> str:
         return format_minor(minor, invoice.currency)
 
-    return {
+    document: dict[str, Any] = {
         "number": invoice.number,
         "kind": invoice.kind,
         "issuer": invoice.issuer,
@@ -85,6 +85,9 @@ def invoice_document(invoice: StoredInvoice) -> dict[str, Any]:
         "total": money(invoice.total_minor),
         "usage": invoice.usage,
     }
+    if invoice.credit_of:  # a credit note names the invoice it corrects
+        document["credit_of"] = invoice.credit_of
+    return document
 
 
 def list_invoices(

@@ -417,8 +417,12 @@ class TopUpRequestRow(Base):
     trigger_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     amount_micros: Mapped[int] = mapped_column(Money)
     provider: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # pending | succeeded | failed
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Charged to the saved card: the key every retry reuses, and what came of it.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    receipt: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    message: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class ApiKeyRow(Base):

@@ -685,9 +685,31 @@ class SqlStore:
                 "amount_micros": r.amount_micros,
                 "provider": r.provider,
                 "status": r.status,
+                "requested_at": r.requested_at,
+                "idempotency_key": r.idempotency_key,
+                "receipt": r.receipt,
+                "message": r.message,
             }
             for r in rows
         ]
+
+    def update_top_up(
+        self,
+        agency_id: str,
+        sub_account_id: str,
+        trigger_key: str,
+        status: str,
+        idempotency_key: str | None,
+        receipt: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        row = self.session.get(
+            TopUpRequestRow, (agency_id, sub_account_id, trigger_key), with_for_update=True
+        )
+        assert row is not None, trigger_key
+        row.status, row.idempotency_key = status, idempotency_key
+        row.receipt, row.message = receipt, message and message[:300]
+        self.session.flush()
 
     # -- plan history and numbers -----------------------------------------------------------
     def plan_history(

@@ -7,12 +7,13 @@ import io
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -38,9 +39,11 @@ from rebill.services.close_period import close_period, period_document
 from rebill.services.gateway_events import handle_event
 from rebill.services.import_usage import ingest_calls
 from rebill.services.keys import authenticate
+from rebill.services.payments import charge_invoice, process_top_ups, refund_invoice
 
 idempotency_window = timedelta(hours=24)
 webhook_poll_seconds = 2.0
+top_up_poll_rounds = 15  # every 30 s
 logger = logging.getLogger("rebill.api")
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": schemas.Problem, "content": {errors.PROBLEM: {}}}
@@ -48,8 +51,27 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(rebill: App) -> FastAPI:
+def create_app(rebill: App, background: bool = False) -> FastAPI:
+    """The API and the web panel. With `background` (`rebill serve`), a worker thread
+    delivers due webhooks and charges pending auto top-ups while the server runs."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        worker = threading.Thread(
+            target=_background_loop, args=(rebill, stop), name="rebill-worker", daemon=True
+        )
+        if background:
+            worker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if background:
+                worker.join(timeout=10)
+
     api = FastAPI(
+        lifespan=lifespan,
         title="rebill",
         version="1",
         openapi_url="/openapi.json",
@@ -97,6 +119,9 @@ def create_app(rebill: App) -> FastAPI:
         if not caller.sees_sub_account(agency_id, sub_id):
             raise NotFoundError(f"sub-account {sub_id!r} does not exist")
 
+    def media_of(status: int) -> str:
+        return errors.PROBLEM if status >= 400 else "application/json"
+
     def idempotent(
         request_body: bytes,
         path: str,
@@ -108,7 +133,7 @@ def create_app(rebill: App) -> FastAPI:
         in flight; 422 when reused with another request."""
         if not key:
             status, body = run()
-            return JSONResponse(body, status_code=status)
+            return JSONResponse(body, status_code=status, media_type=media_of(status))
         digest = hashlib.sha256(path.encode() + b"\n" + request_body).hexdigest()
         now = rebill.clock.now()
         uow = rebill.uow()
@@ -136,6 +161,7 @@ def create_app(rebill: App) -> FastAPI:
                 )
             return JSONResponse(
                 json.loads(record[3]),
+                media_type=media_of(record[2]),
                 status_code=record[2],
                 headers={"Idempotent-Replayed": "true"},
             )
@@ -152,8 +178,7 @@ def create_app(rebill: App) -> FastAPI:
         with rebill.uow() as done:
             done.store.finish_idempotent(caller.key_id, key, status, json.dumps(body))
             done.commit()
-        media = errors.PROBLEM if status >= 400 else "application/json"
-        return JSONResponse(body, status_code=status, media_type=media)
+        return JSONResponse(body, status_code=status, media_type=media_of(status))
 
     async def respond(
         request: Request, caller: Principal, key: str | None, run: Callable[[], tuple[int, Any]]
@@ -429,6 +454,93 @@ def create_app(rebill: App) -> FastAPI:
                 return {"id": number, **document}
         raise NotFoundError(f"invoice {number!r} does not exist")
 
+    def visible_invoice(caller: Principal, agency_id: str, number: str) -> None:
+        """A sub-account key sees its own invoices only; an agency key its own documents."""
+        for document in reports.list_invoices(rebill.uow(), agency_id, None):
+            if document["number"] == number and (
+                caller.kind != "sub_account" or document["sub_account"] == caller.sub_account_id
+            ):
+                return
+        raise NotFoundError(f"invoice {number!r} does not exist")
+
+    @api.post(
+        "/v1/invoices/{number}/charge",
+        response_model=schemas.InvoiceCharge,
+        tags=["invoices"],
+        responses={
+            402: {
+                "model": schemas.Problem,
+                "content": {errors.PROBLEM: {}},
+                "description": "payment_failed: declined or authentication needed; still open",
+            },
+            502: {"model": schemas.Problem, "content": {errors.PROBLEM: {}}},
+            503: {"model": schemas.Problem, "content": {errors.PROBLEM: {}}},
+        },
+    )
+    async def post_charge(
+        number: Annotated[str, Path(max_length=40)],
+        request: Request,
+        caller: Caller,
+        agency: AgencyParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        """Charge an open invoice to its payer's saved card, off session (402 when the card
+        is declined or needs authentication: the invoice stays open)."""
+
+        def run() -> tuple[int, Any]:
+            agency_id = agency_of(caller, agency)
+            require(caller, "billing")
+            visible_invoice(caller, agency_id, number)
+            document = charge_invoice(
+                rebill.uow, rebill.gateway, agency_id, number, rebill.clock.now()
+            )
+            if document["status"] == "paid":
+                return 200, document
+            last = document["attempts"][-1]
+            failed = errors.problem(
+                402,
+                "payment_failed",
+                f"{number} stays open: {last['message'] or last['code']}",
+                None,
+                [last],
+            )
+            return 402, json.loads(bytes(failed.body))
+
+        return await respond(request, caller, idempotency_key, run)
+
+    @api.post(
+        "/v1/invoices/{number}/refund",
+        response_model=schemas.Refund,
+        status_code=201,
+        tags=["invoices"],
+        responses={
+            502: {"model": schemas.Problem, "content": {errors.PROBLEM: {}}},
+            503: {"model": schemas.Problem, "content": {errors.PROBLEM: {}}},
+        },
+    )
+    async def post_refund(
+        number: Annotated[str, Path(max_length=40)],
+        body: schemas.RefundIn,
+        request: Request,
+        caller: Caller,
+        agency: AgencyParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        """Refund a paid invoice or receipt and issue its credit note."""
+
+        def run() -> tuple[int, Any]:
+            agency_id = agency_of(caller, agency)
+            require(caller, "billing")
+            if caller.kind == "sub_account":
+                raise HTTPException(403, "refunds are the agency's to give")
+            visible_invoice(caller, agency_id, number)
+            document = refund_invoice(
+                rebill.uow, rebill.gateway, agency_id, number, body.amount, rebill.clock.now()
+            )
+            return 201, document
+
+        return await respond(request, caller, idempotency_key, run)
+
     @api.post("/v1/periods/{period}/close", response_model=schemas.PeriodOut, tags=["periods"])
     async def post_close(
         period: str,
@@ -693,13 +805,22 @@ def create_app(rebill: App) -> FastAPI:
     return api
 
 
-def _deliver_loop(rebill: App, stop: threading.Event) -> None:
+def _background_loop(rebill: App, stop: threading.Event) -> None:
+    """Deliver due webhooks every round; charge pending auto top-ups every
+    `top_up_poll_rounds` rounds (when Stripe is configured)."""
     sender = rebill.webhook_sender
+    rounds = 0
     while not stop.wait(webhook_poll_seconds):
         try:
             webhooks.deliver_due(rebill.uow, sender, rebill.clock.now())
         except Exception:  # keep the loop alive; the next round retries
             logger.exception("webhook delivery round failed")
+        rounds += 1
+        if rebill.gateway.gateway is not None and rounds % top_up_poll_rounds == 0:
+            try:
+                process_top_ups(rebill.uow, rebill.gateway, rebill.clock.now())
+            except Exception:
+                logger.exception("auto top-up round failed")
 
 
 def _period(text: str) -> Period:

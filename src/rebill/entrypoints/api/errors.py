@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from rebill.domain.errors import (
     BillingError,
     ConflictError,
+    GatewayError,
     InsufficientCreditsError,
     NotFoundError,
     TaxNotConfiguredError,
@@ -27,6 +28,7 @@ STATUS: list[tuple[type[BillingError], int]] = [
     (ConflictError, 409),
     (InsufficientCreditsError, 402),
     (TaxNotConfiguredError, 409),
+    (GatewayError, 502),
 ]
 HTTP_CODES = {
     400: "bad_request",
@@ -66,6 +68,8 @@ def problem(
 
 def billing_problem(error: BillingError) -> JSONResponse:
     status = next((s for t, s in STATUS if isinstance(error, t)), 400)
+    if isinstance(error, GatewayError) and error.gateway_code == "not_configured":
+        status = 503  # this server has no Stripe key: not the gateway's fault
     param = None
     errors: list[dict[str, Any]] | None = None
     detail = error.message

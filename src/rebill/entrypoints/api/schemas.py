@@ -93,6 +93,41 @@ class Invoice(BaseModel):
     tax: str
     total: str
     usage: dict[str, Any] | None
+    credit_of: str | None = None
+
+
+class PaymentAttempt(BaseModel):
+    attempt: int
+    status: Literal["pending", "succeeded", "failed", "requires_action"]
+    idempotency_key: str
+    payment_intent: str | None
+    code: str | None
+    message: str | None
+
+
+class InvoiceCharge(BaseModel):
+    number: str
+    kind: str
+    status: str
+    total: str
+    currency: str
+    attempts: list[PaymentAttempt]
+
+
+class RefundIn(BaseModel):
+    amount: str | None = Field(
+        None, max_length=32, description="Part of the total; all that is left when absent"
+    )
+
+
+class Refund(BaseModel):
+    invoice: str
+    credit_note: str
+    amount: str
+    currency: str
+    refund: str | None
+    refunded: str
+    status: str
 
 
 class InvoiceList(BaseModel):

@@ -45,7 +45,7 @@ from rebill.services.gateway import (
 )
 from rebill.services.import_usage import import_usage, read_rows
 from rebill.services.keys import create_key, revoke_key
-from rebill.services.payments import charge_invoice, refund_invoice, save_card
+from rebill.services.payments import charge_invoice, process_top_ups, refund_invoice, save_card
 from rebill.services.webhooks import add_endpoint, deliver_due, replay
 
 EXIT_CODES: dict[type[BillingError], int] = {
@@ -427,6 +427,33 @@ def invoices_refund(
             f"credit note {document['credit_note']}: refunded {document['amount']} "
             f"{document['currency']} of {number}"
             + (f" (Stripe refund {document['refund']})" if document["refund"] else "")
+        )
+
+
+@credits_app.command("top-ups")
+def credits_top_ups(
+    agency: Annotated[str | None, typer.Option("--agency", help="Agency ID (default: all)")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Charge pending auto top-ups to the sub-accounts' saved cards (`rebill serve` does this
+    every 30 s)."""
+    rebill = open_app(db)
+    try:
+        results = process_top_ups(
+            rebill.uow, gateway_context(rebill), rebill.clock.now(), [agency] if agency else None
+        )
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json({"data": results})
+        return
+    if not results:
+        out.print("no pending auto top-ups")
+    for r in results:
+        detail = f" → receipt {r['receipt']}" if r["receipt"] else f" ({r['message']})"
+        out.print(
+            f"{r['agency']}/{r['sub_account']}: {r['amount']} {r['currency']} {r['status']}{detail}"
         )
 
 
@@ -987,7 +1014,7 @@ def serve_command(
     err.print(
         f"rebill API on http://{host}:{port} (docs: /docs), database {rebill.settings.database_url}"
     )
-    uvicorn.run(create_app(rebill), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(rebill, background=True), host=host, port=port, log_level="warning")
 
 
 users_app = typer.Typer(no_args_is_help=True, help="People who sign in to the panel and portal.")

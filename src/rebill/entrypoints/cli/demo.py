@@ -119,7 +119,7 @@ def serve_demo(db: str | None, host: str, port: int, out: Console, err: Console)
         f"(acme is linked to {account}) · Ctrl-C stops"
     )
     try:
-        uvicorn.run(create_app(app), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(app, background=True), host=host, port=port, log_level="warning")
     finally:
         stripe_server.stop()
 
