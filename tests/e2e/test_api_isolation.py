@@ -151,6 +151,8 @@ def body_for(method: str, path: str, sub: str) -> Any:
         },
         "/v1/webhook_endpoints": {"url": "http://127.0.0.1:9/stolen", "events": []},
         "/v1/webhook_deliveries/{delivery_id}/replay": None,
+        "/v1/invoices/{number}/charge": None,
+        "/v1/invoices/{number}/refund": {"amount": "1.00"},
     }
     if path not in bodies:
         raise AssertionError(f"the isolation matrix has no body for POST {path}: add one")

@@ -198,7 +198,7 @@ class StripeGateway:
         return str(refund.id)
 
     def tax_settings(self, account_id: str) -> TaxSettingsView:
-        options: Any = {"stripe_account": account_id}
+        options = self._options(account_id)
         try:
             settings = self.client.v1.tax.settings.retrieve(options=options)
             registrations = self.client.v1.tax.registrations.list(
