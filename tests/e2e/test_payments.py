@@ -142,6 +142,19 @@ def test_a_card_that_needs_authentication_is_not_charged_off_session(
     assert document["attempts"][-1]["status"] == "requires_action"
     assert document["attempts"][-1]["code"] == "authentication_required"
     assert invoice(rebill, RETAIL)["status"] == "open"
+    # The client comes back on session and pays that PaymentIntent (here with another card);
+    # its webhook settles the attempt and pays the invoice, once, even delivered twice.
+    intent = document["attempts"][-1]["payment_intent"]
+    linked.sdk.v1.payment_intents.confirm(
+        intent, params={"payment_method": "pm_card_visa"}, options=linked.options
+    )
+    (succeeded,) = [
+        e for e in linked.events("payment_intent.succeeded") if e["data"]["object"]["id"] == intent
+    ]
+    assert rebill.deliver(succeeded) == "payment succeeded"
+    assert rebill.deliver(succeeded) == "replay ignored"
+    assert invoice(rebill, RETAIL)["status"] == "paid"
+    assert charge(rebill, RETAIL)["attempts"][-1]["status"] == "succeeded"
 
 
 def test_a_500_is_retried_with_the_same_idempotency_key_and_charges_once(
@@ -618,3 +631,25 @@ def test_other_tenants_cannot_charge_or_refund(rebill: Rebill, linked: Agency) -
         rebill.api.post(f"/v1/invoices/{RETAIL}/refund", headers=client, json={}).status_code == 403
     )
     assert intents(rebill.server, linked.id) == []
+
+
+def test_two_charges_of_one_invoice_at_once_charge_it_once(rebill: Rebill, linked: Agency) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rebill.services.payments import charge_invoice
+
+    save_card(rebill, "pm_card_visa")
+    app = build(Settings.from_env(rebill.db))
+
+    def run() -> str:
+        document = charge_invoice(app.uow, app.gateway, "gamma", RETAIL, NOW)
+        return str(document["status"])
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda _: run(), range(2)))
+
+    assert outcomes == ["paid", "paid"]
+    assert len(intents(rebill.server, linked.id)) == 1
+    (only,) = charge(rebill, RETAIL)["attempts"]
+    assert only["status"] == "succeeded"
+    app.dispose()

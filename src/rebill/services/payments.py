@@ -19,7 +19,6 @@ from rebill.domain.errors import (
     BillingError,
     ConflictError,
     FieldError,
-    GatewayError,
     NotFoundError,
     TaxNotConfiguredError,
     ValidationError,
@@ -144,6 +143,7 @@ def charge_invoice(
     with uow:
         store = uow.store
         agency = _agency(store, agency_id)
+        store.lock_invoice(agency_id, number)  # one charge of an invoice at a time
         invoice = _invoice(store, agency_id, number)
         if invoice.kind not in COLLECTABLE:
             raise ConflictError(
@@ -198,19 +198,13 @@ def charge_invoice(
         },
         application_fee_minor=fee,
     )
-    try:
-        outcome = gateway.charge(account, request, attempt.idempotency_key)
-    except GatewayError as error:
-        if not error.retryable:  # a refusal that asking again cannot change
-            _record(uow_factory, agency, number, attempt, _refused(error), now)
-        raise
+    # A gateway error (after the SDK's retries) leaves the attempt pending: whether Stripe
+    # executed it is unknown, so the next run asks again with the same key, and the
+    # PaymentIntent webhook settles it meanwhile if it went through.
+    outcome = gateway.charge(account, request, attempt.idempotency_key)
     attempts[-1] = _record(uow_factory, agency, number, attempt, outcome, now)
     status = "paid" if outcome.status == "succeeded" else "open"
     return _charge_document(invoice, attempts, status)
-
-
-def _refused(error: GatewayError) -> ChargeOutcome:
-    return ChargeOutcome("failed", None, error.gateway_code, error.message)
 
 
 def _record(
@@ -238,13 +232,17 @@ def apply_outcome(
 ) -> PaymentAttempt:
     """Record a gateway's answer to one attempt, once: a success pays the invoice (ledger and
     status), a failure emits `payment.failed`. Answers that arrive again (the charge call and
-    its webhook, in either order) change nothing."""
+    its webhook, in either order) change nothing. Only a success is final: an attempt that
+    needed authentication succeeds when the client completes it on session (its webhook)."""
+    store.lock_invoice(agency.id, number)  # the invoice, then its attempts: one lock order
     attempts = {a.attempt: a for a in store.payments_of(agency.id, number, for_update=True)}
     attempt = attempts.get(serial)
     if attempt is None:
         raise NotFoundError(f"invoice {number} has no payment attempt {serial}")
-    if attempt.status in ("succeeded", "failed"):
+    if attempt.status == "succeeded":
         return attempt
+    if attempt.status != "pending" and outcome.status != "succeeded":
+        return attempt  # told already
     done = replace(
         attempt,
         status=outcome.status,
@@ -351,6 +349,7 @@ def refund_invoice(
     with uow:
         store = uow.store
         agency = _agency(store, agency_id)
+        store.lock_invoice(agency_id, number)  # one refund of an invoice at a time
         invoice = _invoice(store, agency_id, number)
         if invoice.kind not in REFUNDABLE:
             raise ConflictError(

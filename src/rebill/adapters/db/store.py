@@ -1194,6 +1194,15 @@ class SqlStore:
             )
         )
 
+    def lock_invoice(self, agency_id: str, number: str) -> None:
+        """Hold the invoice's row until the transaction ends (PostgreSQL; SQLite transactions
+        already hold the database's one write lock)."""
+        self.session.execute(
+            select(InvoiceRow.number)
+            .where(InvoiceRow.agency_id == agency_id, InvoiceRow.number == number)
+            .with_for_update()
+        )
+
     def mark_invoice(self, agency_id: str, number: str, status: str) -> str | None:
         """Set an invoice's payment status (the only field that changes after finalizing);
         returns the previous status, or None if there is no such invoice."""
