@@ -250,3 +250,51 @@ def test_client_on_the_agencys_domain_buys_credits_and_downloads_an_invoice(
     assert download.suggested_filename == "ACME-000002.pdf"
     assert saved.read_bytes().startswith(b"%PDF")
     shot(page, "portal-invoices")
+
+
+def test_agency_onboards_on_stripe_from_the_panel(served: Served, page: Any) -> None:
+    """zenith has no gateway: the admin creates a Stripe account, finishes onboarding on
+    (the test server's) Stripe and comes back to the panel with charges enabled."""
+    expect = sync_api.expect
+    page.goto(f"{served.url}/panel/gateway")
+    sign_in(page, "admin@zenith.example")
+    expect(page.locator("main")).to_contain_text("No gateway linked yet.")
+    page.get_by_label("Country of your business").fill("DE")
+    page.get_by_role("button", name="Create a Stripe account").click()
+    expect(page).to_have_url(re.compile(r"/panel/gateway\?saved=onboarded$"))
+    expect(page.locator("main p.notice.ok")).to_contain_text("Back from Stripe")
+    expect(page.locator("main")).to_contain_text("charges enabled")
+    expect(page.get_by_role("button", name="Create a Stripe account")).to_have_count(0)
+    shot(page, "panel-gateway-onboarded")
+
+
+def test_billing_charges_an_invoice_to_the_saved_card_and_refunds_part(
+    served: Served, page: Any
+) -> None:
+    from rebill.services import reports
+    from rebill.services.payments import save_card
+
+    expect = sync_api.expect
+    app = served.app
+    save_card(app.uow, app.gateway, "acme", "bright-dental", "pm_card_visa", NOW)
+    number = next(
+        d["number"]
+        for d in reports.list_invoices(app.uow(), "acme", None)
+        if d["kind"] == "retail" and d["sub_account"] == "bright-dental" and d["status"] == "open"
+    )
+    page.goto(f"{served.url}/panel/invoices")
+    sign_in(page, "billing@acme.example")
+    row = page.locator("tr", has=page.get_by_role("rowheader", name=number, exact=True))
+    row.get_by_role("button", name=f"Charge card for {number}").click()
+    expect(page.locator("main p.notice.ok")).to_have_text("Paid with the saved card.")
+    expect(row.locator("td").nth(4)).to_have_text("paid")
+    row.get_by_label(f"Refund amount of {number} (blank: all)").fill("1000000")
+    row.get_by_role("button", name=f"Refund {number}").click()
+    expect(page.locator("main p.notice.error")).to_contain_text("not refunded yet")
+    row.get_by_label(f"Refund amount of {number} (blank: all)").fill("5.00")
+    row.get_by_role("button", name=f"Refund {number}").click()
+    expect(page.locator("main p.notice.ok")).to_have_text("Refunded; the credit note is issued.")
+    note = page.locator("tr", has=page.get_by_role("rowheader", name="ACME-CN-000001"))
+    expect(note).to_contain_text(f"credit note of {number}")
+    expect(note).to_contain_text("5.00 USD")
+    shot(page, "panel-invoices-charged-and-refunded")

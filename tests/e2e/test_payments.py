@@ -379,9 +379,10 @@ def test_onboarding_through_an_account_link(rebill: Rebill, server: StripeTestSe
     assert answer.status_code in (302, 303)
     back = urlparse(answer.headers["location"])
     assert back.path == "/connect/return"
-    refreshed = rebill.api.get(f"/connect/return?{back.query}")
-    assert refreshed.status_code == 200, refreshed.text
-    assert refreshed.json()["charges_enabled"] is True
+    refreshed = rebill.api.get(f"/connect/return?{back.query}", follow_redirects=False)
+    assert refreshed.status_code == 303, refreshed.text
+    assert refreshed.headers["location"] == "/panel/gateway?saved=onboarded"
+    assert rebill.status("gamma")["charges_enabled"] is True
     assert rebill.status("gamma")["details_submitted"] is True
     # Onboarded: a second onboarding is refused.
     rebill.run("gateway", "onboard", "--agency", "gamma", code=5)
@@ -389,8 +390,11 @@ def test_onboarding_through_an_account_link(rebill: Rebill, server: StripeTestSe
 
 def test_return_urls_with_a_forged_agency_are_refused(rebill: Rebill) -> None:
     for state in ("gamma", "gamma.0000", "acme.deadbeef"):
-        answer = rebill.api.get("/connect/return", params={"state": state})
-        assert answer.status_code == 422, answer.text
+        for path in ("/connect/return", "/connect/refresh", "/connect/oauth/callback"):
+            answer = rebill.api.get(
+                path, params={"state": state, "code": "ac_x"}, follow_redirects=False
+            )
+            assert answer.status_code == 422, (path, answer.text)
 
 
 def test_oauth_links_an_existing_standard_account(
@@ -408,9 +412,10 @@ def test_oauth_links_an_existing_standard_account(
     assert answer.status_code in (302, 303)
     callback = urlparse(answer.headers["location"])
     assert callback.path == "/connect/oauth/callback"
-    linked = rebill.api.get(f"/connect/oauth/callback?{callback.query}")
-    assert linked.status_code == 200, linked.text
-    assert linked.json()["account"].startswith("acct_")
+    linked = rebill.api.get(f"/connect/oauth/callback?{callback.query}", follow_redirects=False)
+    assert linked.status_code == 303, linked.text
+    assert linked.headers["location"] == "/panel/gateway?saved=connected"
+    assert rebill.status("gamma")["account"].startswith("acct_")
     assert rebill.status("gamma")["charges_enabled"] is True
     # A code is used once.
     code = parse_qs(callback.query)["code"][0]

@@ -776,9 +776,11 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         return JSONResponse({"received": True, "outcome": outcome})
 
     @api.get("/connect/return", tags=["gateway"], include_in_schema=False)
-    def connect_return(state: Annotated[str, Query(max_length=200)]) -> dict[str, Any]:
-        """Where Stripe sends the agency after onboarding: re-read its account's status."""
-        return gateway.refresh_link(rebill.uow, rebill.gateway, state, rebill.clock.now())
+    def connect_return(state: Annotated[str, Query(max_length=200)]) -> Response:
+        """Where Stripe sends the agency after onboarding: re-read its account's status, then
+        back to the panel's gateway page."""
+        gateway.refresh_link(rebill.uow, rebill.gateway, state, rebill.clock.now())
+        return RedirectResponse("/panel/gateway?saved=onboarded", status_code=303)
 
     @api.get("/connect/refresh", tags=["gateway"], include_in_schema=False)
     def connect_refresh(state: Annotated[str, Query(max_length=200)]) -> Response:
@@ -792,14 +794,15 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         code: Annotated[str | None, Query(max_length=200)] = None,
         error: Annotated[str | None, Query(max_length=200)] = None,
         error_description: Annotated[str | None, Query(max_length=500)] = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Where Stripe returns an agency that connected (or declined to connect) its own
-        Standard account."""
+        Standard account; then back to the panel's gateway page."""
         if error or not code:
             raise ConflictError(
                 f"Stripe did not connect the account: {error_description or error or 'no code'}"
             )
-        return gateway.oauth_complete(rebill.uow, rebill.gateway, state, code, rebill.clock.now())
+        gateway.oauth_complete(rebill.uow, rebill.gateway, state, code, rebill.clock.now())
+        return RedirectResponse("/panel/gateway?saved=connected", status_code=303)
 
     web.install(api, rebill)
     return api

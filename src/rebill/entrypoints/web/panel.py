@@ -20,7 +20,8 @@ from rebill.entrypoints.web.common import PageError, SignInRequired, Web, chart,
 from rebill.services import billing, panel, reports
 from rebill.services.close_period import close_period
 from rebill.services.documents import invoice_pdf
-from rebill.services.gateway import gateway_status, link_gateway
+from rebill.services.gateway import gateway_status, link_gateway, oauth_url, onboard
+from rebill.services.payments import charge_invoice, refund_invoice
 from rebill.services.users import WebSession, create_user, list_users
 
 CHECKLIST = (
@@ -44,6 +45,10 @@ SAVED = {
     "credits": "Credits added.",
     "close": "Period closed; invoices issued.",
     "gateway": "Gateway linked.",
+    "onboarded": "Back from Stripe: the account's status is up to date.",
+    "connected": "Your Stripe account is connected.",
+    "charged": "Paid with the saved card.",
+    "refunded": "Refunded; the credit note is issued.",
     "user": "User created.",
 }
 
@@ -152,6 +157,37 @@ def routes(web: Web) -> APIRouter:
         except BillingError as exc:
             return gateway_page(request, session, exc.message)
         return RedirectResponse("/panel/gateway?saved=gateway", 303)
+
+    @router.post("/gateway/onboard")
+    async def post_onboard(request: Request) -> Response:
+        """A new Stripe account for the agency, and off to Stripe to finish onboarding."""
+        session = staff(request)
+        form = await web.form(request, session)
+        must(session, "settings")
+        try:
+            started = onboard(
+                rebill.uow,
+                rebill.gateway,
+                session.user.agency_id or "",
+                form.get("country", "US").strip().upper(),
+                session.user.email,
+                rebill.clock.now(),
+            )
+        except BillingError as exc:
+            return gateway_page(request, session, exc.message)
+        return RedirectResponse(str(started["url"]), 303)
+
+    @router.post("/gateway/oauth")
+    async def post_oauth(request: Request) -> Response:
+        """Off to Stripe to connect the agency's existing Standard account."""
+        session = staff(request)
+        await web.form(request, session)
+        must(session, "settings")
+        try:
+            url = oauth_url(rebill.uow, rebill.gateway, session.user.agency_id or "")
+        except BillingError as exc:
+            return gateway_page(request, session, exc.message)
+        return RedirectResponse(url, 303)
 
     @router.get("/plans")
     def plans(request: Request) -> Response:
@@ -351,6 +387,52 @@ def routes(web: Web) -> APIRouter:
         except BillingError as exc:
             return invoices_page(request, session, exc.message)
         return RedirectResponse("/panel/invoices?saved=close", 303)
+
+    @router.post("/invoices/{number}/charge")
+    async def post_charge(request: Request, number: str) -> Response:
+        session = staff(request)
+        await web.form(request, session)
+        must(session, "billing")
+        try:
+            document = charge_invoice(
+                rebill.uow, rebill.gateway, session.user.agency_id or "", number, rebill.clock.now()
+            )
+        except NotFoundError:
+            raise PageError(404, "this invoice does not exist") from None
+        except BillingError as exc:
+            return invoices_page(request, session, exc.message)
+        if document["status"] != "paid":
+            last = document["attempts"][-1]
+            return invoices_page(
+                request,
+                session,
+                f"{number}: payment {last['status'].replace('_', ' ')} ({last['code']}): "
+                f"{last['message']}. The invoice stays open.",
+            )
+        return RedirectResponse("/panel/invoices?saved=charged", 303)
+
+    @router.post("/invoices/{number}/refund")
+    async def post_refund(request: Request, number: str) -> Response:
+        session = staff(request)
+        form = await web.form(request, session)
+        must(session, "billing")
+        try:
+            refund_invoice(
+                rebill.uow,
+                rebill.gateway,
+                session.user.agency_id or "",
+                number,
+                form.get("amount", "").strip() or None,
+                rebill.clock.now(),
+            )
+        except NotFoundError:
+            raise PageError(404, "this invoice does not exist") from None
+        except BillingError as exc:
+            message = exc.message
+            if isinstance(exc, ValidationError):
+                message = "; ".join(e.message for e in exc.field_errors) or exc.summary
+            return invoices_page(request, session, f"{number}: {message}")
+        return RedirectResponse("/panel/invoices?saved=refunded", 303)
 
     @router.get("/invoices/{number}.pdf")
     def invoice_file(request: Request, number: str) -> Response:
