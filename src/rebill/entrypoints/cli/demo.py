@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from rebill.bootstrap import build, database_is_empty
+from rebill.bootstrap import App, build, database_is_empty
 from rebill.config import Settings
 from rebill.domain.errors import BillingError
 from rebill.domain.period import Period
@@ -110,6 +110,7 @@ def serve_demo(db: str | None, host: str, port: int, out: Console, err: Console)
     app = build(settings)
     now = app.clock.now()
     link_gateway(app.uow, app.gateway, AGENCY, "stripe", account, now)
+    declining = save_demo_cards(app, now)
     users = create_demo_users(app.uow, now, public_url)
     out.print("[bold]sign in[/] (passwords are new for each run):")
     for role, email, password, link in users:
@@ -118,10 +119,29 @@ def serve_demo(db: str | None, host: str, port: int, out: Console, err: Console)
         f"API docs: {public_url}/docs · Stripe test server: {stripe_server.url} "
         f"(acme is linked to {account}) · Ctrl-C stops"
     )
+    out.print(
+        f"saved test cards: every client and acme itself pay with visa •••• 4242, except "
+        f"{declining} (a card that declines), so the panel's Charge card shows both outcomes"
+    )
     try:
         uvicorn.run(create_app(app, background=True), host=host, port=port, log_level="warning")
     finally:
         stripe_server.stop()
+
+
+def save_demo_cards(app: App, now: datetime) -> str:
+    """Test cards on the demo's Stripe test server: one per client (the last one declines)
+    and the agency's own (it pays the platform's wholesale invoice). Returns the declining
+    client."""
+    from rebill.services.payments import save_card
+
+    with app.uow() as uow:
+        subs = sorted(uow.store.sub_account_ids(AGENCY))
+    for sub in subs:
+        card = "pm_card_chargeCustomerFail" if sub == subs[-1] else "pm_card_visa"
+        save_card(app.uow, app.gateway, AGENCY, sub, card, now)
+    save_card(app.uow, app.gateway, AGENCY, None, "pm_card_visa", now)
+    return subs[-1]
 
 
 def _print(
@@ -146,7 +166,8 @@ def _print(
         out.print(usage)
         print_close(document, str(period))
     out.print(
-        "next: [cyan]rebill invoices list --db sqlite:///rebill-demo.db[/], "
-        "[cyan]rebill usage summary --agency acme --period "
-        f"{period} --db sqlite:///rebill-demo.db[/]"
+        f"next: [cyan]rebill invoices list --db {url}[/], "
+        f"[cyan]rebill usage summary --agency acme --period {period} --db {url}[/], "
+        "[cyan]rebill demo --serve[/] (the panel and the portal)",
+        highlight=False,
     )
