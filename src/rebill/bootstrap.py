@@ -65,7 +65,9 @@ def build(settings: Settings, migrate_schema: bool = True) -> App:
         mailer=mailer,
         webhook_sender=HttpWebhookSender(),
         gateway=GatewayContext(
-            stripe, settings.public_url.rstrip("/"), settings.stripe_secret_key or ""
+            {"stripe": stripe} if stripe else {},
+            settings.public_url.rstrip("/"),
+            settings.stripe_secret_key or "",
         ),
         renderer=PdfInvoiceRenderer(),
     )

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 from rebill.domain.money import round_div
 
-PROVIDERS = ("stripe", "manual")
 CHECKOUT_ACTIONS = ("credits", "upgrade", "number")
 
 FIX_HEAD_OFFICE = (

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -29,7 +30,6 @@ from rebill.domain.errors import (
 )
 from rebill.domain.gateway import (
     CHECKOUT_ACTIONS,
-    PROVIDERS,
     CheckoutRequest,
     TaxReadiness,
     application_fee_minor,
@@ -50,12 +50,30 @@ credit_purchase_min_units = 5
 credit_purchase_max_units = 1_000
 
 
+STRIPE = "stripe"
+MANUAL = "manual"  # built in: payments recorded by an agency user, no adapter
+
+
 @dataclass(frozen=True)
 class GatewayContext:
-    gateway: PaymentGateway | None
+    """The payment gateways this server has, by provider name (bootstrap registers them; a
+    new provider is a new adapter registered there, nothing else), and where they send
+    people back to."""
+
+    gateways: Mapping[str, PaymentGateway]
     public_url: str
     # Signs the agency named in onboarding and OAuth return URLs (the platform's secret).
     signing_secret: str = ""
+
+    @property
+    def gateway(self) -> PaymentGateway | None:
+        """Stripe's adapter: Connect onboarding, Stripe Tax and the Connect webhook."""
+        return self.gateways.get(STRIPE)
+
+    @property
+    def providers(self) -> list[str]:
+        """What an agency can link: the manual gateway, Stripe, and any registered adapter."""
+        return sorted({MANUAL, STRIPE, *self.gateways})
 
 
 def agency_of(store: Store, agency_id: str) -> Agency:
@@ -65,15 +83,16 @@ def agency_of(store: Store, agency_id: str) -> Agency:
     return agency
 
 
-def require_gateway(context: GatewayContext) -> PaymentGateway:
-    if context.gateway is None:
-        raise GatewayError(
-            "stripe",
-            "not_configured",
-            "set REBILL_STRIPE_SECRET_KEY (and REBILL_STRIPE_API_BASE for the test server)",
-            retryable=False,
+def require_gateway(context: GatewayContext, provider: str = STRIPE) -> PaymentGateway:
+    found = context.gateways.get(provider)
+    if found is None:
+        hint = (
+            "set REBILL_STRIPE_SECRET_KEY (and REBILL_STRIPE_API_BASE for the test server)"
+            if provider == STRIPE
+            else f"no {provider} gateway is configured on this server"
         )
-    return context.gateway
+        raise GatewayError(provider, "not_configured", hint, retryable=False)
+    return found
 
 
 def link_gateway(
@@ -84,24 +103,30 @@ def link_gateway(
     account_id: str | None,
     now: datetime,
 ) -> dict[str, Any]:
-    if provider not in PROVIDERS:
+    if provider not in context.providers:
         raise ValidationError(
             [
                 FieldError(
-                    "--provider", f"{provider!r} is not one of {', '.join(PROVIDERS)}", "provider"
+                    "--provider",
+                    f"{provider!r} is not one of {', '.join(context.providers)}",
+                    "provider",
                 )
             ]
         )
-    charges_enabled = details_submitted = provider == "manual"
-    if provider == "stripe":
-        if not account_id or not account_id.startswith("acct_"):
+    charges_enabled = details_submitted = provider == MANUAL
+    if provider == MANUAL:
+        account_id = None
+    else:
+        if provider == STRIPE and not (account_id or "").startswith("acct_"):
             raise ValidationError(
                 [FieldError("--account", "a Stripe account id like acct_…", "account")]
             )
-        status = require_gateway(context).account_status(account_id)
+        if not account_id:
+            raise ValidationError(
+                [FieldError("--account", f"the agency's {provider} account id", "account")]
+            )
+        status = require_gateway(context, provider).account_status(account_id)
         charges_enabled, details_submitted = status.charges_enabled, status.details_submitted
-    else:
-        account_id = None
     uow = uow_factory()
     with uow:
         agency_of(uow.store, agency_id)
@@ -326,12 +351,13 @@ def create_checkout(
                 f"sub-account {sub_account_id!r} does not exist in agency {agency_id!r}"
             )
         link = store.gateway_link(agency_id)
-        if link is None or link[0] != "stripe" or not link[1]:
+        if link is None or link[0] == MANUAL or not link[1]:
             raise ConflictError(
-                f"agency {agency_id!r} has no Stripe account linked; the "
-                "manual gateway takes payments outside rebill (`rebill "
-                "credits add`)"
+                f"agency {agency_id!r} has no Stripe account linked (nor another gateway's): "
+                "link one with `rebill gateway link`; the manual gateway takes payments "
+                "outside rebill (`rebill credits add`)"
             )
+        provider, account = link[0], link[1]
         require_tax_ready(store, context, agency)
         history = store.plan_history_of(agency_id, sub_account_id)
         plans = store.plans(agency_id)
@@ -374,7 +400,7 @@ def create_checkout(
             ),
         )
         key = f"checkout:{agency_id}:{sub_account_id}:{action}:{detail}:{now.isoformat()}"
-        session = require_gateway(context).create_checkout(link[1], request, key)
+        session = require_gateway(context, provider).create_checkout(account, request, key)
         tax_minor = session.tax_minor or manual_tax
         store.save_checkout(
             agency_id, session.id, sub_account_id, action, detail, amount_minor, tax_minor, now

@@ -13,8 +13,8 @@ from rebill.domain.charges import HeldNumber, PlanChange, number_rental_charge, 
 from rebill.domain.gateway import PaymentAttempt
 from rebill.domain.tax import TaxPolicy
 from rebill.services.billing import add_credits, issue_receipt
-from rebill.services.gateway import GatewayContext, agency_of, require_gateway
-from rebill.services.payments import STRIPE, payment_event
+from rebill.services.gateway import STRIPE, GatewayContext, agency_of, require_gateway
+from rebill.services.payments import payment_event
 from rebill.services.ports import Store, UnitOfWorkFactory
 
 PAYMENT_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")

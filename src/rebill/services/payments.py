@@ -38,11 +38,10 @@ from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.money import format_minor, micros_per_minor, to_micros
 from rebill.domain.tax import TaxPolicy
 from rebill.services.billing import MANUAL, add_credits, finalize, payment_entry
-from rebill.services.gateway import GatewayContext, require_gateway
+from rebill.services.gateway import STRIPE, GatewayContext, require_gateway
 from rebill.services.ports import Store, StoredInvoice, UnitOfWorkFactory
 from rebill.services.webhooks import emit
 
-STRIPE = "stripe"
 # The agency itself, as the platform's customer (it pays the wholesale invoices).
 AGENCY_PARTY = ""
 COLLECTABLE = ("retail", "wholesale")
@@ -63,20 +62,21 @@ def _invoice(store: Store, agency_id: str, number: str) -> StoredInvoice:
     return found[0]
 
 
-def _connected_account(store: Store, agency_id: str) -> str:
+def _connected_account(store: Store, agency_id: str) -> tuple[str, str]:
+    """(provider, account) of the agency's linked gateway, which its clients pay through."""
     link = store.gateway_link(agency_id)
-    if link is None or link[0] != STRIPE or not link[1]:
+    if link is None or link[0] == MANUAL or not link[1]:
         raise ConflictError(
-            f"agency {agency_id!r} has no Stripe account linked (rebill gateway link --agency "
-            f"{agency_id} --provider stripe --account acct_…); with the manual gateway, record "
-            "payments with `rebill invoices pay`"
+            f"agency {agency_id!r} has no payment gateway account linked (rebill gateway link "
+            f"--agency {agency_id} --provider stripe --account acct_…); with the manual "
+            "gateway, record payments with `rebill invoices pay`"
         )
     if not link[2]:
         raise ConflictError(
-            f"the Stripe account {link[1]} of agency {agency_id!r} cannot take charges yet: "
+            f"the {link[0]} account {link[1]} of agency {agency_id!r} cannot take charges yet: "
             f"finish its onboarding (rebill gateway onboard --agency {agency_id})"
         )
-    return link[1]
+    return link[0], link[1]
 
 
 # -- saved cards -------------------------------------------------------------------------------
@@ -108,15 +108,16 @@ def save_card(
                 raise NotFoundError(
                     f"sub-account {sub_account_id!r} does not exist in agency {agency_id!r}"
                 )
-            account: str | None = _connected_account(uow.store, agency_id)
+            provider, linked = _connected_account(uow.store, agency_id)
+            account: str | None = linked
             name, email = sub.name, sub.email or None
-        else:
-            account, name, email = None, agency.name, None
-    card = require_gateway(context).save_card(account, name, email, payment_method)
+        else:  # the agency pays the platform, on the platform's own (Stripe) account
+            provider, account, name, email = STRIPE, None, agency.name, None
+    card = require_gateway(context, provider).save_card(account, name, email, payment_method)
     uow = uow_factory()
     with uow:
         uow.store.save_gateway_customer(
-            agency_id, sub_account_id or AGENCY_PARTY, STRIPE, account, card, now
+            agency_id, sub_account_id or AGENCY_PARTY, provider, account, card, now
         )
         uow.commit()
     return {
@@ -155,16 +156,18 @@ def charge_invoice(
         if invoice.total_minor <= 0:
             raise ConflictError(f"{number} totals {format_minor(0, invoice.currency)}")
         party = invoice.sub_account_id if invoice.kind == "retail" else AGENCY_PARTY
-        account = _connected_account(store, agency_id) if invoice.kind == "retail" else None
+        provider, account = (
+            _connected_account(store, agency_id) if invoice.kind == "retail" else (STRIPE, None)
+        )
         saved = store.gateway_customer(agency_id, party or AGENCY_PARTY)
-        if saved is None or saved[1] != account:
+        if saved is None or saved[1] != account or saved[0] != provider:
             who = f"sub-account {party!r}" if party else f"agency {agency_id!r} (at the platform)"
             flag = f" --sub-account {party}" if party else ""
             raise ConflictError(
                 f"{who} has no saved card to charge: rebill gateway save-card --agency "
                 f"{agency_id}{flag} --payment-method pm_…"
             )
-        gateway = require_gateway(context)
+        gateway = require_gateway(context, provider)
         attempts = store.payments_of(agency_id, number, for_update=True)
         if attempts and attempts[-1].status == "pending":
             attempt = attempts[-1]  # its answer never came: ask again with the same key
@@ -174,7 +177,7 @@ def charge_invoice(
                 number,
                 serial,
                 payment_key(agency_id, number, serial, uuid.uuid4().hex[:12]),
-                STRIPE,
+                provider,
                 account,
                 invoice.total_minor,
                 "pending",
@@ -254,7 +257,9 @@ def apply_outcome(
     invoice = _invoice(store, agency.id, number)
     if outcome.status == "succeeded":
         if invoice.status == "open":
-            provider = STRIPE if attempt.account_id else f"platform:{STRIPE}"
+            provider = attempt.provider
+            if attempt.account_id is None:  # the platform's own account
+                provider = f"platform:{provider}"
             store.post_entry(payment_entry(invoice, provider, outcome.payment_intent or "", now))
             store.mark_invoice(agency.id, number, "paid")
             emit(store, agency.id, "invoice.paid", _paid_event(invoice, done), now)
@@ -376,7 +381,7 @@ def refund_invoice(
         uow.commit()
     refund_id = None
     if via is not None:
-        refund_id = require_gateway(context).refund(
+        refund_id = require_gateway(context, via.provider).refund(
             via.account_id,
             via.payment_intent or "",
             amount_minor,
@@ -493,7 +498,7 @@ def issue_credit_note(
         line_minor * unit,
         tax,
     )
-    provider = STRIPE if via is not None else MANUAL
+    provider = via.provider if via is not None else MANUAL
     credits = bool(invoice.lines) and invoice.lines[0].code == "credits.purchase"
     sub = invoice.sub_account_id or ""
     debit = Accounts.wallet(sub) if credits else Accounts.REVENUE_REFUNDS
@@ -579,7 +584,8 @@ def _top_up(
         agency = _agency(store, agency_id)
         link = store.gateway_link(agency_id)
         saved = store.gateway_customer(agency_id, sub_id)
-        account = link[1] if link and link[0] == STRIPE and link[2] else None
+        usable = link is not None and link[0] != MANUAL and link[1] and link[2]
+        provider, account = (link[0], link[1]) if link and usable else (MANUAL, None)
         if account is None or saved is None or saved[1] != account:
             return _top_up_document(agency, request, "pending", None, "no saved card to charge")
         key = request["idempotency_key"] or f"rebill:{agency_id}:topup:{uuid.uuid4().hex}"
@@ -602,7 +608,7 @@ def _top_up(
             "rebill_top_up": trigger[:400],
         },
     )
-    outcome = require_gateway(context).charge(account, charge, key)
+    outcome = require_gateway(context, provider).charge(account, charge, key)
     uow = uow_factory()
     with uow:
         store = uow.store
@@ -615,11 +621,11 @@ def _top_up(
                 now,
                 f"topup:{trigger}",
                 tax_minor,
-                STRIPE,
+                provider,
                 policy,
             )
             paid = PaymentAttempt(
-                receipt, 1, key, STRIPE, account, total, "succeeded", outcome.payment_intent
+                receipt, 1, key, provider, account, total, "succeeded", outcome.payment_intent
             )
             store.save_payment(agency_id, paid, now)
             store.update_top_up(agency_id, sub_id, trigger, "succeeded", key, receipt)
