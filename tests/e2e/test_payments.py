@@ -184,12 +184,15 @@ def test_a_500_is_retried_with_the_same_idempotency_key_and_charges_once(
 def test_an_attempt_whose_answer_never_came_is_asked_again_with_its_own_key(
     rebill: Rebill, linked: Agency
 ) -> None:
-    save_card(rebill, "pm_card_visa")
+    first_card = save_card(rebill, "pm_card_visa")["payment_method"]
     # More failures than the SDK's retries: the command fails and the attempt stays pending.
     rebill.server.inject_failures(500, 3, "/v1/payment_intents")
     result = rebill.run("invoices", "charge", RETAIL, "--agency", "gamma", code=1)
     assert "gateway_error" in result.stderr
     assert invoice(rebill, RETAIL)["status"] == "open"
+    # A new card saved meanwhile does not change what the pending attempt asks (same key,
+    # same parameters); the next attempt would use it.
+    assert save_card(rebill, "pm_card_mastercard")["payment_method"] != first_card
 
     document = charge(rebill, RETAIL)
 
@@ -199,6 +202,7 @@ def test_an_attempt_whose_answer_never_came_is_asked_again_with_its_own_key(
     posts = linked.requests("POST", "/v1/payment_intents")
     assert len(posts) == 4  # three injected 500s (the SDK's first try and two retries), one 200
     assert len({r["idempotency_key"] for r in posts}) == 1
+    assert posts[-1]["params"]["payment_method"] == first_card
 
 
 def test_the_payment_intent_webhook_settles_an_attempt_once_in_any_order(
@@ -658,3 +662,49 @@ def test_two_charges_of_one_invoice_at_once_charge_it_once(rebill: Rebill, linke
     (only,) = charge(rebill, RETAIL)["attempts"]
     assert only["status"] == "succeeded"
     app.dispose()
+
+
+def test_an_unanswered_refund_is_finished_with_its_own_key_before_another(
+    rebill: Rebill, linked: Agency
+) -> None:
+    save_card(rebill, "pm_card_visa")
+    charge(rebill, RETAIL)
+    rebill.server.inject_failures(500, 3, "/v1/refunds")
+    rebill.run("invoices", "refund", RETAIL, "--agency", "gamma", "--amount", "10.00", code=1)
+    assert [
+        i
+        for i in rebill.json("invoices", "list", "--agency", "gamma")["data"]
+        if i["kind"] == "credit_note"
+    ] == []
+    # Another amount is refused until the unfinished one is done.
+    result = rebill.run(
+        "invoices", "refund", RETAIL, "--agency", "gamma", "--amount", "5.00", code=5
+    )
+    assert "still unfinished" in result.stderr
+
+    finished = refund(rebill, RETAIL)
+
+    assert (finished["amount"], finished["credit_note"]) == ("10.00", "GAMMA-CN-000001")
+    posts = linked.requests("POST", "/v1/refunds")
+    assert len(posts) == 4 and len({r["idempotency_key"] for r in posts}) == 1
+    assert refund(rebill, RETAIL)["amount"] == "39.00"
+
+
+def test_a_refund_stripe_refuses_moves_nothing(rebill: Rebill, linked: Agency) -> None:
+    save_card(rebill, "pm_card_visa")
+    intent = charge(rebill, RETAIL)["attempts"][0]["payment_intent"]
+    # Refunded in full in the Stripe dashboard, outside rebill.
+    linked.sdk.v1.refunds.create(params={"payment_intent": intent}, options=linked.options)
+    result = rebill.run("invoices", "refund", RETAIL, "--agency", "gamma", code=1)
+    assert "already been refunded" in result.stderr
+    assert invoice(rebill, RETAIL)["status"] == "paid"
+    assert [
+        i
+        for i in rebill.json("invoices", "list", "--agency", "gamma")["data"]
+        if i["kind"] == "credit_note"
+    ] == []
+    # Nothing is left unfinished: the next refund is a new one (and Stripe refuses it again).
+    again = rebill.run(
+        "invoices", "refund", RETAIL, "--agency", "gamma", "--amount", "1.00", code=1
+    )
+    assert "still unfinished" not in again.stderr

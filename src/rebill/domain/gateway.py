@@ -219,6 +219,9 @@ class PaymentAttempt:
     payment_intent: str | None = None
     code: str | None = None
     message: str | None = None
+    # The card it asks: a retry of the attempt asks the same one, whatever is saved since.
+    customer_id: str | None = None
+    payment_method_id: str | None = None
 
 
 # Stripe's rule for `inferred_by_currency`: prices in these currencies are tax-exclusive.

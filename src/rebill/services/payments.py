@@ -19,6 +19,7 @@ from rebill.domain.errors import (
     BillingError,
     ConflictError,
     FieldError,
+    GatewayError,
     NotFoundError,
     TaxNotConfiguredError,
     ValidationError,
@@ -38,7 +39,7 @@ from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.money import format_minor, micros_per_minor, to_micros
 from rebill.domain.tax import TaxPolicy
 from rebill.services.billing import MANUAL, add_credits, finalize, payment_entry
-from rebill.services.gateway import STRIPE, GatewayContext, require_gateway
+from rebill.services.gateway import STRIPE, GatewayContext, agency_of, require_gateway
 from rebill.services.ports import Store, StoredInvoice, UnitOfWorkFactory
 from rebill.services.webhooks import emit
 
@@ -46,13 +47,6 @@ from rebill.services.webhooks import emit
 AGENCY_PARTY = ""
 COLLECTABLE = ("retail", "wholesale")
 REFUNDABLE = ("retail", "receipt")
-
-
-def _agency(store: Store, agency_id: str) -> Agency:
-    agency = store.get_agency(agency_id)
-    if agency is None:
-        raise NotFoundError(f"agency {agency_id!r} does not exist")
-    return agency
 
 
 def _invoice(store: Store, agency_id: str, number: str) -> StoredInvoice:
@@ -90,18 +84,8 @@ def save_card(
 ) -> dict[str, Any]:
     """Save a payer's card: a sub-account's on its agency's connected account, or (without a
     sub-account) the agency's own on the platform's account, for its wholesale invoices."""
-    if not payment_method.startswith("pm_"):
-        raise ValidationError(
-            [
-                FieldError(
-                    "--payment-method",
-                    "a Stripe PaymentMethod id like pm_… (test mode: pm_card_visa)",
-                    "payment_method",
-                )
-            ]
-        )
     with uow_factory() as uow:
-        agency = _agency(uow.store, agency_id)
+        agency = agency_of(uow.store, agency_id)
         if sub_account_id:
             sub = uow.store.get_sub_account(agency_id, sub_account_id)
             if sub is None:
@@ -113,6 +97,16 @@ def save_card(
             name, email = sub.name, sub.email or None
         else:  # the agency pays the platform, on the platform's own (Stripe) account
             provider, account, name, email = STRIPE, None, agency.name, None
+    if provider == STRIPE and not payment_method.startswith("pm_"):
+        raise ValidationError(
+            [
+                FieldError(
+                    "--payment-method",
+                    "a Stripe PaymentMethod id like pm_… (test mode: pm_card_visa)",
+                    "payment_method",
+                )
+            ]
+        )
     card = require_gateway(context, provider).save_card(account, name, email, payment_method)
     uow = uow_factory()
     with uow:
@@ -143,7 +137,7 @@ def charge_invoice(
     uow = uow_factory()
     with uow:
         store = uow.store
-        agency = _agency(store, agency_id)
+        agency = agency_of(store, agency_id)
         store.lock_invoice(agency_id, number)  # one charge of an invoice at a time
         invoice = _invoice(store, agency_id, number)
         if invoice.kind not in COLLECTABLE:
@@ -181,6 +175,8 @@ def charge_invoice(
                 account,
                 invoice.total_minor,
                 "pending",
+                customer_id=saved[2].customer_id,
+                payment_method_id=saved[2].payment_method_id,
             )
             store.save_payment(agency_id, attempt, now)
             attempts.append(attempt)
@@ -189,8 +185,8 @@ def charge_invoice(
         uow.commit()
     fee = application_fee_minor(invoice.total_minor, fee_bps)
     request = ChargeRequest(
-        customer_id=saved[2].customer_id,
-        payment_method_id=saved[2].payment_method_id,
+        customer_id=attempt.customer_id or saved[2].customer_id,
+        payment_method_id=attempt.payment_method_id or saved[2].payment_method_id,
         amount_minor=attempt.amount_minor,
         currency=invoice.currency,
         description=f"{invoice.issuer} invoice {number}",
@@ -353,7 +349,7 @@ def refund_invoice(
     uow = uow_factory()
     with uow:
         store = uow.store
-        agency = _agency(store, agency_id)
+        agency = agency_of(store, agency_id)
         store.lock_invoice(agency_id, number)  # one refund of an invoice at a time
         invoice = _invoice(store, agency_id, number)
         if invoice.kind not in REFUNDABLE:
@@ -363,31 +359,44 @@ def refund_invoice(
             )
         if invoice.status not in ("paid", "refunded"):
             raise ConflictError(f"{number} is {invoice.status}: only a paid invoice is refunded")
-        already = store.refunded_minor(agency_id, number)
-        remaining = invoice.total_minor - already
-        amount_minor = _refund_amount(amount, remaining, invoice)
         paid = [a for a in store.payments_of(agency_id, number) if a.status == "succeeded"]
         via = paid[-1] if paid and paid[-1].payment_intent else None
-        key = f"refund:{number}:{already}:{amount_minor}"
-        record = store.refund_record(agency_id, key)
-        if record is None:
+        pending = store.pending_refund(agency_id, number)
+        if pending is not None:  # its answer never came: finish it first, with its own key
+            key, amount_minor = str(pending["key"]), int(pending["amount_minor"])
+            already = store.refunded_minor(agency_id, number) - amount_minor
+            asked = _refund_amount(amount, invoice.total_minor - already, invoice)
+            if amount is not None and asked != amount_minor:
+                raise ConflictError(
+                    f"a refund of {format_minor(amount_minor, invoice.currency)} of {number} "
+                    "is still unfinished (Stripe's answer never came): run the refund without "
+                    "--amount to finish it first"
+                )
+            gateway_key = str(pending["idempotency_key"])
+        else:
+            already = store.refunded_minor(agency_id, number)
+            amount_minor = _refund_amount(amount, invoice.total_minor - already, invoice)
+            key = f"refund:{number}:{already}:{amount_minor}:{uuid.uuid4().hex[:12]}"
             _check_credits_left(store, agency, invoice, amount_minor)
-            gateway_key = f"rebill:{agency_id}:{key}:{uuid.uuid4().hex[:12]}"
+            gateway_key = f"rebill:{agency_id}:{key}"
             store.save_refund(
                 agency_id, key, number, amount_minor, "pending", None, None, now, gateway_key
             )
-        else:  # the same refund asked again (its answer never came): the same key
-            gateway_key = str(record["idempotency_key"])
         uow.commit()
     refund_id = None
     if via is not None:
-        refund_id = require_gateway(context, via.provider).refund(
-            via.account_id,
-            via.payment_intent or "",
-            amount_minor,
-            gateway_key,
-            {"rebill_agency": agency_id, "rebill_invoice": number},
-        )
+        try:
+            refund_id = require_gateway(context, via.provider).refund(
+                via.account_id,
+                via.payment_intent or "",
+                amount_minor,
+                gateway_key,
+                {"rebill_agency": agency_id, "rebill_invoice": number},
+            )
+        except GatewayError as error:
+            if not error.retryable and "dempotency" not in error.gateway_code:
+                _refund_refused(uow_factory, agency_id, key, now)  # Stripe said no: nothing moved
+            raise
     uow = uow_factory()
     with uow:
         note = issue_credit_note(uow.store, agency, number, key, amount_minor, via, refund_id, now)
@@ -401,6 +410,26 @@ def refund_invoice(
         "refunded": format_minor(already + amount_minor, invoice.currency),
         "status": "refunded" if already + amount_minor == invoice.total_minor else "paid",
     }
+
+
+def _refund_refused(
+    uow_factory: UnitOfWorkFactory, agency_id: str, key: str, now: datetime
+) -> None:
+    uow = uow_factory()
+    with uow:
+        record = uow.store.refund_record(agency_id, key)
+        if record is not None and record["status"] == "pending":
+            uow.store.save_refund(
+                agency_id,
+                key,
+                str(record["number"]),
+                int(record["amount_minor"]),
+                "failed",
+                None,
+                None,
+                now,
+            )
+        uow.commit()
 
 
 def _refund_amount(amount: str | None, remaining: int, invoice: StoredInvoice) -> int:
@@ -565,7 +594,7 @@ def process_top_ups(
                 results.append(_top_up(uow_factory, context, agency_id, request, now))
             except BillingError as error:  # kept pending (with its key) for the next run
                 with uow_factory() as uow:
-                    agency = _agency(uow.store, agency_id)
+                    agency = agency_of(uow.store, agency_id)
                 results.append(_top_up_document(agency, request, "pending", None, error.message))
     return results
 
@@ -581,7 +610,7 @@ def _top_up(
     uow = uow_factory()
     with uow:
         store = uow.store
-        agency = _agency(store, agency_id)
+        agency = agency_of(store, agency_id)
         link = store.gateway_link(agency_id)
         saved = store.gateway_customer(agency_id, sub_id)
         usable = link is not None and link[0] != MANUAL and link[1] and link[2]

@@ -528,6 +528,8 @@ class PaymentRow(Base):
     payment_intent: Mapped[str | None] = mapped_column(String(100), nullable=True)
     code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     message: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    customer_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    payment_method_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -1507,6 +1507,8 @@ class SqlStore:
                 r.payment_intent,
                 r.code,
                 r.message,
+                r.customer_id,
+                r.payment_method_id,
             )
             for r in self.session.scalars(query)
         ]
@@ -1523,6 +1525,8 @@ class SqlStore:
                 provider=payment.provider,
                 account_id=payment.account_id,
                 amount_minor=payment.amount_minor,
+                customer_id=payment.customer_id,
+                payment_method_id=payment.payment_method_id,
                 created_at=now,
             )
             self.session.add(row)
@@ -1582,13 +1586,27 @@ class SqlStore:
         self.session.flush()
 
     def refunded_minor(self, agency_id: str, number: str) -> int:
-        """What refunds (pending ones included) already take back from an invoice."""
+        """What refunds (unfinished ones included, refused ones not) take back from an
+        invoice."""
         total = self.session.scalar(
             select(func.sum(RefundRow.amount_minor)).where(
-                RefundRow.agency_id == agency_id, RefundRow.number == number
+                RefundRow.agency_id == agency_id,
+                RefundRow.number == number,
+                RefundRow.status != "failed",
             )
         )
         return int(total or 0)
+
+    def pending_refund(self, agency_id: str, number: str) -> dict[str, Any] | None:
+        """An unfinished refund of the invoice (asked of the gateway, no answer recorded)."""
+        key = self.session.scalar(
+            select(RefundRow.key).where(
+                RefundRow.agency_id == agency_id,
+                RefundRow.number == number,
+                RefundRow.status == "pending",
+            )
+        )
+        return self.refund_record(agency_id, key) if key else None
 
     def agency_for_account(self, account_id: str) -> str | None:
         return self.session.scalar(

@@ -2,7 +2,7 @@
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-11-26 23:44:07.965488
+Create Date: 2026-11-27 00:16:40.282809
 """
 
 from collections.abc import Sequence
@@ -45,6 +45,8 @@ def upgrade() -> None:
         sa.Column("payment_intent", sa.String(length=100), nullable=True),
         sa.Column("code", sa.String(length=64), nullable=True),
         sa.Column("message", sa.String(length=300), nullable=True),
+        sa.Column("customer_id", sa.String(length=100), nullable=True),
+        sa.Column("payment_method_id", sa.String(length=100), nullable=True),
         sa.Column("created_at", rebill.adapters.db.rows.UtcDateTime(), nullable=False),
         sa.Column("updated_at", rebill.adapters.db.rows.UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("agency_id", "number", "attempt", name=op.f("pk_payments")),
