@@ -708,3 +708,40 @@ def test_a_refund_stripe_refuses_moves_nothing(rebill: Rebill, linked: Agency) -
         "invoices", "refund", RETAIL, "--agency", "gamma", "--amount", "1.00", code=1
     )
     assert "still unfinished" not in again.stderr
+
+
+def test_the_card_of_a_checkout_is_saved_and_charges_the_next_invoice(
+    rebill: Rebill, linked: Agency
+) -> None:
+    """The client buys credits on the hosted page; that card is then the one rebill charges
+    off session (Stripe's `setup_future_usage`)."""
+    started = rebill.json(
+        "checkout",
+        "create",
+        "--agency",
+        "gamma",
+        "--sub-account",
+        SUB,
+        "--action",
+        "credits",
+        "--amount",
+        "20.00",
+    )
+    (created,) = linked.requests("POST", "/v1/checkout/sessions")
+    assert created["params"]["customer"].startswith("cus_")
+    assert created["params"]["payment_intent_data"]["setup_future_usage"] == "off_session"
+    # Before it completes there is a customer but no card: charging says so.
+    result = rebill.run("invoices", "charge", RETAIL, "--agency", "gamma", code=5)
+    assert "no saved card" in result.stderr
+    rebill.server.complete_checkout(started["id"], payment_method="pm_card_amex")
+    assert rebill.deliver(linked.completion(started["id"])) == "credits applied"
+
+    document = charge(rebill, RETAIL)
+
+    assert document["status"] == "paid"
+    (asked,) = intents(rebill.server, linked.id)[-1:]
+    assert asked["params"]["customer"] == created["params"]["customer"]
+    saved = linked.sdk.v1.payment_methods.retrieve(
+        asked["params"]["payment_method"], options=linked.options
+    )
+    assert (saved.card.brand, saved.customer) == ("amex", created["params"]["customer"])

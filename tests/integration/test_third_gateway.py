@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -32,6 +32,7 @@ from rebill.services.apply_catalog import apply_catalog
 from rebill.services.close_period import close_period
 from rebill.services.gateway import GatewayContext, gateway_status, link_gateway
 from rebill.services.payments import charge_invoice, refund_invoice, save_card
+from rebill.services.ports import PaymentGateway
 
 NOW = datetime(2026, 12, 15, 12, tzinfo=UTC)
 PROVIDER = "ledgerpay"
@@ -69,7 +70,7 @@ class LedgerPay:
         self.refunds.append((payment_intent, amount_minor))
         return f"lp_refund_{len(self.refunds)}"
 
-    def _unsupported(self, *_: Any, **__: Any) -> Any:
+    def _unsupported(self, *_: Any, **__: Any) -> NoReturn:
         raise GatewayError(PROVIDER, "unsupported", "not offered by LedgerPay", retryable=False)
 
     def tax_settings(self, account_id: str) -> TaxSettingsView:
@@ -100,12 +101,19 @@ class LedgerPay:
     def oauth_exchange(self, code: str) -> str:
         return self._unsupported()
 
+    def create_customer(self, account_id: str | None, name: str, email: str | None) -> str:
+        return f"lp_cust_{name}"
+
+    def card_of_payment(self, account_id: str | None, payment_intent: str) -> SavedCard | None:
+        return None
+
 
 @pytest.fixture
 def app(db_url: str, tmp_path: Path) -> Iterator[tuple[App, LedgerPay]]:
     built = build(Settings(database_url=db_url, now=NOW))
     adapter = LedgerPay()
-    registered = GatewayContext({PROVIDER: adapter}, "http://rebill.test", "secret")
+    gateways: dict[str, PaymentGateway] = {PROVIDER: adapter}  # mypy: LedgerPay is a port
+    registered = GatewayContext(gateways, "http://rebill.test", "secret")
     world = dataclasses.replace(built, gateway=registered)
     catalog = {
         "platform": {

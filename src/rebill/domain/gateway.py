@@ -127,6 +127,8 @@ class CheckoutRequest:
     cancel_url: str
     tax_minor: int = 0  # a manual tax line added to the session
     application_fee_minor: int | None = None  # the platform's fee on the direct charge
+    customer_id: str | None = None  # the client's customer on the account
+    save_card: bool = False  # keep the card for off-session charges of later invoices
 
 
 @dataclass(frozen=True)

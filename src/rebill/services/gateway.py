@@ -7,13 +7,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
-from rebill.domain.account import Agency
+from rebill.domain.account import Agency, SubAccount
 from rebill.domain.charges import (
     HeldNumber,
     PlanChange,
@@ -31,6 +31,7 @@ from rebill.domain.errors import (
 from rebill.domain.gateway import (
     CHECKOUT_ACTIONS,
     CheckoutRequest,
+    SavedCard,
     TaxReadiness,
     application_fee_minor,
     tax_readiness,
@@ -346,7 +347,8 @@ def create_checkout(
     with uow:
         store = uow.store
         agency = agency_of(store, agency_id)
-        if store.get_sub_account(agency_id, sub_account_id) is None:
+        sub = store.get_sub_account(agency_id, sub_account_id)
+        if sub is None:
             raise NotFoundError(
                 f"sub-account {sub_account_id!r} does not exist in agency {agency_id!r}"
             )
@@ -399,8 +401,14 @@ def create_checkout(
                 amount_minor, store.application_fee_bps(agency_id)
             ),
         )
+        gateway = require_gateway(context, provider)
+        request = replace(
+            request,
+            customer_id=_customer(store, gateway, provider, account, sub, now),
+            save_card=True,
+        )
         key = f"checkout:{agency_id}:{sub_account_id}:{action}:{detail}:{now.isoformat()}"
-        session = require_gateway(context, provider).create_checkout(account, request, key)
+        session = gateway.create_checkout(account, request, key)
         tax_minor = session.tax_minor or manual_tax
         store.save_checkout(
             agency_id, session.id, sub_account_id, action, detail, amount_minor, tax_minor, now
@@ -414,6 +422,26 @@ def create_checkout(
         "currency": currency,
         "action": action,
     }
+
+
+def _customer(
+    store: Store,
+    gateway: PaymentGateway,
+    provider: str,
+    account: str,
+    sub: SubAccount,
+    now: datetime,
+) -> str:
+    """The client's customer on the agency's account, created on its first checkout (its
+    card is saved when a checkout completes)."""
+    saved = store.gateway_customer(sub.agency_id, sub.id)
+    if saved is not None and saved[0] == provider and saved[1] == account:
+        return saved[2].customer_id
+    customer = gateway.create_customer(account, sub.name, sub.email or None)
+    store.save_gateway_customer(
+        sub.agency_id, sub.id, provider, account, SavedCard(customer, "", ""), now
+    )
+    return customer
 
 
 def _price(

@@ -5,11 +5,13 @@ answer a crashed or timed-out charge never recorded; `account.updated` refreshes
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from rebill.domain.charges import HeldNumber, PlanChange, number_rental_charge, plan_change_charge
+from rebill.domain.errors import GatewayError
 from rebill.domain.gateway import PaymentAttempt
 from rebill.domain.tax import TaxPolicy
 from rebill.services.billing import add_credits, issue_receipt
@@ -17,6 +19,7 @@ from rebill.services.gateway import STRIPE, GatewayContext, agency_of, require_g
 from rebill.services.payments import payment_event
 from rebill.services.ports import Store, UnitOfWorkFactory
 
+logger = logging.getLogger("rebill.gateway")
 PAYMENT_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
 
 
@@ -36,7 +39,7 @@ def handle_event(
         outcome = "ignored"
         if agency_id and event_type == "checkout.session.completed":
             session = event.get("data", {}).get("object", {})
-            outcome = _apply_checkout(store, agency_id, session, now)
+            outcome = _apply_checkout(store, context, agency_id, session, now)
         elif agency_id and event_type == "account.updated":
             status = require_gateway(context).account_status(str(account))  # the current state
             store.save_gateway_link(
@@ -58,7 +61,13 @@ def handle_event(
     return outcome
 
 
-def _apply_checkout(store: Store, agency_id: str, session: dict[str, Any], now: datetime) -> str:
+def _apply_checkout(
+    store: Store,
+    context: GatewayContext,
+    agency_id: str,
+    session: dict[str, Any],
+    now: datetime,
+) -> str:
     checkout = store.checkout(agency_id, str(session.get("id")), for_update=True)
     if checkout is None:
         return "unknown checkout"
@@ -113,6 +122,16 @@ def _apply_checkout(store: Store, agency_id: str, session: dict[str, Any], now: 
             str(session["payment_intent"]),
         )
         store.save_payment(agency_id, paid, now)
+    account = _account_of(store, agency_id)
+    if session.get("payment_intent") and session.get("customer"):
+        # The card the client paid with, kept for the off-session charge of its invoices.
+        try:
+            card = require_gateway(context).card_of_payment(account, str(session["payment_intent"]))
+        except GatewayError:  # the purchase stands; the card is saved at the next checkout
+            logger.warning("could not read the card of %s", session["payment_intent"])
+            card = None
+        if card is not None:
+            store.save_gateway_customer(agency_id, sub_id, STRIPE, account, card, now)
     store.complete_checkout(agency_id, checkout["id"], now)
     return f"{checkout['action']} applied"
 

@@ -154,7 +154,12 @@ def charge_invoice(
             _connected_account(store, agency_id) if invoice.kind == "retail" else (STRIPE, None)
         )
         saved = store.gateway_customer(agency_id, party or AGENCY_PARTY)
-        if saved is None or saved[1] != account or saved[0] != provider:
+        if (
+            saved is None
+            or saved[1] != account
+            or saved[0] != provider
+            or not saved[2].payment_method_id
+        ):
             who = f"sub-account {party!r}" if party else f"agency {agency_id!r} (at the platform)"
             flag = f" --sub-account {party}" if party else ""
             raise ConflictError(
@@ -615,7 +620,12 @@ def _top_up(
         saved = store.gateway_customer(agency_id, sub_id)
         usable = link is not None and link[0] != MANUAL and link[1] and link[2]
         provider, account = (link[0], link[1]) if link and usable else (MANUAL, None)
-        if account is None or saved is None or saved[1] != account:
+        if (
+            account is None
+            or saved is None
+            or saved[1] != account
+            or not saved[2].payment_method_id
+        ):
             return _top_up_document(agency, request, "pending", None, "no saved card to charge")
         key = request["idempotency_key"] or f"rebill:{agency_id}:topup:{uuid.uuid4().hex}"
         store.update_top_up(agency_id, sub_id, trigger, "pending", key)

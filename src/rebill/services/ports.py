@@ -133,7 +133,9 @@ class Mailer(Protocol):
 
 
 class PaymentGateway(Protocol):
-    """A payment provider, plain data in and out (implemented by the Stripe adapter)."""
+    """A payment provider, plain data in and out (implemented by the Stripe adapter). Another
+    provider implements the same methods, raising GatewayError(code "unsupported") for what
+    it does not offer (Connect onboarding, Stripe Tax), and is registered in bootstrap."""
 
     def account_status(self, account_id: str) -> AccountStatus: ...
 
@@ -160,6 +162,10 @@ class PaymentGateway(Protocol):
     def save_card(
         self, account_id: str | None, name: str, email: str | None, payment_method: str
     ) -> SavedCard: ...
+
+    def create_customer(self, account_id: str | None, name: str, email: str | None) -> str: ...
+
+    def card_of_payment(self, account_id: str | None, payment_intent: str) -> SavedCard | None: ...
 
     def charge(
         self, account_id: str | None, request: ChargeRequest, idempotency_key: str

@@ -115,28 +115,56 @@ class StripeGateway:
         return str(token.stripe_user_id)
 
     # -- saved cards, off-session charges and refunds ---------------------------------------
+    def create_customer(self, account_id: str | None, name: str, email: str | None) -> str:
+        params: Any = {"name": name}
+        if email:
+            params["email"] = email
+        try:
+            customer = self.client.v1.customers.create(
+                params=params, options=self._options(account_id)
+            )
+        except stripe.StripeError as exc:
+            raise self._fail(exc) from None
+        return str(customer.id)
+
     def save_card(
         self, account_id: str | None, name: str, email: str | None, payment_method: str
     ) -> SavedCard:
         """A customer with the payment method attached and made its default (a `pm_card_*`
         test token becomes a real PaymentMethod when attached)."""
-        params: Any = {"name": name}
-        if email:
-            params["email"] = email
         options = self._options(account_id)
+        customer_id = self.create_customer(account_id, name, email)
         try:
-            customer = self.client.v1.customers.create(params=params, options=options)
-            attach: Any = {"customer": customer.id}
+            attach: Any = {"customer": customer_id}
             pm = self.client.v1.payment_methods.attach(
                 payment_method, params=attach, options=options
             )
             default: Any = {"invoice_settings": {"default_payment_method": pm.id}}
-            self.client.v1.customers.update(customer.id, params=default, options=options)
+            self.client.v1.customers.update(customer_id, params=default, options=options)
         except stripe.StripeError as exc:
             raise self._fail(exc) from None
+        return SavedCard(customer_id, pm.id, self._label(pm))
+
+    @staticmethod
+    def _label(pm: Any) -> str:
         card = getattr(pm, "card", None)
-        label = f"{card.brand} •••• {card.last4}" if card is not None else str(pm.type)
-        return SavedCard(customer.id, pm.id, label)
+        return f"{card.brand} •••• {card.last4}" if card is not None else str(pm.type)
+
+    def card_of_payment(self, account_id: str | None, payment_intent: str) -> SavedCard | None:
+        """The card a payment saved for later (`setup_future_usage`), if it saved one."""
+        options = self._options(account_id)
+        try:
+            intent = self.client.v1.payment_intents.retrieve(payment_intent, options=options)
+            if not intent.customer or not intent.payment_method:
+                return None
+            pm_id = str(getattr(intent.payment_method, "id", intent.payment_method))
+            pm = self.client.v1.payment_methods.retrieve(pm_id, options=options)
+        except stripe.StripeError as exc:
+            raise self._fail(exc) from None
+        if getattr(pm, "customer", None) is None:
+            return None  # paid, not saved
+        customer = str(getattr(intent.customer, "id", intent.customer))
+        return SavedCard(customer, pm.id, self._label(pm))
 
     def charge(
         self, account_id: str | None, request: ChargeRequest, idempotency_key: str
@@ -277,11 +305,15 @@ class StripeGateway:
         }
         if request.automatic_tax:
             params["automatic_tax"] = {"enabled": True}
+        intent: dict[str, Any] = {}
         if request.application_fee_minor:
-            params["payment_intent_data"] = {
-                "application_fee_amount": request.application_fee_minor,
-                "metadata": request.metadata,
-            }
+            intent["application_fee_amount"] = request.application_fee_minor
+        if request.customer_id:
+            params["customer"] = request.customer_id
+            if request.save_card:  # the card is kept for the client's next invoices
+                intent["setup_future_usage"] = "off_session"
+        if intent:
+            params["payment_intent_data"] = {**intent, "metadata": request.metadata}
         options: Any = {"stripe_account": account_id, "idempotency_key": idempotency_key}
         try:
             session = self.client.v1.checkout.sessions.create(params=params, options=options)

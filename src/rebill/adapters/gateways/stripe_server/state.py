@@ -1018,6 +1018,11 @@ class State:
 
     def _succeed(self, ctx: Ctx, pi: Obj, card: cards.TestCard) -> None:
         charge = self._charge(ctx, pi, card, True)
+        if pi.get("setup_future_usage") and pi.get("customer"):
+            # Stripe: the PaymentMethod is attached to the customer for later (off-session) use.
+            pm = self.data(ctx.account).objects[pi["payment_method"]]
+            if not pm.get("customer"):
+                self.attach_payment_method(ctx, pm["id"], {"customer": pi["customer"]})
         pi["status"] = "succeeded"
         pi["amount_received"] = pi["amount"]
         pi["next_action"] = None
@@ -1856,6 +1861,8 @@ class State:
         }
         if session["customer"]:
             pi_params["customer"] = session["customer"]
+            if intent_data.get("setup_future_usage"):
+                pi_params["setup_future_usage"] = intent_data["setup_future_usage"]
         if intent_data.get("application_fee_amount") is not None and not ctx.platform:
             pi_params["application_fee_amount"] = intent_data["application_fee_amount"]
         pi_params = {k: v for k, v in pi_params.items() if v is not None}
