@@ -301,3 +301,28 @@ def test_billing_charges_an_invoice_to_the_saved_card_and_refunds_part(
     expect(note).to_contain_text(f"credit note of {number}")
     expect(note).to_contain_text("5.00 USD")
     shot(page, "panel-invoices-charged-and-refunded")
+
+
+def test_client_pays_an_open_invoice_from_the_portal(served: Served, page: Any) -> None:
+    expect = sync_api.expect
+    portal = f"http://{DOMAIN}:{served.port}"
+    page.goto(f"{portal}/")
+    sign_in(page, "owner@harbor-realty.example")
+    page.get_by_role("link", name="Invoices").click()
+    row = page.locator("tr", has=page.get_by_role("rowheader", name="ACME-000005", exact=True))
+    expect(row.locator("td").nth(2)).to_have_text("open")
+    row.get_by_role("button", name="Pay now ACME-000005").click()
+    expect(page).to_have_url(re.compile(r"/_test/checkout/"))
+    expect(page.locator("body")).to_contain_text("938.96")
+    page.get_by_role("button", name="Pay").click()
+    expect(page).to_have_url(re.compile(rf"{re.escape(DOMAIN)}:\d+/client/\?done=paid"))
+    deadline = time.monotonic() + 15
+    while True:
+        page.goto(f"{portal}/client/invoices")
+        status = row.locator("td").nth(2).inner_text()
+        if status == "paid":
+            break
+        assert time.monotonic() < deadline, "the checkout webhook never paid the invoice"
+        time.sleep(0.3)
+    expect(row.get_by_role("button")).to_have_count(0)
+    shot(page, "portal-invoice-paid")

@@ -745,3 +745,62 @@ def test_the_card_of_a_checkout_is_saved_and_charges_the_next_invoice(
         asked["params"]["payment_method"], options=linked.options
     )
     assert (saved.card.brand, saved.customer) == ("amex", created["params"]["customer"])
+
+
+# ---------------------------------------------------------------------------------------------
+# a client pays an open invoice on the hosted page
+# ---------------------------------------------------------------------------------------------
+
+
+def pay_online(rebill: Rebill, number: str, code: int = 0) -> Any:
+    args = ["checkout", "create", "--agency", "gamma", "--sub-account", SUB]
+    result = rebill.run(*args, "--action", "invoice", "--invoice", number, "--json", code=code)
+    return json.loads(result.stdout) if code == 0 else result
+
+
+def test_a_client_pays_an_open_invoice_on_the_hosted_page(rebill: Rebill, linked: Agency) -> None:
+    started = pay_online(rebill, RETAIL)
+    assert (started["amount"], started["tax"]) == ("49.00", "0.00")
+    (created,) = linked.requests("POST", "/v1/checkout/sessions")
+    assert "automatic_tax" not in created["params"]  # the invoice already holds its tax
+    rebill.server.complete_checkout(started["id"])
+    event = linked.completion(started["id"])
+
+    assert rebill.deliver(event) == "invoice paid"
+    assert rebill.deliver(event) == "replay ignored"
+
+    assert invoice(rebill, RETAIL)["status"] == "paid"
+    (attempt,) = charge(rebill, RETAIL)["attempts"]
+    assert (attempt["status"], attempt["idempotency_key"]) == (
+        "succeeded",
+        f"checkout:{started['id']}",
+    )
+    # Paid: no new checkout for it, and it can be refunded through Stripe.
+    assert "nothing to pay" in pay_online(rebill, RETAIL, code=5).stderr
+    assert refund(rebill, RETAIL, "--amount", "4.00")["refund"].startswith("re_")
+
+
+def test_an_invoice_paid_twice_gives_the_second_payment_back(
+    rebill: Rebill, linked: Agency
+) -> None:
+    started = pay_online(rebill, RETAIL)
+    save_card(rebill, "pm_card_visa")
+    charge(rebill, RETAIL)  # the agency charged it off session meanwhile
+    rebill.server.complete_checkout(started["id"])
+
+    outcome = rebill.deliver(linked.completion(started["id"]))
+
+    assert outcome.startswith("invoice already paid: payment refunded (re_")
+    intent = linked.completion(started["id"])["data"]["object"]["payment_intent"]
+    (given_back,) = linked.sdk.v1.refunds.list(
+        params={"payment_intent": intent}, options=linked.options
+    ).data
+    assert given_back.amount == 4900
+    assert [a["status"] for a in charge(rebill, RETAIL)["attempts"]] == ["succeeded"]
+
+
+def test_only_the_clients_own_open_retail_invoices_are_payable(
+    rebill: Rebill, linked: Agency
+) -> None:
+    assert "does not exist" in pay_online(rebill, WHOLESALE, code=4).stderr
+    assert "does not exist" in pay_online(rebill, "GAMMA-999999", code=4).stderr

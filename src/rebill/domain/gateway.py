@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from rebill.domain.money import round_div
 
-CHECKOUT_ACTIONS = ("credits", "upgrade", "number")
+CHECKOUT_ACTIONS = ("credits", "upgrade", "number", "invoice")
 
 FIX_HEAD_OFFICE = (
     "Set your head office address (at least the country): Stripe Dashboard → "

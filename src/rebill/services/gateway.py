@@ -334,7 +334,10 @@ def create_checkout(
     plan_id: str | None,
     number_type: str | None,
     now: datetime,
+    invoice: str | None = None,
 ) -> dict[str, Any]:
+    """A hosted checkout for a client action: credits, a plan upgrade, a number, or paying
+    one of its open invoices (`invoice`: the invoice's total, its tax already in it)."""
     if action not in CHECKOUT_ACTIONS:
         raise ValidationError(
             [
@@ -360,32 +363,35 @@ def create_checkout(
                 "outside rebill (`rebill credits add`)"
             )
         provider, account = link[0], link[1]
-        require_tax_ready(store, context, agency)
-        history = store.plan_history_of(agency_id, sub_account_id)
-        plans = store.plans(agency_id)
-        amount_micros, detail, description = _price(
-            agency,
-            history,
-            store.numbers_of(agency_id, sub_account_id),
-            _limits(store, agency_id, sub_account_id, history, now),
-            plans,
-            action,
-            amount,
-            plan_id,
-            number_type,
-            now,
-        )
+        taxed = action != "invoice"  # an invoice carries its own tax
+        if taxed:
+            require_tax_ready(store, context, agency)
+            history = store.plan_history_of(agency_id, sub_account_id)
+            amount_micros, detail, description = _price(
+                agency,
+                history,
+                store.numbers_of(agency_id, sub_account_id),
+                _limits(store, agency_id, sub_account_id, history, now),
+                store.plans(agency_id),
+                action,
+                amount,
+                plan_id,
+                number_type,
+                now,
+            )
+        else:
+            amount_micros, detail, description = _open_invoice(store, sub, invoice)
         currency = agency.currency
         amount_minor = micros_to_minor(amount_micros, currency)
         manual_tax = 0
-        if agency.tax.mode == "manual" and not agency.tax.inclusive:
+        if taxed and agency.tax.mode == "manual" and not agency.tax.inclusive:
             manual_tax = agency.tax.line_tax_minor(amount_minor)
         request = CheckoutRequest(
             action=action,
             description=description,
             amount_minor=amount_minor,
             currency=currency,
-            automatic_tax=agency.tax.mode == "stripe",
+            automatic_tax=taxed and agency.tax.mode == "stripe",
             tax_code=None,
             metadata={
                 "rebill_agency": agency_id,
@@ -422,6 +428,21 @@ def create_checkout(
         "currency": currency,
         "action": action,
     }
+
+
+def _open_invoice(store: Store, sub: SubAccount, number: str | None) -> tuple[int, str, str]:
+    """(total in micros, number, description) of one of the client's open invoices."""
+    found = store.invoices(agency_id=sub.agency_id, number=number or "")
+    if not found or found[0].sub_account_id != sub.id or found[0].kind != "retail":
+        raise NotFoundError(f"invoice {number!r} does not exist")
+    if found[0].status != "open":
+        raise ConflictError(f"{number} is {found[0].status}: there is nothing to pay")
+    invoice = found[0]
+    return (
+        invoice.total_minor * micros_per_minor(invoice.currency),
+        invoice.number,
+        (f"Invoice {invoice.number}"),
+    )
 
 
 def _customer(

@@ -12,11 +12,11 @@ from typing import Any
 
 from rebill.domain.charges import HeldNumber, PlanChange, number_rental_charge, plan_change_charge
 from rebill.domain.errors import GatewayError
-from rebill.domain.gateway import PaymentAttempt
+from rebill.domain.gateway import ChargeOutcome, PaymentAttempt
 from rebill.domain.tax import TaxPolicy
 from rebill.services.billing import add_credits, issue_receipt
 from rebill.services.gateway import STRIPE, GatewayContext, agency_of, require_gateway
-from rebill.services.payments import payment_event
+from rebill.services.payments import apply_outcome, payment_event
 from rebill.services.ports import Store, UnitOfWorkFactory
 
 logger = logging.getLogger("rebill.gateway")
@@ -80,7 +80,10 @@ def _apply_checkout(
     tax_minor = int(details["amount_tax"] if "amount_tax" in details else checkout["tax_minor"])
     tax = _session_tax(agency.tax, session, tax_minor)
     receipt: str | None = None
-    if checkout["action"] == "credits":
+    result = f"{checkout['action']} applied"
+    if checkout["action"] == "invoice":
+        result = _pay_invoice(store, context, agency_id, checkout, session, now)
+    elif checkout["action"] == "credits":
         receipt, _ = add_credits(
             store,
             agency_id,
@@ -101,7 +104,7 @@ def _apply_checkout(
         charge = plan_change_charge([*history, change], len(history), agency.tz)
         if charge is not None:
             receipt = issue_receipt(store, agency, sub_id, charge, now, tax_minor, "stripe", tax)
-    else:
+    elif checkout["action"] == "number":
         number = HeldNumber(_next_number(store, agency_id), checkout["detail"], now, None)
         store.add_number(agency_id, sub_id, number)
         history = store.plan_history_of(agency_id, sub_id)
@@ -133,7 +136,47 @@ def _apply_checkout(
         if card is not None:
             store.save_gateway_customer(agency_id, sub_id, STRIPE, account, card, now)
     store.complete_checkout(agency_id, checkout["id"], now)
-    return f"{checkout['action']} applied"
+    return result
+
+
+def _pay_invoice(
+    store: Store,
+    context: GatewayContext,
+    agency_id: str,
+    checkout: dict[str, Any],
+    session: dict[str, Any],
+    now: datetime,
+) -> str:
+    """A client paid an open invoice on the hosted page: one more attempt, succeeded. If the
+    invoice was paid meanwhile (an off-session charge), this payment goes back at once."""
+    number, intent = str(checkout["detail"]), str(session.get("payment_intent") or "")
+    account = _account_of(store, agency_id)
+    agency = agency_of(store, agency_id)
+    store.lock_invoice(agency_id, number)
+    (invoice,) = store.invoices(agency_id=agency_id, number=number)
+    if invoice.status != "open":
+        refund = require_gateway(context).refund(
+            account,
+            intent,
+            int(session.get("amount_total") or 0),
+            f"rebill:{agency_id}:duplicate:{checkout['id']}",
+            {"rebill_agency": agency_id, "rebill_invoice": number},
+        )
+        return f"invoice already {invoice.status}: payment refunded ({refund})"
+    serial = len(store.payments_of(agency_id, number, for_update=True)) + 1
+    attempt = PaymentAttempt(
+        number,
+        serial,
+        f"checkout:{checkout['id']}",
+        STRIPE,
+        account,
+        int(session.get("amount_total") or 0),
+        "pending",
+        intent,
+    )
+    store.save_payment(agency_id, attempt, now)
+    apply_outcome(store, agency, number, serial, ChargeOutcome("succeeded", intent), now)
+    return "invoice paid"
 
 
 def _session_tax(policy: TaxPolicy, session: dict[str, Any], tax_minor: int) -> TaxPolicy:

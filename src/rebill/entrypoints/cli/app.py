@@ -948,12 +948,13 @@ def gateway_fee(
 def checkout_create(
     agency: AgencyOption,
     sub_account: Annotated[str, typer.Option("--sub-account")],
-    action: Annotated[str, typer.Option(help="credits, upgrade or number")],
+    action: Annotated[str, typer.Option(help="credits, upgrade, number or invoice")],
     amount: Annotated[str | None, typer.Option(help="credits: e.g. 20.00")] = None,
     plan: Annotated[str | None, typer.Option(help="upgrade: the plan")] = None,
     number_type: Annotated[
         str | None, typer.Option("--type", help="number: local or toll_free")
     ] = None,
+    invoice: Annotated[str | None, typer.Option(help="invoice: the open invoice to pay")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -970,6 +971,7 @@ def checkout_create(
             plan,
             number_type,
             rebill.clock.now(),
+            invoice,
         )
     except BillingError as exc:
         fail(exc)

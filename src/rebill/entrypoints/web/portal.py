@@ -143,6 +143,7 @@ def routes(web: Web) -> APIRouter:
                 form.get("plan") if action == "upgrade" else None,
                 form.get("number_type") if action == "number" else None,
                 rebill.clock.now(),
+                form.get("invoice") if action == "invoice" else None,
             )
         except (ConflictError, TaxNotConfiguredError) as exc:
             manual = isinstance(exc, ConflictError) and "manual" in exc.message
