@@ -790,13 +790,17 @@ def test_an_invoice_paid_twice_gives_the_second_payment_back(
 
     outcome = rebill.deliver(linked.completion(started["id"]))
 
-    assert outcome.startswith("invoice already paid: payment refunded (re_")
+    assert outcome == "invoice paid already: refunding"
     intent = linked.completion(started["id"])["data"]["object"]["payment_intent"]
     (given_back,) = linked.sdk.v1.refunds.list(
         params={"payment_intent": intent}, options=linked.options
     ).data
     assert given_back.amount == 4900
-    assert [a["status"] for a in charge(rebill, RETAIL)["attempts"]] == ["succeeded"]
+    attempts = charge(rebill, RETAIL)["attempts"]
+    assert [a["status"] for a in attempts] == ["succeeded", "returned"]
+    assert attempts[1]["message"] == f"paid twice: refunded {given_back.id}"
+    # The ledger saw one payment.
+    assert invoice(rebill, RETAIL)["status"] == "paid"
 
 
 def test_only_the_clients_own_open_retail_invoices_are_payable(
@@ -804,3 +808,144 @@ def test_only_the_clients_own_open_retail_invoices_are_payable(
 ) -> None:
     assert "does not exist" in pay_online(rebill, WHOLESALE, code=4).stderr
     assert "does not exist" in pay_online(rebill, "GAMMA-999999", code=4).stderr
+
+
+def test_a_late_authentication_after_another_payment_is_given_back(
+    rebill: Rebill, linked: Agency
+) -> None:
+    save_card(rebill, "pm_card_authenticationRequired")
+    first = charge(rebill, RETAIL, code=EXIT_PAYMENT_FAILED)["attempts"][0]["payment_intent"]
+    save_card(rebill, "pm_card_visa")
+    assert charge(rebill, RETAIL)["status"] == "paid"  # attempt 2
+    # The client then completes the first PaymentIntent on session after all.
+    linked.sdk.v1.payment_intents.confirm(
+        first, params={"payment_method": "pm_card_visa"}, options=linked.options
+    )
+    (late,) = [
+        e for e in linked.events("payment_intent.succeeded") if e["data"]["object"]["id"] == first
+    ]
+
+    assert rebill.deliver(late) == "payment duplicate"
+
+    (given_back,) = linked.sdk.v1.refunds.list(
+        params={"payment_intent": first}, options=linked.options
+    ).data
+    assert given_back.amount == 4900
+    statuses = [a["status"] for a in charge(rebill, RETAIL)["attempts"]]
+    assert statuses == ["returned", "succeeded"]
+
+
+def test_manual_payment_is_refused_for_credit_notes_and_refunded_invoices(
+    rebill: Rebill, linked: Agency
+) -> None:
+    save_card(rebill, "pm_card_visa")
+    charge(rebill, RETAIL)
+    note = refund(rebill, RETAIL)["credit_note"]
+    for number in (note, RETAIL):
+        result = rebill.run(
+            "invoices", "pay", number, "--agency", "gamma", "--reference", "x", code=5
+        )
+        assert "only" in result.stderr
+    assert invoice(rebill, RETAIL)["status"] == "refunded"
+
+
+def test_two_top_up_runners_at_once_charge_once(rebill: Rebill, agency: Agency) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rebill.services.payments import process_top_ups
+
+    rebill.link("gamma", agency.id)
+    with_top_up(rebill, "gamma")
+    save_card(rebill, "pm_card_visa")
+    spend(rebill, "gamma", "long-call", 101 * 60)
+    app = build(Settings.from_env(rebill.db))
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda _: process_top_ups(app.uow, app.gateway, NOW), range(2)))
+    app.dispose()
+
+    statuses = sorted(r["status"] for run in runs for r in run)
+    assert statuses.count("succeeded") >= 1
+    assert len(agency.requests("POST", "/v1/payment_intents")) <= 2
+    succeeded = [
+        pi
+        for pi in agency.sdk.v1.payment_intents.list(options=agency.options).data
+        if pi.status == "succeeded"
+    ]
+    assert len(succeeded) == 1
+    assert rebill.wallet("gamma") == 20_750_000
+
+
+def test_connect_links_expire_and_never_replace_an_account_that_takes_charges(
+    rebill: Rebill, linked: Agency, server: StripeTestServer
+) -> None:
+    from datetime import timedelta
+
+    from rebill.services.gateway import signed_agency
+
+    context = build(Settings.from_env(rebill.db)).gateway
+    old = signed_agency(context, "gamma", NOW - timedelta(days=2))
+    answer = rebill.api.get("/connect/return", params={"state": old}, follow_redirects=False)
+    assert answer.status_code == 422
+    assert "expired" in answer.json()["detail"]
+    # gamma's account takes charges: a leaked (valid) state and someone else's code do not
+    # relink it, and no fresh onboarding link is handed out for it.
+    state = signed_agency(context, "gamma", NOW)
+    other = server.create_oauth_code()
+    hijack = rebill.api.get(
+        "/connect/oauth/callback", params={"state": state, "code": other}, follow_redirects=False
+    )
+    assert hijack.status_code == 409, hijack.text
+    assert rebill.status("gamma")["account"] == linked.id
+    refresh = rebill.api.get("/connect/refresh", params={"state": state}, follow_redirects=False)
+    assert refresh.status_code == 409
+
+
+def test_a_charge_stripe_refuses_outright_ends_the_attempt(rebill: Rebill, linked: Agency) -> None:
+    saved = save_card(rebill, "pm_card_visa")
+    # The customer is deleted in the Stripe dashboard: Stripe answers 404, nothing happened.
+    linked.sdk.v1.customers.delete(saved["customer"], options=linked.options)
+    refused = charge(rebill, RETAIL, code=EXIT_PAYMENT_FAILED)
+    assert refused["attempts"][-1]["status"] == "failed"
+    assert refused["attempts"][-1]["code"] == "resource_missing"
+    save_card(rebill, "pm_card_visa")
+    paid = charge(rebill, RETAIL)
+    assert [a["status"] for a in paid["attempts"]] == ["failed", "succeeded"]
+
+
+def test_a_refund_made_but_unrecorded_is_found_not_made_again(
+    rebill: Rebill, linked: Agency
+) -> None:
+    """The refund went through at Stripe, the answer was lost, and a day later Stripe has
+    forgotten the idempotency key: the retry finds the refund by its key in the metadata."""
+    import dataclasses
+
+    from rebill.domain.errors import GatewayError
+    from rebill.services.payments import refund_invoice
+
+    save_card(rebill, "pm_card_visa")
+    charge(rebill, RETAIL)
+    app = build(Settings.from_env(rebill.db))
+    real = app.gateway.gateways["stripe"]
+
+    class LostAnswer:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def refund(self, *args: Any) -> str:
+            real.refund(*args)
+            raise GatewayError("stripe", "APIConnectionError", "connection reset", True)
+
+    broken = dataclasses.replace(app.gateway, gateways={"stripe": LostAnswer()})
+    with pytest.raises(GatewayError):
+        refund_invoice(app.uow, broken, "gamma", RETAIL, "10.00", NOW)
+    app.dispose()
+    with rebill.server.state.lock:  # a day later: Stripe no longer knows the key
+        rebill.server.state.data(linked.id).idempotency.clear()
+
+    finished = refund(rebill, RETAIL)
+
+    assert finished["amount"] == "10.00"
+    intent = charge(rebill, RETAIL)["attempts"][0]["payment_intent"]
+    made = linked.sdk.v1.refunds.list(params={"payment_intent": intent}, options=linked.options)
+    assert [r.amount for r in made.data] == [1000]
+    assert finished["refund"] == made.data[0].id

@@ -107,6 +107,11 @@ class LedgerPay:
     def card_of_payment(self, account_id: str | None, payment_intent: str) -> SavedCard | None:
         return None
 
+    def find_refund(
+        self, account_id: str | None, payment_intent: str, idempotency_key: str
+    ) -> str | None:
+        return None
+
 
 @pytest.fixture
 def app(db_url: str, tmp_path: Path) -> Iterator[tuple[App, LedgerPay]]:

@@ -171,8 +171,9 @@ class ChargeRequest:
 
 @dataclass(frozen=True)
 class ChargeOutcome:
-    """What the gateway answered: `succeeded`, `failed` (declined: the invoice stays open) or
-    `requires_action` (the client must authenticate on session)."""
+    """What the gateway answered: `succeeded`, `failed` (declined: the invoice stays open),
+    `requires_action` (the client must authenticate on session) or `processing` (a bank debit
+    whose end its webhook tells)."""
 
     status: str
     payment_intent: str | None
@@ -180,7 +181,7 @@ class ChargeOutcome:
     message: str | None = None
 
 
-PAYMENT_STATUSES = ("pending", "succeeded", "failed", "requires_action")
+PAYMENT_STATUSES = ("pending", "succeeded", "failed", "requires_action", "duplicate", "returned")
 BASIS_POINTS = 10_000
 
 
@@ -224,6 +225,7 @@ class PaymentAttempt:
     # The card it asks: a retry of the attempt asks the same one, whatever is saved since.
     customer_id: str | None = None
     payment_method_id: str | None = None
+    fee_minor: int | None = None  # the platform's application fee asked with it
 
 
 # Stripe's rule for `inferred_by_currency`: prices in these currencies are tax-exclusive.

@@ -196,14 +196,20 @@ def mark_paid(store: Store, agency_id: str, number: str, reference: str, now: da
                 )
             ]
         )
+    store.lock_invoice(agency_id, number)
     found = store.invoices(agency_id=agency_id, number=number)
     if not found:
         raise NotFoundError(f"invoice {number!r} does not exist in agency {agency_id!r}")
     invoice = found[0]
     if invoice.status == "paid":
         return "paid"
-    if invoice.kind == "receipt":
-        raise ConflictError(f"{number} is a receipt; receipts are paid when issued")
+    if invoice.kind in ("receipt", "credit_note"):
+        raise ConflictError(
+            f"{number} is a {invoice.kind.replace('_', ' ')}; only open invoices are paid "
+            "(receipts are paid when issued)"
+        )
+    if invoice.status != "open":
+        raise ConflictError(f"{number} is {invoice.status}: only an open invoice is paid")
     store.post_entry(payment_entry(invoice, MANUAL, reference, now))
     store.mark_invoice(agency_id, number, "paid")
     return "open"

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
@@ -49,6 +49,8 @@ from rebill.services.ports import PaymentGateway, Store, UnitOfWorkFactory
 # Bounds of a credit purchase through checkout, in currency units.
 credit_purchase_min_units = 5
 credit_purchase_max_units = 1_000
+# How long onboarding and OAuth return URLs stay valid.
+connect_state_ttl = timedelta(hours=24)
 
 
 STRIPE = "stripe"
@@ -142,27 +144,35 @@ def link_gateway(
 
 
 # -- onboarding: Account Links for accounts the platform creates, OAuth for existing ones ----
-def signed_agency(context: GatewayContext, agency_id: str) -> str:
-    """`agency.signature`: what onboarding and OAuth URLs carry, so that a visitor cannot
-    make rebill link or onboard another agency."""
-    digest = hmac.new(
-        context.signing_secret.encode(), f"connect:{agency_id}".encode(), hashlib.sha256
-    ).hexdigest()[:32]
-    return f"{agency_id}.{digest}"
+def signed_agency(context: GatewayContext, agency_id: str, now: datetime) -> str:
+    """`agency.expiry.signature`: what onboarding and OAuth URLs carry, so that a visitor
+    cannot make rebill link or onboard another agency, nor reuse an old link for long."""
+    expires = int((now + connect_state_ttl).timestamp())
+    return f"{agency_id}.{expires}.{_digest(context, agency_id, expires)}"
 
 
-def agency_from_signed(context: GatewayContext, state: str) -> str:
-    agency_id, _, _digest = state.rpartition(".")
-    if not agency_id or not hmac.compare_digest(signed_agency(context, agency_id), state):
+def _digest(context: GatewayContext, agency_id: str, expires: int) -> str:
+    message = f"connect:{agency_id}:{expires}".encode()
+    return hmac.new(context.signing_secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def agency_from_signed(context: GatewayContext, state: str, now: datetime) -> str:
+    agency_id, expires, digest = ([*state.rsplit(".", 2), "", ""])[:3]
+    valid = bool(agency_id) and expires.isdigit() and bool(context.signing_secret)
+    if not valid or not hmac.compare_digest(_digest(context, agency_id, int(expires)), digest):
         raise ValidationError(
             [FieldError("state", "the link is not one rebill made (bad signature)", "state")]
+        )
+    if int(expires) < now.timestamp():
+        raise ValidationError(
+            [FieldError("state", "the link has expired: start again from rebill", "state")]
         )
     return agency_id
 
 
-def onboarding_urls(context: GatewayContext, agency_id: str) -> tuple[str, str]:
+def onboarding_urls(context: GatewayContext, agency_id: str, now: datetime) -> tuple[str, str]:
     """(refresh_url, return_url) of an Account Link."""
-    state = quote(signed_agency(context, agency_id))
+    state = quote(signed_agency(context, agency_id, now))
     base = context.public_url
     return (
         f"{base}/connect/refresh?state={state}",
@@ -202,19 +212,24 @@ def onboard(
         with uow:
             uow.store.save_gateway_link(agency_id, "stripe", account, charges, details, now)
             uow.commit()
-    refresh_url, return_url = onboarding_urls(context, agency_id)
+    refresh_url, return_url = onboarding_urls(context, agency_id, now)
     url = gateway.account_link(account, refresh_url, return_url)
     return {"agency": agency_id, "account": account, "charges_enabled": charges, "url": url}
 
 
-def onboarding_link(context: GatewayContext, uow_factory: UnitOfWorkFactory, state: str) -> str:
-    """A fresh Account Link for a signed refresh URL (an old link expired or was used)."""
-    agency_id = agency_from_signed(context, state)
+def onboarding_link(
+    context: GatewayContext, uow_factory: UnitOfWorkFactory, state: str, now: datetime
+) -> str:
+    """A fresh Account Link for a signed refresh URL (an old link expired or was used), only
+    while the account is not onboarded."""
+    agency_id = agency_from_signed(context, state, now)
     with uow_factory() as uow:
         link = uow.store.gateway_link(agency_id)
     if link is None or link[0] != "stripe" or not link[1]:
         raise NotFoundError(f"agency {agency_id!r} has no Stripe account to onboard")
-    refresh_url, return_url = onboarding_urls(context, agency_id)
+    if link[3]:
+        raise ConflictError(f"{link[1]} is onboarded already")
+    refresh_url, return_url = onboarding_urls(context, agency_id, now)
     return require_gateway(context).account_link(link[1], refresh_url, return_url)
 
 
@@ -222,7 +237,7 @@ def refresh_link(
     uow_factory: UnitOfWorkFactory, context: GatewayContext, state: str, now: datetime
 ) -> dict[str, Any]:
     """The return URL of onboarding: re-read the account (charges enabled, details)."""
-    agency_id = agency_from_signed(context, state)
+    agency_id = agency_from_signed(context, state, now)
     with uow_factory() as uow:
         link = uow.store.gateway_link(agency_id)
     if link is None or link[0] != "stripe" or not link[1]:
@@ -237,12 +252,14 @@ def refresh_link(
     return gateway_status(uow_factory, context, agency_id)
 
 
-def oauth_url(uow_factory: UnitOfWorkFactory, context: GatewayContext, agency_id: str) -> str:
+def oauth_url(
+    uow_factory: UnitOfWorkFactory, context: GatewayContext, agency_id: str, now: datetime
+) -> str:
     """Where an agency with its own Standard account authorizes the platform."""
     with uow_factory() as uow:
         agency_of(uow.store, agency_id)
     return require_gateway(context).oauth_url(
-        signed_agency(context, agency_id), f"{context.public_url}/connect/oauth/callback"
+        signed_agency(context, agency_id, now), f"{context.public_url}/connect/oauth/callback"
     )
 
 
@@ -253,11 +270,20 @@ def oauth_complete(
     code: str,
     now: datetime,
 ) -> dict[str, Any]:
-    """Exchange the authorization code and link the account it stands for."""
-    agency_id = agency_from_signed(context, state)
+    """Exchange the authorization code and link the account it stands for. An agency whose
+    account already takes charges is not relinked this way (an operator relinks it with
+    `rebill gateway link`)."""
+    agency_id = agency_from_signed(context, state, now)
     if not code.startswith("ac_"):
         raise ValidationError([FieldError("code", "an authorization code like ac_…", "code")])
+    with uow_factory() as uow:
+        link = uow.store.gateway_link(agency_id)
     account = require_gateway(context).oauth_exchange(code)
+    if link and link[0] == STRIPE and link[1] and link[1] != account and link[2]:
+        raise ConflictError(
+            f"agency {agency_id!r} is linked to {link[1]}, which takes charges; it is not "
+            f"replaced by {account} through OAuth (an operator can: rebill gateway link)"
+        )
     return link_gateway(uow_factory, context, agency_id, "stripe", account, now)
 
 
@@ -437,6 +463,11 @@ def _open_invoice(store: Store, sub: SubAccount, number: str | None) -> tuple[in
         raise NotFoundError(f"invoice {number!r} does not exist")
     if found[0].status != "open":
         raise ConflictError(f"{number} is {found[0].status}: there is nothing to pay")
+    attempts = store.payments_of(sub.agency_id, found[0].number)
+    if attempts and attempts[-1].status == "pending":
+        raise ConflictError(
+            f"a payment of {number} is on its way; its outcome is known in a few minutes"
+        )
     invoice = found[0]
     return (
         invoice.total_minor * micros_per_minor(invoice.currency),

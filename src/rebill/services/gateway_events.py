@@ -16,10 +16,11 @@ from rebill.domain.gateway import ChargeOutcome, PaymentAttempt
 from rebill.domain.tax import TaxPolicy
 from rebill.services.billing import add_credits, issue_receipt
 from rebill.services.gateway import STRIPE, GatewayContext, agency_of, require_gateway
-from rebill.services.payments import apply_outcome, payment_event
+from rebill.services.payments import apply_outcome, payment_event, refund_duplicates
 from rebill.services.ports import Store, UnitOfWorkFactory
 
 logger = logging.getLogger("rebill.gateway")
+CHECKOUT_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 PAYMENT_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
 
 
@@ -37,9 +38,12 @@ def handle_event(
             return "replay ignored"
         agency_id = store.agency_for_account(account) if account else None
         outcome = "ignored"
-        if agency_id and event_type == "checkout.session.completed":
+        if agency_id and event_type in CHECKOUT_EVENTS:
             session = event.get("data", {}).get("object", {})
-            outcome = _apply_checkout(store, context, agency_id, session, now)
+            if session.get("payment_status", "paid") in ("paid", "no_payment_required"):
+                outcome = _apply_checkout(store, context, agency_id, session, now)
+            else:  # a bank debit on its way: `async_payment_succeeded` applies it
+                outcome = "awaiting payment"
         elif agency_id and event_type == "account.updated":
             status = require_gateway(context).account_status(str(account))  # the current state
             store.save_gateway_link(
@@ -58,6 +62,12 @@ def handle_event(
             intent = event.get("data", {}).get("object", {})
             outcome = payment_event(store, event_type, intent, account, now)
         uow.commit()
+    if agency_id or event_type in PAYMENT_EVENTS:
+        # A payment that found its invoice paid already goes back now, after the commit.
+        try:
+            refund_duplicates(uow_factory, context, now, [agency_id] if agency_id else None)
+        except GatewayError:  # kept `duplicate`: `rebill serve`'s worker asks again
+            logger.warning("a duplicate payment could not be refunded yet", exc_info=True)
     return outcome
 
 
@@ -82,7 +92,7 @@ def _apply_checkout(
     receipt: str | None = None
     result = f"{checkout['action']} applied"
     if checkout["action"] == "invoice":
-        result = _pay_invoice(store, context, agency_id, checkout, session, now)
+        result = _pay_invoice(store, agency_id, checkout, session, now)
     elif checkout["action"] == "credits":
         receipt, _ = add_credits(
             store,
@@ -141,42 +151,31 @@ def _apply_checkout(
 
 def _pay_invoice(
     store: Store,
-    context: GatewayContext,
     agency_id: str,
     checkout: dict[str, Any],
     session: dict[str, Any],
     now: datetime,
 ) -> str:
     """A client paid an open invoice on the hosted page: one more attempt, succeeded. If the
-    invoice was paid meanwhile (an off-session charge), this payment goes back at once."""
+    invoice was paid meanwhile (an off-session charge), this one is a duplicate and goes back
+    (`refund_duplicates`, right after this event's commit)."""
     number, intent = str(checkout["detail"]), str(session.get("payment_intent") or "")
-    account = _account_of(store, agency_id)
     agency = agency_of(store, agency_id)
     store.lock_invoice(agency_id, number)
-    (invoice,) = store.invoices(agency_id=agency_id, number=number)
-    if invoice.status != "open":
-        refund = require_gateway(context).refund(
-            account,
-            intent,
-            int(session.get("amount_total") or 0),
-            f"rebill:{agency_id}:duplicate:{checkout['id']}",
-            {"rebill_agency": agency_id, "rebill_invoice": number},
-        )
-        return f"invoice already {invoice.status}: payment refunded ({refund})"
     serial = len(store.payments_of(agency_id, number, for_update=True)) + 1
     attempt = PaymentAttempt(
         number,
         serial,
         f"checkout:{checkout['id']}",
         STRIPE,
-        account,
+        _account_of(store, agency_id),
         int(session.get("amount_total") or 0),
         "pending",
         intent,
     )
     store.save_payment(agency_id, attempt, now)
-    apply_outcome(store, agency, number, serial, ChargeOutcome("succeeded", intent), now)
-    return "invoice paid"
+    done = apply_outcome(store, agency, number, serial, ChargeOutcome("succeeded", intent), now)
+    return "invoice paid" if done.status == "succeeded" else "invoice paid already: refunding"
 
 
 def _session_tax(policy: TaxPolicy, session: dict[str, Any], tax_minor: int) -> TaxPolicy:

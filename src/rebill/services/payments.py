@@ -46,6 +46,8 @@ from rebill.services.webhooks import emit
 # The agency itself, as the platform's customer (it pays the wholesale invoices).
 AGENCY_PARTY = ""
 COLLECTABLE = ("retail", "wholesale")
+# Attempt states nothing changes any more: paid; paid twice (to give back); given back.
+FINAL = ("succeeded", "duplicate", "returned")
 REFUNDABLE = ("retail", "receipt")
 
 
@@ -154,7 +156,9 @@ def charge_invoice(
             _connected_account(store, agency_id) if invoice.kind == "retail" else (STRIPE, None)
         )
         saved = store.gateway_customer(agency_id, party or AGENCY_PARTY)
-        if (
+        pending = store.payments_of(agency_id, number)
+        resuming = bool(pending) and pending[-1].status == "pending"
+        if not resuming and (
             saved is None
             or saved[1] != account
             or saved[0] != provider
@@ -166,11 +170,13 @@ def charge_invoice(
                 f"{who} has no saved card to charge: rebill gateway save-card --agency "
                 f"{agency_id}{flag} --payment-method pm_…"
             )
-        gateway = require_gateway(context, provider)
         attempts = store.payments_of(agency_id, number, for_update=True)
         if attempts and attempts[-1].status == "pending":
-            attempt = attempts[-1]  # its answer never came: ask again with the same key
+            # Its answer never came: ask again exactly as before (key, account, card, fee).
+            attempt = attempts[-1]
+            provider, account = attempt.provider, attempt.account_id
         else:
+            assert saved is not None  # checked above for a new attempt
             serial = len(attempts) + 1
             attempt = PaymentAttempt(
                 number,
@@ -182,16 +188,19 @@ def charge_invoice(
                 "pending",
                 customer_id=saved[2].customer_id,
                 payment_method_id=saved[2].payment_method_id,
+                # The platform's fee applies to direct charges on the agency's account only.
+                fee_minor=application_fee_minor(
+                    invoice.total_minor, store.application_fee_bps(agency_id) if account else 0
+                ),
             )
             store.save_payment(agency_id, attempt, now)
             attempts.append(attempt)
-        # The platform's fee applies to direct charges on the agency's account only.
-        fee_bps = store.application_fee_bps(agency_id) if account else 0
+        gateway = require_gateway(context, provider)
         uow.commit()
-    fee = application_fee_minor(invoice.total_minor, fee_bps)
+    fee = attempt.fee_minor
     request = ChargeRequest(
-        customer_id=attempt.customer_id or saved[2].customer_id,
-        payment_method_id=attempt.payment_method_id or saved[2].payment_method_id,
+        customer_id=attempt.customer_id or "",
+        payment_method_id=attempt.payment_method_id or "",
         amount_minor=attempt.amount_minor,
         currency=invoice.currency,
         description=f"{invoice.issuer} invoice {number}",
@@ -205,10 +214,29 @@ def charge_invoice(
     # A gateway error (after the SDK's retries) leaves the attempt pending: whether Stripe
     # executed it is unknown, so the next run asks again with the same key, and the
     # PaymentIntent webhook settles it meanwhile if it went through.
-    outcome = gateway.charge(account, request, attempt.idempotency_key)
+    try:
+        outcome = gateway.charge(account, request, attempt.idempotency_key)
+    except GatewayError as error:
+        if error.retryable or "dempotency" in error.gateway_code:
+            raise
+        # Refused before anything happened (no such customer, an invalid request): this
+        # attempt ends, so that the next one can ask with what is saved now.
+        outcome = ChargeOutcome("failed", None, error.gateway_code, error.message)
     attempts[-1] = _record(uow_factory, agency, number, attempt, outcome, now)
-    status = "paid" if outcome.status == "succeeded" else "open"
+    if attempts[-1].status == "duplicate":
+        refund_duplicates(uow_factory, context, now, [agency_id])
+        attempts = _fresh_attempts(uow_factory, agency_id, number)
+    status = {"succeeded": "paid", "duplicate": "paid", "returned": "paid"}.get(
+        attempts[-1].status, "processing" if outcome.status == "processing" else "open"
+    )
     return _charge_document(invoice, attempts, status)
+
+
+def _fresh_attempts(
+    uow_factory: UnitOfWorkFactory, agency_id: str, number: str
+) -> list[PaymentAttempt]:
+    with uow_factory() as uow:
+        return uow.store.payments_of(agency_id, number)
 
 
 def _record(
@@ -243,30 +271,70 @@ def apply_outcome(
     attempt = attempts.get(serial)
     if attempt is None:
         raise NotFoundError(f"invoice {number} has no payment attempt {serial}")
-    if attempt.status == "succeeded":
+    if attempt.status in FINAL:
         return attempt
     if attempt.status != "pending" and outcome.status != "succeeded":
         return attempt  # told already
+    intent = outcome.payment_intent or attempt.payment_intent
+    if outcome.status == "processing":  # a bank debit on its way: still pending
+        done = replace(attempt, payment_intent=intent)
+        store.save_payment(agency.id, done, now)
+        return done
+    invoice = _invoice(store, agency.id, number)
+    status = outcome.status
+    if status == "succeeded" and invoice.status != "open":
+        # Paid by another attempt meanwhile (a card authenticated late, a hosted-page payment
+        # racing an off-session charge): this money goes back (`refund_duplicates`).
+        status = "duplicate"
     done = replace(
-        attempt,
-        status=outcome.status,
-        payment_intent=outcome.payment_intent or attempt.payment_intent,
-        code=outcome.code,
-        message=outcome.message,
+        attempt, status=status, payment_intent=intent, code=outcome.code, message=outcome.message
     )
     store.save_payment(agency.id, done, now)
-    invoice = _invoice(store, agency.id, number)
-    if outcome.status == "succeeded":
-        if invoice.status == "open":
-            provider = attempt.provider
-            if attempt.account_id is None:  # the platform's own account
-                provider = f"platform:{provider}"
-            store.post_entry(payment_entry(invoice, provider, outcome.payment_intent or "", now))
-            store.mark_invoice(agency.id, number, "paid")
-            emit(store, agency.id, "invoice.paid", _paid_event(invoice, done), now)
-    else:
+    if status == "succeeded":
+        provider = attempt.provider
+        if attempt.account_id is None:  # the platform's own account
+            provider = f"platform:{provider}"
+        store.post_entry(payment_entry(invoice, provider, intent or "", now))
+        store.mark_invoice(agency.id, number, "paid")
+        emit(store, agency.id, "invoice.paid", _paid_event(invoice, done), now)
+    elif status in ("failed", "requires_action"):
         emit(store, agency.id, "payment.failed", _failed_event(invoice, done), now)
     return done
+
+
+def refund_duplicates(
+    uow_factory: UnitOfWorkFactory,
+    context: GatewayContext,
+    now: datetime,
+    agency_ids: list[str] | None = None,
+) -> list[str]:
+    """Give back every payment of an invoice that was paid already (attempts `duplicate`),
+    each with one key of its own, then mark it `returned`. Run after the charge or the event
+    that found one, and by `rebill serve`'s worker, so a crash in between loses nothing."""
+    with uow_factory() as uow:
+        found = uow.store.payments_with_status("duplicate", agency_ids)
+    returned = []
+    for agency_id, attempt in found:
+        refund = require_gateway(context, attempt.provider).refund(
+            attempt.account_id,
+            attempt.payment_intent or "",
+            attempt.amount_minor,
+            f"rebill:{agency_id}:duplicate:{attempt.payment_intent}",
+            {"rebill_agency": agency_id, "rebill_invoice": attempt.number},
+        )
+        uow = uow_factory()
+        with uow:
+            uow.store.lock_invoice(agency_id, attempt.number)
+            current = {a.attempt: a for a in uow.store.payments_of(agency_id, attempt.number)}
+            if current[attempt.attempt].status == "duplicate":
+                uow.store.save_payment(
+                    agency_id,
+                    replace(attempt, status="returned", message=f"paid twice: refunded {refund}"),
+                    now,
+                )
+            uow.commit()
+        returned.append(refund)
+    return returned
 
 
 def _paid_event(invoice: StoredInvoice, attempt: PaymentAttempt) -> dict[str, Any]:
@@ -389,7 +457,11 @@ def refund_invoice(
             )
         uow.commit()
     refund_id = None
-    if via is not None:
+    if via is not None and pending is not None:  # made already, its answer lost?
+        refund_id = require_gateway(context, via.provider).find_refund(
+            via.account_id, via.payment_intent or "", gateway_key
+        )
+    if via is not None and refund_id is None:
         try:
             refund_id = require_gateway(context, via.provider).refund(
                 via.account_id,
@@ -498,6 +570,7 @@ def issue_credit_note(
 ) -> str:
     """The credit note of a refund, once per key: its own gapless series (`{PREFIX}-CN-…`),
     the tax in proportion, and the entry that reverses the sale."""
+    store.lock_invoice(agency.id, number)  # the invoice, then its refunds: one lock order
     record = store.refund_record(agency.id, key)
     assert record is not None, key
     if record["credit_note"]:
@@ -612,28 +685,34 @@ def _top_up(
     now: datetime,
 ) -> dict[str, Any]:
     sub_id, trigger = str(request["sub_account"]), str(request["trigger"])
-    uow = uow_factory()
-    with uow:
-        store = uow.store
-        agency = agency_of(store, agency_id)
-        link = store.gateway_link(agency_id)
-        saved = store.gateway_customer(agency_id, sub_id)
-        usable = link is not None and link[0] != MANUAL and link[1] and link[2]
-        provider, account = (link[0], link[1]) if link and usable else (MANUAL, None)
-        if (
-            account is None
-            or saved is None
-            or saved[1] != account
-            or not saved[2].payment_method_id
-        ):
-            return _top_up_document(agency, request, "pending", None, "no saved card to charge")
-        key = request["idempotency_key"] or f"rebill:{agency_id}:topup:{uuid.uuid4().hex}"
-        store.update_top_up(agency_id, sub_id, trigger, "pending", key)
-        country = store.sub_account_countries(agency_id).get(sub_id, "")
-        uow.commit()
+    with uow_factory() as uow:
+        agency = agency_of(uow.store, agency_id)
+        link = uow.store.gateway_link(agency_id)
+        saved = uow.store.gateway_customer(agency_id, sub_id)
+        country = uow.store.sub_account_countries(agency_id).get(sub_id, "")
+    usable = link is not None and link[0] != MANUAL and link[1] and link[2]
+    provider, account = (link[0], link[1]) if link and usable else (MANUAL, None)
+    if account is None or saved is None or saved[1] != account or not saved[2].payment_method_id:
+        return _top_up_document(agency, request, "pending", None, "no saved card to charge")
     unit = micros_per_minor(agency.currency)
     amount_minor = int(request["amount_micros"]) // unit
     policy, tax_minor = _top_up_tax(context, agency, account, country, amount_minor)
+    uow = uow_factory()
+    with uow:
+        store = uow.store
+        # Read again under its lock: another runner (the server's worker, the CLI) may have
+        # charged it meanwhile; a retry asks exactly what the first ask did.
+        current = store.top_up_request(agency_id, sub_id, trigger)
+        if current is None or current["status"] != "pending":
+            status = str(current["status"]) if current else "gone"
+            receipt = current["receipt"] if current else None
+            return _top_up_document(agency, request, status, receipt, None)
+        if current["idempotency_key"] and current["charged_tax_minor"] is not None:
+            key, tax_minor = str(current["idempotency_key"]), int(current["charged_tax_minor"])
+        else:
+            key = f"rebill:{agency_id}:topup:{uuid.uuid4().hex}"
+        store.update_top_up(agency_id, sub_id, trigger, "pending", key, charged_tax_minor=tax_minor)
+        uow.commit()
     total = amount_minor if policy.inclusive else amount_minor + tax_minor
     charge = ChargeRequest(
         customer_id=saved[2].customer_id,
@@ -647,10 +726,20 @@ def _top_up(
             "rebill_top_up": trigger[:400],
         },
     )
-    outcome = require_gateway(context, provider).charge(account, charge, key)
+    try:
+        outcome = require_gateway(context, provider).charge(account, charge, key)
+    except GatewayError as error:
+        if error.retryable or "dempotency" in error.gateway_code:
+            raise  # unknown whether it went through: kept pending, asked again with its key
+        outcome = ChargeOutcome("failed", None, error.gateway_code, error.message)
     uow = uow_factory()
     with uow:
         store = uow.store
+        current = store.top_up_request(agency_id, sub_id, trigger)  # locked again
+        if current is None or current["status"] != "pending":  # another runner recorded it
+            status = str(current["status"]) if current else "gone"
+            receipt = current["receipt"] if current else None
+            return _top_up_document(agency, request, status, receipt, None)
         if outcome.status == "succeeded":
             receipt, _ = add_credits(
                 store,

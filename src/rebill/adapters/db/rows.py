@@ -423,6 +423,7 @@ class TopUpRequestRow(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     receipt: Mapped[str | None] = mapped_column(String(40), nullable=True)
     message: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    charged_tax_minor: Mapped[int | None] = mapped_column(Money, nullable=True)
 
 
 class ApiKeyRow(Base):
@@ -530,6 +531,7 @@ class PaymentRow(Base):
     message: Mapped[str | None] = mapped_column(String(300), nullable=True)
     customer_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     payment_method_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    fee_minor: Mapped[int | None] = mapped_column(Money, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

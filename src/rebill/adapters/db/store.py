@@ -689,9 +689,26 @@ class SqlStore:
                 "idempotency_key": r.idempotency_key,
                 "receipt": r.receipt,
                 "message": r.message,
+                "charged_tax_minor": r.charged_tax_minor,
             }
             for r in rows
         ]
+
+    def top_up_request(
+        self, agency_id: str, sub_account_id: str, trigger_key: str
+    ) -> dict[str, Any] | None:
+        """One top-up request, locked until the transaction ends."""
+        row = self.session.get(
+            TopUpRequestRow, (agency_id, sub_account_id, trigger_key), with_for_update=True
+        )
+        if row is None:
+            return None
+        return {
+            "status": row.status,
+            "idempotency_key": row.idempotency_key,
+            "receipt": row.receipt,
+            "charged_tax_minor": row.charged_tax_minor,
+        }
 
     def update_top_up(
         self,
@@ -702,6 +719,7 @@ class SqlStore:
         idempotency_key: str | None,
         receipt: str | None = None,
         message: str | None = None,
+        charged_tax_minor: int | None = None,
     ) -> None:
         row = self.session.get(
             TopUpRequestRow, (agency_id, sub_account_id, trigger_key), with_for_update=True
@@ -709,6 +727,8 @@ class SqlStore:
         assert row is not None, trigger_key
         row.status, row.idempotency_key = status, idempotency_key
         row.receipt, row.message = receipt, message and message[:300]
+        if charged_tax_minor is not None:
+            row.charged_tax_minor = charged_tax_minor
         self.session.flush()
 
     # -- plan history and numbers -----------------------------------------------------------
@@ -1509,6 +1529,7 @@ class SqlStore:
                 r.message,
                 r.customer_id,
                 r.payment_method_id,
+                r.fee_minor,
             )
             for r in self.session.scalars(query)
         ]
@@ -1527,6 +1548,7 @@ class SqlStore:
                 amount_minor=payment.amount_minor,
                 customer_id=payment.customer_id,
                 payment_method_id=payment.payment_method_id,
+                fee_minor=payment.fee_minor,
                 created_at=now,
             )
             self.session.add(row)
@@ -1534,6 +1556,20 @@ class SqlStore:
         row.code, row.message = payment.code, (payment.message or None) and payment.message[:300]
         row.updated_at = now
         self.session.flush()
+
+    def payments_with_status(
+        self, status: str, agency_ids: list[str] | None = None
+    ) -> list[tuple[str, PaymentAttempt]]:
+        """(agency, attempt) of every attempt in `status`, oldest first."""
+        query = select(PaymentRow.agency_id, PaymentRow.number).where(PaymentRow.status == status)
+        if agency_ids is not None:
+            query = query.where(PaymentRow.agency_id.in_(agency_ids))
+        found = []
+        for agency_id, number in sorted(set(self.session.execute(query).tuples())):
+            found += [
+                (agency_id, a) for a in self.payments_of(agency_id, number) if a.status == status
+            ]
+        return found
 
     def payment_for_intent(self, agency_id: str, payment_intent: str) -> PaymentAttempt | None:
         number = self.session.scalar(

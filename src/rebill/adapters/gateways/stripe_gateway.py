@@ -196,6 +196,8 @@ class StripeGateway:
             raise self._fail(exc) from None
         if intent.status == "succeeded":
             return ChargeOutcome("succeeded", intent.id)
+        if intent.status == "processing":  # a bank debit: its webhook tells the end
+            return ChargeOutcome("processing", intent.id)
         if intent.status == "requires_action":
             return ChargeOutcome(
                 "requires_action",
@@ -216,7 +218,7 @@ class StripeGateway:
         params: Any = {
             "payment_intent": payment_intent,
             "amount": amount_minor,
-            "metadata": metadata,
+            "metadata": {**metadata, "rebill_key": idempotency_key},
         }
         options = self._options(account_id, idempotency_key)
         try:
@@ -224,6 +226,22 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise self._fail(exc) from None
         return str(refund.id)
+
+    def find_refund(
+        self, account_id: str | None, payment_intent: str, idempotency_key: str
+    ) -> str | None:
+        """A refund rebill asked before (its key is in its metadata), if Stripe made it: what
+        a retry checks first, since Stripe forgets idempotency keys after 24 hours."""
+        params: Any = {"payment_intent": payment_intent, "limit": 100}
+        try:
+            refunds = self.client.v1.refunds.list(params=params, options=self._options(account_id))
+        except stripe.StripeError as exc:
+            raise self._fail(exc) from None
+        for refund in refunds.data:
+            metadata: Any = refund.metadata.to_dict() if refund.metadata else {}
+            if metadata.get("rebill_key") == idempotency_key:
+                return str(refund.id)
+        return None
 
     def tax_settings(self, account_id: str) -> TaxSettingsView:
         options = self._options(account_id)

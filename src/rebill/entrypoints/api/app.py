@@ -39,7 +39,12 @@ from rebill.services.close_period import close_period, period_document
 from rebill.services.gateway_events import handle_event
 from rebill.services.import_usage import ingest_calls
 from rebill.services.keys import authenticate
-from rebill.services.payments import charge_invoice, process_top_ups, refund_invoice
+from rebill.services.payments import (
+    charge_invoice,
+    process_top_ups,
+    refund_duplicates,
+    refund_invoice,
+)
 
 idempotency_window = timedelta(hours=24)
 webhook_poll_seconds = 2.0
@@ -494,7 +499,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
             document = charge_invoice(
                 rebill.uow, rebill.gateway, agency_id, number, rebill.clock.now()
             )
-            if document["status"] == "paid":
+            if document["status"] in ("paid", "processing"):
                 return 200, document
             last = document["attempts"][-1]
             failed = errors.problem(
@@ -785,7 +790,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
     @api.get("/connect/refresh", tags=["gateway"], include_in_schema=False)
     def connect_refresh(state: Annotated[str, Query(max_length=200)]) -> Response:
         """An onboarding link expired or was used: send the agency to a fresh one."""
-        url = gateway.onboarding_link(rebill.gateway, rebill.uow, state)
+        url = gateway.onboarding_link(rebill.gateway, rebill.uow, state, rebill.clock.now())
         return RedirectResponse(url, status_code=303)
 
     @api.get("/connect/oauth/callback", tags=["gateway"], include_in_schema=False)
@@ -822,6 +827,7 @@ def _background_loop(rebill: App, stop: threading.Event) -> None:
         if rebill.gateway.gateway is not None and rounds % top_up_poll_rounds == 0:
             try:
                 process_top_ups(rebill.uow, rebill.gateway, rebill.clock.now())
+                refund_duplicates(rebill.uow, rebill.gateway, rebill.clock.now())
             except Exception:
                 logger.exception("auto top-up round failed")
 

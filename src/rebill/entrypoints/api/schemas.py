@@ -98,7 +98,7 @@ class Invoice(BaseModel):
 
 class PaymentAttempt(BaseModel):
     attempt: int
-    status: Literal["pending", "succeeded", "failed", "requires_action"]
+    status: Literal["pending", "succeeded", "failed", "requires_action", "duplicate", "returned"]
     idempotency_key: str
     payment_intent: str | None
     code: str | None

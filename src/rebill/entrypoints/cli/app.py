@@ -391,7 +391,9 @@ def invoices_charge(
         print_json(document)
     elif document["status"] == "paid":
         out.print(f"{number}: paid {document['total']} {document['currency']}")
-    if document["status"] != "paid":
+    if document["status"] == "processing":
+        err.print(f"{number}: the payment is processing; its webhook settles it", highlight=False)
+    elif document["status"] != "paid":
         if last is not None:
             err.print(
                 f"[bold red]payment {last['status']}[/] ({last['code']}): {last['message']}; "
@@ -862,7 +864,7 @@ def gateway_oauth_url(agency: AgencyOption, db: DbOption = None) -> None:
     """The URL where an agency with its own Standard account connects it to the platform."""
     rebill = open_app(db)
     try:
-        url = oauth_url(rebill.uow, gateway_context(rebill), agency)
+        url = oauth_url(rebill.uow, gateway_context(rebill), agency, rebill.clock.now())
     except BillingError as exc:
         fail(exc)
     sys.stdout.write(url + "\n")
@@ -880,7 +882,11 @@ def gateway_oauth_complete(
     context = gateway_context(rebill)
     try:
         document = oauth_complete(
-            rebill.uow, context, signed_agency(context, agency), code, rebill.clock.now()
+            rebill.uow,
+            context,
+            signed_agency(context, agency, rebill.clock.now()),
+            code,
+            rebill.clock.now(),
         )
     except BillingError as exc:
         fail(exc)

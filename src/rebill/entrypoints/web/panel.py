@@ -184,7 +184,9 @@ def routes(web: Web) -> APIRouter:
         await web.form(request, session)
         must(session, "settings")
         try:
-            url = oauth_url(rebill.uow, rebill.gateway, session.user.agency_id or "")
+            url = oauth_url(
+                rebill.uow, rebill.gateway, session.user.agency_id or "", rebill.clock.now()
+            )
         except BillingError as exc:
             return gateway_page(request, session, exc.message)
         return RedirectResponse(url, 303)
