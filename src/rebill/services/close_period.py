@@ -49,29 +49,50 @@ STRIPE_TAX_FIXES = [
 ]
 
 
-@dataclass(frozen=True)
+Quote = tuple[str, tuple[int, ...]]  # (country, line amounts in minor units)
+
+
 class StripeTax:
     """Stripe Tax on an agency's connected account, for the close of a `stripe` tax mode
     agency: each retail invoice's lines are taxed by a Tax Calculation for the client's
-    country, with the account's default behaviour."""
+    country, with the account's default behaviour. The close runs once without writing to
+    collect what to ask (`collecting`); Stripe is asked outside any transaction
+    (`prefetch`), and the close proper finds every answer here."""
 
-    gateway: PaymentGateway
-    account: str
-    behavior: str  # exclusive | inclusive (inferred_by_currency resolved)
+    def __init__(self, gateway: PaymentGateway, account: str, behavior: str, currency: str):
+        self.gateway, self.account, self.currency = gateway, account, currency
+        self.behavior = behavior  # exclusive | inclusive (inferred_by_currency resolved)
+        self.quotes: dict[Quote, list[int]] = {}
+        self.wanted: set[Quote] = set()
+        self.collecting = False
 
     def policy(self, agency: Agency) -> TaxPolicy:
         return replace(agency.tax, behavior=self.behavior)
+
+    def prefetch(self) -> None:
+        for quote in sorted(self.wanted - set(self.quotes)):
+            self.quotes[quote] = self._ask(quote)
+        self.wanted.clear()
+
+    def _ask(self, quote: Quote) -> list[int]:
+        country, amounts = quote
+        return self.gateway.calculate_tax(
+            self.account, self.currency, country, list(amounts), self.behavior
+        )
 
     def apply(self, draft: InvoiceDraft, country: str) -> None:
         amounts = [line.amount_minor for line in draft.lines]
         positive = [i for i, amount in enumerate(amounts) if amount > 0]
         if not positive:
             return
+        quote: Quote = (country, tuple(amounts[i] for i in positive))
+        if quote not in self.quotes:
+            if self.collecting:
+                self.wanted.add(quote)
+                return
+            self.quotes[quote] = self._ask(quote)  # changed since the dry run: ask now
         taxes = [0] * len(amounts)
-        quoted = self.gateway.calculate_tax(
-            self.account, draft.currency, country, [amounts[i] for i in positive], self.behavior
-        )
-        for index, tax in zip(positive, quoted, strict=True):
+        for index, tax in zip(positive, self.quotes[quote], strict=True):
             taxes[index] = tax
         draft.set_line_taxes(taxes)
 
@@ -99,7 +120,7 @@ def stripe_tax(
     if not readiness.ready:
         raise TaxNotConfiguredError(readiness.missing_fields or ["tax_settings"], readiness.fixes)
     behavior = resolve_tax_behavior(settings.behavior, agency.currency)
-    return StripeTax(context.gateway, link[1], behavior)
+    return StripeTax(context.gateway, link[1], behavior, agency.currency)
 
 
 def close_period(
@@ -121,6 +142,14 @@ def close_period(
     documents = []
     for agency_id in agency_ids:
         taxer = stripe_tax(uow_factory, context, agency_id, period)
+        if taxer is not None:
+            # A dry run (rolled back) collects the calculations to ask; Stripe is asked with
+            # no transaction open, so the close proper holds its locks for no HTTP call.
+            taxer.collecting = True
+            with uow_factory() as dry:
+                close_agency_period(dry.store, agency_id, period, now, taxer)
+            taxer.collecting = False
+            taxer.prefetch()
         uow = uow_factory()
         with uow:
             document = close_agency_period(uow.store, agency_id, period, now, taxer)
