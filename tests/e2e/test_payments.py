@@ -949,3 +949,39 @@ def test_a_refund_made_but_unrecorded_is_found_not_made_again(
     made = linked.sdk.v1.refunds.list(params={"payment_intent": intent}, options=linked.options)
     assert [r.amount for r in made.data] == [1000]
     assert finished["refund"] == made.data[0].id
+
+
+def test_a_charge_made_but_unrecorded_is_found_not_made_again(
+    rebill: Rebill, linked: Agency
+) -> None:
+    """The charge went through at Stripe, the answer was lost, and Stripe has since forgotten
+    the idempotency key: the retry finds the PaymentIntent by its key in the metadata."""
+    import dataclasses
+
+    from rebill.domain.errors import GatewayError
+    from rebill.services.payments import charge_invoice
+
+    save_card(rebill, "pm_card_visa")
+    app = build(Settings.from_env(rebill.db))
+    real = app.gateway.gateways["stripe"]
+
+    class LostAnswer:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def charge(self, *args: Any) -> Any:
+            real.charge(*args)
+            raise GatewayError("stripe", "APIConnectionError", "connection reset", True)
+
+    broken = dataclasses.replace(app.gateway, gateways={"stripe": LostAnswer()})
+    with pytest.raises(GatewayError):
+        charge_invoice(app.uow, broken, "gamma", RETAIL, NOW)
+    app.dispose()
+    with rebill.server.state.lock:
+        rebill.server.state.data(linked.id).idempotency.clear()
+
+    document = charge(rebill, RETAIL)
+
+    assert document["status"] == "paid"
+    assert [a["attempt"] for a in document["attempts"]] == [1]
+    assert len(intents(rebill.server, linked.id)) == 1

@@ -112,6 +112,11 @@ class LedgerPay:
     ) -> str | None:
         return None
 
+    def find_charge(
+        self, account_id: str | None, customer_id: str, idempotency_key: str
+    ) -> ChargeOutcome | None:
+        return None
+
 
 @pytest.fixture
 def app(db_url: str, tmp_path: Path) -> Iterator[tuple[App, LedgerPay]]:

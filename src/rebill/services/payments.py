@@ -214,8 +214,11 @@ def charge_invoice(
     # A gateway error (after the SDK's retries) leaves the attempt pending: whether Stripe
     # executed it is unknown, so the next run asks again with the same key, and the
     # PaymentIntent webhook settles it meanwhile if it went through.
+    found = None
+    if resuming and attempt.customer_id:  # made already, its answer lost? (keys last 24 h)
+        found = gateway.find_charge(account, attempt.customer_id, attempt.idempotency_key)
     try:
-        outcome = gateway.charge(account, request, attempt.idempotency_key)
+        outcome = found or gateway.charge(account, request, attempt.idempotency_key)
     except GatewayError as error:
         if error.retryable or "dempotency" in error.gateway_code:
             raise

@@ -169,6 +169,10 @@ class PaymentGateway(Protocol):
         self, account_id: str | None, payment_intent: str, idempotency_key: str
     ) -> str | None: ...
 
+    def find_charge(
+        self, account_id: str | None, customer_id: str, idempotency_key: str
+    ) -> ChargeOutcome | None: ...
+
     def card_of_payment(self, account_id: str | None, payment_intent: str) -> SavedCard | None: ...
 
     def charge(

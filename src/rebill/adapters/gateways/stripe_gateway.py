@@ -178,7 +178,7 @@ class StripeGateway:
             "off_session": True,
             "confirm": True,
             "description": request.description,
-            "metadata": request.metadata,
+            "metadata": {**request.metadata, "rebill_key": idempotency_key},
         }
         if request.application_fee_minor and account_id:
             params["application_fee_amount"] = request.application_fee_minor
@@ -194,6 +194,10 @@ class StripeGateway:
             return ChargeOutcome(status, intent_id, code, exc.user_message or str(exc))
         except stripe.StripeError as exc:
             raise self._fail(exc) from None
+        return self._outcome(intent)
+
+    @staticmethod
+    def _outcome(intent: Any) -> ChargeOutcome:
         if intent.status == "succeeded":
             return ChargeOutcome("succeeded", intent.id)
         if intent.status == "processing":  # a bank debit: its webhook tells the end
@@ -226,6 +230,29 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise self._fail(exc) from None
         return str(refund.id)
+
+    def find_charge(
+        self, account_id: str | None, customer_id: str, idempotency_key: str
+    ) -> ChargeOutcome | None:
+        """A charge rebill asked before (its key is in its metadata), if Stripe made it, and
+        where it stands: what a retry checks first, since Stripe forgets keys after 24 h."""
+        params: Any = {"customer": customer_id, "limit": 100}
+        try:
+            intents = self.client.v1.payment_intents.list(
+                params=params, options=self._options(account_id)
+            )
+        except stripe.StripeError as exc:
+            raise self._fail(exc) from None
+        for intent in intents.data:
+            metadata: Any = intent.metadata.to_dict() if intent.metadata else {}
+            if metadata.get("rebill_key") == idempotency_key:
+                if intent.status == "requires_payment_method" and intent.last_payment_error:
+                    error = intent.last_payment_error
+                    code = str(error.code or "card_declined")
+                    status = "requires_action" if code == "authentication_required" else "failed"
+                    return ChargeOutcome(status, intent.id, code, error.message)
+                return self._outcome(intent)
+        return None
 
     def find_refund(
         self, account_id: str | None, payment_intent: str, idempotency_key: str
