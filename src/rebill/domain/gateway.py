@@ -181,7 +181,6 @@ class ChargeOutcome:
     message: str | None = None
 
 
-PAYMENT_STATUSES = ("pending", "succeeded", "failed", "requires_action", "duplicate", "returned")
 BASIS_POINTS = 10_000
 
 

@@ -197,10 +197,7 @@ def mark_paid(store: Store, agency_id: str, number: str, reference: str, now: da
             ]
         )
     store.lock_invoice(agency_id, number)
-    found = store.invoices(agency_id=agency_id, number=number)
-    if not found:
-        raise NotFoundError(f"invoice {number!r} does not exist in agency {agency_id!r}")
-    invoice = found[0]
+    invoice = stored_invoice(store, agency_id, number)
     if invoice.status == "paid":
         return "paid"
     if invoice.kind in ("receipt", "credit_note"):
@@ -213,6 +210,13 @@ def mark_paid(store: Store, agency_id: str, number: str, reference: str, now: da
     store.post_entry(payment_entry(invoice, MANUAL, reference, now))
     store.mark_invoice(agency_id, number, "paid")
     return "open"
+
+
+def stored_invoice(store: Store, agency_id: str, number: str) -> StoredInvoice:
+    found = store.invoices(agency_id=agency_id, number=number)
+    if not found:
+        raise NotFoundError(f"invoice {number!r} does not exist in agency {agency_id!r}")
+    return found[0]
 
 
 def payment_entry(

@@ -23,7 +23,6 @@ from rebill.domain.charges import (
     renewed_numbers,
 )
 from rebill.domain.errors import ConflictError, NotFoundError, TaxNotConfiguredError
-from rebill.domain.gateway import resolve_tax_behavior, tax_readiness
 from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import Accounts
 from rebill.domain.money import (
@@ -38,7 +37,7 @@ from rebill.domain.rating import DIRECTIONS
 from rebill.domain.tax import TaxPolicy
 from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
 from rebill.services.billing import finalize, invoice_entry
-from rebill.services.gateway import GatewayContext
+from rebill.services.gateway import GatewayContext, active_tax_behavior
 from rebill.services.ports import CallTotals, PaymentGateway, Store, UnitOfWorkFactory
 from rebill.services.webhooks import emit
 
@@ -115,11 +114,7 @@ def stripe_tax(
         link = uow.store.gateway_link(agency_id)
     if context is None or context.gateway is None or link is None or not link[1]:
         raise TaxNotConfiguredError(["stripe_account"], STRIPE_TAX_FIXES)
-    settings = context.gateway.tax_settings(link[1])
-    readiness = tax_readiness("stripe", settings)
-    if not readiness.ready:
-        raise TaxNotConfiguredError(readiness.missing_fields or ["tax_settings"], readiness.fixes)
-    behavior = resolve_tax_behavior(settings.behavior, agency.currency)
+    behavior = active_tax_behavior(context.gateway, link[1], agency.currency)
     return StripeTax(context.gateway, link[1], behavior, agency.currency)
 
 

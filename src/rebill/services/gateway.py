@@ -34,6 +34,7 @@ from rebill.domain.gateway import (
     SavedCard,
     TaxReadiness,
     application_fee_minor,
+    resolve_tax_behavior,
     tax_readiness,
 )
 from rebill.domain.money import (
@@ -77,6 +78,24 @@ class GatewayContext:
     def providers(self) -> list[str]:
         """What an agency can link: the manual gateway, Stripe, and any registered adapter."""
         return sorted({MANUAL, STRIPE, *self.gateways})
+
+
+def linked_account(store: Store, agency_id: str, charging: bool = False) -> tuple[str, str]:
+    """(provider, account) of the gateway account the agency's clients pay through; with
+    `charging`, only once that account can take charges."""
+    link = store.gateway_link(agency_id)
+    if link is None or link[0] == MANUAL or not link[1]:
+        raise ConflictError(
+            f"agency {agency_id!r} has no Stripe account linked (nor another gateway's): "
+            "link one with `rebill gateway link`; the manual gateway takes payments "
+            "outside rebill (`rebill credits add`, `rebill invoices pay`)"
+        )
+    if charging and not link[2]:
+        raise ConflictError(
+            f"the {link[0]} account {link[1]} of agency {agency_id!r} cannot take charges "
+            f"yet: finish its onboarding (rebill gateway onboard --agency {agency_id})"
+        )
+    return link[0], link[1]
 
 
 def agency_of(store: Store, agency_id: str) -> Agency:
@@ -345,9 +364,21 @@ def gateway_status(
 
 def require_tax_ready(store: Store, context: GatewayContext, agency: Agency) -> None:
     """Refuse before any Stripe call that would fail with a vague error."""
-    tax = readiness(store, context, agency)
+    _refuse_unless_ready(readiness(store, context, agency))
+
+
+def _refuse_unless_ready(tax: TaxReadiness) -> None:
     if not tax.ready:
         raise TaxNotConfiguredError(tax.missing_fields or ["tax_settings"], tax.fixes)
+
+
+def active_tax_behavior(gateway: PaymentGateway, account: str, currency: str) -> str:
+    """The behaviour Stripe Tax applies on `account` (exclusive or inclusive), once its
+    settings are active; `tax_not_configured`, with the missing fields and the fixes,
+    otherwise."""
+    settings = gateway.tax_settings(account)
+    _refuse_unless_ready(tax_readiness("stripe", settings))
+    return resolve_tax_behavior(settings.behavior, currency)
 
 
 def create_checkout(
@@ -381,14 +412,7 @@ def create_checkout(
             raise NotFoundError(
                 f"sub-account {sub_account_id!r} does not exist in agency {agency_id!r}"
             )
-        link = store.gateway_link(agency_id)
-        if link is None or link[0] == MANUAL or not link[1]:
-            raise ConflictError(
-                f"agency {agency_id!r} has no Stripe account linked (nor another gateway's): "
-                "link one with `rebill gateway link`; the manual gateway takes payments "
-                "outside rebill (`rebill credits add`)"
-            )
-        provider, account = link[0], link[1]
+        provider, account = linked_account(store, agency_id)
         taxed = action != "invoice"  # an invoice carries its own tax
         if taxed:
             require_tax_ready(store, context, agency)

@@ -21,7 +21,6 @@ from rebill.domain.errors import (
     FieldError,
     GatewayError,
     NotFoundError,
-    TaxNotConfiguredError,
     ValidationError,
 )
 from rebill.domain.gateway import (
@@ -31,15 +30,26 @@ from rebill.domain.gateway import (
     application_fee_minor,
     payment_key,
     refund_tax_minor,
-    resolve_tax_behavior,
-    tax_readiness,
 )
 from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.money import format_minor, micros_per_minor, to_micros
 from rebill.domain.tax import TaxPolicy
-from rebill.services.billing import MANUAL, add_credits, finalize, payment_entry
-from rebill.services.gateway import STRIPE, GatewayContext, agency_of, require_gateway
+from rebill.services.billing import (
+    MANUAL,
+    add_credits,
+    finalize,
+    payment_entry,
+    stored_invoice,
+)
+from rebill.services.gateway import (
+    STRIPE,
+    GatewayContext,
+    active_tax_behavior,
+    agency_of,
+    linked_account,
+    require_gateway,
+)
 from rebill.services.ports import Store, StoredInvoice, UnitOfWorkFactory
 from rebill.services.webhooks import emit
 
@@ -49,30 +59,6 @@ COLLECTABLE = ("retail", "wholesale")
 # Attempt states nothing changes any more: paid; paid twice (to give back); given back.
 FINAL = ("succeeded", "duplicate", "returned")
 REFUNDABLE = ("retail", "receipt")
-
-
-def _invoice(store: Store, agency_id: str, number: str) -> StoredInvoice:
-    found = store.invoices(agency_id=agency_id, number=number)
-    if not found:
-        raise NotFoundError(f"invoice {number!r} does not exist in agency {agency_id!r}")
-    return found[0]
-
-
-def _connected_account(store: Store, agency_id: str) -> tuple[str, str]:
-    """(provider, account) of the agency's linked gateway, which its clients pay through."""
-    link = store.gateway_link(agency_id)
-    if link is None or link[0] == MANUAL or not link[1]:
-        raise ConflictError(
-            f"agency {agency_id!r} has no payment gateway account linked (rebill gateway link "
-            f"--agency {agency_id} --provider stripe --account acct_…); with the manual "
-            "gateway, record payments with `rebill invoices pay`"
-        )
-    if not link[2]:
-        raise ConflictError(
-            f"the {link[0]} account {link[1]} of agency {agency_id!r} cannot take charges yet: "
-            f"finish its onboarding (rebill gateway onboard --agency {agency_id})"
-        )
-    return link[0], link[1]
 
 
 # -- saved cards -------------------------------------------------------------------------------
@@ -94,7 +80,7 @@ def save_card(
                 raise NotFoundError(
                     f"sub-account {sub_account_id!r} does not exist in agency {agency_id!r}"
                 )
-            provider, linked = _connected_account(uow.store, agency_id)
+            provider, linked = linked_account(uow.store, agency_id, charging=True)
             account: str | None = linked
             name, email = sub.name, sub.email or None
         else:  # the agency pays the platform, on the platform's own (Stripe) account
@@ -141,7 +127,7 @@ def charge_invoice(
         store = uow.store
         agency = agency_of(store, agency_id)
         store.lock_invoice(agency_id, number)  # one charge of an invoice at a time
-        invoice = _invoice(store, agency_id, number)
+        invoice = stored_invoice(store, agency_id, number)
         if invoice.kind not in COLLECTABLE:
             raise ConflictError(
                 f"{number} is a {invoice.kind.replace('_', ' ')}; only retail and wholesale "
@@ -153,7 +139,9 @@ def charge_invoice(
             raise ConflictError(f"{number} totals {format_minor(0, invoice.currency)}")
         party = invoice.sub_account_id if invoice.kind == "retail" else AGENCY_PARTY
         provider, account = (
-            _connected_account(store, agency_id) if invoice.kind == "retail" else (STRIPE, None)
+            linked_account(store, agency_id, charging=True)
+            if invoice.kind == "retail"
+            else (STRIPE, None)
         )
         saved = store.gateway_customer(agency_id, party or AGENCY_PARTY)
         pending = store.payments_of(agency_id, number)
@@ -283,7 +271,7 @@ def apply_outcome(
         done = replace(attempt, payment_intent=intent)
         store.save_payment(agency.id, done, now)
         return done
-    invoice = _invoice(store, agency.id, number)
+    invoice = stored_invoice(store, agency.id, number)
     status = outcome.status
     if status == "succeeded" and invoice.status != "open":
         # Paid by another attempt meanwhile (a card authenticated late, a hosted-page payment
@@ -427,7 +415,7 @@ def refund_invoice(
         store = uow.store
         agency = agency_of(store, agency_id)
         store.lock_invoice(agency_id, number)  # one refund of an invoice at a time
-        invoice = _invoice(store, agency_id, number)
+        invoice = stored_invoice(store, agency_id, number)
         if invoice.kind not in REFUNDABLE:
             raise ConflictError(
                 f"{number} is a {invoice.kind.replace('_', ' ')}; refunds apply to paid "
@@ -578,7 +566,7 @@ def issue_credit_note(
     assert record is not None, key
     if record["credit_note"]:
         return str(record["credit_note"])
-    invoice = _invoice(store, agency.id, number)
+    invoice = stored_invoice(store, agency.id, number)
     net, tax = _credits_part(invoice, amount_minor)
     policy = TaxPolicy(
         mode=agency.tax.mode if invoice.tax_minor else "none",
@@ -793,11 +781,7 @@ def _top_up_tax(
     if agency.tax.mode != "stripe":
         return agency.tax, agency.tax.line_tax_minor(amount_minor)
     gateway = require_gateway(context)
-    settings = gateway.tax_settings(account)
-    readiness = tax_readiness("stripe", settings)
-    if not readiness.ready:
-        raise TaxNotConfiguredError(readiness.missing_fields or ["tax_settings"], readiness.fixes)
-    behavior = resolve_tax_behavior(settings.behavior, agency.currency)
+    behavior = active_tax_behavior(gateway, account, agency.currency)
     (tax,) = gateway.calculate_tax(account, agency.currency, country, [amount_minor], behavior)
     return replace(agency.tax, behavior=behavior), tax
 

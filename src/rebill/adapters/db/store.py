@@ -1571,16 +1571,6 @@ class SqlStore:
             ]
         return found
 
-    def payment_for_intent(self, agency_id: str, payment_intent: str) -> PaymentAttempt | None:
-        number = self.session.scalar(
-            select(PaymentRow.number).where(
-                PaymentRow.agency_id == agency_id, PaymentRow.payment_intent == payment_intent
-            )
-        )
-        if number is None:
-            return None
-        return next(p for p in self.payments_of(agency_id, number) if p.payment_intent)
-
     def refund_record(self, agency_id: str, key: str) -> dict[str, Any] | None:
         row = self.session.get(RefundRow, (agency_id, key), with_for_update=True)
         if row is None:

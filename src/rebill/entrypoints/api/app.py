@@ -54,6 +54,10 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": schemas.Problem, "content": {errors.PROBLEM: {}}}
     for status in (400, 401, 403, 404, 409, 422)
 }
+# Routes that ask the payment gateway: it failed (502), or this server has none (503).
+GATEWAY_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": schemas.Problem, "content": {errors.PROBLEM: {}}} for status in (502, 503)
+}
 
 
 def create_app(rebill: App, background: bool = False) -> FastAPI:
@@ -452,20 +456,15 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
 
     @api.get("/v1/invoices/{number}", response_model=schemas.Invoice, tags=["invoices"])
     def get_invoice(number: str, caller: Caller, agency: AgencyParam = None) -> dict[str, Any]:
-        for document in reports.list_invoices(rebill.uow(), agency_of(caller, agency), None):
-            if document["number"] == number and (
-                caller.kind != "sub_account" or document["sub_account"] == caller.sub_account_id
-            ):
-                return {"id": number, **document}
-        raise NotFoundError(f"invoice {number!r} does not exist")
+        return {"id": number, **visible_invoice(caller, agency_of(caller, agency), number)}
 
-    def visible_invoice(caller: Principal, agency_id: str, number: str) -> None:
-        """A sub-account key sees its own invoices only; an agency key its own documents."""
+    def visible_invoice(caller: Principal, agency_id: str, number: str) -> dict[str, Any]:
+        """A sub-account key sees its own invoices only (404 for any other)."""
         for document in reports.list_invoices(rebill.uow(), agency_id, None):
             if document["number"] == number and (
                 caller.kind != "sub_account" or document["sub_account"] == caller.sub_account_id
             ):
-                return
+                return document
         raise NotFoundError(f"invoice {number!r} does not exist")
 
     @api.post(
@@ -478,8 +477,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
                 "content": {errors.PROBLEM: {}},
                 "description": "payment_failed: declined or authentication needed; still open",
             },
-            502: {"model": schemas.Problem, "content": {errors.PROBLEM: {}}},
-            503: {"model": schemas.Problem, "content": {errors.PROBLEM: {}}},
+            **GATEWAY_PROBLEMS,
         },
     )
     async def post_charge(
@@ -519,8 +517,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         status_code=201,
         tags=["invoices"],
         responses={
-            502: {"model": schemas.Problem, "content": {errors.PROBLEM: {}}},
-            503: {"model": schemas.Problem, "content": {errors.PROBLEM: {}}},
+            **GATEWAY_PROBLEMS,
         },
     )
     async def post_refund(
