@@ -105,7 +105,7 @@ def seed(app: App, tmp: Path) -> None:
         "logo": "logo.png",
     }
     catalog["agencies"].append(zenith_entry())
-    apply_catalog(app.uow(), catalog, str(tmp / "catalog.json"), NOW)
+    apply_catalog(app.uow(), catalog, str(tmp / "catalog.json"), NOW, base_dir=tmp)
     calls = list(demo_calls(last))
     import_usage(app.uow(), AGENCY, enumerate(calls, start=1), "october", NOW)
     close_period(app.uow, last, None, NOW)

@@ -3,6 +3,7 @@
     BillingError
     ├── ValidationError(field_errors)   bad input; every problem with its location
     ├── NotFoundError                   an id that does not exist (in the caller's tenant)
+    ├── ForbiddenFieldError(path)       a caller set a field another party owns
     ├── ConflictError                   a state that forbids the operation (period open, ...)
     ├── InsufficientCreditsError        a wallet cannot pay
     ├── TaxNotConfiguredError           Stripe Tax is not ready on the agency's account
@@ -53,6 +54,17 @@ class ValidationError(BillingError):
 
 class NotFoundError(BillingError):
     code = "not_found"
+
+
+class ForbiddenFieldError(BillingError):
+    """The caller may not change this field: the platform owns it, or the caller's role may
+    not set it. `path` is where it sits in the caller's document."""
+
+    code = "forbidden_field"
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
 
 
 class ConflictError(BillingError):

@@ -10,6 +10,8 @@ from rebill.domain.account import SUB_ACCOUNT_STATES, SubAccount
 from rebill.domain.caps import ENFORCEMENTS, Caps
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.money import format_micros_as_minor, parse_decimal, to_micros
+from rebill.services.apply_catalog import apply_catalog
+from rebill.services.catalog_ownership import CatalogCaller
 from rebill.services.ports import Store, UnitOfWork
 from rebill.services.webhooks import emit
 
@@ -94,13 +96,65 @@ def set_caps(
     monthly_minutes: str | None,
     alerts: str | None,
     enforcement: str | None,
+    actor: str,
+    now: datetime,
 ) -> Caps:
+    """Set caps (`none` clears one); each changed cap goes to the audit log."""
     with uow:
-        sub = _sub(uow.store, agency_id, sub_account_id)
+        store = uow.store
+        sub = _sub(store, agency_id, sub_account_id)
         caps = parse_caps(sub.caps, monthly_spend, monthly_minutes, alerts, enforcement)
-        uow.store.set_caps(agency_id, sub_account_id, caps)
+        store.set_caps(agency_id, sub_account_id, caps)
+        agency = store.get_agency(agency_id)
+        assert agency is not None
+        before = caps_document(sub.caps, agency.currency)
+        for key, value in caps_document(caps, agency.currency).items():
+            if before.get(key) != value:
+                store.add_audit_entry(
+                    agency_id,
+                    now,
+                    actor,
+                    f"sub-account {sub_account_id}",
+                    f"caps.{key}",
+                    _shown(before.get(key)),
+                    _shown(value),
+                )
         uow.commit()
     return caps
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+def set_auto_top_up(
+    uow: UnitOfWork,
+    agency_id: str,
+    sub_account_id: str,
+    threshold: str | None,
+    amount: str | None,
+    caller: CatalogCaller,
+    now: datetime,
+) -> None:
+    """Turn a sub-account's automatic top-up on (both amounts) or off (neither), through the
+    catalog's rules: bounded like a checkout purchase, only by callers that may move money."""
+    if (threshold is None) != (amount is None):
+        raise ValidationError(
+            [FieldError("body", "give both threshold and amount, or neither", "amount")]
+        )
+    top_up = {"threshold": threshold, "amount": amount} if threshold is not None else None
+    with uow:
+        _sub(uow.store, agency_id, sub_account_id)
+    document = {
+        "agencies": [
+            {"id": agency_id, "sub_accounts": [{"id": sub_account_id, "auto_top_up": top_up}]}
+        ]
+    }
+    apply_catalog(uow, document, "auto_top_up", now, caller)
 
 
 def set_state(

@@ -7,6 +7,7 @@ Plan changes and number rentals take effect at the time the catalog gives (`subs
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,10 +17,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError as PydanticError
 
+from rebill.domain import logo
 from rebill.domain.account import Agency, Brand, Platform, SubAccount
 from rebill.domain.caps import Caps
 from rebill.domain.charges import HeldNumber, PlanChange, charges_in
-from rebill.domain.errors import FieldError, ValidationError
+from rebill.domain.errors import ConflictError, FieldError, ValidationError
 from rebill.domain.money import decimal_places, to_micros
 from rebill.domain.period import Period
 from rebill.domain.plan import UNLIMITED, Limits, Plan
@@ -27,7 +29,8 @@ from rebill.domain.rating import Increment, VoiceRate
 from rebill.domain.tax import TaxPolicy
 from rebill.services import catalog_schema as cs
 from rebill.services.billing import issue_receipt
-from rebill.services.ports import Store, UnitOfWork
+from rebill.services.catalog_ownership import OPERATOR, CatalogCaller, merge_catalog
+from rebill.services.ports import DomainRepository, Store, UnitOfWork
 
 EVER = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
 
@@ -146,25 +149,13 @@ def _check_references(spec: cs.CatalogSpec, store: Store, source: str) -> list[F
                     "platform.wholesale.voice",
                 )
             )
+    errors += _check_prefixes(spec, store, source)
     seen_agencies: set[str] = set()
-    seen_prefixes: dict[str, str] = {}
     for a_index, agency in enumerate(spec.agencies):
         where = f"agencies[{a_index}]"
         if agency.id in seen_agencies:
             errors.append(FieldError(source, f"agency {agency.id!r} appears twice", f"{where}.id"))
         seen_agencies.add(agency.id)
-        owner = seen_prefixes.get(agency.invoice_prefix) or store.agency_with_prefix(
-            agency.invoice_prefix
-        )
-        if owner and owner != agency.id:
-            errors.append(
-                FieldError(
-                    source,
-                    f"invoice prefix {agency.invoice_prefix!r} is already used by agency {owner!r}",
-                    f"{where}.invoice_prefix",
-                )
-            )
-        seen_prefixes[agency.invoice_prefix] = agency.id
         try:
             ZoneInfo(agency.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -193,6 +184,49 @@ def _check_references(spec: cs.CatalogSpec, store: Store, source: str) -> list[F
                 FieldError(source, "a tax rate is a percent from 0 to 100", f"{where}.tax.rate")
             )
         errors += _check_agency_children(agency, where, store, source)
+    return errors
+
+
+def _check_prefixes(spec: cs.CatalogSpec, store: Store, source: str) -> list[FieldError]:
+    """Invoice prefixes name gapless series: one owner each across the platform and every
+    agency (now or ever numbered), and fixed once a document carries one."""
+    errors: list[FieldError] = []
+    platform = store.get_platform()
+    owners: dict[str, str] = {}  # prefix -> "the platform" or "agency x", as this applies it
+    changes: list[tuple[str, str | None, str, str]] = []  # (owner, stored, new, path)
+    if spec.platform:
+        stored = platform.invoice_prefix if platform else None
+        changes.append(("the platform", stored, spec.platform.invoice_prefix, "platform"))
+    elif platform:
+        owners[platform.invoice_prefix] = "the platform"
+    for index, agency in enumerate(spec.agencies):
+        stored_agency = store.get_agency(agency.id)
+        stored = stored_agency.invoice_prefix if stored_agency else None
+        changes.append(
+            (f"agency {agency.id!r}", stored, agency.invoice_prefix, f"agencies[{index}]")
+        )
+    for owner, stored, new, where in changes:
+        path = f"{where}.invoice_prefix"
+        taken = owners.get(new)
+        if taken is None and new != stored:
+            holder = store.agency_with_prefix(new)
+            if holder is not None:
+                taken = f"agency {holder!r}"
+            elif platform is not None and platform.invoice_prefix == new:
+                taken = "the platform"
+            elif store.prefix_issued(new):
+                taken = "documents already issued"
+        if taken is not None and taken != owner:
+            errors.append(FieldError(source, f"invoice prefix {new!r} is used by {taken}", path))
+        if stored is not None and new != stored and store.prefix_issued(stored):
+            errors.append(
+                FieldError(
+                    source,
+                    f"invoice prefix {stored!r} is on issued documents; it cannot change",
+                    path,
+                )
+            )
+        owners[new] = owner
     return errors
 
 
@@ -291,53 +325,127 @@ def _check_agency_children(
     return errors
 
 
-def apply_catalog(uow: UnitOfWork, document: object, source: str, now: datetime) -> ApplyReport:
-    spec = parse_catalog(document, source)
+def apply_catalog(
+    uow: UnitOfWork,
+    document: object,
+    source: str,
+    now: datetime,
+    caller: CatalogCaller = OPERATOR,
+    base_dir: Path | None = None,
+) -> ApplyReport:
+    """Apply `document` as `caller`: laid over what is stored (a key left out keeps its
+    value), refused whole when it sets a field the caller does not own, every change audited.
+    `base_dir` is the catalog file's folder: only then may a logo be a file name (beside it)."""
+    if not isinstance(document, dict):
+        parse_catalog(document, source)  # raises with the shape's message
+        raise AssertionError("unreachable")
     report = ApplyReport()
     with uow:
         store = uow.store
+        merged, changes = merge_catalog(store, document, caller)
+        spec = parse_catalog(merged, source)
         errors = _check_references(spec, store, source)
+        logos = _read_logos(spec, source, base_dir, errors)
+        errors += _check_domains(spec, uow.domains, source)
         if errors:
             raise ValidationError(errors, f"{source}: invalid catalog")
         if spec.platform:
-            _apply_platform(store, spec.platform, report, source)
+            _apply_platform(store, spec.platform, report, logos.get(None))
         platform = store.get_platform()
         assert platform is not None
-        for index, agency in enumerate(spec.agencies):
+        for agency in spec.agencies:
             _apply_agency(store, agency, platform.currency, now, report)
             if agency.brand is not None:  # without a `brand` entry the stored one stays
-                brand = _brand(agency.brand, agency.name, source, f"agencies[{index}]")
-                store.save_brand(agency.id, _keep_logo(brand, store.brand(agency.id)))
+                brand = _brand(agency.brand, agency.name, logos.get(agency.id))
+                stored_brand = store.brand(agency.id)
+                store.save_brand(agency.id, _keep_logo(brand, stored_brand))
+                if brand.domain != stored_brand.domain:  # the platform's call (see ownership)
+                    if brand.domain is None:
+                        uow.domains.deactivate_all(agency.id)
+                    elif not uow.domains.activate(agency.id, brand.domain, now):
+                        raise ConflictError(f"domain {brand.domain} was just taken; try again")
+        for change in changes:
+            store.add_audit_entry(
+                change.agency_id,
+                now,
+                caller.actor,
+                change.target,
+                change.field,
+                change.old,
+                change.new,
+            )
         uow.commit()
     return report
 
 
-logo_bytes_max = 256 * 1024
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+def _check_domains(
+    spec: cs.CatalogSpec, domains: DomainRepository, source: str
+) -> list[FieldError]:
+    """A custom domain has one owner: not another agency's, not twice in one document."""
+    errors: list[FieldError] = []
+    claimed: dict[str, str] = {}
+    for index, agency in enumerate(spec.agencies):
+        domain = agency.brand.domain if agency.brand else None
+        if domain is None:
+            continue
+        owner = claimed.get(domain) or domains.owner(domain)
+        if owner is not None and owner != agency.id:
+            errors.append(
+                FieldError(
+                    source,
+                    f"domain {domain} belongs to another agency",
+                    f"agencies[{index}].brand.domain",
+                )
+            )
+        claimed[domain] = agency.id
+    return errors
 
 
-def _brand(spec: cs.BrandSpec | None, name: str, source: str, where: str) -> Brand:
+def _read_logos(
+    spec: cs.CatalogSpec, source: str, base_dir: Path | None, errors: list[FieldError]
+) -> dict[str | None, bytes]:
+    """Every logo the document gives, read and checked before anything is written."""
+    given: list[tuple[str | None, str, str]] = []
+    if spec.platform and spec.platform.brand and spec.platform.brand.logo:
+        given.append((None, spec.platform.brand.logo, "platform.brand.logo"))
+    for index, agency in enumerate(spec.agencies):
+        if agency.brand and agency.brand.logo:
+            given.append((agency.id, agency.brand.logo, f"agencies[{index}].brand.logo"))
+    logos: dict[str | None, bytes] = {}
+    for owner, text, where in given:
+        try:
+            if text.startswith("data:") or base_dir is None:
+                logos[owner] = logo.from_data_url(text)
+            else:
+                logos[owner] = _logo_file(base_dir, text)
+        except logo.LogoError as exc:
+            errors.append(FieldError(source, str(exc), where))
+    return logos
+
+
+def _logo_file(base_dir: Path, name: str) -> bytes:
+    """A logo file named by a catalog file: beside it (no other folder, no link out of it),
+    a regular file, its size checked before a byte is read."""
+    folder = base_dir.resolve()
+    path = (folder / name).resolve()
+    if Path(name).is_absolute() or path.parent != folder:
+        raise logo.LogoError(f"{name!r}: a logo file sits beside the catalog file")
+    try:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):
+            raise logo.LogoError(f"{name!r} is not a regular file")
+        if status.st_size > logo.logo_bytes_max:
+            raise logo.LogoError(f"a logo is at most {logo.logo_bytes_max // 1024} KiB")
+        with path.open("rb") as handle:
+            data = handle.read(logo.logo_bytes_max + 1)
+    except OSError as exc:
+        raise logo.LogoError(f"cannot read {name!r}: {exc.strerror}") from None
+    return logo.checked(data)
+
+
+def _brand(spec: cs.BrandSpec | None, name: str, logo_bytes: bytes | None) -> Brand:
     if spec is None:
         return Brand(display_name=name)
-    logo = None
-    if spec.logo:
-        path = (Path(source).parent / spec.logo) if source else Path(spec.logo)
-        try:
-            logo = path.read_bytes()
-        except OSError as exc:
-            raise ValidationError(
-                [FieldError(source, f"cannot read {path}: {exc.strerror}", f"{where}.brand.logo")]
-            ) from None
-        if not logo.startswith(PNG_SIGNATURE) or len(logo) > logo_bytes_max:
-            raise ValidationError(
-                [
-                    FieldError(
-                        source,
-                        f"{path} is not a PNG file of at most {logo_bytes_max // 1024} KiB",
-                        f"{where}.brand.logo",
-                    )
-                ]
-            )
     return Brand(
         display_name=spec.display_name or name,
         colour=spec.colour,
@@ -346,7 +454,7 @@ def _brand(spec: cs.BrandSpec | None, name: str, source: str, where: str) -> Bra
         country=spec.country,
         tax_id=spec.tax_id,
         domain=spec.domain,
-        logo_png=logo,
+        logo_png=logo_bytes,
     )
 
 
@@ -355,7 +463,9 @@ def _keep_logo(brand: Brand, stored: Brand) -> Brand:
     return brand if brand.logo_png else replace(brand, logo_png=stored.logo_png)
 
 
-def _apply_platform(store: Store, spec: cs.PlatformSpec, report: ApplyReport, source: str) -> None:
+def _apply_platform(
+    store: Store, spec: cs.PlatformSpec, report: ApplyReport, logo_bytes: bytes | None
+) -> None:
     created = store.get_platform() is None
     fee = (
         to_micros(spec.wholesale.agency_monthly_fee)
@@ -366,7 +476,7 @@ def _apply_platform(store: Store, spec: cs.PlatformSpec, report: ApplyReport, so
     voice, numbers = _wholesale_parts(spec.wholesale)
     store.save_wholesale("", voice, numbers)
     if spec.brand is not None:
-        brand = _brand(spec.brand, spec.name, source, "platform")
+        brand = _brand(spec.brand, spec.name, logo_bytes)
         store.save_brand(None, _keep_logo(brand, store.brand(None)))
     report.count("platform", created)
 
@@ -427,7 +537,10 @@ def _apply_sub_account(
         spec.email,
         existing.state if existing else "active",
         limits,
-        caps_of(spec.caps),
+        replace(
+            caps_of(spec.caps),
+            wallet_alert_below_micros=existing.caps.wallet_alert_below_micros if existing else None,
+        ),
         to_micros(top_up.threshold) if top_up else None,
         to_micros(top_up.amount) if top_up else None,
     )

@@ -8,13 +8,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from rebill.domain.limits import credit_purchase_max_units, credit_purchase_min_units
+from rebill.domain.logo import logo_bytes_max
 from rebill.domain.money import MICRO_DECIMALS, decimal_places, parse_decimal
 from rebill.domain.rating import Increment
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
 slug_length_max = 64
+logo_text_length_max = (logo_bytes_max + 2) // 3 * 4 + 32
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
@@ -115,7 +118,8 @@ class BrandSpec(Strict):
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "US"
     tax_id: Annotated[str, Field(max_length=40)] | None = None
     domain: Annotated[str, Field(pattern=r"^[a-z0-9.-]+\.[a-z]{2,}$", max_length=253)] | None = None
-    logo: Annotated[str, Field(max_length=500)] | None = None  # path of a PNG file
+    # A data URL (base64 PNG or JPEG); from a catalog file, also a file name beside it.
+    logo: Annotated[str, Field(max_length=logo_text_length_max)] | None = None
 
 
 class PlatformSpec(Strict):
@@ -175,8 +179,30 @@ class Caps(Strict):
 
 
 class AutoTopUp(Strict):
+    """Charges a client's saved card with no person present: bounded like a checkout
+    purchase (and at most `top_ups_per_day_max` a day, when they are requested)."""
+
     threshold: Amount
     amount: Amount
+
+    @field_validator("amount")
+    @classmethod
+    def _amount_bounded(cls, value: Decimal) -> Decimal:
+        if not credit_purchase_min_units <= value <= credit_purchase_max_units:
+            raise ValueError(
+                f"an automatic top-up is from {credit_purchase_min_units} to "
+                f"{credit_purchase_max_units}, like a checkout purchase"
+            )
+        return value
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold_bounded(cls, value: Decimal) -> Decimal:
+        if value > credit_purchase_max_units:
+            raise ValueError(
+                f"the threshold is at most {credit_purchase_max_units} (the largest purchase)"
+            )
+        return value
 
 
 class NumberSpec(Strict):

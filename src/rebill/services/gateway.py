@@ -37,6 +37,7 @@ from rebill.domain.gateway import (
     resolve_tax_behavior,
     tax_readiness,
 )
+from rebill.domain.limits import credit_purchase_max_units, credit_purchase_min_units
 from rebill.domain.money import (
     MICROS_PER_UNIT,
     format_minor,
@@ -47,9 +48,6 @@ from rebill.domain.money import (
 from rebill.domain.plan import NUMBER_TYPES, UNLIMITED, Limits, Plan
 from rebill.services.ports import PaymentGateway, Store, UnitOfWorkFactory
 
-# Bounds of a credit purchase through checkout, in currency units.
-credit_purchase_min_units = 5
-credit_purchase_max_units = 1_000
 # How long onboarding and OAuth return URLs stay valid.
 connect_state_ttl = timedelta(hours=24)
 

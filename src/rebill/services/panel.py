@@ -7,17 +7,14 @@ from __future__ import annotations
 import calendar
 from collections import defaultdict
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from rebill.domain.account import Agency, Brand
 from rebill.domain.charges import plan_at
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.money import (
-    MICRO_DECIMALS,
     format_micros_as_minor,
     format_rate,
-    format_scaled,
     minutes_text,
     to_micros,
 )
@@ -25,8 +22,15 @@ from rebill.domain.period import Period
 from rebill.domain.plan import NUMBER_TYPES, Plan
 from rebill.domain.rating import DIRECTIONS, VoiceRate
 from rebill.domain.tax import TAX_MODES
-from rebill.services.accounts import caps_document, set_caps
+from rebill.services.accounts import set_caps
 from rebill.services.apply_catalog import apply_catalog
+from rebill.services.catalog_document import (
+    brand_document,
+    decimal_text,
+    rate_text,
+    wholesale_document,
+)
+from rebill.services.catalog_ownership import CatalogCaller
 from rebill.services.close_period import period_document
 from rebill.services.ports import Store, UnitOfWorkFactory
 from rebill.services.queries import sub_account_documents
@@ -43,95 +47,18 @@ def _agency(store: Store, agency_id: str) -> Agency:
     return agency
 
 
-def _decimal(micros: int) -> str:
-    """Exact decimal text of a micro amount, as the catalog reads it."""
-    return str(Decimal(format_scaled(micros, MICRO_DECIMALS)).normalize() + Decimal("0.00"))
-
-
-def _rate_text(rate: VoiceRate) -> str:
-    return format_scaled(rate.per_minute_micros, MICRO_DECIMALS).rstrip("0").rstrip(".") or "0"
-
-
-def _wholesale_document(
-    voice: dict[str, VoiceRate], numbers: dict[str, int], fee: int | None
-) -> dict[str, Any]:
-    document: dict[str, Any] = {}
-    if voice:
-        document["voice"] = {
-            d: {
-                "per_minute": _rate_text(r),
-                "increment": str(r.increment),
-                "connect_fee": _decimal(r.connect_fee_micros),
-            }
-            for d, r in voice.items()
-        }
-    if numbers:
-        document["numbers"] = {t: {"monthly": _decimal(m)} for t, m in numbers.items()}
-    if fee is not None:
-        document["agency_monthly_fee"] = _decimal(fee)
-    return document
-
-
-def _brand_document(brand: Brand) -> dict[str, Any]:
-    """The brand as a catalog entry; the logo is kept aside (the catalog names a file)."""
-    document: dict[str, Any] = {
-        "display_name": brand.display_name,
-        "colour": brand.colour,
-        "support_email": brand.support_email,
-        "address": list(brand.address_lines),
-        "country": brand.country,
-    }
-    if brand.tax_id:
-        document["tax_id"] = brand.tax_id
-    if brand.domain:
-        document["domain"] = brand.domain
-    return document
-
-
-def agency_entry(store: Store, agency_id: str) -> dict[str, Any]:
-    """The agency as it stands, as a catalog entry without plans or sub-accounts: applying it
-    changes nothing, so a change is this entry with one field replaced."""
-    agency = _agency(store, agency_id)
-    fee, voice, numbers = store.wholesale_override(agency_id)
-    entry: dict[str, Any] = {
-        "id": agency.id,
-        "name": agency.name,
-        "timezone": agency.timezone,
-        "invoice_prefix": agency.invoice_prefix,
-        "currency": agency.currency,
-        "tax": {
-            "mode": agency.tax.mode,
-            "rate": str(agency.tax.rate_percent),
-            "behavior": agency.tax.behavior,
-            "label": agency.tax.label,
-        },
-        "brand": _brand_document(store.brand(agency_id)),
-    }
-    if agency.credit_limit_micros is not None:
-        entry["credit_limit"] = _decimal(agency.credit_limit_micros)
-    wholesale = _wholesale_document(voice, numbers, fee)
-    if wholesale:
-        entry["wholesale"] = wholesale
-    return entry
+_decimal = decimal_text
+_rate_text = rate_text
+_brand_document = brand_document
+_wholesale_document = wholesale_document
 
 
 def _apply(
-    uow_factory: UnitOfWorkFactory,
-    document: dict[str, Any],
-    brands: dict[str | None, Brand],
-    audit: list[tuple[str, str, str, str, str]],
-    actor: str,
-    now: datetime,
+    uow_factory: UnitOfWorkFactory, document: dict[str, Any], caller: CatalogCaller, now: datetime
 ) -> None:
-    """Apply a catalog document, put back the logos it cannot carry, record the audit."""
-    apply_catalog(uow_factory(), document, "", now)
-    with uow_factory() as uow:
-        for agency_id, brand in brands.items():
-            if brand.logo_png:
-                uow.store.save_brand(agency_id, brand)
-        for agency_id, target, field, old, new in audit:
-            uow.store.add_audit_entry(agency_id, now, actor, target, field, old, new)
-        uow.commit()
+    """Apply a catalog document as `caller`; apply_catalog records every change it makes in
+    the audit log."""
+    apply_catalog(uow_factory(), document, "", now, caller)
 
 
 # -- agency home --------------------------------------------------------------------------
@@ -281,13 +208,11 @@ def save_plan_prices(
         errors.append(FieldError("name", "a plan needs a name", "name"))
     with uow_factory() as uow:
         store = uow.store
-        entry = agency_entry(store, agency_id)
-        brand = store.brand(agency_id)
+        _agency(store, agency_id)
         plan = store.plans(agency_id).get(plan_id)
         if plan is None:
             raise NotFoundError(f"plan {plan_id!r} does not exist")
         card = store.wholesale_card(agency_id)
-        currency = entry["currency"]
     if not below_wholesale_confirmed:
         for d, micros in voice.items():
             floor = card.voice[d].per_minute_micros if d in card.voice else 0
@@ -338,31 +263,8 @@ def save_plan_prices(
             "parallel_calls": plan.limits.parallel_calls,
         },
     }
-    before = _plan_fields(plan, currency)
-    after = {
-        "name": name,
-        "monthly_fee": format_micros_as_minor(fee, currency),
-        "included_minutes": int(minutes_text_in),
-        **{
-            f"voice.{d}": _rate_text(VoiceRate(voice[d] or 0, plan.voice[d].increment))
-            for d in DIRECTIONS
-        },
-        **{f"numbers.{t}": format_micros_as_minor(numbers[t] or 0, currency) for t in NUMBER_TYPES},
-    }
-    old = {
-        "name": before["name"],
-        "monthly_fee": before["monthly_fee"],
-        "included_minutes": before["included_minutes"],
-        **{f"voice.{d}": _rate_text(plan.voice[d]) for d in DIRECTIONS},
-        **{f"numbers.{t}": before["numbers"][t] for t in NUMBER_TYPES},
-    }
-    audit = [
-        (agency_id, f"plan {plan_id}", key, str(old[key]), str(value))
-        for key, value in after.items()
-        if str(old[key]) != str(value)
-    ]
-    document = {"agencies": [{**entry, "plans": [spec]}]}
-    _apply(uow_factory, document, {agency_id: brand}, audit, actor, now)
+    document = {"agencies": [{"id": agency_id, "plans": [spec]}]}
+    _apply(uow_factory, document, CatalogCaller(actor, agency_id, may_move_money=False), now)
 
 
 # -- sub-accounts ------------------------------------------------------------------------
@@ -451,12 +353,10 @@ def update_caps(
 ) -> None:
     """Caps from the panel's form (blank clears a cap), recorded in the audit log."""
     with uow_factory() as uow:
-        agency = _agency(uow.store, agency_id)
-        sub = uow.store.get_sub_account(agency_id, sub_account_id)
-        if sub is None:
+        _agency(uow.store, agency_id)
+        if uow.store.get_sub_account(agency_id, sub_account_id) is None:
             raise NotFoundError(f"sub-account {sub_account_id!r} does not exist")
-    before = caps_document(sub.caps, agency.currency)
-    caps = set_caps(
+    set_caps(
         uow_factory(),
         agency_id,
         sub_account_id,
@@ -464,21 +364,9 @@ def update_caps(
         form.get("monthly_minutes", "").strip() or "none",
         form.get("alerts", ""),
         form.get("enforcement") or None,
+        actor,
+        now,
     )
-    after = caps_document(caps, agency.currency)
-    with uow_factory() as uow:
-        for key, value in after.items():
-            if before.get(key) != value:
-                uow.store.add_audit_entry(
-                    agency_id,
-                    now,
-                    actor,
-                    f"sub-account {sub_account_id}",
-                    f"caps.{key}",
-                    _show(before.get(key)),
-                    _show(value),
-                )
-        uow.commit()
 
 
 def _show(value: object) -> str:
@@ -543,14 +431,9 @@ def set_credit_limit(
 ) -> None:
     """The agency's postpaid credit limit with the platform (blank: no limit)."""
     with uow_factory() as uow:
-        entry = agency_entry(uow.store, agency_id)
-        brand = uow.store.brand(agency_id)
-    old = entry.pop("credit_limit", None)
-    text = text.strip()
-    if text:
-        entry["credit_limit"] = text
-    audit = [(agency_id, f"agency {agency_id}", "credit_limit", old or "none", text or "none")]
-    _apply(uow_factory, {"agencies": [entry]}, {agency_id: brand}, audit, actor, now)
+        _agency(uow.store, agency_id)
+    entry = {"id": agency_id, "credit_limit": text.strip() or None}
+    _apply(uow_factory, {"agencies": [entry]}, CatalogCaller(actor), now)
 
 
 def set_tax_mode(
@@ -563,13 +446,9 @@ def set_tax_mode(
 ) -> None:
     """Switch how the agency's invoices carry tax: none, manual (a rate) or stripe."""
     with uow_factory() as uow:
-        entry = agency_entry(uow.store, agency_id)
-        brand = uow.store.brand(agency_id)
-    old = f"{entry['tax']['mode']} {entry['tax']['rate']}%"
-    entry["tax"] = {**entry["tax"], "mode": mode, "rate": rate.strip() or "0"}
-    new = f"{mode} {entry['tax']['rate']}%"
-    audit = [(agency_id, f"agency {agency_id}", "tax", old, new)]
-    _apply(uow_factory, {"agencies": [entry]}, {agency_id: brand}, audit, actor, now)
+        _agency(uow.store, agency_id)
+    entry = {"id": agency_id, "tax": {"mode": mode, "rate": rate.strip() or "0"}}
+    _apply(uow_factory, {"agencies": [entry]}, CatalogCaller(actor), now)
 
 
 def set_wholesale(
@@ -582,7 +461,6 @@ def set_wholesale(
         if platform is None:
             raise NotFoundError("no platform yet")
         card = store.wholesale_card("")
-        brand = store.brand(None)
     errors: list[FieldError] = []
     voice = {d: _amount(form, f"rate_{d}", errors) for d in card.voice}
     numbers = {t: _amount(form, f"number_{t}", errors) for t in card.number_monthly_micros}
@@ -594,42 +472,15 @@ def set_wholesale(
         for d, m in voice.items()
     }
     new_numbers = {t: m or 0 for t, m in numbers.items()}
-    audit = [
-        ("", "platform wholesale", f"voice.{d}", _rate_text(card.voice[d]), _rate_text(r))
-        for d, r in new_voice.items()
-        if r.per_minute_micros != card.voice[d].per_minute_micros
-    ]
-    audit += [
-        (
-            "",
-            "platform wholesale",
-            f"numbers.{t}",
-            _decimal(card.number_monthly_micros[t]),
-            _decimal(m),
-        )
-        for t, m in new_numbers.items()
-        if m != card.number_monthly_micros[t]
-    ]
-    if fee is not None and fee != card.agency_monthly_fee_micros:
-        audit.append(
-            (
-                "",
-                "platform wholesale",
-                "agency_monthly_fee",
-                _decimal(card.agency_monthly_fee_micros),
-                _decimal(fee),
-            )
-        )
     document = {
         "platform": {
             "name": platform.name,
             "currency": platform.currency,
             "invoice_prefix": platform.invoice_prefix,
-            "brand": _brand_document(brand),
             "wholesale": _wholesale_document(new_voice, new_numbers, fee),
         }
     }
-    _apply(uow_factory, document, {None: brand}, audit, actor, now)
+    _apply(uow_factory, document, CatalogCaller(actor), now)
 
 
 # -- client portal ------------------------------------------------------------------------

@@ -33,7 +33,8 @@ from rebill.domain.gateway import (
 )
 from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import Accounts, JournalEntry
-from rebill.domain.money import format_minor, micros_per_minor, to_micros
+from rebill.domain.limits import credit_purchase_max_units
+from rebill.domain.money import MICROS_PER_UNIT, format_minor, micros_per_minor, to_micros
 from rebill.domain.tax import TaxPolicy
 from rebill.services.billing import (
     MANUAL,
@@ -687,6 +688,12 @@ def _top_up(
         return _top_up_document(agency, request, "pending", None, "no saved card to charge")
     unit = micros_per_minor(agency.currency)
     amount_minor = int(request["amount_micros"]) // unit
+    if int(request["amount_micros"]) > credit_purchase_max_units * MICROS_PER_UNIT:
+        refusal = f"above the per-purchase bound of {credit_purchase_max_units}: not charged"
+        with uow_factory() as uow:  # set before the bound existed: never charged
+            uow.store.update_top_up(agency_id, sub_id, trigger, "failed", None, None, refusal)
+            uow.commit()
+        return _top_up_document(agency, request, "failed", None, refusal)
     policy, tax_minor = _top_up_tax(context, agency, account, country, amount_minor)
     uow = uow_factory()
     with uow:

@@ -12,17 +12,20 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from rebill.domain.account import Agency, SubAccount
 from rebill.domain.charges import PlanChange, plan_at
 from rebill.domain.ledger import Accounts, JournalEntry
+from rebill.domain.limits import top_ups_per_day_max
 from rebill.domain.period import Period
 from rebill.domain.plan import WholesaleCard
 from rebill.domain.usage import PeriodUsage, Wallet
 from rebill.services.alerts import check_sub_account
 from rebill.services.ports import CallRecord, RatedCall, Store
+
+top_up_window = timedelta(hours=24)
 
 
 @dataclass
@@ -175,5 +178,6 @@ def _after_funding(
             and threshold is not None
             and amount
             and wallets[sub_id].balance_micros < threshold
+            and store.top_ups_since(agency.id, sub_id, now - top_up_window) < top_ups_per_day_max
         ):
             store.add_top_up_request(agency.id, sub_id, f"usage:{batch}", amount, "manual", now)

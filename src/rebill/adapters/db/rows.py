@@ -618,3 +618,19 @@ class AuditEntryRow(Base):
     field: Mapped[str] = mapped_column(String(100))
     old_value: Mapped[str] = mapped_column(String(200))
     new_value: Mapped[str] = mapped_column(String(200))
+
+
+class CustomDomainRow(Base):
+    """A custom portal domain an agency asked for: `pending` until the platform approves it or
+    its DNS TXT record proves control, then `active`. `active_domain` is the domain while it
+    is active (NULL otherwise): its unique index gives every active domain one owner and the
+    portal an indexed look-up by host."""
+
+    __tablename__ = "custom_domains"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    token: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    active_domain: Mapped[str | None] = mapped_column(String(253), nullable=True, unique=True)

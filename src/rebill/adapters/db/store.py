@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from rebill.adapters.db.domains import SqlDomainRepository
 from rebill.adapters.db.rows import (
     AgencyRow,
     AgencyUsageRow,
@@ -28,6 +29,7 @@ from rebill.adapters.db.rows import (
     CallReservationRow,
     CallRow,
     CheckoutRow,
+    CustomDomainRow,
     GatewayCustomerRow,
     GatewayEventRow,
     GatewayLinkRow,
@@ -199,7 +201,7 @@ class SqlStore:
             address_lines=tuple(data.get("address", [])),
             country=data.get("country", "US"),
             tax_id=data.get("tax_id"),
-            domain=data.get("domain"),
+            domain=self._active_domain(agency_id) if agency_id is not None else None,
             logo_png=base64.b64decode(logo) if logo else None,
         )
 
@@ -218,19 +220,23 @@ class SqlStore:
                 "address": list(brand.address_lines),
                 "country": brand.country,
                 "tax_id": brand.tax_id,
-                "domain": brand.domain,
                 "logo_png": base64.b64encode(brand.logo_png).decode() if brand.logo_png else None,
             }
         )
         self.session.flush()
 
+    def _active_domain(self, agency_id: str) -> str | None:
+        return self.session.scalar(
+            select(CustomDomainRow.domain).where(
+                CustomDomainRow.agency_id == agency_id, CustomDomainRow.status == "active"
+            )
+        )
+
     def agency_for_domain(self, domain: str) -> str | None:
-        for agency_id, brand_json in self.session.execute(
-            select(AgencyRow.id, AgencyRow.brand_json)
-        ):
-            if brand_json and json.loads(brand_json).get("domain") == domain:
-                return str(agency_id)
-        return None
+        """The agency whose active custom domain `domain` is (one indexed look-up)."""
+        return self.session.scalar(
+            select(CustomDomainRow.agency_id).where(CustomDomainRow.active_domain == domain)
+        )
 
     def get_platform_fee_micros(self) -> int:
         row = self.session.get(PlatformRow, PLATFORM_ID)
@@ -297,6 +303,17 @@ class SqlStore:
 
     def list_agency_ids(self) -> list[str]:
         return list(self.session.scalars(select(AgencyRow.id).order_by(AgencyRow.id)))
+
+    def prefix_issued(self, prefix: str) -> bool:
+        """Whether any document was ever numbered in one of `prefix`'s series."""
+        series = [series_prefix(prefix, kind) for kind in ("retail", "receipt", "credit_note")]
+        return bool(
+            self.session.scalar(
+                select(func.count())
+                .select_from(InvoiceSequenceRow)
+                .where(InvoiceSequenceRow.series.in_(series), InvoiceSequenceRow.last_value > 0)
+            )
+        )
 
     def agency_with_prefix(self, prefix: str) -> str | None:
         return self.session.scalar(select(AgencyRow.id).where(AgencyRow.invoice_prefix == prefix))
@@ -671,6 +688,21 @@ class SqlStore:
         )
         self.session.flush()
         return True
+
+    def top_ups_since(self, agency_id: str, sub_account_id: str, since: datetime) -> int:
+        """How many automatic top-ups of a sub-account were requested at or after `since`."""
+        return int(
+            self.session.scalar(
+                select(func.count())
+                .select_from(TopUpRequestRow)
+                .where(
+                    TopUpRequestRow.agency_id == agency_id,
+                    TopUpRequestRow.sub_account_id == sub_account_id,
+                    TopUpRequestRow.requested_at >= since,
+                )
+            )
+            or 0
+        )
 
     def top_up_requests(self, agency_id: str) -> list[dict[str, Any]]:
         rows = self.session.scalars(
@@ -2132,10 +2164,12 @@ class SqlUnitOfWork:
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
         self.store: SqlStore
+        self.domains: SqlDomainRepository
 
     def __enter__(self) -> SqlUnitOfWork:
         self._session = self._factory()
         self.store = SqlStore(self._session)
+        self.domains = SqlDomainRepository(self._session)
         return self
 
     def __exit__(

@@ -10,7 +10,6 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
@@ -31,10 +30,12 @@ from rebill.domain.money import format_micros_as_minor
 from rebill.domain.period import Period
 from rebill.entrypoints import web
 from rebill.entrypoints.api import errors, schemas
+from rebill.entrypoints.api.body import load_json
 from rebill.services import billing, gateway, queries, reports, webhooks
-from rebill.services.accounts import set_caps, set_state
+from rebill.services.accounts import set_auto_top_up, set_caps, set_state
 from rebill.services.apply_catalog import apply_catalog
 from rebill.services.authorize import authorize_call
+from rebill.services.catalog_ownership import CatalogCaller
 from rebill.services.close_period import close_period, period_document
 from rebill.services.gateway_events import handle_event
 from rebill.services.import_usage import ingest_calls
@@ -127,6 +128,17 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
     def visible_sub(caller: Principal, agency_id: str, sub_id: str) -> None:
         if not caller.sees_sub_account(agency_id, sub_id):
             raise NotFoundError(f"sub-account {sub_id!r} does not exist")
+
+    def key_actor(caller: Principal) -> str:
+        return f"key {caller.key_id} ({caller.role or caller.kind})"
+
+    def catalog_caller(caller: Principal) -> CatalogCaller:
+        """An agency key applies as its agency; `billing` and `admin` may move money."""
+        return CatalogCaller(
+            key_actor(caller),
+            caller.agency_id if caller.kind != "platform" else None,
+            may_move_money=caller.may_write("billing"),
+        )
 
     def media_of(status: int) -> str:
         return errors.PROBLEM if status >= 400 else "application/json"
@@ -290,6 +302,43 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
                 body.monthly_minutes,
                 ",".join(body.alerts) if body.alerts is not None else None,
                 body.enforcement,
+                key_actor(caller),
+                rebill.clock.now(),
+            )
+            return 200, queries.sub_account_documents(
+                rebill.uow(), agency_id, sub_id, rebill.clock.now()
+            )[0]
+
+        return await respond(request, caller, idempotency_key, run)
+
+    @api.post(
+        "/v1/sub_accounts/{sub_id}/auto_top_up",
+        response_model=schemas.SubAccount,
+        tags=["sub-accounts"],
+    )
+    async def post_auto_top_up(
+        sub_id: str,
+        body: schemas.AutoTopUpIn,
+        request: Request,
+        caller: Caller,
+        agency: AgencyParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        """Charge the client's saved card `amount` when its credits fall below `threshold`
+        (both null: off). Bounded like a checkout purchase; `billing` and `admin` keys only."""
+
+        def run() -> tuple[int, Any]:
+            agency_id = agency_of(caller, agency)
+            visible_sub(caller, agency_id, sub_id)
+            require(caller, "billing")
+            set_auto_top_up(
+                rebill.uow(),
+                agency_id,
+                sub_id,
+                body.threshold,
+                body.amount,
+                catalog_caller(caller),
+                rebill.clock.now(),
             )
             return 200, queries.sub_account_documents(
                 rebill.uow(), agency_id, sub_id, rebill.clock.now()
@@ -663,17 +712,10 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
 
         def run() -> tuple[int, Any]:
             require(caller, "settings")
-            try:
-                document = json.loads(raw or b"null", parse_float=Decimal)
-            except json.JSONDecodeError as exc:
-                raise ValidationError([FieldError("body", exc.msg, "body")]) from None
-            if caller.kind == "agency" and isinstance(document, dict):
-                if "platform" in document:
-                    raise HTTPException(403, "only the platform may change the platform")
-                for entry in document.get("agencies") or []:
-                    if not isinstance(entry, dict) or entry.get("id") != caller.agency_id:
-                        raise NotFoundError("an agency key may only apply its own agency")
-            report = apply_catalog(rebill.uow(), document, "request body", rebill.clock.now())
+            document = load_json(raw)
+            report = apply_catalog(
+                rebill.uow(), document, "request body", rebill.clock.now(), catalog_caller(caller)
+            )
             return 200, {
                 "id": "catalog",
                 "created": report.created,

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from rebill.domain.errors import (
     BillingError,
     ConflictError,
+    ForbiddenFieldError,
     GatewayError,
     InsufficientCreditsError,
     NotFoundError,
@@ -25,6 +26,7 @@ logger = logging.getLogger("rebill.api")
 STATUS: list[tuple[type[BillingError], int]] = [
     (ValidationError, 422),
     (NotFoundError, 404),
+    (ForbiddenFieldError, 403),
     (ConflictError, 409),
     (InsufficientCreditsError, 402),
     (TaxNotConfiguredError, 409),
@@ -81,6 +83,8 @@ def billing_problem(error: BillingError) -> JSONResponse:
         if len(error.field_errors) == 1:
             param = error.field_errors[0].field
             detail = str(error.field_errors[0])
+    if isinstance(error, ForbiddenFieldError):
+        param = error.path
     if isinstance(error, TaxNotConfiguredError):
         errors = [{"missing": f} for f in error.missing_fields] + [{"fix": f} for f in error.fixes]
     return problem(status, error.code, detail, param, errors)

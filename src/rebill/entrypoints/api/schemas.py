@@ -213,6 +213,11 @@ class CapsIn(BaseModel):
     enforcement: Literal["block", "notify"] | None = None
 
 
+class AutoTopUpIn(BaseModel):
+    threshold: str | None = Field(None, max_length=32)
+    amount: str | None = Field(None, max_length=32)
+
+
 class StateIn(BaseModel):
     state: Literal["active", "suspended", "closed"]
     reason: str = Field("", max_length=500)

@@ -30,6 +30,7 @@ from rebill.services.accounts import caps_document, set_caps, set_state
 from rebill.services.alerts import deliver_alerts
 from rebill.services.apply_catalog import apply_catalog
 from rebill.services.authorize import authorize_call
+from rebill.services.catalog_ownership import OPERATOR
 from rebill.services.close_period import close_period
 from rebill.services.documents import invoice_pdf
 from rebill.services.gateway import (
@@ -139,7 +140,9 @@ def apply_command(
     """Create or update platform, agencies, plans, sub-accounts and numbers from a catalog."""
     rebill = open_app(db)
     try:
-        report = apply_catalog(rebill.uow(), load_document(file), str(file), rebill.clock.now())
+        report = apply_catalog(
+            rebill.uow(), load_document(file), str(file), rebill.clock.now(), base_dir=file.parent
+        )
     except BillingError as exc:
         fail(exc)
     document = {"created": report.created, "updated": report.updated, "receipts": report.receipts}
@@ -583,7 +586,15 @@ def caps_set(
     rebill = open_app(db)
     try:
         caps = set_caps(
-            rebill.uow(), agency, sub_account, monthly_spend, monthly_minutes, alerts, enforcement
+            rebill.uow(),
+            agency,
+            sub_account,
+            monthly_spend,
+            monthly_minutes,
+            alerts,
+            enforcement,
+            OPERATOR.actor,
+            rebill.clock.now(),
         )
     except BillingError as exc:
         fail(exc)

@@ -1,0 +1,184 @@
+"""What is stored, written back as catalog entries (the shape of INTERFACES.md's catalog file).
+
+Applying an entry built here changes nothing. `apply_catalog` lays a caller's entry over it, so
+a key the caller leaves out keeps its stored value, and the ownership rule compares the two."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from rebill.domain.account import Brand, SubAccount
+from rebill.domain.caps import Caps
+from rebill.domain.errors import NotFoundError
+from rebill.domain.money import MICRO_DECIMALS, format_scaled
+from rebill.domain.plan import Limits, Plan
+from rebill.domain.rating import VoiceRate
+from rebill.services.ports import Store
+
+
+def decimal_text(micros: int) -> str:
+    """Exact decimal text of a micro amount, as the catalog reads it."""
+    return str(Decimal(format_scaled(micros, MICRO_DECIMALS)).normalize() + Decimal("0.00"))
+
+
+def rate_text(rate: VoiceRate) -> str:
+    return format_scaled(rate.per_minute_micros, MICRO_DECIMALS).rstrip("0").rstrip(".") or "0"
+
+
+def fraction_text(value: Fraction) -> str:
+    """A stored alert threshold (it came from an exact decimal) as decimal text."""
+    return str((Decimal(value.numerator) / Decimal(value.denominator)).normalize())
+
+
+def wholesale_document(
+    voice: dict[str, VoiceRate], numbers: dict[str, int], fee: int | None
+) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    if voice:
+        document["voice"] = {
+            d: {
+                "per_minute": rate_text(r),
+                "increment": str(r.increment),
+                "connect_fee": decimal_text(r.connect_fee_micros),
+            }
+            for d, r in voice.items()
+        }
+    if numbers:
+        document["numbers"] = {t: {"monthly": decimal_text(m)} for t, m in numbers.items()}
+    if fee is not None:
+        document["agency_monthly_fee"] = decimal_text(fee)
+    return document
+
+
+def brand_document(brand: Brand) -> dict[str, Any]:
+    """The brand as a catalog entry; the logo stays stored (an entry without one keeps it)."""
+    document: dict[str, Any] = {
+        "display_name": brand.display_name,
+        "colour": brand.colour,
+        "support_email": brand.support_email,
+        "address": list(brand.address_lines),
+        "country": brand.country,
+    }
+    if brand.tax_id:
+        document["tax_id"] = brand.tax_id
+    if brand.domain:
+        document["domain"] = brand.domain
+    return document
+
+
+def platform_entry(store: Store) -> dict[str, Any] | None:
+    platform = store.get_platform()
+    if platform is None:
+        return None
+    card = store.wholesale_card("")
+    return {
+        "name": platform.name,
+        "currency": platform.currency,
+        "invoice_prefix": platform.invoice_prefix,
+        "brand": brand_document(store.brand(None)),
+        "wholesale": wholesale_document(
+            card.voice, card.number_monthly_micros, store.get_platform_fee_micros()
+        ),
+    }
+
+
+def agency_entry(store: Store, agency_id: str) -> dict[str, Any]:
+    """The agency as it stands, without plans or sub-accounts."""
+    agency = store.get_agency(agency_id)
+    if agency is None:
+        raise NotFoundError(f"agency {agency_id!r} does not exist")
+    fee, voice, numbers = store.wholesale_override(agency_id)
+    entry: dict[str, Any] = {
+        "id": agency.id,
+        "name": agency.name,
+        "timezone": agency.timezone,
+        "invoice_prefix": agency.invoice_prefix,
+        "currency": agency.currency,
+        "tax": {
+            "mode": agency.tax.mode,
+            "rate": str(agency.tax.rate_percent),
+            "behavior": agency.tax.behavior,
+            "label": agency.tax.label,
+        },
+        "credit_limit": (
+            decimal_text(agency.credit_limit_micros)
+            if agency.credit_limit_micros is not None
+            else None
+        ),
+        "brand": brand_document(store.brand(agency_id)),
+    }
+    wholesale = wholesale_document(voice, numbers, fee)
+    if wholesale:
+        entry["wholesale"] = wholesale
+    return entry
+
+
+def _limits(limits: Limits) -> dict[str, Any]:
+    return {
+        "campaigns": limits.campaigns,
+        "numbers": limits.numbers,
+        "parallel_calls": limits.parallel_calls,
+    }
+
+
+def plan_entry(plan: Plan) -> dict[str, Any]:
+    return {
+        "id": plan.id,
+        "name": plan.name,
+        "monthly_fee": decimal_text(plan.monthly_fee_micros),
+        "included_minutes": plan.included_minutes,
+        "overage": plan.overage,
+        "voice": {
+            d: {
+                "overage_per_minute": rate_text(r),
+                "increment": str(r.increment),
+                "connect_fee": decimal_text(r.connect_fee_micros),
+            }
+            for d, r in plan.voice.items()
+        },
+        "numbers": {
+            "included": plan.included_numbers,
+            **{t: {"monthly": decimal_text(m)} for t, m in plan.number_monthly_micros.items()},
+        },
+        "limits": _limits(plan.limits),
+    }
+
+
+def caps_entry(caps: Caps) -> dict[str, Any] | None:
+    if caps == Caps(wallet_alert_below_micros=caps.wallet_alert_below_micros):
+        return None
+    return {
+        "monthly_spend": (
+            decimal_text(caps.monthly_spend_micros)
+            if caps.monthly_spend_micros is not None
+            else None
+        ),
+        "monthly_minutes": caps.monthly_minutes,
+        "alerts": [fraction_text(a) for a in caps.alerts],
+        "enforcement": caps.enforcement,
+    }
+
+
+def sub_account_entry(sub: SubAccount, country: str, plan_id: str | None) -> dict[str, Any]:
+    """The sub-account as it stands (its numbers are left out: a list given replaces them)."""
+    entry: dict[str, Any] = {
+        "id": sub.id,
+        "name": sub.name,
+        "email": sub.email,
+        "country": country,
+        "limits": _limits(sub.limits),
+        "caps": caps_entry(sub.caps),
+        "auto_top_up": (
+            {
+                "threshold": decimal_text(sub.top_up_threshold_micros),
+                "amount": decimal_text(sub.top_up_amount_micros),
+            }
+            if sub.top_up_threshold_micros is not None and sub.top_up_amount_micros is not None
+            else None
+        ),
+    }
+    if plan_id is not None:
+        entry["plan"] = plan_id
+    return entry
