@@ -18,6 +18,7 @@ from rebill.config import Settings
 from rebill.services.gateway import GatewayContext
 from rebill.services.ports import (
     Clock,
+    DomainResolver,
     InvoiceRenderer,
     Mailer,
     PaymentGateway,
@@ -36,6 +37,14 @@ class App:
     webhook_sender: WebhookSender
     gateway: GatewayContext
     renderer: InvoiceRenderer
+    resolver: DomainResolver | None = None  # DNS, made on first use (tests set a double)
+
+    def dns(self) -> DomainResolver:
+        if self.resolver is None:
+            from rebill.adapters.dns import DnsResolver
+
+            self.resolver = DnsResolver()
+        return self.resolver
 
     def dispose(self) -> None:
         self.engine.dispose()

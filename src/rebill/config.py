@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///rebill.db"
 
@@ -28,6 +29,13 @@ class Settings:
     # The platform's Connect client id (ca_…), for OAuth with existing Standard accounts.
     stripe_client_id: str | None = None
     public_url: str = "http://127.0.0.1:8000"
+    # The platform's own hosts (console, sign-in), besides public_url's: never an agency's
+    # portal domain. REBILL_PLATFORM_HOSTS, comma-separated.
+    platform_hosts: tuple[str, ...] = ()
+
+    def own_hosts(self) -> frozenset[str]:
+        public = urlsplit(self.public_url).hostname or ""
+        return frozenset(h.strip().lower() for h in (*self.platform_hosts, public) if h.strip())
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -52,4 +60,7 @@ class Settings:
             stripe_webhook_secret=os.environ.get("REBILL_STRIPE_WEBHOOK_SECRET") or None,
             stripe_client_id=os.environ.get("REBILL_STRIPE_CLIENT_ID") or None,
             public_url=os.environ.get("REBILL_PUBLIC_URL", "http://127.0.0.1:8000"),
+            platform_hosts=tuple(
+                h for h in os.environ.get("REBILL_PLATFORM_HOSTS", "").split(",") if h.strip()
+            ),
         )

@@ -17,6 +17,7 @@ from rebill.bootstrap import App, build
 from rebill.config import Settings
 from rebill.domain.period import Period
 from rebill.entrypoints.api.app import create_app
+from rebill.services import domains
 from rebill.services.apply_catalog import apply_catalog
 from rebill.services.close_period import close_period
 from rebill.services.import_usage import ingest_calls
@@ -42,6 +43,7 @@ BETA_NAME = "Beta Telecom Partners"
 BETA_PREFIX = "BETAX"
 BETA_NUMBER = "+14445550100"
 BETA_HOOK_URL = "http://127.0.0.1:9/beta-private-hook"
+BETA_DOMAIN = "portal.betax-telecom.com"
 
 
 def _plan(
@@ -200,6 +202,7 @@ class World:
             BETA_PREFIX,
             BETA_NUMBER,
             BETA_HOOK_URL,
+            BETA_DOMAIN,
             *self.beta_invoices,
             *self.beta_deliveries,
             *self.beta_endpoints,
@@ -217,6 +220,8 @@ def make_world(url: str, close: bool = True) -> World:
     # December (open) usage, so the current month has data and beta's caps alerts fire.
     ingest_calls(rebill.uow(), "acme", calls("acme-dec", acme_subs, "2026-12-02", 6), NOW)
     ingest_calls(rebill.uow(), "beta", calls("beta-dec", [BETA_SUB], "2026-12-02", 40), NOW)
+    domains.request_domain(rebill.uow, "beta", BETA_DOMAIN, domains.PlatformHosts(frozenset()), NOW)
+    domains.approve_domain(rebill.uow, "beta", BETA_DOMAIN, NOW)
     app = create_app(rebill)
     world = World(rebill, app, TestClient(app, raise_server_exceptions=False))
     specs = {

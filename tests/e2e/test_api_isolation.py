@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 
 from tests.e2e.api_fixtures import (
     ACME_S2,
+    BETA_DOMAIN,
     BETA_OTHER_SUB,
     BETA_PLAN,
     BETA_SUB,
@@ -110,6 +111,7 @@ def other_objects(world: World, role: str) -> dict[str, list[str]]:
         "number": beta_numbers,
         "delivery_id": world.beta_deliveries[:1],
         "period": [CLOSED],  # a period is the agency's: addressed with ?agency=beta
+        "domain": [BETA_DOMAIN],
     }
     if role == "sub":
         objects["sub_id"] = [ACME_S2, BETA_SUB]
@@ -152,6 +154,9 @@ def body_for(method: str, path: str, sub: str) -> Any:
         },
         "/v1/webhook_endpoints": {"url": "http://127.0.0.1:9/stolen", "events": []},
         "/v1/webhook_deliveries/{delivery_id}/replay": None,
+        "/v1/domains": {"domain": "portal.isolation-probe.com"},
+        "/v1/domains/{domain}/verify": None,
+        "/v1/domains/{domain}/approve": None,
         "/v1/invoices/{number}/charge": None,
         "/v1/invoices/{number}/refund": {"amount": "1.00"},
     }

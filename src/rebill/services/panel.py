@@ -490,9 +490,12 @@ def brand_of(uow_factory: UnitOfWorkFactory, agency_id: str) -> Brand:
         return uow.store.brand(agency_id)
 
 
-def agency_for_host(uow_factory: UnitOfWorkFactory, host: str) -> str | None:
-    name = host.split(":", 1)[0].strip().lower()
-    if not name:
+def agency_for_host(
+    uow_factory: UnitOfWorkFactory, host: str, own_hosts: frozenset[str] = frozenset()
+) -> str | None:
+    """The agency whose active custom domain `host` is; never for the platform's own hosts."""
+    name = host.split(":", 1)[0].strip().lower().rstrip(".")
+    if not name or name in own_hosts:
         return None
     with uow_factory() as uow:
         return uow.store.agency_for_domain(name)

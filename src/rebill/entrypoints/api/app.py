@@ -31,7 +31,7 @@ from rebill.domain.period import Period
 from rebill.entrypoints import web
 from rebill.entrypoints.api import errors, schemas
 from rebill.entrypoints.api.body import load_json
-from rebill.services import billing, gateway, queries, reports, webhooks
+from rebill.services import billing, domains, gateway, queries, reports, webhooks
 from rebill.services.accounts import set_auto_top_up, set_caps, set_state
 from rebill.services.apply_catalog import apply_catalog
 from rebill.services.authorize import authorize_call
@@ -722,6 +722,73 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
                 "updated": report.updated,
                 "receipts": report.receipts,
             }
+
+        return await respond(request, caller, idempotency_key, run)
+
+    @api.get("/v1/domains", response_model=schemas.DomainList, tags=["domains"])
+    def list_domains(caller: Caller, agency: AgencyParam = None) -> dict[str, Any]:
+        """Custom portal domains: asked for (with the TXT record that proves control) and
+        active. Platform keys without `agency` see every agency's."""
+        if caller.kind == "sub_account":
+            raise HTTPException(403, "sub-account keys cannot read domains")
+        agency_id = agency_of(caller, agency) if caller.kind != "platform" or agency else None
+        return {"data": domains.list_domains(rebill.uow, agency_id), "has_more": False}
+
+    @api.post("/v1/domains", response_model=schemas.Domain, status_code=201, tags=["domains"])
+    async def post_domain(
+        body: schemas.DomainIn,
+        request: Request,
+        caller: Caller,
+        agency: AgencyParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        """Ask for a portal domain. It stays `pending` until its TXT record is verified or
+        the platform approves it; a platform host or another agency's domain is refused."""
+
+        def run() -> tuple[int, Any]:
+            agency_id = agency_of(caller, agency)
+            require(caller, "settings")
+            hosts = domains.PlatformHosts(rebill.settings.own_hosts())
+            return 201, domains.request_domain(
+                rebill.uow, agency_id, body.domain, hosts, rebill.clock.now()
+            )
+
+        return await respond(request, caller, idempotency_key, run)
+
+    @api.post("/v1/domains/{domain}/verify", response_model=schemas.Domain, tags=["domains"])
+    async def post_domain_verify(
+        domain: Annotated[str, Path(max_length=253)],
+        request: Request,
+        caller: Caller,
+        agency: AgencyParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        """Check the domain's TXT record now; activate it when it carries the token."""
+
+        def run() -> tuple[int, Any]:
+            agency_id = agency_of(caller, agency)
+            require(caller, "settings")
+            return 200, domains.verify_domain(
+                rebill.uow, rebill.dns(), agency_id, domain, rebill.clock.now()
+            )
+
+        return await respond(request, caller, idempotency_key, run)
+
+    @api.post("/v1/domains/{domain}/approve", response_model=schemas.Domain, tags=["domains"])
+    async def post_domain_approve(
+        domain: Annotated[str, Path(max_length=253)],
+        request: Request,
+        caller: Caller,
+        agency: AgencyParam = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        """The platform approves a domain an agency asked for (platform keys only)."""
+
+        def run() -> tuple[int, Any]:
+            if caller.kind != "platform":
+                raise HTTPException(403, "only the platform approves domains")
+            agency_id = agency_of(caller, agency)
+            return 200, domains.approve_domain(rebill.uow, agency_id, domain, rebill.clock.now())
 
         return await respond(request, caller, idempotency_key, run)
 

@@ -296,6 +296,30 @@ class ApplyOut(BaseModel):
     receipts: list[str]
 
 
+class DomainIn(BaseModel):
+    domain: str = Field(max_length=253)
+
+
+class DomainCheck(BaseModel):
+    type: str
+    name: str
+    value: str
+
+
+class Domain(BaseModel):
+    domain: str
+    agency: str
+    status: Literal["pending", "active", "inactive"]
+    requested_at: str
+    activated_at: str | None
+    verification: DomainCheck | None
+
+
+class DomainList(BaseModel):
+    data: list[Domain]
+    has_more: bool
+
+
 class WebhookEndpointIn(BaseModel):
     url: str = Field(max_length=2000)
     events: list[str] = Field(default_factory=list, max_length=10)

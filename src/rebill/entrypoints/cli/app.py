@@ -86,6 +86,10 @@ app.add_typer(gateway_app, name="gateway")
 app.add_typer(checkout_app, name="checkout")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys (shown once, stored hashed).")
 app.add_typer(keys_app, name="keys")
+domains_app = typer.Typer(
+    no_args_is_help=True, help="Agencies' custom portal domains (the platform approves)."
+)
+app.add_typer(domains_app, name="domains")
 
 out = Console()
 err = Console(stderr=True)
@@ -713,6 +717,94 @@ def keys_revoke(
     except BillingError as exc:
         fail(exc)
     out.print(f"revoked {key_id}")
+
+
+@domains_app.command("list")
+def domains_list(
+    agency: Annotated[str | None, typer.Option("--agency", help="Agency ID (default: all)")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Domains asked for and active, with the TXT record a pending one waits for."""
+    from rebill.services import domains
+
+    found = domains.list_domains(open_app(db).uow, agency)
+    if as_json:
+        print_json(found)
+        return
+    for d in found:
+        check = d["verification"]
+        hint = f"  (TXT {check['name']} = {check['value']})" if check else ""
+        out.print(f"{d['agency']}  {d['domain']}  {d['status']}{hint}", highlight=False)
+
+
+@domains_app.command("request")
+def domains_request(
+    agency: AgencyOption,
+    domain: Annotated[str, typer.Option("--domain")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ask for a portal domain for an agency (pending until approved or verified)."""
+    from rebill.services import domains
+
+    rebill = open_app(db)
+    hosts = domains.PlatformHosts(rebill.settings.own_hosts())
+    try:
+        found = domains.request_domain(rebill.uow, agency, domain, hosts, rebill.clock.now())
+    except BillingError as exc:
+        fail(exc)
+    print_json(found) if as_json else out.print(found, highlight=False)
+
+
+@domains_app.command("approve")
+def domains_approve(
+    agency: AgencyOption,
+    domain: Annotated[str, typer.Option("--domain")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The platform's approval: the domain becomes the agency's portal host."""
+    from rebill.services import domains
+
+    rebill = open_app(db)
+    try:
+        found = domains.approve_domain(rebill.uow, agency, domain, rebill.clock.now())
+    except BillingError as exc:
+        fail(exc)
+    print_json(found) if as_json else out.print(found, highlight=False)
+
+
+@domains_app.command("verify")
+def domains_verify(
+    agency: AgencyOption,
+    domain: Annotated[str, typer.Option("--domain")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Activate a pending domain whose DNS TXT record proves control."""
+    from rebill.services import domains
+
+    rebill = open_app(db)
+    try:
+        found = domains.verify_domain(rebill.uow, rebill.dns(), agency, domain, rebill.clock.now())
+    except BillingError as exc:
+        fail(exc)
+    print_json(found) if as_json else out.print(found, highlight=False)
+
+
+@domains_app.command("remove")
+def domains_remove(
+    agency: AgencyOption, domain: Annotated[str, typer.Option("--domain")], db: DbOption = None
+) -> None:
+    """Forget a domain (an active one stops serving the agency's portal)."""
+    from rebill.services import domains
+
+    try:
+        domains.remove_domain(open_app(db).uow, agency, domain)
+    except BillingError as exc:
+        fail(exc)
+    out.print(f"{domain} removed", highlight=False)
 
 
 @webhooks_app.command("add")

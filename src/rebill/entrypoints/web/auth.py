@@ -40,14 +40,18 @@ def routes(web: Web) -> APIRouter:
 
     @router.get("/")
     def root(request: Request) -> Response:
-        if agency_for_host(rebill.uow, request.headers.get("host", "")):
+        if agency_for_host(
+            rebill.uow, request.headers.get("host", ""), rebill.settings.own_hosts()
+        ):
             return RedirectResponse("/client/", 303)
         session = web.session(request)
         return RedirectResponse(home_of(session.user) if session else "/sign-in", 303)
 
     @router.get("/sign-in")
     def sign_in_page(request: Request, next: str | None = None) -> Response:
-        if agency_for_host(rebill.uow, request.headers.get("host", "")):
+        if agency_for_host(
+            rebill.uow, request.headers.get("host", ""), rebill.settings.own_hosts()
+        ):
             return RedirectResponse("/client/sign-in", 303)
         token = sign_in_token(request)
         response = web.render(
@@ -90,7 +94,9 @@ def routes(web: Web) -> APIRouter:
         target = "/sign-in"
         if session is not None and session.user.kind == "client":
             target = f"/portal/{quote(session.user.agency_id or '')}/sign-in"
-        if agency_for_host(rebill.uow, request.headers.get("host", "")):
+        if agency_for_host(
+            rebill.uow, request.headers.get("host", ""), rebill.settings.own_hosts()
+        ):
             target = "/client/sign-in"
         response = RedirectResponse(target, 303)
         response.delete_cookie(SESSION_COOKIE, path="/")

@@ -57,7 +57,7 @@ def routes(web: Web) -> APIRouter:
 
     def portal_of(request: Request, agency_id: str | None) -> Portal:
         host = request.headers.get("host", "")
-        by_host = panel.agency_for_host(rebill.uow, host)
+        by_host = panel.agency_for_host(rebill.uow, host, rebill.settings.own_hosts())
         if agency_id is None:  # /client/...: the host decides
             if by_host is None:
                 raise PageError(404, "this page does not exist")
@@ -275,7 +275,9 @@ def routes(web: Web) -> APIRouter:
         session = web.session(request)
         if session is None or session.user.kind != "client":
             return web.render("portal/plain.html", message=MESSAGES[outcome])
-        host_agency = panel.agency_for_host(rebill.uow, request.headers.get("host", ""))
+        host_agency = panel.agency_for_host(
+            rebill.uow, request.headers.get("host", ""), rebill.settings.own_hosts()
+        )
         if host_agency == session.user.agency_id:
             return RedirectResponse(f"{HOST_BASE}/?done={outcome}", 303)
         return RedirectResponse(
