@@ -25,6 +25,8 @@ REQUIRED = ("call_id", "sub_account", "started_at", "duration_seconds", "directi
 OPTIONAL = ("campaign_id", "phone_number", "status")
 duration_seconds_max = 7 * 24 * 3600
 call_id_length_max = 200
+# The optional fields are labels: bounded so one record cannot carry megabytes into storage.
+optional_length_max = {"campaign_id": 100, "phone_number": 32, "status": 32}
 chunk_rows_max = 10_000
 rejections_kept_max = 1_000
 
@@ -56,6 +58,13 @@ def parse_call(row: dict[str, Any], subs: set[str], where: str) -> CallRecord | 
     for key in REQUIRED:
         if _text(row, key) is None:
             return FieldError(where, "is missing", key)
+    for key, value in row.items():
+        if isinstance(value, dict | list):
+            return FieldError(where, "must be a single value, not a list or an object", str(key))
+    for key, length_max in optional_length_max.items():
+        text = _text(row, key)
+        if text is not None and len(text) > length_max:
+            return FieldError(where, f"is longer than {length_max} characters", key)
     call_id = str(row["call_id"]).strip()
     if len(call_id) > call_id_length_max:
         return FieldError(where, f"is longer than {call_id_length_max} characters", "call_id")

@@ -31,6 +31,7 @@ from rebill.domain.period import Period
 from rebill.entrypoints import web
 from rebill.entrypoints.api import errors, schemas
 from rebill.entrypoints.api.body import load_json
+from rebill.entrypoints.api.guard import PRINCIPAL_KEY, Guard
 from rebill.services import billing, domains, gateway, queries, reports, webhooks
 from rebill.services.accounts import set_auto_top_up, set_caps, set_state
 from rebill.services.apply_catalog import apply_catalog
@@ -90,8 +91,14 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         responses=PROBLEMS,
     )
     errors.install(api)
+    api.add_middleware(Guard, authenticate=lambda token: authenticate(rebill.uow(), token))
 
-    def principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
+    def principal(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Principal:
+        checked = request.scope.get("state", {}).get(PRINCIPAL_KEY)
+        if isinstance(checked, Principal):  # the guard authenticated it before the body
+            return checked
         if not authorization or not authorization.startswith("Bearer "):
             raise HTTPException(
                 401, "send `Authorization: Bearer <key>`", headers={"WWW-Authenticate": "Bearer"}
@@ -206,7 +213,10 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
     ) -> Response:
         """Every POST: read the body, then run the work off the event loop, idempotently."""
         raw = await request.body()
-        return await run_in_threadpool(idempotent, raw, request.url.path, caller, key, run)
+        target = request.url.path  # the query string too: ?agency=a and ?agency=b differ
+        if request.url.query:
+            target = f"{target}?{request.url.query}"
+        return await run_in_threadpool(idempotent, raw, target, caller, key, run)
 
     def page(
         items: list[dict[str, Any]],
@@ -438,7 +448,8 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         def run() -> tuple[int, Any]:
             agency_id = agency_of(caller, agency)
             require(caller, "usage")
-            results = ingest_calls(rebill.uow(), agency_id, body.calls, rebill.clock.now())
+            records = [call.record() for call in body.calls]
+            results = ingest_calls(rebill.uow(), agency_id, records, rebill.clock.now())
             return 200, {
                 "results": [
                     {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,20 +22,45 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
-class CallIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    call_id: str | None = Field(None, max_length=200)
-    sub_account: str | None = Field(None, max_length=64)
-    started_at: str | None = Field(None, max_length=64)
-    duration_seconds: int | str | None = None
-    direction: str | None = Field(None, max_length=16)
-    campaign_id: str | None = Field(None, max_length=200)
-    phone_number: str | None = Field(None, max_length=32)
-    status: str | None = Field(None, max_length=32)
+# A call record's fields are short labels; the service enforces each one's own limit and
+# rejects that record alone, this only stops megabytes from being parsed at all.
+call_field_length_max = 1000
+CallText = Annotated[str, Field(max_length=call_field_length_max)]
+CallWhole = Annotated[int, Field(ge=-(10**12), le=10**12)]
+
+
+class CallFields(BaseModel):
+    """A call as the usage file has it; every field optional here so that a missing one
+    rejects that record (with its reason), not the batch."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    call_id: CallText | None = None
+    sub_account: CallText | None = None
+    started_at: CallText | None = None
+    duration_seconds: CallWhole | CallText | None = None
+    direction: CallText | None = None
+    campaign_id: CallText | None = None
+    phone_number: CallText | None = None
+    status: CallText | None = None
+
+
+class CallIn(CallFields):
+    """A call, or a CloudEvents envelope around one (`specversion`, `id`, `time`, `data`)."""
+
+    specversion: CallText | None = None
+    id: CallText | None = None
+    time: CallText | None = None
+    type: CallText | None = None
+    source: CallText | None = None
+    data: CallFields | None = None
+
+    def record(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
 
 
 class CallsIn(BaseModel):
-    calls: list[dict[str, Any]] = Field(min_length=1, max_length=calls_per_request_max)
+    calls: list[CallIn] = Field(min_length=1, max_length=calls_per_request_max)
 
 
 class RecordError(BaseModel):

@@ -1,0 +1,119 @@
+"""Limits before work: an ASGI layer in front of the API that refuses an unauthenticated
+`/v1/` request before a byte of its body is read, and a body larger than its route's limit
+while it is being read (413), so neither costs the server more than the limit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from rebill.domain.access import Principal
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+body_bytes_max = 2 * 1024 * 1024
+# Batches and catalogs (a catalog may carry logos as data URLs) get more room.
+route_body_bytes_max = {"/v1/calls": 4 * 1024 * 1024, "/v1/catalog": 4 * 1024 * 1024}
+PRINCIPAL_KEY = "rebill.principal"
+
+
+def body_limit(path: str) -> int:
+    return route_body_bytes_max.get(path.rstrip("/"), body_bytes_max)
+
+
+def _problem(status: int, code: str, detail: str) -> bytes:
+    body = {
+        "type": f"https://rebill.dev/problems/{code}",
+        "title": code.replace("_", " "),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    return json.dumps(body).encode()
+
+
+async def _answer(
+    send: Send, status: int, code: str, detail: str, extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    body = _problem(status, code, detail)
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    """`authenticate(token)` answers the caller of an API key, or None."""
+
+    def __init__(self, app: ASGIApp, authenticate: Callable[[str], Principal | None]) -> None:
+        self.app = app
+        self.authenticate = authenticate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = str(scope.get("path", ""))
+        limit = body_limit(path)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await _answer(
+                send, 413, "payload_too_large", f"a request body here is at most {limit} bytes"
+            )
+            return
+        if path.startswith("/v1/"):
+            authorization = headers.get(b"authorization", b"").decode("latin-1")
+            principal = None
+            if authorization.startswith("Bearer ") and len(authorization) < 512:
+                token = authorization.removeprefix("Bearer ").strip()
+                principal = await run_in_threadpool(self.authenticate, token)
+            if principal is None:
+                detail = (
+                    "this key is unknown or revoked"
+                    if authorization.startswith("Bearer ")
+                    else "send `Authorization: Bearer <key>`"
+                )
+                await _answer(
+                    send, 401, "unauthorized", detail, ((b"www-authenticate", b"Bearer"),)
+                )
+                return
+            scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
+        await self._limited(scope, receive, send, limit)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        """Read the body up to `limit` bytes (413 beyond it), then hand it to the app."""
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = bool(message.get("more_body", False))
+            if len(body) > limit:
+                await _answer(
+                    send, 413, "payload_too_large", f"a request body here is at most {limit} bytes"
+                )
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
