@@ -32,6 +32,10 @@ class Settings:
     # The platform's own hosts (console, sign-in), besides public_url's: never an agency's
     # portal domain. REBILL_PLATFORM_HOSTS, comma-separated.
     platform_hosts: tuple[str, ...] = ()
+    # Behind a TLS proxy: cookies always Secure and HSTS on every page (REBILL_FORCE_HTTPS).
+    force_https: bool = False
+    # The Swagger UI page at /docs (REBILL_API_DOCS=1); off by default: it loads from a CDN.
+    api_docs: bool = False
 
     def own_hosts(self) -> frozenset[str]:
         public = urlsplit(self.public_url).hostname or ""
@@ -60,6 +64,8 @@ class Settings:
             stripe_webhook_secret=os.environ.get("REBILL_STRIPE_WEBHOOK_SECRET") or None,
             stripe_client_id=os.environ.get("REBILL_STRIPE_CLIENT_ID") or None,
             public_url=os.environ.get("REBILL_PUBLIC_URL", "http://127.0.0.1:8000"),
+            force_https=os.environ.get("REBILL_FORCE_HTTPS", "") in ("1", "true", "yes"),
+            api_docs=os.environ.get("REBILL_API_DOCS", "") in ("1", "true", "yes"),
             platform_hosts=tuple(
                 h for h in os.environ.get("REBILL_PLATFORM_HOSTS", "").split(",") if h.strip()
             ),

@@ -110,6 +110,10 @@ def differences(old: Any, new: Any, path: str) -> list[tuple[str, Any, Any]]:
 
 
 def _diff(old: Any, new: Any, path: str) -> list[tuple[str, Any, Any]]:
+    if isinstance(old, dict) and new is None:
+        new = {}
+    if isinstance(new, dict) and old is None:
+        old = {}  # so a path names the leaf that was set, not the object around it
     if isinstance(old, dict) and isinstance(new, dict):
         found: list[tuple[str, Any, Any]] = []
         for key in dict.fromkeys([*old, *new]):

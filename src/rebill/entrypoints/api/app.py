@@ -86,12 +86,17 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         title="rebill",
         version="1",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url="/docs" if rebill.settings.api_docs else None,
         description="White-label billing for AI phone-call minutes.",
         responses=PROBLEMS,
     )
     errors.install(api)
-    api.add_middleware(Guard, authenticate=lambda token: authenticate(rebill.uow(), token))
+    api.state.force_https = rebill.settings.force_https
+    api.add_middleware(
+        Guard,
+        authenticate=lambda token: authenticate(rebill.uow(), token),
+        hsts=rebill.settings.force_https,
+    )
 
     def principal(
         request: Request, authorization: Annotated[str | None, Header()] = None
@@ -135,6 +140,10 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
     def visible_sub(caller: Principal, agency_id: str, sub_id: str) -> None:
         if not caller.sees_sub_account(agency_id, sub_id):
             raise NotFoundError(f"sub-account {sub_id!r} does not exist")
+
+    def seen_by(caller: Principal, agency: dict[str, Any]) -> dict[str, Any]:
+        """The agency's terms with the platform (its credit limit) are not its clients' to see."""
+        return {**agency, "credit_limit": None} if caller.kind == "sub_account" else agency
 
     def key_actor(caller: Principal) -> str:
         return f"key {caller.key_id} ({caller.role or caller.kind})"
@@ -244,7 +253,8 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         caller: Caller, limit: Limit = 20, starting_after: After = None
     ) -> dict[str, Any]:
         ids = None if caller.kind == "platform" else [caller.agency_id or ""]
-        return page(queries.agency_documents(rebill.uow(), ids), limit, starting_after)
+        documents = [seen_by(caller, d) for d in queries.agency_documents(rebill.uow(), ids)]
+        return page(documents, limit, starting_after)
 
     @api.get("/v1/agencies/{agency_id}", response_model=schemas.Agency, tags=["agencies"])
     def get_agency(agency_id: str, caller: Caller) -> dict[str, Any]:
@@ -253,7 +263,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         found = queries.agency_documents(rebill.uow(), [agency_id])
         if not found:
             raise NotFoundError(f"agency {agency_id!r} does not exist")
-        return found[0]
+        return seen_by(caller, found[0])
 
     @api.get("/v1/plans", response_model=schemas.PlanList, tags=["plans"])
     def list_plans(

@@ -22,6 +22,7 @@ body_bytes_max = 2 * 1024 * 1024
 # Batches and catalogs (a catalog may carry logos as data URLs) get more room.
 route_body_bytes_max = {"/v1/calls": 4 * 1024 * 1024, "/v1/catalog": 4 * 1024 * 1024}
 PRINCIPAL_KEY = "rebill.principal"
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
 def body_limit(path: str) -> int:
@@ -56,9 +57,15 @@ async def _answer(
 class Guard:
     """`authenticate(token)` answers the caller of an API key, or None."""
 
-    def __init__(self, app: ASGIApp, authenticate: Callable[[str], Principal | None]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticate: Callable[[str], Principal | None],
+        hsts: bool = False,
+    ) -> None:
         self.app = app
         self.authenticate = authenticate
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,4 +123,13 @@ class Guard:
             replayed = True
             return {"type": "http.request", "body": bytes(body), "more_body": False}
 
-        await self.app(scope, replay, send)
+        if not self.hsts:
+            await self.app(scope, replay, send)
+            return
+
+        async def strict_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), HSTS]
+            await send(message)
+
+        await self.app(scope, replay, strict_send)

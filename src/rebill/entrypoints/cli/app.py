@@ -123,6 +123,16 @@ def open_app(db: str | None) -> App:
         raise typer.Exit(1) from None
 
 
+def masked_url(url: str) -> str:
+    """A database URL fit to print: its password replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: print nothing of it
+        return "(unreadable URL)"
+
+
 def print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
@@ -1123,7 +1133,8 @@ def serve_command(
 
     rebill = open_app(db)
     err.print(
-        f"rebill API on http://{host}:{port} (docs: /docs), database {rebill.settings.database_url}"
+        f"rebill API on http://{host}:{port} (OpenAPI: /openapi.json), "
+        f"database {masked_url(rebill.settings.database_url)}"
     )
     uvicorn.run(create_app(rebill, background=True), host=host, port=port, log_level="warning")
 

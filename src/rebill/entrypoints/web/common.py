@@ -92,7 +92,9 @@ SECURITY_HEADERS = {
 
 
 def is_https(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Cookies are Secure on https, and always when the platform says it runs behind TLS
+    (REBILL_FORCE_HTTPS: a proxy may speak plain http to rebill)."""
+    return request.url.scheme == "https" or bool(getattr(request.app.state, "force_https", False))
 
 
 def set_session_cookie(response: Response, request: Request, token: str) -> None:

@@ -20,6 +20,7 @@ from rebill.domain.errors import (
     TaxNotConfiguredError,
     ValidationError,
 )
+from rebill.domain.logo import media_type as logo_media_type
 from rebill.domain.plan import NUMBER_TYPES
 from rebill.entrypoints.web.common import (
     PageError,
@@ -221,7 +222,7 @@ def routes(web: Web) -> APIRouter:
             raise PageError(404, "no logo", portal.brand)
         return Response(
             portal.brand.logo_png,
-            media_type="image/png",
+            media_type=logo_media_type(portal.brand.logo_png),
             headers={"Cache-Control": "max-age=300"},
         )
 
