@@ -74,12 +74,6 @@ class Guard:
         path = str(scope.get("path", ""))
         limit = body_limit(path)
         headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            await _answer(
-                send, 413, "payload_too_large", f"a request body here is at most {limit} bytes"
-            )
-            return
         if path.startswith("/v1/"):
             authorization = headers.get(b"authorization", b"").decode("latin-1")
             principal = None
@@ -97,6 +91,12 @@ class Guard:
                 )
                 return
             scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await _answer(
+                send, 413, "payload_too_large", f"a request body here is at most {limit} bytes"
+            )
+            return
         await self._limited(scope, receive, send, limit)
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
