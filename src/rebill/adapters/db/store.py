@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from rebill.adapters.db.link_state import SqlLinkStates
 from rebill.adapters.db.rows import (
     AgencyRow,
     AgencyUsageRow,
@@ -2132,10 +2133,12 @@ class SqlUnitOfWork:
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
         self.store: SqlStore
+        self.link_states: SqlLinkStates
 
     def __enter__(self) -> SqlUnitOfWork:
         self._session = self._factory()
         self.store = SqlStore(self._session)
+        self.link_states = SqlLinkStates(self._session)
         return self
 
     def __exit__(
