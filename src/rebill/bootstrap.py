@@ -76,7 +76,7 @@ def build(settings: Settings, migrate_schema: bool = True) -> App:
         gateway=GatewayContext(
             {"stripe": stripe} if stripe else {},
             settings.public_url.rstrip("/"),
-            settings.stripe_secret_key or "",
+            settings.secret_key or "",  # empty: the secret generated for this database
         ),
         renderer=PdfInvoiceRenderer(),
     )

@@ -8,6 +8,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///rebill.db"
+secret_key_length_min = 32
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class Settings:
     def own_hosts(self) -> frozenset[str]:
         public = urlsplit(self.public_url).hostname or ""
         return frozenset(h.strip().lower() for h in (*self.platform_hosts, public) if h.strip())
+    # The platform's own secret (signs Connect onboarding and OAuth states); never the Stripe
+    # key. Unset: rebill generates one on first use and keeps it in the database.
+    secret_key: str | None = None
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -49,6 +53,15 @@ class Settings:
             now = datetime.fromisoformat(now_text.replace("Z", "+00:00"))
             if now.tzinfo is None:
                 raise ValueError("REBILL_NOW needs a UTC offset, e.g. 2026-11-02T00:00:00Z")
+        secret_key = os.environ.get("REBILL_SECRET_KEY") or None
+        stripe_secret_key = os.environ.get("REBILL_STRIPE_SECRET_KEY") or None
+        if secret_key is not None and len(secret_key) < secret_key_length_min:
+            raise ValueError(
+                f"REBILL_SECRET_KEY needs at least {secret_key_length_min} characters "
+                '(e.g. python -c "import secrets; print(secrets.token_urlsafe(32))")'
+            )
+        if secret_key is not None and secret_key == stripe_secret_key:
+            raise ValueError("REBILL_SECRET_KEY must not be the Stripe secret key")
         return cls(
             database_url=database_url
             or os.environ.get("REBILL_DATABASE_URL")
@@ -59,7 +72,7 @@ class Settings:
             smtp_from=os.environ.get("REBILL_SMTP_FROM", "alerts@rebill.localhost"),
             webhooks_allow_private=os.environ.get("REBILL_WEBHOOKS_ALLOW_PRIVATE", "")
             in ("1", "true", "yes"),
-            stripe_secret_key=os.environ.get("REBILL_STRIPE_SECRET_KEY") or None,
+            stripe_secret_key=stripe_secret_key,
             stripe_api_base=os.environ.get("REBILL_STRIPE_API_BASE") or None,
             stripe_webhook_secret=os.environ.get("REBILL_STRIPE_WEBHOOK_SECRET") or None,
             stripe_client_id=os.environ.get("REBILL_STRIPE_CLIENT_ID") or None,
@@ -69,4 +82,5 @@ class Settings:
             platform_hosts=tuple(
                 h for h in os.environ.get("REBILL_PLATFORM_HOSTS", "").split(",") if h.strip()
             ),
+            secret_key=secret_key,
         )

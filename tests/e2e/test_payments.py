@@ -880,24 +880,40 @@ def test_connect_links_expire_and_never_replace_an_account_that_takes_charges(
 ) -> None:
     from datetime import timedelta
 
-    from rebill.services.gateway import signed_agency
+    from rebill.domain.link_state import (
+        PURPOSE_OAUTH,
+        PURPOSE_ONBOARD_REFRESH,
+        PURPOSE_ONBOARD_RETURN,
+    )
+    from rebill.services.link_state import issue_state
 
-    context = build(Settings.from_env(rebill.db)).gateway
-    old = signed_agency(context, "gamma", NOW - timedelta(days=2))
+    app = build(Settings.from_env(rebill.db))
+
+    def state(purpose: str, at: datetime = NOW) -> str:
+        """A state as `rebill gateway onboard` / `oauth-url` make them (the operator's)."""
+        return issue_state(app.uow, app.gateway.signing_secret, "gamma", purpose, None, at)
+
+    old = state(PURPOSE_ONBOARD_RETURN, NOW - timedelta(hours=2))
     answer = rebill.api.get("/connect/return", params={"state": old}, follow_redirects=False)
     assert answer.status_code == 422
     assert "expired" in answer.json()["detail"]
     # gamma's account takes charges: a leaked (valid) state and someone else's code do not
     # relink it, and no fresh onboarding link is handed out for it.
-    state = signed_agency(context, "gamma", NOW)
     other = server.create_oauth_code()
     hijack = rebill.api.get(
-        "/connect/oauth/callback", params={"state": state, "code": other}, follow_redirects=False
+        "/connect/oauth/callback",
+        params={"state": state(PURPOSE_OAUTH), "code": other},
+        follow_redirects=False,
     )
     assert hijack.status_code == 409, hijack.text
     assert rebill.status("gamma")["account"] == linked.id
-    refresh = rebill.api.get("/connect/refresh", params={"state": state}, follow_redirects=False)
+    refresh = rebill.api.get(
+        "/connect/refresh",
+        params={"state": state(PURPOSE_ONBOARD_REFRESH)},
+        follow_redirects=False,
+    )
     assert refresh.status_code == 409
+    app.dispose()
 
 
 def test_a_charge_stripe_refuses_outright_ends_the_attempt(rebill: Rebill, linked: Agency) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import MetaData, select
+
 from tests.e2e.api_fixtures import World, make_world, postgres_schema_url
 
 # Tables an attack on the trust boundary could touch.

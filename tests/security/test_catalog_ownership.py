@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.e2e.api_fixtures import ACME_S1, NOW, World
-from tests.security.conftest import snapshot
 
 from rebill.services.apply_catalog import apply_catalog
 from rebill.services.catalog_document import agency_entry
 from rebill.services.catalog_ownership import OPERATOR
+from tests.e2e.api_fixtures import ACME_S1, NOW, World
+from tests.security.conftest import snapshot
 
 
 def post_catalog(world: World, who: str, document: Any) -> Any:

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.e2e.api_fixtures import ACME_S1, BETA_DOMAIN, World
-from tests.security.conftest import snapshot
 
 from rebill.entrypoints.api.app import create_app
 from rebill.entrypoints.cli.app import masked_url
 from rebill.services import domains
+from tests.e2e.api_fixtures import ACME_S1, BETA_DOMAIN, World
+from tests.security.conftest import snapshot
 
 
 @dataclass

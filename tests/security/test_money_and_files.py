@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.api_fixtures import ACME_S1, NOW, World
-from tests.security.conftest import snapshot
 
 from rebill.domain.errors import ValidationError
 from rebill.domain.logo import LogoError, checked, logo_bytes_max
 from rebill.services.apply_catalog import apply_catalog
 from rebill.services.import_usage import ingest_calls
+from tests.e2e.api_fixtures import ACME_S1, NOW, World
+from tests.security.conftest import snapshot
 
 
 def png(width: int = 4, height: int = 2) -> bytes:

@@ -1,17 +1,20 @@
 """Payment gateway use cases: link an agency's gateway, report its Stripe Tax readiness, open a
 hosted checkout for a client action (credits, plan upgrade, number rental), and apply gateway
-events exactly once (replays ignored by event id; order does not matter: state is re-read)."""
+events exactly once (replays ignored by event id; order does not matter: state is re-read).
+
+Linking: an agency links Stripe only through Connect, an Account Link (onboarding an Express
+account the platform creates) or OAuth (an existing Standard account it proves it owns), each
+carrying a single-use state bound to the panel session that started it (`services.link_state`).
+Linking an account by its id (`link_gateway` with an account) is the operator's (CLI) alone."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from rebill.domain.account import Agency, SubAccount
 from rebill.domain.charges import (
@@ -38,6 +41,11 @@ from rebill.domain.gateway import (
     tax_readiness,
 )
 from rebill.domain.limits import credit_purchase_max_units, credit_purchase_min_units
+from rebill.domain.link_state import (
+    PURPOSE_OAUTH,
+    PURPOSE_ONBOARD_REFRESH,
+    PURPOSE_ONBOARD_RETURN,
+)
 from rebill.domain.money import (
     MICROS_PER_UNIT,
     format_minor,
@@ -46,11 +54,8 @@ from rebill.domain.money import (
     to_micros,
 )
 from rebill.domain.plan import NUMBER_TYPES, UNLIMITED, Limits, Plan
+from rebill.services.link_state import accept_state, issue_state, new_nonce
 from rebill.services.ports import PaymentGateway, Store, UnitOfWorkFactory
-
-# How long onboarding and OAuth return URLs stay valid.
-connect_state_ttl = timedelta(hours=24)
-
 
 STRIPE = "stripe"
 MANUAL = "manual"  # built in: payments recorded by an agency user, no adapter
@@ -64,7 +69,8 @@ class GatewayContext:
 
     gateways: Mapping[str, PaymentGateway]
     public_url: str
-    # Signs the agency named in onboarding and OAuth return URLs (the platform's secret).
+    # Signs the states of onboarding and OAuth return URLs: REBILL_SECRET_KEY, never the
+    # Stripe key; empty means the secret rebill generates and stores in the database.
     signing_secret: str = ""
 
     @property
@@ -123,6 +129,9 @@ def link_gateway(
     account_id: str | None,
     now: datetime,
 ) -> dict[str, Any]:
+    """Link the agency to `account_id` on `provider` (or to the manual gateway). Nothing here
+    proves that the agency owns the account: an account id is the platform's to link (the
+    CLI); the panel offers only the manual gateway, Account Links and OAuth."""
     if provider not in context.providers:
         raise ValidationError(
             [
@@ -161,40 +170,28 @@ def link_gateway(
 
 
 # -- onboarding: Account Links for accounts the platform creates, OAuth for existing ones ----
-def signed_agency(context: GatewayContext, agency_id: str, now: datetime) -> str:
-    """`agency.expiry.signature`: what onboarding and OAuth URLs carry, so that a visitor
-    cannot make rebill link or onboard another agency, nor reuse an old link for long."""
-    expires = int((now + connect_state_ttl).timestamp())
-    return f"{agency_id}.{expires}.{_digest(context, agency_id, expires)}"
-
-
-def _digest(context: GatewayContext, agency_id: str, expires: int) -> str:
-    message = f"connect:{agency_id}:{expires}".encode()
-    return hmac.new(context.signing_secret.encode(), message, hashlib.sha256).hexdigest()[:32]
-
-
-def agency_from_signed(context: GatewayContext, state: str, now: datetime) -> str:
-    agency_id, expires, digest = ([*state.rsplit(".", 2), "", ""])[:3]
-    valid = bool(agency_id) and expires.isdigit() and bool(context.signing_secret)
-    if not valid or not hmac.compare_digest(_digest(context, agency_id, int(expires)), digest):
-        raise ValidationError(
-            [FieldError("state", "the link is not one rebill made (bad signature)", "state")]
+# `session_sha256` is the SHA-256 of the panel session's token that started (or, on the way
+# back, presents) a flow; None when the operator started it from the CLI.
+def onboarding_urls(
+    uow_factory: UnitOfWorkFactory,
+    context: GatewayContext,
+    agency_id: str,
+    session_sha256: str | None,
+    now: datetime,
+) -> tuple[str, str]:
+    """(refresh_url, return_url) of an Account Link; their states share one nonce, so
+    whichever comes back first uses up both."""
+    nonce = new_nonce()
+    refresh, back = (
+        quote(
+            issue_state(
+                uow_factory, context.signing_secret, agency_id, purpose, session_sha256, now, nonce
+            )
         )
-    if int(expires) < now.timestamp():
-        raise ValidationError(
-            [FieldError("state", "the link has expired: start again from rebill", "state")]
-        )
-    return agency_id
-
-
-def onboarding_urls(context: GatewayContext, agency_id: str, now: datetime) -> tuple[str, str]:
-    """(refresh_url, return_url) of an Account Link."""
-    state = quote(signed_agency(context, agency_id, now))
-    base = context.public_url
-    return (
-        f"{base}/connect/refresh?state={state}",
-        f"{base}/connect/return?state={state}",
+        for purpose in (PURPOSE_ONBOARD_REFRESH, PURPOSE_ONBOARD_RETURN)
     )
+    base = context.public_url
+    return f"{base}/connect/refresh?state={refresh}", f"{base}/connect/return?state={back}"
 
 
 def onboard(
@@ -204,6 +201,8 @@ def onboard(
     country: str,
     email: str | None,
     now: datetime,
+    *,
+    session_sha256: str | None,
 ) -> dict[str, Any]:
     """Create the agency's Express account on the platform (unless one is linked and not yet
     onboarded) and an Account Link to finish onboarding on Stripe."""
@@ -229,32 +228,47 @@ def onboard(
         with uow:
             uow.store.save_gateway_link(agency_id, "stripe", account, charges, details, now)
             uow.commit()
-    refresh_url, return_url = onboarding_urls(context, agency_id, now)
+    refresh_url, return_url = onboarding_urls(uow_factory, context, agency_id, session_sha256, now)
     url = gateway.account_link(account, refresh_url, return_url)
     return {"agency": agency_id, "account": account, "charges_enabled": charges, "url": url}
 
 
 def onboarding_link(
-    context: GatewayContext, uow_factory: UnitOfWorkFactory, state: str, now: datetime
+    context: GatewayContext,
+    uow_factory: UnitOfWorkFactory,
+    state: str,
+    now: datetime,
+    *,
+    session_sha256: str | None,
 ) -> str:
-    """A fresh Account Link for a signed refresh URL (an old link expired or was used), only
-    while the account is not onboarded."""
-    agency_id = agency_from_signed(context, state, now)
+    """A fresh Account Link (with fresh states, bound as the used one was) for a refresh URL:
+    the old link expired or was used; only while the account is not onboarded."""
+    used = accept_state(
+        uow_factory, context.signing_secret, state, PURPOSE_ONBOARD_REFRESH, session_sha256, now
+    )
     with uow_factory() as uow:
-        link = uow.store.gateway_link(agency_id)
+        link = uow.store.gateway_link(used.agency_id)
     if link is None or link[0] != "stripe" or not link[1]:
-        raise NotFoundError(f"agency {agency_id!r} has no Stripe account to onboard")
+        raise NotFoundError(f"agency {used.agency_id!r} has no Stripe account to onboard")
     if link[3]:
         raise ConflictError(f"{link[1]} is onboarded already")
-    refresh_url, return_url = onboarding_urls(context, agency_id, now)
+    bound = session_sha256 if used.session_bound else None
+    refresh_url, return_url = onboarding_urls(uow_factory, context, used.agency_id, bound, now)
     return require_gateway(context).account_link(link[1], refresh_url, return_url)
 
 
 def refresh_link(
-    uow_factory: UnitOfWorkFactory, context: GatewayContext, state: str, now: datetime
+    uow_factory: UnitOfWorkFactory,
+    context: GatewayContext,
+    state: str,
+    now: datetime,
+    *,
+    session_sha256: str | None,
 ) -> dict[str, Any]:
     """The return URL of onboarding: re-read the account (charges enabled, details)."""
-    agency_id = agency_from_signed(context, state, now)
+    agency_id = accept_state(
+        uow_factory, context.signing_secret, state, PURPOSE_ONBOARD_RETURN, session_sha256, now
+    ).agency_id
     with uow_factory() as uow:
         link = uow.store.gateway_link(agency_id)
     if link is None or link[0] != "stripe" or not link[1]:
@@ -270,14 +284,20 @@ def refresh_link(
 
 
 def oauth_url(
-    uow_factory: UnitOfWorkFactory, context: GatewayContext, agency_id: str, now: datetime
+    uow_factory: UnitOfWorkFactory,
+    context: GatewayContext,
+    agency_id: str,
+    now: datetime,
+    *,
+    session_sha256: str | None,
 ) -> str:
     """Where an agency with its own Standard account authorizes the platform."""
     with uow_factory() as uow:
         agency_of(uow.store, agency_id)
-    return require_gateway(context).oauth_url(
-        signed_agency(context, agency_id, now), f"{context.public_url}/connect/oauth/callback"
+    state = issue_state(
+        uow_factory, context.signing_secret, agency_id, PURPOSE_OAUTH, session_sha256, now
     )
+    return require_gateway(context).oauth_url(state, f"{context.public_url}/connect/oauth/callback")
 
 
 def oauth_complete(
@@ -286,13 +306,33 @@ def oauth_complete(
     state: str,
     code: str,
     now: datetime,
+    *,
+    session_sha256: str | None,
 ) -> dict[str, Any]:
-    """Exchange the authorization code and link the account it stands for. An agency whose
-    account already takes charges is not relinked this way (an operator relinks it with
-    `rebill gateway link`)."""
-    agency_id = agency_from_signed(context, state, now)
+    """The OAuth callback: the state is checked and used up, then the code is exchanged."""
+    _require_code(code)
+    used = accept_state(
+        uow_factory, context.signing_secret, state, PURPOSE_OAUTH, session_sha256, now
+    )
+    return link_oauth_code(uow_factory, context, used.agency_id, code, now)
+
+
+def _require_code(code: str) -> None:
     if not code.startswith("ac_"):
         raise ValidationError([FieldError("code", "an authorization code like ac_…", "code")])
+
+
+def link_oauth_code(
+    uow_factory: UnitOfWorkFactory,
+    context: GatewayContext,
+    agency_id: str,
+    code: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Exchange the authorization code and link the account it stands for (the callback, or
+    the operator's `rebill gateway oauth-complete`). An agency whose account already takes
+    charges is not relinked this way (an operator relinks it with `rebill gateway link`)."""
+    _require_code(code)
     with uow_factory() as uow:
         link = uow.store.gateway_link(agency_id)
     account = require_gateway(context).oauth_exchange(code)
@@ -377,6 +417,15 @@ def active_tax_behavior(gateway: PaymentGateway, account: str, currency: str) ->
     settings = gateway.tax_settings(account)
     _refuse_unless_ready(tax_readiness("stripe", settings))
     return resolve_tax_behavior(settings.behavior, currency)
+
+
+def agency_public_url(public_url: str, domain: str) -> str:
+    """The base URL of an agency's custom domain: its stored domain, reached with the scheme
+    and port of the platform's public URL (REBILL_PUBLIC_URL). Return URLs handed to Stripe
+    are built from these two only, never from a request's Host header."""
+    parts = urlsplit(public_url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{domain}{port}"
 
 
 def create_checkout(

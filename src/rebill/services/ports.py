@@ -577,11 +577,26 @@ class DomainResolver(Protocol):
         ...
 
 
+class LinkStateRepository(Protocol):
+    """The platform's generated secret for Connect link states, and the states used."""
+
+    def signing_secret(self, candidate: str, now: datetime) -> str:
+        """The stored secret; `candidate` is stored (and returned) when there is none yet."""
+        ...
+
+    def consume(
+        self, agency_id: str, nonce: str, purpose: str, expires_at: datetime, now: datetime
+    ) -> bool:
+        """Record a state's nonce as used; False when it was used before (a replay)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """A transaction: leaving the `with` block without `commit()` rolls back."""
 
     store: Store
     domains: DomainRepository
+    link_states: LinkStateRepository
 
     def __enter__(self) -> UnitOfWork: ...
 

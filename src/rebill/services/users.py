@@ -52,6 +52,9 @@ class WebUser:
 class WebSession:
     user: WebUser
     csrf_token: str
+    # What identifies the session server-side (the cookie token itself is never kept): Connect
+    # link states started in the panel are bound to it.
+    token_sha256: str
 
 
 def hash_password(password: str) -> str:
@@ -189,7 +192,7 @@ def session_for(uow_factory: UnitOfWorkFactory, token: str, now: datetime) -> We
         user = uow.store.web_user(found[0])
     if user is None or user["disabled"]:
         return None
-    return WebSession(_user(user), found[1])
+    return WebSession(_user(user), found[1], _token_hash(token))
 
 
 def end_session(uow_factory: UnitOfWorkFactory, token: str) -> None:

@@ -499,6 +499,29 @@ class GatewayLinkRow(Base):
     application_fee_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class GatewayLinkStateRow(Base):
+    """A Connect link state that was used (single use: its nonce is never accepted again).
+    Rows past `expires_at` are pruned: an expired state is refused before it gets here."""
+
+    __tablename__ = "gateway_link_states"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    used_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PlatformSecretRow(Base):
+    """A secret rebill generated for itself because none was configured (the key of Connect
+    link states when REBILL_SECRET_KEY is unset): one per database, so every server process
+    on it signs and checks with the same one."""
+
+    __tablename__ = "platform_secrets"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class GatewayCustomerRow(Base):
     """A payer's customer and saved card on a gateway: a sub-account on its agency's
     connected account, or (party '') the agency itself on the platform's own account."""

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from rebill.adapters.db.domains import SqlDomainRepository
+from rebill.adapters.db.link_state import SqlLinkStates
 from rebill.adapters.db.rows import (
     AgencyRow,
     AgencyUsageRow,
@@ -2165,11 +2166,13 @@ class SqlUnitOfWork:
         self._factory = factory
         self.store: SqlStore
         self.domains: SqlDomainRepository
+        self.link_states: SqlLinkStates
 
     def __enter__(self) -> SqlUnitOfWork:
         self._session = self._factory()
         self.store = SqlStore(self._session)
         self.domains = SqlDomainRepository(self._session)
+        self.link_states = SqlLinkStates(self._session)
         return self
 
     def __exit__(

@@ -5,6 +5,8 @@ Minor units are converted here, at the edge."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import stripe
@@ -23,6 +25,11 @@ from rebill.domain.gateway import (
 
 PROVIDER = "stripe"
 network_retries_max = 2
+# A webhook signature's timestamp may be this far in the past (the SDK's check) or in the
+# future (rebill's: the SDK accepts any future time, so a signature made for later would
+# stay replayable until then). Both against the wall clock, as Stripe signs with it.
+webhook_tolerance_seconds = 300
+webhook_future_tolerance_seconds = 300
 
 
 class StripeGateway:
@@ -32,6 +39,7 @@ class StripeGateway:
         api_base: str | None,
         webhook_secret: str | None,
         client_id: str | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         addresses: Any = {"api": api_base, "connect": api_base} if api_base else None
         self.client = stripe.StripeClient(
@@ -41,6 +49,7 @@ class StripeGateway:
             client_id=client_id,
         )
         self.webhook_secret = webhook_secret
+        self.wall_clock = wall_clock
 
     @staticmethod
     def _options(account_id: str | None, idempotency_key: str | None = None) -> Any:
@@ -371,8 +380,9 @@ class StripeGateway:
         )
 
     def verify_webhook(self, payload: bytes, signature: str | None) -> dict[str, Any]:
-        """The event if the `Stripe-Signature` header is valid (tolerance 300 s,
-        constant-time compare inside the SDK); GatewayError otherwise."""
+        """The event if the `Stripe-Signature` header is valid (constant-time compare inside
+        the SDK) and its timestamp is neither older than `webhook_tolerance_seconds` nor
+        further ahead than `webhook_future_tolerance_seconds`; GatewayError otherwise."""
         if not self.webhook_secret:
             raise GatewayError(
                 PROVIDER,
@@ -381,8 +391,27 @@ class StripeGateway:
                 retryable=False,
             )
         try:
-            event = stripe.Webhook.construct_event(payload, signature, self.webhook_secret)
+            event = stripe.Webhook.construct_event(
+                payload, signature, self.webhook_secret, tolerance=webhook_tolerance_seconds
+            )
         except (stripe.SignatureVerificationError, ValueError) as exc:
             raise GatewayError(PROVIDER, "invalid_signature", str(exc), retryable=False) from None
+        signed_at = _signed_at(signature or "")
+        if signed_at > self.wall_clock() + webhook_future_tolerance_seconds:
+            raise GatewayError(
+                PROVIDER,
+                "invalid_signature",
+                f"Timestamp in the future beyond the tolerance zone ({signed_at})",
+                retryable=False,
+            )
         result: dict[str, Any] = event.to_dict()
         return result
+
+
+def _signed_at(header: str) -> int:
+    """The timestamp the SDK checked the signature with: the header's first `t=`."""
+    for item in header.split(","):
+        parts = item.split("=", 2)  # parsed as the SDK does, so the same value is read
+        if parts[0] == "t":
+            return int(parts[1])
+    raise AssertionError("construct_event accepted a header without a timestamp")

@@ -908,20 +908,27 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         return JSONResponse({"received": True, "outcome": outcome})
 
     @api.get("/connect/return", tags=["gateway"], include_in_schema=False)
-    def connect_return(state: Annotated[str, Query(max_length=200)]) -> Response:
+    def connect_return(request: Request, state: Annotated[str, Query(max_length=200)]) -> Response:
         """Where Stripe sends the agency after onboarding: re-read its account's status, then
-        back to the panel's gateway page."""
-        gateway.refresh_link(rebill.uow, rebill.gateway, state, rebill.clock.now())
+        back to the panel's gateway page. The state works once, in the session that made it."""
+        session_sha256 = web.connect_session(rebill, request)
+        gateway.refresh_link(
+            rebill.uow, rebill.gateway, state, rebill.clock.now(), session_sha256=session_sha256
+        )
         return RedirectResponse("/panel/gateway?saved=onboarded", status_code=303)
 
     @api.get("/connect/refresh", tags=["gateway"], include_in_schema=False)
-    def connect_refresh(state: Annotated[str, Query(max_length=200)]) -> Response:
+    def connect_refresh(request: Request, state: Annotated[str, Query(max_length=200)]) -> Response:
         """An onboarding link expired or was used: send the agency to a fresh one."""
-        url = gateway.onboarding_link(rebill.gateway, rebill.uow, state, rebill.clock.now())
+        session_sha256 = web.connect_session(rebill, request)
+        url = gateway.onboarding_link(
+            rebill.gateway, rebill.uow, state, rebill.clock.now(), session_sha256=session_sha256
+        )
         return RedirectResponse(url, status_code=303)
 
     @api.get("/connect/oauth/callback", tags=["gateway"], include_in_schema=False)
     def connect_oauth_callback(
+        request: Request,
         state: Annotated[str, Query(max_length=200)],
         code: Annotated[str | None, Query(max_length=200)] = None,
         error: Annotated[str | None, Query(max_length=200)] = None,
@@ -933,7 +940,14 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
             raise ConflictError(
                 f"Stripe did not connect the account: {error_description or error or 'no code'}"
             )
-        gateway.oauth_complete(rebill.uow, rebill.gateway, state, code, rebill.clock.now())
+        gateway.oauth_complete(
+            rebill.uow,
+            rebill.gateway,
+            state,
+            code,
+            rebill.clock.now(),
+            session_sha256=web.connect_session(rebill, request),
+        )
         return RedirectResponse("/panel/gateway?saved=connected", status_code=303)
 
     web.install(api, rebill)

@@ -38,11 +38,10 @@ from rebill.services.gateway import (
     create_checkout,
     gateway_status,
     link_gateway,
-    oauth_complete,
+    link_oauth_code,
     oauth_url,
     onboard,
     set_application_fee,
-    signed_agency,
 )
 from rebill.services.import_usage import import_usage, read_rows
 from rebill.services.keys import create_key, revoke_key
@@ -920,7 +919,9 @@ def gateway_link(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Link an agency to its Stripe account, or to the manual gateway."""
+    """Link an agency to a Stripe account by its id, or to the manual gateway. The operator's
+    alone: nothing proves the agency holds that account (agencies link theirs in the panel,
+    by onboarding or OAuth)."""
     rebill = open_app(db)
     try:
         document = link_gateway(
@@ -962,7 +963,13 @@ def gateway_onboard(
     rebill = open_app(db)
     try:
         document = onboard(
-            rebill.uow, gateway_context(rebill), agency, country, email, rebill.clock.now()
+            rebill.uow,
+            gateway_context(rebill),
+            agency,
+            country,
+            email,
+            rebill.clock.now(),
+            session_sha256=None,  # the operator's: its return URLs need no panel session
         )
     except BillingError as exc:
         fail(exc)
@@ -974,10 +981,13 @@ def gateway_onboard(
 
 @gateway_app.command("oauth-url")
 def gateway_oauth_url(agency: AgencyOption, db: DbOption = None) -> None:
-    """The URL where an agency with its own Standard account connects it to the platform."""
+    """The URL where an agency with its own Standard account connects it to the platform
+    (works once, for 30 minutes)."""
     rebill = open_app(db)
     try:
-        url = oauth_url(rebill.uow, gateway_context(rebill), agency, rebill.clock.now())
+        url = oauth_url(
+            rebill.uow, gateway_context(rebill), agency, rebill.clock.now(), session_sha256=None
+        )
     except BillingError as exc:
         fail(exc)
     sys.stdout.write(url + "\n")
@@ -992,14 +1002,9 @@ def gateway_oauth_complete(
 ) -> None:
     """Link the Standard account an OAuth code stands for (what the callback URL does)."""
     rebill = open_app(db)
-    context = gateway_context(rebill)
     try:
-        document = oauth_complete(
-            rebill.uow,
-            context,
-            signed_agency(context, agency, rebill.clock.now()),
-            code,
-            rebill.clock.now(),
+        document = link_oauth_code(
+            rebill.uow, gateway_context(rebill), agency, code, rebill.clock.now()
         )
     except BillingError as exc:
         fail(exc)

@@ -12,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 
 from rebill.bootstrap import App
 from rebill.entrypoints.web import auth, console, panel, portal
-from rebill.entrypoints.web.common import STATIC, PageError, SignInRequired, Web
+from rebill.entrypoints.web.common import SESSION_COOKIE, STATIC, PageError, SignInRequired, Web
+from rebill.services.users import session_for
 
 
 def install(api: FastAPI, rebill: App) -> None:
@@ -31,3 +32,14 @@ def install(api: FastAPI, rebill: App) -> None:
     @api.exception_handler(SignInRequired)
     async def on_sign_in(_: Request, exc: SignInRequired) -> Response:
         return RedirectResponse(f"{exc.sign_in_path}?next={quote(exc.next_path)}", 303)
+
+
+def connect_session(rebill: App, request: Request) -> str | None:
+    """What a Connect return URL (`/connect/...`) is checked against: the session of the
+    signed-in agency user who may change settings, by its token's SHA-256; None otherwise
+    (then only a state the operator started is accepted)."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    session = session_for(rebill.uow, token, rebill.clock.now())
+    if session is None or session.user.kind != "agency" or not session.user.may_write("settings"):
+        return None
+    return session.token_sha256

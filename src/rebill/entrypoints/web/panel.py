@@ -20,7 +20,7 @@ from rebill.entrypoints.web.common import PageError, SignInRequired, Web, chart,
 from rebill.services import billing, panel, reports
 from rebill.services.close_period import close_period
 from rebill.services.documents import invoice_pdf
-from rebill.services.gateway import gateway_status, link_gateway, oauth_url, onboard
+from rebill.services.gateway import MANUAL, gateway_status, link_gateway, oauth_url, onboard
 from rebill.services.payments import charge_invoice, refund_invoice
 from rebill.services.users import WebSession, create_user, list_users
 
@@ -44,7 +44,7 @@ SAVED = {
     "caps": "Caps saved.",
     "credits": "Credits added.",
     "close": "Period closed; invoices issued.",
-    "gateway": "Gateway linked.",
+    "gateway": "Manual gateway chosen: record your clients' payments as credits.",
     "onboarded": "Back from Stripe: the account's status is up to date.",
     "connected": "Your Stripe account is connected.",
     "charged": "Paid with the saved card.",
@@ -142,16 +142,24 @@ def routes(web: Web) -> APIRouter:
 
     @router.post("/gateway")
     async def post_gateway(request: Request) -> Response:
+        """The manual gateway only. A Stripe account is linked through onboarding or OAuth,
+        which prove the agency holds it; linking an account by its id is the platform's."""
         session = staff(request)
         form = await web.form(request, session)
         must(session, "settings")
+        if form.get("provider", "") != MANUAL or form.get("account", "").strip():
+            raise PageError(
+                403,
+                "a Stripe account is linked by creating one or by connecting your own "
+                "(Gateway & tax); linking an account by its id is the platform's to do",
+            )
         try:
             link_gateway(
                 rebill.uow,
                 rebill.gateway,
                 session.user.agency_id or "",
-                form.get("provider", ""),
-                form.get("account", "").strip() or None,
+                MANUAL,
+                None,
                 rebill.clock.now(),
             )
         except BillingError as exc:
@@ -172,6 +180,7 @@ def routes(web: Web) -> APIRouter:
                 form.get("country", "US").strip().upper(),
                 session.user.email,
                 rebill.clock.now(),
+                session_sha256=session.token_sha256,
             )
         except BillingError as exc:
             return gateway_page(request, session, exc.message)
@@ -185,7 +194,11 @@ def routes(web: Web) -> APIRouter:
         must(session, "settings")
         try:
             url = oauth_url(
-                rebill.uow, rebill.gateway, session.user.agency_id or "", rebill.clock.now()
+                rebill.uow,
+                rebill.gateway,
+                session.user.agency_id or "",
+                rebill.clock.now(),
+                session_sha256=session.token_sha256,
             )
         except BillingError as exc:
             return gateway_page(request, session, exc.message)

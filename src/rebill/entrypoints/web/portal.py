@@ -33,7 +33,7 @@ from rebill.entrypoints.web.common import (
 )
 from rebill.services import panel
 from rebill.services.documents import invoice_pdf
-from rebill.services.gateway import create_checkout
+from rebill.services.gateway import agency_public_url, create_checkout
 from rebill.services.users import WebSession, authenticate, start_session
 
 HOST_BASE = "/client"
@@ -49,7 +49,9 @@ class Portal:
     agency_id: str
     base: str  # /client on the agency's domain, /portal/{agency} otherwise
     brand: Brand
-    origin: str | None  # scheme://domain[:port] when reached on the agency's domain
+    # When reached on the agency's domain: that domain as stored, with the scheme and port of
+    # REBILL_PUBLIC_URL (checkout returns there); never the request's Host header.
+    origin: str | None
 
 
 def routes(web: Web) -> APIRouter:
@@ -62,8 +64,10 @@ def routes(web: Web) -> APIRouter:
         if agency_id is None:  # /client/...: the host decides
             if by_host is None:
                 raise PageError(404, "this page does not exist")
-            origin = f"{request.url.scheme}://{host}"
-            return Portal(by_host, HOST_BASE, panel.brand_of(rebill.uow, by_host), origin)
+            brand = panel.brand_of(rebill.uow, by_host)
+            assert brand.domain, "the host matched the agency's stored domain"
+            origin = agency_public_url(rebill.gateway.public_url, brand.domain)
+            return Portal(by_host, HOST_BASE, brand, origin)
         if by_host is not None and by_host != agency_id:
             raise PageError(404, "this page does not exist")
         try:
