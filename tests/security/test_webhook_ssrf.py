@@ -10,12 +10,16 @@ host name can answer one address at registration and another at delivery (DNS re
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,9 +50,9 @@ def answers(*addresses: str) -> Callable[[str], list[str]]:
 
 
 class Receiver:
-    """A local HTTP receiver that answers 204 and keeps each request's headers."""
+    """A local HTTP(S) receiver that answers 204 and keeps each request's headers."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[dict[str, str]] = []
         self.received = threading.Event()
         receiver = self
@@ -65,6 +69,8 @@ class Receiver:
                 return None
 
         self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -267,6 +273,50 @@ def test_delivery_connects_to_the_checked_address_with_the_original_host(app: Ap
     sender = HttpWebhookSender(allow_private=True, resolve=answers("127.0.0.1"))
     assert webhooks.deliver_due(app.uow, sender, NOW) == 1
     receiver.close()
+    assert [r["host"] for r in receiver.requests] == [f"{HOOK_HOST}:{receiver.port}"]
+
+
+def test_tls_is_checked_against_the_urls_name_on_the_checked_address(tmp_path: Path) -> None:
+    """Connected to the resolved address, the TLS handshake still names the URL's host (SNI)
+    and the certificate is verified for that name."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    ca, cert, key = (tmp_path / n for n in ("ca.pem", "cert.pem", "key.pem"))
+    openssl = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+    try:
+        subprocess.run(
+            [*openssl, "-keyout", tmp_path / "ca.key", "-out", ca, "-subj", "/CN=test CA"],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [
+                *openssl,
+                *("-CA", ca, "-CAkey", tmp_path / "ca.key", "-keyout", key, "-out", cert),
+                *("-subj", f"/CN={HOOK_HOST}", "-addext", f"subjectAltName=DNS:{HOOK_HOST}"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    except subprocess.CalledProcessError as exc:  # `req -CA` needs OpenSSL 3
+        pytest.skip(f"openssl could not make a test certificate: {exc.stderr!r}")
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    server_tls.sni_callback = lambda _socket, name, _context: names.append(name)
+    receiver = Receiver(tls=server_tls)
+    sender = HttpWebhookSender(
+        allow_private=True,
+        resolve=answers("127.0.0.1"),
+        ssl_context=ssl.create_default_context(cafile=str(ca)),
+    )
+    try:
+        assert sender.post(f"https://{HOOK_HOST}:{receiver.port}/", {}, "{}") is None
+        # Another name on the same address: the certificate does not match, nothing is sent.
+        assert sender.post(f"https://other.example.test:{receiver.port}/", {}, "{}") == NO_RESPONSE
+    finally:
+        receiver.close()
+    assert names == [HOOK_HOST, "other.example.test"]
     assert [r["host"] for r in receiver.requests] == [f"{HOOK_HOST}:{receiver.port}"]
 
 

@@ -24,6 +24,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -59,13 +60,14 @@ class HttpWebhookSender:
         resolve: Resolve = system_resolve,
         connect_timeout_seconds: float = connect_timeout_seconds,
         timeout_seconds: float = delivery_timeout_seconds,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         assert 0 < connect_timeout_seconds <= timeout_seconds
         self.allow_private = allow_private
         self.resolve = resolve
         self.connect_timeout_seconds = connect_timeout_seconds
         self.timeout_seconds = timeout_seconds
-        self.ssl_context = httpx.create_ssl_context()
+        self.ssl_context = ssl_context or httpx.create_ssl_context()
 
     def post(self, url: str, headers: dict[str, str], body: str) -> str | None:
         deadline = time.monotonic() + self.timeout_seconds
@@ -76,10 +78,11 @@ class HttpWebhookSender:
             addresses = self.addresses(request.url.raw_host.decode("ascii"), deadline)
             status = self._send(request, addresses, deadline)
         except (Unreachable, httpx.InvalidURL, httpcore.TimeoutException) as exc:
-            logger.info("webhook to %s not sent: %s", url, exc)
+            # The host only: a URL's path or query may carry the agency's token.
+            logger.info("webhook to %s not sent: %s", _host_of(url), exc)
             return NO_RESPONSE
         except (httpcore.NetworkError, httpcore.ProtocolError, OSError) as exc:
-            logger.info("webhook to %s got no answer: %r", url, exc)
+            logger.info("webhook to %s got no answer: %r", _host_of(url), exc)
             return NO_RESPONSE
         return None if 200 <= status < 300 else f"HTTP {status}"
 
@@ -133,6 +136,13 @@ class HttpWebhookSender:
             ) as response,
         ):
             return response.status
+
+
+def _host_of(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
 
 
 def _within(deadline: float, resolve: Resolve, host: str) -> list[str]:
