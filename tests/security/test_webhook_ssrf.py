@@ -320,9 +320,9 @@ def test_tls_is_checked_against_the_urls_name_on_the_checked_address(tmp_path: P
     assert [r["host"] for r in receiver.requests] == [f"{HOOK_HOST}:{receiver.port}"]
 
 
-def test_only_the_platform_allows_private_destinations(db_url: str) -> None:
-    refused = build(Settings(database_url=db_url, now=NOW))
-    allowed = build(Settings(database_url=db_url, now=NOW, webhooks_allow_private=True))
+def test_only_the_platform_allows_private_destinations(sqlite_url: str) -> None:
+    refused = build(Settings(database_url=sqlite_url, now=NOW))
+    allowed = build(Settings(database_url=sqlite_url, now=NOW, webhooks_allow_private=True))
     try:
         assert isinstance(refused.webhook_sender, HttpWebhookSender)
         assert isinstance(allowed.webhook_sender, HttpWebhookSender)
