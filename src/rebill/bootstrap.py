@@ -72,7 +72,7 @@ def build(settings: Settings, migrate_schema: bool = True) -> App:
         uow=unit_of_work_factory(engine),
         clock=clock,
         mailer=mailer,
-        webhook_sender=HttpWebhookSender(),
+        webhook_sender=HttpWebhookSender(allow_private=settings.webhooks_allow_private),
         gateway=GatewayContext(
             {"stripe": stripe} if stripe else {},
             settings.public_url.rstrip("/"),

@@ -203,6 +203,10 @@ class InvoiceRenderer(Protocol):
 
 
 class WebhookSender(Protocol):
+    """Sends to agency-chosen URLs: it must connect only to public addresses (unless the
+    platform allows private ones), checked at every send, and word every failure short of an
+    HTTP status the same way (a scanner learns nothing from refused versus timed out)."""
+
     def post(self, url: str, headers: dict[str, str], body: str) -> str | None:
         """POST the body; None on a 2xx answer, else a short error text."""
         ...
@@ -469,6 +473,13 @@ class Store(Protocol):
     ) -> None: ...
     def webhook_endpoints(self, agency_id: str) -> list[dict[str, Any]]: ...
     def webhook_endpoints_for(self, agency_id: str) -> list[tuple[str, list[str]]]: ...
+    def enable_webhook_endpoint(
+        self, agency_id: str, endpoint_id: str, secret: str | None, events: list[str] | None
+    ) -> bool: ...
+    def count_endpoint_result(self, agency_id: str, endpoint_id: str, ok: bool) -> int: ...
+    def disable_webhook_endpoint(
+        self, agency_id: str, endpoint_id: str, now: datetime, error: str
+    ) -> None: ...
     def queue_delivery(
         self,
         agency_id: str,
@@ -479,7 +490,9 @@ class Store(Protocol):
         payload: str,
         now: datetime,
     ) -> None: ...
-    def due_deliveries(self, now: datetime, limit: int) -> list[dict[str, Any]]: ...
+    def due_deliveries(
+        self, now: datetime, limit: int, per_agency_limit: int
+    ) -> list[dict[str, Any]]: ...
     def finish_delivery(
         self,
         agency_id: str,

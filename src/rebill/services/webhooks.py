@@ -1,30 +1,55 @@
 """Outbound webhooks: agencies register URLs; events go into an outbox in the same transaction
 as their cause and are sent signed (Standard Webhooks) with retries and backoff; deliveries
-are visible and replayable. URLs that resolve to loopback, link-local or private addresses are
-refused unless the platform allows them."""
+are visible and replayable.
+
+Agencies choose the URLs, so the platform guards itself (docs/security-webhooks.md):
+- only public addresses (`rebill.domain.destination`), checked here at registration and by the
+  sender at every delivery, which connects to the very address it checked; the platform's
+  `webhooks_allow_private` lifts this for tests and demos, agencies cannot;
+- at most `endpoints_per_agency_max` endpoints per agency; an endpoint that fails
+  `endpoint_failures_max` times in a row is disabled (registering its URL again, or
+  `enable_endpoint`, turns it back on);
+- a delivery round sends each agency's share (`deliveries_per_agency_round_max`, within
+  `agency_round_seconds_max`) in a thread of its own, so one agency's dead endpoints delay
+  nobody else's deliveries.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import json
 import socket
+import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from rebill.domain.errors import FieldError, NotFoundError, ValidationError
+from rebill.domain.destination import is_public_address
+from rebill.domain.errors import ConflictError, FieldError, NotFoundError, ValidationError
 from rebill.domain.webhook import EVENT_TYPES, headers, new_secret, next_wait
 from rebill.services.ports import Store, UnitOfWorkFactory, WebhookSender
 
 deliveries_per_run_max = 500
+deliveries_per_agency_round_max = 10
+# An agency's share of a round stops being sent once it has taken this long (the delivery
+# under way finishes, within the sender's own timeout); the rest waits for the next round.
+agency_round_seconds_max = 10.0
+delivery_threads_max = 4
+endpoints_per_agency_max = 10
+endpoint_failures_max = 20
 url_length_max = 2000
+ENDPOINT_DISABLED = f"endpoint disabled after {endpoint_failures_max} failures in a row"
+
+Resolve = Callable[[str], list[str]]
 
 
-def check_url(
-    url: str, allow_private: bool, resolve: Callable[[str], list[str]] | None = None
-) -> None:
+def check_url(url: str, allow_private: bool, resolve: Resolve | None = None) -> None:
+    """Refuse a URL that is not http(s) with a host, or whose host does not resolve only to
+    public addresses. One message for every refusal of the host, so registering URLs cannot
+    be used to learn which internal names exist or where they point."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValidationError([FieldError("url", "use an http(s) URL with a host", "url")])
@@ -32,33 +57,20 @@ def check_url(
         raise ValidationError([FieldError("url", f"longer than {url_length_max}", "url")])
     if allow_private:
         return
-    lookup = resolve or _resolve
+    host = parts.hostname
     try:
-        addresses = lookup(parts.hostname)
-    except OSError:
-        raise ValidationError(
-            [FieldError("url", f"{parts.hostname} does not resolve", "url")]
-        ) from None
-    for address in addresses:
-        ip = ipaddress.ip_address(address)
-        if (
-            ip.is_loopback
-            or ip.is_link_local
-            or ip.is_private
-            or ip.is_unspecified
-            or ip.is_multicast
-            or ip.is_reserved
-        ):
-            raise ValidationError(
-                [
-                    FieldError(
-                        "url",
-                        f"{parts.hostname} resolves to {address}, a loopback, link-local or "
-                        "private address; the platform does not allow those",
-                        "url",
-                    )
-                ]
-            )
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        try:
+            addresses = (resolve or _resolve)(host)
+        except (OSError, UnicodeError):
+            addresses = []
+    if not addresses or not all(is_public_address(a) for a in addresses):
+        message = (
+            f"{host} must resolve, and only to public addresses: the platform sends to no "
+            "loopback, private, shared (CGNAT), link-local, multicast or reserved address"
+        )
+        raise ValidationError([FieldError("url", message, "url")])
 
 
 def _resolve(host: str) -> list[str]:
@@ -72,7 +84,11 @@ def add_endpoint(
     events: list[str],
     allow_private: bool,
     now: datetime,
+    resolve: Resolve | None = None,
 ) -> dict[str, Any]:
+    """Register a URL, with a new signing secret. The URL of a disabled endpoint enables that
+    endpoint again (new secret, these events); past `endpoints_per_agency_max` (disabled
+    endpoints count) it is a conflict."""
     unknown = [e for e in events if e not in EVENT_TYPES]
     if unknown:
         raise ValidationError(
@@ -84,16 +100,38 @@ def add_endpoint(
                 )
             ]
         )
-    check_url(url, allow_private)
-    endpoint_id = f"we_{uuid.uuid4().hex[:20]}"
+    check_url(url, allow_private, resolve)
     secret = new_secret()
     uow = uow_factory()
     with uow:
         if uow.store.get_agency(agency_id) is None:
             raise NotFoundError(f"agency {agency_id!r} does not exist")
-        uow.store.save_webhook_endpoint(agency_id, endpoint_id, url, secret, events, now)
+        uow.store.lock_agency(agency_id, exclusive=True)  # two registrations count in turn
+        existing = uow.store.webhook_endpoints(agency_id)
+        disabled = [e["id"] for e in existing if e["disabled"] and e["url"] == url]
+        if disabled:
+            endpoint_id = disabled[0]
+            uow.store.enable_webhook_endpoint(agency_id, endpoint_id, secret, events)
+        elif len(existing) >= endpoints_per_agency_max:
+            raise ConflictError(
+                f"agency {agency_id!r} has {len(existing)} webhook endpoints, the most allowed "
+                f"is {endpoints_per_agency_max} (disabled ones count; registering a disabled "
+                "endpoint's URL again enables it)"
+            )
+        else:
+            endpoint_id = f"we_{uuid.uuid4().hex[:20]}"
+            uow.store.save_webhook_endpoint(agency_id, endpoint_id, url, secret, events, now)
         uow.commit()
     return {"id": endpoint_id, "url": url, "events": events, "secret": secret}
+
+
+def enable_endpoint(uow_factory: UnitOfWorkFactory, agency_id: str, endpoint_id: str) -> None:
+    """Send to a disabled endpoint again (same secret), its failure count cleared."""
+    uow = uow_factory()
+    with uow:
+        if not uow.store.enable_webhook_endpoint(agency_id, endpoint_id, None, None):
+            raise NotFoundError(f"webhook endpoint {endpoint_id!r} does not exist")
+        uow.commit()
 
 
 def emit(
@@ -129,37 +167,76 @@ def emit(
 
 
 def deliver_due(uow_factory: UnitOfWorkFactory, sender: WebhookSender, now: datetime) -> int:
-    """Send the deliveries that are due; each outcome is committed on its own."""
+    """One round: send the deliveries that are due, each agency's share in a thread of its own
+    (at most `delivery_threads_max` at once); each outcome is committed on its own, as soon as
+    its agency's share is done. The number delivered."""
     with uow_factory() as uow:
-        due = uow.store.due_deliveries(now, deliveries_per_run_max)
-    delivered = 0
+        due = uow.store.due_deliveries(now, deliveries_per_run_max, deliveries_per_agency_round_max)
+    shares: dict[str, list[dict[str, Any]]] = {}
     for delivery in due:
+        shares.setdefault(delivery["agency_id"], []).append(delivery)
+    if not shares:
+        return 0
+    delivered = 0
+    threads = min(delivery_threads_max, len(shares))
+    with ThreadPoolExecutor(threads, thread_name_prefix="rebill-webhooks") as pool:
+        sending = [pool.submit(_send_share, sender, share, now) for share in shares.values()]
+        for done in as_completed(sending):
+            for delivery, error in done.result():
+                _record(uow_factory, delivery, error, now)
+                delivered += error is None
+    return delivered
+
+
+def _send_share(
+    sender: WebhookSender, share: list[dict[str, Any]], now: datetime
+) -> list[tuple[dict[str, Any], str | None]]:
+    """One agency's deliveries of a round, in order. An endpoint that fails is not tried again
+    this round, and the share stops after `agency_round_seconds_max`; what is left stays due."""
+    started = time.monotonic()
+    failed: set[str] = set()
+    outcomes: list[tuple[dict[str, Any], str | None]] = []
+    timestamp = int(now.timestamp())
+    for delivery in share:
+        if time.monotonic() - started >= agency_round_seconds_max:
+            break
+        if delivery["endpoint_id"] in failed:
+            continue
         body = delivery["payload"]
-        timestamp = int(now.timestamp())
         sent_headers = headers(delivery["secret"], delivery["id"], timestamp, body)
         error = sender.post(delivery["url"], sent_headers, body)
-        uow = uow_factory()
-        with uow:
-            attempts = delivery["attempts"] + 1
-            if error is None:
-                uow.store.finish_delivery(
-                    delivery["agency_id"], delivery["id"], "delivered", attempts, now, "", now
-                )
-                delivered += 1
-            else:
-                wait = next_wait(attempts)
-                status = "pending" if wait is not None else "failed"
-                uow.store.finish_delivery(
-                    delivery["agency_id"],
-                    delivery["id"],
-                    status,
-                    attempts,
-                    now + wait if wait else now,
-                    error,
-                    None,
-                )
-            uow.commit()
-    return delivered
+        if error is not None:
+            failed.add(delivery["endpoint_id"])
+        outcomes.append((delivery, error))
+    return outcomes
+
+
+def _record(
+    uow_factory: UnitOfWorkFactory, delivery: dict[str, Any], error: str | None, now: datetime
+) -> None:
+    """The attempt's outcome on the delivery (delivered, retried later, or failed) and on its
+    endpoint's health: `endpoint_failures_max` failures in a row disable it."""
+    agency_id, endpoint_id = delivery["agency_id"], delivery["endpoint_id"]
+    attempts = delivery["attempts"] + 1
+    uow = uow_factory()
+    with uow:
+        failures = uow.store.count_endpoint_result(agency_id, endpoint_id, ok=error is None)
+        if error is None:
+            uow.store.finish_delivery(
+                agency_id, delivery["id"], "delivered", attempts, now, "", now
+            )
+        else:
+            wait = next_wait(attempts)
+            if failures >= endpoint_failures_max:
+                # Its other pending deliveries fail with the reason; this one keeps its error.
+                uow.store.disable_webhook_endpoint(agency_id, endpoint_id, now, ENDPOINT_DISABLED)
+                wait = None
+            status = "pending" if wait is not None else "failed"
+            next_attempt_at = now + wait if wait is not None else now
+            uow.store.finish_delivery(
+                agency_id, delivery["id"], status, attempts, next_attempt_at, error, None
+            )
+        uow.commit()
 
 
 def replay(uow_factory: UnitOfWorkFactory, agency_id: str, delivery_id: str, now: datetime) -> None:

@@ -462,7 +462,10 @@ class WebhookEndpointRow(Base):
     secret: Mapped[str] = mapped_column(String(100))
     events: Mapped[str] = mapped_column(String(1000))  # JSON list; [] means every event
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Set when the endpoint failed too often in a row; nothing is sent to it until re-enabled.
     disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Failed attempts since its last success (any delivery of the endpoint).
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class WebhookDeliveryRow(Base):

@@ -1774,9 +1774,54 @@ class SqlStore:
                 "events": json.loads(r.events),
                 "created_at": r.created_at.isoformat(),
                 "disabled": r.disabled_at is not None,
+                "disabled_at": r.disabled_at.isoformat() if r.disabled_at else None,
+                "consecutive_failures": r.consecutive_failures,
             }
             for r in rows
         ]
+
+    def enable_webhook_endpoint(
+        self, agency_id: str, endpoint_id: str, secret: str | None, events: list[str] | None
+    ) -> bool:
+        """Send to the endpoint again, its failure count cleared (with a new secret and event
+        list when given); False when it does not exist."""
+        row = self.session.get(WebhookEndpointRow, (agency_id, endpoint_id), with_for_update=True)
+        if row is None:
+            return False
+        row.disabled_at, row.consecutive_failures = None, 0
+        if secret is not None:
+            row.secret = secret
+        if events is not None:
+            row.events = json.dumps(events)
+        self.session.flush()
+        return True
+
+    def count_endpoint_result(self, agency_id: str, endpoint_id: str, ok: bool) -> int:
+        """Note one attempt's outcome; the endpoint's consecutive failures after it."""
+        row = self.session.get(WebhookEndpointRow, (agency_id, endpoint_id), with_for_update=True)
+        assert row is not None
+        row.consecutive_failures = 0 if ok else row.consecutive_failures + 1
+        self.session.flush()
+        return row.consecutive_failures
+
+    def disable_webhook_endpoint(
+        self, agency_id: str, endpoint_id: str, now: datetime, error: str
+    ) -> None:
+        """Stop sending to the endpoint; its pending deliveries fail with `error` (a replay
+        queues one again, sent once the endpoint is enabled)."""
+        row = self.session.get(WebhookEndpointRow, (agency_id, endpoint_id), with_for_update=True)
+        assert row is not None
+        row.disabled_at = now
+        self.session.execute(
+            update(WebhookDeliveryRow)
+            .where(
+                WebhookDeliveryRow.agency_id == agency_id,
+                WebhookDeliveryRow.endpoint_id == endpoint_id,
+                WebhookDeliveryRow.status == "pending",
+            )
+            .values(status="failed", last_error=error[:500])
+        )
+        self.session.flush()
 
     def webhook_endpoints_for(self, agency_id: str) -> list[tuple[str, list[str]]]:
         rows = self.session.execute(
@@ -1813,19 +1858,44 @@ class SqlStore:
         )
         self.session.flush()
 
-    def due_deliveries(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+    def due_deliveries(
+        self, now: datetime, limit: int, per_agency_limit: int
+    ) -> list[dict[str, Any]]:
+        """Pending deliveries that are due, to enabled endpoints: at most `per_agency_limit` of
+        each agency (its oldest first), so one agency's backlog cannot fill the round."""
+        joined = and_(
+            WebhookEndpointRow.agency_id == WebhookDeliveryRow.agency_id,
+            WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id,
+        )
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=WebhookDeliveryRow.agency_id,
+                order_by=(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id),
+            )
+            .label("rank")
+        )
+        ranked = (
+            select(WebhookDeliveryRow.agency_id, WebhookDeliveryRow.id, rank)
+            .join(WebhookEndpointRow, joined)
+            .where(
+                WebhookDeliveryRow.status == "pending",
+                WebhookDeliveryRow.next_attempt_at <= now,
+                WebhookEndpointRow.disabled_at.is_(None),
+            )
+            .subquery()
+        )
         rows = self.session.execute(
             select(WebhookDeliveryRow, WebhookEndpointRow.url, WebhookEndpointRow.secret)
+            .join(WebhookEndpointRow, joined)
             .join(
-                WebhookEndpointRow,
+                ranked,
                 and_(
-                    WebhookEndpointRow.agency_id == WebhookDeliveryRow.agency_id,
-                    WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id,
+                    ranked.c.agency_id == WebhookDeliveryRow.agency_id,
+                    ranked.c.id == WebhookDeliveryRow.id,
                 ),
             )
-            .where(
-                WebhookDeliveryRow.status == "pending", WebhookDeliveryRow.next_attempt_at <= now
-            )
+            .where(ranked.c.rank <= per_agency_limit)
             .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
             .limit(limit)
         )
@@ -1833,6 +1903,7 @@ class SqlStore:
             {
                 "agency_id": d.agency_id,
                 "id": d.id,
+                "endpoint_id": d.endpoint_id,
                 "payload": d.payload,
                 "attempts": d.attempts,
                 "url": url,

@@ -69,17 +69,21 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        worker = threading.Thread(
-            target=_background_loop, args=(rebill, stop), name="rebill-worker", daemon=True
-        )
+        # Two loops, so a slow webhook round never delays the auto top-ups.
+        workers = [
+            threading.Thread(target=loop, args=(rebill, stop), name=name, daemon=True)
+            for loop, name in ((_webhook_loop, "rebill-webhooks"), (_top_up_loop, "rebill-top-ups"))
+        ]
         if background:
-            worker.start()
+            for worker in workers:
+                worker.start()
         try:
             yield
         finally:
             stop.set()
             if background:
-                worker.join(timeout=10)
+                for worker in workers:
+                    worker.join(timeout=10)
 
     api = FastAPI(
         lifespan=lifespan,
@@ -954,23 +958,28 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
     return api
 
 
-def _background_loop(rebill: App, stop: threading.Event) -> None:
-    """Deliver due webhooks every round; charge pending auto top-ups every
-    `top_up_poll_rounds` rounds (when Stripe is configured)."""
-    sender = rebill.webhook_sender
-    rounds = 0
+def _webhook_loop(rebill: App, stop: threading.Event) -> None:
+    """Deliver due webhooks every `webhook_poll_seconds` (a round waits for its slowest
+    agency, within the limits of `services.webhooks`)."""
     while not stop.wait(webhook_poll_seconds):
         try:
-            webhooks.deliver_due(rebill.uow, sender, rebill.clock.now())
+            webhooks.deliver_due(rebill.uow, rebill.webhook_sender, rebill.clock.now())
         except Exception:  # keep the loop alive; the next round retries
             logger.exception("webhook delivery round failed")
-        rounds += 1
-        if rebill.gateway.gateway is not None and rounds % top_up_poll_rounds == 0:
-            try:
-                process_top_ups(rebill.uow, rebill.gateway, rebill.clock.now())
-                refund_duplicates(rebill.uow, rebill.gateway, rebill.clock.now())
-            except Exception:
-                logger.exception("auto top-up round failed")
+
+
+def _top_up_loop(rebill: App, stop: threading.Event) -> None:
+    """Charge pending auto top-ups (and refund duplicate payments) every
+    `top_up_poll_rounds` webhook polls' worth of time, when Stripe is configured; in a thread
+    of its own, so webhook rounds cannot delay it."""
+    while not stop.wait(webhook_poll_seconds * top_up_poll_rounds):
+        if rebill.gateway.gateway is None:
+            continue
+        try:
+            process_top_ups(rebill.uow, rebill.gateway, rebill.clock.now())
+            refund_duplicates(rebill.uow, rebill.gateway, rebill.clock.now())
+        except Exception:  # keep the loop alive; the next round retries
+            logger.exception("auto top-up round failed")
 
 
 def _period(text: str) -> Period:

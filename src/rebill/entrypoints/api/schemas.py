@@ -362,7 +362,10 @@ class WebhookEndpoint(BaseModel):
     url: str
     events: list[str]
     created_at: str
+    # Disabled after too many failed attempts in a row; registering its URL again enables it.
     disabled: bool
+    disabled_at: str | None
+    consecutive_failures: int
 
 
 class WebhookEndpointList(BaseModel):

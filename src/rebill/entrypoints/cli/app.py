@@ -46,7 +46,7 @@ from rebill.services.gateway import (
 from rebill.services.import_usage import import_usage, read_rows
 from rebill.services.keys import create_key, revoke_key
 from rebill.services.payments import charge_invoice, process_top_ups, refund_invoice, save_card
-from rebill.services.webhooks import add_endpoint, deliver_due, replay
+from rebill.services.webhooks import add_endpoint, deliver_due, enable_endpoint, replay
 
 EXIT_CODES: dict[type[BillingError], int] = {
     ValidationError: 1,
@@ -856,6 +856,13 @@ def webhooks_list(agency: AgencyOption, db: DbOption = None, as_json: JsonOption
     if as_json:
         print_json(document)
         return
+    endpoints = Table(title=f"webhook endpoints of {agency}")
+    for column in ("id", "url", "state", "failures in a row"):
+        endpoints.add_column(column)
+    for e in document["endpoints"]:
+        state = f"disabled since {e['disabled_at']}" if e["disabled"] else "enabled"
+        endpoints.add_row(e["id"], e["url"], state, str(e["consecutive_failures"]))
+    out.print(endpoints)
     table = Table(title=f"webhook deliveries of {agency}")
     for column in ("id", "event", "status", "attempts", "last error"):
         table.add_column(column)
@@ -864,6 +871,21 @@ def webhooks_list(agency: AgencyOption, db: DbOption = None, as_json: JsonOption
             d["id"], d["event_type"], d["status"], str(d["attempts"]), d["last_error"] or ""
         )
     out.print(table)
+
+
+@webhooks_app.command("enable")
+def webhooks_enable(
+    agency: AgencyOption,
+    endpoint: Annotated[str, typer.Argument(help="Endpoint id (we_…)")],
+    db: DbOption = None,
+) -> None:
+    """Send to an endpoint again after it was disabled for failing (same secret)."""
+    rebill = open_app(db)
+    try:
+        enable_endpoint(rebill.uow, agency, endpoint)
+    except BillingError as exc:
+        fail(exc)
+    out.print(f"{endpoint} enabled")
 
 
 @webhooks_app.command("deliver")
