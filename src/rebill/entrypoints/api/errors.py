@@ -12,11 +12,13 @@ from starlette.exceptions import HTTPException
 
 from rebill.domain.errors import (
     BillingError,
+    BusyError,
     ConflictError,
     GatewayError,
     InsufficientCreditsError,
     NotFoundError,
     TaxNotConfiguredError,
+    TooManyAttemptsError,
     ValidationError,
 )
 
@@ -29,6 +31,8 @@ STATUS: list[tuple[type[BillingError], int]] = [
     (InsufficientCreditsError, 402),
     (TaxNotConfiguredError, 409),
     (GatewayError, 502),
+    (TooManyAttemptsError, 429),
+    (BusyError, 503),
 ]
 HTTP_CODES = {
     400: "bad_request",
@@ -83,7 +87,10 @@ def billing_problem(error: BillingError) -> JSONResponse:
             detail = str(error.field_errors[0])
     if isinstance(error, TaxNotConfiguredError):
         errors = [{"missing": f} for f in error.missing_fields] + [{"fix": f} for f in error.fixes]
-    return problem(status, error.code, detail, param, errors)
+    headers = None
+    if isinstance(error, TooManyAttemptsError | BusyError):
+        headers = {"Retry-After": str(error.retry_after_seconds)}
+    return problem(status, error.code, detail, param, errors, headers)
 
 
 def install(app: FastAPI) -> None:
