@@ -16,6 +16,7 @@ from rebill.adapters.pdf.renderer import PdfInvoiceRenderer
 from rebill.adapters.webhooks.http import HttpWebhookSender
 from rebill.config import Settings
 from rebill.services.gateway import GatewayContext
+from rebill.services.passwords import PasswordHasher
 from rebill.services.ports import (
     Clock,
     InvoiceRenderer,
@@ -36,6 +37,7 @@ class App:
     webhook_sender: WebhookSender
     gateway: GatewayContext
     renderer: InvoiceRenderer
+    passwords: PasswordHasher
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -70,6 +72,7 @@ def build(settings: Settings, migrate_schema: bool = True) -> App:
             settings.stripe_secret_key or "",
         ),
         renderer=PdfInvoiceRenderer(),
+        passwords=PasswordHasher(settings.scrypt_n),
     )
 
 

@@ -28,6 +28,10 @@ class Settings:
     # The platform's Connect client id (ca_…), for OAuth with existing Standard accounts.
     stripe_client_id: str | None = None
     public_url: str = "http://127.0.0.1:8000"
+    # scrypt's N for new password hashes; None is the standard 2**17 (services/passwords.py).
+    # For tests only (REBILL_SCRYPT_N=1024 makes a hash take milliseconds): never lower it in
+    # production, where every hash made is then renewed only when the setting goes back up.
+    scrypt_n: int | None = None
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -37,6 +41,7 @@ class Settings:
             now = datetime.fromisoformat(now_text.replace("Z", "+00:00"))
             if now.tzinfo is None:
                 raise ValueError("REBILL_NOW needs a UTC offset, e.g. 2026-11-02T00:00:00Z")
+        scrypt_n_text = os.environ.get("REBILL_SCRYPT_N")
         return cls(
             database_url=database_url
             or os.environ.get("REBILL_DATABASE_URL")
@@ -52,4 +57,5 @@ class Settings:
             stripe_webhook_secret=os.environ.get("REBILL_STRIPE_WEBHOOK_SECRET") or None,
             stripe_client_id=os.environ.get("REBILL_STRIPE_CLIENT_ID") or None,
             public_url=os.environ.get("REBILL_PUBLIC_URL", "http://127.0.0.1:8000"),
+            scrypt_n=int(scrypt_n_text) if scrypt_n_text else None,
         )
