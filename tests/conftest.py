@@ -1,5 +1,6 @@
 """Shared fixtures: a database URL per backend (SQLite always; PostgreSQL when
-REBILL_TEST_POSTGRES_URL is set, each test in a schema of its own), and a fixed clock."""
+REBILL_TEST_POSTGRES_URL is set, each test in a schema of its own), a fixed clock, and a cheap
+password-hash cost (`TEST_SCRYPT_N`: milliseconds instead of half a second per hash)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from rebill.adapters.db.engine import normalize_url
 
 POSTGRES_ENV = "REBILL_TEST_POSTGRES_URL"
 FIXED_NOW = "2026-12-15T12:00:00Z"
+# Tests hash at N=2^10 (1 MiB); the standard cost is 2^17. Settings built directly pass it as
+# `scrypt_n=TEST_SCRYPT_N`; commands read it from REBILL_SCRYPT_N (set below for every test).
+TEST_SCRYPT_N = 2**10
 
 
 def _postgres_url() -> str | None:
@@ -51,5 +55,6 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture(autouse=True)
 def fixed_now(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("REBILL_NOW", FIXED_NOW)
+    monkeypatch.setenv("REBILL_SCRYPT_N", str(TEST_SCRYPT_N))
     monkeypatch.delenv("REBILL_DATABASE_URL", raising=False)
     return FIXED_NOW

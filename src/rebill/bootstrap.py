@@ -16,6 +16,7 @@ from rebill.adapters.pdf.renderer import PdfInvoiceRenderer
 from rebill.adapters.webhooks.http import HttpWebhookSender
 from rebill.config import Settings
 from rebill.services.gateway import GatewayContext
+from rebill.services.passwords import PasswordHasher
 from rebill.services.ports import (
     Clock,
     DomainResolver,
@@ -37,6 +38,7 @@ class App:
     webhook_sender: WebhookSender
     gateway: GatewayContext
     renderer: InvoiceRenderer
+    passwords: PasswordHasher
     resolver: DomainResolver | None = None  # DNS, made on first use (tests set a double)
 
     def dns(self) -> DomainResolver:
@@ -79,6 +81,7 @@ def build(settings: Settings, migrate_schema: bool = True) -> App:
             settings.secret_key or "",  # empty: the secret generated for this database
         ),
         renderer=PdfInvoiceRenderer(),
+        passwords=PasswordHasher(settings.scrypt_n),
     )
 
 

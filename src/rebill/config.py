@@ -44,6 +44,10 @@ class Settings:
     # The platform's own secret (signs Connect onboarding and OAuth states); never the Stripe
     # key. Unset: rebill generates one on first use and keeps it in the database.
     secret_key: str | None = None
+    # scrypt's N for new password hashes; None is the standard 2**17 (services/passwords.py).
+    # For tests only (REBILL_SCRYPT_N=1024 makes a hash take milliseconds): never lower it in
+    # production, where every hash made is then renewed only when the setting goes back up.
+    scrypt_n: int | None = None
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -62,6 +66,7 @@ class Settings:
             )
         if secret_key is not None and secret_key == stripe_secret_key:
             raise ValueError("REBILL_SECRET_KEY must not be the Stripe secret key")
+        scrypt_n_text = os.environ.get("REBILL_SCRYPT_N")
         return cls(
             database_url=database_url
             or os.environ.get("REBILL_DATABASE_URL")
@@ -83,4 +88,5 @@ class Settings:
                 h for h in os.environ.get("REBILL_PLATFORM_HOSTS", "").split(",") if h.strip()
             ),
             secret_key=secret_key,
+            scrypt_n=int(scrypt_n_text) if scrypt_n_text else None,
         )

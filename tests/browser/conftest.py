@@ -26,6 +26,7 @@ from rebill.services.close_period import close_period
 from rebill.services.demo import AGENCY, TIMEZONE, demo_calls, demo_catalog
 from rebill.services.import_usage import import_usage
 from rebill.services.users import create_user
+from tests.conftest import TEST_SCRYPT_N
 
 NOW = datetime.fromisoformat("2026-11-14T18:00:00+00:00")
 DOMAIN = "portal.acme.example"
@@ -116,7 +117,7 @@ def seed(app: App, tmp: Path) -> None:
     ]
     import_usage(app.uow(), AGENCY, enumerate(recent, start=1), "november", NOW)
     for email, role, agency, sub in USERS.values():
-        create_user(app.uow, email, PASSWORD, role, agency, sub, NOW)
+        create_user(app.uow, app.passwords, email, PASSWORD, role, agency, sub, NOW)
 
 
 @dataclass
@@ -130,7 +131,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     """One seeded database file, copied per use (seeding imports about 40,000 calls)."""
     tmp = tmp_path_factory.mktemp("panel-world")
     url = f"sqlite:///{tmp / 'seed.db'}"
-    app = build(Settings(database_url=url, now=NOW))
+    app = build(Settings(database_url=url, now=NOW, scrypt_n=TEST_SCRYPT_N))
     try:
         seed(app, tmp)
     finally:

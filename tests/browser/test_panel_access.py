@@ -13,11 +13,12 @@ from rebill.bootstrap import build
 from rebill.config import Settings
 from rebill.entrypoints.api.app import create_app
 from tests.browser.conftest import BRAND_NAME, DOMAIN, NOW, PASSWORD, PLATFORM_NAME, csrf_of
+from tests.conftest import TEST_SCRYPT_N
 
 
 @pytest.fixture
 def client(fresh_db: str) -> Iterator[TestClient]:
-    app = build(Settings(database_url=fresh_db, now=NOW))
+    app = build(Settings(database_url=fresh_db, now=NOW, scrypt_n=TEST_SCRYPT_N))
     with TestClient(create_app(app)) as test_client:
         yield test_client
     app.dispose()

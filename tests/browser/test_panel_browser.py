@@ -33,6 +33,7 @@ from tests.browser.conftest import (
     copy_of,
     free_port,
 )
+from tests.conftest import TEST_SCRYPT_N
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -98,6 +99,7 @@ def served(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
             stripe_api_base=gateway_server.url,
             stripe_webhook_secret=WEBHOOK_SECRET,
             public_url=url,
+            scrypt_n=TEST_SCRYPT_N,
         )
         app = build(settings)
         account = onboard(gateway_server)

@@ -7,7 +7,9 @@
     ├── ConflictError                   a state that forbids the operation (period open, ...)
     ├── InsufficientCreditsError        a wallet cannot pay
     ├── TaxNotConfiguredError           Stripe Tax is not ready on the agency's account
-    └── GatewayError                    a payment provider failed (provider, code, retryable)
+    ├── GatewayError                    a payment provider failed (provider, code, retryable)
+    ├── TooManyAttemptsError            this caller must wait before trying again (sign-in)
+    └── BusyError                       the server is at capacity for this kind of work
 
 `assert` is kept for programmer errors; input never reaches an assert.
 """
@@ -95,3 +97,23 @@ class GatewayError(BillingError):
         self.provider = provider
         self.gateway_code = gateway_code
         self.retryable = retryable
+
+
+class TooManyAttemptsError(BillingError):
+    """Too many recent failures (of an account or from an address): wait, then try again."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"too many attempts; try again in {retry_after_seconds} s")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class BusyError(BillingError):
+    """Every slot for this work is taken and its queue is full: try again shortly."""
+
+    code = "busy"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"the server is busy; try again in {retry_after_seconds} s")
+        self.retry_after_seconds = retry_after_seconds

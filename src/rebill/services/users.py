@@ -1,12 +1,12 @@
 """People who sign in to the web faces: the platform console, an agency's panel (admin, billing
-or settings role) and a client's portal. Passwords are salted scrypt hashes; a session is a
+or settings role) and a client's portal. Passwords are salted scrypt hashes (`passwords.py`),
+attempts are throttled per account and per address (`sign_in_throttle.py`); a session is a
 random token whose SHA-256 is stored beside the CSRF token its forms must carry."""
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import hashlib
-import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -14,18 +14,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rebill.domain.access import AGENCY_ROLES, ROLE_WRITES
-from rebill.domain.errors import ConflictError, FieldError, NotFoundError, ValidationError
+from rebill.domain.errors import (
+    BusyError,
+    ConflictError,
+    FieldError,
+    NotFoundError,
+    ValidationError,
+)
+from rebill.services import sign_in_throttle
+from rebill.services.passwords import PasswordHasher
 from rebill.services.ports import UnitOfWorkFactory
 
 ROLES = ("platform", *AGENCY_ROLES, "client")
 session_lifetime = timedelta(hours=12)
 password_length_min = 10
 password_length_max = 200
-# scrypt cost: n=2^14, r=8, p=1 (about 16 MiB and a few tens of milliseconds per check).
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-# A hash checked against when the e-mail is unknown, so both answers take the same time.
-_DUMMY_SALT = b"rebill-no-such-user"
 
 
 @dataclass(frozen=True)
@@ -57,45 +61,6 @@ class WebSession:
     token_sha256: str
 
 
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = _scrypt(password, salt)
-    salt_text = base64.b64encode(salt).decode()
-    digest_text = base64.b64encode(digest).decode()
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt_text}${digest_text}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-    except ValueError:
-        return False
-    if scheme != "scrypt":
-        return False
-    candidate = hashlib.scrypt(
-        password.encode(),
-        salt=base64.b64decode(salt),
-        n=int(n),
-        r=int(r),
-        p=int(p),
-        maxmem=64 * 1024 * 1024,
-        dklen=32,
-    )
-    return hmac.compare_digest(candidate, base64.b64decode(digest))
-
-
-def _scrypt(password: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(
-        password.encode(),
-        salt=salt,
-        n=SCRYPT_N,
-        r=SCRYPT_R,
-        p=SCRYPT_P,
-        maxmem=64 * 1024 * 1024,
-        dklen=32,
-    )
-
-
 def _user(document: dict[str, Any]) -> WebUser:
     return WebUser(
         document["id"],
@@ -108,6 +73,7 @@ def _user(document: dict[str, Any]) -> WebUser:
 
 def create_user(
     uow_factory: UnitOfWorkFactory,
+    passwords: PasswordHasher,
     email: str,
     password: str,
     role: str,
@@ -139,7 +105,7 @@ def create_user(
         errors.append(FieldError("--sub-account", "only clients have a sub-account", "sub_account"))
     if errors:
         raise ValidationError(errors, "invalid user")
-    password_hash = hash_password(password)
+    password_hash = passwords.hash(password)
     user_id = "usr_" + secrets.token_hex(12)
     with uow_factory() as uow:
         store = uow.store
@@ -154,16 +120,59 @@ def create_user(
     return WebUser(user_id, email, role, agency_id, sub_account_id)
 
 
-def authenticate(uow_factory: UnitOfWorkFactory, email: str, password: str) -> WebUser | None:
-    """The user with this e-mail and password, or None (the same time either way)."""
+def authenticate(
+    uow_factory: UnitOfWorkFactory,
+    passwords: PasswordHasher,
+    email: str,
+    password: str,
+    address: str,
+    now: datetime,
+) -> WebUser | None:
+    """The user with this e-mail and password, or None (the same time either way). Raises
+    TooManyAttemptsError while the account or the client address must wait (no hash is
+    computed then) and BusyError when the hashing queue is full. A right password stored at
+    an older cost is stored again at today's."""
+    email = email.strip().lower()
+    sign_in_throttle.begin_attempt(uow_factory, email, address, now)
+    try:
+        user, renewal = _check(uow_factory, passwords, email, password)
+    except BusyError:
+        with uow_factory() as uow:
+            sign_in_throttle.record_unchecked(uow.store, email, address, now)
+            uow.commit()
+        raise
+    if user is None:
+        return None
     with uow_factory() as uow:
-        found = uow.store.web_user_by_email(email.strip().lower())
+        if renewal:
+            old_hash, new_hash = renewal
+            current = uow.store.web_user(user.id)
+            if current is not None and current["password_hash"] == old_hash:  # not changed since
+                uow.store.set_web_password(user.id, new_hash)
+        sign_in_throttle.record_success(uow.store, email, address, now)
+        uow.commit()
+    return user
+
+
+def _check(
+    uow_factory: UnitOfWorkFactory, passwords: PasswordHasher, email: str, password: str
+) -> tuple[WebUser | None, tuple[str, str] | None]:
+    """(the user, (their hash, a new one) when theirs is of an outdated cost), or (None, None)."""
+    if len(password) > password_length_max:  # no stored password is this long
+        return None, None
+    with uow_factory() as uow:
+        found = uow.store.web_user_by_email(email)
     if found is None or found["disabled"]:
-        _scrypt(password, _DUMMY_SALT)
-        return None
-    if not verify_password(password, found["password_hash"]):
-        return None
-    return _user(found)
+        passwords.waste(password)
+        return None, None
+    verdict = passwords.verify(password, found["password_hash"])
+    if not verdict.matches:
+        return None, None
+    renewal = None
+    if verdict.outdated:
+        with contextlib.suppress(BusyError):  # the sign-in stands; renewed next time
+            renewal = (found["password_hash"], passwords.hash(password))
+    return _user(found), renewal
 
 
 def _token_hash(token: str) -> str:
@@ -211,7 +220,10 @@ DEMO_PASSWORD_BYTES = 9
 
 
 def create_demo_users(
-    uow_factory: UnitOfWorkFactory, now: datetime, base_url: str = "http://127.0.0.1:8000"
+    uow_factory: UnitOfWorkFactory,
+    passwords: PasswordHasher,
+    now: datetime,
+    base_url: str = "http://127.0.0.1:8000",
 ) -> list[tuple[str, str, str, str]]:
     """The demo's sign-ins: a platform operator, the acme agency's admin, and two clients
     (each sees only its own portal). Returns (role, e-mail, password, URL to open); the
@@ -228,6 +240,6 @@ def create_demo_users(
     made = []
     for role, email, agency, sub, url in wanted:
         password = secrets.token_urlsafe(DEMO_PASSWORD_BYTES)
-        create_user(uow_factory, email, password, role, agency, sub, now)
+        create_user(uow_factory, passwords, email, password, role, agency, sub, now)
         made.append((role, email, password, url))
     return made

@@ -660,3 +660,15 @@ class CustomDomainRow(Base):
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
     activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     active_domain: Mapped[str | None] = mapped_column(String(253), nullable=True, unique=True)
+
+
+class SignInThrottleRow(Base):
+    """Recent failed sign-ins of one account (the e-mail asked for, known or not) or from one
+    client address. The key is stored as its SHA-256 (a bounded length, and no e-mail box that
+    received a password by mistake kept in clear); `services/sign_in_throttle.py` reads it."""
+
+    __tablename__ = "sign_in_throttle"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # account | address
+    key_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -49,6 +49,7 @@ from rebill.adapters.db.rows import (
     PlatformRow,
     PostingRow,
     RefundRow,
+    SignInThrottleRow,
     StateChangeRow,
     SubAccountRow,
     SubscriptionRow,
@@ -2145,6 +2146,43 @@ class SqlStore:
 
     def delete_expired_web_sessions(self, now: datetime) -> None:
         self.session.execute(delete(WebSessionRow).where(WebSessionRow.expires_at <= now))
+
+    def lock_sign_in_throttle(
+        self, kind: str, key_sha256: str, now: datetime
+    ) -> tuple[int, datetime]:
+        """(failures, last failure) of a throttle record, locked until the transaction ends;
+        created empty when missing (inserted first, so parallel attempts never both insert)."""
+        values = {"kind": kind, "key_sha256": key_sha256, "failures": 0, "last_failure_at": now}
+        if self.session.get_bind().dialect.name == "postgresql":
+            statement: Any = pg_insert(SignInThrottleRow).values(**values)
+        else:
+            statement = sqlite_insert(SignInThrottleRow).values(**values)
+        self.session.execute(statement.on_conflict_do_nothing())
+        row = self.session.execute(
+            select(SignInThrottleRow.failures, SignInThrottleRow.last_failure_at)
+            .where(SignInThrottleRow.kind == kind, SignInThrottleRow.key_sha256 == key_sha256)
+            .with_for_update()
+        ).one()
+        return int(row.failures), row.last_failure_at
+
+    def save_sign_in_throttle(
+        self, kind: str, key_sha256: str, failures: int, last_failure_at: datetime
+    ) -> None:
+        """Set a record's count (a count of 0 deletes it)."""
+        where = (SignInThrottleRow.kind == kind, SignInThrottleRow.key_sha256 == key_sha256)
+        if failures <= 0:
+            self.session.execute(delete(SignInThrottleRow).where(*where))
+            return
+        self.session.execute(
+            update(SignInThrottleRow)
+            .where(*where)
+            .values(failures=failures, last_failure_at=last_failure_at)
+        )
+
+    def delete_sign_in_throttles_before(self, before: datetime) -> None:
+        self.session.execute(
+            delete(SignInThrottleRow).where(SignInThrottleRow.last_failure_at < before)
+        )
 
     def add_audit_entry(
         self,

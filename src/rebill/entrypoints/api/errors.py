@@ -12,12 +12,14 @@ from starlette.exceptions import HTTPException
 
 from rebill.domain.errors import (
     BillingError,
+    BusyError,
     ConflictError,
     ForbiddenFieldError,
     GatewayError,
     InsufficientCreditsError,
     NotFoundError,
     TaxNotConfiguredError,
+    TooManyAttemptsError,
     ValidationError,
 )
 
@@ -31,6 +33,8 @@ STATUS: list[tuple[type[BillingError], int]] = [
     (InsufficientCreditsError, 402),
     (TaxNotConfiguredError, 409),
     (GatewayError, 502),
+    (TooManyAttemptsError, 429),
+    (BusyError, 503),
 ]
 HTTP_CODES = {
     400: "bad_request",
@@ -87,7 +91,10 @@ def billing_problem(error: BillingError) -> JSONResponse:
         param = error.path
     if isinstance(error, TaxNotConfiguredError):
         errors = [{"missing": f} for f in error.missing_fields] + [{"fix": f} for f in error.fixes]
-    return problem(status, error.code, detail, param, errors)
+    headers = None
+    if isinstance(error, TooManyAttemptsError | BusyError):
+        headers = {"Retry-After": str(error.retry_after_seconds)}
+    return problem(status, error.code, detail, param, errors, headers)
 
 
 def install(app: FastAPI) -> None:

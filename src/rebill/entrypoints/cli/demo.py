@@ -111,7 +111,7 @@ def serve_demo(db: str | None, host: str, port: int, out: Console, err: Console)
     now = app.clock.now()
     link_gateway(app.uow, app.gateway, AGENCY, "stripe", account, now)
     declining = save_demo_cards(app, now)
-    users = create_demo_users(app.uow, now, public_url)
+    users = create_demo_users(app.uow, app.passwords, now, public_url)
     out.print("[bold]sign in[/] (passwords are new for each run):")
     for role, email, password, link in users:
         out.print(f"  {role:<8} {email:<30} {password:<14} {link}", highlight=False, soft_wrap=True)

@@ -1,5 +1,6 @@
 """Sign-in and sign-out for the panel and the console (the portal has its own, in the agency's
-brand, in `portal.py`)."""
+brand, in `portal.py`). Refused attempts (throttled, or the server busy hashing) answer the
+sign-in page with 429 or 503 and Retry-After."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from rebill.domain.errors import BusyError, TooManyAttemptsError
 from rebill.entrypoints.web.common import (
     SESSION_COOKIE,
+    Refusal,
     Web,
     set_session_cookie,
     set_sign_in_cookie,
     sign_in_token,
 )
 from rebill.services.panel import agency_for_host
-from rebill.services.users import WebUser, authenticate, end_session, start_session
+from rebill.services.users import WebUser, end_session, start_session
 
 
 def home_of(user: WebUser) -> str:
@@ -60,23 +63,33 @@ def routes(web: Web) -> APIRouter:
         set_sign_in_cookie(response, request, token)
         return response
 
+    def sign_in_form(
+        request: Request, next_path: str | None, email: str, error: str, status: int
+    ) -> Response:
+        token = sign_in_token(request)
+        page = web.render(
+            "sign_in.html",
+            status=status,
+            csrf_token=token,
+            next=safe_next(next_path, ""),
+            error=error,
+            email=email,
+        )
+        set_sign_in_cookie(page, request, token)
+        return page
+
     @router.post("/sign-in")
     async def sign_in(request: Request) -> Response:
         form = await web.form(request, None)
         email = form.get("email", "")
-        user = authenticate(rebill.uow, email, form.get("password", ""))
+        try:
+            user = await web.authenticate(request, email, form.get("password", ""))
+        except (TooManyAttemptsError, BusyError) as exc:
+            refusal = Refusal.of(exc)
+            page = sign_in_form(request, form.get("next"), email, refusal.message, refusal.status)
+            return refusal.apply(page)
         if user is None or user.kind == "client":
-            token = sign_in_token(request)
-            page = web.render(
-                "sign_in.html",
-                status=401,
-                csrf_token=token,
-                next=safe_next(form.get("next"), ""),
-                error="Wrong e-mail or password.",
-                email=email,
-            )
-            set_sign_in_cookie(page, request, token)
-            return page
+            return sign_in_form(request, form.get("next"), email, "Wrong e-mail or password.", 401)
         token = start_session(rebill.uow, user, rebill.clock.now())
         target = safe_next(form.get("next"), home_of(user))
         if not target.startswith(home_of(user)):

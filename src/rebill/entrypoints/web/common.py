@@ -1,5 +1,6 @@
 """What every page of the web faces shares: the templates, the session cookie, the CSRF check
-on every form POST, the page errors, and the usage chart drawn as inline SVG."""
+on every form POST, sign-in and its refusals (429 or 503 with Retry-After), the page errors,
+and the usage chart drawn as inline SVG."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
 from rebill.bootstrap import App
 from rebill.domain.account import Brand
-from rebill.domain.errors import FieldError
-from rebill.services.users import WebSession, session_for
+from rebill.domain.errors import BusyError, FieldError, TooManyAttemptsError
+from rebill.services.users import WebSession, WebUser, authenticate, session_for
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -66,6 +68,21 @@ class Web:
         token = request.cookies.get(SESSION_COOKIE, "")
         return session_for(self.rebill.uow, token, self.rebill.clock.now())
 
+    async def authenticate(self, request: Request, email: str, password: str) -> WebUser | None:
+        """The user signing in, or None; TooManyAttemptsError or BusyError when refused (see
+        `Refusal`). Off the event loop: a check takes a hashing slot for half a second."""
+        rebill = self.rebill
+        address = request.client.host if request.client else ""
+        return await run_in_threadpool(
+            authenticate,
+            rebill.uow,
+            rebill.passwords,
+            email,
+            password,
+            address,
+            rebill.clock.now(),
+        )
+
     async def form(self, request: Request, session: WebSession | None) -> dict[str, str]:
         """The POSTed form, refused (403) unless it carries the session's CSRF token (or,
         signed out, the sign-in cookie's)."""
@@ -89,6 +106,35 @@ SECURITY_HEADERS = {
         "frame-ancestors 'none'"
     ),
 }
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A sign-in refused before its password was checked: the page's status, message and
+    Retry-After."""
+
+    status: int
+    message: str
+    retry_after_seconds: int
+
+    @classmethod
+    def of(cls, error: TooManyAttemptsError | BusyError) -> Refusal:
+        seconds = error.retry_after_seconds
+        if isinstance(error, TooManyAttemptsError):
+            text = f"Too many sign-in attempts. Please wait {_wait_text(seconds)} and try again."
+            return cls(429, text, seconds)
+        return cls(503, "The server is busy. Please try again in a moment.", seconds)
+
+    def apply(self, response: Response) -> Response:
+        response.headers["Retry-After"] = str(self.retry_after_seconds)
+        return response
+
+
+def _wait_text(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def is_https(request: Request) -> bool:

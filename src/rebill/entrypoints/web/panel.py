@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from rebill.domain.errors import BillingError, GatewayError, NotFoundError, ValidationError
 from rebill.domain.gateway import ALL_FIXES
@@ -512,8 +513,11 @@ def routes(web: Web) -> APIRouter:
             raise PageError(403, "only an agency admin may add users")
         role = form.get("role", "")
         try:
-            create_user(
+            # Off the event loop: the password's hash takes a hashing slot for half a second.
+            await run_in_threadpool(
+                create_user,
                 rebill.uow,
+                rebill.passwords,
                 form.get("email", ""),
                 form.get("password", ""),
                 role,

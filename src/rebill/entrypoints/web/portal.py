@@ -15,15 +15,18 @@ from fastapi.responses import RedirectResponse, Response
 from rebill.domain.account import Brand
 from rebill.domain.errors import (
     BillingError,
+    BusyError,
     ConflictError,
     NotFoundError,
     TaxNotConfiguredError,
+    TooManyAttemptsError,
     ValidationError,
 )
 from rebill.domain.logo import media_type as logo_media_type
 from rebill.domain.plan import NUMBER_TYPES
 from rebill.entrypoints.web.common import (
     PageError,
+    Refusal,
     SignInRequired,
     Web,
     chart,
@@ -34,7 +37,7 @@ from rebill.entrypoints.web.common import (
 from rebill.services import panel
 from rebill.services.documents import invoice_pdf
 from rebill.services.gateway import agency_public_url, create_checkout
-from rebill.services.users import WebSession, authenticate, start_session
+from rebill.services.users import WebSession, start_session
 
 HOST_BASE = "/client"
 MESSAGES = {
@@ -89,12 +92,14 @@ def routes(web: Web) -> APIRouter:
     def render(portal: Portal, name: str, status: int = 200, **context: Any) -> Response:
         return web.render(name, status=status, brand=portal.brand, base=portal.base, **context)
 
-    def sign_in_form(request: Request, portal: Portal, error: str | None, email: str) -> Response:
+    def sign_in_form(
+        request: Request, portal: Portal, error: str | None, email: str, status: int = 200
+    ) -> Response:
         token = sign_in_token(request)
         response = render(
             portal,
             "portal/sign_in.html",
-            status=401 if error else 200,
+            status=status,
             csrf_token=token,
             error=error,
             email=email,
@@ -105,9 +110,14 @@ def routes(web: Web) -> APIRouter:
     async def sign_in(request: Request, portal: Portal) -> Response:
         form = await web.form(request, None)
         email = form.get("email", "")
-        user = authenticate(rebill.uow, email, form.get("password", ""))
+        try:
+            user = await web.authenticate(request, email, form.get("password", ""))
+        except (TooManyAttemptsError, BusyError) as exc:
+            refusal = Refusal.of(exc)
+            page = sign_in_form(request, portal, refusal.message, email, refusal.status)
+            return refusal.apply(page)
         if user is None or user.kind != "client" or user.agency_id != portal.agency_id:
-            return sign_in_form(request, portal, "Wrong e-mail or password.", email)
+            return sign_in_form(request, portal, "Wrong e-mail or password.", email, 401)
         token = start_session(rebill.uow, user, rebill.clock.now())
         response = RedirectResponse(f"{portal.base}/", 303)
         set_session_cookie(response, request, token)

@@ -1,7 +1,7 @@
 """gateway link states (single-use Connect states) and the platform's generated secrets
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-06 01:49:10.425772
 
 Chained after 0007 on this branch; the other branches' 0008-0010 are chained in at merge.
@@ -15,7 +15,7 @@ from alembic import op
 import rebill.adapters.db.rows
 
 revision: str = "0011"
-down_revision: str | None = "0008"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
