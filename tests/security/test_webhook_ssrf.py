@@ -1,5 +1,5 @@
 """Outbound webhooks against an agency that points them at the platform's own network, and
-against one agency's dead endpoints holding up everyone's deliveries (docs/security-webhooks.md).
+against one agency's dead endpoints holding up everyone's deliveries (docs/security.md).
 
 Every address attack is refused twice: at registration (nothing stored) and at delivery, for an
 endpoint stored before these rules and for a host name that resolved to a public address when

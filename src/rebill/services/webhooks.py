@@ -2,7 +2,7 @@
 as their cause and are sent signed (Standard Webhooks) with retries and backoff; deliveries
 are visible and replayable.
 
-Agencies choose the URLs, so the platform guards itself (docs/security-webhooks.md):
+Agencies choose the URLs, so the platform guards itself (docs/security.md):
 - only public addresses (`rebill.domain.destination`), checked here at registration and by the
   sender at every delivery, which connects to the very address it checked; the platform's
   `webhooks_allow_private` lifts this for tests and demos, agencies cannot;
