@@ -151,7 +151,7 @@ def rebill(
     }
     app = build(Settings.from_env(db_url))
     for email, role, agency_id, sub in USERS.values():
-        create_user(app.uow, email, PASSWORD, role, agency_id, sub, NOW)
+        create_user(app.uow, app.passwords, email, PASSWORD, role, agency_id, sub, NOW)
     app.dispose()
     yield driver
     driver.close()

@@ -4,6 +4,7 @@ each written through the same services as the CLI and recorded in the audit log.
 
 from __future__ import annotations
 
+import base64
 import calendar
 from collections import defaultdict
 from datetime import datetime
@@ -12,6 +13,7 @@ from typing import Any
 from rebill.domain.account import Agency, Brand
 from rebill.domain.charges import plan_at
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
+from rebill.domain.logo import media_type as logo_media_type
 from rebill.domain.money import (
     format_micros_as_minor,
     format_rate,
@@ -499,3 +501,58 @@ def agency_for_host(
         return None
     with uow_factory() as uow:
         return uow.store.agency_for_domain(name)
+
+
+# -- brand ---------------------------------------------------------------------------------
+brand_form_fields = ("display_name", "colour", "support_email", "country", "tax_id")
+
+
+def brand_editor(uow_factory: UnitOfWorkFactory, agency_id: str) -> dict[str, Any]:
+    """The agency's display brand as the panel edits it, and its custom domains."""
+    with uow_factory() as uow:
+        _agency(uow.store, agency_id)
+        brand = uow.store.brand(agency_id)
+        domains = uow.domains.of_agency(agency_id)
+    return {
+        "values": {
+            "display_name": brand.display_name,
+            "colour": brand.colour,
+            "support_email": brand.support_email,
+            "country": brand.country,
+            "tax_id": brand.tax_id or "",
+            "address": "\n".join(brand.address_lines),
+        },
+        "has_logo": brand.logo_png is not None,
+        "domain": brand.domain,
+        "domains": [
+            {
+                "domain": d.domain,
+                "status": d.status,
+                "txt_name": f"_rebill-challenge.{d.domain}",
+                "txt_value": f"rebill-domain-verification={d.token}",
+            }
+            for d in domains
+        ],
+    }
+
+
+def save_brand(
+    uow_factory: UnitOfWorkFactory,
+    agency_id: str,
+    form: dict[str, str],
+    logo: bytes | None,
+    actor: str,
+    now: datetime,
+) -> None:
+    """The display brand from the panel's form; a logo arrives as uploaded bytes (checked
+    like any logo). Applied through the catalog's ownership rule and audited."""
+    brand: dict[str, Any] = {k: form.get(k, "").strip() for k in brand_form_fields}
+    brand["tax_id"] = brand["tax_id"] or None
+    brand["address"] = [
+        line.strip() for line in form.get("address", "").splitlines() if line.strip()
+    ]
+    if logo:
+        brand["logo"] = f"data:{logo_media_type(logo)};base64,{base64.b64encode(logo).decode()}"
+    document = {"agencies": [{"id": agency_id, "brand": brand}]}
+    caller = CatalogCaller(actor, agency_id, may_move_money=False)
+    apply_catalog(uow_factory(), document, "brand form", now, caller)

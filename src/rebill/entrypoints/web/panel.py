@@ -13,12 +13,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from rebill.domain.errors import BillingError, GatewayError, NotFoundError, ValidationError
 from rebill.domain.gateway import ALL_FIXES
+from rebill.domain.logo import logo_bytes_max
 from rebill.domain.period import Period
 from rebill.entrypoints.web.common import PageError, SignInRequired, Web, chart, field_messages
-from rebill.services import billing, panel, reports
+from rebill.services import billing, domains, panel, reports
 from rebill.services.close_period import close_period
 from rebill.services.documents import invoice_pdf
 from rebill.services.gateway import MANUAL, gateway_status, link_gateway, oauth_url, onboard
@@ -37,11 +39,15 @@ NAV = (
     ("/panel/plans", "Plans & rates"),
     ("/panel/sub-accounts", "Sub-accounts"),
     ("/panel/invoices", "Invoices"),
+    ("/panel/brand", "Brand & domain"),
     ("/panel/users", "Users"),
     ("/panel/audit", "Audit log"),
 )
 SAVED = {
     "plan": "Plan saved.",
+    "brand": "Brand saved.",
+    "domain": "Domain asked for: publish the TXT record below, then verify.",
+    "verified": "Domain verified: your portal answers on it.",
     "caps": "Caps saved.",
     "credits": "Credits added.",
     "close": "Period closed; invoices issued.",
@@ -530,6 +536,89 @@ def routes(web: Web) -> APIRouter:
         except BillingError as exc:
             return users_page(request, session, {"form": exc.message, **_msgs(exc)})
         return RedirectResponse("/panel/users?saved=user", 303)
+
+    @router.get("/brand")
+    def brand(request: Request) -> Response:
+        session = staff(request)
+        return brand_page(request, session, None, {})
+
+    def brand_page(
+        request: Request,
+        session: WebSession,
+        values: dict[str, str] | None,
+        errors: dict[str, str],
+    ) -> Response:
+        editor = panel.brand_editor(rebill.uow, session.user.agency_id or "")
+        return page(
+            request,
+            session,
+            "panel/brand.html",
+            status=422 if errors else 200,
+            editor=editor,
+            values=values or editor["values"],
+            errors=errors,
+            logo_kib=logo_bytes_max // 1024,
+        )
+
+    @router.post("/brand")
+    async def post_brand(request: Request) -> Response:
+        """The display brand; the logo comes as an uploaded file (multipart), never a path."""
+        session = staff(request)
+        form = await web.form(request, session)
+        must(session, "settings")
+        upload = (await request.form()).get("logo")
+        logo = None
+        if isinstance(upload, StarletteUploadFile) and upload.filename:
+            logo = await upload.read(logo_bytes_max + 1)
+        try:
+            panel.save_brand(
+                rebill.uow,
+                session.user.agency_id or "",
+                form,
+                logo,
+                actor(session),
+                rebill.clock.now(),
+            )
+        except BillingError as exc:
+            found = {k.rsplit(".", 1)[-1]: m for k, m in _msgs(exc).items()}  # brand.logo -> logo
+            summary = "The brand was not saved." if found else exc.message
+            return brand_page(request, session, form, {"form": summary, **found})
+        return RedirectResponse("/panel/brand?saved=brand", 303)
+
+    @router.post("/brand/domain")
+    async def post_domain(request: Request) -> Response:
+        session = staff(request)
+        form = await web.form(request, session)
+        must(session, "settings")
+        try:
+            domains.request_domain(
+                rebill.uow,
+                session.user.agency_id or "",
+                form.get("domain", ""),
+                domains.PlatformHosts(rebill.settings.own_hosts()),
+                rebill.clock.now(),
+            )
+        except BillingError as exc:
+            return brand_page(request, session, None, {"domain": exc.message})
+        return RedirectResponse("/panel/brand?saved=domain", 303)
+
+    @router.post("/brand/domain/verify")
+    async def post_verify(request: Request) -> Response:
+        session = staff(request)
+        form = await web.form(request, session)
+        must(session, "settings")
+        try:
+            await run_in_threadpool(
+                domains.verify_domain,
+                rebill.uow,
+                rebill.dns(),
+                session.user.agency_id or "",
+                form.get("domain", ""),
+                rebill.clock.now(),
+            )
+        except BillingError as exc:
+            return brand_page(request, session, None, {"domain": exc.message})
+        return RedirectResponse("/panel/brand?saved=verified", 303)
 
     @router.get("/audit")
     def audit(request: Request) -> Response:
