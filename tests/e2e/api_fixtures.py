@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -292,6 +294,24 @@ def postgres_schema_url() -> Iterator[str | None]:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def world_on(backend: str, folder: Path, close: bool = True) -> Iterator[World]:
+    """A world on SQLite (in `folder`) or in a fresh PostgreSQL schema (skipped without a
+    server), disposed afterwards."""
+    if backend == "sqlite":
+        built = make_world(f"sqlite:///{folder / 'rebill.db'}", close)
+        yield built
+        built.rebill.dispose()
+        return
+    pg = postgres_schema_url()
+    url = next(pg)
+    if url is None:
+        pytest.skip("PostgreSQL tests need REBILL_TEST_POSTGRES_URL")
+    built = make_world(url, close)
+    yield built
+    built.rebill.dispose()
+    next(pg, None)
 
 
 def world_for(url: str, close: bool = True) -> Iterator[World]:

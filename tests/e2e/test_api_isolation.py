@@ -28,8 +28,7 @@ from tests.e2e.api_fixtures import (
     BETA_SUB,
     CLOSED,
     World,
-    make_world,
-    postgres_schema_url,
+    world_on,
 )
 
 ROLES = ("admin", "billing", "settings", "sub")
@@ -40,20 +39,7 @@ OTHER_AGENCY = "beta"
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
-    if request.param == "sqlite":
-        url: str | None = f"sqlite:///{tmp_path_factory.mktemp('isolation') / 'rebill.db'}"
-        built = make_world(url)
-        yield built
-        built.rebill.dispose()
-        return
-    pg = postgres_schema_url()
-    url = next(pg)
-    if url is None:
-        pytest.skip("PostgreSQL tests need REBILL_TEST_POSTGRES_URL")
-    built = make_world(url)
-    yield built
-    built.rebill.dispose()
-    next(pg, None)
+    yield from world_on(request.param, tmp_path_factory.mktemp("isolation"))
 
 
 def _routes() -> list[tuple[str, str, APIRoute]]:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import MetaData, select
 
-from tests.e2e.api_fixtures import World, make_world, postgres_schema_url
+from tests.e2e.api_fixtures import World, world_on
 
 # Tables an attack on the trust boundary could touch.
 WATCHED = (
@@ -34,21 +34,7 @@ WATCHED = (
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
-    if request.param == "sqlite":
-        built = make_world(
-            f"sqlite:///{tmp_path_factory.mktemp('security') / 'rebill.db'}", close=False
-        )
-        yield built
-        built.rebill.dispose()
-        return
-    pg = postgres_schema_url()
-    url = next(pg)
-    if url is None:
-        pytest.skip("PostgreSQL tests need REBILL_TEST_POSTGRES_URL")
-    built = make_world(url, close=False)
-    yield built
-    built.rebill.dispose()
-    next(pg, None)
+    yield from world_on(request.param, tmp_path_factory.mktemp("security"), close=False)
 
 
 def snapshot(world: World) -> dict[str, list[tuple[Any, ...]]]:

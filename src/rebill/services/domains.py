@@ -45,7 +45,7 @@ def normalized(text: str) -> str:
         elif domain.rsplit(".", 1)[-1] in LOCAL_NAMES:
             problem = "a local or reserved name cannot be a portal domain"
     if problem:
-        raise ValidationError([FieldError("domain", f"{text[:80]!r}: {problem}", "domain")])
+        raise ValidationError([FieldError("", f"{text[:80]!r}: {problem}", "domain")])
     return domain
 
 
@@ -79,7 +79,7 @@ def request_domain(
     domain = normalized(text)
     if platform.covers(domain):
         raise ValidationError(
-            [FieldError("domain", f"{domain} is one of the platform's own hosts", "domain")]
+            [FieldError("", f"{domain} is one of the platform's own hosts", "domain")]
         )
     with uow_factory() as uow:
         if uow.store.get_agency(agency_id) is None:

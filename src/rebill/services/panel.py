@@ -371,14 +371,6 @@ def update_caps(
     )
 
 
-def _show(value: object) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "none"
-    return str(value)
-
-
 def audit_log(uow_factory: UnitOfWorkFactory, agency_id: str) -> list[dict[str, Any]]:
     with uow_factory() as uow:
         return uow.store.audit_entries(agency_id, audit_shown_max)

@@ -728,6 +728,19 @@ def keys_revoke(
     out.print(f"revoked {key_id}")
 
 
+def _domain_answer(action: Any, as_json: bool) -> None:
+    try:
+        found = action()
+    except BillingError as exc:
+        fail(exc)
+    if as_json:
+        print_json(found)
+        return
+    check = found["verification"]
+    hint = f"; publish TXT {check['name']} = {check['value']}" if check else ""
+    out.print(f"{found['agency']}  {found['domain']}  {found['status']}{hint}", highlight=False)
+
+
 @domains_app.command("list")
 def domains_list(
     agency: Annotated[str | None, typer.Option("--agency", help="Agency ID (default: all)")] = None,
@@ -759,11 +772,10 @@ def domains_request(
 
     rebill = open_app(db)
     hosts = domains.PlatformHosts(rebill.settings.own_hosts())
-    try:
-        found = domains.request_domain(rebill.uow, agency, domain, hosts, rebill.clock.now())
-    except BillingError as exc:
-        fail(exc)
-    print_json(found) if as_json else out.print(found, highlight=False)
+    _domain_answer(
+        lambda: domains.request_domain(rebill.uow, agency, domain, hosts, rebill.clock.now()),
+        as_json,
+    )
 
 
 @domains_app.command("approve")
@@ -777,11 +789,9 @@ def domains_approve(
     from rebill.services import domains
 
     rebill = open_app(db)
-    try:
-        found = domains.approve_domain(rebill.uow, agency, domain, rebill.clock.now())
-    except BillingError as exc:
-        fail(exc)
-    print_json(found) if as_json else out.print(found, highlight=False)
+    _domain_answer(
+        lambda: domains.approve_domain(rebill.uow, agency, domain, rebill.clock.now()), as_json
+    )
 
 
 @domains_app.command("verify")
@@ -795,11 +805,10 @@ def domains_verify(
     from rebill.services import domains
 
     rebill = open_app(db)
-    try:
-        found = domains.verify_domain(rebill.uow, rebill.dns(), agency, domain, rebill.clock.now())
-    except BillingError as exc:
-        fail(exc)
-    print_json(found) if as_json else out.print(found, highlight=False)
+    _domain_answer(
+        lambda: domains.verify_domain(rebill.uow, rebill.dns(), agency, domain, rebill.clock.now()),
+        as_json,
+    )
 
 
 @domains_app.command("remove")
