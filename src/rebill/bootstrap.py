@@ -1,51 +1,111 @@
-"""The composition root: the only place that picks concrete adapters for the services."""
+"""The composition root: the only place that picks concrete adapters for the services. Each
+adapter is imported and built when first asked for, so a command loads only what it uses."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Engine
-
-from rebill.adapters.clock import FixedClock, SystemClock
-from rebill.adapters.db.engine import make_engine, migrate
-from rebill.adapters.db.store import unit_of_work_factory
-from rebill.adapters.gateways.stripe_gateway import StripeGateway
-from rebill.adapters.mail.smtp import SmtpMailer
-from rebill.adapters.pdf.renderer import PdfInvoiceRenderer
-from rebill.adapters.webhooks.http import HttpWebhookSender
 from rebill.config import Settings
-from rebill.services.gateway import GatewayContext
-from rebill.services.passwords import PasswordHasher
-from rebill.services.ports import (
-    Clock,
-    DomainResolver,
-    InvoiceRenderer,
-    Mailer,
-    PaymentGateway,
-    UnitOfWorkFactory,
-    WebhookSender,
-)
+
+if TYPE_CHECKING:
+    # Type-only: the adapters are imported by the property that builds them, on first use, so
+    # that a command pays only for what it touches (`rebill --help` imports none of them).
+    from sqlalchemy.engine import Engine
+
+    from rebill.services.gateway import GatewayContext
+    from rebill.services.passwords import PasswordHasher
+    from rebill.services.ports import (
+        Clock,
+        DomainResolver,
+        InvoiceRenderer,
+        Mailer,
+        PaymentGateway,
+        UnitOfWorkFactory,
+        WebhookSender,
+    )
 
 
 @dataclass
 class App:
+    """The adapters the services run on, each built on first use (and then kept): the SQL
+    store, the clock, the mailer, the webhook sender, the payment gateways and the PDF
+    renderer. A test replaces one by assigning it before first use."""
+
     settings: Settings
     engine: Engine
-    uow: UnitOfWorkFactory
-    clock: Clock
-    mailer: Mailer | None
-    webhook_sender: WebhookSender
-    gateway: GatewayContext
-    renderer: InvoiceRenderer
-    passwords: PasswordHasher
-    resolver: DomainResolver | None = None  # DNS, made on first use (tests set a double)
+
+    @cached_property
+    def uow(self) -> UnitOfWorkFactory:
+        from rebill.adapters.db.store import unit_of_work_factory
+
+        factory: UnitOfWorkFactory = unit_of_work_factory(self.engine)
+        return factory
+
+    @cached_property
+    def clock(self) -> Clock:
+        from rebill.adapters.clock import FixedClock, SystemClock
+
+        return FixedClock(self.settings.now) if self.settings.now else SystemClock()
+
+    @cached_property
+    def mailer(self) -> Mailer | None:
+        settings = self.settings
+        if not settings.smtp_host:
+            return None
+        from rebill.adapters.mail.smtp import SmtpMailer
+
+        return SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from)
+
+    @cached_property
+    def webhook_sender(self) -> WebhookSender:
+        from rebill.adapters.webhooks.http import HttpWebhookSender
+
+        return HttpWebhookSender(allow_private=self.settings.webhooks_allow_private)
+
+    @cached_property
+    def gateway(self) -> GatewayContext:
+        """The payment gateways; the Stripe SDK loads only when a secret key is set."""
+        from rebill.services.gateway import GatewayContext
+
+        settings = self.settings
+        gateways: dict[str, PaymentGateway] = {}
+        if settings.stripe_secret_key:
+            from rebill.adapters.gateways.stripe_gateway import StripeGateway
+
+            gateways["stripe"] = StripeGateway(
+                settings.stripe_secret_key,
+                settings.stripe_api_base,
+                settings.stripe_webhook_secret,
+                settings.stripe_client_id,
+            )
+        return GatewayContext(
+            gateways,
+            settings.public_url.rstrip("/"),
+            settings.secret_key or "",  # empty: the secret generated for this database
+        )
+
+    @cached_property
+    def renderer(self) -> InvoiceRenderer:
+        from rebill.adapters.pdf.renderer import PdfInvoiceRenderer
+
+        return PdfInvoiceRenderer()
+
+    @cached_property
+    def passwords(self) -> PasswordHasher:
+        from rebill.services.passwords import PasswordHasher
+
+        return PasswordHasher(self.settings.scrypt_n)
+
+    @cached_property
+    def resolver(self) -> DomainResolver:
+        """DNS, for proving control of a custom domain (tests assign a double)."""
+        from rebill.adapters.dns import DnsResolver
+
+        return DnsResolver()
 
     def dns(self) -> DomainResolver:
-        if self.resolver is None:
-            from rebill.adapters.dns import DnsResolver
-
-            self.resolver = DnsResolver()
         return self.resolver
 
     def dispose(self) -> None:
@@ -53,36 +113,14 @@ class App:
 
 
 def build(settings: Settings, migrate_schema: bool = True) -> App:
+    """The app on `settings.database_url`, its schema brought to the newest revision first
+    (one query when it is there already). The other adapters are built on first use."""
+    from rebill.adapters.db.engine import make_engine, migrate
+
     engine = make_engine(settings.database_url)
     if migrate_schema:
         migrate(engine)
-    clock: Clock = FixedClock(settings.now) if settings.now else SystemClock()
-    mailer: Mailer | None = None
-    if settings.smtp_host:
-        mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from)
-    stripe: PaymentGateway | None = None
-    if settings.stripe_secret_key:
-        stripe = StripeGateway(
-            settings.stripe_secret_key,
-            settings.stripe_api_base,
-            settings.stripe_webhook_secret,
-            settings.stripe_client_id,
-        )
-    return App(
-        settings=settings,
-        engine=engine,
-        uow=unit_of_work_factory(engine),
-        clock=clock,
-        mailer=mailer,
-        webhook_sender=HttpWebhookSender(allow_private=settings.webhooks_allow_private),
-        gateway=GatewayContext(
-            {"stripe": stripe} if stripe else {},
-            settings.public_url.rstrip("/"),
-            settings.secret_key or "",  # empty: the secret generated for this database
-        ),
-        renderer=PdfInvoiceRenderer(),
-        passwords=PasswordHasher(settings.scrypt_n),
-    )
+    return App(settings=settings, engine=engine)
 
 
 def database_is_empty(app: App) -> bool:

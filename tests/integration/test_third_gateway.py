@@ -6,7 +6,6 @@ transfer API: every charge settles, keyed by its idempotency key)."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,7 +123,8 @@ def app(db_url: str, tmp_path: Path) -> Iterator[tuple[App, LedgerPay]]:
     adapter = LedgerPay()
     gateways: dict[str, PaymentGateway] = {PROVIDER: adapter}  # mypy: LedgerPay is a port
     registered = GatewayContext(gateways, "http://rebill.test", "secret")
-    world = dataclasses.replace(built, gateway=registered)
+    built.gateway = registered  # App builds its adapters on first use: this one never is
+    world = built
     catalog = {
         "platform": {
             "name": "Platform",

@@ -1,19 +1,26 @@
 """Engines for SQLite (the embedded default) and PostgreSQL, and the automatic migration to the
-newest schema on first use (Alembic, the same migrations on both backends)."""
+newest schema on first use (Alembic, the same migrations on both backends). Alembic is imported
+only when a migration must run: the check on start-up is one query of the stored revision."""
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"  # Alembic's default, which env.py keeps
+# `revision: str = "0007"` and `down_revision: ... = "0006"` (or a tuple of them, a merge).
+_REVISION = re.compile(r"^revision\b[^=\n]*=(.*)$", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"^down_revision\b[^=\n]*=(.*)$", re.MULTILINE)
+_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
 
 
 def normalize_url(url: str) -> str:
@@ -53,17 +60,46 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
     return config
 
 
+@cache
+def head_revision() -> str:
+    """The newest migration's revision, read from the migration files' text (the one revision
+    no other names as its `down_revision`) without importing Alembic. A branched history has
+    no single head: that is a programmer error."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        revision = _REVISION.search(source)
+        assert revision is not None, f"{path.name}: no revision"
+        revisions.update(_QUOTED.findall(revision.group(1)))
+        for down_revision in _DOWN_REVISION.findall(source):
+            parents.update(_QUOTED.findall(down_revision))
+    heads = revisions - parents
+    assert len(heads) == 1, f"migrations need exactly one head, found {sorted(heads)}"
+    return heads.pop()
+
+
+def stored_revisions(engine: Engine) -> list[str]:
+    """The revisions the database records in Alembic's version table (none when new)."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return []
+        rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+        return [str(version) for version in rows.scalars()]
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision unless it is there already."""
-    config = alembic_config(engine)
-    head = ScriptDirectory.from_config(config).get_current_head()
-    with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
-    if current != head:
-        command.upgrade(config, "head")
+    if stored_revisions(engine) == [head_revision()]:
+        return
+    from alembic import command
+
+    command.upgrade(alembic_config(engine), "head")

@@ -14,8 +14,6 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -2013,9 +2011,14 @@ class SqlStore:
             "occurred_at": occurred_at,
             "currency": currency,
         }
+        # Each dialect's insert is imported by the store on it: SQLite never loads PostgreSQL's.
         if self.session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
             statement: Any = pg_insert(JournalEntryRow).values(**values)
         else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
             statement = sqlite_insert(JournalEntryRow).values(**values)
         statement = statement.on_conflict_do_nothing().returning(JournalEntryRow.idempotency_key)
         return self.session.execute(statement).first() is not None
@@ -2154,8 +2157,12 @@ class SqlStore:
         created empty when missing (inserted first, so parallel attempts never both insert)."""
         values = {"kind": kind, "key_sha256": key_sha256, "failures": 0, "last_failure_at": now}
         if self.session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
             statement: Any = pg_insert(SignInThrottleRow).values(**values)
         else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
             statement = sqlite_insert(SignInThrottleRow).values(**values)
         self.session.execute(statement.on_conflict_do_nothing())
         row = self.session.execute(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -22,31 +22,15 @@ from rebill.domain.errors import (
     TaxNotConfiguredError,
     ValidationError,
 )
-from rebill.domain.money import format_micros_as_minor
-from rebill.domain.period import Period
-from rebill.entrypoints.cli.files import load_document
-from rebill.services import billing, reports
-from rebill.services.accounts import caps_document, set_caps, set_state
-from rebill.services.alerts import deliver_alerts
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.authorize import authorize_call
-from rebill.services.catalog_ownership import OPERATOR
-from rebill.services.close_period import close_period
-from rebill.services.documents import invoice_pdf
-from rebill.services.gateway import (
-    GatewayContext,
-    create_checkout,
-    gateway_status,
-    link_gateway,
-    link_oauth_code,
-    oauth_url,
-    onboard,
-    set_application_fee,
-)
-from rebill.services.import_usage import import_usage, read_rows
-from rebill.services.keys import create_key, revoke_key
-from rebill.services.payments import charge_invoice, process_top_ups, refund_invoice, save_card
-from rebill.services.webhooks import add_endpoint, deliver_due, enable_endpoint, replay
+from rebill.entrypoints.cli.close_report import print_close
+
+if TYPE_CHECKING:
+    from rebill.domain.period import Period
+    from rebill.services.gateway import GatewayContext
+
+# The services are imported by the commands that run them, and the adapters are built by
+# `App` on first use: `rebill --help` and the read commands load neither the PDF renderer,
+# the Stripe SDK, the web stack nor Alembic (tests/unit/test_cli_startup.py).
 
 EXIT_CODES: dict[type[BillingError], int] = {
     ValidationError: 1,
@@ -137,6 +121,8 @@ def print_json(document: Any) -> None:
 
 
 def parse_period(text: str) -> Period:
+    from rebill.domain.period import Period
+
     try:
         return Period.parse(text)
     except ValueError as exc:
@@ -151,6 +137,9 @@ def apply_command(
     as_json: JsonOption = False,
 ) -> None:
     """Create or update platform, agencies, plans, sub-accounts and numbers from a catalog."""
+    from rebill.entrypoints.cli.files import load_document
+    from rebill.services.apply_catalog import apply_catalog
+
     rebill = open_app(db)
     try:
         report = apply_catalog(
@@ -178,6 +167,8 @@ def usage_import(
     strict: Annotated[bool, typer.Option(help="Exit 1 when a row is rejected.")] = False,
 ) -> None:
     """Import call records; duplicates by call_id are skipped and counted."""
+    from rebill.services.import_usage import import_usage, read_rows
+
     rebill = open_app(db)
     if not file.exists():
         fail(ValidationError([], f"{file}: no such file"))
@@ -219,6 +210,8 @@ def usage_summary_command(
     as_json: JsonOption = False,
 ) -> None:
     """Minutes (billable, included used, from credits, postpaid), numbers and campaigns."""
+    from rebill.services import reports
+
     rebill = open_app(db)
     try:
         summary = reports.usage_summary(rebill.uow(), agency, parse_period(period))
@@ -259,6 +252,8 @@ def close_command(
     as_json: JsonOption = False,
 ) -> None:
     """Close a period: retail invoices, the wholesale invoice and the profit report."""
+    from rebill.services.close_period import close_period
+
     rebill = open_app(db)
     label = parse_period(period)
     try:
@@ -271,43 +266,7 @@ def close_command(
         print_json({"period": str(label), "agencies": documents})
         return
     for document in documents:
-        print_close(document, str(label))
-
-
-def print_close(document: dict[str, Any], period: str) -> None:
-    currency = document["currency"]
-    table = Table(title=f"{document['agency']}: retail invoices for {period} ({currency})")
-    for column in ("invoice", "sub-account", "overage", "plan + numbers", "tax", "total"):
-        table.add_column(
-            column, justify="left" if column in ("invoice", "sub-account") else "right"
-        )
-    for inv in document["retail_invoices"]:
-        usage = sum_lines(inv["lines"], "voice.")
-        fees = sum_lines(inv["lines"], "plan.", "number.")
-        table.add_row(inv["number"], inv["sub_account"], usage, fees, inv["tax"], inv["total"])
-    out.print(table)
-    wholesale = document["wholesale_invoice"]
-    wtable = Table(title=f"wholesale invoice {wholesale['number']} to {document['agency']}")
-    for column in ("line", "quantity", "unit price", "amount"):
-        wtable.add_column(column, justify="left" if column == "line" else "right")
-    for line in wholesale["lines"]:
-        wtable.add_row(line["code"], line["quantity"], line["unit_price"] or "", line["amount"])
-    wtable.add_row("[bold]total", "", "", f"[bold]{wholesale['total']}")
-    out.print(wtable)
-    profit = document["profit"]
-    out.print(
-        f"[bold]profit {period}[/]: revenue {profit['revenue']} − wholesale "
-        f"{profit['cost']} = [bold green]{profit['profit']} {currency}[/]"
-    )
-
-
-def sum_lines(lines: list[dict[str, Any]], *prefixes: str) -> str:
-    from decimal import Decimal
-
-    total = sum(
-        (Decimal(line["amount"]) for line in lines if line["code"].startswith(prefixes)), Decimal(0)
-    )
-    return str(total) if total else "—"
+        print_close(out, document, str(label))
 
 
 @invoices_app.command("list")
@@ -318,6 +277,8 @@ def invoices_list(
     as_json: JsonOption = False,
 ) -> None:
     """Invoices and receipts, oldest first."""
+    from rebill.services import reports
+
     rebill = open_app(db)
     try:
         invoices = reports.list_invoices(
@@ -351,6 +312,8 @@ def invoices_pdf(
     db: DbOption = None,
 ) -> None:
     """Render an invoice as PDF in its issuer's brand (Factur-X when it has a tax ID)."""
+    from rebill.services.documents import invoice_pdf
+
     rebill = open_app(db)
     try:
         pdf = invoice_pdf(rebill.uow(), rebill.renderer, number)
@@ -372,6 +335,8 @@ def invoices_pay(
     as_json: JsonOption = False,
 ) -> None:
     """Mark an open invoice paid through the manual gateway (bank transfer, cash)."""
+    from rebill.services import billing
+
     rebill = open_app(db)
     uow = rebill.uow()
     try:
@@ -395,6 +360,8 @@ def invoices_charge(
 ) -> None:
     """Charge an open invoice to the payer's saved card, off session: a retail invoice on the
     agency's Stripe account, a wholesale invoice on the platform's."""
+    from rebill.services.payments import charge_invoice
+
     rebill = open_app(db)
     try:
         document = charge_invoice(
@@ -431,6 +398,8 @@ def invoices_refund(
 ) -> None:
     """Refund a paid invoice or receipt (through Stripe when it was paid there) and issue
     its credit note."""
+    from rebill.services.payments import refund_invoice
+
     rebill = open_app(db)
     try:
         document = refund_invoice(
@@ -456,6 +425,8 @@ def credits_top_ups(
 ) -> None:
     """Charge pending auto top-ups to the sub-accounts' saved cards (`rebill serve` does this
     every 30 s)."""
+    from rebill.services.payments import process_top_ups
+
     rebill = open_app(db)
     try:
         results = process_top_ups(
@@ -491,6 +462,9 @@ def credits_add(
     as_json: JsonOption = False,
 ) -> None:
     """Record a credit purchase paid outside the gateway."""
+    from rebill.domain.money import format_micros_as_minor
+    from rebill.services import billing
+
     rebill = open_app(db)
     uow = rebill.uow()
     try:
@@ -534,6 +508,8 @@ def demo_command(
 
 def deliver_pending_alerts(rebill: App) -> None:
     """E-mail new alerts when an SMTP server is configured (REBILL_SMTP_HOST)."""
+    from rebill.services.alerts import deliver_alerts
+
     if rebill.mailer is None:
         return
     try:
@@ -557,6 +533,8 @@ def authorize_command(
     as_json: JsonOption = False,
 ) -> None:
     """May this sub-account start a call now, and for how long (BILLING_MODEL §8)?"""
+    from rebill.services.authorize import authorize_call
+
     rebill = open_app(db)
     try:
         result = authorize_call(
@@ -596,6 +574,9 @@ def caps_set(
     as_json: JsonOption = False,
 ) -> None:
     """Change a sub-account's caps and alert thresholds."""
+    from rebill.services.accounts import caps_document, set_caps
+    from rebill.services.catalog_ownership import OPERATOR
+
     rebill = open_app(db)
     try:
         caps = set_caps(
@@ -629,6 +610,8 @@ def sub_account_state(
     as_json: JsonOption = False,
 ) -> None:
     """Suspend (calls refused, numbers kept and billed), reactivate or close a sub-account."""
+    from rebill.services.accounts import set_state
+
     rebill = open_app(db)
     try:
         old = set_state(rebill.uow(), agency, sub_account, state, by, reason, rebill.clock.now())
@@ -700,6 +683,8 @@ def keys_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create an API key and print it once."""
+    from rebill.services.keys import create_key
+
     rebill = open_app(db)
     if platform == bool(agency):
         fail(ValidationError([], "give either --platform or --agency"))
@@ -720,6 +705,8 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (key_…)")], db: DbOption = None
 ) -> None:
     """Revoke an API key at once."""
+    from rebill.services.keys import revoke_key
+
     rebill = open_app(db)
     try:
         revoke_key(rebill.uow(), key_id, rebill.clock.now())
@@ -834,6 +821,8 @@ def webhooks_add(
     as_json: JsonOption = False,
 ) -> None:
     """Register a webhook URL; prints its signing secret once."""
+    from rebill.services.webhooks import add_endpoint
+
     rebill = open_app(db)
     chosen = [e.strip() for e in events.split(",") if e.strip()]
     try:
@@ -889,6 +878,8 @@ def webhooks_enable(
     db: DbOption = None,
 ) -> None:
     """Send to an endpoint again after it was disabled for failing (same secret)."""
+    from rebill.services.webhooks import enable_endpoint
+
     rebill = open_app(db)
     try:
         enable_endpoint(rebill.uow, agency, endpoint)
@@ -900,6 +891,8 @@ def webhooks_enable(
 @webhooks_app.command("deliver")
 def webhooks_deliver(db: DbOption = None) -> None:
     """Send the deliveries that are due now (`rebill serve` does this continuously)."""
+    from rebill.services.webhooks import deliver_due
+
     rebill = open_app(db)
     sent = deliver_due(rebill.uow, rebill.webhook_sender, rebill.clock.now())
     out.print(f"{sent} delivered")
@@ -912,6 +905,8 @@ def webhooks_replay(
     db: DbOption = None,
 ) -> None:
     """Send a delivery again."""
+    from rebill.services.webhooks import replay
+
     rebill = open_app(db)
     try:
         replay(rebill.uow, agency, delivery, rebill.clock.now())
@@ -953,6 +948,8 @@ def gateway_link(
     """Link an agency to a Stripe account by its id, or to the manual gateway. The operator's
     alone: nothing proves the agency holds that account (agencies link theirs in the panel,
     by onboarding or OAuth)."""
+    from rebill.services.gateway import link_gateway
+
     rebill = open_app(db)
     try:
         document = link_gateway(
@@ -971,6 +968,8 @@ def gateway_status_command(
     agency: AgencyOption, db: DbOption = None, as_json: JsonOption = False
 ) -> None:
     """Link state and the Stripe Tax readiness checklist."""
+    from rebill.services.gateway import gateway_status
+
     rebill = open_app(db)
     try:
         document = gateway_status(rebill.uow, gateway_context(rebill), agency)
@@ -991,6 +990,8 @@ def gateway_onboard(
     as_json: JsonOption = False,
 ) -> None:
     """Create the agency's Stripe account on the platform and print its onboarding link."""
+    from rebill.services.gateway import onboard
+
     rebill = open_app(db)
     try:
         document = onboard(
@@ -1014,6 +1015,8 @@ def gateway_onboard(
 def gateway_oauth_url(agency: AgencyOption, db: DbOption = None) -> None:
     """The URL where an agency with its own Standard account connects it to the platform
     (works once, for 30 minutes)."""
+    from rebill.services.gateway import oauth_url
+
     rebill = open_app(db)
     try:
         url = oauth_url(
@@ -1032,6 +1035,8 @@ def gateway_oauth_complete(
     as_json: JsonOption = False,
 ) -> None:
     """Link the Standard account an OAuth code stands for (what the callback URL does)."""
+    from rebill.services.gateway import link_oauth_code
+
     rebill = open_app(db)
     try:
         document = link_oauth_code(
@@ -1059,6 +1064,8 @@ def gateway_save_card(
     as_json: JsonOption = False,
 ) -> None:
     """Save the card that pays a client's invoices (or the agency's wholesale invoices)."""
+    from rebill.services.payments import save_card
+
     rebill = open_app(db)
     try:
         document = save_card(
@@ -1088,6 +1095,8 @@ def gateway_fee(
     as_json: JsonOption = False,
 ) -> None:
     """Set the platform's application fee on the agency's direct charges."""
+    from rebill.services.gateway import set_application_fee
+
     rebill = open_app(db)
     try:
         document = set_application_fee(rebill.uow, agency, percent)
@@ -1114,6 +1123,8 @@ def checkout_create(
     as_json: JsonOption = False,
 ) -> None:
     """A Checkout Session for a client action on the agency's Stripe account."""
+    from rebill.services.gateway import create_checkout
+
     rebill = open_app(db)
     try:
         document = create_checkout(

@@ -17,6 +17,7 @@ from rebill.bootstrap import App, build, database_is_empty
 from rebill.config import Settings
 from rebill.domain.errors import BillingError
 from rebill.domain.period import Period
+from rebill.entrypoints.cli.close_report import print_close
 from rebill.services import billing
 from rebill.services.apply_catalog import apply_catalog
 from rebill.services.close_period import close_period
@@ -147,8 +148,6 @@ def save_demo_cards(app: App, now: datetime) -> str:
 def _print(
     out: Console, documents: list[dict[str, Any]], period: Period, calls: int, url: str
 ) -> None:
-    from rebill.entrypoints.cli.app import print_close
-
     out.print(f"[bold]rebill demo[/]: {calls:,} calls in {period}, month closed, database {url}")
     for document in documents:
         usage = Table(title="usage per sub-account (minutes)")
@@ -164,7 +163,7 @@ def _print(
                 u["postpaid_minutes"],
             )
         out.print(usage)
-        print_close(document, str(period))
+        print_close(out, document, str(period))
     out.print(
         f"next: [cyan]rebill invoices list --db {url}[/], "
         f"[cyan]rebill usage summary --agency acme --period {period} --db {url}[/], "

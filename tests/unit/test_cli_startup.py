@@ -1,0 +1,129 @@
+"""The command line loads only what a command uses (issue 16): `rebill --help` and the read
+commands import neither the PDF renderer, the Stripe SDK, the web stack nor Alembic. Each
+command runs in a fresh interpreter, whose `sys.modules` is then read; the time it takes is
+measured by `bench/cli_startup.py`, never asserted here."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from rebill.bootstrap import build
+from rebill.config import Settings
+from rebill.domain.period import Period
+from rebill.services.apply_catalog import apply_catalog
+from rebill.services.close_period import close_period
+from rebill.services.demo import AGENCY, demo_calls, demo_catalog
+from rebill.services.import_usage import import_usage
+
+NOW = datetime(2026, 12, 15, 12, tzinfo=UTC)  # conftest's REBILL_NOW
+PERIOD = Period(2026, 11)
+CALLS_MAX = 60
+subprocess_timeout_seconds = 120
+
+# Loaded only by the commands that need them: invoices pdf, the gateway commands with a Stripe
+# key, serve and demo --serve, and a database whose schema is behind.
+HEAVY = ["fpdf", "stripe", "fastapi", "starlette", "uvicorn", "jinja2", "alembic"]
+
+# Runs one command in this interpreter and writes the heavy modules it loaded to a file, at
+# exit (the command ends in SystemExit).
+PROBE = """
+import atexit, json, sys
+
+watched, report = json.loads(sys.argv[1]), sys.argv[2]
+
+
+def write_loaded() -> None:
+    with open(report, "w", encoding="utf-8") as file:
+        json.dump(sorted(name for name in watched if name in sys.modules), file)
+
+
+atexit.register(write_loaded)
+sys.argv = ["rebill", *sys.argv[3:]]
+from rebill.entrypoints.cli.app import main
+
+main()
+"""
+
+
+def run_cli(
+    tmp_path: Path, watched: list[str], *args: str
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    report = tmp_path / "loaded.json"
+    report.unlink(missing_ok=True)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(watched), str(report), *args],
+        capture_output=True,
+        text=True,
+        timeout=subprocess_timeout_seconds,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},  # table cells unclipped
+    )
+    loaded: list[str] = json.loads(report.read_text(encoding="utf-8"))
+    return done, loaded
+
+
+@pytest.fixture
+def billed_db(tmp_path: Path) -> str:
+    """A migrated SQLite database with the demo catalog, a few calls and the month closed."""
+    url = f"sqlite:///{tmp_path / 'rebill.db'}"
+    app = build(Settings(database_url=url, now=NOW))
+    apply_catalog(app.uow(), demo_catalog(PERIOD), "demo catalog", NOW)
+    calls = itertools.islice(demo_calls(PERIOD), CALLS_MAX)
+    import_usage(app.uow(), AGENCY, enumerate(calls, start=1), "demo calls", NOW)
+    close_period(app.uow, PERIOD, None, NOW, app.gateway)
+    app.dispose()
+    return url
+
+
+def test_help_loads_no_adapter_and_no_database(tmp_path: Path) -> None:
+    # --help needs no database either: SQLAlchemy stays out too.
+    done, loaded = run_cli(tmp_path, [*HEAVY, "sqlalchemy"], "--help")
+    assert done.returncode == 0, done.stderr
+    assert "usage" in done.stdout and "invoices" in done.stdout
+    assert loaded == []
+
+
+def test_a_command_group_help_loads_no_adapter(tmp_path: Path) -> None:
+    done, loaded = run_cli(tmp_path, [*HEAVY, "sqlalchemy"], "invoices", "--help")
+    assert done.returncode == 0, done.stderr
+    assert "charge" in done.stdout
+    assert loaded == []
+
+
+def test_usage_summary_reads_without_the_heavy_modules(tmp_path: Path, billed_db: str) -> None:
+    done, loaded = run_cli(
+        tmp_path,
+        HEAVY,
+        *("usage", "summary", "--agency", AGENCY, "--period", str(PERIOD), "--db", billed_db),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["period"] == str(PERIOD) and summary["status"] == "closed"
+    assert len(summary["sub_accounts"]) == 12
+    assert loaded == []
+
+
+def test_invoices_list_reads_without_the_heavy_modules(tmp_path: Path, billed_db: str) -> None:
+    done, loaded = run_cli(tmp_path, HEAVY, "invoices", "list", "--db", billed_db)
+    assert done.returncode == 0, done.stderr
+    assert "ACME-" in done.stdout and "wholesale" in done.stdout
+    assert loaded == []
+
+
+def test_a_database_behind_the_newest_schema_is_migrated(tmp_path: Path) -> None:
+    """The other side of the cheap check: a new database has no stored revision, so the
+    command loads Alembic and migrates it before it reads."""
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    done, loaded = run_cli(tmp_path, HEAVY, "invoices", "list", "--db", url, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"data": []}
+    assert loaded == ["alembic"]
