@@ -38,9 +38,6 @@ class Settings:
     # The Swagger UI page at /docs (REBILL_API_DOCS=1); off by default: it loads from a CDN.
     api_docs: bool = False
 
-    def own_hosts(self) -> frozenset[str]:
-        public = urlsplit(self.public_url).hostname or ""
-        return frozenset(h.strip().lower() for h in (*self.platform_hosts, public) if h.strip())
     # The platform's own secret (signs Connect onboarding and OAuth states); never the Stripe
     # key. Unset: rebill generates one on first use and keeps it in the database.
     secret_key: str | None = None
@@ -48,6 +45,11 @@ class Settings:
     # For tests only (REBILL_SCRYPT_N=1024 makes a hash take milliseconds): never lower it in
     # production, where every hash made is then renewed only when the setting goes back up.
     scrypt_n: int | None = None
+
+    def own_hosts(self) -> frozenset[str]:
+        """The platform's own host names: REBILL_PLATFORM_HOSTS and REBILL_PUBLIC_URL's."""
+        public = urlsplit(self.public_url).hostname or ""
+        return frozenset(h.strip().lower() for h in (*self.platform_hosts, public) if h.strip())
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:

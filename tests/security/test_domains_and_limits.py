@@ -45,6 +45,16 @@ def test_an_agency_cannot_take_another_agencys_domain(world: World) -> None:
     assert "Beta" in portal.text or portal.status_code == 200
 
 
+@pytest.mark.parametrize("who", ["billing", "sub"])
+def test_roles_that_may_not_change_settings_cannot_ask_for_a_domain(world: World, who: str) -> None:
+    before = snapshot(world)
+    answer = world.client.post(
+        "/v1/domains", json={"domain": "portal.acme-voice.com"}, headers=world.headers(who)
+    )
+    assert answer.status_code in (403, 404), answer.text
+    assert snapshot(world) == before
+
+
 @pytest.mark.parametrize(
     "domain",
     ["127.0.0.1", "localhost", "[::1]", "rebill.test", "billing.platform.example.com", "a..b.com"],
@@ -85,8 +95,10 @@ def test_a_domain_is_active_only_after_dns_proof_or_platform_approval(world: Wor
     # an agency key cannot approve; the platform can
     other = world.client.post("/v1/domains", json={"domain": "calls.acme-voice.com"}, headers=admin)
     assert other.status_code == 201
+    before = snapshot(world)
     denied = world.client.post("/v1/domains/calls.acme-voice.com/approve", headers=admin)
     assert denied.status_code == 403
+    assert snapshot(world) == before
     approved = world.client.post(
         "/v1/domains/calls.acme-voice.com/approve",
         params={"agency": "acme"},

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError as PydanticError
@@ -53,13 +54,18 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return text
 
 
-def parse_catalog(document: object, source: str) -> cs.CatalogSpec:
-    """Validate the document's shape; every problem is reported with its path."""
+def _mapping(document: object, source: str) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ValidationError(
             [FieldError(source, "a catalog is a mapping with `platform` and/or `agencies`")],
             "invalid catalog",
         )
+    return document
+
+
+def parse_catalog(document: object, source: str) -> cs.CatalogSpec:
+    """Validate the document's shape; every problem is reported with its path."""
+    document = _mapping(document, source)
     try:
         return cs.CatalogSpec.model_validate(document)
     except PydanticError as exc:
@@ -336,13 +342,11 @@ def apply_catalog(
     """Apply `document` as `caller`: laid over what is stored (a key left out keeps its
     value), refused whole when it sets a field the caller does not own, every change audited.
     `base_dir` is the catalog file's folder: only then may a logo be a file name (beside it)."""
-    if not isinstance(document, dict):
-        parse_catalog(document, source)  # raises with the shape's message
-        raise AssertionError("unreachable")
+    given = _mapping(document, source)
     report = ApplyReport()
     with uow:
         store = uow.store
-        merged, changes = merge_catalog(store, document, caller)
+        merged, changes = merge_catalog(store, given, caller)
         spec = parse_catalog(merged, source)
         errors = _check_references(spec, store, source)
         logos = _read_logos(spec, source, base_dir, errors)

@@ -246,10 +246,12 @@ def _brand_changes(
 ) -> list[Change]:
     if stored is None or "brand" not in merged:
         return []
-    old = {k: v for k, v in (stored.get("brand") or {}).items()}
-    new = {k: v for k, v in (merged.get("brand") or {}).items() if k != "logo"}
-    found = _changes(agency_id, f"agency {agency_id}", {"brand": old}, {"brand": new}, set())
-    if isinstance(merged.get("brand"), dict) and merged["brand"].get("logo"):
+    brand = merged["brand"] if isinstance(merged["brand"], dict) else {}
+    new = {k: v for k, v in brand.items() if k != "logo"}  # the logo is bytes: noted apart
+    found = _changes(
+        agency_id, f"agency {agency_id}", {"brand": stored.get("brand")}, {"brand": new}, set()
+    )
+    if brand.get("logo"):
         found.append(Change(agency_id, f"agency {agency_id}", "brand.logo", "stored", "given"))
     return found
 

@@ -34,6 +34,7 @@ from rebill.services.catalog_document import (
 )
 from rebill.services.catalog_ownership import CatalogCaller
 from rebill.services.close_period import period_document
+from rebill.services.domains import document as domain_document
 from rebill.services.ports import Store, UnitOfWorkFactory
 from rebill.services.queries import sub_account_documents
 from rebill.services.reports import invoice_document
@@ -504,7 +505,7 @@ def brand_editor(uow_factory: UnitOfWorkFactory, agency_id: str) -> dict[str, An
     with uow_factory() as uow:
         _agency(uow.store, agency_id)
         brand = uow.store.brand(agency_id)
-        domains = uow.domains.of_agency(agency_id)
+        found = uow.domains.of_agency(agency_id)
     return {
         "values": {
             "display_name": brand.display_name,
@@ -516,15 +517,7 @@ def brand_editor(uow_factory: UnitOfWorkFactory, agency_id: str) -> dict[str, An
         },
         "has_logo": brand.logo_png is not None,
         "domain": brand.domain,
-        "domains": [
-            {
-                "domain": d.domain,
-                "status": d.status,
-                "txt_name": f"_rebill-challenge.{d.domain}",
-                "txt_value": f"rebill-domain-verification={d.token}",
-            }
-            for d in domains
-        ],
+        "domains": [domain_document(d) for d in found],
     }
 
 

@@ -50,6 +50,17 @@ HTTP_CODES = {
 }
 
 
+def problem_body(status: int, code: str, detail: str) -> dict[str, Any]:
+    """The RFC 9457 members every rebill problem carries."""
+    return {
+        "type": f"https://rebill.dev/problems/{code}",
+        "title": code.replace("_", " "),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+
+
 def problem(
     status: int,
     code: str,
@@ -58,13 +69,7 @@ def problem(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": f"https://rebill.dev/problems/{code}",
-        "title": code.replace("_", " "),
-        "status": status,
-        "detail": detail,
-        "code": code,
-    }
+    body = problem_body(status, code, detail)
     if param is not None:
         body["param"] = param
     if errors:

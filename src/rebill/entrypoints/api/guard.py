@@ -11,6 +11,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from rebill.domain.access import Principal
+from rebill.entrypoints.api.errors import PROBLEM, problem_body
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -29,23 +30,12 @@ def body_limit(path: str) -> int:
     return route_body_bytes_max.get(path.rstrip("/"), body_bytes_max)
 
 
-def _problem(status: int, code: str, detail: str) -> bytes:
-    body = {
-        "type": f"https://rebill.dev/problems/{code}",
-        "title": code.replace("_", " "),
-        "status": status,
-        "detail": detail,
-        "code": code,
-    }
-    return json.dumps(body).encode()
-
-
 async def _answer(
     send: Send, status: int, code: str, detail: str, extra: tuple[tuple[bytes, bytes], ...] = ()
 ) -> None:
-    body = _problem(status, code, detail)
+    body = json.dumps(problem_body(status, code, detail)).encode()
     headers = [
-        (b"content-type", b"application/problem+json"),
+        (b"content-type", PROBLEM.encode()),
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
         *extra,
