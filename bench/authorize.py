@@ -60,10 +60,10 @@ from rebill.adapters.db.engine import normalize_url  # noqa: E402
 from rebill.adapters.db.rows import SubAccountRow  # noqa: E402
 from rebill.bootstrap import App, build  # noqa: E402
 from rebill.config import Settings  # noqa: E402
-from rebill.services import billing  # noqa: E402
-from rebill.services.apply_catalog import apply_catalog  # noqa: E402
-from rebill.services.authorize import authorize_call  # noqa: E402
-from rebill.services.import_usage import import_usage  # noqa: E402
+from rebill.services.catalog.apply import apply_catalog  # noqa: E402
+from rebill.services.invoicing import billing  # noqa: E402
+from rebill.services.usage.authorize import authorize_call  # noqa: E402
+from rebill.services.usage.import_file import import_usage  # noqa: E402
 
 AGENCY = "bench"
 TIMEZONE = "America/New_York"

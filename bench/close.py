@@ -58,9 +58,9 @@ from rebill.adapters.db.rows import CallRow
 from rebill.bootstrap import build
 from rebill.config import Settings
 from rebill.domain.period import Period
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.close_period import close_period
-from rebill.services.import_usage import read_rows
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.invoicing.close import close_period
+from rebill.services.usage.import_file import read_rows
 
 AGENCY = "bench"
 TIMEZONE = "America/New_York"
@@ -219,7 +219,7 @@ def _profiled(profile: str | None, work: Any) -> Any:
 
 
 def child_import(url: str, csv_path: str, profile: str | None) -> dict[str, Any]:
-    from rebill.services.import_usage import import_usage
+    from rebill.services.usage.import_file import import_usage
 
     app = build(Settings(database_url=url, now=CLOSE_NOW), migrate_schema=False)
     _reset_peak()

@@ -66,8 +66,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from rebill.adapters.db.engine import normalize_url
+from rebill.demo.data import demo_catalog
 from rebill.domain.period import Period
-from rebill.services.demo import demo_catalog
 
 AGENCY = "acme"  # the demo catalog's agency
 TIMEZONE = "America/New_York"

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     # that a command pays only for what it touches (`rebill --help` imports none of them).
     from sqlalchemy.engine import Engine
 
-    from rebill.services.gateway import GatewayContext
-    from rebill.services.passwords import PasswordHasher
+    from rebill.services.access.passwords import PasswordHasher
+    from rebill.services.payments.gateway import GatewayContext
     from rebill.services.ports import (
         Clock,
         DomainResolver,
@@ -67,7 +67,7 @@ class App:
     @cached_property
     def gateway(self) -> GatewayContext:
         """The payment gateways; the Stripe SDK loads only when a secret key is set."""
-        from rebill.services.gateway import GatewayContext
+        from rebill.services.payments.gateway import GatewayContext
 
         settings = self.settings
         gateways: dict[str, PaymentGateway] = {}
@@ -94,7 +94,7 @@ class App:
 
     @cached_property
     def passwords(self) -> PasswordHasher:
-        from rebill.services.passwords import PasswordHasher
+        from rebill.services.access.passwords import PasswordHasher
 
         return PasswordHasher(self.settings.scrypt_n)
 

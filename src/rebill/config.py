@@ -41,7 +41,7 @@ class Settings:
     # The platform's own secret (signs Connect onboarding and OAuth states); never the Stripe
     # key. Unset: rebill generates one on first use and keeps it in the database.
     secret_key: str | None = None
-    # scrypt's N for new password hashes; None is the standard 2**17 (services/passwords.py).
+    # scrypt's N for new password hashes; None is the standard 2**17 (services/access/passwords.py).
     # For tests only (REBILL_SCRYPT_N=1024 makes a hash take milliseconds): never lower it in
     # production, where every hash made is then renewed only when the setting goes back up.
     scrypt_n: int | None = None

@@ -20,12 +20,12 @@ import pytest
 
 from rebill.bootstrap import App, build
 from rebill.config import Settings
+from rebill.demo.data import AGENCY, TIMEZONE, demo_calls, demo_catalog
 from rebill.domain.period import Period
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.close_period import close_period
-from rebill.services.demo import AGENCY, TIMEZONE, demo_calls, demo_catalog
-from rebill.services.import_usage import import_usage
-from rebill.services.users import create_user
+from rebill.services.access.users import create_user
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.invoicing.close import close_period
+from rebill.services.usage.import_file import import_usage
 from tests.conftest import TEST_SCRYPT_N
 
 NOW = datetime.fromisoformat("2026-11-14T18:00:00+00:00")

@@ -21,8 +21,8 @@ from rebill.adapters.gateways.stripe_server import StripeTestServer
 from rebill.bootstrap import App, build
 from rebill.config import Settings
 from rebill.entrypoints.api.app import create_app
-from rebill.services.gateway import link_gateway
-from rebill.services.panel import set_tax_mode
+from rebill.services.payments.gateway import link_gateway
+from rebill.services.views.panel import set_tax_mode
 from tests.browser.conftest import (
     BRAND_NAME,
     DOMAIN,
@@ -276,8 +276,8 @@ def test_agency_onboards_on_stripe_from_the_panel(served: Served, page: Any) -> 
 def test_billing_charges_an_invoice_to_the_saved_card_and_refunds_part(
     served: Served, page: Any
 ) -> None:
-    from rebill.services import reports
-    from rebill.services.payments import save_card
+    from rebill.services.payments.collect import save_card
+    from rebill.services.views import reports
 
     expect = sync_api.expect
     app = served.app

@@ -19,11 +19,11 @@ from rebill.bootstrap import App, build
 from rebill.config import Settings
 from rebill.domain.period import Period
 from rebill.entrypoints.api.app import create_app
-from rebill.services import domains
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.close_period import close_period
-from rebill.services.import_usage import ingest_calls
-from rebill.services.keys import create_key
+from rebill.services.access.keys import create_key
+from rebill.services.brand import domains
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.invoicing.close import close_period
+from rebill.services.usage.import_file import ingest_calls
 
 NOW = datetime.fromisoformat("2026-12-15T12:00:00+00:00")
 CLOSED = "2026-11"  # closed for both agencies

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rebill.entrypoints.cli.app import app as cli_app
-from rebill.services.keys import revoke_key
+from rebill.services.access.keys import revoke_key
 from tests.e2e.api_fixtures import (
     ACME_S1,
     ACME_S2,

@@ -24,7 +24,7 @@ import pytest
 from rebill.adapters.gateways.stripe_server import StripeTestServer
 from rebill.bootstrap import build
 from rebill.config import Settings
-from rebill.services.wallet import debit_wallet
+from rebill.services.wallets.debit import debit_wallet
 from tests.e2e import test_gateway as world
 from tests.e2e.test_gateway import SUB, Agency, Rebill
 
@@ -645,7 +645,7 @@ def test_other_tenants_cannot_charge_or_refund(rebill: Rebill, linked: Agency) -
 def test_two_charges_of_one_invoice_at_once_charge_it_once(rebill: Rebill, linked: Agency) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from rebill.services.payments import charge_invoice
+    from rebill.services.payments.collect import charge_invoice
 
     save_card(rebill, "pm_card_visa")
     app = build(Settings.from_env(rebill.db))
@@ -852,7 +852,7 @@ def test_manual_payment_is_refused_for_credit_notes_and_refunded_invoices(
 def test_two_top_up_runners_at_once_charge_once(rebill: Rebill, agency: Agency) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from rebill.services.payments import process_top_ups
+    from rebill.services.payments.collect import process_top_ups
 
     rebill.link("gamma", agency.id)
     with_top_up(rebill, "gamma")
@@ -885,7 +885,7 @@ def test_connect_links_expire_and_never_replace_an_account_that_takes_charges(
         PURPOSE_ONBOARD_REFRESH,
         PURPOSE_ONBOARD_RETURN,
     )
-    from rebill.services.link_state import issue_state
+    from rebill.services.payments.link_state import issue_state
 
     app = build(Settings.from_env(rebill.db))
 
@@ -936,7 +936,7 @@ def test_a_refund_made_but_unrecorded_is_found_not_made_again(
     import dataclasses
 
     from rebill.domain.errors import GatewayError
-    from rebill.services.payments import refund_invoice
+    from rebill.services.payments.collect import refund_invoice
 
     save_card(rebill, "pm_card_visa")
     charge(rebill, RETAIL)
@@ -975,7 +975,7 @@ def test_a_charge_made_but_unrecorded_is_found_not_made_again(
     import dataclasses
 
     from rebill.domain.errors import GatewayError
-    from rebill.services.payments import charge_invoice
+    from rebill.services.payments.collect import charge_invoice
 
     save_card(rebill, "pm_card_visa")
     app = build(Settings.from_env(rebill.db))

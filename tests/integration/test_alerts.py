@@ -24,10 +24,10 @@ from aiosmtpd.controller import Controller
 from rebill.adapters.mail.smtp import SmtpMailer
 from rebill.bootstrap import App, build
 from rebill.config import Settings
-from rebill.services.alerts import deliver_alerts
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.import_usage import import_usage
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.notifications.alerts import deliver_alerts
 from rebill.services.ports import Alert
+from rebill.services.usage.import_file import import_usage
 
 NOW = datetime.fromisoformat("2026-12-15T12:00:00+00:00")
 EMAIL = "billing@bright-dental.example"

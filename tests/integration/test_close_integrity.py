@@ -14,12 +14,12 @@ import pytest
 from rebill.adapters.db.store import SqlStore
 from rebill.bootstrap import App, build
 from rebill.config import Settings
+from rebill.demo.data import demo_calls, demo_catalog
 from rebill.domain.period import Period
-from rebill.services import billing
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.close_period import close_period
-from rebill.services.demo import demo_calls, demo_catalog
-from rebill.services.import_usage import import_usage
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.invoicing import billing
+from rebill.services.invoicing.close import close_period
+from rebill.services.usage.import_file import import_usage
 
 NOW = datetime.fromisoformat("2026-12-15T12:00:00+00:00")
 PERIOD = Period(2026, 10)
@@ -192,7 +192,7 @@ def test_manual_gateway_marks_invoices_paid_once(sqlite_url: str) -> None:
     moves its total out of the receivable (retail) or the payable (wholesale)."""
     from rebill.domain.errors import ValidationError
     from rebill.domain.ledger import Accounts
-    from rebill.services.billing import mark_paid
+    from rebill.services.invoicing.billing import mark_paid
 
     app = seeded(sqlite_url)
     (acme, _beta) = close_period(app.uow, PERIOD, None, NOW)

@@ -27,10 +27,10 @@ from rebill.domain.gateway import (
 )
 from rebill.domain.ledger import Accounts
 from rebill.domain.period import Period
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.close_period import close_period
-from rebill.services.gateway import GatewayContext, gateway_status, link_gateway
-from rebill.services.payments import charge_invoice, refund_invoice, save_card
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.invoicing.close import close_period
+from rebill.services.payments.collect import charge_invoice, refund_invoice, save_card
+from rebill.services.payments.gateway import GatewayContext, gateway_status, link_gateway
 from rebill.services.ports import PaymentGateway
 
 NOW = datetime(2026, 12, 15, 12, tzinfo=UTC)

@@ -31,9 +31,9 @@ from rebill.adapters.db.engine import normalize_url
 from rebill.bootstrap import build
 from rebill.config import Settings
 from rebill.domain.ledger import Accounts, JournalEntry
-from rebill.services import billing
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.wallet import Debit, debit_wallet
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.invoicing import billing
+from rebill.services.wallets.debit import Debit, debit_wallet
 
 POSTGRES_ENV = "REBILL_TEST_POSTGRES_URL"
 NOW = datetime(2026, 10, 15, 12, 0, tzinfo=UTC)

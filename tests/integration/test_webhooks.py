@@ -16,12 +16,12 @@ from standardwebhooks import Webhook
 
 from rebill.bootstrap import App, build
 from rebill.config import Settings
+from rebill.demo.data import demo_catalog
 from rebill.domain.errors import ValidationError
 from rebill.domain.period import Period
-from rebill.services import webhooks
-from rebill.services.accounts import set_state
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.demo import demo_catalog
+from rebill.services.accounts.sub_accounts import set_state
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.notifications import webhooks
 
 NOW = datetime.fromisoformat("2026-10-20T12:00:00+00:00")
 

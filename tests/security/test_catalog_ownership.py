@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.catalog_document import agency_entry
-from rebill.services.catalog_ownership import OPERATOR
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.catalog.document import agency_entry
+from rebill.services.catalog.ownership import OPERATOR
 from tests.e2e.api_fixtures import ACME_S1, NOW, World
 from tests.security.conftest import snapshot
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from rebill.entrypoints.api.app import create_app
 from rebill.entrypoints.cli.app import masked_url
-from rebill.services import domains
+from rebill.services.brand import domains
 from tests.e2e.api_fixtures import ACME_S1, BETA_DOMAIN, World
 from tests.security.conftest import snapshot
 

@@ -38,8 +38,8 @@ from rebill.domain.link_state import (
     sign_state,
 )
 from rebill.entrypoints.api.app import create_app
-from rebill.services.link_state import issue_state
-from rebill.services.users import create_user
+from rebill.services.access.users import create_user
+from rebill.services.payments.link_state import issue_state
 from tests.browser.conftest import csrf_of
 from tests.e2e import test_gateway as world
 from tests.e2e.test_gateway import KEY, SUB, Agency, Rebill

@@ -13,8 +13,8 @@ import pytest
 
 from rebill.domain.errors import ValidationError
 from rebill.domain.logo import LogoError, checked, logo_bytes_max
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.import_usage import ingest_calls
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.usage.import_file import ingest_calls
 from tests.e2e.api_fixtures import ACME_S1, NOW, World
 from tests.security.conftest import snapshot
 

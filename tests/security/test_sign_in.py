@@ -25,16 +25,16 @@ from typer.testing import CliRunner
 from rebill.adapters.db.rows import SignInThrottleRow, WebSessionRow, WebUserRow
 from rebill.bootstrap import App, build
 from rebill.config import Settings
+from rebill.demo.data import AGENCY, TIMEZONE, demo_catalog
 from rebill.domain.backoff import Backoff
 from rebill.domain.errors import BusyError, TooManyAttemptsError
 from rebill.domain.period import Period
 from rebill.entrypoints.api.app import create_app
 from rebill.entrypoints.cli.app import app as cli
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.demo import AGENCY, TIMEZONE, demo_catalog
-from rebill.services.passwords import SCRYPT_N, SCRYPT_P, SCRYPT_R, PasswordHasher
-from rebill.services.sign_in_throttle import ACCOUNT, ADDRESS
-from rebill.services.users import authenticate, create_user
+from rebill.services.access.passwords import SCRYPT_N, SCRYPT_P, SCRYPT_R, PasswordHasher
+from rebill.services.access.sign_in_throttle import ACCOUNT, ADDRESS
+from rebill.services.access.users import authenticate, create_user
+from rebill.services.catalog.apply import apply_catalog
 from tests.browser.conftest import csrf_of
 from tests.conftest import TEST_SCRYPT_N
 

@@ -34,9 +34,9 @@ from rebill.domain.errors import ConflictError, ValidationError
 from rebill.domain.webhook import new_secret
 from rebill.entrypoints.api.app import create_app
 from rebill.entrypoints.cli.app import app as cli
-from rebill.services import webhooks
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.keys import create_key
+from rebill.services.access.keys import create_key
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.notifications import webhooks
 from tests.e2e.api_fixtures import catalog
 
 NOW = datetime.fromisoformat("2026-12-15T12:00:00+00:00")

@@ -17,11 +17,11 @@ import pytest
 
 from rebill.bootstrap import build
 from rebill.config import Settings
+from rebill.demo.data import AGENCY, demo_calls, demo_catalog
 from rebill.domain.period import Period
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.close_period import close_period
-from rebill.services.demo import AGENCY, demo_calls, demo_catalog
-from rebill.services.import_usage import import_usage
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.invoicing.close import close_period
+from rebill.services.usage.import_file import import_usage
 
 NOW = datetime(2026, 12, 15, 12, tzinfo=UTC)  # conftest's REBILL_NOW
 PERIOD = Period(2026, 11)

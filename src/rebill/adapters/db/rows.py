@@ -665,7 +665,8 @@ class CustomDomainRow(Base):
 class SignInThrottleRow(Base):
     """Recent failed sign-ins of one account (the e-mail asked for, known or not) or from one
     client address. The key is stored as its SHA-256 (a bounded length, and no e-mail box that
-    received a password by mistake kept in clear); `services/sign_in_throttle.py` reads it."""
+    received a password by mistake kept in clear); `services/access/sign_in_throttle.py`
+    reads it."""
 
     __tablename__ = "sign_in_throttle"
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # account | address

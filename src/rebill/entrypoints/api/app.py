@@ -32,21 +32,25 @@ from rebill.entrypoints import web
 from rebill.entrypoints.api import errors, schemas
 from rebill.entrypoints.api.body import load_json
 from rebill.entrypoints.api.guard import PRINCIPAL_KEY, Guard
-from rebill.services import billing, domains, gateway, queries, reports, webhooks
-from rebill.services.accounts import set_auto_top_up, set_caps, set_state
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.authorize import authorize_call
-from rebill.services.catalog_ownership import CatalogCaller
-from rebill.services.close_period import close_period, period_document
-from rebill.services.gateway_events import handle_event
-from rebill.services.import_usage import ingest_calls
-from rebill.services.keys import authenticate
-from rebill.services.payments import (
+from rebill.services.access.keys import authenticate
+from rebill.services.accounts.sub_accounts import set_auto_top_up, set_caps, set_state
+from rebill.services.brand import domains
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.catalog.ownership import CatalogCaller
+from rebill.services.invoicing import billing
+from rebill.services.invoicing.close import close_period, period_document
+from rebill.services.notifications import webhooks
+from rebill.services.payments import gateway
+from rebill.services.payments.collect import (
     charge_invoice,
     process_top_ups,
     refund_duplicates,
     refund_invoice,
 )
+from rebill.services.payments.gateway_events import handle_event
+from rebill.services.usage.authorize import authorize_call
+from rebill.services.usage.import_file import ingest_calls
+from rebill.services.views import queries, reports
 
 idempotency_window = timedelta(hours=24)
 webhook_poll_seconds = 2.0

@@ -26,7 +26,7 @@ from rebill.entrypoints.cli.close_report import print_close
 
 if TYPE_CHECKING:
     from rebill.domain.period import Period
-    from rebill.services.gateway import GatewayContext
+    from rebill.services.payments.gateway import GatewayContext
 
 # The services are imported by the commands that run them, and the adapters are built by
 # `App` on first use: `rebill --help` and the read commands load neither the PDF renderer,
@@ -138,7 +138,7 @@ def apply_command(
 ) -> None:
     """Create or update platform, agencies, plans, sub-accounts and numbers from a catalog."""
     from rebill.entrypoints.cli.files import load_document
-    from rebill.services.apply_catalog import apply_catalog
+    from rebill.services.catalog.apply import apply_catalog
 
     rebill = open_app(db)
     try:
@@ -167,7 +167,7 @@ def usage_import(
     strict: Annotated[bool, typer.Option(help="Exit 1 when a row is rejected.")] = False,
 ) -> None:
     """Import call records; duplicates by call_id are skipped and counted."""
-    from rebill.services.import_usage import import_usage, read_rows
+    from rebill.services.usage.import_file import import_usage, read_rows
 
     rebill = open_app(db)
     if not file.exists():
@@ -210,7 +210,7 @@ def usage_summary_command(
     as_json: JsonOption = False,
 ) -> None:
     """Minutes (billable, included used, from credits, postpaid), numbers and campaigns."""
-    from rebill.services import reports
+    from rebill.services.views import reports
 
     rebill = open_app(db)
     try:
@@ -252,7 +252,7 @@ def close_command(
     as_json: JsonOption = False,
 ) -> None:
     """Close a period: retail invoices, the wholesale invoice and the profit report."""
-    from rebill.services.close_period import close_period
+    from rebill.services.invoicing.close import close_period
 
     rebill = open_app(db)
     label = parse_period(period)
@@ -277,7 +277,7 @@ def invoices_list(
     as_json: JsonOption = False,
 ) -> None:
     """Invoices and receipts, oldest first."""
-    from rebill.services import reports
+    from rebill.services.views import reports
 
     rebill = open_app(db)
     try:
@@ -312,7 +312,7 @@ def invoices_pdf(
     db: DbOption = None,
 ) -> None:
     """Render an invoice as PDF in its issuer's brand (Factur-X when it has a tax ID)."""
-    from rebill.services.documents import invoice_pdf
+    from rebill.services.invoicing.documents import invoice_pdf
 
     rebill = open_app(db)
     try:
@@ -335,7 +335,7 @@ def invoices_pay(
     as_json: JsonOption = False,
 ) -> None:
     """Mark an open invoice paid through the manual gateway (bank transfer, cash)."""
-    from rebill.services import billing
+    from rebill.services.invoicing import billing
 
     rebill = open_app(db)
     uow = rebill.uow()
@@ -360,7 +360,7 @@ def invoices_charge(
 ) -> None:
     """Charge an open invoice to the payer's saved card, off session: a retail invoice on the
     agency's Stripe account, a wholesale invoice on the platform's."""
-    from rebill.services.payments import charge_invoice
+    from rebill.services.payments.collect import charge_invoice
 
     rebill = open_app(db)
     try:
@@ -398,7 +398,7 @@ def invoices_refund(
 ) -> None:
     """Refund a paid invoice or receipt (through Stripe when it was paid there) and issue
     its credit note."""
-    from rebill.services.payments import refund_invoice
+    from rebill.services.payments.collect import refund_invoice
 
     rebill = open_app(db)
     try:
@@ -425,7 +425,7 @@ def credits_top_ups(
 ) -> None:
     """Charge pending auto top-ups to the sub-accounts' saved cards (`rebill serve` does this
     every 30 s)."""
-    from rebill.services.payments import process_top_ups
+    from rebill.services.payments.collect import process_top_ups
 
     rebill = open_app(db)
     try:
@@ -463,7 +463,7 @@ def credits_add(
 ) -> None:
     """Record a credit purchase paid outside the gateway."""
     from rebill.domain.money import format_micros_as_minor
-    from rebill.services import billing
+    from rebill.services.invoicing import billing
 
     rebill = open_app(db)
     uow = rebill.uow()
@@ -508,7 +508,7 @@ def demo_command(
 
 def deliver_pending_alerts(rebill: App) -> None:
     """E-mail new alerts when an SMTP server is configured (REBILL_SMTP_HOST)."""
-    from rebill.services.alerts import deliver_alerts
+    from rebill.services.notifications.alerts import deliver_alerts
 
     if rebill.mailer is None:
         return
@@ -533,7 +533,7 @@ def authorize_command(
     as_json: JsonOption = False,
 ) -> None:
     """May this sub-account start a call now, and for how long (BILLING_MODEL §8)?"""
-    from rebill.services.authorize import authorize_call
+    from rebill.services.usage.authorize import authorize_call
 
     rebill = open_app(db)
     try:
@@ -574,8 +574,8 @@ def caps_set(
     as_json: JsonOption = False,
 ) -> None:
     """Change a sub-account's caps and alert thresholds."""
-    from rebill.services.accounts import caps_document, set_caps
-    from rebill.services.catalog_ownership import OPERATOR
+    from rebill.services.accounts.sub_accounts import caps_document, set_caps
+    from rebill.services.catalog.ownership import OPERATOR
 
     rebill = open_app(db)
     try:
@@ -610,7 +610,7 @@ def sub_account_state(
     as_json: JsonOption = False,
 ) -> None:
     """Suspend (calls refused, numbers kept and billed), reactivate or close a sub-account."""
-    from rebill.services.accounts import set_state
+    from rebill.services.accounts.sub_accounts import set_state
 
     rebill = open_app(db)
     try:
@@ -683,7 +683,7 @@ def keys_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create an API key and print it once."""
-    from rebill.services.keys import create_key
+    from rebill.services.access.keys import create_key
 
     rebill = open_app(db)
     if platform == bool(agency):
@@ -705,7 +705,7 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (key_…)")], db: DbOption = None
 ) -> None:
     """Revoke an API key at once."""
-    from rebill.services.keys import revoke_key
+    from rebill.services.access.keys import revoke_key
 
     rebill = open_app(db)
     try:
@@ -735,7 +735,7 @@ def domains_list(
     as_json: JsonOption = False,
 ) -> None:
     """Domains asked for and active, with the TXT record a pending one waits for."""
-    from rebill.services import domains
+    from rebill.services.brand import domains
 
     found = domains.list_domains(open_app(db).uow, agency)
     if as_json:
@@ -755,7 +755,7 @@ def domains_request(
     as_json: JsonOption = False,
 ) -> None:
     """Ask for a portal domain for an agency (pending until approved or verified)."""
-    from rebill.services import domains
+    from rebill.services.brand import domains
 
     rebill = open_app(db)
     hosts = domains.PlatformHosts(rebill.settings.own_hosts())
@@ -773,7 +773,7 @@ def domains_approve(
     as_json: JsonOption = False,
 ) -> None:
     """The platform's approval: the domain becomes the agency's portal host."""
-    from rebill.services import domains
+    from rebill.services.brand import domains
 
     rebill = open_app(db)
     _domain_answer(
@@ -789,7 +789,7 @@ def domains_verify(
     as_json: JsonOption = False,
 ) -> None:
     """Activate a pending domain whose DNS TXT record proves control."""
-    from rebill.services import domains
+    from rebill.services.brand import domains
 
     rebill = open_app(db)
     _domain_answer(
@@ -803,7 +803,7 @@ def domains_remove(
     agency: AgencyOption, domain: Annotated[str, typer.Option("--domain")], db: DbOption = None
 ) -> None:
     """Forget a domain (an active one stops serving the agency's portal)."""
-    from rebill.services import domains
+    from rebill.services.brand import domains
 
     try:
         domains.remove_domain(open_app(db).uow, agency, domain)
@@ -821,7 +821,7 @@ def webhooks_add(
     as_json: JsonOption = False,
 ) -> None:
     """Register a webhook URL; prints its signing secret once."""
-    from rebill.services.webhooks import add_endpoint
+    from rebill.services.notifications.webhooks import add_endpoint
 
     rebill = open_app(db)
     chosen = [e.strip() for e in events.split(",") if e.strip()]
@@ -878,7 +878,7 @@ def webhooks_enable(
     db: DbOption = None,
 ) -> None:
     """Send to an endpoint again after it was disabled for failing (same secret)."""
-    from rebill.services.webhooks import enable_endpoint
+    from rebill.services.notifications.webhooks import enable_endpoint
 
     rebill = open_app(db)
     try:
@@ -891,7 +891,7 @@ def webhooks_enable(
 @webhooks_app.command("deliver")
 def webhooks_deliver(db: DbOption = None) -> None:
     """Send the deliveries that are due now (`rebill serve` does this continuously)."""
-    from rebill.services.webhooks import deliver_due
+    from rebill.services.notifications.webhooks import deliver_due
 
     rebill = open_app(db)
     sent = deliver_due(rebill.uow, rebill.webhook_sender, rebill.clock.now())
@@ -905,7 +905,7 @@ def webhooks_replay(
     db: DbOption = None,
 ) -> None:
     """Send a delivery again."""
-    from rebill.services.webhooks import replay
+    from rebill.services.notifications.webhooks import replay
 
     rebill = open_app(db)
     try:
@@ -948,7 +948,7 @@ def gateway_link(
     """Link an agency to a Stripe account by its id, or to the manual gateway. The operator's
     alone: nothing proves the agency holds that account (agencies link theirs in the panel,
     by onboarding or OAuth)."""
-    from rebill.services.gateway import link_gateway
+    from rebill.services.payments.gateway import link_gateway
 
     rebill = open_app(db)
     try:
@@ -968,7 +968,7 @@ def gateway_status_command(
     agency: AgencyOption, db: DbOption = None, as_json: JsonOption = False
 ) -> None:
     """Link state and the Stripe Tax readiness checklist."""
-    from rebill.services.gateway import gateway_status
+    from rebill.services.payments.gateway import gateway_status
 
     rebill = open_app(db)
     try:
@@ -990,7 +990,7 @@ def gateway_onboard(
     as_json: JsonOption = False,
 ) -> None:
     """Create the agency's Stripe account on the platform and print its onboarding link."""
-    from rebill.services.gateway import onboard
+    from rebill.services.payments.gateway import onboard
 
     rebill = open_app(db)
     try:
@@ -1015,7 +1015,7 @@ def gateway_onboard(
 def gateway_oauth_url(agency: AgencyOption, db: DbOption = None) -> None:
     """The URL where an agency with its own Standard account connects it to the platform
     (works once, for 30 minutes)."""
-    from rebill.services.gateway import oauth_url
+    from rebill.services.payments.gateway import oauth_url
 
     rebill = open_app(db)
     try:
@@ -1035,7 +1035,7 @@ def gateway_oauth_complete(
     as_json: JsonOption = False,
 ) -> None:
     """Link the Standard account an OAuth code stands for (what the callback URL does)."""
-    from rebill.services.gateway import link_oauth_code
+    from rebill.services.payments.gateway import link_oauth_code
 
     rebill = open_app(db)
     try:
@@ -1064,7 +1064,7 @@ def gateway_save_card(
     as_json: JsonOption = False,
 ) -> None:
     """Save the card that pays a client's invoices (or the agency's wholesale invoices)."""
-    from rebill.services.payments import save_card
+    from rebill.services.payments.collect import save_card
 
     rebill = open_app(db)
     try:
@@ -1095,7 +1095,7 @@ def gateway_fee(
     as_json: JsonOption = False,
 ) -> None:
     """Set the platform's application fee on the agency's direct charges."""
-    from rebill.services.gateway import set_application_fee
+    from rebill.services.payments.gateway import set_application_fee
 
     rebill = open_app(db)
     try:
@@ -1123,7 +1123,7 @@ def checkout_create(
     as_json: JsonOption = False,
 ) -> None:
     """A Checkout Session for a client action on the agency's Stripe account."""
-    from rebill.services.gateway import create_checkout
+    from rebill.services.payments.gateway import create_checkout
 
     rebill = open_app(db)
     try:
@@ -1216,7 +1216,7 @@ def users_create(
     `--agency ID --sub-account ID` for a client of the portal. The password is asked for
     (hidden, twice) or read from stdin with `--password-stdin`; never from the command line,
     where `ps` shows it to everyone on the machine."""
-    from rebill.services.users import create_user
+    from rebill.services.access.users import create_user
 
     if password_argv is not None:
         err.print(

@@ -15,14 +15,14 @@ from rich.table import Table
 
 from rebill.bootstrap import App, build, database_is_empty
 from rebill.config import Settings
+from rebill.demo.data import AGENCY, TIMEZONE, demo_calls, demo_catalog
 from rebill.domain.errors import BillingError
 from rebill.domain.period import Period
 from rebill.entrypoints.cli.close_report import print_close
-from rebill.services import billing
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.close_period import close_period
-from rebill.services.demo import AGENCY, TIMEZONE, demo_calls, demo_catalog
-from rebill.services.import_usage import import_usage
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.invoicing import billing
+from rebill.services.invoicing.close import close_period
+from rebill.services.usage.import_file import import_usage
 
 DEMO_URL = "sqlite:///rebill-demo.db"
 
@@ -101,9 +101,9 @@ def serve_demo(db: str | None, host: str, port: int, out: Console, err: Console)
     import uvicorn
 
     from rebill.bootstrap import start_demo_stripe
+    from rebill.demo.users import create_demo_users
     from rebill.entrypoints.api.app import create_app
-    from rebill.services.gateway import link_gateway
-    from rebill.services.users import create_demo_users
+    from rebill.services.payments.gateway import link_gateway
 
     url = db or DEMO_URL
     public_url = f"http://{host}:{port}"
@@ -134,7 +134,7 @@ def save_demo_cards(app: App, now: datetime) -> str:
     """Test cards on the demo's Stripe test server: one per client (the last one declines)
     and the agency's own (it pays the platform's wholesale invoice). Returns the declining
     client."""
-    from rebill.services.payments import save_card
+    from rebill.services.payments.collect import save_card
 
     with app.uow() as uow:
         subs = sorted(uow.store.sub_account_ids(AGENCY))

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from rebill.bootstrap import App
 from rebill.entrypoints.web import auth, console, panel, portal
 from rebill.entrypoints.web.common import SESSION_COOKIE, STATIC, PageError, SignInRequired, Web
-from rebill.services.users import session_for
+from rebill.services.access.users import session_for
 
 
 def install(api: FastAPI, rebill: App) -> None:

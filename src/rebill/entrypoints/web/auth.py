@@ -18,8 +18,8 @@ from rebill.entrypoints.web.common import (
     set_sign_in_cookie,
     sign_in_token,
 )
-from rebill.services.panel import agency_for_host
-from rebill.services.users import WebUser, end_session, start_session
+from rebill.services.access.users import WebUser, end_session, start_session
+from rebill.services.views.panel import agency_for_host
 
 
 def home_of(user: WebUser) -> str:

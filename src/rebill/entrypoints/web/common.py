@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from rebill.bootstrap import App
 from rebill.domain.account import Brand
 from rebill.domain.errors import BusyError, FieldError, TooManyAttemptsError
-from rebill.services.users import WebSession, WebUser, authenticate, session_for
+from rebill.services.access.users import WebSession, WebUser, authenticate, session_for
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"

@@ -10,9 +10,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from rebill.domain.errors import BillingError, NotFoundError, ValidationError
 from rebill.entrypoints.web.common import PageError, SignInRequired, Web, field_messages
-from rebill.services import panel
-from rebill.services.documents import invoice_pdf
-from rebill.services.users import WebSession
+from rebill.services.access.users import WebSession
+from rebill.services.invoicing.documents import invoice_pdf
+from rebill.services.views import panel
 
 NAV = (("/console", "Agencies & prices"), ("/console/invoices", "Agency invoices"))
 SAVED = {

@@ -20,12 +20,20 @@ from rebill.domain.gateway import ALL_FIXES
 from rebill.domain.logo import logo_bytes_max
 from rebill.domain.period import Period
 from rebill.entrypoints.web.common import PageError, SignInRequired, Web, chart, field_messages
-from rebill.services import billing, domains, panel, reports
-from rebill.services.close_period import close_period
-from rebill.services.documents import invoice_pdf
-from rebill.services.gateway import MANUAL, gateway_status, link_gateway, oauth_url, onboard
-from rebill.services.payments import charge_invoice, refund_invoice
-from rebill.services.users import WebSession, create_user, list_users
+from rebill.services.access.users import WebSession, create_user, list_users
+from rebill.services.brand import domains
+from rebill.services.invoicing import billing
+from rebill.services.invoicing.close import close_period
+from rebill.services.invoicing.documents import invoice_pdf
+from rebill.services.payments.collect import charge_invoice, refund_invoice
+from rebill.services.payments.gateway import (
+    MANUAL,
+    gateway_status,
+    link_gateway,
+    oauth_url,
+    onboard,
+)
+from rebill.services.views import panel, reports
 
 CHECKLIST = (
     "Head office address",
@@ -279,7 +287,7 @@ def routes(web: Web) -> APIRouter:
     @router.get("/sub-accounts")
     def sub_accounts(request: Request) -> Response:
         session = staff(request)
-        from rebill.services.queries import sub_account_documents
+        from rebill.services.views.queries import sub_account_documents
 
         subs = sub_account_documents(
             rebill.uow(), session.user.agency_id or "", None, rebill.clock.now()

@@ -34,10 +34,10 @@ from rebill.entrypoints.web.common import (
     set_sign_in_cookie,
     sign_in_token,
 )
-from rebill.services import panel
-from rebill.services.documents import invoice_pdf
-from rebill.services.gateway import agency_public_url, create_checkout
-from rebill.services.users import WebSession, start_session
+from rebill.services.access.users import WebSession, start_session
+from rebill.services.invoicing.documents import invoice_pdf
+from rebill.services.payments.gateway import agency_public_url, create_checkout
+from rebill.services.views import panel
 
 HOST_BASE = "/client"
 MESSAGES = {

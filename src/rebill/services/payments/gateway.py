@@ -54,7 +54,7 @@ from rebill.domain.money import (
     to_micros,
 )
 from rebill.domain.plan import NUMBER_TYPES, UNLIMITED, Limits, Plan
-from rebill.services.link_state import accept_state, issue_state, new_nonce
+from rebill.services.payments.link_state import accept_state, issue_state, new_nonce
 from rebill.services.ports import PaymentGateway, Store, UnitOfWorkFactory
 
 STRIPE = "stripe"

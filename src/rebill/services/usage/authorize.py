@@ -13,7 +13,7 @@ from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.period import Period
 from rebill.domain.plan import UNLIMITED
 from rebill.domain.rating import DIRECTIONS
-from rebill.services.alerts import check_agency_limit
+from rebill.services.notifications.alerts import check_agency_limit
 from rebill.services.ports import Store, UnitOfWork
 
 # A slot whose call never reports back is freed after its longest allowed duration plus this;

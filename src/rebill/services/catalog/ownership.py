@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from rebill.domain.errors import ForbiddenFieldError, NotFoundError
-from rebill.services.catalog_document import (
+from rebill.services.catalog.document import (
     agency_entry,
     plan_entry,
     platform_entry,

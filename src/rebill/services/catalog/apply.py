@@ -28,9 +28,9 @@ from rebill.domain.period import Period
 from rebill.domain.plan import UNLIMITED, Limits, Plan
 from rebill.domain.rating import Increment, VoiceRate
 from rebill.domain.tax import TaxPolicy
-from rebill.services import catalog_schema as cs
-from rebill.services.billing import issue_receipt
-from rebill.services.catalog_ownership import OPERATOR, CatalogCaller, merge_catalog
+from rebill.services.catalog import schema as cs
+from rebill.services.catalog.ownership import OPERATOR, CatalogCaller, merge_catalog
+from rebill.services.invoicing.billing import issue_receipt
 from rebill.services.ports import DomainRepository, Store, UnitOfWork
 
 EVER = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))

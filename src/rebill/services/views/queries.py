@@ -9,7 +9,7 @@ from typing import Any
 from rebill.domain.charges import plan_at
 from rebill.domain.errors import NotFoundError
 from rebill.domain.money import format_micros_as_minor, format_rate
-from rebill.services.accounts import caps_document
+from rebill.services.accounts.sub_accounts import caps_document
 from rebill.services.ports import Store, UnitOfWork
 
 

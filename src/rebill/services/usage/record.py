@@ -22,7 +22,7 @@ from rebill.domain.limits import top_ups_per_day_max
 from rebill.domain.period import Period
 from rebill.domain.plan import WholesaleCard
 from rebill.domain.usage import PeriodUsage, Wallet
-from rebill.services.alerts import check_sub_account
+from rebill.services.notifications.alerts import check_sub_account
 from rebill.services.ports import CallRecord, RatedCall, Store
 
 top_up_window = timedelta(hours=24)

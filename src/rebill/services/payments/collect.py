@@ -36,14 +36,15 @@ from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.limits import credit_purchase_max_units
 from rebill.domain.money import MICROS_PER_UNIT, format_minor, micros_per_minor, to_micros
 from rebill.domain.tax import TaxPolicy
-from rebill.services.billing import (
+from rebill.services.invoicing.billing import (
     MANUAL,
     add_credits,
     finalize,
     payment_entry,
     stored_invoice,
 )
-from rebill.services.gateway import (
+from rebill.services.notifications.webhooks import emit
+from rebill.services.payments.gateway import (
     STRIPE,
     GatewayContext,
     active_tax_behavior,
@@ -52,7 +53,6 @@ from rebill.services.gateway import (
     require_gateway,
 )
 from rebill.services.ports import Store, StoredInvoice, UnitOfWorkFactory
-from rebill.services.webhooks import emit
 
 # The agency itself, as the platform's customer (it pays the wholesale invoices).
 AGENCY_PARTY = ""

@@ -36,10 +36,10 @@ from rebill.domain.plan import WholesaleCard
 from rebill.domain.rating import DIRECTIONS
 from rebill.domain.tax import TaxPolicy
 from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
-from rebill.services.billing import finalize, invoice_entry
-from rebill.services.gateway import GatewayContext, active_tax_behavior
+from rebill.services.invoicing.billing import finalize, invoice_entry
+from rebill.services.notifications.webhooks import emit
+from rebill.services.payments.gateway import GatewayContext, active_tax_behavior
 from rebill.services.ports import CallTotals, PaymentGateway, Store, UnitOfWorkFactory
-from rebill.services.webhooks import emit
 
 FOREVER = datetime.max.replace(tzinfo=UTC)
 STRIPE_TAX_FIXES = [

@@ -21,8 +21,8 @@ from rebill.domain.errors import (
     NotFoundError,
     ValidationError,
 )
-from rebill.services import sign_in_throttle
-from rebill.services.passwords import PasswordHasher
+from rebill.services.access import sign_in_throttle
+from rebill.services.access.passwords import PasswordHasher
 from rebill.services.ports import UnitOfWorkFactory
 
 ROLES = ("platform", *AGENCY_ROLES, "client")
@@ -214,32 +214,3 @@ def list_users(uow_factory: UnitOfWorkFactory, agency_id: str | None) -> list[di
     with uow_factory() as uow:
         users = uow.store.web_users(agency_id)
     return [{k: v for k, v in u.items() if k != "password_hash"} for u in users]
-
-
-DEMO_PASSWORD_BYTES = 9
-
-
-def create_demo_users(
-    uow_factory: UnitOfWorkFactory,
-    passwords: PasswordHasher,
-    now: datetime,
-    base_url: str = "http://127.0.0.1:8000",
-) -> list[tuple[str, str, str, str]]:
-    """The demo's sign-ins: a platform operator, the acme agency's admin, and two clients
-    (each sees only its own portal). Returns (role, e-mail, password, URL to open); the
-    passwords are random per demo run."""
-    from rebill.services.demo import AGENCY
-
-    base = base_url.rstrip("/")
-    wanted = [
-        ("platform", "ops@platform.example", None, None, f"{base}/console"),
-        ("admin", "admin@acme.example", AGENCY, None, f"{base}/panel"),
-        ("client", "owner@bright-dental.example", AGENCY, "bright-dental", f"{base}/portal/acme"),
-        ("client", "owner@harbor-realty.example", AGENCY, "harbor-realty", f"{base}/portal/acme"),
-    ]
-    made = []
-    for role, email, agency, sub, url in wanted:
-        password = secrets.token_urlsafe(DEMO_PASSWORD_BYTES)
-        create_user(uow_factory, passwords, email, password, role, agency, sub, now)
-        made.append((role, email, password, url))
-    return made

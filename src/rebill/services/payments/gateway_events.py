@@ -14,9 +14,9 @@ from rebill.domain.charges import HeldNumber, PlanChange, number_rental_charge, 
 from rebill.domain.errors import GatewayError
 from rebill.domain.gateway import ChargeOutcome, PaymentAttempt
 from rebill.domain.tax import TaxPolicy
-from rebill.services.billing import add_credits, issue_receipt
-from rebill.services.gateway import STRIPE, GatewayContext, agency_of, require_gateway
-from rebill.services.payments import apply_outcome, payment_event, refund_duplicates
+from rebill.services.invoicing.billing import add_credits, issue_receipt
+from rebill.services.payments.collect import apply_outcome, payment_event, refund_duplicates
+from rebill.services.payments.gateway import STRIPE, GatewayContext, agency_of, require_gateway
 from rebill.services.ports import Store, UnitOfWorkFactory
 
 logger = logging.getLogger("rebill.gateway")

@@ -24,20 +24,20 @@ from rebill.domain.period import Period
 from rebill.domain.plan import NUMBER_TYPES, Plan
 from rebill.domain.rating import DIRECTIONS, VoiceRate
 from rebill.domain.tax import TAX_MODES
-from rebill.services.accounts import set_caps
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.catalog_document import (
+from rebill.services.accounts.sub_accounts import set_caps
+from rebill.services.brand.domains import document as domain_document
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.catalog.document import (
     brand_document,
     decimal_text,
     rate_text,
     wholesale_document,
 )
-from rebill.services.catalog_ownership import CatalogCaller
-from rebill.services.close_period import period_document
-from rebill.services.domains import document as domain_document
+from rebill.services.catalog.ownership import CatalogCaller
+from rebill.services.invoicing.close import period_document
 from rebill.services.ports import Store, UnitOfWorkFactory
-from rebill.services.queries import sub_account_documents
-from rebill.services.reports import invoice_document
+from rebill.services.views.queries import sub_account_documents
+from rebill.services.views.reports import invoice_document
 
 alerts_shown_max = 10
 audit_shown_max = 200

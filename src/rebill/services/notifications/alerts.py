@@ -13,8 +13,8 @@ from rebill.domain.caps import crossed_thresholds
 from rebill.domain.money import format_micros_as_minor
 from rebill.domain.plan import Plan
 from rebill.domain.usage import PeriodUsage
+from rebill.services.notifications.webhooks import emit
 from rebill.services.ports import Alert, Mailer, Store, UnitOfWorkFactory
-from rebill.services.webhooks import emit
 
 LABELS = {
     "included_minutes": "included minutes used",

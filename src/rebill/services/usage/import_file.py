@@ -19,7 +19,7 @@ from typing import Any
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.rating import DIRECTIONS
 from rebill.services.ports import CallRecord, UnitOfWork
-from rebill.services.record_usage import RatingContext, record_calls
+from rebill.services.usage.record import RatingContext, record_calls
 
 REQUIRED = ("call_id", "sub_account", "started_at", "duration_seconds", "direction")
 OPTIONAL = ("campaign_id", "phone_number", "status")

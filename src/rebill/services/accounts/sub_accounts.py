@@ -10,10 +10,10 @@ from rebill.domain.account import SUB_ACCOUNT_STATES, SubAccount
 from rebill.domain.caps import ENFORCEMENTS, Caps
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.money import format_micros_as_minor, parse_decimal, to_micros
-from rebill.services.apply_catalog import apply_catalog
-from rebill.services.catalog_ownership import CatalogCaller
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.catalog.ownership import CatalogCaller
+from rebill.services.notifications.webhooks import emit
 from rebill.services.ports import Store, UnitOfWork
-from rebill.services.webhooks import emit
 
 CLEAR = "none"
 

@@ -1,0 +1,1 @@
+"""Who may act: API keys, web users and sessions, password hashes, sign-in throttling."""

@@ -1,0 +1,1 @@
+"""Sub-accounts: caps and states."""

@@ -1,0 +1,1 @@
+"""An agency's brand: custom portal domains."""

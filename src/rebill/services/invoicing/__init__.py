@@ -1,0 +1,1 @@
+"""Invoicing: closing a period, finalizing and numbering documents, their PDFs."""

@@ -1,0 +1,1 @@
+"""Telling people and systems: alert e-mail and outbound webhooks."""

@@ -1,0 +1,1 @@
+"""Payments: the gateway link, checkouts, gateway events, charges and refunds."""

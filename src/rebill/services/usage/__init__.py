@@ -1,0 +1,1 @@
+"""Usage: authorizing calls, recording and importing them."""

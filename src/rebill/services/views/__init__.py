@@ -1,0 +1,1 @@
+"""Read models for the API, CLI and web faces, as plain documents."""

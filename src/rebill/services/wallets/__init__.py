@@ -1,0 +1,1 @@
+"""Credit wallets: debits on their own, safe under concurrency."""
