@@ -38,10 +38,9 @@ class App:
 
     @cached_property
     def uow(self) -> UnitOfWorkFactory:
-        from rebill.adapters.db.store import unit_of_work_factory
+        from rebill.adapters.db.unit_of_work import unit_of_work_factory
 
-        factory: UnitOfWorkFactory = unit_of_work_factory(self.engine)
-        return factory
+        return unit_of_work_factory(self.engine)
 
     @cached_property
     def clock(self) -> Clock:

@@ -9,8 +9,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from rebill.adapters.db.repositories.common import AgencyBound
 from rebill.adapters.db.rows import CustomDomainRow
-from rebill.services.ports import CustomDomain
+from rebill.services.ports.domains import CustomDomain
 
 
 def _record(row: CustomDomainRow) -> CustomDomain:
@@ -24,56 +25,50 @@ def _record(row: CustomDomainRow) -> CustomDomain:
     )
 
 
-class SqlDomainRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+def _owner(session: Session, domain: str) -> str | None:
+    return session.scalar(
+        select(CustomDomainRow.agency_id).where(CustomDomainRow.active_domain == domain)
+    )
 
-    def get(self, agency_id: str, domain: str) -> CustomDomain | None:
-        row = self.session.get(CustomDomainRow, (agency_id, domain))
+
+class SqlDomainRepository(AgencyBound):
+    def get(self, domain: str) -> CustomDomain | None:
+        row = self.session.get(CustomDomainRow, (self.agency_id, domain))
         return _record(row) if row else None
 
-    def of_agency(self, agency_id: str) -> list[CustomDomain]:
+    def all(self) -> list[CustomDomain]:
         rows = self.session.scalars(
             select(CustomDomainRow)
-            .where(CustomDomainRow.agency_id == agency_id)
+            .where(CustomDomainRow.agency_id == self.agency_id)
             .order_by(CustomDomainRow.domain)
         )
         return [_record(r) for r in rows]
 
-    def all(self) -> list[CustomDomain]:
-        rows = self.session.scalars(
-            select(CustomDomainRow).order_by(CustomDomainRow.agency_id, CustomDomainRow.domain)
-        )
-        return [_record(r) for r in rows]
-
-    def owner(self, domain: str) -> str | None:
-        """The agency whose active domain this is (indexed)."""
-        return self.session.scalar(
-            select(CustomDomainRow.agency_id).where(CustomDomainRow.active_domain == domain)
-        )
-
-    def add(self, agency_id: str, domain: str, token: str, at: datetime) -> None:
+    def add(self, domain: str, token: str, at: datetime) -> None:
         self.session.add(
             CustomDomainRow(
-                agency_id=agency_id, domain=domain, status="pending", token=token, requested_at=at
+                agency_id=self.agency_id,
+                domain=domain,
+                status="pending",
+                token=token,
+                requested_at=at,
             )
         )
         self.session.flush()
 
-    def activate(self, agency_id: str, domain: str, at: datetime) -> bool:
-        """Make `domain` the agency's one active domain; False when another agency holds it."""
-        if self.owner(domain) not in (None, agency_id):
+    def activate(self, domain: str, at: datetime) -> bool:
+        if _owner(self.session, domain) not in (None, self.agency_id):
             return False
         self.session.execute(
             update(CustomDomainRow)
-            .where(CustomDomainRow.agency_id == agency_id, CustomDomainRow.domain != domain)
+            .where(CustomDomainRow.agency_id == self.agency_id, CustomDomainRow.domain != domain)
             .where(CustomDomainRow.status == "active")
             .values(status="inactive", active_domain=None)
         )
-        row = self.session.get(CustomDomainRow, (agency_id, domain))
+        row = self.session.get(CustomDomainRow, (self.agency_id, domain))
         if row is None:
             row = CustomDomainRow(
-                agency_id=agency_id, domain=domain, token="", requested_at=at, status="pending"
+                agency_id=self.agency_id, domain=domain, token="", requested_at=at, status="pending"
             )
             self.session.add(row)
         row.status, row.activated_at, row.active_domain = "active", at, domain
@@ -84,17 +79,31 @@ class SqlDomainRepository:
             return False
         return True
 
-    def remove(self, agency_id: str, domain: str) -> bool:
-        row = self.session.get(CustomDomainRow, (agency_id, domain))
+    def remove(self, domain: str) -> bool:
+        row = self.session.get(CustomDomainRow, (self.agency_id, domain))
         if row is None:
             return False
         self.session.delete(row)
         self.session.flush()
         return True
 
-    def deactivate_all(self, agency_id: str) -> None:
+    def deactivate_all(self) -> None:
         self.session.execute(
             update(CustomDomainRow)
-            .where(CustomDomainRow.agency_id == agency_id, CustomDomainRow.status == "active")
+            .where(CustomDomainRow.agency_id == self.agency_id, CustomDomainRow.status == "active")
             .values(status="inactive", active_domain=None)
         )
+
+
+class SqlDomainDirectory:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def all(self) -> list[CustomDomain]:
+        rows = self.session.scalars(
+            select(CustomDomainRow).order_by(CustomDomainRow.agency_id, CustomDomainRow.domain)
+        )
+        return [_record(r) for r in rows]
+
+    def owner(self, domain: str) -> str | None:
+        return _owner(self.session, domain)

@@ -1,0 +1,240 @@
+"""The parties' own rows: the platform (settings, brand, wholesale card), an agency (terms,
+brand, wholesale overrides, the lock that orders a close against imports) and the platform's
+directory of agencies."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rebill.adapters.db.repositories.common import AgencyBound, voice_columns, voice_rate
+from rebill.adapters.db.rows import (
+    AgencyRow,
+    CustomDomainRow,
+    GatewayLinkRow,
+    PlatformRow,
+    WholesaleNumberPriceRow,
+    WholesaleVoiceRateRow,
+)
+from rebill.domain.account import Agency, Brand, Platform
+from rebill.domain.plan import WholesaleCard
+from rebill.domain.tax import TaxPolicy
+from rebill.services.ports.accounts import WholesaleOverride, WholesalePrices
+
+PLATFORM_ID = "platform"
+PLATFORM_SCOPE = ""  # the wholesale scope of the platform's own card
+
+
+def _agency(row: AgencyRow) -> Agency:
+    tax = TaxPolicy(row.tax_mode, Decimal(row.tax_rate_percent), row.tax_behavior, row.tax_label)
+    return Agency(
+        row.id,
+        row.name,
+        row.timezone,
+        row.invoice_prefix,
+        row.currency,
+        tax,
+        row.credit_limit_micros,
+    )
+
+
+class SqlAgencyRepository(AgencyBound):
+    def get(self) -> Agency | None:
+        row = self.session.get(AgencyRow, self.agency_id)
+        return _agency(row) if row else None
+
+    def save(self, agency: Agency, agency_monthly_fee_micros: int | None, now: datetime) -> None:
+        assert agency.id == self.agency_id, "an agency is saved through its own view"
+        row = self.session.get(AgencyRow, agency.id)
+        if row is None:
+            row = AgencyRow(id=agency.id, created_at=now)
+            self.session.add(row)
+        row.name, row.timezone = agency.name, agency.timezone
+        row.invoice_prefix = agency.invoice_prefix
+        row.currency = agency.currency
+        row.tax_mode, row.tax_behavior, row.tax_label = (
+            agency.tax.mode,
+            agency.tax.behavior,
+            agency.tax.label,
+        )
+        row.tax_rate_percent = str(agency.tax.rate_percent)
+        row.credit_limit_micros = agency.credit_limit_micros
+        if agency_monthly_fee_micros is not None:  # an override given; else the stored one
+            row.agency_monthly_fee_micros = agency_monthly_fee_micros
+        self.session.flush()
+
+    def lock(self, exclusive: bool) -> None:
+        """On SQLite every write transaction is already exclusive (BEGIN IMMEDIATE)."""
+        if self.session.get_bind().dialect.name == "sqlite":
+            return
+        query = select(AgencyRow.id).where(AgencyRow.id == self.agency_id)
+        self.session.execute(query.with_for_update(read=not exclusive))
+
+
+class SqlBrandRepository:
+    """The brand of the agency given, or of the platform (None)."""
+
+    def __init__(self, session: Session, agency_id: str | None) -> None:
+        assert agency_id is None or agency_id, "the platform's brand is asked with None"
+        self.session = session
+        self.agency_id = agency_id
+
+    def _row(self) -> PlatformRow | AgencyRow | None:
+        if self.agency_id is None:
+            return self.session.get(PlatformRow, PLATFORM_ID)
+        return self.session.get(AgencyRow, self.agency_id)
+
+    def get(self) -> Brand:
+        row = self._row()
+        if row is None:
+            raise LookupError(self.agency_id)
+        data = json.loads(row.brand_json or "{}")
+        logo = data.get("logo_png")
+        return Brand(
+            display_name=data.get("display_name") or row.name,
+            colour=data.get("colour", "#1f6feb"),
+            support_email=data.get("support_email", ""),
+            address_lines=tuple(data.get("address", [])),
+            country=data.get("country", "US"),
+            tax_id=data.get("tax_id"),
+            domain=self._active_domain(),
+            logo_png=base64.b64decode(logo) if logo else None,
+        )
+
+    def _active_domain(self) -> str | None:
+        if self.agency_id is None:
+            return None
+        return self.session.scalar(
+            select(CustomDomainRow.domain).where(
+                CustomDomainRow.agency_id == self.agency_id, CustomDomainRow.status == "active"
+            )
+        )
+
+    def save(self, brand: Brand) -> None:
+        row = self._row()
+        assert row is not None
+        row.brand_json = json.dumps(
+            {
+                "display_name": brand.display_name,
+                "colour": brand.colour,
+                "support_email": brand.support_email,
+                "address": list(brand.address_lines),
+                "country": brand.country,
+                "tax_id": brand.tax_id,
+                "logo_png": base64.b64encode(brand.logo_png).decode() if brand.logo_png else None,
+            }
+        )
+        self.session.flush()
+
+
+def _prices(session: Session, scope: str) -> WholesalePrices:
+    voice = {
+        r.direction: voice_rate(r)
+        for r in session.scalars(
+            select(WholesaleVoiceRateRow).where(WholesaleVoiceRateRow.scope == scope)
+        )
+    }
+    numbers = {
+        r.number_type: r.monthly_micros
+        for r in session.scalars(
+            select(WholesaleNumberPriceRow).where(WholesaleNumberPriceRow.scope == scope)
+        )
+    }
+    return WholesalePrices(voice, numbers)
+
+
+def _save_prices(session: Session, scope: str, prices: WholesalePrices) -> None:
+    """Upsert each rate and price given (those not given are kept)."""
+    for direction, rate in prices.voice.items():
+        session.merge(
+            WholesaleVoiceRateRow(scope=scope, direction=direction, **voice_columns(rate))
+        )
+    for number_type, micros in prices.number_monthly_micros.items():
+        session.merge(
+            WholesaleNumberPriceRow(scope=scope, number_type=number_type, monthly_micros=micros)
+        )
+
+
+def _platform_fee_micros(session: Session) -> int:
+    row = session.get(PlatformRow, PLATFORM_ID)
+    return row.agency_monthly_fee_micros if row else 0
+
+
+class SqlWholesaleRepository(AgencyBound):
+    def card(self) -> WholesaleCard:
+        """The platform's card with the agency's overrides on top."""
+        base = _prices(self.session, PLATFORM_SCOPE)
+        own = self.override()
+        voice = {**base.voice, **own.prices.voice}
+        numbers = {**base.number_monthly_micros, **own.prices.number_monthly_micros}
+        fee = own.agency_monthly_fee_micros
+        if fee is None:
+            fee = _platform_fee_micros(self.session)
+        return WholesaleCard(voice, numbers, fee)
+
+    def override(self) -> WholesaleOverride:
+        agency = self.session.get(AgencyRow, self.agency_id)
+        fee = agency.agency_monthly_fee_micros if agency else None
+        return WholesaleOverride(fee, _prices(self.session, self.agency_id))
+
+    def save_override(self, prices: WholesalePrices) -> None:
+        _save_prices(self.session, self.agency_id, prices)
+
+
+class SqlPlatformSettings:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self) -> Platform | None:
+        row = self.session.get(PlatformRow, PLATFORM_ID)
+        return Platform(row.name, row.currency, row.invoice_prefix) if row else None
+
+    def agency_monthly_fee_micros(self) -> int:
+        return _platform_fee_micros(self.session)
+
+    def save(self, platform: Platform, agency_monthly_fee_micros: int | None) -> None:
+        row = self.session.get(PlatformRow, PLATFORM_ID)
+        if row is None:
+            row = PlatformRow(id=PLATFORM_ID, agency_monthly_fee_micros=0)
+            self.session.add(row)
+        row.name, row.currency = platform.name, platform.currency
+        row.invoice_prefix = platform.invoice_prefix
+        if agency_monthly_fee_micros is not None:
+            row.agency_monthly_fee_micros = agency_monthly_fee_micros
+
+
+class SqlPlatformWholesale:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def card(self) -> WholesaleCard:
+        prices = _prices(self.session, PLATFORM_SCOPE)
+        return WholesaleCard(
+            prices.voice, prices.number_monthly_micros, _platform_fee_micros(self.session)
+        )
+
+    def save(self, prices: WholesalePrices) -> None:
+        _save_prices(self.session, PLATFORM_SCOPE, prices)
+
+
+class SqlAgencyDirectory:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def ids(self) -> list[str]:
+        return list(self.session.scalars(select(AgencyRow.id).order_by(AgencyRow.id)))
+
+    def with_prefix(self, invoice_prefix: str) -> str | None:
+        return self.session.scalar(
+            select(AgencyRow.id).where(AgencyRow.invoice_prefix == invoice_prefix)
+        )
+
+    def for_gateway_account(self, account_id: str) -> str | None:
+        return self.session.scalar(
+            select(GatewayLinkRow.agency_id).where(GatewayLinkRow.account_id == account_id)
+        )

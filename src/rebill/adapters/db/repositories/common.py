@@ -1,0 +1,55 @@
+"""What the repositories share: the base of agency-bound repositories, an INSERT that ignores a
+duplicate key on both backends, and the columns of a voice rate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from rebill.adapters.db.rows import PlanVoiceRateRow, WholesaleVoiceRateRow
+from rebill.domain.rating import Increment, VoiceRate
+
+
+class AgencyBound:
+    """A repository over one session, bound to one agency: every query filters by it."""
+
+    def __init__(self, session: Session, agency_id: str) -> None:
+        assert agency_id, "a repository is bound to an agency: an empty id is a programmer error"
+        self.session = session
+        self.agency_id = agency_id
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_ignoring_duplicates(session: Session, row: Any, values: dict[str, Any]) -> Any:
+    """An INSERT … ON CONFLICT DO NOTHING statement of the session's dialect (each dialect's
+    insert is imported on its own backend only: SQLite never loads PostgreSQL's)."""
+    if is_postgresql(session):
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(row).values(**values).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(row).values(**values).on_conflict_do_nothing()
+
+
+def voice_rate(row: WholesaleVoiceRateRow | PlanVoiceRateRow) -> VoiceRate:
+    return VoiceRate(
+        per_minute_micros=row.per_minute_micros,
+        increment=Increment(row.increment_first_seconds, row.increment_step_seconds),
+        connect_fee_micros=row.connect_fee_micros,
+        per_minute_decimals=row.per_minute_decimals,
+    )
+
+
+def voice_columns(rate: VoiceRate) -> dict[str, int]:
+    return {
+        "per_minute_micros": rate.per_minute_micros,
+        "per_minute_decimals": rate.per_minute_decimals,
+        "increment_first_seconds": rate.increment.first_seconds,
+        "increment_step_seconds": rate.increment.step_seconds,
+        "connect_fee_micros": rate.connect_fee_micros,
+    }

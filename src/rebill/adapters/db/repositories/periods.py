@@ -1,0 +1,81 @@
+"""The agency's closed periods: one close row (the profit report's totals) and one usage row
+per sub-account (its summary as JSON, its revenue and cost)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import insert, select
+
+from rebill.adapters.db.repositories.common import AgencyBound
+from rebill.adapters.db.rows import PeriodCloseRow, PeriodUsageRow
+from rebill.services.ports.periods import PeriodClose, PeriodUsageLine
+
+
+class SqlPeriodRepository(AgencyBound):
+    def close_of(self, period: str) -> PeriodClose | None:
+        row = self.session.get(PeriodCloseRow, (self.agency_id, period))
+        if row is None:
+            return None
+        return PeriodClose(
+            row.period,
+            row.closed_at,
+            row.wholesale_invoice_number,
+            row.revenue_minor,
+            row.cost_minor,
+        )
+
+    def closed(self) -> list[str]:
+        return list(
+            self.session.scalars(
+                select(PeriodCloseRow.period)
+                .where(PeriodCloseRow.agency_id == self.agency_id)
+                .order_by(PeriodCloseRow.period)
+            )
+        )
+
+    def save_close(self, close: PeriodClose) -> None:
+        self.session.add(
+            PeriodCloseRow(
+                agency_id=self.agency_id,
+                period=close.period,
+                closed_at=close.closed_at,
+                wholesale_invoice_number=close.wholesale_invoice_number,
+                revenue_minor=close.revenue_minor,
+                cost_minor=close.cost_minor,
+            )
+        )
+        self.session.flush()
+
+    def save_usage(self, period: str, lines: Sequence[PeriodUsageLine]) -> None:
+        """In one bulk statement."""
+        if not lines:
+            return
+        self.session.execute(
+            insert(PeriodUsageRow),
+            [
+                {
+                    "agency_id": self.agency_id,
+                    "period": period,
+                    "sub_account_id": line.sub_account_id,
+                    "usage_json": json.dumps(line.usage),
+                    "revenue_minor": line.revenue_minor,
+                    "cost_minor": line.cost_minor,
+                }
+                for line in lines
+            ],
+        )
+
+    def usage(self, period: str) -> list[PeriodUsageLine]:
+        rows = self.session.scalars(
+            select(PeriodUsageRow)
+            .where(PeriodUsageRow.agency_id == self.agency_id, PeriodUsageRow.period == period)
+            .order_by(PeriodUsageRow.sub_account_id)
+        )
+        return [
+            PeriodUsageLine(
+                r.sub_account_id, json.loads(r.usage_json), r.revenue_minor, r.cost_minor
+            )
+            for r in rows
+        ]

@@ -1,0 +1,155 @@
+"""The agency's plans (with their retail voice rates) and each sub-account's plan history."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import and_, select
+
+from rebill.adapters.db.repositories.common import AgencyBound, voice_columns, voice_rate
+from rebill.adapters.db.rows import PlanRow, PlanVoiceRateRow, SubscriptionRow
+from rebill.domain.charges import PlanChange
+from rebill.domain.plan import Limits, Plan
+from rebill.domain.rating import VoiceRate
+
+NO_LIMIT = -1  # how an unset plan limit is stored
+
+
+def _plan(row: PlanRow, voice: dict[str, VoiceRate]) -> Plan:
+    return Plan(
+        id=row.id,
+        name=row.name,
+        monthly_fee_micros=row.monthly_fee_micros,
+        included_minutes=row.included_minutes,
+        overage=row.overage,
+        voice=voice,
+        included_numbers=row.included_numbers,
+        number_monthly_micros={
+            "local": row.local_monthly_micros,
+            "toll_free": row.toll_free_monthly_micros,
+        },
+        limits=Limits(row.limit_campaigns, row.limit_numbers, row.limit_parallel_calls),
+    )
+
+
+def _stored_limit(limit: int | None) -> int:
+    return limit if limit is not None else NO_LIMIT
+
+
+class SqlPlanRepository(AgencyBound):
+    def save(self, plan: Plan) -> None:
+        self.session.merge(
+            PlanRow(
+                agency_id=self.agency_id,
+                id=plan.id,
+                name=plan.name,
+                monthly_fee_micros=plan.monthly_fee_micros,
+                included_minutes=plan.included_minutes,
+                overage=plan.overage,
+                included_numbers=plan.included_numbers,
+                local_monthly_micros=plan.number_monthly_micros.get("local", 0),
+                toll_free_monthly_micros=plan.number_monthly_micros.get("toll_free", 0),
+                limit_campaigns=_stored_limit(plan.limits.campaigns),
+                limit_numbers=_stored_limit(plan.limits.numbers),
+                limit_parallel_calls=_stored_limit(plan.limits.parallel_calls),
+            )
+        )
+        self.session.flush()
+        for direction, rate in plan.voice.items():
+            self.session.merge(
+                PlanVoiceRateRow(
+                    agency_id=self.agency_id,
+                    plan_id=plan.id,
+                    direction=direction,
+                    **voice_columns(rate),
+                )
+            )
+
+    def all(self, ids: set[str] | None = None) -> dict[str, Plan]:
+        voice: dict[str, dict[str, VoiceRate]] = defaultdict(dict)
+        vquery = select(PlanVoiceRateRow).where(PlanVoiceRateRow.agency_id == self.agency_id)
+        pquery = select(PlanRow).where(PlanRow.agency_id == self.agency_id)
+        if ids is not None:
+            vquery = vquery.where(PlanVoiceRateRow.plan_id.in_(sorted(ids)))
+            pquery = pquery.where(PlanRow.id.in_(sorted(ids)))
+        for vrow in self.session.scalars(vquery):
+            voice[vrow.plan_id][vrow.direction] = voice_rate(vrow)
+        return {row.id: _plan(row, voice[row.id]) for row in self.session.scalars(pquery)}
+
+    def history(
+        self, plans: dict[str, Plan], sub_account_ids: set[str] | None = None
+    ) -> dict[str, list[PlanChange]]:
+        history: dict[str, list[PlanChange]] = defaultdict(list)
+        query = select(SubscriptionRow).where(SubscriptionRow.agency_id == self.agency_id)
+        if sub_account_ids is not None:
+            query = query.where(SubscriptionRow.sub_account_id.in_(sorted(sub_account_ids)))
+        for row in self.session.scalars(
+            query.order_by(SubscriptionRow.sub_account_id, SubscriptionRow.effective_at)
+        ):
+            history[row.sub_account_id].append(
+                PlanChange(row.effective_at, plans[row.plan_id], row.change)
+            )
+        return history
+
+    def history_of(self, sub_account_id: str) -> list[PlanChange]:
+        """The authorization path reads this for every call: one query."""
+        query = (
+            select(SubscriptionRow, PlanRow, PlanVoiceRateRow)
+            .join(
+                PlanRow,
+                and_(
+                    PlanRow.agency_id == SubscriptionRow.agency_id,
+                    PlanRow.id == SubscriptionRow.plan_id,
+                ),
+            )
+            .outerjoin(
+                PlanVoiceRateRow,
+                and_(
+                    PlanVoiceRateRow.agency_id == PlanRow.agency_id,
+                    PlanVoiceRateRow.plan_id == PlanRow.id,
+                ),
+            )
+            .where(
+                SubscriptionRow.agency_id == self.agency_id,
+                SubscriptionRow.sub_account_id == sub_account_id,
+            )
+            .order_by(SubscriptionRow.effective_at)
+        )
+        changes: dict[datetime, tuple[SubscriptionRow, PlanRow]] = {}
+        voice: dict[str, dict[str, VoiceRate]] = defaultdict(dict)
+        for change, plan_row, rate in self.session.execute(query).tuples():
+            changes[change.effective_at] = (change, plan_row)
+            if rate is not None:
+                voice[plan_row.id][rate.direction] = voice_rate(rate)
+        plans = {
+            plan_row.id: _plan(plan_row, voice[plan_row.id]) for _, plan_row in changes.values()
+        }
+        return [
+            PlanChange(change.effective_at, plans[plan_row.id], change.change)
+            for change, plan_row in changes.values()
+        ]
+
+    def add_change(self, sub_account_id: str, change: PlanChange, now: datetime) -> None:
+        self.session.add(
+            SubscriptionRow(
+                agency_id=self.agency_id,
+                sub_account_id=sub_account_id,
+                effective_at=change.effective_at,
+                plan_id=change.plan.id,
+                change=change.change,
+                recorded_at=now,
+            )
+        )
+        self.session.flush()
+
+    def drop_changes_after(self, sub_account_id: str, after: datetime) -> None:
+        for row in self.session.scalars(
+            select(SubscriptionRow).where(
+                SubscriptionRow.agency_id == self.agency_id,
+                SubscriptionRow.sub_account_id == sub_account_id,
+                SubscriptionRow.effective_at > after,
+            )
+        ):
+            self.session.delete(row)
+        self.session.flush()

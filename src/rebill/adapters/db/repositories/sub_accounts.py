@@ -1,0 +1,142 @@
+"""The agency's sub-accounts: terms, caps (stored as columns, alert thresholds as decimal
+text) and states with their history (strictly ordered even within one instant)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+from sqlalchemy import func, select
+
+from rebill.adapters.db.repositories.common import AgencyBound
+from rebill.adapters.db.rows import StateChangeRow, SubAccountRow
+from rebill.domain.account import SubAccount
+from rebill.domain.caps import Caps
+from rebill.domain.plan import Limits
+from rebill.services.ports.sub_accounts import StateChange
+
+
+def sub_account_of(row: SubAccountRow) -> SubAccount:
+    caps = Caps(
+        row.cap_monthly_spend_micros,
+        row.cap_monthly_minutes,
+        tuple(Fraction(Decimal(a)) for a in json.loads(row.cap_alerts or "[]")),
+        row.cap_enforcement,
+    )
+    return SubAccount(
+        row.agency_id,
+        row.id,
+        row.name,
+        row.email,
+        row.state,
+        Limits(row.limit_campaigns, row.limit_numbers, row.limit_parallel_calls),
+        caps,
+        row.top_up_threshold_micros,
+        row.top_up_amount_micros,
+    )
+
+
+def _write_caps(row: SubAccountRow, caps: Caps) -> None:
+    row.cap_monthly_spend_micros = caps.monthly_spend_micros
+    row.cap_monthly_minutes = caps.monthly_minutes
+    row.cap_alerts = json.dumps(
+        [str(Decimal(a.numerator) / Decimal(a.denominator)) for a in caps.alerts]
+    )
+    row.cap_enforcement = caps.enforcement
+
+
+class SqlSubAccountRepository(AgencyBound):
+    def get(self, sub_account_id: str) -> SubAccount | None:
+        row = self.session.get(SubAccountRow, (self.agency_id, sub_account_id))
+        return sub_account_of(row) if row else None
+
+    def all(self, ids: set[str] | None = None) -> dict[str, SubAccount]:
+        query = select(SubAccountRow).where(SubAccountRow.agency_id == self.agency_id)
+        if ids is not None:
+            query = query.where(SubAccountRow.id.in_(sorted(ids)))
+        return {row.id: sub_account_of(row) for row in self.session.scalars(query)}
+
+    def ids(self) -> list[str]:
+        return list(
+            self.session.scalars(
+                select(SubAccountRow.id)
+                .where(SubAccountRow.agency_id == self.agency_id)
+                .order_by(SubAccountRow.id)
+            )
+        )
+
+    def countries(self) -> dict[str, str]:
+        rows = self.session.execute(
+            select(SubAccountRow.id, SubAccountRow.country).where(
+                SubAccountRow.agency_id == self.agency_id
+            )
+        )
+        return {sub_id: country for sub_id, country in rows}
+
+    def save(self, sub: SubAccount, country: str, now: datetime) -> None:
+        assert sub.agency_id == self.agency_id, "a sub-account is saved through its agency"
+        row = self.session.get(SubAccountRow, (sub.agency_id, sub.id))
+        if row is None:
+            row = SubAccountRow(agency_id=sub.agency_id, id=sub.id, created_at=now, state=sub.state)
+            self.session.add(row)
+        row.name, row.email, row.country = sub.name, sub.email, country
+        row.limit_campaigns = sub.limits.campaigns
+        row.limit_numbers = sub.limits.numbers
+        row.limit_parallel_calls = sub.limits.parallel_calls
+        _write_caps(row, sub.caps)
+        row.top_up_threshold_micros = sub.top_up_threshold_micros
+        row.top_up_amount_micros = sub.top_up_amount_micros
+        self.session.flush()
+
+    def set_caps(self, sub_account_id: str, caps: Caps) -> None:
+        row = self.session.get(SubAccountRow, (self.agency_id, sub_account_id))
+        assert row is not None
+        _write_caps(row, caps)
+        self.session.flush()
+
+    def set_state(
+        self, sub_account_id: str, state: str, actor: str, reason: str, at: datetime
+    ) -> str:
+        key = (self.agency_id, sub_account_id)
+        row = self.session.get(SubAccountRow, key, with_for_update=True)
+        assert row is not None
+        old = row.state
+        row.state = state
+        latest = self.session.scalar(
+            select(func.max(StateChangeRow.changed_at)).where(
+                StateChangeRow.agency_id == self.agency_id,
+                StateChangeRow.sub_account_id == sub_account_id,
+            )
+        )
+        if latest is not None:  # stored naive; keep the history strictly ordered
+            latest = latest.replace(tzinfo=UTC) if latest.tzinfo is None else latest
+            if latest >= at:
+                at = latest + timedelta(microseconds=1)
+        self.session.add(
+            StateChangeRow(
+                agency_id=self.agency_id,
+                sub_account_id=sub_account_id,
+                changed_at=at,
+                from_state=old,
+                to_state=state,
+                actor=actor,
+                reason=reason,
+            )
+        )
+        self.session.flush()
+        return old
+
+    def state_changes(self, sub_account_id: str) -> list[StateChange]:
+        rows = self.session.scalars(
+            select(StateChangeRow)
+            .where(
+                StateChangeRow.agency_id == self.agency_id,
+                StateChangeRow.sub_account_id == sub_account_id,
+            )
+            .order_by(StateChangeRow.changed_at)
+        )
+        return [
+            StateChange(r.changed_at, r.from_state, r.to_state, r.actor, r.reason) for r in rows
+        ]

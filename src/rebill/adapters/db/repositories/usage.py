@@ -1,0 +1,389 @@
+"""The agency's usage: rated calls (bulk-inserted through the driver on the import's hot
+path), the slots authorizations hold, the per-period counters, the campaigns of a period and
+the wholesale it accrued; the sums the close reads in one pass."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, delete, func, insert, select, update
+
+from rebill.adapters.db.repositories.common import AgencyBound
+from rebill.adapters.db.repositories.sub_accounts import sub_account_of
+from rebill.adapters.db.rows import (
+    AgencyRow,
+    AgencyUsageRow,
+    CallReservationRow,
+    CallRow,
+    InvoiceRow,
+    PeriodCampaignRow,
+    PeriodCloseRow,
+    SubAccountRow,
+    UsageCounterRow,
+    WalletRow,
+)
+from rebill.domain.money import micros_per_minor
+from rebill.domain.usage import PeriodUsage
+from rebill.services.ports.usage import (
+    AuthorizationSnapshot,
+    CallStart,
+    CallTotals,
+    CampaignUse,
+    RatedCall,
+    UsageKey,
+)
+
+CALL_COLUMNS = (
+    "agency_id",
+    "call_id",
+    "sub_account_id",
+    "started_at",
+    "duration_seconds",
+    "direction",
+    "campaign_id",
+    "phone_number",
+    "status",
+    "period",
+    "late",
+    "retail_billable_seconds",
+    "included_seconds",
+    "credit_micros",
+    "postpaid_micros",
+    "postpaid_seconds_e6",
+    "retail_rate_micros",
+    "retail_rate_decimals",
+    "wholesale_billable_seconds",
+    "wholesale_cost_micros",
+)
+call_insert_batch_max = 5_000
+ids_per_statement_max = 500  # call ids in one IN (...) list
+
+
+def _call_values(agency_id: str, rated: RatedCall, as_text: bool) -> tuple[object, ...]:
+    """One row of the bulk insert; timestamps exactly as the `UtcDateTime` column stores them
+    (naive UTC; text on SQLite)."""
+    c, f = rated.call, rated.funding
+    at = c.started_at.astimezone(UTC).replace(tzinfo=None)
+    stamp: object = f"{at:%Y-%m-%d %H:%M:%S}.{at.microsecond:06d}" if as_text else at
+    return (
+        agency_id,
+        c.call_id,
+        c.sub_account_id,
+        stamp,
+        c.duration_seconds,
+        c.direction,
+        c.campaign_id,
+        c.phone_number,
+        c.status,
+        rated.period,
+        int(rated.late),
+        f.billable_seconds,
+        f.included_seconds,
+        f.credit_micros,
+        f.postpaid_micros,
+        f.postpaid_seconds_e6,
+        f.rate_micros,
+        f.rate_decimals,
+        rated.wholesale_billable_seconds,
+        rated.wholesale_cost_micros,
+    )
+
+
+def _usage(row: UsageCounterRow) -> PeriodUsage:
+    return PeriodUsage(
+        row.billable_seconds,
+        row.included_used_seconds,
+        row.credit_seconds_e6,
+        row.postpaid_seconds_e6,
+        row.credit_micros,
+        row.postpaid_micros,
+        row.calls,
+    )
+
+
+class SqlUsageRepository(AgencyBound):
+    # -- calls ------------------------------------------------------------------------------
+    def existing_call_ids(self, call_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(call_ids), ids_per_statement_max):
+            chunk = call_ids[start : start + ids_per_statement_max]
+            found.update(
+                self.session.scalars(
+                    select(CallRow.call_id).where(
+                        CallRow.agency_id == self.agency_id, CallRow.call_id.in_(chunk)
+                    )
+                )
+            )
+        return found
+
+    def insert_calls(self, calls: Sequence[RatedCall]) -> None:
+        """Bulk insert straight through the driver's executemany (the import's hot path)."""
+        connection = self.session.connection()
+        dialect = connection.dialect
+        marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) "
+            f"VALUES ({', '.join([marker] * len(CALL_COLUMNS))})"
+        )
+        as_text = dialect.name == "sqlite"
+        for start in range(0, len(calls), call_insert_batch_max):
+            rows = [
+                _call_values(self.agency_id, rated, as_text)
+                for rated in calls[start : start + call_insert_batch_max]
+            ]
+            connection.exec_driver_sql(sql, rows)
+
+    def period_call_totals(self, period: str) -> list[CallTotals]:
+        """One pass over the period's rows."""
+        rows = self.session.execute(
+            select(
+                CallRow.sub_account_id,
+                CallRow.direction,
+                CallRow.retail_rate_micros,
+                CallRow.retail_rate_decimals,
+                func.sum(CallRow.postpaid_micros),
+                func.sum(CallRow.postpaid_seconds_e6),
+                func.sum(CallRow.credit_micros),
+                func.sum(CallRow.wholesale_billable_seconds),
+                func.sum(CallRow.wholesale_cost_micros),
+            )
+            .where(CallRow.agency_id == self.agency_id, CallRow.period == period, CallRow.late == 0)
+            .group_by(
+                CallRow.sub_account_id,
+                CallRow.direction,
+                CallRow.retail_rate_micros,
+                CallRow.retail_rate_decimals,
+            )
+        )
+        return [CallTotals(r[0], period, r[1], r[2], r[3], *(int(v) for v in r[4:])) for r in rows]
+
+    def claim_late_calls(self, period: str) -> None:
+        self.session.execute(
+            update(CallRow)
+            .where(
+                CallRow.agency_id == self.agency_id,
+                CallRow.late == 1,
+                CallRow.billed_period.is_(None),
+                CallRow.period < period,
+            )
+            .values(billed_period=period)
+            .execution_options(synchronize_session=False)
+        )
+
+    def late_call_totals(self, period: str) -> list[CallTotals]:
+        rows = self.session.execute(
+            select(
+                CallRow.sub_account_id,
+                CallRow.period,
+                CallRow.direction,
+                func.sum(CallRow.postpaid_micros),
+                func.sum(CallRow.postpaid_seconds_e6),
+                func.sum(CallRow.credit_micros),
+                func.sum(CallRow.wholesale_billable_seconds),
+                func.sum(CallRow.wholesale_cost_micros),
+            )
+            .where(
+                CallRow.agency_id == self.agency_id,
+                CallRow.late == 1,
+                CallRow.billed_period == period,
+            )
+            .group_by(CallRow.sub_account_id, CallRow.period, CallRow.direction)
+        )
+        return [CallTotals(r[0], r[1], r[2], 0, 0, *(int(v) for v in r[3:])) for r in rows]
+
+    def call_starts(self, sub_account_id: str, start: datetime, end: datetime) -> list[CallStart]:
+        rows = self.session.execute(
+            select(CallRow.started_at, CallRow.retail_billable_seconds).where(
+                CallRow.agency_id == self.agency_id,
+                CallRow.sub_account_id == sub_account_id,
+                CallRow.started_at >= start,
+                CallRow.started_at < end,
+            )
+        )
+        return [CallStart(at, int(seconds)) for at, seconds in rows]
+
+    def wholesale_cost_by_sub_account(self, period: str) -> dict[str, int]:
+        """The platform's voice cost of each sub-account's calls in a period, in micros."""
+        rows = self.session.execute(
+            select(CallRow.sub_account_id, func.sum(CallRow.wholesale_cost_micros))
+            .where(CallRow.period == period, CallRow.agency_id == self.agency_id)
+            .group_by(CallRow.sub_account_id)
+        )
+        return {str(sub): int(total or 0) for sub, total in rows}
+
+    # -- authorizations and their slots -----------------------------------------------------
+    def authorization_snapshot(
+        self, sub_account_id: str, period: str, now: datetime, call_id: str | None = None
+    ) -> AuthorizationSnapshot | None:
+        agency_id = self.agency_id
+        active = (
+            select(func.count())
+            .select_from(CallReservationRow)
+            .where(
+                CallReservationRow.agency_id == agency_id,
+                CallReservationRow.sub_account_id == sub_account_id,
+                CallReservationRow.expires_at > now,
+                CallReservationRow.call_id != (call_id or ""),
+            )
+            .scalar_subquery()
+        )
+        query = (
+            select(
+                SubAccountRow,
+                UsageCounterRow.billable_seconds,
+                UsageCounterRow.included_used_seconds,
+                UsageCounterRow.credit_micros,
+                UsageCounterRow.postpaid_micros,
+                WalletRow.balance_micros,
+                active,
+            )
+            .outerjoin(
+                UsageCounterRow,
+                and_(
+                    UsageCounterRow.agency_id == SubAccountRow.agency_id,
+                    UsageCounterRow.sub_account_id == SubAccountRow.id,
+                    UsageCounterRow.period == period,
+                ),
+            )
+            .outerjoin(
+                WalletRow,
+                and_(
+                    WalletRow.agency_id == SubAccountRow.agency_id,
+                    WalletRow.sub_account_id == SubAccountRow.id,
+                ),
+            )
+            .where(SubAccountRow.agency_id == agency_id, SubAccountRow.id == sub_account_id)
+        )
+        row = self.session.execute(query).first()
+        if row is None:
+            return None
+        sub_row, billable, included, credit, postpaid, wallet, calls = row
+        return AuthorizationSnapshot(
+            sub_account_of(sub_row),
+            int(billable or 0),
+            int(included or 0),
+            int(credit or 0) + int(postpaid or 0),
+            int(wallet or 0),
+            int(calls or 0),
+        )
+
+    def reserve_call(self, call_id: str, sub_account_id: str, expires_at: datetime) -> None:
+        self.session.merge(
+            CallReservationRow(
+                agency_id=self.agency_id,
+                call_id=call_id,
+                sub_account_id=sub_account_id,
+                expires_at=expires_at,
+            )
+        )
+        self.session.flush()
+
+    def release_calls(self, call_ids: Sequence[str]) -> None:
+        for start in range(0, len(call_ids), ids_per_statement_max):
+            self.session.execute(
+                delete(CallReservationRow).where(
+                    CallReservationRow.agency_id == self.agency_id,
+                    CallReservationRow.call_id.in_(call_ids[start : start + ids_per_statement_max]),
+                )
+            )
+
+    # -- counters, campaigns and the agency's accrued wholesale -----------------------------
+    def counters(
+        self,
+        period: str | None = None,
+        keys: Iterable[UsageKey] | None = None,
+        for_update: bool = False,
+    ) -> dict[UsageKey, PeriodUsage]:
+        query = select(UsageCounterRow).where(UsageCounterRow.agency_id == self.agency_id)
+        if period is not None:
+            query = query.where(UsageCounterRow.period == period)
+        if keys is not None:
+            wanted = list(keys)
+            subs = sorted({key.sub_account_id for key in wanted})
+            periods = sorted({key.period for key in wanted})
+            query = query.where(
+                UsageCounterRow.sub_account_id.in_(subs), UsageCounterRow.period.in_(periods)
+            )
+        if for_update:
+            query = query.with_for_update()
+        return {
+            UsageKey(row.sub_account_id, row.period): _usage(row)
+            for row in self.session.scalars(query)
+        }
+
+    def save_counters(self, counters: dict[UsageKey, PeriodUsage], existing: set[UsageKey]) -> None:
+        """One bulk UPDATE for the rows that were read, one bulk INSERT for the new ones."""
+        old: list[dict[str, object]] = []
+        new: list[dict[str, object]] = []
+        for key, u in counters.items():
+            values = {
+                "agency_id": self.agency_id,
+                "sub_account_id": key.sub_account_id,
+                "period": key.period,
+                "billable_seconds": u.billable_seconds,
+                "included_used_seconds": u.included_used_seconds,
+                "credit_seconds_e6": u.credit_seconds_e6,
+                "postpaid_seconds_e6": u.postpaid_seconds_e6,
+                "credit_micros": u.credit_micros,
+                "postpaid_micros": u.postpaid_micros,
+                "calls": u.calls,
+            }
+            (old if key in existing else new).append(values)
+        if old:
+            self.session.execute(update(UsageCounterRow), old)
+        if new:
+            self.session.execute(insert(UsageCounterRow), new)
+
+    def add_campaigns(self, used: set[CampaignUse]) -> None:
+        if not used:
+            return
+        connection = self.session.connection()
+        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        connection.exec_driver_sql(
+            "INSERT INTO period_campaigns (agency_id, sub_account_id, period, campaign_id) "
+            f"VALUES ({marker}, {marker}, {marker}, {marker}) ON CONFLICT DO NOTHING",
+            [(self.agency_id, u.sub_account_id, u.period, u.campaign_id) for u in sorted(used)],
+        )
+
+    def campaign_counts(self, period: str) -> dict[str, int]:
+        rows = self.session.execute(
+            select(PeriodCampaignRow.sub_account_id, func.count())
+            .where(
+                PeriodCampaignRow.agency_id == self.agency_id, PeriodCampaignRow.period == period
+            )
+            .group_by(PeriodCampaignRow.sub_account_id)
+        )
+        return {sub: int(count) for sub, count in rows}
+
+    def add_agency_usage(self, micros_by_period: dict[str, int]) -> None:
+        for label, micros in micros_by_period.items():
+            row = self.session.get(AgencyUsageRow, (self.agency_id, label), with_for_update=True)
+            if row is None:
+                self.session.add(
+                    AgencyUsageRow(agency_id=self.agency_id, period=label, wholesale_micros=micros)
+                )
+            else:
+                row.wholesale_micros += micros
+        self.session.flush()
+
+    def exposure_micros(self) -> int:
+        agency_id = self.agency_id
+        invoiced = self.session.scalar(
+            select(func.coalesce(func.sum(InvoiceRow.total_minor), 0)).where(
+                InvoiceRow.agency_id == agency_id,
+                InvoiceRow.kind == "wholesale",
+                InvoiceRow.status == "open",
+            )
+        )
+        currency = (
+            self.session.scalar(select(AgencyRow.currency).where(AgencyRow.id == agency_id))
+            or "USD"
+        )
+        closed = select(PeriodCloseRow.period).where(PeriodCloseRow.agency_id == agency_id)
+        accrued = self.session.scalar(
+            select(func.coalesce(func.sum(AgencyUsageRow.wholesale_micros), 0)).where(
+                AgencyUsageRow.agency_id == agency_id, AgencyUsageRow.period.not_in(closed)
+            )
+        )
+        return int(invoiced or 0) * micros_per_minor(currency) + int(accrued or 0)

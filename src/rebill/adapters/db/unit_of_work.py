@@ -1,0 +1,68 @@
+"""The SQL unit of work: `with uow:` opens a session; leaving without `commit()` rolls
+everything back. Repositories are handed out per tenant (`for_agency`) or for the platform
+(`platform`), all over the one session."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from rebill.adapters.db.repositories.views import SqlAgencyView, SqlPlatformView
+from rebill.services.ports.uow import UnitOfWorkFactory
+
+
+class SqlUnitOfWork:
+    """`with uow:` opens a session; `commit()` commits it; leaving rolls back the rest."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+        self._session: Session | None = None
+        self._views: dict[str, SqlAgencyView] = {}
+        self._platform: SqlPlatformView | None = None
+
+    @property
+    def session(self) -> Session:
+        """The open session (tests and benchmarks reach the database through it)."""
+        assert self._session is not None, "use the unit of work inside `with uow:`"
+        return self._session
+
+    @property
+    def platform(self) -> SqlPlatformView:
+        if self._platform is None:
+            self._platform = SqlPlatformView(self.session)
+        return self._platform
+
+    def for_agency(self, agency_id: str) -> SqlAgencyView:
+        view = self._views.get(agency_id)
+        if view is None:
+            view = self._views[agency_id] = SqlAgencyView(self.session, agency_id)
+        return view
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self._session = self._factory()
+        self._views.clear()
+        self._platform = None
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        session.rollback()
+        session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
+def unit_of_work_factory(engine: Engine) -> UnitOfWorkFactory:
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    return lambda: SqlUnitOfWork(factory)
