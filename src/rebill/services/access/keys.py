@@ -9,7 +9,8 @@ from datetime import datetime
 
 from rebill.domain.access import AGENCY_ROLES, Principal
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
-from rebill.services.ports import UnitOfWork
+from rebill.services.accounts.tenant import open_agency, require_sub_account
+from rebill.services.ports import ApiKey, UnitOfWorkFactory
 
 KEY_PREFIX = "rbk"
 
@@ -19,7 +20,7 @@ def _hash(secret: str) -> str:
 
 
 def create_key(
-    uow: UnitOfWork,
+    uow_factory: UnitOfWorkFactory,
     kind: str,
     agency_id: str | None,
     sub_account_id: str | None,
@@ -31,49 +32,41 @@ def create_key(
         raise ValidationError(
             [FieldError("--role", f"{role!r} is not one of {', '.join(AGENCY_ROLES)}", "role")]
         )
-    with uow:
-        store = uow.store
+    with uow_factory() as uow:
         if kind != "platform":
-            if not agency_id or store.get_agency(agency_id) is None:
-                raise NotFoundError(f"agency {agency_id!r} does not exist")
-            if kind == "sub_account" and (
-                not sub_account_id or store.get_sub_account(agency_id, sub_account_id) is None
-            ):
-                raise NotFoundError(
-                    f"sub-account {sub_account_id!r} does not exist in agency {agency_id!r}"
-                )
+            _, tenant = open_agency(uow, agency_id)
+            if kind == "sub_account":
+                require_sub_account(tenant, sub_account_id)
         key_id = f"key_{secrets.token_hex(8)}"
         secret = secrets.token_urlsafe(32)
-        store.save_api_key(
-            key_id, agency_id or "", sub_account_id or "", role or kind, _hash(secret), now
-        )
+        key = ApiKey(key_id, agency_id or "", sub_account_id or "", role or kind, _hash(secret))
+        uow.platform.api_keys.add(key, now)
         uow.commit()
     return f"{KEY_PREFIX}_{key_id}_{secret}", key_id
 
 
-def revoke_key(uow: UnitOfWork, key_id: str, now: datetime) -> None:
-    with uow:
-        if not uow.store.revoke_api_key(key_id, now):
+def revoke_key(uow_factory: UnitOfWorkFactory, key_id: str, now: datetime) -> None:
+    with uow_factory() as uow:
+        if not uow.platform.api_keys.revoke(key_id, now):
             raise NotFoundError(f"key {key_id!r} does not exist")
         uow.commit()
 
 
-def authenticate(uow: UnitOfWork, key_text: str) -> Principal | None:
+def authenticate(uow_factory: UnitOfWorkFactory, key_text: str) -> Principal | None:
     """The principal of a valid, unrevoked key; None otherwise (constant-time compare)."""
     parts = key_text.split("_")
     if len(parts) < 4 or parts[0] != KEY_PREFIX or parts[1] != "key":
         return None
     key_id = f"key_{parts[2]}"
     secret = "_".join(parts[3:])
-    with uow:
-        row = uow.store.api_key(key_id)
-    if row is None:
+    with uow_factory() as uow:
+        key = uow.platform.api_keys.get(key_id)
+    if key is None:
         return None
-    agency_id, sub_id, role, digest, revoked = row
-    if revoked or not hmac.compare_digest(digest, _hash(secret)):
+    if key.revoked or not hmac.compare_digest(key.secret_sha256, _hash(secret)):
         return None
-    if not agency_id:
+    if not key.agency_id:
         return Principal(key_id, "platform")
-    if sub_id:
-        return Principal(key_id, "sub_account", agency_id, sub_id)
-    return Principal(key_id, "agency", agency_id, role=role)
+    if key.sub_account_id:
+        return Principal(key_id, "sub_account", key.agency_id, key.sub_account_id)
+    return Principal(key_id, "agency", key.agency_id, role=key.role)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from rebill.domain.backoff import Backoff
 from rebill.domain.errors import TooManyAttemptsError
-from rebill.services.ports import Store, UnitOfWorkFactory
+from rebill.services.ports import SignInThrottleRepository, ThrottleCount, UnitOfWorkFactory
 
 # 5 free failures per account, then 1 s, 2 s, 4 s ... up to 15 minutes between attempts.
 ACCOUNT = Backoff(failures_max=5, delay_seconds_first=1, delay_seconds_max=900, forget_seconds=3600)
@@ -43,39 +43,44 @@ def begin_attempt(uow_factory: UnitOfWorkFactory, email: str, address: str, now:
     TooManyAttemptsError (with the longer of their waits) and count nothing."""
     records = _records(email, address)
     with uow_factory() as uow:
-        store = uow.store
+        throttle = uow.platform.sign_in_throttle
         counts = []
         retry_after_seconds = 0
         for kind, key in records:
             policy = POLICIES[kind]
-            failures, last_failure_at = store.lock_sign_in_throttle(kind, key, now)
+            found = throttle.lock(kind, key, now)
+            failures, last_failure_at = found.failures, found.last_failure_at
             wait = policy.retry_after_seconds(failures, last_failure_at, now)
             retry_after_seconds = max(retry_after_seconds, wait)
             counts.append((kind, key, policy.current_failures(failures, last_failure_at, now)))
         if retry_after_seconds > 0:
             raise TooManyAttemptsError(retry_after_seconds)  # rolled back: nothing changes
         for kind, key, failures in counts:
-            store.save_sign_in_throttle(kind, key, failures + 1, now)
+            throttle.save(kind, key, ThrottleCount(failures + 1, now))
         forget_seconds = max(p.forget_seconds for p in POLICIES.values())
-        store.delete_sign_in_throttles_before(now - timedelta(seconds=forget_seconds))
+        throttle.delete_before(now - timedelta(seconds=forget_seconds))
         uow.commit()
 
 
-def record_success(store: Store, email: str, address: str, now: datetime) -> None:
+def record_success(
+    throttle: SignInThrottleRepository, email: str, address: str, now: datetime
+) -> None:
     """The password was right: the account starts over, the address gets its attempt back
     (in the caller's unit of work)."""
     (account_kind, account_key), (address_kind, address_key) = _records(email, address)
-    store.lock_sign_in_throttle(account_kind, account_key, now)
-    store.save_sign_in_throttle(account_kind, account_key, 0, now)
-    _give_back(store, address_kind, address_key, now)
+    throttle.lock(account_kind, account_key, now)
+    throttle.save(account_kind, account_key, ThrottleCount(0, now))
+    _give_back(throttle, address_kind, address_key, now)
 
 
-def record_unchecked(store: Store, email: str, address: str, now: datetime) -> None:
+def record_unchecked(
+    throttle: SignInThrottleRepository, email: str, address: str, now: datetime
+) -> None:
     """The password could not be checked (the server was busy): the attempt does not count."""
     for kind, key in _records(email, address):
-        _give_back(store, kind, key, now)
+        _give_back(throttle, kind, key, now)
 
 
-def _give_back(store: Store, kind: str, key: str, now: datetime) -> None:
-    failures, last_failure_at = store.lock_sign_in_throttle(kind, key, now)
-    store.save_sign_in_throttle(kind, key, failures - 1, last_failure_at)
+def _give_back(throttle: SignInThrottleRepository, kind: str, key: str, now: datetime) -> None:
+    found = throttle.lock(kind, key, now)
+    throttle.save(kind, key, ThrottleCount(found.failures - 1, found.last_failure_at))

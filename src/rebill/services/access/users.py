@@ -23,7 +23,8 @@ from rebill.domain.errors import (
 )
 from rebill.services.access import sign_in_throttle
 from rebill.services.access.passwords import PasswordHasher
-from rebill.services.ports import UnitOfWorkFactory
+from rebill.services.accounts.tenant import open_agency
+from rebill.services.ports import UnitOfWorkFactory, WebUserRecord
 
 ROLES = ("platform", *AGENCY_ROLES, "client")
 session_lifetime = timedelta(hours=12)
@@ -61,14 +62,8 @@ class WebSession:
     token_sha256: str
 
 
-def _user(document: dict[str, Any]) -> WebUser:
-    return WebUser(
-        document["id"],
-        document["email"],
-        document["role"],
-        document["agency_id"],
-        document["sub_account_id"],
-    )
+def _user(record: WebUserRecord) -> WebUser:
+    return WebUser(record.id, record.email, record.role, record.agency_id, record.sub_account_id)
 
 
 def create_user(
@@ -108,14 +103,16 @@ def create_user(
     password_hash = passwords.hash(password)
     user_id = "usr_" + secrets.token_hex(12)
     with uow_factory() as uow:
-        store = uow.store
-        if agency_id and store.get_agency(agency_id) is None:
-            raise NotFoundError(f"agency {agency_id!r} does not exist")
-        if sub_account_id and store.get_sub_account(agency_id or "", sub_account_id) is None:
-            raise NotFoundError(f"sub-account {sub_account_id!r} does not exist")
-        if store.web_user_by_email(email) is not None:
+        if agency_id:
+            _, tenant = open_agency(uow, agency_id)
+            if sub_account_id and tenant.sub_accounts.get(sub_account_id) is None:
+                raise NotFoundError(f"sub-account {sub_account_id!r} does not exist")
+        users = uow.platform.web_users
+        if users.by_email(email) is not None:
             raise ConflictError(f"a user {email!r} exists already")
-        store.save_web_user(user_id, email, password_hash, role, agency_id, sub_account_id, now)
+        users.add(
+            WebUserRecord(user_id, email, password_hash, role, agency_id, sub_account_id, now)
+        )
         uow.commit()
     return WebUser(user_id, email, role, agency_id, sub_account_id)
 
@@ -138,18 +135,19 @@ def authenticate(
         user, renewal = _check(uow_factory, passwords, email, password)
     except BusyError:
         with uow_factory() as uow:
-            sign_in_throttle.record_unchecked(uow.store, email, address, now)
+            sign_in_throttle.record_unchecked(uow.platform.sign_in_throttle, email, address, now)
             uow.commit()
         raise
     if user is None:
         return None
     with uow_factory() as uow:
+        users = uow.platform.web_users
         if renewal:
             old_hash, new_hash = renewal
-            current = uow.store.web_user(user.id)
-            if current is not None and current["password_hash"] == old_hash:  # not changed since
-                uow.store.set_web_password(user.id, new_hash)
-        sign_in_throttle.record_success(uow.store, email, address, now)
+            current = users.get(user.id)
+            if current is not None and current.password_hash == old_hash:  # not changed since
+                users.set_password(user.id, new_hash)
+        sign_in_throttle.record_success(uow.platform.sign_in_throttle, email, address, now)
         uow.commit()
     return user
 
@@ -161,17 +159,17 @@ def _check(
     if len(password) > password_length_max:  # no stored password is this long
         return None, None
     with uow_factory() as uow:
-        found = uow.store.web_user_by_email(email)
-    if found is None or found["disabled"]:
+        found = uow.platform.web_users.by_email(email)
+    if found is None or found.disabled:
         passwords.waste(password)
         return None, None
-    verdict = passwords.verify(password, found["password_hash"])
+    verdict = passwords.verify(password, found.password_hash)
     if not verdict.matches:
         return None, None
     renewal = None
     if verdict.outdated:
         with contextlib.suppress(BusyError):  # the sign-in stands; renewed next time
-            renewal = (found["password_hash"], passwords.hash(password))
+            renewal = (found.password_hash, passwords.hash(password))
     return _user(found), renewal
 
 
@@ -183,8 +181,9 @@ def start_session(uow_factory: UnitOfWorkFactory, user: WebUser, now: datetime) 
     """A new session for the user; returns the cookie token (only its hash is stored)."""
     token = secrets.token_urlsafe(32)
     with uow_factory() as uow:
-        uow.store.delete_expired_web_sessions(now)
-        uow.store.save_web_session(
+        sessions = uow.platform.web_sessions
+        sessions.delete_expired(now)
+        sessions.add(
             _token_hash(token), user.id, secrets.token_urlsafe(32), now, now + session_lifetime
         )
         uow.commit()
@@ -195,22 +194,38 @@ def session_for(uow_factory: UnitOfWorkFactory, token: str, now: datetime) -> We
     if not token:
         return None
     with uow_factory() as uow:
-        found = uow.store.web_session(_token_hash(token))
-        if found is None or found[2] <= now:
+        found = uow.platform.web_sessions.get(_token_hash(token))
+        if found is None or found.expires_at <= now:
             return None
-        user = uow.store.web_user(found[0])
-    if user is None or user["disabled"]:
+        user = uow.platform.web_users.get(found.user_id)
+    if user is None or user.disabled:
         return None
-    return WebSession(_user(user), found[1], _token_hash(token))
+    return WebSession(_user(user), found.csrf_token, _token_hash(token))
 
 
 def end_session(uow_factory: UnitOfWorkFactory, token: str) -> None:
     with uow_factory() as uow:
-        uow.store.delete_web_session(_token_hash(token))
+        uow.platform.web_sessions.delete(_token_hash(token))
         uow.commit()
 
 
 def list_users(uow_factory: UnitOfWorkFactory, agency_id: str | None) -> list[dict[str, Any]]:
+    """The agency's users (its staff and its clients); every user, the platform's view, when
+    None. Their password hashes stay inside."""
     with uow_factory() as uow:
-        users = uow.store.web_users(agency_id)
-    return [{k: v for k, v in u.items() if k != "password_hash"} for u in users]
+        if agency_id is not None:
+            users = uow.for_agency(agency_id).users.all()
+        else:
+            users = uow.platform.web_users.all()
+    return [
+        {
+            "id": u.id,
+            "email": u.email,
+            "role": u.role,
+            "agency_id": u.agency_id,
+            "sub_account_id": u.sub_account_id,
+            "created_at": u.created_at,
+            "disabled": u.disabled,
+        }
+        for u in users
+    ]

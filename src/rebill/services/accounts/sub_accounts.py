@@ -6,27 +6,17 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from rebill.domain.account import SUB_ACCOUNT_STATES, SubAccount
+from rebill.domain.account import SUB_ACCOUNT_STATES
 from rebill.domain.caps import ENFORCEMENTS, Caps
-from rebill.domain.errors import FieldError, NotFoundError, ValidationError
+from rebill.domain.errors import FieldError, ValidationError
 from rebill.domain.money import format_micros_as_minor, parse_decimal, to_micros
+from rebill.services.accounts.tenant import open_agency, require_sub_account
 from rebill.services.catalog.apply import apply_catalog
 from rebill.services.catalog.ownership import CatalogCaller
 from rebill.services.notifications.webhooks import emit
-from rebill.services.ports import Store, UnitOfWork
+from rebill.services.ports import AuditEntry, UnitOfWorkFactory
 
 CLEAR = "none"
-
-
-def _sub(store: Store, agency_id: str, sub_account_id: str) -> SubAccount:
-    if store.get_agency(agency_id) is None:
-        raise NotFoundError(f"agency {agency_id!r} does not exist")
-    sub = store.get_sub_account(agency_id, sub_account_id)
-    if sub is None:
-        raise NotFoundError(
-            f"sub-account {sub_account_id!r} does not exist in agency {agency_id!r}"
-        )
-    return sub
 
 
 def parse_caps(
@@ -89,7 +79,7 @@ def parse_caps(
 
 
 def set_caps(
-    uow: UnitOfWork,
+    uow_factory: UnitOfWorkFactory,
     agency_id: str,
     sub_account_id: str,
     monthly_spend: str | None,
@@ -100,24 +90,23 @@ def set_caps(
     now: datetime,
 ) -> Caps:
     """Set caps (`none` clears one); each changed cap goes to the audit log."""
-    with uow:
-        store = uow.store
-        sub = _sub(store, agency_id, sub_account_id)
+    with uow_factory() as uow:
+        agency, tenant = open_agency(uow, agency_id)
+        sub = require_sub_account(tenant, sub_account_id)
         caps = parse_caps(sub.caps, monthly_spend, monthly_minutes, alerts, enforcement)
-        store.set_caps(agency_id, sub_account_id, caps)
-        agency = store.get_agency(agency_id)
-        assert agency is not None
+        tenant.sub_accounts.set_caps(sub_account_id, caps)
         before = caps_document(sub.caps, agency.currency)
         for key, value in caps_document(caps, agency.currency).items():
             if before.get(key) != value:
-                store.add_audit_entry(
-                    agency_id,
-                    now,
-                    actor,
-                    f"sub-account {sub_account_id}",
-                    f"caps.{key}",
-                    _shown(before.get(key)),
-                    _shown(value),
+                tenant.audit.add(
+                    AuditEntry(
+                        now,
+                        actor,
+                        f"sub-account {sub_account_id}",
+                        f"caps.{key}",
+                        _shown(before.get(key)),
+                        _shown(value),
+                    )
                 )
         uow.commit()
     return caps
@@ -132,7 +121,7 @@ def _shown(value: object) -> str:
 
 
 def set_auto_top_up(
-    uow: UnitOfWork,
+    uow_factory: UnitOfWorkFactory,
     agency_id: str,
     sub_account_id: str,
     threshold: str | None,
@@ -147,18 +136,19 @@ def set_auto_top_up(
             [FieldError("body", "give both threshold and amount, or neither", "amount")]
         )
     top_up = {"threshold": threshold, "amount": amount} if threshold is not None else None
-    with uow:
-        _sub(uow.store, agency_id, sub_account_id)
+    with uow_factory() as uow:
+        _, tenant = open_agency(uow, agency_id)
+        require_sub_account(tenant, sub_account_id)
     document = {
         "agencies": [
             {"id": agency_id, "sub_accounts": [{"id": sub_account_id, "auto_top_up": top_up}]}
         ]
     }
-    apply_catalog(uow, document, "auto_top_up", now, caller)
+    apply_catalog(uow_factory, document, "auto_top_up", now, caller)
 
 
 def set_state(
-    uow: UnitOfWork,
+    uow_factory: UnitOfWorkFactory,
     agency_id: str,
     sub_account_id: str,
     state: str,
@@ -174,17 +164,17 @@ def set_state(
                 )
             ]
         )
-    with uow:
-        sub = _sub(uow.store, agency_id, sub_account_id)
+    with uow_factory() as uow:
+        _, tenant = open_agency(uow, agency_id)
+        sub = require_sub_account(tenant, sub_account_id)
         if sub.state == "closed" and state != "closed":
             raise ValidationError(
                 [FieldError("--state", "a closed sub-account stays closed", "state")]
             )
-        old = uow.store.set_state(agency_id, sub_account_id, state, actor, reason, now)
+        old = tenant.sub_accounts.set_state(sub_account_id, state, actor, reason, now)
         if state == "suspended" and old != "suspended":
             emit(
-                uow.store,
-                agency_id,
+                tenant.webhooks,
                 "sub_account.suspended",
                 {"sub_account": sub_account_id, "by": actor, "reason": reason},
                 now,

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from rebill.domain.errors import ConflictError, FieldError, NotFoundError, ValidationError
+from rebill.services.accounts.tenant import open_agency
 from rebill.services.ports import CustomDomain, DomainResolver, UnitOfWorkFactory
 
 domains_per_agency_max = 5
@@ -82,20 +83,18 @@ def request_domain(
             [FieldError("", f"{domain} is one of the platform's own hosts", "domain")]
         )
     with uow_factory() as uow:
-        if uow.store.get_agency(agency_id) is None:
-            raise NotFoundError(f"agency {agency_id!r} does not exist")
-        existing = uow.domains.get(agency_id, domain)
+        _, tenant = open_agency(uow, agency_id)
+        existing = tenant.domains.get(domain)
         if existing is not None:
             return document(existing)
-        owner = uow.domains.owner(domain)
-        if owner is not None:
+        if uow.platform.domains.owner(domain) is not None:
             raise ConflictError(f"{domain} is already another agency's portal domain")
-        if len(uow.domains.of_agency(agency_id)) >= domains_per_agency_max:
+        if len(tenant.domains.all()) >= domains_per_agency_max:
             raise ConflictError(
                 f"an agency may ask for at most {domains_per_agency_max} domains; remove one"
             )
-        uow.domains.add(agency_id, domain, secrets.token_hex(16), now)
-        record = uow.domains.get(agency_id, domain)
+        tenant.domains.add(domain, secrets.token_hex(16), now)
+        record = tenant.domains.get(domain)
         assert record is not None
         uow.commit()
     return document(record)
@@ -103,7 +102,8 @@ def request_domain(
 
 def _pending(uow_factory: UnitOfWorkFactory, agency_id: str, domain: str) -> CustomDomain:
     with uow_factory() as uow:
-        record = uow.domains.get(agency_id, normalized(domain))
+        found = uow.for_agency(agency_id).domains if agency_id else None
+        record = found.get(normalized(domain)) if found else None
     if record is None:
         raise NotFoundError(f"agency {agency_id!r} has not asked for {domain!r}")
     return record
@@ -113,9 +113,10 @@ def _activate(
     uow_factory: UnitOfWorkFactory, record: CustomDomain, now: datetime
 ) -> dict[str, Any]:
     with uow_factory() as uow:
-        if not uow.domains.activate(record.agency_id, record.domain, now):
+        domains = uow.for_agency(record.agency_id).domains
+        if not domains.activate(record.domain, now):
             raise ConflictError(f"{record.domain} is already another agency's portal domain")
-        active = uow.domains.get(record.agency_id, record.domain)
+        active = domains.get(record.domain)
         assert active is not None
         uow.commit()
     return document(active)
@@ -150,7 +151,7 @@ def approve_domain(
 
 def remove_domain(uow_factory: UnitOfWorkFactory, agency_id: str, domain: str) -> None:
     with uow_factory() as uow:
-        if not uow.domains.remove(agency_id, normalized(domain)):
+        if not uow.for_agency(agency_id).domains.remove(normalized(domain)):
             raise NotFoundError(f"agency {agency_id!r} has no domain {domain!r}")
         uow.commit()
 
@@ -158,5 +159,8 @@ def remove_domain(uow_factory: UnitOfWorkFactory, agency_id: str, domain: str) -
 def list_domains(uow_factory: UnitOfWorkFactory, agency_id: str | None) -> list[dict[str, Any]]:
     """One agency's domains, or (the platform's view, `None`) every agency's."""
     with uow_factory() as uow:
-        records = uow.domains.of_agency(agency_id) if agency_id else uow.domains.all()
+        if agency_id:
+            records = uow.for_agency(agency_id).domains.all()
+        else:
+            records = uow.platform.domains.all()
     return [document(r) for r in records]

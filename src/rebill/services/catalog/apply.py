@@ -31,7 +31,15 @@ from rebill.domain.tax import TaxPolicy
 from rebill.services.catalog import schema as cs
 from rebill.services.catalog.ownership import OPERATOR, CatalogCaller, merge_catalog
 from rebill.services.invoicing.billing import issue_receipt
-from rebill.services.ports import DomainRepository, Store, UnitOfWork
+from rebill.services.ports import (
+    AgencyView,
+    AuditEntry,
+    DomainDirectory,
+    PlatformView,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    WholesalePrices,
+)
 
 EVER = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
 
@@ -88,7 +96,7 @@ def _voice_rate(per_minute: Decimal, increment: str, connect_fee: Decimal) -> Vo
     )
 
 
-def _wholesale_parts(spec: cs.Wholesale | None) -> tuple[dict[str, VoiceRate], dict[str, int]]:
+def _wholesale_parts(spec: cs.Wholesale | None) -> WholesalePrices:
     voice: dict[str, VoiceRate] = {}
     numbers: dict[str, int] = {}
     if spec and spec.voice:
@@ -101,7 +109,7 @@ def _wholesale_parts(spec: cs.Wholesale | None) -> tuple[dict[str, VoiceRate], d
             price = getattr(spec.numbers, number_type)
             if price is not None:
                 numbers[number_type] = to_micros(price.monthly)
-    return voice, numbers
+    return WholesalePrices(voice, numbers)
 
 
 def _plan(spec: cs.PlanSpec) -> Plan:
@@ -127,10 +135,10 @@ def _plan(spec: cs.PlanSpec) -> Plan:
     )
 
 
-def _check_references(spec: cs.CatalogSpec, store: Store, source: str) -> list[FieldError]:
+def _check_references(spec: cs.CatalogSpec, uow: UnitOfWork, source: str) -> list[FieldError]:
     """Rules that span entries: unique ids, known plans and timezones, one currency."""
     errors: list[FieldError] = []
-    platform = store.get_platform()
+    platform = uow.platform.settings.get()
     currency = spec.platform.currency if spec.platform else None
     if currency is None and platform is not None:
         currency = platform.currency
@@ -155,7 +163,7 @@ def _check_references(spec: cs.CatalogSpec, store: Store, source: str) -> list[F
                     "platform.wholesale.voice",
                 )
             )
-    errors += _check_prefixes(spec, store, source)
+    errors += _check_prefixes(spec, uow, source)
     seen_agencies: set[str] = set()
     for a_index, agency in enumerate(spec.agencies):
         where = f"agencies[{a_index}]"
@@ -189,15 +197,16 @@ def _check_references(spec: cs.CatalogSpec, store: Store, source: str) -> list[F
             errors.append(
                 FieldError(source, "a tax rate is a percent from 0 to 100", f"{where}.tax.rate")
             )
-        errors += _check_agency_children(agency, where, store, source)
+        errors += _check_agency_children(agency, where, uow.for_agency(agency.id), source)
     return errors
 
 
-def _check_prefixes(spec: cs.CatalogSpec, store: Store, source: str) -> list[FieldError]:
+def _check_prefixes(spec: cs.CatalogSpec, uow: UnitOfWork, source: str) -> list[FieldError]:
     """Invoice prefixes name gapless series: one owner each across the platform and every
     agency (now or ever numbered), and fixed once a document carries one."""
     errors: list[FieldError] = []
-    platform = store.get_platform()
+    platform = uow.platform.settings.get()
+    issued = uow.platform.invoices.prefix_issued
     owners: dict[str, str] = {}  # prefix -> "the platform" or "agency x", as this applies it
     changes: list[tuple[str, str | None, str, str]] = []  # (owner, stored, new, path)
     if spec.platform:
@@ -206,7 +215,7 @@ def _check_prefixes(spec: cs.CatalogSpec, store: Store, source: str) -> list[Fie
     elif platform:
         owners[platform.invoice_prefix] = "the platform"
     for index, agency in enumerate(spec.agencies):
-        stored_agency = store.get_agency(agency.id)
+        stored_agency = uow.for_agency(agency.id).agency.get()
         stored = stored_agency.invoice_prefix if stored_agency else None
         changes.append(
             (f"agency {agency.id!r}", stored, agency.invoice_prefix, f"agencies[{index}]")
@@ -215,16 +224,16 @@ def _check_prefixes(spec: cs.CatalogSpec, store: Store, source: str) -> list[Fie
         path = f"{where}.invoice_prefix"
         taken = owners.get(new)
         if taken is None and new != stored:
-            holder = store.agency_with_prefix(new)
+            holder = uow.platform.agencies.with_prefix(new)
             if holder is not None:
                 taken = f"agency {holder!r}"
             elif platform is not None and platform.invoice_prefix == new:
                 taken = "the platform"
-            elif store.prefix_issued(new):
+            elif issued(new):
                 taken = "documents already issued"
         if taken is not None and taken != owner:
             errors.append(FieldError(source, f"invoice prefix {new!r} is used by {taken}", path))
-        if stored is not None and new != stored and store.prefix_issued(stored):
+        if stored is not None and new != stored and issued(stored):
             errors.append(
                 FieldError(
                     source,
@@ -237,10 +246,10 @@ def _check_prefixes(spec: cs.CatalogSpec, store: Store, source: str) -> list[Fie
 
 
 def _check_agency_children(
-    agency: cs.AgencySpec, where: str, store: Store, source: str
+    agency: cs.AgencySpec, where: str, tenant: AgencyView, source: str
 ) -> list[FieldError]:
     errors: list[FieldError] = []
-    stored_plans = store.plans(agency.id)
+    stored_plans = tenant.plans.all()
     plan_ids = set(stored_plans)
     number_limits = {p.id: p.limits.numbers for p in stored_plans.values()}
     number_limits |= {p.id: p.limits.numbers for p in agency.plans}
@@ -319,7 +328,7 @@ def _check_agency_children(
                         source, "released_at must be after rented_at", f"{n_where}.released_at"
                     )
                 )
-            holder = store.number_holder(agency.id, number.e164)
+            holder = tenant.numbers.holder(number.e164)
             if holder and holder != sub.id:
                 errors.append(
                     FieldError(
@@ -332,7 +341,7 @@ def _check_agency_children(
 
 
 def apply_catalog(
-    uow: UnitOfWork,
+    uow_factory: UnitOfWorkFactory,
     document: object,
     source: str,
     now: datetime,
@@ -344,47 +353,47 @@ def apply_catalog(
     `base_dir` is the catalog file's folder: only then may a logo be a file name (beside it)."""
     given = _mapping(document, source)
     report = ApplyReport()
-    with uow:
-        store = uow.store
-        merged, changes = merge_catalog(store, given, caller)
+    with uow_factory() as uow:
+        merged, changes = merge_catalog(uow, given, caller)
         spec = parse_catalog(merged, source)
-        errors = _check_references(spec, store, source)
+        errors = _check_references(spec, uow, source)
         logos = _read_logos(spec, source, base_dir, errors)
-        errors += _check_domains(spec, uow.domains, source)
+        errors += _check_domains(spec, uow.platform.domains, source)
         if errors:
             raise ValidationError(errors, f"{source}: invalid catalog")
         if spec.platform:
-            _apply_platform(store, spec.platform, report, logos.get(None))
-        platform = store.get_platform()
+            _apply_platform(uow.platform, spec.platform, report, logos.get(None))
+        platform = uow.platform.settings.get()
         assert platform is not None
         for agency in spec.agencies:
-            _apply_agency(store, agency, platform.currency, now, report)
+            tenant = uow.for_agency(agency.id)
+            _apply_agency(tenant, agency, platform.currency, now, report)
             if agency.brand is not None:  # without a `brand` entry the stored one stays
-                brand = _brand(agency.brand, agency.name, logos.get(agency.id))
-                stored_brand = store.brand(agency.id)
-                store.save_brand(agency.id, _keep_logo(brand, stored_brand))
-                if brand.domain != stored_brand.domain:  # the platform's call (see ownership)
-                    if brand.domain is None:
-                        uow.domains.deactivate_all(agency.id)
-                    elif not uow.domains.activate(agency.id, brand.domain, now):
-                        raise ConflictError(f"domain {brand.domain} was just taken; try again")
+                _apply_brand(tenant, agency, logos.get(agency.id), now)
         for change in changes:
-            store.add_audit_entry(
-                change.agency_id,
-                now,
-                caller.actor,
-                change.target,
-                change.field,
-                change.old,
-                change.new,
+            audit = uow.for_agency(change.agency_id).audit if change.agency_id else None
+            (audit or uow.platform.audit).add(
+                AuditEntry(now, caller.actor, change.target, change.field, change.old, change.new)
             )
         uow.commit()
     return report
 
 
-def _check_domains(
-    spec: cs.CatalogSpec, domains: DomainRepository, source: str
-) -> list[FieldError]:
+def _apply_brand(
+    tenant: AgencyView, spec: cs.AgencySpec, logo_bytes: bytes | None, now: datetime
+) -> None:
+    assert spec.brand is not None
+    brand = _brand(spec.brand, spec.name, logo_bytes)
+    stored_brand = tenant.brand.get()
+    tenant.brand.save(_keep_logo(brand, stored_brand))
+    if brand.domain != stored_brand.domain:  # the platform's call (see ownership)
+        if brand.domain is None:
+            tenant.domains.deactivate_all()
+        elif not tenant.domains.activate(brand.domain, now):
+            raise ConflictError(f"domain {brand.domain} was just taken; try again")
+
+
+def _check_domains(spec: cs.CatalogSpec, domains: DomainDirectory, source: str) -> list[FieldError]:
     """A custom domain has one owner: not another agency's, not twice in one document."""
     errors: list[FieldError] = []
     claimed: dict[str, str] = {}
@@ -468,27 +477,26 @@ def _keep_logo(brand: Brand, stored: Brand) -> Brand:
 
 
 def _apply_platform(
-    store: Store, spec: cs.PlatformSpec, report: ApplyReport, logo_bytes: bytes | None
+    platform: PlatformView, spec: cs.PlatformSpec, report: ApplyReport, logo_bytes: bytes | None
 ) -> None:
-    created = store.get_platform() is None
+    created = platform.settings.get() is None
     fee = (
         to_micros(spec.wholesale.agency_monthly_fee)
         if spec.wholesale.agency_monthly_fee is not None
         else None
     )
-    store.save_platform(Platform(spec.name, spec.currency, spec.invoice_prefix), fee)
-    voice, numbers = _wholesale_parts(spec.wholesale)
-    store.save_wholesale("", voice, numbers)
+    platform.settings.save(Platform(spec.name, spec.currency, spec.invoice_prefix), fee)
+    platform.wholesale.save(_wholesale_parts(spec.wholesale))
     if spec.brand is not None:
         brand = _brand(spec.brand, spec.name, logo_bytes)
-        store.save_brand(None, _keep_logo(brand, store.brand(None)))
+        platform.brand.save(_keep_logo(brand, platform.brand.get()))
     report.count("platform", created)
 
 
 def _apply_agency(
-    store: Store, spec: cs.AgencySpec, currency: str, now: datetime, report: ApplyReport
+    tenant: AgencyView, spec: cs.AgencySpec, currency: str, now: datetime, report: ApplyReport
 ) -> None:
-    created = store.get_agency(spec.id) is None
+    created = tenant.agency.get() is None
     tax = TaxPolicy(spec.tax.mode, spec.tax.rate or Decimal(0), spec.tax.behavior, spec.tax.label)
     credit_limit = to_micros(spec.credit_limit) if spec.credit_limit is not None else None
     agency = Agency(
@@ -497,17 +505,16 @@ def _apply_agency(
     fee = None
     if spec.wholesale and spec.wholesale.agency_monthly_fee is not None:
         fee = to_micros(spec.wholesale.agency_monthly_fee)
-    store.save_agency(agency, fee, now)
-    voice, numbers = _wholesale_parts(spec.wholesale)
-    store.save_wholesale(spec.id, voice, numbers)
+    tenant.agency.save(agency, fee, now)
+    tenant.wholesale.save_override(_wholesale_parts(spec.wholesale))
     report.count("agency", created)
-    known = set(store.plans(spec.id))
+    known = set(tenant.plans.all())
     for plan_spec in spec.plans:
         report.count("plan", plan_spec.id not in known)
-        store.save_plan(spec.id, _plan(plan_spec))
-    plans = store.plans(spec.id)
+        tenant.plans.save(_plan(plan_spec))
+    plans = tenant.plans.all()
     for sub_spec in spec.sub_accounts:
-        _apply_sub_account(store, agency, sub_spec, plans, now, report)
+        _apply_sub_account(tenant, agency, sub_spec, plans, now, report)
 
 
 def caps_of(spec: cs.Caps | None) -> Caps:
@@ -524,14 +531,14 @@ def caps_of(spec: cs.Caps | None) -> Caps:
 
 
 def _apply_sub_account(
-    store: Store,
+    tenant: AgencyView,
     agency: Agency,
     spec: cs.SubAccountSpec,
     plans: dict[str, Plan],
     now: datetime,
     report: ApplyReport,
 ) -> None:
-    existing = store.get_sub_account(agency.id, spec.id)
+    existing = tenant.sub_accounts.get(spec.id)
     limits = Limits(spec.limits.campaigns, spec.limits.numbers, spec.limits.parallel_calls)
     top_up = spec.auto_top_up
     sub = SubAccount(
@@ -548,24 +555,24 @@ def _apply_sub_account(
         to_micros(top_up.threshold) if top_up else None,
         to_micros(top_up.amount) if top_up else None,
     )
-    store.save_sub_account(sub, spec.country, now)
+    tenant.sub_accounts.save(sub, spec.country, now)
     report.count("sub_account", existing is None)
-    history = store.plan_history_of(agency.id, spec.id)
-    _apply_plan(store, agency, spec, plans[spec.plan], history, now)
+    history = tenant.plans.history_of(spec.id)
+    _apply_plan(tenant, agency, spec, plans[spec.plan], history, now)
     if spec.numbers is not None:
-        _apply_numbers(store, agency.id, spec, now)
+        _apply_numbers(tenant, spec, now)
     # Immediate charges (subscription, upgrade, number rental) become paid receipts once each.
-    history = store.plan_history_of(agency.id, spec.id)
-    numbers = store.numbers_of(agency.id, spec.id)
+    history = tenant.plans.history_of(spec.id)
+    numbers = tenant.numbers.of(spec.id)
     tz = agency.tz
     for charge in charges_in(history, numbers, tz, EVER[0], EVER[1]):
-        number = issue_receipt(store, agency, spec.id, charge, now)
+        number = issue_receipt(tenant, agency, spec.id, charge, now)
         if number:
             report.receipts.append(number)
 
 
 def _apply_plan(
-    store: Store,
+    tenant: AgencyView,
     agency: Agency,
     spec: cs.SubAccountSpec,
     plan: Plan,
@@ -574,7 +581,7 @@ def _apply_plan(
 ) -> None:
     if not history:
         at = spec.subscribed_at or now
-        store.add_plan_change(agency.id, spec.id, PlanChange(at, plan, "subscribe"), now)
+        tenant.plans.add_change(spec.id, PlanChange(at, plan, "subscribe"), now)
         return
     latest = history[-1]
     if latest.plan.id == plan.id:
@@ -585,47 +592,45 @@ def _apply_plan(
         if spec.subscribed_at and spec.subscribed_at > latest.effective_at
         else now
     )
-    store.drop_future_changes(agency.id, spec.id, at)
+    tenant.plans.drop_changes_after(spec.id, at)
     current = next((c.plan for c in reversed(history) if c.effective_at <= at), history[0].plan)
     if current.id == plan.id:
         return  # cancelling a scheduled downgrade is enough
     if plan.is_upgrade_from(current):
-        store.add_plan_change(agency.id, spec.id, PlanChange(at, plan, "upgrade"), now)
+        tenant.plans.add_change(spec.id, PlanChange(at, plan, "upgrade"), now)
     else:
         tz = agency.tz
         start = Period.containing(at, tz).end(tz)
-        store.add_plan_change(agency.id, spec.id, PlanChange(start, plan, "downgrade"), now)
+        tenant.plans.add_change(spec.id, PlanChange(start, plan, "downgrade"), now)
 
 
-def _apply_numbers(store: Store, agency_id: str, spec: cs.SubAccountSpec, now: datetime) -> None:
+def _apply_numbers(tenant: AgencyView, spec: cs.SubAccountSpec, now: datetime) -> None:
     """The catalog's list is what the sub-account holds: new numbers are rented, missing ones
     released (now), and an explicit `released_at` releases at that time."""
-    held = {n.e164: n for n in store.numbers_of(agency_id, spec.id) if n.released_at is None}
+    held = {n.e164: n for n in tenant.numbers.of(spec.id) if n.released_at is None}
     listed = {n.e164 for n in spec.numbers or []}
     for number in spec.numbers or []:
         current = held.get(number.e164)
         if current is None:
             rented_at = number.rented_at or now
             if number.released_at is not None and _already_released(
-                store, agency_id, spec.id, number.e164, rented_at
+                tenant, spec.id, number.e164, rented_at
             ):
                 continue
-            store.add_number(
-                agency_id,
+            tenant.numbers.add(
                 spec.id,
                 HeldNumber(number.e164, number.type, rented_at, number.released_at),
             )
         elif number.released_at is not None:
-            store.release_number(agency_id, current, number.released_at)
+            tenant.numbers.release(current, number.released_at)
     for e164, current in held.items():
         if e164 not in listed:
-            store.release_number(agency_id, current, now)
+            tenant.numbers.release(current, now)
 
 
 def _already_released(
-    store: Store, agency_id: str, sub_account_id: str, e164: str, rented_at: datetime
+    tenant: AgencyView, sub_account_id: str, e164: str, rented_at: datetime
 ) -> bool:
     return any(
-        n.e164 == e164 and n.rented_at == rented_at
-        for n in store.numbers_of(agency_id, sub_account_id)
+        n.e164 == e164 and n.rented_at == rented_at for n in tenant.numbers.of(sub_account_id)
     )

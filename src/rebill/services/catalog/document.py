@@ -11,11 +11,11 @@ from typing import Any
 
 from rebill.domain.account import Brand, SubAccount
 from rebill.domain.caps import Caps
-from rebill.domain.errors import NotFoundError
 from rebill.domain.money import MICRO_DECIMALS, format_scaled
 from rebill.domain.plan import Limits, Plan
 from rebill.domain.rating import VoiceRate
-from rebill.services.ports import Store
+from rebill.services.accounts.tenant import open_agency
+from rebill.services.ports import PlatformView, UnitOfWork
 
 
 def decimal_text(micros: int) -> str:
@@ -68,28 +68,26 @@ def brand_document(brand: Brand) -> dict[str, Any]:
     return document
 
 
-def platform_entry(store: Store) -> dict[str, Any] | None:
-    platform = store.get_platform()
+def platform_entry(platform_view: PlatformView) -> dict[str, Any] | None:
+    platform = platform_view.settings.get()
     if platform is None:
         return None
-    card = store.wholesale_card("")
+    card = platform_view.wholesale.card()
     return {
         "name": platform.name,
         "currency": platform.currency,
         "invoice_prefix": platform.invoice_prefix,
-        "brand": brand_document(store.brand(None)),
+        "brand": brand_document(platform_view.brand.get()),
         "wholesale": wholesale_document(
-            card.voice, card.number_monthly_micros, store.get_platform_fee_micros()
+            card.voice, card.number_monthly_micros, card.agency_monthly_fee_micros
         ),
     }
 
 
-def agency_entry(store: Store, agency_id: str) -> dict[str, Any]:
+def agency_entry(uow: UnitOfWork, agency_id: str) -> dict[str, Any]:
     """The agency as it stands, without plans or sub-accounts."""
-    agency = store.get_agency(agency_id)
-    if agency is None:
-        raise NotFoundError(f"agency {agency_id!r} does not exist")
-    fee, voice, numbers = store.wholesale_override(agency_id)
+    agency, tenant = open_agency(uow, agency_id)
+    override = tenant.wholesale.override()
     entry: dict[str, Any] = {
         "id": agency.id,
         "name": agency.name,
@@ -107,9 +105,12 @@ def agency_entry(store: Store, agency_id: str) -> dict[str, Any]:
             if agency.credit_limit_micros is not None
             else None
         ),
-        "brand": brand_document(store.brand(agency_id)),
+        "brand": brand_document(tenant.brand.get()),
     }
-    wholesale = wholesale_document(voice, numbers, fee)
+    prices = override.prices
+    wholesale = wholesale_document(
+        prices.voice, prices.number_monthly_micros, override.agency_monthly_fee_micros
+    )
     if wholesale:
         entry["wholesale"] = wholesale
     return entry

@@ -31,7 +31,7 @@ from rebill.services.catalog.document import (
     platform_entry,
     sub_account_entry,
 )
-from rebill.services.ports import Store
+from rebill.services.ports import AgencyView, UnitOfWork
 
 PLATFORM_OWNED_AGENCY_KEYS = (
     "currency",
@@ -173,7 +173,7 @@ def _entries(given: Any) -> list[Any]:
 
 
 def merge_catalog(
-    store: Store, document: dict[str, Any], caller: CatalogCaller
+    uow: UnitOfWork, document: dict[str, Any], caller: CatalogCaller
 ) -> tuple[dict[str, Any], list[Change]]:
     """The document to apply (the caller's over what is stored) and what it changes; refuses
     a field the caller does not own."""
@@ -184,7 +184,7 @@ def merge_catalog(
             raise ForbiddenFieldError("platform", "only the platform may change the platform")
         given = document["platform"]
         if isinstance(given, dict):
-            stored = platform_entry(store)
+            stored = platform_entry(uow.platform)
             merged["platform"] = overlay(stored, given) if stored else given
             changes += _changes("", "platform", stored, merged["platform"], {"brand"})
     if isinstance(document.get("agencies"), list):
@@ -192,7 +192,7 @@ def merge_catalog(
         for index, given in enumerate(document["agencies"]):
             entry = given
             if isinstance(given, dict) and isinstance(given.get("id"), str):
-                entry, found = _merge_agency(store, index, given, caller)
+                entry, found = _merge_agency(uow, index, given, caller)
                 changes += found
             elif not caller.is_platform:
                 raise NotFoundError("an agency may only apply its own agency")
@@ -202,21 +202,22 @@ def merge_catalog(
 
 
 def _merge_agency(
-    store: Store, index: int, entry: dict[str, Any], caller: CatalogCaller
+    uow: UnitOfWork, index: int, entry: dict[str, Any], caller: CatalogCaller
 ) -> tuple[dict[str, Any], list[Change]]:
     agency_id = entry["id"]
     where = f"agencies[{index}]"
     if not caller.is_platform and agency_id != caller.agency_id:
         raise NotFoundError("an agency may only apply its own agency")
-    exists = store.get_agency(agency_id) is not None
-    stored = agency_entry(store, agency_id) if exists else None
+    tenant = uow.for_agency(agency_id) if agency_id else None
+    exists = tenant is not None and tenant.agency.get() is not None
+    stored = agency_entry(uow, agency_id) if exists else None
     own = {k: v for k, v in entry.items() if k not in ("plans", "sub_accounts")}
     merged = overlay(stored, own) if stored is not None else own
     if not caller.is_platform:
         _refuse_platform_owned(stored or {}, merged, entry, where)
     changes = _changes(agency_id, f"agency {agency_id}", stored, merged, {"brand"})
     changes += _brand_changes(agency_id, stored, merged)
-    stored_plans = store.plans(agency_id) if exists else {}
+    stored_plans = tenant.plans.all() if tenant and exists else {}
     plans = []
     for given in _entries(entry.get("plans")):
         plan = given
@@ -232,8 +233,8 @@ def _merge_agency(
     if "sub_accounts" in entry:
         subs = entry["sub_accounts"]
         merged["sub_accounts"] = (
-            _merge_sub_accounts(store, agency_id, subs, where, caller, changes)
-            if isinstance(subs, list) and exists
+            _merge_sub_accounts(tenant, subs, where, caller, changes)
+            if isinstance(subs, list) and tenant and exists
             else subs
         )
         if not exists and not caller.may_move_money:
@@ -271,19 +272,19 @@ def _refuse_money_moving(stored: dict[str, Any], subs: list[Any], where: str) ->
 
 
 def _merge_sub_accounts(
-    store: Store,
-    agency_id: str,
+    tenant: AgencyView,
     subs: list[Any],
     where: str,
     caller: CatalogCaller,
     changes: list[Change],
 ) -> list[Any]:
+    agency_id = tenant.agency_id
     ids = {s["id"] for s in subs if isinstance(s, dict) and isinstance(s.get("id"), str)}
-    stored_subs = store.sub_accounts(agency_id, ids)
-    countries = store.sub_account_countries(agency_id) if stored_subs else {}
+    stored_subs = tenant.sub_accounts.all(ids)
+    countries = tenant.sub_accounts.countries() if stored_subs else {}
     before: dict[str, dict[str, Any]] = {}
     for sub_id, sub in stored_subs.items():
-        history = store.plan_history_of(agency_id, sub_id)
+        history = tenant.plans.history_of(sub_id)
         plan_id = history[-1].plan.id if history else None
         before[sub_id] = sub_account_entry(sub, countries.get(sub_id, "US"), plan_id)
     if not caller.may_move_money:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from rebill.domain.account import Agency
@@ -14,7 +15,8 @@ from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.money import MICROS_PER_UNIT, format_minor, micros_per_minor, to_micros
 from rebill.domain.tax import TaxPolicy
-from rebill.services.ports import Store, StoredInvoice
+from rebill.services.accounts.tenant import open_agency, require_sub_account
+from rebill.services.ports import AgencyView, NumberedDraft, StoredInvoice, UnitOfWorkFactory
 
 MANUAL = "manual"
 credit_purchase_units_max = 1_000_000
@@ -59,7 +61,7 @@ def invoice_entry(draft: InvoiceDraft, number: str, debit_account: str) -> Journ
 
 
 def finalize(
-    store: Store,
+    tenant: AgencyView,
     draft: InvoiceDraft,
     status: str,
     debit_account: str,
@@ -67,17 +69,17 @@ def finalize(
 ) -> str:
     """Give the draft the next number of its issuer's series, store it immutable, and post
     its journal entry (`invoice_entry` unless the document has its own, like a credit note)."""
-    existing = store.invoice_by_key(draft.agency_id, draft.idempotency_key)
+    existing = tenant.invoices.number_for_key(draft.idempotency_key)
     if existing:
         return existing
-    (number,) = store.reserve_invoice_numbers(draft.issuer, draft.kind, 1)
-    store.save_invoices([(draft, number, status)])
-    store.post_entries([entry(draft, number, debit_account)])
+    (number,) = tenant.invoices.reserve_numbers(draft.issuer, draft.kind, 1)
+    tenant.invoices.save([NumberedDraft(draft, number, status)])
+    tenant.ledger.post_many([entry(draft, number, debit_account)])
     return number
 
 
 def issue_receipt(
-    store: Store,
+    tenant: AgencyView,
     agency: Agency,
     sub_account_id: str,
     charge: Charge,
@@ -88,7 +90,7 @@ def issue_receipt(
 ) -> str | None:
     """A paid receipt for one immediate charge, once (its key is the idempotency key)."""
     key = f"receipt:{sub_account_id}:{charge.key}"
-    if store.invoice_by_key(agency.id, key):
+    if tenant.invoices.number_for_key(key):
         return None
     draft = InvoiceDraft(
         kind="receipt",
@@ -104,12 +106,38 @@ def issue_receipt(
     draft.add_line(charge.code, charge.description, "1", None, charge.amount_micros, tax_minor)
     if not draft.lines:
         return None
-    return finalize(store, draft, "paid", Accounts.gateway_clearing(provider))
+    return finalize(tenant, draft, "paid", Accounts.gateway_clearing(provider))
+
+
+@dataclass(frozen=True)
+class CreditPurchase:
+    receipt: str
+    balance_micros: int  # the wallet's, after the purchase
+    currency: str
 
 
 def add_credits(
-    store: Store,
+    uow_factory: UnitOfWorkFactory,
     agency_id: str,
+    sub_account_id: str,
+    amount_text: str,
+    now: datetime,
+    reference: str | None = None,
+) -> CreditPurchase:
+    """Record a credit purchase paid outside the gateway (manual): a receipt and the credits,
+    in one transaction; the same payment reference is recorded once."""
+    with uow_factory() as uow:
+        agency, tenant = open_agency(uow, agency_id)
+        receipt, balance = purchase_credits(
+            tenant, agency, sub_account_id, amount_text, now, reference
+        )
+        uow.commit()
+    return CreditPurchase(receipt, balance, agency.currency)
+
+
+def purchase_credits(
+    tenant: AgencyView,
+    agency: Agency,
     sub_account_id: str,
     amount_text: str,
     now: datetime,
@@ -120,13 +148,7 @@ def add_credits(
 ) -> tuple[str, int]:
     """Record a credit purchase paid outside the gateway: a receipt (a taxable sale) and the
     net amount into the wallet. Returns the receipt number and the new balance in micros."""
-    agency = store.get_agency(agency_id)
-    if agency is None:
-        raise NotFoundError(f"agency {agency_id!r} does not exist")
-    if store.get_sub_account(agency_id, sub_account_id) is None:
-        raise NotFoundError(
-            f"sub-account {sub_account_id!r} does not exist in agency {agency_id!r}"
-        )
+    require_sub_account(tenant, sub_account_id)
     try:
         micros = to_micros(amount_text)
     except (TypeError, ValueError) as exc:
@@ -152,7 +174,7 @@ def add_credits(
     draft = InvoiceDraft(
         kind="receipt",
         issuer=agency.invoice_prefix,
-        agency_id=agency_id,
+        agency_id=agency.id,
         sub_account_id=sub_account_id,
         period=None,
         currency=agency.currency,
@@ -168,24 +190,35 @@ def add_credits(
         micros,
         tax_minor,
     )
-    existing = store.invoice_by_key(agency_id, key)
+    existing = tenant.invoices.number_for_key(key)
     if existing:  # the same payment reference is recorded once
-        return existing, wallet_balance_micros(store, agency_id, sub_account_id)
-    number = finalize(store, draft, "paid", Accounts.gateway_clearing(provider))
+        return existing, wallet_balance_micros(tenant, sub_account_id)
+    number = finalize(tenant, draft, "paid", Accounts.gateway_clearing(provider))
     line = draft.lines[0]
     net_minor = line.amount_minor - (line.tax_minor if draft.tax.inclusive else 0)
-    return number, store.add_to_wallet(agency_id, sub_account_id, net_minor * unit)
+    return number, tenant.wallets.add(sub_account_id, net_minor * unit)
 
 
-def wallet_balance_micros(store: Store, agency_id: str, sub_account_id: str) -> int:
+def wallet_balance_micros(tenant: AgencyView, sub_account_id: str) -> int:
     """The cached balance (checked against the ledger's postings by the tests)."""
-    return store.wallet_balances(agency_id, [sub_account_id]).get(sub_account_id, 0)
+    return tenant.wallets.balances([sub_account_id]).get(sub_account_id, 0)
 
 
-def mark_paid(store: Store, agency_id: str, number: str, reference: str, now: datetime) -> str:
+def mark_paid(
+    uow_factory: UnitOfWorkFactory, agency_id: str, number: str, reference: str, now: datetime
+) -> str:
     """The manual gateway: an agency user records that an open invoice was paid (bank
     transfer, cash) with a reference. The ledger moves the total from the receivable (or the
-    agency's wholesale payable) to the manual clearing account, once."""
+    agency's wholesale payable) to the manual clearing account, once. Returns the status the
+    invoice had."""
+    with uow_factory() as uow:
+        _, tenant = open_agency(uow, agency_id)
+        previous = record_manual_payment(tenant, number, reference, now)
+        uow.commit()
+    return previous
+
+
+def record_manual_payment(tenant: AgencyView, number: str, reference: str, now: datetime) -> str:
     if not reference.strip():
         raise ValidationError(
             [
@@ -196,8 +229,8 @@ def mark_paid(store: Store, agency_id: str, number: str, reference: str, now: da
                 )
             ]
         )
-    store.lock_invoice(agency_id, number)
-    invoice = stored_invoice(store, agency_id, number)
+    tenant.invoices.lock(number)
+    invoice = stored_invoice(tenant, number)
     if invoice.status == "paid":
         return "paid"
     if invoice.kind in ("receipt", "credit_note"):
@@ -207,15 +240,15 @@ def mark_paid(store: Store, agency_id: str, number: str, reference: str, now: da
         )
     if invoice.status != "open":
         raise ConflictError(f"{number} is {invoice.status}: only an open invoice is paid")
-    store.post_entry(payment_entry(invoice, MANUAL, reference, now))
-    store.mark_invoice(agency_id, number, "paid")
+    tenant.ledger.post(payment_entry(invoice, MANUAL, reference, now))
+    tenant.invoices.mark(number, "paid")
     return "open"
 
 
-def stored_invoice(store: Store, agency_id: str, number: str) -> StoredInvoice:
-    found = store.invoices(agency_id=agency_id, number=number)
+def stored_invoice(tenant: AgencyView, number: str) -> StoredInvoice:
+    found = tenant.invoices.find(number=number)
     if not found:
-        raise NotFoundError(f"invoice {number!r} does not exist in agency {agency_id!r}")
+        raise NotFoundError(f"invoice {number!r} does not exist in agency {tenant.agency_id!r}")
     return found[0]
 
 

@@ -36,10 +36,22 @@ from rebill.domain.plan import WholesaleCard
 from rebill.domain.rating import DIRECTIONS
 from rebill.domain.tax import TaxPolicy
 from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
+from rebill.services.accounts.tenant import open_agency
 from rebill.services.invoicing.billing import finalize, invoice_entry
 from rebill.services.notifications.webhooks import emit
 from rebill.services.payments.gateway import GatewayContext, active_tax_behavior
-from rebill.services.ports import CallTotals, PaymentGateway, Store, UnitOfWorkFactory
+from rebill.services.ports import (
+    AgencyView,
+    CallTotals,
+    NumberedDraft,
+    PaymentGateway,
+    PeriodClose,
+    PeriodUsageLine,
+    StoredInvoice,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    UsageKey,
+)
 
 FOREVER = datetime.max.replace(tzinfo=UTC)
 STRIPE_TAX_FIXES = [
@@ -106,16 +118,18 @@ def stripe_tax(
     settings, read before the close starts; `tax_not_configured` (with the missing fields
     and the fixes) unless they are active (BILLING_MODEL §10)."""
     with uow_factory() as uow:
-        agency = uow.store.get_agency(agency_id)
+        tenant = uow.for_agency(agency_id)
+        agency = tenant.agency.get()
         if agency is None or agency.tax.mode != "stripe":
             return None
-        if uow.store.period_close(agency_id, str(period)) is not None:
+        if tenant.periods.close_of(str(period)) is not None:
             return None  # closed already: the close only reads it back
-        link = uow.store.gateway_link(agency_id)
-    if context is None or context.gateway is None or link is None or not link[1]:
+        link = tenant.gateway.link()
+    account = link.account_id if link else None
+    if context is None or context.gateway is None or not account:
         raise TaxNotConfiguredError(["stripe_account"], STRIPE_TAX_FIXES)
-    behavior = active_tax_behavior(context.gateway, link[1], agency.currency)
-    return StripeTax(context.gateway, link[1], behavior, agency.currency)
+    behavior = active_tax_behavior(context.gateway, account, agency.currency)
+    return StripeTax(context.gateway, account, behavior, agency.currency)
 
 
 def close_period(
@@ -128,7 +142,7 @@ def close_period(
     """Close `period` for the agencies given (all when None), each in its own transaction.
     Agencies in `stripe` tax mode need `context` (their Stripe account's Tax)."""
     with uow_factory() as uow:
-        known = uow.store.list_agency_ids()
+        known = uow.platform.agencies.ids()
     if agency_ids is None:
         agency_ids = known
     for agency_id in agency_ids:
@@ -142,34 +156,40 @@ def close_period(
             # no transaction open, so the close proper holds its locks for no HTTP call.
             taxer.collecting = True
             with uow_factory() as dry:
-                close_agency_period(dry.store, agency_id, period, now, taxer)
+                close_agency_period(dry, agency_id, period, now, taxer)
             taxer.collecting = False
             taxer.prefetch()
-        uow = uow_factory()
-        with uow:
-            document = close_agency_period(uow.store, agency_id, period, now, taxer)
+        with uow_factory() as uow:
+            document = close_agency_period(uow, agency_id, period, now, taxer)
             uow.commit()
         documents.append(document)
     return documents
 
 
 def close_agency_period(
-    store: Store,
+    uow: UnitOfWork,
     agency_id: str,
     period: Period,
     now: datetime,
     taxer: StripeTax | None = None,
 ) -> dict[str, Any]:
-    agency = store.get_agency(agency_id)
-    if agency is None:
-        raise NotFoundError(f"agency {agency_id!r} does not exist")
-    if store.period_close(agency_id, str(period)) is None:
-        _close(store, agency, period, now, taxer)
-    return period_document(store, agency, period)
+    """Close one agency's period in the caller's transaction (or read it back when it is
+    closed already)."""
+    agency, tenant = open_agency(uow, agency_id)
+    if tenant.periods.close_of(str(period)) is None:
+        platform = uow.platform.settings.get()
+        assert platform is not None, "an agency exists only under a platform"
+        _close(tenant, agency, platform.invoice_prefix, period, now, taxer)
+    return period_document(tenant, agency, period)
 
 
 def _close(
-    store: Store, agency: Agency, period: Period, now: datetime, taxer: StripeTax | None
+    tenant: AgencyView,
+    agency: Agency,
+    platform_prefix: str,
+    period: Period,
+    now: datetime,
+    taxer: StripeTax | None,
 ) -> None:
     tz = agency.tz
     end = period.end(tz)
@@ -180,31 +200,23 @@ def _close(
         )
     if agency.tax.mode == "stripe" and taxer is None:
         raise TaxNotConfiguredError(["stripe_account"], STRIPE_TAX_FIXES)
-    platform = store.get_platform()
-    assert platform is not None, "an agency exists only under a platform"
     # No import of this agency runs while it closes: a call either made it in, or arrives
     # after and is recorded as late (billed by the next close).
-    store.lock_agency(agency.id, exclusive=True)
+    tenant.agency.lock(exclusive=True)
     label = str(period)
-    plans = store.plans(agency.id)
-    history = store.plan_history(agency.id, plans)
-    numbers = store.numbers(agency.id)
-    card = store.wholesale_card(agency.id)
-    store.claim_late_calls(agency.id, label)
-    totals = [
-        *store.period_call_totals(agency.id, label),
-        *store.late_call_totals(agency.id, label),
-    ]
+    history = tenant.plans.history(tenant.plans.all())
+    numbers = tenant.numbers.all()
+    card = tenant.wholesale.card()
+    tenant.usage.claim_late_calls(label)
+    totals = [*tenant.usage.period_call_totals(label), *tenant.usage.late_call_totals(label)]
     by_sub: dict[str, list[CallTotals]] = {}
     for row in totals:
         by_sub.setdefault(row.sub_account_id, []).append(row)
-    counters = store.usage_counters(agency.id, period=label)
-    campaigns = store.campaign_counts(agency.id, label)
-    countries = store.sub_account_countries(agency.id) if taxer else {}
+    counters = tenant.usage.counters(period=label)
+    campaigns = tenant.usage.campaign_counts(label)
+    countries = tenant.sub_accounts.countries() if taxer else {}
     subs = {
-        s
-        for s in store.sub_account_ids(agency.id)
-        if history.get(s) and history[s][0].effective_at < end
+        s for s in tenant.sub_accounts.ids() if history.get(s) and history[s][0].effective_at < end
     } | set(by_sub)
     closed = [
         _close_sub(
@@ -212,7 +224,7 @@ def _close(
             period,
             sub_id,
             by_sub.get(sub_id, []),
-            counters.get((sub_id, label), PeriodUsage()),
+            counters.get(UsageKey(sub_id, label), PeriodUsage()),
             campaigns.get(sub_id, 0),
             history.get(sub_id, []),
             numbers.get(sub_id, []),
@@ -222,32 +234,42 @@ def _close(
         )
         for sub_id in sorted(subs)
     ]
-    # One statement per kind of row, whatever the number of sub-accounts.
+    _issue_retail(tenant, agency, label, closed)
+    wholesale_number, cost_minor = _wholesale_invoice(
+        tenant, agency, platform_prefix, period, totals, numbers, card
+    )
+    revenue_minor = sum(c.revenue_minor for c in closed)
+    tenant.periods.save_close(PeriodClose(label, now, wholesale_number, revenue_minor, cost_minor))
+
+
+def _issue_retail(
+    tenant: AgencyView, agency: Agency, label: str, closed: list[ClosedSubAccount]
+) -> None:
+    """Number, store and post the retail invoices, record each sub-account's part of the
+    period and announce the invoices: one statement per kind of row, whatever their number."""
     drafts = [c.draft for c in closed]
-    numbered = store.reserve_invoice_numbers(agency.invoice_prefix, "retail", len(drafts))
-    store.save_invoices([(d, n, "open") for d, n in zip(drafts, numbered, strict=True)])
-    store.post_entries(
+    numbers = tenant.invoices.reserve_numbers(agency.invoice_prefix, "retail", len(drafts))
+    numbered = [NumberedDraft(d, n, "open") for d, n in zip(drafts, numbers, strict=True)]
+    tenant.invoices.save(numbered)
+    tenant.ledger.post_many(
         [
-            invoice_entry(d, n, Accounts.receivable(d.sub_account_id or ""))
-            for d, n in zip(drafts, numbered, strict=True)
+            invoice_entry(d.draft, d.number, Accounts.receivable(d.draft.sub_account_id or ""))
+            for d in numbered
         ]
     )
-    store.save_period_usage(
-        agency.id,
+    tenant.periods.save_usage(
         label,
         [
-            (c.draft.sub_account_id or "", c.draft.usage or {}, c.revenue_minor, c.cost_minor)
+            PeriodUsageLine(
+                c.draft.sub_account_id or "", c.draft.usage or {}, c.revenue_minor, c.cost_minor
+            )
             for c in closed
         ],
     )
-    endpoints = store.webhook_endpoints_for(agency.id)
-    for d, n in zip(drafts, numbered, strict=True):
-        emit(store, agency.id, "invoice.finalized", _event(n, d), d.issued_at, endpoints)
-    revenue_total = sum(c.revenue_minor for c in closed)
-    wholesale_number, cost_minor = _wholesale_invoice(
-        store, agency, platform.invoice_prefix, period, totals, numbers, card
-    )
-    store.save_period_close(agency.id, label, now, wholesale_number, revenue_total, cost_minor)
+    subscriptions = tenant.webhooks.subscriptions()
+    for d in numbered:
+        event = _event(d.number, d.draft)
+        emit(tenant.webhooks, "invoice.finalized", event, d.draft.issued_at, subscriptions)
 
 
 @dataclass(frozen=True)
@@ -393,7 +415,7 @@ def _revenue_minor(
 
 
 def _wholesale_invoice(
-    store: Store,
+    tenant: AgencyView,
     agency: Agency,
     prefix: str,
     period: Period,
@@ -449,8 +471,8 @@ def _wholesale_invoice(
         format_minor(micros_to_minor(fee, currency), currency),
         fee,
     )
-    number = finalize(store, draft, "open", Accounts.WHOLESALE_COST)
-    emit(store, agency.id, "invoice.finalized", _event(number, draft), end)
+    number = finalize(tenant, draft, "open", Accounts.WHOLESALE_COST)
+    emit(tenant.webhooks, "invoice.finalized", _event(number, draft), end)
     return number, draft.subtotal_minor
 
 
@@ -468,16 +490,16 @@ def _event(number: str, draft: InvoiceDraft) -> dict[str, Any]:
     }
 
 
-def period_document(store: Store, agency: Agency, period: Period) -> dict[str, Any]:
+def period_document(tenant: AgencyView, agency: Agency, period: Period) -> dict[str, Any]:
     """The `close --json` document of a closed period, read back from what was stored."""
     label = str(period)
-    closed = store.period_close(agency.id, label)
+    closed = tenant.periods.close_of(label)
     assert closed is not None
     currency = agency.currency
-    invoices = store.invoices(agency_id=agency.id, period=label)
+    invoices = tenant.invoices.find(period=label)
     retail = sorted((i for i in invoices if i.kind == "retail"), key=lambda i: i.number)
     wholesale = next(i for i in invoices if i.kind == "wholesale")
-    usage_rows = store.period_usage(agency.id, label)
+    usage_rows = tenant.periods.usage(label)
 
     def money(minor: int) -> str:
         return format_minor(minor, currency)
@@ -485,7 +507,7 @@ def period_document(store: Store, agency: Agency, period: Period) -> dict[str, A
     def local(instant: datetime) -> str:
         return instant.astimezone(agency.tz).isoformat()
 
-    def lines(inv: Any) -> list[dict[str, Any]]:
+    def lines(inv: StoredInvoice) -> list[dict[str, Any]]:
         return [
             {
                 "code": ln.code,
@@ -542,3 +564,14 @@ def period_document(store: Store, agency: Agency, period: Period) -> dict[str, A
 
 def closed_summary(documents: list[dict[str, Any]], period: Period) -> dict[str, Any]:
     return {"period": str(period), "agencies": documents}
+
+
+def closed_period_document(
+    uow_factory: UnitOfWorkFactory, agency_id: str, period: Period
+) -> dict[str, Any] | None:
+    """The `close --json` document of the agency's period; None while it is open."""
+    with uow_factory() as uow:
+        agency, tenant = open_agency(uow, agency_id)
+        if tenant.periods.close_of(str(period)) is None:
+            return None
+        return period_document(tenant, agency, period)

@@ -14,7 +14,7 @@ from rebill.domain.money import format_micros_as_minor
 from rebill.domain.plan import Plan
 from rebill.domain.usage import PeriodUsage
 from rebill.services.notifications.webhooks import emit
-from rebill.services.ports import Alert, Mailer, Store, UnitOfWorkFactory
+from rebill.services.ports import AgencyView, Alert, Mailer, UnitOfWorkFactory
 
 LABELS = {
     "included_minutes": "included minutes used",
@@ -31,7 +31,7 @@ def _text(threshold: Fraction) -> str:
 
 
 def check_sub_account(
-    store: Store,
+    tenant: AgencyView,
     agency: Agency,
     sub: SubAccount,
     plan: Plan,
@@ -76,9 +76,9 @@ def check_sub_account(
                 recipients,
                 now,
             )
-            if store.add_alert(alert):
+            if tenant.alerts.add(alert):
                 fired.append(alert)
-                _announce(store, alert)
+                _announce(tenant, alert)
     threshold_micros = sub.top_up_threshold_micros
     if threshold_micros is not None and wallet_micros < threshold_micros:
         limit_text = format_micros_as_minor(threshold_micros, agency.currency)
@@ -92,14 +92,14 @@ def check_sub_account(
             recipients,
             now,
         )
-        if store.add_alert(alert):
+        if tenant.alerts.add(alert):
             fired.append(alert)
-            _announce(store, alert)
+            _announce(tenant, alert)
     return fired
 
 
 def check_agency_limit(
-    store: Store,
+    tenant: AgencyView,
     agency: Agency,
     period: str,
     exposure_micros: int,
@@ -121,13 +121,13 @@ def check_agency_limit(
         recipients,
         now,
     )
-    if not store.add_alert(alert):
+    if not tenant.alerts.add(alert):
         return None
-    _announce(store, alert)
+    _announce(tenant, alert)
     return alert
 
 
-def _announce(store: Store, alert: Alert) -> None:
+def _announce(tenant: AgencyView, alert: Alert) -> None:
     """The alert as a webhook event (credits.low for a low wallet, else alert.fired)."""
     data = {
         "sub_account": alert.sub_account_id or None,
@@ -137,18 +137,19 @@ def _announce(store: Store, alert: Alert) -> None:
         "message": alert.message,
     }
     kind = "credits.low" if alert.metric == "wallet_low" else "alert.fired"
-    emit(store, alert.agency_id, kind, data, alert.fired_at)
+    emit(tenant.webhooks, kind, data, alert.fired_at)
 
 
 def deliver_alerts(uow_factory: UnitOfWorkFactory, mailer: Mailer, now: datetime) -> int:
     """Send every undelivered alert that has recipients, each marked in its own commit."""
     with uow_factory() as uow:
-        pending = [a for a in uow.store.alerts(pending=True) if a.recipients]
+        pending = [a for a in uow.platform.alerts.all(pending=True) if a.recipients]
     sent = 0
     for alert in pending:
         uow = uow_factory()
         with uow:
-            agency = uow.store.get_agency(alert.agency_id)
+            tenant = uow.for_agency(alert.agency_id)
+            agency = tenant.agency.get()
             brand = agency.name if agency else alert.agency_id
             mailer.send(
                 alert.recipients,
@@ -156,7 +157,7 @@ def deliver_alerts(uow_factory: UnitOfWorkFactory, mailer: Mailer, now: datetime
                 f"{alert.message}.\n\nThis alert is sent once for this threshold and "
                 f"period.\n-- {brand}",
             )
-            uow.store.mark_alert_delivered(alert, now)
+            tenant.alerts.mark_delivered(alert, now)
             uow.commit()
         sent += 1
     return sent

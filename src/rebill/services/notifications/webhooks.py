@@ -30,7 +30,18 @@ from urllib.parse import urlsplit
 from rebill.domain.destination import is_public_address
 from rebill.domain.errors import ConflictError, FieldError, NotFoundError, ValidationError
 from rebill.domain.webhook import EVENT_TYPES, headers, new_secret, next_wait
-from rebill.services.ports import Store, UnitOfWorkFactory, WebhookSender
+from rebill.services.accounts.tenant import open_agency
+from rebill.services.ports import (
+    DeliveryOutcome,
+    DueDelivery,
+    QueuedEvent,
+    Subscription,
+    UnitOfWorkFactory,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookRepository,
+    WebhookSender,
+)
 
 deliveries_per_run_max = 500
 deliveries_per_agency_round_max = 10
@@ -102,16 +113,14 @@ def add_endpoint(
         )
     check_url(url, allow_private, resolve)
     secret = new_secret()
-    uow = uow_factory()
-    with uow:
-        if uow.store.get_agency(agency_id) is None:
-            raise NotFoundError(f"agency {agency_id!r} does not exist")
-        uow.store.lock_agency(agency_id, exclusive=True)  # two registrations count in turn
-        existing = uow.store.webhook_endpoints(agency_id)
-        disabled = [e["id"] for e in existing if e["disabled"] and e["url"] == url]
+    with uow_factory() as uow:
+        _, tenant = open_agency(uow, agency_id)
+        tenant.agency.lock(exclusive=True)  # two registrations count in turn
+        existing = tenant.webhooks.endpoints()
+        disabled = [e.id for e in existing if e.disabled and e.url == url]
         if disabled:
             endpoint_id = disabled[0]
-            uow.store.enable_webhook_endpoint(agency_id, endpoint_id, secret, events)
+            tenant.webhooks.enable_endpoint(endpoint_id, secret, events)
         elif len(existing) >= endpoints_per_agency_max:
             raise ConflictError(
                 f"agency {agency_id!r} has {len(existing)} webhook endpoints, the most allowed "
@@ -120,30 +129,28 @@ def add_endpoint(
             )
         else:
             endpoint_id = f"we_{uuid.uuid4().hex[:20]}"
-            uow.store.save_webhook_endpoint(agency_id, endpoint_id, url, secret, events, now)
+            tenant.webhooks.add_endpoint(endpoint_id, url, secret, events, now)
         uow.commit()
     return {"id": endpoint_id, "url": url, "events": events, "secret": secret}
 
 
 def enable_endpoint(uow_factory: UnitOfWorkFactory, agency_id: str, endpoint_id: str) -> None:
     """Send to a disabled endpoint again (same secret), its failure count cleared."""
-    uow = uow_factory()
-    with uow:
-        if not uow.store.enable_webhook_endpoint(agency_id, endpoint_id, None, None):
+    with uow_factory() as uow:
+        if not uow.for_agency(agency_id).webhooks.enable_endpoint(endpoint_id, None, None):
             raise NotFoundError(f"webhook endpoint {endpoint_id!r} does not exist")
         uow.commit()
 
 
 def emit(
-    store: Store,
-    agency_id: str,
+    webhooks: WebhookRepository,
     event_type: str,
     data: dict[str, Any],
     now: datetime,
-    endpoints: list[tuple[str, list[str]]] | None = None,
+    subscriptions: list[Subscription] | None = None,
 ) -> None:
     """Queue one event for every endpoint of the agency that wants it (same transaction);
-    `endpoints` saves the lookup when many events are emitted at once."""
+    `subscriptions` saves the lookup when many events are emitted at once."""
     assert event_type in EVENT_TYPES, event_type
     event_id = f"evt_{uuid.uuid4().hex[:24]}"
     payload = json.dumps(
@@ -151,19 +158,15 @@ def emit(
         separators=(",", ":"),
         sort_keys=True,
     )
-    if endpoints is None:
-        endpoints = store.webhook_endpoints_for(agency_id)
-    for endpoint_id, events in endpoints:
-        if not events or event_type in events:
-            store.queue_delivery(
-                agency_id,
-                f"msg_{uuid.uuid4().hex[:24]}",
-                endpoint_id,
-                event_id,
-                event_type,
-                payload,
-                now,
+    if subscriptions is None:
+        subscriptions = webhooks.subscriptions()
+    for subscription in subscriptions:
+        if not subscription.events or event_type in subscription.events:
+            delivery_id = f"msg_{uuid.uuid4().hex[:24]}"
+            event = QueuedEvent(
+                delivery_id, subscription.endpoint_id, event_id, event_type, payload
             )
+            webhooks.queue(event, now)
 
 
 def deliver_due(uow_factory: UnitOfWorkFactory, sender: WebhookSender, now: datetime) -> int:
@@ -171,10 +174,12 @@ def deliver_due(uow_factory: UnitOfWorkFactory, sender: WebhookSender, now: date
     (at most `delivery_threads_max` at once); each outcome is committed on its own, as soon as
     its agency's share is done. The number delivered."""
     with uow_factory() as uow:
-        due = uow.store.due_deliveries(now, deliveries_per_run_max, deliveries_per_agency_round_max)
-    shares: dict[str, list[dict[str, Any]]] = {}
+        due = uow.platform.deliveries.due(
+            now, deliveries_per_run_max, deliveries_per_agency_round_max
+        )
+    shares: dict[str, list[DueDelivery]] = {}
     for delivery in due:
-        shares.setdefault(delivery["agency_id"], []).append(delivery)
+        shares.setdefault(delivery.agency_id, []).append(delivery)
     if not shares:
         return 0
     delivered = 0
@@ -189,59 +194,98 @@ def deliver_due(uow_factory: UnitOfWorkFactory, sender: WebhookSender, now: date
 
 
 def _send_share(
-    sender: WebhookSender, share: list[dict[str, Any]], now: datetime
-) -> list[tuple[dict[str, Any], str | None]]:
+    sender: WebhookSender, share: list[DueDelivery], now: datetime
+) -> list[tuple[DueDelivery, str | None]]:
     """One agency's deliveries of a round, in order. An endpoint that fails is not tried again
     this round, and the share stops after `agency_round_seconds_max`; what is left stays due."""
     started = time.monotonic()
     failed: set[str] = set()
-    outcomes: list[tuple[dict[str, Any], str | None]] = []
+    outcomes: list[tuple[DueDelivery, str | None]] = []
     timestamp = int(now.timestamp())
     for delivery in share:
         if time.monotonic() - started >= agency_round_seconds_max:
             break
-        if delivery["endpoint_id"] in failed:
+        if delivery.endpoint_id in failed:
             continue
-        body = delivery["payload"]
-        sent_headers = headers(delivery["secret"], delivery["id"], timestamp, body)
-        error = sender.post(delivery["url"], sent_headers, body)
+        body = delivery.payload
+        sent_headers = headers(delivery.secret, delivery.id, timestamp, body)
+        error = sender.post(delivery.url, sent_headers, body)
         if error is not None:
-            failed.add(delivery["endpoint_id"])
+            failed.add(delivery.endpoint_id)
         outcomes.append((delivery, error))
     return outcomes
 
 
 def _record(
-    uow_factory: UnitOfWorkFactory, delivery: dict[str, Any], error: str | None, now: datetime
+    uow_factory: UnitOfWorkFactory, delivery: DueDelivery, error: str | None, now: datetime
 ) -> None:
     """The attempt's outcome on the delivery (delivered, retried later, or failed) and on its
     endpoint's health: `endpoint_failures_max` failures in a row disable it."""
-    agency_id, endpoint_id = delivery["agency_id"], delivery["endpoint_id"]
-    attempts = delivery["attempts"] + 1
-    uow = uow_factory()
-    with uow:
-        failures = uow.store.count_endpoint_result(agency_id, endpoint_id, ok=error is None)
+    endpoint_id = delivery.endpoint_id
+    attempts = delivery.attempts + 1
+    with uow_factory() as uow:
+        webhooks = uow.for_agency(delivery.agency_id).webhooks
+        failures = webhooks.count_endpoint_result(endpoint_id, ok=error is None)
         if error is None:
-            uow.store.finish_delivery(
-                agency_id, delivery["id"], "delivered", attempts, now, "", now
-            )
+            outcome = DeliveryOutcome("delivered", attempts, now, "", now)
         else:
             wait = next_wait(attempts)
             if failures >= endpoint_failures_max:
                 # Its other pending deliveries fail with the reason; this one keeps its error.
-                uow.store.disable_webhook_endpoint(agency_id, endpoint_id, now, ENDPOINT_DISABLED)
+                webhooks.disable_endpoint(endpoint_id, now, ENDPOINT_DISABLED)
                 wait = None
             status = "pending" if wait is not None else "failed"
             next_attempt_at = now + wait if wait is not None else now
-            uow.store.finish_delivery(
-                agency_id, delivery["id"], status, attempts, next_attempt_at, error, None
-            )
+            outcome = DeliveryOutcome(status, attempts, next_attempt_at, error, None)
+        webhooks.finish_delivery(delivery.id, outcome)
         uow.commit()
 
 
 def replay(uow_factory: UnitOfWorkFactory, agency_id: str, delivery_id: str, now: datetime) -> None:
-    uow = uow_factory()
-    with uow:
-        if not uow.store.replay_delivery(agency_id, delivery_id, now):
+    with uow_factory() as uow:
+        if not uow.for_agency(agency_id).webhooks.replay_delivery(delivery_id, now):
             raise NotFoundError(f"delivery {delivery_id!r} does not exist")
         uow.commit()
+
+
+def endpoint_document(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    """An endpoint as the API and the CLI show it (never its secret)."""
+    disabled_at = endpoint.disabled_at
+    return {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "events": list(endpoint.events),
+        "created_at": endpoint.created_at.isoformat(),
+        "disabled": disabled_at is not None,
+        "disabled_at": disabled_at.isoformat() if disabled_at else None,
+        "consecutive_failures": endpoint.consecutive_failures,
+    }
+
+
+def delivery_document(delivery: WebhookDelivery) -> dict[str, Any]:
+    delivered_at = delivery.delivered_at
+    return {
+        "id": delivery.id,
+        "endpoint": delivery.endpoint_id,
+        "event_id": delivery.event_id,
+        "event_type": delivery.event_type,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "last_error": delivery.last_error or None,
+        "next_attempt_at": delivery.next_attempt_at.isoformat(),
+        "delivered_at": delivered_at.isoformat() if delivered_at else None,
+    }
+
+
+def list_endpoints(uow_factory: UnitOfWorkFactory, agency_id: str) -> list[dict[str, Any]]:
+    """The agency's endpoints, as documents."""
+    with uow_factory() as uow:
+        endpoints = uow.for_agency(agency_id).webhooks.endpoints()
+    return [endpoint_document(e) for e in endpoints]
+
+
+def list_deliveries(uow_factory: UnitOfWorkFactory, agency_id: str) -> list[dict[str, Any]]:
+    """The agency's deliveries, oldest first, as documents."""
+    with uow_factory() as uow:
+        deliveries = uow.for_agency(agency_id).webhooks.deliveries()
+    return [delivery_document(d) for d in deliveries]

@@ -10,7 +10,7 @@ Linking an account by its id (`link_gateway` with an account) is the operator's 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -54,8 +54,16 @@ from rebill.domain.money import (
     to_micros,
 )
 from rebill.domain.plan import NUMBER_TYPES, UNLIMITED, Limits, Plan
+from rebill.services.accounts.tenant import open_agency, require_sub_account
 from rebill.services.payments.link_state import accept_state, issue_state, new_nonce
-from rebill.services.ports import PaymentGateway, Store, UnitOfWorkFactory
+from rebill.services.ports import (
+    AgencyView,
+    Checkout,
+    GatewayCustomer,
+    GatewayLink,
+    PaymentGateway,
+    UnitOfWorkFactory,
+)
 
 STRIPE = "stripe"
 MANUAL = "manual"  # built in: payments recorded by an agency user, no adapter
@@ -84,29 +92,29 @@ class GatewayContext:
         return sorted({MANUAL, STRIPE, *self.gateways})
 
 
-def linked_account(store: Store, agency_id: str, charging: bool = False) -> tuple[str, str]:
+def linked_account(tenant: AgencyView, charging: bool = False) -> tuple[str, str]:
     """(provider, account) of the gateway account the agency's clients pay through; with
     `charging`, only once that account can take charges."""
-    link = store.gateway_link(agency_id)
-    if link is None or link[0] == MANUAL or not link[1]:
+    agency_id = tenant.agency_id
+    link = tenant.gateway.link()
+    if link is None or link.provider == MANUAL or not link.account_id:
         raise ConflictError(
             f"agency {agency_id!r} has no Stripe account linked (nor another gateway's): "
             "link one with `rebill gateway link`; the manual gateway takes payments "
             "outside rebill (`rebill credits add`, `rebill invoices pay`)"
         )
-    if charging and not link[2]:
+    if charging and not link.charges_enabled:
         raise ConflictError(
-            f"the {link[0]} account {link[1]} of agency {agency_id!r} cannot take charges "
-            f"yet: finish its onboarding (rebill gateway onboard --agency {agency_id})"
+            f"the {link.provider} account {link.account_id} of agency {agency_id!r} cannot "
+            f"take charges yet: finish its onboarding (rebill gateway onboard --agency "
+            f"{agency_id})"
         )
-    return link[0], link[1]
+    return link.provider, link.account_id
 
 
-def agency_of(store: Store, agency_id: str) -> Agency:
-    agency = store.get_agency(agency_id)
-    if agency is None:
-        raise NotFoundError(f"agency {agency_id!r} does not exist")
-    return agency
+def _stripe_account(link: GatewayLink | None) -> str | None:
+    """The Stripe account linked, if the agency's link is one."""
+    return link.account_id if link and link.provider == STRIPE and link.account_id else None
 
 
 def require_gateway(context: GatewayContext, provider: str = STRIPE) -> PaymentGateway:
@@ -156,15 +164,13 @@ def link_gateway(
             )
         status = require_gateway(context, provider).account_status(account_id)
         charges_enabled, details_submitted = status.charges_enabled, status.details_submitted
-    uow = uow_factory()
-    with uow:
-        agency_of(uow.store, agency_id)
-        holder = uow.store.agency_for_account(account_id) if account_id else None
+    with uow_factory() as uow:
+        _, tenant = open_agency(uow, agency_id)
+        holder = uow.platform.agencies.for_gateway_account(account_id) if account_id else None
         if holder and holder != agency_id:
             raise ConflictError(f"{account_id} is linked to agency {holder!r}")
-        uow.store.save_gateway_link(
-            agency_id, provider, account_id, charges_enabled, details_submitted, now
-        )
+        link = GatewayLink(provider, account_id, charges_enabled, details_submitted)
+        tenant.gateway.save_link(link, now)
         uow.commit()
     return gateway_status(uow_factory, context, agency_id)
 
@@ -212,21 +218,23 @@ def onboard(
         )
     gateway = require_gateway(context)
     with uow_factory() as uow:
-        agency_of(uow.store, agency_id)
-        link = uow.store.gateway_link(agency_id)
-    if link and link[0] == "stripe" and link[1] and link[3]:
+        _, tenant = open_agency(uow, agency_id)
+        link = tenant.gateway.link()
+    linked = _stripe_account(link)
+    if link and linked and link.details_submitted:
         raise ConflictError(
-            f"agency {agency_id!r} is linked to {link[1]}, which is onboarded already "
+            f"agency {agency_id!r} is linked to {linked}, which is onboarded already "
             "(rebill gateway status)"
         )
-    if link and link[0] == "stripe" and link[1]:
-        account, charges, details = link[1], link[2], link[3]
+    if link and linked:
+        account, charges = linked, link.charges_enabled
     else:
         status = gateway.create_account(country, email)
-        account, charges, details = status.account_id, status.charges_enabled, False
-        uow = uow_factory()
-        with uow:
-            uow.store.save_gateway_link(agency_id, "stripe", account, charges, details, now)
+        account, charges = status.account_id, status.charges_enabled
+        with uow_factory() as uow:
+            uow.for_agency(agency_id).gateway.save_link(
+                GatewayLink(STRIPE, account, charges, False), now
+            )
             uow.commit()
     refresh_url, return_url = onboarding_urls(uow_factory, context, agency_id, session_sha256, now)
     url = gateway.account_link(account, refresh_url, return_url)
@@ -247,14 +255,15 @@ def onboarding_link(
         uow_factory, context.signing_secret, state, PURPOSE_ONBOARD_REFRESH, session_sha256, now
     )
     with uow_factory() as uow:
-        link = uow.store.gateway_link(used.agency_id)
-    if link is None or link[0] != "stripe" or not link[1]:
+        link = uow.for_agency(used.agency_id).gateway.link()
+    account = _stripe_account(link)
+    if link is None or account is None:
         raise NotFoundError(f"agency {used.agency_id!r} has no Stripe account to onboard")
-    if link[3]:
-        raise ConflictError(f"{link[1]} is onboarded already")
+    if link.details_submitted:
+        raise ConflictError(f"{account} is onboarded already")
     bound = session_sha256 if used.session_bound else None
     refresh_url, return_url = onboarding_urls(uow_factory, context, used.agency_id, bound, now)
-    return require_gateway(context).account_link(link[1], refresh_url, return_url)
+    return require_gateway(context).account_link(account, refresh_url, return_url)
 
 
 def refresh_link(
@@ -270,15 +279,13 @@ def refresh_link(
         uow_factory, context.signing_secret, state, PURPOSE_ONBOARD_RETURN, session_sha256, now
     ).agency_id
     with uow_factory() as uow:
-        link = uow.store.gateway_link(agency_id)
-    if link is None or link[0] != "stripe" or not link[1]:
+        account = _stripe_account(uow.for_agency(agency_id).gateway.link())
+    if account is None:
         raise NotFoundError(f"agency {agency_id!r} has no Stripe account linked")
-    status = require_gateway(context).account_status(link[1])
-    uow = uow_factory()
-    with uow:
-        uow.store.save_gateway_link(
-            agency_id, "stripe", link[1], status.charges_enabled, status.details_submitted, now
-        )
+    status = require_gateway(context).account_status(account)
+    with uow_factory() as uow:
+        link = GatewayLink(STRIPE, account, status.charges_enabled, status.details_submitted)
+        uow.for_agency(agency_id).gateway.save_link(link, now)
         uow.commit()
     return gateway_status(uow_factory, context, agency_id)
 
@@ -293,7 +300,7 @@ def oauth_url(
 ) -> str:
     """Where an agency with its own Standard account authorizes the platform."""
     with uow_factory() as uow:
-        agency_of(uow.store, agency_id)
+        open_agency(uow, agency_id)
     state = issue_state(
         uow_factory, context.signing_secret, agency_id, PURPOSE_OAUTH, session_sha256, now
     )
@@ -334,11 +341,12 @@ def link_oauth_code(
     charges is not relinked this way (an operator relinks it with `rebill gateway link`)."""
     _require_code(code)
     with uow_factory() as uow:
-        link = uow.store.gateway_link(agency_id)
+        link = uow.for_agency(agency_id).gateway.link()
     account = require_gateway(context).oauth_exchange(code)
-    if link and link[0] == STRIPE and link[1] and link[1] != account and link[2]:
+    linked = _stripe_account(link)
+    if link and linked and linked != account and link.charges_enabled:
         raise ConflictError(
-            f"agency {agency_id!r} is linked to {link[1]}, which takes charges; it is not "
+            f"agency {agency_id!r} is linked to {linked}, which takes charges; it is not "
             f"replaced by {account} through OAuth (an operator can: rebill gateway link)"
         )
     return link_gateway(uow_factory, context, agency_id, "stripe", account, now)
@@ -363,46 +371,44 @@ def set_application_fee(
                 )
             ]
         )
-    uow = uow_factory()
-    with uow:
-        agency_of(uow.store, agency_id)
-        if not uow.store.set_application_fee_bps(agency_id, int(bps)):
+    with uow_factory() as uow:
+        _, tenant = open_agency(uow, agency_id)
+        if not tenant.gateway.set_application_fee_bps(int(bps)):
             raise ConflictError(f"agency {agency_id!r} has no gateway linked yet")
         uow.commit()
     return {"agency": agency_id, "application_fee_percent": str(value.normalize())}
 
 
-def readiness(store: Store, context: GatewayContext, agency: Agency) -> TaxReadiness:
-    link = store.gateway_link(agency.id)
+def readiness(tenant: AgencyView, context: GatewayContext, agency: Agency) -> TaxReadiness:
+    account = _stripe_account(tenant.gateway.link())
     if agency.tax.mode != "stripe":
         return tax_readiness(agency.tax.mode, None)
-    if link is None or link[0] != "stripe" or not link[1]:
+    if account is None:
         return tax_readiness("stripe", None)
-    return tax_readiness("stripe", require_gateway(context).tax_settings(link[1]))
+    return tax_readiness("stripe", require_gateway(context).tax_settings(account))
 
 
 def gateway_status(
     uow_factory: UnitOfWorkFactory, context: GatewayContext, agency_id: str
 ) -> dict[str, Any]:
     with uow_factory() as uow:
-        agency = agency_of(uow.store, agency_id)
-        link = uow.store.gateway_link(agency_id)
-        tax = readiness(uow.store, context, agency)
-        fee_bps = uow.store.application_fee_bps(agency_id)
-    provider, account, charges, details = link or (None, None, False, False)
+        agency, tenant = open_agency(uow, agency_id)
+        link = tenant.gateway.link()
+        tax = readiness(tenant, context, agency)
+        fee_bps = tenant.gateway.application_fee_bps()
     return {
-        "provider": provider,
-        "account": account,
-        "charges_enabled": charges,
-        "details_submitted": details,
+        "provider": link.provider if link else None,
+        "account": link.account_id if link else None,
+        "charges_enabled": link.charges_enabled if link else False,
+        "details_submitted": link.details_submitted if link else False,
         "application_fee_percent": str((Decimal(fee_bps) / 100).normalize()),
         "tax": tax.document(),
     }
 
 
-def require_tax_ready(store: Store, context: GatewayContext, agency: Agency) -> None:
+def require_tax_ready(tenant: AgencyView, context: GatewayContext, agency: Agency) -> None:
     """Refuse before any Stripe call that would fail with a vague error."""
-    _refuse_unless_ready(readiness(store, context, agency))
+    _refuse_unless_ready(readiness(tenant, context, agency))
 
 
 def _refuse_unless_ready(tax: TaxReadiness) -> None:
@@ -450,39 +456,24 @@ def create_checkout(
                 )
             ]
         )
-    uow = uow_factory()
-    with uow:
-        store = uow.store
-        agency = agency_of(store, agency_id)
-        sub = store.get_sub_account(agency_id, sub_account_id)
-        if sub is None:
-            raise NotFoundError(
-                f"sub-account {sub_account_id!r} does not exist in agency {agency_id!r}"
-            )
-        provider, account = linked_account(store, agency_id)
+    with uow_factory() as uow:
+        agency, tenant = open_agency(uow, agency_id)
+        sub = require_sub_account(tenant, sub_account_id)
+        provider, account = linked_account(tenant)
         taxed = action != "invoice"  # an invoice carries its own tax
         if taxed:
-            require_tax_ready(store, context, agency)
-            history = store.plan_history_of(agency_id, sub_account_id)
+            require_tax_ready(tenant, context, agency)
             amount_micros, detail, description = _price(
-                agency,
-                history,
-                store.numbers_of(agency_id, sub_account_id),
-                _limits(store, agency_id, sub_account_id, history, now),
-                store.plans(agency_id),
-                action,
-                amount,
-                plan_id,
-                number_type,
-                now,
+                tenant, agency, sub, action, amount, plan_id, number_type, now
             )
         else:
-            amount_micros, detail, description = _open_invoice(store, sub, invoice)
+            amount_micros, detail, description = _open_invoice(tenant, sub, invoice)
         currency = agency.currency
         amount_minor = micros_to_minor(amount_micros, currency)
         manual_tax = 0
         if taxed and agency.tax.mode == "manual" and not agency.tax.inclusive:
             manual_tax = agency.tax.line_tax_minor(amount_minor)
+        gateway = require_gateway(context, provider)
         request = CheckoutRequest(
             action=action,
             description=description,
@@ -501,20 +492,19 @@ def create_checkout(
             tax_minor=manual_tax,
             # The platform's fee, on the amount before tax (tax is the agency's to remit).
             application_fee_minor=application_fee_minor(
-                amount_minor, store.application_fee_bps(agency_id)
+                amount_minor, tenant.gateway.application_fee_bps()
             ),
-        )
-        gateway = require_gateway(context, provider)
-        request = replace(
-            request,
-            customer_id=_customer(store, gateway, provider, account, sub, now),
+            customer_id=_customer(tenant, gateway, provider, account, sub, now),
             save_card=True,
         )
         key = f"checkout:{agency_id}:{sub_account_id}:{action}:{detail}:{now.isoformat()}"
         session = gateway.create_checkout(account, request, key)
         tax_minor = session.tax_minor or manual_tax
-        store.save_checkout(
-            agency_id, session.id, sub_account_id, action, detail, amount_minor, tax_minor, now
+        tenant.checkouts.add(
+            Checkout(
+                session.id, sub_account_id, action, detail, amount_minor, tax_minor, "open", False
+            ),
+            now,
         )
         uow.commit()
     return {
@@ -527,14 +517,14 @@ def create_checkout(
     }
 
 
-def _open_invoice(store: Store, sub: SubAccount, number: str | None) -> tuple[int, str, str]:
+def _open_invoice(tenant: AgencyView, sub: SubAccount, number: str | None) -> tuple[int, str, str]:
     """(total in micros, number, description) of one of the client's open invoices."""
-    found = store.invoices(agency_id=sub.agency_id, number=number or "")
+    found = tenant.invoices.find(number=number or "")
     if not found or found[0].sub_account_id != sub.id or found[0].kind != "retail":
         raise NotFoundError(f"invoice {number!r} does not exist")
     if found[0].status != "open":
         raise ConflictError(f"{number} is {found[0].status}: there is nothing to pay")
-    attempts = store.payments_of(sub.agency_id, found[0].number)
+    attempts = tenant.payments.of_invoice(found[0].number)
     if attempts and attempts[-1].status == "pending":
         raise ConflictError(
             f"a payment of {number} is on its way; its outcome is known in a few minutes"
@@ -548,7 +538,7 @@ def _open_invoice(store: Store, sub: SubAccount, number: str | None) -> tuple[in
 
 
 def _customer(
-    store: Store,
+    tenant: AgencyView,
     gateway: PaymentGateway,
     provider: str,
     account: str,
@@ -557,17 +547,37 @@ def _customer(
 ) -> str:
     """The client's customer on the agency's account, created on its first checkout (its
     card is saved when a checkout completes)."""
-    saved = store.gateway_customer(sub.agency_id, sub.id)
-    if saved is not None and saved[0] == provider and saved[1] == account:
-        return saved[2].customer_id
+    saved = tenant.gateway.customer(sub.id)
+    if saved is not None and saved.provider == provider and saved.account_id == account:
+        return saved.card.customer_id
     customer = gateway.create_customer(account, sub.name, sub.email or None)
-    store.save_gateway_customer(
-        sub.agency_id, sub.id, provider, account, SavedCard(customer, "", ""), now
-    )
+    card = SavedCard(customer, "", "")
+    tenant.gateway.save_customer(sub.id, GatewayCustomer(provider, account, card), now)
     return customer
 
 
 def _price(
+    tenant: AgencyView,
+    agency: Agency,
+    sub: SubAccount,
+    action: str,
+    amount: str | None,
+    plan_id: str | None,
+    number_type: str | None,
+    now: datetime,
+) -> tuple[int, str, str]:
+    """What the client's action costs now, from its plan history, numbers and limits."""
+    history = tenant.plans.history_of(sub.id)
+    plan = plan_at(history, now) or (history[0].plan if history else None)
+    limits = sub.limits.over(plan.limits if plan else Limits())
+    held = tenant.numbers.of(sub.id)
+    plans = tenant.plans.all()
+    return _price_of(
+        agency, history, held, limits, plans, action, amount, plan_id, number_type, now
+    )
+
+
+def _price_of(
     agency: Agency,
     history: list[PlanChange],
     held: list[HeldNumber],
@@ -635,13 +645,3 @@ def _price(
     price = current.number_monthly_micros.get(number_type, 0)
     micros = prorated(price, now, agency.tz)
     return micros, number_type, f"{number_type.replace('_', '-')} number (prorated month)"
-
-
-def _limits(
-    store: Store, agency_id: str, sub_account_id: str, history: list[PlanChange], now: datetime
-) -> Limits:
-    """The sub-account's overrides on top of its current plan's limits."""
-    sub = store.get_sub_account(agency_id, sub_account_id)
-    plan = plan_at(history, now) or (history[0].plan if history else None)
-    base = plan.limits if plan else Limits()
-    return sub.limits.over(base) if sub else base

@@ -10,14 +10,23 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from rebill.domain.account import Agency
 from rebill.domain.charges import HeldNumber, PlanChange, number_rental_charge, plan_change_charge
 from rebill.domain.errors import GatewayError
 from rebill.domain.gateway import ChargeOutcome, PaymentAttempt
 from rebill.domain.tax import TaxPolicy
-from rebill.services.invoicing.billing import add_credits, issue_receipt
+from rebill.services.accounts.tenant import open_agency
+from rebill.services.invoicing.billing import issue_receipt, purchase_credits
 from rebill.services.payments.collect import apply_outcome, payment_event, refund_duplicates
-from rebill.services.payments.gateway import STRIPE, GatewayContext, agency_of, require_gateway
-from rebill.services.ports import Store, UnitOfWorkFactory
+from rebill.services.payments.gateway import STRIPE, GatewayContext, require_gateway
+from rebill.services.ports import (
+    AgencyView,
+    Checkout,
+    GatewayCustomer,
+    GatewayLink,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 logger = logging.getLogger("rebill.gateway")
 CHECKOUT_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
@@ -31,36 +40,30 @@ def handle_event(
     event_id = str(event.get("id", ""))
     event_type = str(event.get("type", ""))
     account = event.get("account")
-    uow = uow_factory()
-    with uow:
-        store = uow.store
-        if not store.record_gateway_event("stripe", event_id, event_type, account, now):
+    with uow_factory() as uow:
+        if not uow.platform.gateway.record_event("stripe", event_id, event_type, account, now):
             return "replay ignored"
-        agency_id = store.agency_for_account(account) if account else None
+        agency_id = uow.platform.agencies.for_gateway_account(account) if account else None
         outcome = "ignored"
         if agency_id and event_type in CHECKOUT_EVENTS:
             session = event.get("data", {}).get("object", {})
             if session.get("payment_status", "paid") in ("paid", "no_payment_required"):
-                outcome = _apply_checkout(store, context, agency_id, session, now)
+                outcome = _apply_checkout(uow, context, agency_id, session, now)
             else:  # a bank debit on its way: `async_payment_succeeded` applies it
                 outcome = "awaiting payment"
         elif agency_id and event_type == "account.updated":
             status = require_gateway(context).account_status(str(account))  # the current state
-            store.save_gateway_link(
-                agency_id,
-                "stripe",
-                str(account),
-                status.charges_enabled,
-                status.details_submitted,
-                now,
+            link = GatewayLink(
+                STRIPE, str(account), status.charges_enabled, status.details_submitted
             )
+            uow.for_agency(agency_id).gateway.save_link(link, now)
             outcome = "account refreshed"
         elif agency_id and event_type == "tax.settings.updated":
             outcome = "tax settings re-read on next use"
         elif event_type in PAYMENT_EVENTS:
             # The platform's own events (wholesale invoices) carry no `account`.
             intent = event.get("data", {}).get("object", {})
-            outcome = payment_event(store, event_type, intent, account, now)
+            outcome = payment_event(uow, event_type, intent, account, now)
         uow.commit()
     if agency_id or event_type in PAYMENT_EVENTS:
         # A payment that found its invoice paid already goes back now, after the commit.
@@ -72,109 +75,127 @@ def handle_event(
 
 
 def _apply_checkout(
-    store: Store,
+    uow: UnitOfWork,
     context: GatewayContext,
     agency_id: str,
     session: dict[str, Any],
     now: datetime,
 ) -> str:
-    checkout = store.checkout(agency_id, str(session.get("id")), for_update=True)
+    agency, tenant = open_agency(uow, agency_id)
+    checkout = tenant.checkouts.get(str(session.get("id")), for_update=True)
     if checkout is None:
         return "unknown checkout"
-    if checkout["applied"]:
+    if checkout.applied:
         return "already applied"
-    agency = agency_of(store, agency_id)
-    sub_id = checkout["sub_account"]
     details = session.get("total_details") or {}
     # The tax Stripe finally charged (0 is a real answer); the estimate only when it is absent.
-    tax_minor = int(details["amount_tax"] if "amount_tax" in details else checkout["tax_minor"])
+    tax_minor = int(details.get("amount_tax", checkout.tax_minor))
     tax = _session_tax(agency.tax, session, tax_minor)
+    result = f"{checkout.action} applied"
     receipt: str | None = None
-    result = f"{checkout['action']} applied"
-    if checkout["action"] == "invoice":
-        result = _pay_invoice(store, agency_id, checkout, session, now)
-    elif checkout["action"] == "credits":
-        receipt, _ = add_credits(
-            store,
-            agency_id,
-            sub_id,
-            checkout["detail"],
-            now,
-            checkout["id"],
-            tax_minor,
-            "stripe",
-            tax,
-        )
-    elif checkout["action"] == "upgrade":
-        history = store.plan_history_of(agency_id, sub_id)
-        plan = store.plans(agency_id, {checkout["detail"]})[checkout["detail"]]
-        change = PlanChange(now, plan, "upgrade")
-        store.drop_future_changes(agency_id, sub_id, now)
-        store.add_plan_change(agency_id, sub_id, change, now)
-        charge = plan_change_charge([*history, change], len(history), agency.tz)
-        if charge is not None:
-            receipt = issue_receipt(store, agency, sub_id, charge, now, tax_minor, "stripe", tax)
-    elif checkout["action"] == "number":
-        number = HeldNumber(_next_number(store, agency_id), checkout["detail"], now, None)
-        store.add_number(agency_id, sub_id, number)
-        history = store.plan_history_of(agency_id, sub_id)
-        held = store.numbers(agency_id).get(sub_id, [])
-        charge = number_rental_charge(number, held, history, agency.tz)
-        if charge is not None:
-            receipt = issue_receipt(store, agency, sub_id, charge, now, tax_minor, "stripe", tax)
+    if checkout.action == "invoice":
+        result = _pay_invoice(tenant, agency, checkout, session, now)
+    else:
+        receipt = _apply_action(tenant, agency, checkout, now, tax_minor, tax)
+    account = _account_of(tenant)
     if receipt and session.get("payment_intent"):
         # What paid the receipt, so that a refund can go back through it.
         paid = PaymentAttempt(
             receipt,
             1,
-            f"checkout:{checkout['id']}",
+            f"checkout:{checkout.id}",
             STRIPE,
-            _account_of(store, agency_id),
+            account,
             int(session.get("amount_total") or 0),
             "succeeded",
             str(session["payment_intent"]),
         )
-        store.save_payment(agency_id, paid, now)
-    account = _account_of(store, agency_id)
+        tenant.payments.save(paid, now)
     if session.get("payment_intent") and session.get("customer"):
-        # The card the client paid with, kept for the off-session charge of its invoices.
-        try:
-            card = require_gateway(context).card_of_payment(account, str(session["payment_intent"]))
-        except GatewayError:  # the purchase stands; the card is saved at the next checkout
-            logger.warning("could not read the card of %s", session["payment_intent"])
-            card = None
-        if card is not None:
-            store.save_gateway_customer(agency_id, sub_id, STRIPE, account, card, now)
-    store.complete_checkout(agency_id, checkout["id"], now)
+        _keep_card(tenant, context, checkout.sub_account_id, account, session, now)
+    tenant.checkouts.complete(checkout.id, now)
     return result
 
 
+def _apply_action(
+    tenant: AgencyView,
+    agency: Agency,
+    checkout: Checkout,
+    now: datetime,
+    tax_minor: int,
+    tax: TaxPolicy,
+) -> str | None:
+    """The client's action paid by the checkout (credits, an upgrade, a number), and the
+    number of its receipt."""
+    sub_id = checkout.sub_account_id
+    if checkout.action == "credits":
+        receipt, _ = purchase_credits(
+            tenant, agency, sub_id, checkout.detail, now, checkout.id, tax_minor, STRIPE, tax
+        )
+        return receipt
+    if checkout.action == "upgrade":
+        history = tenant.plans.history_of(sub_id)
+        plan = tenant.plans.all({checkout.detail})[checkout.detail]
+        change = PlanChange(now, plan, "upgrade")
+        tenant.plans.drop_changes_after(sub_id, now)
+        tenant.plans.add_change(sub_id, change, now)
+        charge = plan_change_charge([*history, change], len(history), agency.tz)
+    elif checkout.action == "number":
+        number = HeldNumber(_next_number(tenant), checkout.detail, now, None)
+        tenant.numbers.add(sub_id, number)
+        history = tenant.plans.history_of(sub_id)
+        held = tenant.numbers.all().get(sub_id, [])
+        charge = number_rental_charge(number, held, history, agency.tz)
+    else:
+        return None
+    if charge is None:
+        return None
+    return issue_receipt(tenant, agency, sub_id, charge, now, tax_minor, STRIPE, tax)
+
+
+def _keep_card(
+    tenant: AgencyView,
+    context: GatewayContext,
+    sub_id: str,
+    account: str | None,
+    session: dict[str, Any],
+    now: datetime,
+) -> None:
+    """The card the client paid with, kept for the off-session charge of its invoices."""
+    try:
+        card = require_gateway(context).card_of_payment(account, str(session["payment_intent"]))
+    except GatewayError:  # the purchase stands; the card is saved at the next checkout
+        logger.warning("could not read the card of %s", session["payment_intent"])
+        return
+    if card is not None:
+        tenant.gateway.save_customer(sub_id, GatewayCustomer(STRIPE, account, card), now)
+
+
 def _pay_invoice(
-    store: Store,
-    agency_id: str,
-    checkout: dict[str, Any],
+    tenant: AgencyView,
+    agency: Agency,
+    checkout: Checkout,
     session: dict[str, Any],
     now: datetime,
 ) -> str:
     """A client paid an open invoice on the hosted page: one more attempt, succeeded. If the
     invoice was paid meanwhile (an off-session charge), this one is a duplicate and goes back
     (`refund_duplicates`, right after this event's commit)."""
-    number, intent = str(checkout["detail"]), str(session.get("payment_intent") or "")
-    agency = agency_of(store, agency_id)
-    store.lock_invoice(agency_id, number)
-    serial = len(store.payments_of(agency_id, number, for_update=True)) + 1
+    number, intent = checkout.detail, str(session.get("payment_intent") or "")
+    tenant.invoices.lock(number)
+    serial = len(tenant.payments.of_invoice(number, for_update=True)) + 1
     attempt = PaymentAttempt(
         number,
         serial,
-        f"checkout:{checkout['id']}",
+        f"checkout:{checkout.id}",
         STRIPE,
-        _account_of(store, agency_id),
+        _account_of(tenant),
         int(session.get("amount_total") or 0),
         "pending",
         intent,
     )
-    store.save_payment(agency_id, attempt, now)
-    done = apply_outcome(store, agency, number, serial, ChargeOutcome("succeeded", intent), now)
+    tenant.payments.save(attempt, now)
+    done = apply_outcome(tenant, agency, number, serial, ChargeOutcome("succeeded", intent), now)
     return "invoice paid" if done.status == "succeeded" else "invoice paid already: refunding"
 
 
@@ -187,15 +208,15 @@ def _session_tax(policy: TaxPolicy, session: dict[str, Any], tax_minor: int) -> 
     return replace(policy, behavior="inclusive" if inclusive else "exclusive")
 
 
-def _next_number(store: Store, agency_id: str) -> str:
+def _next_number(tenant: AgencyView) -> str:
     """A number from the agency's test range (the voice platform assigns real ones)."""
-    taken = {n.e164 for group in store.numbers(agency_id).values() for n in group}
+    taken = {n.e164 for group in tenant.numbers.all().values() for n in group}
     serial = len(taken) + 1
     while f"+1555900{serial:04d}" in taken:
         serial += 1
     return f"+1555900{serial:04d}"
 
 
-def _account_of(store: Store, agency_id: str) -> str | None:
-    link = store.gateway_link(agency_id)
-    return link[1] if link else None
+def _account_of(tenant: AgencyView) -> str | None:
+    link = tenant.gateway.link()
+    return link.account_id if link else None

@@ -26,7 +26,8 @@ def signing_secret(uow_factory: UnitOfWorkFactory, configured: str, now: datetim
         return configured
     uow = uow_factory()
     with uow:
-        secret = uow.link_states.signing_secret(secrets.token_urlsafe(generated_secret_bytes), now)
+        candidate = secrets.token_urlsafe(generated_secret_bytes)
+        secret = uow.platform.gateway.link_state_secret(candidate, now)
         uow.commit()
     return secret
 
@@ -73,9 +74,8 @@ def accept_state(
     )
     uow = uow_factory()
     with uow:
-        fresh = uow.link_states.consume(
-            state.agency_id, state.nonce, state.purpose, state.expires_at, now
-        )
+        link_states = uow.for_agency(state.agency_id).link_states
+        fresh = link_states.consume(state.nonce, state.purpose, state.expires_at, now)
         if not fresh:
             raise ConflictError(
                 "this link was used already (each works once): start again from the panel"

@@ -13,8 +13,9 @@ from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.period import Period
 from rebill.domain.plan import UNLIMITED
 from rebill.domain.rating import DIRECTIONS
+from rebill.services.accounts.tenant import open_agency
 from rebill.services.notifications.alerts import check_agency_limit
-from rebill.services.ports import Store, UnitOfWork
+from rebill.services.ports import PlatformView, UnitOfWorkFactory
 
 # A slot whose call never reports back is freed after its longest allowed duration plus this;
 # an unbounded call holds its slot for `slot_unbounded_seconds`.
@@ -40,7 +41,7 @@ class Authorization:
 
 
 def authorize_call(
-    uow: UnitOfWork,
+    uow_factory: UnitOfWorkFactory,
     agency_id: str,
     sub_account_id: str,
     direction: str,
@@ -57,28 +58,24 @@ def authorize_call(
                 )
             ]
         )
-    with uow:
-        store = uow.store
-        agency = store.get_agency(agency_id)
-        if agency is None:
-            raise NotFoundError(f"agency {agency_id!r} does not exist")
+    with uow_factory() as uow:
+        agency, tenant = open_agency(uow, agency_id)
         period = str(Period.containing(now, agency.tz))
-        snapshot = store.authorization_snapshot(agency_id, sub_account_id, period, now, call_id)
+        snapshot = tenant.usage.authorization_snapshot(sub_account_id, period, now, call_id)
         if snapshot is None:
             raise NotFoundError(
                 f"sub-account {sub_account_id!r} does not exist in agency {agency_id!r}"
             )
-        history = store.plan_history_of(agency_id, sub_account_id)
+        history = tenant.plans.history_of(sub_account_id)
         plan = plan_at(history, now) or history[0].plan
         sub = snapshot.sub_account
         over_limit = False
         if agency.credit_limit_micros is not None:
-            exposure = store.agency_exposure_micros(agency_id)
+            exposure = tenant.usage.exposure_micros()
             over_limit = exposure >= agency.credit_limit_micros
             if over_limit:
-                check_agency_limit(
-                    store, agency, period, exposure, now, _both_sides(store, agency_id)
-                )
+                recipients = _both_sides(uow.platform, tenant.brand.get().support_email)
+                check_agency_limit(tenant, agency, period, exposure, now, recipients)
         limit = sub.limits.over(plan.limits).parallel_calls
         decision = decide(
             AuthorizationInput(
@@ -100,13 +97,13 @@ def authorize_call(
             longest = decision.max_duration_seconds
             hold = slot_unbounded_seconds if longest is None else longest + slot_grace_seconds
             expires_at = now + timedelta(seconds=hold)
-            store.reserve_call(agency_id, call_id, sub_account_id, expires_at)
+            tenant.usage.reserve_call(call_id, sub_account_id, expires_at)
         if expires_at is not None or over_limit:
             uow.commit()  # a slot or an alert was written; a pure decision writes nothing
     return Authorization(decision, call_id, expires_at)
 
 
-def _both_sides(store: Store, agency_id: str) -> tuple[str, ...]:
+def _both_sides(platform: PlatformView, agency_email: str) -> tuple[str, ...]:
     """The platform's and the agency's support addresses: a credit limit alerts both."""
-    emails = (store.brand(None).support_email, store.brand(agency_id).support_email)
+    emails = (platform.brand.get().support_email, agency_email)
     return tuple(e for e in emails if e)

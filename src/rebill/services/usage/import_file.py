@@ -16,9 +16,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from rebill.domain.errors import FieldError, NotFoundError, ValidationError
+from rebill.domain.errors import FieldError, ValidationError
 from rebill.domain.rating import DIRECTIONS
-from rebill.services.ports import CallRecord, UnitOfWork
+from rebill.services.accounts.tenant import open_agency
+from rebill.services.ports import AgencyView, CallRecord, UnitOfWorkFactory
 from rebill.services.usage.record import RatingContext, record_calls
 
 REQUIRED = ("call_id", "sub_account", "started_at", "duration_seconds", "direction")
@@ -175,7 +176,7 @@ def _read_jsonl(path: Path, name: str) -> Iterator[tuple[int, dict[str, Any] | F
 
 
 def import_usage(
-    uow: UnitOfWork,
+    uow_factory: UnitOfWorkFactory,
     agency_id: str,
     rows: Iterable[tuple[int, dict[str, Any] | FieldError]],
     source: str,
@@ -183,14 +184,11 @@ def import_usage(
 ) -> ImportReport:
     """Validate, rate, fund and store call records in one transaction (chunk by chunk)."""
     report = ImportReport()
-    with uow:
-        store = uow.store
-        agency = store.get_agency(agency_id)
-        if agency is None:
-            raise NotFoundError(f"agency {agency_id!r} does not exist")
-        store.lock_agency(agency_id, exclusive=False)
-        context = RatingContext.load(store, agency)
-        subs = set(store.sub_account_ids(agency_id))
+    with uow_factory() as uow:
+        agency, tenant = open_agency(uow, agency_id)
+        tenant.agency.lock(exclusive=False)
+        context = RatingContext.load(tenant, agency)
+        subs = set(tenant.sub_accounts.ids())
         chunk: list[CallRecord] = []
         for line, row in rows:
             if isinstance(row, FieldError):
@@ -202,15 +200,15 @@ def import_usage(
                 continue
             chunk.append(parsed)
             if len(chunk) >= chunk_rows_max:
-                _store_chunk(uow, context, chunk, report, now)
+                _store_chunk(tenant, context, chunk, report, now)
                 chunk = []
-        _store_chunk(uow, context, chunk, report, now)
+        _store_chunk(tenant, context, chunk, report, now)
         uow.commit()
     return report
 
 
 def _store_chunk(
-    uow: UnitOfWork,
+    tenant: AgencyView,
     context: RatingContext,
     chunk: list[CallRecord],
     report: ImportReport,
@@ -218,7 +216,7 @@ def _store_chunk(
 ) -> None:
     if not chunk:
         return
-    existing = uow.store.existing_call_ids(context.agency.id, [c.call_id for c in chunk])
+    existing = tenant.usage.existing_call_ids([c.call_id for c in chunk])
     fresh: list[CallRecord] = []
     for call in chunk:
         if call.call_id in existing:
@@ -226,7 +224,7 @@ def _store_chunk(
             continue
         existing.add(call.call_id)
         fresh.append(call)
-    rated = record_calls(uow.store, context, fresh, now)
+    rated = record_calls(tenant, context, fresh, now)
     report.imported += len(fresh)
     report.late += sum(1 for r in rated if r.late)
 
@@ -249,22 +247,19 @@ def from_cloud_event(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def ingest_calls(
-    uow: UnitOfWork, agency_id: str, records: list[dict[str, Any]], now: datetime
+    uow_factory: UnitOfWorkFactory, agency_id: str, records: list[dict[str, Any]], now: datetime
 ) -> list[RecordResult]:
     """Validate each record, skip duplicates by call_id, store the good ones; one result per
     record in input order."""
-    with uow:
-        store = uow.store
-        agency = store.get_agency(agency_id)
-        if agency is None:
-            raise NotFoundError(f"agency {agency_id!r} does not exist")
-        store.lock_agency(agency_id, exclusive=False)
+    with uow_factory() as uow:
+        agency, tenant = open_agency(uow, agency_id)
+        tenant.agency.lock(exclusive=False)
         named = {
             str(r.get("sub_account") or (r.get("data") or {}).get("sub_account") or "")
             for r in records
             if isinstance(r, dict)
         }
-        context = RatingContext.load(store, agency, named)
+        context = RatingContext.load(tenant, agency, named)
         subs = set(context.subs)
         results: list[RecordResult] = []
         good: list[CallRecord] = []
@@ -277,7 +272,7 @@ def ingest_calls(
             else:
                 results.append(RecordResult(parsed.call_id, "accepted"))
                 good.append(parsed)
-        existing = store.existing_call_ids(agency_id, [c.call_id for c in good])
+        existing = tenant.usage.existing_call_ids([c.call_id for c in good])
         fresh: list[CallRecord] = []
         pending = iter(good)  # the accepted results, in the same order
         for index, result in enumerate(results):
@@ -289,6 +284,6 @@ def ingest_calls(
                 continue
             existing.add(call.call_id)
             fresh.append(call)
-        record_calls(store, context, fresh, now)
+        record_calls(tenant, context, fresh, now)
         uow.commit()
     return results

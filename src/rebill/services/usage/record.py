@@ -23,7 +23,7 @@ from rebill.domain.period import Period
 from rebill.domain.plan import WholesaleCard
 from rebill.domain.usage import PeriodUsage, Wallet
 from rebill.services.notifications.alerts import check_sub_account
-from rebill.services.ports import CallRecord, RatedCall, Store
+from rebill.services.ports import AgencyView, CallRecord, CampaignUse, RatedCall, UsageKey
 
 top_up_window = timedelta(hours=24)
 
@@ -39,16 +39,18 @@ class RatingContext:
     subs: dict[str, SubAccount]
 
     @classmethod
-    def load(cls, store: Store, agency: Agency, subs: set[str] | None = None) -> RatingContext:
+    def load(
+        cls, tenant: AgencyView, agency: Agency, subs: set[str] | None = None
+    ) -> RatingContext:
         """The agency's rating context; with `subs`, only those sub-accounts (an API batch
         names a few, a file import may name them all)."""
-        plans = store.plans(agency.id)
+        plans = tenant.plans.all()
         return cls(
             agency,
-            store.plan_history(agency.id, plans, subs),
-            store.wholesale_card(agency.id),
-            set(store.closed_periods(agency.id)),
-            store.sub_accounts(agency.id, subs),
+            tenant.plans.history(plans, subs),
+            tenant.wholesale.card(),
+            set(tenant.periods.closed()),
+            tenant.sub_accounts.all(subs),
         )
 
 
@@ -70,7 +72,7 @@ class _PeriodOf:
 
 
 def record_calls(
-    store: Store, context: RatingContext, calls: list[CallRecord], occurred_at: datetime
+    tenant: AgencyView, context: RatingContext, calls: list[CallRecord], occurred_at: datetime
 ) -> list[RatedCall]:
     """Rate, fund and store `calls` (already validated and known to be new)."""
     if not calls:
@@ -79,23 +81,23 @@ def record_calls(
     period_of = _PeriodOf(agency.tz)
     ordered = sorted(calls, key=lambda c: (c.sub_account_id, c.started_at, c.call_id))
     labels = [period_of(c.started_at) for c in ordered]
-    keys = {(c.sub_account_id, label) for c, label in zip(ordered, labels, strict=True)}
-    counters = store.usage_counters(agency.id, keys=keys, for_update=True)
+    keys = {UsageKey(c.sub_account_id, label) for c, label in zip(ordered, labels, strict=True)}
+    counters = tenant.usage.counters(keys=keys, for_update=True)
     existing = set(counters)
     before = {key: replace(usage) for key, usage in counters.items()}
     for key in keys:
         counters.setdefault(key, PeriodUsage())
     subs = {c.sub_account_id for c in ordered}
-    balances = store.wallet_balances(agency.id, subs, for_update=True)
+    balances = tenant.wallets.balances(subs, for_update=True)
     wallets = {sub: Wallet(balances.get(sub, 0)) for sub in subs}
     spent: dict[str, int] = defaultdict(int)
-    campaigns: set[tuple[str, str, str]] = set()
+    campaigns: set[CampaignUse] = set()
     rated: list[RatedCall] = []
     voice = context.card.voice
     for call, label in zip(ordered, labels, strict=True):
         history = context.history[call.sub_account_id]
         plan = plan_at(history, call.started_at) or history[0].plan
-        funding = counters[(call.sub_account_id, label)].fund(
+        funding = counters[UsageKey(call.sub_account_id, label)].fund(
             plan, call.direction, call.duration_seconds, wallets[call.sub_account_id]
         )
         spent[call.sub_account_id] += funding.credit_micros
@@ -112,20 +114,20 @@ def record_calls(
             )
         )
         if call.campaign_id:
-            campaigns.add((call.sub_account_id, label, call.campaign_id))
-    store.insert_calls(agency.id, rated)
-    store.release_calls(agency.id, [c.call_id for c in ordered])
-    store.save_usage_counters(agency.id, {k: counters[k] for k in keys}, existing)
+            campaigns.add(CampaignUse(call.sub_account_id, label, call.campaign_id))
+    tenant.usage.insert_calls(rated)
+    tenant.usage.release_calls([c.call_id for c in ordered])
+    tenant.usage.save_counters({k: counters[k] for k in keys}, existing)
     changed = {sub: w.balance_micros for sub, w in wallets.items() if spent[sub]}
-    store.set_wallet_balances(agency.id, changed, set(balances))
-    store.add_period_campaigns(agency.id, campaigns)
+    tenant.wallets.set_balances(changed, set(balances))
+    tenant.usage.add_campaigns(campaigns)
     wholesale_by_period: dict[str, int] = defaultdict(int)
     for r in rated:
         wholesale_by_period[r.period] += r.wholesale_cost_micros
-    store.add_agency_usage(agency.id, dict(wholesale_by_period))
+    tenant.usage.add_agency_usage(dict(wholesale_by_period))
     batch = uuid.uuid4().hex
-    _after_funding(store, context, counters, before, wallets, spent, batch, occurred_at)
-    store.post_entries(
+    _after_funding(tenant, context, counters, before, wallets, spent, batch, occurred_at)
+    tenant.ledger.post_many(
         [
             JournalEntry.of(
                 agency.id,
@@ -143,10 +145,10 @@ def record_calls(
 
 
 def _after_funding(
-    store: Store,
+    tenant: AgencyView,
     context: RatingContext,
-    counters: dict[tuple[str, str], PeriodUsage],
-    before: dict[tuple[str, str], PeriodUsage],
+    counters: dict[UsageKey, PeriodUsage],
+    before: dict[UsageKey, PeriodUsage],
     wallets: dict[str, Wallet],
     spent: dict[str, int],
     batch: str,
@@ -160,7 +162,7 @@ def _after_funding(
         history = context.history[sub_id]
         plan = plan_at(history, Period.parse(label).end(agency.tz)) or history[0].plan
         check_sub_account(
-            store,
+            tenant,
             agency,
             sub,
             plan,
@@ -168,7 +170,7 @@ def _after_funding(
             usage,
             wallets[sub_id].balance_micros,
             now,
-            before.get((sub_id, label), PeriodUsage()),
+            before.get(UsageKey(sub_id, label), PeriodUsage()),
         )
     for sub_id, micros in spent.items():
         sub = context.subs[sub_id]
@@ -178,6 +180,6 @@ def _after_funding(
             and threshold is not None
             and amount
             and wallets[sub_id].balance_micros < threshold
-            and store.top_ups_since(agency.id, sub_id, now - top_up_window) < top_ups_per_day_max
+            and tenant.top_ups.count_since(sub_id, now - top_up_window) < top_ups_per_day_max
         ):
-            store.add_top_up_request(agency.id, sub_id, f"usage:{batch}", amount, "manual", now)
+            tenant.top_ups.add(sub_id, f"usage:{batch}", amount, "manual", now)

@@ -25,6 +25,7 @@ from rebill.domain.plan import NUMBER_TYPES, Plan
 from rebill.domain.rating import DIRECTIONS, VoiceRate
 from rebill.domain.tax import TAX_MODES
 from rebill.services.accounts.sub_accounts import set_caps
+from rebill.services.accounts.tenant import open_agency
 from rebill.services.brand.domains import document as domain_document
 from rebill.services.catalog.apply import apply_catalog
 from rebill.services.catalog.document import (
@@ -35,19 +36,12 @@ from rebill.services.catalog.document import (
 )
 from rebill.services.catalog.ownership import CatalogCaller
 from rebill.services.invoicing.close import period_document
-from rebill.services.ports import Store, UnitOfWorkFactory
+from rebill.services.ports import AgencyView, UnitOfWorkFactory, UsageKey
 from rebill.services.views.queries import sub_account_documents
 from rebill.services.views.reports import invoice_document
 
 alerts_shown_max = 10
 audit_shown_max = 200
-
-
-def _agency(store: Store, agency_id: str) -> Agency:
-    agency = store.get_agency(agency_id)
-    if agency is None:
-        raise NotFoundError(f"agency {agency_id!r} does not exist")
-    return agency
 
 
 _decimal = decimal_text
@@ -61,30 +55,28 @@ def _apply(
 ) -> None:
     """Apply a catalog document as `caller`; apply_catalog records every change it makes in
     the audit log."""
-    apply_catalog(uow_factory(), document, "", now, caller)
+    apply_catalog(uow_factory, document, "", now, caller)
 
 
 # -- agency home --------------------------------------------------------------------------
 def agency_home(uow_factory: UnitOfWorkFactory, agency_id: str, now: datetime) -> dict[str, Any]:
     with uow_factory() as uow:
-        store = uow.store
-        agency = _agency(store, agency_id)
+        agency, tenant = open_agency(uow, agency_id)
         currency = agency.currency
         period = Period.containing(now, agency.tz)
         label = str(period)
-        plans = store.plans(agency_id)
-        history = store.plan_history(agency_id, plans)
-        counters = store.usage_counters(agency_id, period=label)
-        costs = store.wholesale_cost_by_sub_account(agency_id, label)
-        card = store.wholesale_card(agency_id)
-        held = store.numbers(agency_id)
+        history = tenant.plans.history(tenant.plans.all())
+        counters = tenant.usage.counters(period=label)
+        costs = tenant.usage.wholesale_cost_by_sub_account(label)
+        card = tenant.wholesale.card()
+        held = tenant.numbers.all()
         fees = usage = included_seconds = used_seconds = billable_seconds = 0
-        for sub_id in store.sub_account_ids(agency_id):
+        for sub_id in tenant.sub_accounts.ids():
             plan = plan_at(history.get(sub_id, []), now)
             if plan is not None:
                 fees += plan.monthly_fee_micros
                 included_seconds += plan.included_seconds
-            counter = counters.get((sub_id, label))
+            counter = counters.get(UsageKey(sub_id, label))
             if counter is not None:
                 usage += counter.credit_micros + counter.postpaid_micros
                 used_seconds += counter.included_used_seconds
@@ -96,12 +88,12 @@ def agency_home(uow_factory: UnitOfWorkFactory, agency_id: str, now: datetime) -
             if n.held_at(now)
         )
         cost = sum(costs.values()) + number_cost + card.agency_monthly_fee_micros
-        closed = store.closed_periods(agency_id)
+        closed = tenant.periods.closed()
         last = None
         if closed:
-            document = period_document(store, agency, Period.parse(max(closed)))
+            document = period_document(tenant, agency, Period.parse(max(closed)))
             last = {"period": max(closed), **document["profit"]}
-        alerts = store.alerts(agency_id)[-alerts_shown_max:]
+        alerts = tenant.alerts.all()[-alerts_shown_max:]
 
     def money(micros: int) -> str:
         return format_micros_as_minor(micros, currency)
@@ -136,9 +128,9 @@ def plan_editor(
 ) -> dict[str, Any]:
     """The agency's plans and the wholesale card they sit on (rates as decimal text)."""
     with uow_factory() as uow:
-        agency = _agency(uow.store, agency_id)
-        plans = uow.store.plans(agency_id)
-        card = uow.store.wholesale_card(agency_id)
+        agency, tenant = open_agency(uow, agency_id)
+        plans = tenant.plans.all()
+        card = tenant.wholesale.card()
     currency = agency.currency
     if plan_id is not None and plan_id not in plans:
         raise NotFoundError(f"plan {plan_id!r} does not exist")
@@ -210,12 +202,11 @@ def save_plan_prices(
     if not name:
         errors.append(FieldError("name", "a plan needs a name", "name"))
     with uow_factory() as uow:
-        store = uow.store
-        _agency(store, agency_id)
-        plan = store.plans(agency_id).get(plan_id)
+        _, tenant = open_agency(uow, agency_id)
+        plan = tenant.plans.all().get(plan_id)
         if plan is None:
             raise NotFoundError(f"plan {plan_id!r} does not exist")
-        card = store.wholesale_card(agency_id)
+        card = tenant.wholesale.card()
     if not below_wholesale_confirmed:
         for d, micros in voice.items():
             floor = card.voice[d].per_minute_micros if d in card.voice else 0
@@ -272,13 +263,13 @@ def save_plan_prices(
 
 # -- sub-accounts ------------------------------------------------------------------------
 def daily_minutes(
-    store: Store, agency: Agency, sub_account_id: str, period: Period
+    tenant: AgencyView, agency: Agency, sub_account_id: str, period: Period
 ) -> list[tuple[int, int]]:
     """(day of month, billable seconds) for every day of the period, in the agency's zone."""
     start, end = period.bounds(agency.tz)
     totals: dict[int, int] = defaultdict(int)
-    for started_at, seconds in store.call_starts(agency.id, sub_account_id, start, end):
-        totals[started_at.astimezone(agency.tz).day] += seconds
+    for call in tenant.usage.call_starts(sub_account_id, start, end):
+        totals[call.started_at.astimezone(agency.tz).day] += call.billable_seconds
     last_day = calendar.monthrange(period.year, period.month)[1]
     return [(day, totals.get(day, 0)) for day in range(1, last_day + 1)]
 
@@ -291,30 +282,28 @@ def sub_account_view(
     now: datetime,
 ) -> dict[str, Any]:
     """A sub-account's page: its document, plan, usage this period, chart, numbers, invoices."""
-    found = sub_account_documents(uow_factory(), agency_id, sub_account_id, now)
+    found = sub_account_documents(uow_factory, agency_id, sub_account_id, now)
     if not found:
         raise NotFoundError(f"sub-account {sub_account_id!r} does not exist")
     document = found[0]
     with uow_factory() as uow:
-        store = uow.store
-        agency = _agency(store, agency_id)
+        agency, tenant = open_agency(uow, agency_id)
         current = Period.containing(now, agency.tz)
         shown = period or current
-        history = store.plan_history_of(agency_id, sub_account_id)
+        history = tenant.plans.history_of(sub_account_id)
         plan = plan_at(history, now) or (history[0].plan if history else None)
-        counter = store.usage_counters(agency_id, keys=[(sub_account_id, str(current))]).get(
-            (sub_account_id, str(current))
-        )
-        chart = daily_minutes(store, agency, sub_account_id, shown)
-        numbers = [n for n in store.numbers_of(agency_id, sub_account_id) if n.held_at(now)]
+        key = UsageKey(sub_account_id, str(current))
+        counter = tenant.usage.counters(keys=[key]).get(key)
+        chart = daily_minutes(tenant, agency, sub_account_id, shown)
+        numbers = [n for n in tenant.numbers.of(sub_account_id) if n.held_at(now)]
         invoices = [
             invoice_document(i)
-            for i in store.invoices(agency_id=agency_id)
+            for i in tenant.invoices.find()
             if i.sub_account_id == sub_account_id
         ]
-        closed = store.closed_periods(agency_id)
-        link = store.gateway_link(agency_id)
-        plans = store.plans(agency_id)
+        closed = tenant.periods.closed()
+        link = tenant.gateway.link()
+        plans = tenant.plans.all()
     used = counter.included_used_seconds if counter else 0
     included = plan.included_minutes if plan else 0
     return {
@@ -333,7 +322,7 @@ def sub_account_view(
             {"e164": n.e164, "type": n.number_type, "rented_at": n.rented_at} for n in numbers
         ],
         "invoices": sorted(invoices, key=lambda i: i["number"], reverse=True),
-        "gateway": link[0] if link else None,
+        "gateway": link.provider if link else None,
         "upgrades": [
             {
                 "id": p.id,
@@ -356,11 +345,11 @@ def update_caps(
 ) -> None:
     """Caps from the panel's form (blank clears a cap), recorded in the audit log."""
     with uow_factory() as uow:
-        _agency(uow.store, agency_id)
-        if uow.store.get_sub_account(agency_id, sub_account_id) is None:
+        _, tenant = open_agency(uow, agency_id)
+        if tenant.sub_accounts.get(sub_account_id) is None:
             raise NotFoundError(f"sub-account {sub_account_id!r} does not exist")
     set_caps(
-        uow_factory(),
+        uow_factory,
         agency_id,
         sub_account_id,
         form.get("monthly_spend", "").strip() or "none",
@@ -373,22 +362,33 @@ def update_caps(
 
 
 def audit_log(uow_factory: UnitOfWorkFactory, agency_id: str) -> list[dict[str, Any]]:
+    """The agency's latest audit entries, newest first."""
     with uow_factory() as uow:
-        return uow.store.audit_entries(agency_id, audit_shown_max)
+        entries = uow.for_agency(agency_id).audit.latest(audit_shown_max)
+    return [
+        {
+            "at": e.at,
+            "actor": e.actor,
+            "target": e.target,
+            "field": e.field,
+            "old": e.old_value,
+            "new": e.new_value,
+        }
+        for e in entries
+    ]
 
 
 # -- platform console ---------------------------------------------------------------------
 def console_view(uow_factory: UnitOfWorkFactory) -> dict[str, Any]:
     with uow_factory() as uow:
-        store = uow.store
-        platform = store.get_platform()
+        platform = uow.platform.settings.get()
         if platform is None:
             return {"platform": None, "agencies": [], "wholesale": None, "invoices": []}
-        card = store.wholesale_card("")
+        card = uow.platform.wholesale.card()
         agencies = []
-        for agency_id in store.list_agency_ids():
-            agency = _agency(store, agency_id)
-            link = store.gateway_link(agency_id)
+        for agency_id in uow.platform.agencies.ids():
+            agency, tenant = open_agency(uow, agency_id)
+            link = tenant.gateway.link()
             agencies.append(
                 {
                     "id": agency.id,
@@ -401,13 +401,13 @@ def console_view(uow_factory: UnitOfWorkFactory) -> dict[str, Any]:
                         else ""
                     ),
                     "exposure": format_micros_as_minor(
-                        store.agency_exposure_micros(agency_id), agency.currency
+                        tenant.usage.exposure_micros(), agency.currency
                     ),
-                    "gateway": link[0] if link else None,
-                    "sub_accounts": len(store.sub_account_ids(agency_id)),
+                    "gateway": link.provider if link else None,
+                    "sub_accounts": len(tenant.sub_accounts.ids()),
                 }
             )
-        invoices = [invoice_document(i) for i in store.invoices(kind="wholesale")]
+        invoices = [invoice_document(i) for i in uow.platform.invoices.find(kind="wholesale")]
     return {
         "platform": {"name": platform.name, "currency": platform.currency},
         "agencies": agencies,
@@ -426,7 +426,7 @@ def set_credit_limit(
 ) -> None:
     """The agency's postpaid credit limit with the platform (blank: no limit)."""
     with uow_factory() as uow:
-        _agency(uow.store, agency_id)
+        open_agency(uow, agency_id)
     entry = {"id": agency_id, "credit_limit": text.strip() or None}
     _apply(uow_factory, {"agencies": [entry]}, CatalogCaller(actor), now)
 
@@ -441,7 +441,7 @@ def set_tax_mode(
 ) -> None:
     """Switch how the agency's invoices carry tax: none, manual (a rate) or stripe."""
     with uow_factory() as uow:
-        _agency(uow.store, agency_id)
+        open_agency(uow, agency_id)
     entry = {"id": agency_id, "tax": {"mode": mode, "rate": rate.strip() or "0"}}
     _apply(uow_factory, {"agencies": [entry]}, CatalogCaller(actor), now)
 
@@ -451,11 +451,10 @@ def set_wholesale(
 ) -> None:
     """The platform's wholesale card: voice per minute, numbers per month, the agency fee."""
     with uow_factory() as uow:
-        store = uow.store
-        platform = store.get_platform()
+        platform = uow.platform.settings.get()
         if platform is None:
             raise NotFoundError("no platform yet")
-        card = store.wholesale_card("")
+        card = uow.platform.wholesale.card()
     errors: list[FieldError] = []
     voice = {d: _amount(form, f"rate_{d}", errors) for d in card.voice}
     numbers = {t: _amount(form, f"number_{t}", errors) for t in card.number_monthly_micros}
@@ -481,8 +480,8 @@ def set_wholesale(
 # -- client portal ------------------------------------------------------------------------
 def brand_of(uow_factory: UnitOfWorkFactory, agency_id: str) -> Brand:
     with uow_factory() as uow:
-        _agency(uow.store, agency_id)
-        return uow.store.brand(agency_id)
+        _, tenant = open_agency(uow, agency_id)
+        return tenant.brand.get()
 
 
 def agency_for_host(
@@ -493,7 +492,7 @@ def agency_for_host(
     if not name or name in own_hosts:
         return None
     with uow_factory() as uow:
-        return uow.store.agency_for_domain(name)
+        return uow.platform.domains.owner(name)
 
 
 # -- brand ---------------------------------------------------------------------------------
@@ -503,9 +502,9 @@ brand_form_fields = ("display_name", "colour", "support_email", "country", "tax_
 def brand_editor(uow_factory: UnitOfWorkFactory, agency_id: str) -> dict[str, Any]:
     """The agency's display brand as the panel edits it, and its custom domains."""
     with uow_factory() as uow:
-        _agency(uow.store, agency_id)
-        brand = uow.store.brand(agency_id)
-        found = uow.domains.of_agency(agency_id)
+        _, tenant = open_agency(uow, agency_id)
+        brand = tenant.brand.get()
+        found = tenant.domains.all()
     return {
         "values": {
             "display_name": brand.display_name,
@@ -540,4 +539,4 @@ def save_brand(
         brand["logo"] = f"data:{logo_media_type(logo)};base64,{base64.b64encode(logo).decode()}"
     document = {"agencies": [{"id": agency_id, "brand": brand}]}
     caller = CatalogCaller(actor, agency_id, may_move_money=False)
-    apply_catalog(uow_factory(), document, "brand form", now, caller)
+    apply_catalog(uow_factory, document, "brand form", now, caller)

@@ -7,19 +7,22 @@ from datetime import datetime
 from typing import Any
 
 from rebill.domain.charges import plan_at
-from rebill.domain.errors import NotFoundError
 from rebill.domain.money import format_micros_as_minor, format_rate
 from rebill.services.accounts.sub_accounts import caps_document
-from rebill.services.ports import Store, UnitOfWork
+from rebill.services.accounts.tenant import open_agency
+from rebill.services.ports import UnitOfWorkFactory
 
 
-def agency_documents(uow: UnitOfWork, agency_ids: list[str] | None) -> list[dict[str, Any]]:
-    with uow:
-        store = uow.store
-        ids = agency_ids if agency_ids is not None else store.list_agency_ids()
+def agency_documents(
+    uow_factory: UnitOfWorkFactory, agency_ids: list[str] | None
+) -> list[dict[str, Any]]:
+    """The agencies named (every agency, the platform's view, when None); unknown ones are
+    left out."""
+    with uow_factory() as uow:
+        ids = agency_ids if agency_ids is not None else uow.platform.agencies.ids()
         documents = []
         for agency_id in sorted(ids):
-            agency = store.get_agency(agency_id)
+            agency = uow.for_agency(agency_id).agency.get() if agency_id else None
             if agency is None:
                 continue
             limit = agency.credit_limit_micros
@@ -41,12 +44,12 @@ def agency_documents(uow: UnitOfWork, agency_ids: list[str] | None) -> list[dict
         return documents
 
 
-def plan_documents(uow: UnitOfWork, agency_id: str) -> list[dict[str, Any]]:
-    with uow:
-        agency = _agency(uow.store, agency_id)
+def plan_documents(uow_factory: UnitOfWorkFactory, agency_id: str) -> list[dict[str, Any]]:
+    with uow_factory() as uow:
+        agency, tenant = open_agency(uow, agency_id)
         currency = agency.currency
         documents = []
-        for plan in sorted(uow.store.plans(agency_id).values(), key=lambda p: p.id):
+        for plan in sorted(tenant.plans.all().values(), key=lambda p: p.id):
             documents.append(
                 {
                     "id": plan.id,
@@ -80,17 +83,15 @@ def plan_documents(uow: UnitOfWork, agency_id: str) -> list[dict[str, Any]]:
 
 
 def sub_account_documents(
-    uow: UnitOfWork, agency_id: str, only: str | None, now: datetime
+    uow_factory: UnitOfWorkFactory, agency_id: str, only: str | None, now: datetime
 ) -> list[dict[str, Any]]:
-    with uow:
-        store = uow.store
-        agency = _agency(store, agency_id)
-        subs = store.sub_accounts(agency_id)
+    with uow_factory() as uow:
+        agency, tenant = open_agency(uow, agency_id)
+        subs = tenant.sub_accounts.all()
         if only is not None:
             subs = {only: subs[only]} if only in subs else {}
-        plans = store.plans(agency_id)
-        history = store.plan_history(agency_id, plans)
-        wallets = store.wallet_balances(agency_id)
+        history = tenant.plans.history(tenant.plans.all())
+        wallets = tenant.wallets.balances()
         documents = []
         for sub_id in sorted(subs):
             sub = subs[sub_id]
@@ -118,10 +119,12 @@ def sub_account_documents(
 
 
 def alert_documents(
-    uow: UnitOfWork, agency_id: str | None, sub_account_id: str | None
+    uow_factory: UnitOfWorkFactory, agency_id: str | None, sub_account_id: str | None
 ) -> list[dict[str, Any]]:
-    with uow:
-        alerts = uow.store.alerts(agency_id)
+    """One agency's alerts, or (the platform's view, no agency) every agency's."""
+    with uow_factory() as uow:
+        alerts = uow.for_agency(agency_id).alerts if agency_id else uow.platform.alerts
+        found = alerts.all()
     return [
         {
             "id": f"{a.agency_id}:{a.sub_account_id}:{a.metric}:{a.threshold}:{a.period}",
@@ -134,13 +137,6 @@ def alert_documents(
             "fired_at": a.fired_at.isoformat(),
             "delivered_at": a.delivered_at.isoformat() if a.delivered_at else None,
         }
-        for a in alerts
+        for a in found
         if sub_account_id is None or a.sub_account_id == sub_account_id
     ]
-
-
-def _agency(store: Store, agency_id: str) -> Any:
-    agency = store.get_agency(agency_id)
-    if agency is None:
-        raise NotFoundError(f"agency {agency_id!r} does not exist")
-    return agency

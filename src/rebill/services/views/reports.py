@@ -3,36 +3,32 @@ once closed) and invoice listings."""
 
 from __future__ import annotations
 
-import json
 from fractions import Fraction
 from typing import Any
 
-from rebill.domain.errors import NotFoundError
 from rebill.domain.money import format_minor, minutes_text
 from rebill.domain.period import Period
 from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
-from rebill.services.ports import StoredInvoice, UnitOfWork
+from rebill.services.accounts.tenant import open_agency
+from rebill.services.ports import StoredInvoice, UnitOfWorkFactory, UsageKey
 
 
-def usage_summary(uow: UnitOfWork, agency_id: str, period: Period) -> dict[str, Any]:
-    with uow:
-        store = uow.store
-        agency = store.get_agency(agency_id)
-        if agency is None:
-            raise NotFoundError(f"agency {agency_id!r} does not exist")
+def usage_summary(uow_factory: UnitOfWorkFactory, agency_id: str, period: Period) -> dict[str, Any]:
+    with uow_factory() as uow:
+        agency, tenant = open_agency(uow, agency_id)
         label = str(period)
-        numbers = store.numbers(agency_id)
+        numbers = tenant.numbers.all()
         rows: list[dict[str, Any]] = []
-        closed = store.period_close(agency_id, label) is not None
+        closed = tenant.periods.close_of(label) is not None
         if closed:
-            for row in store.period_usage(agency_id, label):
-                rows.append({"sub_account": row.sub_account_id, **json.loads(row.usage_json)})
+            for line in tenant.periods.usage(label):
+                rows.append({"sub_account": line.sub_account_id, **line.usage})
         else:
             end = period.end(agency.tz)
-            counters = store.usage_counters(agency_id, period=label)
-            campaigns = store.campaign_counts(agency_id, label)
-            for sub_id in store.sub_account_ids(agency_id):
-                usage = counters.get((sub_id, label), PeriodUsage())
+            counters = tenant.usage.counters(period=label)
+            campaigns = tenant.usage.campaign_counts(label)
+            for sub_id in tenant.sub_accounts.ids():
+                usage = counters.get(UsageKey(sub_id, label), PeriodUsage())
                 held = [n for n in numbers.get(sub_id, []) if n.rented_at < end and n.held_at(end)]
                 credit = Fraction(usage.credit_seconds_e6, SECONDS_SCALE)
                 postpaid = Fraction(usage.postpaid_seconds_e6, SECONDS_SCALE)
@@ -91,12 +87,16 @@ def invoice_document(invoice: StoredInvoice) -> dict[str, Any]:
 
 
 def list_invoices(
-    uow: UnitOfWork,
+    uow_factory: UnitOfWorkFactory,
     agency_id: str | None,
     period: Period | None,
 ) -> list[dict[str, Any]]:
-    with uow:
-        if agency_id and uow.store.get_agency(agency_id) is None:
-            raise NotFoundError(f"agency {agency_id!r} does not exist")
-        invoices = uow.store.invoices(agency_id=agency_id, period=str(period) if period else None)
+    """One agency's documents, or (the platform's view, no agency) every agency's."""
+    label = str(period) if period else None
+    with uow_factory() as uow:
+        if agency_id:
+            _, tenant = open_agency(uow, agency_id)
+            invoices = tenant.invoices.find(period=label)
+        else:
+            invoices = uow.platform.invoices.find(period=label)
         return [invoice_document(i) for i in invoices]

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
-from rebill.domain.ledger import Accounts
-from rebill.services.ports import UnitOfWork
+from rebill.domain.ledger import Accounts, Posting
+from rebill.services.accounts.tenant import open_agency
+from rebill.services.ports import UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Debit:
 
 
 def debit_wallet(
-    uow: UnitOfWork,
+    uow_factory: UnitOfWorkFactory,
     agency_id: str,
     sub_account_id: str,
     amount_micros: int,
@@ -32,23 +33,19 @@ def debit_wallet(
         raise ValidationError([FieldError("amount", "must be positive", "amount")])
     key = f"debit:{sub_account_id}:{idempotency_key}"
     wallet = Accounts.wallet(sub_account_id)
-    with uow:
-        store = uow.store
-        agency = store.get_agency(agency_id)
-        if agency is None:
-            raise NotFoundError(f"agency {agency_id!r} does not exist")
-        found = store.wallet_balances(agency_id, [sub_account_id], for_update=True)
-        if sub_account_id not in found and store.get_sub_account(agency_id, sub_account_id) is None:
+    with uow_factory() as uow:
+        agency, tenant = open_agency(uow, agency_id)
+        found = tenant.wallets.balances([sub_account_id], for_update=True)
+        if sub_account_id not in found and tenant.sub_accounts.get(sub_account_id) is None:
             raise NotFoundError(
                 f"sub-account {sub_account_id!r} of agency {agency_id!r} does not exist"
             )
         balance = found.get(sub_account_id, 0)
-        if not store.claim_entry(agency_id, key, "charge paid from credits", now, agency.currency):
-            return Debit(store.entry_amount(agency_id, key, wallet) or 0, balance, True)
+        if not tenant.ledger.claim(key, "charge paid from credits", now, agency.currency):
+            return Debit(tenant.ledger.entry_amount(key, wallet) or 0, balance, True)
         taken = min(amount_micros, balance)
-        store.set_wallet_balances(agency_id, {sub_account_id: balance - taken}, set(found))
-        store.add_postings(
-            agency_id, key, agency.currency, [(wallet, taken), (Accounts.REVENUE_USAGE, -taken)]
-        )
+        tenant.wallets.set_balances({sub_account_id: balance - taken}, set(found))
+        postings = [Posting(wallet, taken), Posting(Accounts.REVENUE_USAGE, -taken)]
+        tenant.ledger.add_postings(key, agency.currency, postings)
         uow.commit()
     return Debit(taken, balance - taken, replayed=False)
