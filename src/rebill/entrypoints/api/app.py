@@ -38,16 +38,12 @@ from rebill.services.brand import domains
 from rebill.services.catalog.apply import apply_catalog
 from rebill.services.catalog.ownership import CatalogCaller
 from rebill.services.invoicing import billing
-from rebill.services.invoicing.close import close_period, period_document
+from rebill.services.invoicing.close import close_period, closed_period_document
 from rebill.services.notifications import webhooks
 from rebill.services.payments import gateway
-from rebill.services.payments.collect import (
-    charge_invoice,
-    process_top_ups,
-    refund_duplicates,
-    refund_invoice,
-)
+from rebill.services.payments.collect import charge_invoice, refund_duplicates, refund_invoice
 from rebill.services.payments.gateway_events import handle_event
+from rebill.services.payments.top_ups import process_top_ups
 from rebill.services.usage.authorize import authorize_call
 from rebill.services.usage.import_file import ingest_calls
 from rebill.services.views import queries, reports
@@ -102,7 +98,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
     api.state.force_https = rebill.settings.force_https
     api.add_middleware(
         Guard,
-        authenticate=lambda token: authenticate(rebill.uow(), token),
+        authenticate=lambda token: authenticate(rebill.uow, token),
         hsts=rebill.settings.force_https,
     )
 
@@ -116,7 +112,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
             raise HTTPException(
                 401, "send `Authorization: Bearer <key>`", headers={"WWW-Authenticate": "Bearer"}
             )
-        found = authenticate(rebill.uow(), authorization.removeprefix("Bearer ").strip())
+        found = authenticate(rebill.uow, authorization.removeprefix("Bearer ").strip())
         if found is None:
             raise HTTPException(
                 401, "this key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
@@ -181,33 +177,33 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
             return JSONResponse(body, status_code=status, media_type=media_of(status))
         digest = hashlib.sha256(path.encode() + b"\n" + request_body).hexdigest()
         now = rebill.clock.now()
-        uow = rebill.uow()
-        with uow:
-            record = uow.store.idempotency_record(caller.key_id, key)
-            if record and record[4] + idempotency_window < now:
-                uow.store.forget_idempotent(caller.key_id, key)
+        with rebill.uow() as uow:
+            records = uow.platform.idempotency
+            record = records.get(caller.key_id, key)
+            if record and record.created_at + idempotency_window < now:
+                records.forget(caller.key_id, key)
                 record = None
             if record is None:
-                uow.store.start_idempotent(caller.key_id, key, digest, now)
+                records.start(caller.key_id, key, digest, now)
                 uow.commit()
         if record is not None:
-            if record[0] != digest:
+            if record.request_sha256 != digest:
                 return errors.problem(
                     422,
                     "idempotency_key_reused",
                     "this Idempotency-Key was used with another request",
                     "Idempotency-Key",
                 )
-            if record[1] != "done":
+            if record.state != "done":
                 return errors.problem(
                     409,
                     "idempotency_key_in_flight",
                     "a request with this Idempotency-Key is still being processed",
                 )
             return JSONResponse(
-                json.loads(record[3]),
-                media_type=media_of(record[2]),
-                status_code=record[2],
+                json.loads(record.response_body),
+                media_type=media_of(record.status_code),
+                status_code=record.status_code,
                 headers={"Idempotent-Replayed": "true"},
             )
         try:
@@ -217,11 +213,11 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
             status, body = response.status_code, json.loads(bytes(response.body))
         except Exception:
             with rebill.uow() as cleanup:
-                cleanup.store.forget_idempotent(caller.key_id, key)
+                cleanup.platform.idempotency.forget(caller.key_id, key)
                 cleanup.commit()
             raise
         with rebill.uow() as done:
-            done.store.finish_idempotent(caller.key_id, key, status, json.dumps(body))
+            done.platform.idempotency.finish(caller.key_id, key, status, json.dumps(body))
             done.commit()
         return JSONResponse(body, status_code=status, media_type=media_of(status))
 
@@ -261,14 +257,14 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         caller: Caller, limit: Limit = 20, starting_after: After = None
     ) -> dict[str, Any]:
         ids = None if caller.kind == "platform" else [caller.agency_id or ""]
-        documents = [seen_by(caller, d) for d in queries.agency_documents(rebill.uow(), ids)]
+        documents = [seen_by(caller, d) for d in queries.agency_documents(rebill.uow, ids)]
         return page(documents, limit, starting_after)
 
     @api.get("/v1/agencies/{agency_id}", response_model=schemas.Agency, tags=["agencies"])
     def get_agency(agency_id: str, caller: Caller) -> dict[str, Any]:
         if not caller.sees_agency(agency_id):
             raise NotFoundError(f"agency {agency_id!r} does not exist")
-        found = queries.agency_documents(rebill.uow(), [agency_id])
+        found = queries.agency_documents(rebill.uow, [agency_id])
         if not found:
             raise NotFoundError(f"agency {agency_id!r} does not exist")
         return seen_by(caller, found[0])
@@ -278,12 +274,12 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         caller: Caller, agency: AgencyParam = None, limit: Limit = 20, starting_after: After = None
     ) -> dict[str, Any]:
         agency_id = agency_of(caller, agency)
-        return page(queries.plan_documents(rebill.uow(), agency_id), limit, starting_after)
+        return page(queries.plan_documents(rebill.uow, agency_id), limit, starting_after)
 
     @api.get("/v1/plans/{plan_id}", response_model=schemas.Plan, tags=["plans"])
     def get_plan(plan_id: str, caller: Caller, agency: AgencyParam = None) -> dict[str, Any]:
         agency_id = agency_of(caller, agency)
-        for plan in queries.plan_documents(rebill.uow(), agency_id):
+        for plan in queries.plan_documents(rebill.uow, agency_id):
             if plan["id"] == plan_id:
                 return plan
         raise NotFoundError(f"plan {plan_id!r} does not exist")
@@ -294,7 +290,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
     ) -> dict[str, Any]:
         agency_id = agency_of(caller, agency)
         documents = queries.sub_account_documents(
-            rebill.uow(), agency_id, caller.sub_account_id, rebill.clock.now()
+            rebill.uow, agency_id, caller.sub_account_id, rebill.clock.now()
         )
         return page(documents, limit, starting_after)
 
@@ -302,7 +298,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
     def get_sub_account(sub_id: str, caller: Caller, agency: AgencyParam = None) -> dict[str, Any]:
         agency_id = agency_of(caller, agency)
         visible_sub(caller, agency_id, sub_id)
-        found = queries.sub_account_documents(rebill.uow(), agency_id, sub_id, rebill.clock.now())
+        found = queries.sub_account_documents(rebill.uow, agency_id, sub_id, rebill.clock.now())
         if not found:
             raise NotFoundError(f"sub-account {sub_id!r} does not exist")
         return found[0]
@@ -323,7 +319,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
             visible_sub(caller, agency_id, sub_id)
             require(caller, "settings")
             set_caps(
-                rebill.uow(),
+                rebill.uow,
                 agency_id,
                 sub_id,
                 body.monthly_spend,
@@ -334,7 +330,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
                 rebill.clock.now(),
             )
             return 200, queries.sub_account_documents(
-                rebill.uow(), agency_id, sub_id, rebill.clock.now()
+                rebill.uow, agency_id, sub_id, rebill.clock.now()
             )[0]
 
         return await respond(request, caller, idempotency_key, run)
@@ -360,7 +356,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
             visible_sub(caller, agency_id, sub_id)
             require(caller, "billing")
             set_auto_top_up(
-                rebill.uow(),
+                rebill.uow,
                 agency_id,
                 sub_id,
                 body.threshold,
@@ -369,7 +365,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
                 rebill.clock.now(),
             )
             return 200, queries.sub_account_documents(
-                rebill.uow(), agency_id, sub_id, rebill.clock.now()
+                rebill.uow, agency_id, sub_id, rebill.clock.now()
             )[0]
 
         return await respond(request, caller, idempotency_key, run)
@@ -390,7 +386,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
             visible_sub(caller, agency_id, sub_id)
             require(caller, "settings")
             old = set_state(
-                rebill.uow(),
+                rebill.uow,
                 agency_id,
                 sub_id,
                 body.state,
@@ -430,27 +426,22 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
             agency_id = agency_of(caller, agency)
             visible_sub(caller, agency_id, sub_id)
             require(caller, "billing")
-            uow = rebill.uow()
-            with uow:
-                number, balance = billing.add_credits(
-                    uow.store,
-                    agency_id,
-                    sub_id,
-                    body.amount,
-                    rebill.clock.now(),
-                    body.reference
-                    or (f"{caller.key_id}:{idempotency_key}" if idempotency_key else None),
-                )
-                found = uow.store.get_agency(agency_id)
-                assert found is not None  # add_credits has checked it
-                currency = found.currency
-                uow.commit()
+            by_key = f"{caller.key_id}:{idempotency_key}" if idempotency_key else None
+            purchase = billing.add_credits(
+                rebill.uow,
+                agency_id,
+                sub_id,
+                body.amount,
+                rebill.clock.now(),
+                body.reference or by_key,
+            )
+            currency = purchase.currency
             return 201, {
-                "id": number,
-                "receipt": number,
+                "id": purchase.receipt,
+                "receipt": purchase.receipt,
                 "sub_account": sub_id,
                 "currency": currency,
-                "balance": format_micros_as_minor(balance, currency),
+                "balance": format_micros_as_minor(purchase.balance_micros, currency),
             }
 
         return await respond(request, caller, idempotency_key, run)
@@ -467,7 +458,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
             agency_id = agency_of(caller, agency)
             require(caller, "usage")
             records = [call.record() for call in body.calls]
-            results = ingest_calls(rebill.uow(), agency_id, records, rebill.clock.now())
+            results = ingest_calls(rebill.uow, agency_id, records, rebill.clock.now())
             return 200, {
                 "results": [
                     {
@@ -502,7 +493,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
             visible_sub(caller, agency_id, body.sub_account)
             require(caller, "usage")
             result = authorize_call(
-                rebill.uow(),
+                rebill.uow,
                 agency_id,
                 body.sub_account,
                 body.direction,
@@ -525,7 +516,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         label = _period(period) if period else None
         documents = [
             {"id": d["number"], **d}
-            for d in reports.list_invoices(rebill.uow(), agency_id, label)
+            for d in reports.list_invoices(rebill.uow, agency_id, label)
             if caller.kind != "sub_account" or d["sub_account"] == caller.sub_account_id
         ]
         if caller.kind == "agency":  # the platform's invoice to the agency is the agency's
@@ -538,7 +529,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
 
     def visible_invoice(caller: Principal, agency_id: str, number: str) -> dict[str, Any]:
         """A sub-account key sees its own invoices only (404 for any other)."""
-        for document in reports.list_invoices(rebill.uow(), agency_id, None):
+        for document in reports.list_invoices(rebill.uow, agency_id, None):
             if document["number"] == number and (
                 caller.kind != "sub_account" or document["sub_account"] == caller.sub_account_id
             ):
@@ -651,17 +642,11 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         label = _period(period)
         if caller.kind == "sub_account":
             raise HTTPException(403, "sub-account keys cannot read the agency's periods")
-        uow = rebill.uow()
-        with uow:
-            found = uow.store.get_agency(agency_id)
-            if found is None:
-                raise NotFoundError(f"agency {agency_id!r} does not exist")
-            closed = uow.store.period_close(agency_id, str(label)) is not None
-            document = period_document(uow.store, found, label) if closed else None
+        document = closed_period_document(rebill.uow, agency_id, label)
         return {
             "id": str(label),
             "agency": agency_id,
-            "status": "closed" if closed else "open",
+            "status": "closed" if document is not None else "open",
             "document": document,
         }
 
@@ -678,7 +663,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
     ) -> Any:
         agency_id = agency_of(caller, agency)
-        summary = reports.usage_summary(rebill.uow(), agency_id, _period(period))
+        summary = reports.usage_summary(rebill.uow, agency_id, _period(period))
         rows = [
             r
             for r in summary["sub_accounts"]
@@ -729,7 +714,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         caller: Caller, agency: AgencyParam = None, limit: Limit = 20, starting_after: After = None
     ) -> dict[str, Any]:
         agency_id = agency_of(caller, agency)
-        documents = queries.alert_documents(rebill.uow(), agency_id, caller.sub_account_id)
+        documents = queries.alert_documents(rebill.uow, agency_id, caller.sub_account_id)
         return page(documents, limit, starting_after)
 
     @api.post("/v1/catalog", response_model=schemas.ApplyOut, tags=["catalog"])
@@ -743,7 +728,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
             require(caller, "settings")
             document = load_json(raw)
             report = apply_catalog(
-                rebill.uow(), document, "request body", rebill.clock.now(), catalog_caller(caller)
+                rebill.uow, document, "request body", rebill.clock.now(), catalog_caller(caller)
             )
             return 200, {
                 "id": "catalog",
@@ -858,9 +843,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         agency_id = agency_of(caller, agency)
         if caller.kind == "sub_account":
             raise HTTPException(403, "sub-account keys cannot read webhook endpoints")
-        with rebill.uow() as uow:
-            endpoints = uow.store.webhook_endpoints(agency_id)
-        return page(endpoints, limit, starting_after)
+        return page(webhooks.list_endpoints(rebill.uow, agency_id), limit, starting_after)
 
     @api.get(
         "/v1/webhook_deliveries", response_model=schemas.WebhookDeliveryList, tags=["webhooks"]
@@ -871,9 +854,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         agency_id = agency_of(caller, agency)
         if caller.kind == "sub_account":
             raise HTTPException(403, "sub-account keys cannot read webhook deliveries")
-        with rebill.uow() as uow:
-            deliveries = uow.store.webhook_deliveries(agency_id)
-        return page(deliveries, limit, starting_after)
+        return page(webhooks.list_deliveries(rebill.uow, agency_id), limit, starting_after)
 
     @api.post(
         "/v1/webhook_deliveries/{delivery_id}/replay",
@@ -891,10 +872,8 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
             agency_id = agency_of(caller, agency)
             require(caller, "settings")
             webhooks.replay(rebill.uow, agency_id, delivery_id, rebill.clock.now())
-            with rebill.uow() as uow:
-                found = [
-                    d for d in uow.store.webhook_deliveries(agency_id) if d["id"] == delivery_id
-                ]
+            deliveries = webhooks.list_deliveries(rebill.uow, agency_id)
+            found = [d for d in deliveries if d["id"] == delivery_id]
             return 200, {"data": found, "has_more": False}
 
         return await respond(request, caller, idempotency_key, run)

@@ -143,7 +143,7 @@ def apply_command(
     rebill = open_app(db)
     try:
         report = apply_catalog(
-            rebill.uow(), load_document(file), str(file), rebill.clock.now(), base_dir=file.parent
+            rebill.uow, load_document(file), str(file), rebill.clock.now(), base_dir=file.parent
         )
     except BillingError as exc:
         fail(exc)
@@ -173,7 +173,7 @@ def usage_import(
     if not file.exists():
         fail(ValidationError([], f"{file}: no such file"))
     try:
-        report = import_usage(rebill.uow(), agency, read_rows(file), str(file), rebill.clock.now())
+        report = import_usage(rebill.uow, agency, read_rows(file), str(file), rebill.clock.now())
     except BillingError as exc:
         fail(exc)
     deliver_pending_alerts(rebill)
@@ -214,7 +214,7 @@ def usage_summary_command(
 
     rebill = open_app(db)
     try:
-        summary = reports.usage_summary(rebill.uow(), agency, parse_period(period))
+        summary = reports.usage_summary(rebill.uow, agency, parse_period(period))
     except BillingError as exc:
         fail(exc)
     if as_json:
@@ -282,7 +282,7 @@ def invoices_list(
     rebill = open_app(db)
     try:
         invoices = reports.list_invoices(
-            rebill.uow(), agency, parse_period(period) if period else None
+            rebill.uow, agency, parse_period(period) if period else None
         )
     except BillingError as exc:
         fail(exc)
@@ -316,7 +316,7 @@ def invoices_pdf(
 
     rebill = open_app(db)
     try:
-        pdf = invoice_pdf(rebill.uow(), rebill.renderer, number)
+        pdf = invoice_pdf(rebill.uow, rebill.renderer, number)
     except BillingError as exc:
         fail(exc)
     try:
@@ -338,11 +338,8 @@ def invoices_pay(
     from rebill.services.invoicing import billing
 
     rebill = open_app(db)
-    uow = rebill.uow()
     try:
-        with uow:
-            previous = billing.mark_paid(uow.store, agency, number, reference, rebill.clock.now())
-            uow.commit()
+        previous = billing.mark_paid(rebill.uow, agency, number, reference, rebill.clock.now())
     except BillingError as exc:
         fail(exc)
     if as_json:
@@ -425,7 +422,7 @@ def credits_top_ups(
 ) -> None:
     """Charge pending auto top-ups to the sub-accounts' saved cards (`rebill serve` does this
     every 30 s)."""
-    from rebill.services.payments.collect import process_top_ups
+    from rebill.services.payments.top_ups import process_top_ups
 
     rebill = open_app(db)
     try:
@@ -466,17 +463,14 @@ def credits_add(
     from rebill.services.invoicing import billing
 
     rebill = open_app(db)
-    uow = rebill.uow()
     try:
-        with uow:
-            number, balance = billing.add_credits(
-                uow.store, agency, sub_account, amount, rebill.clock.now(), reference
-            )
-            currency = uow.store.get_agency(agency).currency  # type: ignore[union-attr]
-            uow.commit()
+        purchase = billing.add_credits(
+            rebill.uow, agency, sub_account, amount, rebill.clock.now(), reference
+        )
     except BillingError as exc:
         fail(exc)
-    balance_text = format_micros_as_minor(balance, currency)
+    number, currency = purchase.receipt, purchase.currency
+    balance_text = format_micros_as_minor(purchase.balance_micros, currency)
     if as_json:
         print_json(
             {
@@ -538,7 +532,7 @@ def authorize_command(
     rebill = open_app(db)
     try:
         result = authorize_call(
-            rebill.uow(), agency, sub_account, direction, call_id, rebill.clock.now()
+            rebill.uow, agency, sub_account, direction, call_id, rebill.clock.now()
         )
     except BillingError as exc:
         fail(exc)
@@ -580,7 +574,7 @@ def caps_set(
     rebill = open_app(db)
     try:
         caps = set_caps(
-            rebill.uow(),
+            rebill.uow,
             agency,
             sub_account,
             monthly_spend,
@@ -614,7 +608,7 @@ def sub_account_state(
 
     rebill = open_app(db)
     try:
-        old = set_state(rebill.uow(), agency, sub_account, state, by, reason, rebill.clock.now())
+        old = set_state(rebill.uow, agency, sub_account, state, by, reason, rebill.clock.now())
     except BillingError as exc:
         fail(exc)
     if as_json:
@@ -630,21 +624,12 @@ def alerts_list(
     as_json: JsonOption = False,
 ) -> None:
     """Alerts that fired, newest last."""
+    from rebill.services.views.queries import alert_documents
+
     rebill = open_app(db)
-    with rebill.uow() as uow:
-        alerts = uow.store.alerts(agency)
     rows = [
-        {
-            "agency": a.agency_id,
-            "sub_account": a.sub_account_id or None,
-            "metric": a.metric,
-            "threshold": a.threshold,
-            "period": a.period,
-            "message": a.message,
-            "fired_at": a.fired_at.isoformat(),
-            "delivered_at": a.delivered_at.isoformat() if a.delivered_at else None,
-        }
-        for a in alerts
+        {k: v for k, v in document.items() if k != "id"}
+        for document in alert_documents(rebill.uow, agency, None)
     ]
     if as_json:
         print_json({"data": rows})
@@ -690,7 +675,7 @@ def keys_create(
         fail(ValidationError([], "give either --platform or --agency"))
     kind = "platform" if platform else ("sub_account" if sub_account else "agency")
     try:
-        key, key_id = create_key(rebill.uow(), kind, agency, sub_account, role, rebill.clock.now())
+        key, key_id = create_key(rebill.uow, kind, agency, sub_account, role, rebill.clock.now())
     except BillingError as exc:
         fail(exc)
     if as_json:
@@ -709,7 +694,7 @@ def keys_revoke(
 
     rebill = open_app(db)
     try:
-        revoke_key(rebill.uow(), key_id, rebill.clock.now())
+        revoke_key(rebill.uow, key_id, rebill.clock.now())
     except BillingError as exc:
         fail(exc)
     out.print(f"revoked {key_id}")
@@ -845,12 +830,13 @@ def webhooks_add(
 @webhooks_app.command("list")
 def webhooks_list(agency: AgencyOption, db: DbOption = None, as_json: JsonOption = False) -> None:
     """Endpoints and their deliveries."""
+    from rebill.services.notifications.webhooks import list_deliveries, list_endpoints
+
     rebill = open_app(db)
-    with rebill.uow() as uow:
-        document = {
-            "endpoints": uow.store.webhook_endpoints(agency),
-            "deliveries": uow.store.webhook_deliveries(agency),
-        }
+    document = {
+        "endpoints": list_endpoints(rebill.uow, agency),
+        "deliveries": list_deliveries(rebill.uow, agency),
+    }
     if as_json:
         print_json(document)
         return

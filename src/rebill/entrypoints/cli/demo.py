@@ -43,28 +43,25 @@ def run_demo(db: str | None, as_json: bool, out: Console, err: Console) -> None:
     try:
         with Progress(console=err, transient=True, disable=as_json) as progress:
             task = progress.add_task("applying the catalog", total=5)
-            apply_catalog(app.uow(), demo_catalog(period), "demo catalog", now)
+            apply_catalog(app.uow, demo_catalog(period), "demo catalog", now)
             progress.update(task, advance=1, description="generating and importing calls")
             calls = list(demo_calls(period))
-            report = import_usage(app.uow(), AGENCY, enumerate(calls, start=1), "demo calls", now)
+            report = import_usage(app.uow, AGENCY, enumerate(calls, start=1), "demo calls", now)
             progress.update(task, advance=1, description="buying credits")
-            uow = app.uow()
-            with uow:
-                for sub_id in ("summit-hvac", "harbor-realty"):
-                    billing.add_credits(
-                        uow.store,
-                        AGENCY,
-                        sub_id,
-                        "25.00",
-                        period.start(ZoneInfo(TIMEZONE)),
-                        f"demo-{sub_id}",
-                    )
-                uow.commit()
+            for sub_id in ("summit-hvac", "harbor-realty"):
+                billing.add_credits(
+                    app.uow,
+                    AGENCY,
+                    sub_id,
+                    "25.00",
+                    period.start(ZoneInfo(TIMEZONE)),
+                    f"demo-{sub_id}",
+                )
             progress.update(task, advance=1, description=f"closing {period}")
             documents = close_period(app.uow, period, None, now, app.gateway)
             progress.update(task, advance=1, description="calls of the month so far")
             import_usage(
-                app.uow(),
+                app.uow,
                 AGENCY,
                 enumerate(open_month_calls(period.next(), now)),
                 "demo calls (this month)",
@@ -137,7 +134,7 @@ def save_demo_cards(app: App, now: datetime) -> str:
     from rebill.services.payments.collect import save_card
 
     with app.uow() as uow:
-        subs = sorted(uow.store.sub_account_ids(AGENCY))
+        subs = sorted(uow.for_agency(AGENCY).sub_accounts.ids())
     for sub in subs:
         card = "pm_card_chargeCustomerFail" if sub == subs[-1] else "pm_card_visa"
         save_card(app.uow, app.gateway, AGENCY, sub, card, now)

@@ -122,7 +122,7 @@ def routes(web: Web) -> APIRouter:
     def invoice_file(request: Request, number: str) -> Response:
         operator(request)
         try:
-            pdf = invoice_pdf(rebill.uow(), rebill.renderer, number)
+            pdf = invoice_pdf(rebill.uow, rebill.renderer, number)
         except NotFoundError:
             raise PageError(404, "this invoice does not exist") from None
         return Response(

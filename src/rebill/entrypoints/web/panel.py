@@ -290,7 +290,7 @@ def routes(web: Web) -> APIRouter:
         from rebill.services.views.queries import sub_account_documents
 
         subs = sub_account_documents(
-            rebill.uow(), session.user.agency_id or "", None, rebill.clock.now()
+            rebill.uow, session.user.agency_id or "", None, rebill.clock.now()
         )
         return page(request, session, "panel/sub_accounts.html", subs=subs)
 
@@ -352,16 +352,14 @@ def routes(web: Web) -> APIRouter:
         must(session, "billing")
         agency_id = session.user.agency_id or ""
         try:
-            with rebill.uow() as uow:
-                billing.add_credits(
-                    uow.store,
-                    agency_id,
-                    sub_id,
-                    form.get("amount", "").strip(),
-                    rebill.clock.now(),
-                    f"panel:{secrets.token_hex(8)}",
-                )
-                uow.commit()
+            billing.add_credits(
+                rebill.uow,
+                agency_id,
+                sub_id,
+                form.get("amount", "").strip(),
+                rebill.clock.now(),
+                f"panel:{secrets.token_hex(8)}",
+            )
         except NotFoundError:
             raise PageError(404, "this sub-account does not exist") from None
         except ValidationError as exc:
@@ -378,13 +376,14 @@ def routes(web: Web) -> APIRouter:
         period = _period(request.query_params.get("period"))
         documents = [
             d
-            for d in reports.list_invoices(rebill.uow(), agency_id, period)
+            for d in reports.list_invoices(rebill.uow, agency_id, period)
             if d["agency"] == agency_id
         ]
         now = rebill.clock.now()
         with rebill.uow() as uow:
-            agency = uow.store.get_agency(agency_id)
-            closed = uow.store.closed_periods(agency_id)
+            tenant = uow.for_agency(agency_id)
+            agency = tenant.agency.get()
+            closed = tenant.periods.closed()
         assert agency is not None
         last = Period.containing(now, agency.tz).previous()
         return page(
@@ -468,7 +467,7 @@ def routes(web: Web) -> APIRouter:
     def invoice_file(request: Request, number: str) -> Response:
         session = staff(request)
         try:
-            pdf = invoice_pdf(rebill.uow(), rebill.renderer, number, session.user.agency_id)
+            pdf = invoice_pdf(rebill.uow, rebill.renderer, number, session.user.agency_id)
         except NotFoundError:
             raise PageError(404, "this invoice does not exist") from None
         return Response(
@@ -484,10 +483,10 @@ def routes(web: Web) -> APIRouter:
         period = _period(request.query_params.get("period"))
         if period is None:
             with rebill.uow() as uow:
-                agency = uow.store.get_agency(agency_id)
+                agency = uow.for_agency(agency_id).agency.get()
             assert agency is not None
             period = Period.containing(rebill.clock.now(), agency.tz)
-        summary = reports.usage_summary(rebill.uow(), agency_id, period)
+        summary = reports.usage_summary(rebill.uow, agency_id, period)
         buffer = io.StringIO()
         rows = summary["sub_accounts"]
         if rows:
@@ -508,7 +507,7 @@ def routes(web: Web) -> APIRouter:
     def users_page(request: Request, session: WebSession, errors: dict[str, str]) -> Response:
         agency_id = session.user.agency_id or ""
         with rebill.uow() as uow:
-            subs = uow.store.sub_account_ids(agency_id)
+            subs = uow.for_agency(agency_id).sub_accounts.ids()
         return page(
             request,
             session,

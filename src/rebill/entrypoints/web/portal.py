@@ -217,7 +217,7 @@ def routes(web: Web) -> APIRouter:
         session = client(request, portal)
         try:
             pdf = invoice_pdf(
-                rebill.uow(),
+                rebill.uow,
                 rebill.renderer,
                 number,
                 portal.agency_id,
