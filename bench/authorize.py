@@ -10,7 +10,7 @@ schema that is dropped at the end):
   decisions  --decisions `authorize_call(uow, agency, sub, direction, None, now)` (pure
              decisions), each timed on its own, random sub-accounts and directions
   baseline   a single-row primary-key lookup on the same store, in its own transaction the
-             same way: `with app.uow() as uow: uow.store.session.get(SubAccountRow, pk)`,
+             same way: `with app.uow() as uow: uow.session.get(SubAccountRow, pk)`,
              interleaved with the decisions in blocks so both see the same machine state
   reserve    --reservations `authorize_call(..., call_id)` (a parallel-call slot is written)
   debits     the 4-process contention run of tests/integration/test_wallet_concurrency.py
@@ -173,15 +173,12 @@ def calls(subs: int, seed: int) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def load(app: App, subs: int, seed: int) -> dict[str, Any]:
     t0 = time.perf_counter()
-    apply_catalog(app.uow(), catalog(subs), "bench", CATALOG_NOW)
+    apply_catalog(app.uow, catalog(subs), "bench", CATALOG_NOW)
     t1 = time.perf_counter()
-    uow = app.uow()
-    with uow:
-        for n in range(3, subs, len(PLANS) * 4):  # every 4th prepaid sub-account
-            billing.add_credits(uow.store, AGENCY, sub_id(n), "3.00", CATALOG_NOW, f"f{n}")
-        uow.commit()
+    for n in range(3, subs, len(PLANS) * 4):  # every 4th prepaid sub-account
+        billing.add_credits(app.uow, AGENCY, sub_id(n), "3.00", CATALOG_NOW, f"f{n}")
     t2 = time.perf_counter()
-    report = import_usage(app.uow(), AGENCY, calls(subs, seed), "bench", NOW)
+    report = import_usage(app.uow, AGENCY, calls(subs, seed), "bench", NOW)
     t3 = time.perf_counter()
     return {
         "catalog_s": round(t1 - t0, 2),
@@ -237,7 +234,7 @@ def run_decisions(
             if profile:
                 profile.enable()
             t = perf()
-            result = authorize_call(uow_factory(), AGENCY, sub, direction, None, NOW)
+            result = authorize_call(uow_factory, AGENCY, sub, direction, None, NOW)
             decisions.append(perf() - t)
             if profile:
                 profile.disable()
@@ -248,9 +245,8 @@ def run_decisions(
         for _ in range(count):
             key = (AGENCY, sub_id(rng.randrange(args.subs)))
             t = perf()
-            uow = uow_factory()
-            with uow:
-                row = uow.store.session.get(SubAccountRow, key)
+            with app.uow() as uow:
+                row = uow.session.get(SubAccountRow, key)
             baseline.append(perf() - t)
             assert row is not None
 
@@ -297,7 +293,7 @@ def run_reservations(app: App, args: argparse.Namespace) -> dict[str, Any]:
     for i in range(args.reservations):
         sub = sub_id(rng.randrange(args.subs))
         t = perf()
-        result = authorize_call(app.uow(), AGENCY, sub, "outbound", f"r-{i}", NOW)
+        result = authorize_call(app.uow, AGENCY, sub, "outbound", f"r-{i}", NOW)
         samples.append(perf() - t)
         d = result.decision
         outcomes["allowed" if d.allowed else str(d.reason)] += 1

@@ -227,7 +227,7 @@ def child_import(url: str, csv_path: str, profile: str | None) -> dict[str, Any]
     t0 = time.perf_counter()
     report = _profiled(
         profile,
-        lambda: import_usage(app.uow(), AGENCY, read_rows(Path(csv_path)), csv_path, CLOSE_NOW),
+        lambda: import_usage(app.uow, AGENCY, read_rows(Path(csv_path)), csv_path, CLOSE_NOW),
     )
     seconds = time.perf_counter() - t0
     app.dispose()
@@ -245,7 +245,7 @@ def child_import(url: str, csv_path: str, profile: str | None) -> dict[str, Any]
 def child_close(url: str, profile: str | None) -> dict[str, Any]:
     from sqlalchemy import event
 
-    from rebill.adapters.db.store import SqlStore
+    from rebill.adapters.db.repositories.usage import SqlUsageRepository
 
     app = build(Settings(database_url=url, now=CLOSE_NOW), migrate_schema=False)
     statements = [0]
@@ -254,7 +254,7 @@ def child_close(url: str, profile: str | None) -> dict[str, Any]:
     )
     # Diagnostics only: how long the one pass over the period's calls (the GROUP BY) takes.
     claim_seconds = [0.0]
-    totals = SqlStore.period_call_totals
+    totals = SqlUsageRepository.period_call_totals
 
     def timed_totals(self: Any, *args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
@@ -263,7 +263,7 @@ def child_close(url: str, profile: str | None) -> dict[str, Any]:
         finally:
             claim_seconds[0] += time.perf_counter() - t0
 
-    SqlStore.period_call_totals = timed_totals  # type: ignore[method-assign]
+    SqlUsageRepository.period_call_totals = timed_totals  # type: ignore[method-assign]
     _reset_peak()
     before = _maxrss_bytes()
     t0 = time.perf_counter()
@@ -435,7 +435,7 @@ def run_store(
     log(f"[{name}] migrate + apply catalog ({args.subs} sub-accounts) ...")
     app = build(Settings(database_url=url, now=CATALOG_NOW))
     t0 = time.perf_counter()
-    apply_catalog(app.uow(), catalog_doc, "bench-catalog", CATALOG_NOW)
+    apply_catalog(app.uow, catalog_doc, "bench-catalog", CATALOG_NOW)
     catalog_seconds = time.perf_counter() - t0
     log(f"[{name}] catalog applied in {catalog_seconds:.1f}s; importing {args.calls:,} calls ...")
 

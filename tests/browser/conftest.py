@@ -106,16 +106,16 @@ def seed(app: App, tmp: Path) -> None:
         "logo": "logo.png",
     }
     catalog["agencies"].append(zenith_entry())
-    apply_catalog(app.uow(), catalog, str(tmp / "catalog.json"), NOW, base_dir=tmp)
+    apply_catalog(app.uow, catalog, str(tmp / "catalog.json"), NOW, base_dir=tmp)
     calls = list(demo_calls(last))
-    import_usage(app.uow(), AGENCY, enumerate(calls, start=1), "october", NOW)
+    import_usage(app.uow, AGENCY, enumerate(calls, start=1), "october", NOW)
     close_period(app.uow, last, None, NOW)
     recent = [
         {**c, "call_id": c["call_id"].replace("demo-", "nov-")}
         for c in demo_calls(current, seed=11)
         if datetime.fromisoformat(c["started_at"]) < NOW
     ]
-    import_usage(app.uow(), AGENCY, enumerate(recent, start=1), "november", NOW)
+    import_usage(app.uow, AGENCY, enumerate(recent, start=1), "november", NOW)
     for email, role, agency, sub in USERS.values():
         create_user(app.uow, app.passwords, email, PASSWORD, role, agency, sub, NOW)
 

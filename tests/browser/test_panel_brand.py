@@ -54,12 +54,12 @@ def test_an_uploaded_logo_is_saved_and_served(client: TestClient, rebill: App) -
     )
     assert saved.status_code == 303, saved.text
     with rebill.uow() as uow:
-        brand = uow.store.brand(AGENCY)
-        audit = uow.store.audit_entries(AGENCY, 20)
+        brand = uow.for_agency(AGENCY).brand.get()
+        audit = uow.for_agency(AGENCY).audit.latest(20)
     assert brand.display_name == "Acme Voice Deluxe" and brand.logo_png == logo
     assert brand.address_lines == ("1 Main St", "Springfield")
     assert client.get(f"/portal/{AGENCY}/logo.png").content == logo
-    assert any(e["field"] == "brand.display_name" for e in audit)
+    assert any(e.field == "brand.display_name" for e in audit)
 
 
 def test_a_logo_that_is_not_an_image_is_refused_and_nothing_changes(
@@ -67,7 +67,7 @@ def test_a_logo_that_is_not_an_image_is_refused_and_nothing_changes(
 ) -> None:
     assert sign_in(client, "admin@acme.example") == 303
     with rebill.uow() as uow:
-        before = uow.store.brand(AGENCY)
+        before = uow.for_agency(AGENCY).brand.get()
     refused = client.post(
         "/panel/brand",
         data=brand_form(client),
@@ -77,7 +77,7 @@ def test_a_logo_that_is_not_an_image_is_refused_and_nothing_changes(
     assert "PNG or JPEG" in refused.text
     assert 'value="Acme Voice Deluxe"' in refused.text, "what was typed is kept"
     with rebill.uow() as uow:
-        assert uow.store.brand(AGENCY) == before
+        assert uow.for_agency(AGENCY).brand.get() == before
 
 
 def test_a_role_that_may_not_change_settings_cannot_save_the_brand(
@@ -85,11 +85,11 @@ def test_a_role_that_may_not_change_settings_cannot_save_the_brand(
 ) -> None:
     assert sign_in(client, "billing@acme.example") == 303
     with rebill.uow() as uow:
-        before = uow.store.brand(AGENCY)
+        before = uow.for_agency(AGENCY).brand.get()
     refused = client.post("/panel/brand", data=brand_form(client))
     assert refused.status_code == 403
     with rebill.uow() as uow:
-        assert uow.store.brand(AGENCY) == before
+        assert uow.for_agency(AGENCY).brand.get() == before
 
 
 def test_a_domain_is_asked_for_not_set(client: TestClient, rebill: App) -> None:

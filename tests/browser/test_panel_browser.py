@@ -284,7 +284,7 @@ def test_billing_charges_an_invoice_to_the_saved_card_and_refunds_part(
     save_card(app.uow, app.gateway, "acme", "bright-dental", "pm_card_visa", NOW)
     number = next(
         d["number"]
-        for d in reports.list_invoices(app.uow(), "acme", None)
+        for d in reports.list_invoices(app.uow, "acme", None)
         if d["kind"] == "retail" and d["sub_account"] == "bright-dental" and d["status"] == "open"
     )
     page.goto(f"{served.url}/panel/invoices")

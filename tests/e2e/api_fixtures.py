@@ -188,7 +188,7 @@ class World:
     def new_key(
         self, kind: str, agency: str | None = None, sub: str | None = None, role: str | None = None
     ) -> tuple[str, str]:
-        return create_key(self.rebill.uow(), kind, agency, sub, role, NOW)
+        return create_key(self.rebill.uow, kind, agency, sub, role, NOW)
 
     def beta_secrets(self) -> list[str]:
         """Text that must never appear in an answer to an acme key."""
@@ -213,15 +213,15 @@ class World:
 
 def make_world(url: str, close: bool = True) -> World:
     rebill = build(Settings(database_url=url, now=NOW, webhooks_allow_private=True))
-    apply_catalog(rebill.uow(), catalog(), "api test catalog", NOW)
+    apply_catalog(rebill.uow, catalog(), "api test catalog", NOW)
     acme_subs = [ACME_S1, ACME_S2]
-    ingest_calls(rebill.uow(), "acme", calls("acme-nov", acme_subs, "2026-11-10", 30), NOW)
-    ingest_calls(rebill.uow(), "beta", calls("beta-nov", [BETA_SUB], "2026-11-10", 30), NOW)
+    ingest_calls(rebill.uow, "acme", calls("acme-nov", acme_subs, "2026-11-10", 30), NOW)
+    ingest_calls(rebill.uow, "beta", calls("beta-nov", [BETA_SUB], "2026-11-10", 30), NOW)
     if close:
         close_period(rebill.uow, Period.parse(CLOSED), None, NOW)
     # December (open) usage, so the current month has data and beta's caps alerts fire.
-    ingest_calls(rebill.uow(), "acme", calls("acme-dec", acme_subs, "2026-12-02", 6), NOW)
-    ingest_calls(rebill.uow(), "beta", calls("beta-dec", [BETA_SUB], "2026-12-02", 40), NOW)
+    ingest_calls(rebill.uow, "acme", calls("acme-dec", acme_subs, "2026-12-02", 6), NOW)
+    ingest_calls(rebill.uow, "beta", calls("beta-dec", [BETA_SUB], "2026-12-02", 40), NOW)
     domains.request_domain(rebill.uow, "beta", BETA_DOMAIN, domains.PlatformHosts(frozenset()), NOW)
     domains.approve_domain(rebill.uow, "beta", BETA_DOMAIN, NOW)
     app = create_app(rebill)

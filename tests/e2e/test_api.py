@@ -188,7 +188,7 @@ def test_in_flight_key_answers_409(world: World) -> None:
     raw = b'{"amount": "3.00"}'
     digest = hashlib.sha256(path.encode() + b"\n" + raw).hexdigest()
     with world.rebill.uow() as uow:  # the first request has started and not finished
-        uow.store.start_idempotent(world.key_ids["billing"], "slow-1", digest, NOW)
+        uow.platform.idempotency.start(world.key_ids["billing"], "slow-1", digest, NOW)
         uow.commit()
     headers = world.headers(
         "billing", **{"Idempotency-Key": "slow-1", "Content-Type": "application/json"}
@@ -366,7 +366,7 @@ def test_unauthenticated_requests_are_401(world: World) -> None:
         ).status_code
         == 200
     )
-    revoke_key(world.rebill.uow(), key_id, NOW)
+    revoke_key(world.rebill.uow, key_id, NOW)
     for headers in (
         {},
         {"Authorization": "Bearer"},

@@ -214,7 +214,17 @@ def state_changes(db: str) -> list[dict[str, Any]]:
     rebill = build(Settings(database_url=db), migrate_schema=False)
     try:
         with rebill.uow() as uow:
-            return uow.store.state_changes("acme", "bright-dental")
+            changes = uow.for_agency("acme").sub_accounts.state_changes("bright-dental")
+        return [
+            {
+                "at": c.changed_at.isoformat(),
+                "from": c.from_state,
+                "to": c.to_state,
+                "by": c.actor,
+                "reason": c.reason,
+            }
+            for c in changes
+        ]
     finally:
         rebill.dispose()
 

@@ -355,17 +355,17 @@ class Rebill:
     def wallet(self, agency: str = "acme") -> int:
         uow = build(Settings.from_env(self.db)).uow()
         with uow:
-            return uow.store.wallet_balances(agency, [SUB]).get(SUB, 0)
+            return uow.for_agency(agency).wallets.balances([SUB]).get(SUB, 0)
 
     def plans(self, agency: str = "acme") -> list[tuple[str, str]]:
         uow = build(Settings.from_env(self.db)).uow()
         with uow:
-            return [(c.change, c.plan.id) for c in uow.store.plan_history_of(agency, SUB)]
+            return [(c.change, c.plan.id) for c in uow.for_agency(agency).plans.history_of(SUB)]
 
     def numbers(self, agency: str = "acme") -> list[tuple[str, str]]:
         uow = build(Settings.from_env(self.db)).uow()
         with uow:
-            return sorted((n.e164, n.number_type) for n in uow.store.numbers_of(agency, SUB))
+            return sorted((n.e164, n.number_type) for n in uow.for_agency(agency).numbers.of(SUB))
 
     def close(self) -> None:
         if self._api is not None:

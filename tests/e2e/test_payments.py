@@ -353,7 +353,7 @@ def test_refunding_a_credit_purchase_takes_the_credits_back(rebill: Rebill, link
     refund(rebill, receipt, "--amount", "5.00")
     assert before - rebill.wallet("gamma") == 5_000_000
     # The client spends 10.00 of what is left: 5.00 remain, so 15.00 cannot be taken back.
-    debit_wallet(build(Settings.from_env(rebill.db)).uow(), "gamma", SUB, 10_000_000, "x", NOW)
+    debit_wallet(build(Settings.from_env(rebill.db)).uow, "gamma", SUB, 10_000_000, "x", NOW)
     result = rebill.run(
         "invoices", "refund", receipt, "--agency", "gamma", "--amount", "15.00", code=5
     )

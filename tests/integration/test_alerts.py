@@ -127,7 +127,7 @@ def catalog(alerts: list[str] | None = None, **sub_extra: Any) -> dict[str, Any]
 
 def seeded(url: str, document: dict[str, Any] | None = None) -> App:
     app = build(Settings(database_url=url, now=NOW))
-    apply_catalog(app.uow(), document or catalog(), "catalog", NOW)
+    apply_catalog(app.uow, document or catalog(), "catalog", NOW)
     return app
 
 
@@ -142,12 +142,12 @@ def call(call_id: str, started_at: str, duration: int) -> dict[str, Any]:
 
 
 def load(app: App, *calls: dict[str, Any]) -> Any:
-    return import_usage(app.uow(), "acme", enumerate(calls, start=2), "calls.csv", NOW)
+    return import_usage(app.uow, "acme", enumerate(calls, start=2), "calls.csv", NOW)
 
 
 def alerts(app: App, pending: bool = False) -> list[Alert]:
     with app.uow() as uow:
-        return uow.store.alerts("acme", pending=pending)
+        return uow.for_agency("acme").alerts.all(pending=pending)
 
 
 def fired(app: App, period: str | None = None) -> list[tuple[str, str, Fraction]]:

@@ -11,7 +11,11 @@ from typing import Any
 
 import pytest
 
-from rebill.adapters.db.store import SqlStore
+from rebill.adapters.db.repositories.accounts import SqlAgencyRepository
+from rebill.adapters.db.repositories.invoices import SqlInvoiceRepository
+from rebill.adapters.db.repositories.ledger import SqlLedgerRepository
+from rebill.adapters.db.repositories.periods import SqlPeriodRepository
+from rebill.adapters.db.repositories.usage import SqlUsageRepository
 from rebill.bootstrap import App, build
 from rebill.config import Settings
 from rebill.demo.data import demo_calls, demo_catalog
@@ -63,18 +67,15 @@ def calls_for(agency_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def seeded(url: str) -> App:
     app = build(Settings(database_url=url, now=NOW))
-    apply_catalog(app.uow(), second_agency(demo_catalog(PERIOD)), "catalog", NOW)
-    uow = app.uow()
-    with uow:
-        billing.add_credits(uow.store, "acme", "summit-hvac", "30.00", NOW, "r1")
-        billing.add_credits(uow.store, "beta", "bright-dental", "7.50", NOW, "r2")
-        uow.commit()
-    import_usage(app.uow(), "acme", calls_for("acme"), "calls", NOW)
+    apply_catalog(app.uow, second_agency(demo_catalog(PERIOD)), "catalog", NOW)
+    billing.add_credits(app.uow, "acme", "summit-hvac", "30.00", NOW, "r1")
+    billing.add_credits(app.uow, "beta", "bright-dental", "7.50", NOW, "r2")
+    import_usage(app.uow, "acme", calls_for("acme"), "calls", NOW)
     beta_subs = {
         s["id"] for s in second_agency(demo_catalog(PERIOD))["agencies"][1]["sub_accounts"]
     }
     import_usage(
-        app.uow(),
+        app.uow,
         "beta",
         ((i, c) for i, c in calls_for("beta") if c["sub_account"] in beta_subs),
         "calls",
@@ -84,13 +85,12 @@ def seeded(url: str) -> App:
 
 
 def check_invariants(app: App, documents: list[dict[str, Any]]) -> None:
-    uow = app.uow()
-    with uow:
-        store = uow.store
-        assert store.unbalanced_entries() == []
+    with app.uow() as uow:
+        assert uow.platform.ledger.unbalanced_entries() == []
         for agency_id in ("acme", "beta"):
-            ledger = store.account_balances(agency_id, "liability:wallet:")
-            cached = store.wallet_balances(agency_id)
+            tenant = uow.for_agency(agency_id)
+            ledger = tenant.ledger.balances("liability:wallet:")
+            cached = tenant.wallets.balances()
             assert all(balance >= 0 for balance in cached.values())
             for sub, balance in cached.items():  # the cache agrees with the postings
                 assert -ledger.get(f"liability:wallet:{sub}", 0) == balance
@@ -125,21 +125,21 @@ def test_close_keeps_the_invariants_and_is_idempotent(db_url: str) -> None:
     )
     # Closing again prints the same document; importing the same calls again adds nothing.
     assert close_period(app.uow, PERIOD, None, NOW) == first
-    report = import_usage(app.uow(), "acme", calls_for("acme"), "calls", NOW)
+    report = import_usage(app.uow, "acme", calls_for("acme"), "calls", NOW)
     assert report.imported == 0
     assert report.duplicates > 1000
     assert close_period(app.uow, PERIOD, None, NOW) == first
     app.dispose()
 
 
-WRITES = (
-    "lock_agency",
-    "claim_late_calls",
-    "reserve_invoice_numbers",
-    "save_invoices",
-    "post_entries",
-    "save_period_usage",
-    "save_period_close",
+WRITES: tuple[tuple[type, str], ...] = (
+    (SqlAgencyRepository, "lock"),
+    (SqlUsageRepository, "claim_late_calls"),
+    (SqlInvoiceRepository, "reserve_numbers"),
+    (SqlInvoiceRepository, "save"),
+    (SqlLedgerRepository, "post_many"),
+    (SqlPeriodRepository, "save_usage"),
+    (SqlPeriodRepository, "save_close"),
 )
 
 
@@ -148,18 +148,18 @@ class Injected(RuntimeError):
 
 
 def inject_failure_at(monkeypatch: pytest.MonkeyPatch, target: int) -> Callable[[], int]:
-    """Make the `target`-th write of the store raise; returns a counter of writes seen."""
+    """Make the `target`-th write of the repositories raise; returns a counter of writes seen."""
     seen = [0]
-    for name in WRITES:
-        original = getattr(SqlStore, name)
+    for repository, name in WRITES:
+        original = getattr(repository, name)
 
-        def wrapper(self: SqlStore, *args: Any, __original: Any = original, **kw: Any) -> Any:
+        def wrapper(self: Any, *args: Any, __original: Any = original, **kw: Any) -> Any:
             seen[0] += 1
             if seen[0] == target:
                 raise Injected(f"failure injected at write {target}")
             return __original(self, *args, **kw)
 
-        monkeypatch.setattr(SqlStore, name, wrapper)
+        monkeypatch.setattr(repository, name, wrapper)
     return lambda: seen[0]
 
 
@@ -198,26 +198,28 @@ def test_manual_gateway_marks_invoices_paid_once(sqlite_url: str) -> None:
     (acme, _beta) = close_period(app.uow, PERIOD, None, NOW)
     retail = acme["retail_invoices"][0]
     wholesale = acme["wholesale_invoice"]["number"]
-    uow = app.uow()
-    with uow:
-        store = uow.store
-        sub = retail["sub_account"]
-        owed = store.account_balance_micros("acme", Accounts.receivable(sub))
-        assert owed == int(Decimal(retail["total"]) * 1_000_000)
-        assert mark_paid(store, "acme", retail["number"], "bank ref 42", NOW) == "open"
-        assert mark_paid(store, "acme", retail["number"], "bank ref 42", NOW) == "paid"
-        assert store.account_balance_micros("acme", Accounts.receivable(sub)) == 0
-        payable = store.account_balance_micros("acme", Accounts.WHOLESALE_PAYABLE)
-        assert payable == -int(Decimal(acme["wholesale_invoice"]["total"]) * 1_000_000)
-        mark_paid(store, "acme", wholesale, "wire 7", NOW)
-        assert store.account_balance_micros("acme", Accounts.WHOLESALE_PAYABLE) == 0
-        assert store.account_balance_micros("acme", Accounts.PLATFORM_RECEIVABLE) == 0
-        with pytest.raises(ValidationError):
-            mark_paid(store, "acme", acme["retail_invoices"][1]["number"], " ", NOW)
-        receipts = [i for i in store.invoices(agency_id="acme") if i.kind == "receipt"]
-        assert mark_paid(store, "acme", receipts[0].number, "x", NOW) == "paid"  # already
-        assert store.unbalanced_entries() == []
-        uow.commit()
+    sub = retail["sub_account"]
+
+    def balance(account: str) -> int:
+        with app.uow() as uow:
+            return uow.for_agency("acme").ledger.balance_micros(account)
+
+    assert balance(Accounts.receivable(sub)) == int(Decimal(retail["total"]) * 1_000_000)
+    assert mark_paid(app.uow, "acme", retail["number"], "bank ref 42", NOW) == "open"
+    assert mark_paid(app.uow, "acme", retail["number"], "bank ref 42", NOW) == "paid"
+    assert balance(Accounts.receivable(sub)) == 0
+    payable = balance(Accounts.WHOLESALE_PAYABLE)
+    assert payable == -int(Decimal(acme["wholesale_invoice"]["total"]) * 1_000_000)
+    mark_paid(app.uow, "acme", wholesale, "wire 7", NOW)
+    assert balance(Accounts.WHOLESALE_PAYABLE) == 0
+    assert balance(Accounts.PLATFORM_RECEIVABLE) == 0
+    with pytest.raises(ValidationError):
+        mark_paid(app.uow, "acme", acme["retail_invoices"][1]["number"], " ", NOW)
+    with app.uow() as uow:
+        receipts = [i for i in uow.for_agency("acme").invoices.find() if i.kind == "receipt"]
+    assert mark_paid(app.uow, "acme", receipts[0].number, "x", NOW) == "paid"  # already
+    with app.uow() as uow:
+        assert uow.platform.ledger.unbalanced_entries() == []
     reprinted = close_period(app.uow, PERIOD, ["acme"], NOW)[0]["retail_invoices"]
     assert reprinted[0]["status"] == "paid"
     app.dispose()

@@ -165,7 +165,7 @@ def app(db_url: str, tmp_path: Path) -> Iterator[tuple[App, LedgerPay]]:
             }
         ],
     }
-    apply_catalog(world.uow(), catalog, str(tmp_path / "catalog.json"), NOW)
+    apply_catalog(world.uow, catalog, str(tmp_path / "catalog.json"), NOW)
     close_period(world.uow, Period(2026, 11), None, NOW)
     yield world, adapter
     built.dispose()
@@ -194,7 +194,7 @@ def test_a_registered_third_gateway_links_charges_and_refunds(
     assert refunded["refund"] == "lp_refund_1"
     assert adapter.refunds == [("lp_pay_1", 900)]
     with world.uow() as uow:
-        clearing = uow.store.account_balance_micros("acme", Accounts.gateway_clearing(PROVIDER))
+        clearing = uow.for_agency("acme").ledger.balance_micros(Accounts.gateway_clearing(PROVIDER))
     assert clearing == (4900 - 900) * 10_000  # its own clearing account, in micros
     assert gateway_status(world.uow, world.gateway, "acme")["provider"] == PROVIDER
 

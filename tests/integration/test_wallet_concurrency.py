@@ -137,15 +137,11 @@ def seed_wallets(url: str, wallets: int = WALLETS, funding: str = FUNDING) -> di
     """Create the agency and fund every wallet; returns the initial balances."""
     app = build(Settings(database_url=url, now=NOW))
     try:
-        apply_catalog(app.uow(), catalog(wallets), "contention", NOW)
-        uow = app.uow()
-        with uow:
-            for n in range(wallets):
-                billing.add_credits(uow.store, AGENCY, f"w{n:02d}", funding, NOW, f"fund-{n}")
-            uow.commit()
-        uow = app.uow()
-        with uow:
-            return uow.store.wallet_balances(AGENCY)
+        apply_catalog(app.uow, catalog(wallets), "contention", NOW)
+        for n in range(wallets):
+            billing.add_credits(app.uow, AGENCY, f"w{n:02d}", funding, NOW, f"fund-{n}")
+        with app.uow() as uow:
+            return uow.for_agency(AGENCY).wallets.balances()
     finally:
         app.dispose()
 
@@ -155,7 +151,7 @@ DebitFn = Callable[[Any, str, str, int, str, datetime], Debit]
 
 
 def naive_debit(
-    uow: Any,
+    uow_factory: Any,
     agency_id: str,
     sub_account_id: str,
     amount_micros: int,
@@ -166,9 +162,9 @@ def naive_debit(
     """The bug the issue forbids: read the balance (no lock), decide, write it back."""
     key = f"debit:{sub_account_id}:{idempotency_key}"
     for _attempt in range(3):
-        with uow:
-            store = uow.store
-            session = store.session
+        with uow_factory() as uow:
+            ledger = uow.for_agency(agency_id).ledger
+            session = uow.session
             balance = int(
                 session.execute(
                     text(
@@ -178,7 +174,7 @@ def naive_debit(
                     {"a": agency_id, "s": sub_account_id},
                 ).scalar_one()
             )
-            taken = store.entry_amount(agency_id, key, Accounts.wallet(sub_account_id))
+            taken = ledger.entry_amount(key, Accounts.wallet(sub_account_id))
             if taken is not None:
                 return Debit(taken, balance, replayed=True)
             taken = min(amount_micros, balance)
@@ -191,7 +187,7 @@ def naive_debit(
                 {"a": agency_id, "s": sub_account_id, "b": balance - taken},
             )
             try:
-                store.post_entry(
+                ledger.post(
                     JournalEntry.of(
                         agency_id,
                         key,
@@ -225,7 +221,7 @@ def worker(
         barrier.wait()
         started = time.time()
         for r in requests:
-            d = debit(app.uow(), AGENCY, r.sub_account_id, r.amount_micros, r.key, NOW)
+            d = debit(app.uow, AGENCY, r.sub_account_id, r.amount_micros, r.key, NOW)
             outcomes.append(
                 Outcome(
                     r.sub_account_id,
@@ -314,16 +310,15 @@ def run_contention(
 
     app = build(Settings(database_url=url, now=NOW), migrate_schema=False)
     try:
-        uow = app.uow()
-        with uow:
-            store = uow.store
-            final = store.wallet_balances(AGENCY)
+        with app.uow() as uow:
+            tenant = uow.for_agency(AGENCY)
+            final = tenant.wallets.balances()
             prefix = "liability:wallet:"
             ledger = {
                 account.removeprefix(prefix): -total
-                for account, total in store.account_balances(AGENCY, prefix).items()
+                for account, total in tenant.ledger.balances(prefix).items()
             }
-            rows = store.session.execute(
+            rows = uow.session.execute(
                 text(
                     "SELECT account, SUM(amount_micros) FROM postings"
                     " WHERE agency_id = :a AND idempotency_key LIKE 'debit:%'"
@@ -333,7 +328,7 @@ def run_contention(
             ).all()
             debit_postings = {acc.removeprefix(prefix): int(total) for acc, total in rows}
             debit_entries = int(
-                store.session.execute(
+                uow.session.execute(
                     text(
                         "SELECT COUNT(*) FROM journal_entries"
                         " WHERE agency_id = :a AND idempotency_key LIKE 'debit:%'"
@@ -341,7 +336,7 @@ def run_contention(
                     {"a": AGENCY},
                 ).scalar_one()
             )
-            unbalanced = store.unbalanced_entries()
+            unbalanced = uow.platform.ledger.unbalanced_entries()
     finally:
         app.dispose()
     if unbalanced:

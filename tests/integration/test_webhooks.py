@@ -55,7 +55,7 @@ def app(db_url: str) -> Iterator[App]:
     # The receivers listen on 127.0.0.1: the platform's switch lets deliveries reach them
     # (the sender checks the address at every delivery, not only at registration).
     rebill = build(Settings(database_url=db_url, now=NOW, webhooks_allow_private=True))
-    apply_catalog(rebill.uow(), demo_catalog(Period(2026, 10)), "catalog", NOW)
+    apply_catalog(rebill.uow, demo_catalog(Period(2026, 10)), "catalog", NOW)
     yield rebill
     rebill.dispose()
 
@@ -63,7 +63,7 @@ def app(db_url: str) -> Iterator[App]:
 def test_delivered_once_after_two_failures_and_verifiable(app: App) -> None:
     receiver = Receiver(failures=2)
     endpoint = webhooks.add_endpoint(app.uow, "acme", receiver.url, [], allow_private=True, now=NOW)
-    set_state(app.uow(), "acme", "pine-legal", "suspended", "alice", "unpaid", NOW)
+    set_state(app.uow, "acme", "pine-legal", "suspended", "alice", "unpaid", NOW)
     assert app.webhook_sender is not None
     # Attempts an hour apart (each failure waits per the retry schedule), the last one now:
     # the reference verifier only accepts a timestamp within 5 minutes of the real clock.
@@ -71,8 +71,7 @@ def test_delivered_once_after_two_failures_and_verifiable(app: App) -> None:
     for moment in (real_now - timedelta(hours=2), real_now - timedelta(hours=1), real_now):
         webhooks.deliver_due(app.uow, app.webhook_sender, moment)
     assert len(receiver.requests) == 3
-    with app.uow() as uow:
-        (delivery,) = uow.store.webhook_deliveries("acme")
+    (delivery,) = webhooks.list_deliveries(app.uow, "acme")
     assert delivery["status"] == "delivered"
     assert delivery["attempts"] == 3
     # Nothing more is sent once delivered.
@@ -98,14 +97,13 @@ def test_retries_stop_after_the_schedule(app: App) -> None:
     webhooks.add_endpoint(
         app.uow, "acme", receiver.url, ["sub_account.suspended"], allow_private=True, now=NOW
     )
-    set_state(app.uow(), "acme", "pine-legal", "suspended", "bob", "", NOW)
+    set_state(app.uow, "acme", "pine-legal", "suspended", "bob", "", NOW)
     assert app.webhook_sender is not None
     moment = NOW
     for _ in range(10):
         webhooks.deliver_due(app.uow, app.webhook_sender, moment)
         moment += timedelta(hours=12)
-    with app.uow() as uow:
-        (delivery,) = uow.store.webhook_deliveries("acme")
+    (delivery,) = webhooks.list_deliveries(app.uow, "acme")
     assert delivery["status"] == "failed"
     assert delivery["attempts"] == 7  # the first try and six retries
     assert delivery["last_error"] == "HTTP 500"
@@ -116,9 +114,8 @@ def test_endpoint_filters_event_types(app: App) -> None:
     webhooks.add_endpoint(
         app.uow, "acme", receiver.url, ["invoice.finalized"], allow_private=True, now=NOW
     )
-    set_state(app.uow(), "acme", "pine-legal", "suspended", "bob", "", NOW)
-    with app.uow() as uow:
-        assert uow.store.webhook_deliveries("acme") == []
+    set_state(app.uow, "acme", "pine-legal", "suspended", "bob", "", NOW)
+    assert webhooks.list_deliveries(app.uow, "acme") == []
 
 
 @pytest.mark.parametrize(
@@ -137,8 +134,7 @@ def test_endpoint_filters_event_types(app: App) -> None:
 def test_private_and_bad_urls_are_refused(app: App, url: str) -> None:
     with pytest.raises(ValidationError, match="url"):
         webhooks.add_endpoint(app.uow, "acme", url, [], allow_private=False, now=NOW)
-    with app.uow() as uow:
-        assert uow.store.webhook_endpoints("acme") == []
+    assert webhooks.list_endpoints(app.uow, "acme") == []
 
 
 def test_public_address_is_accepted_without_a_lookup() -> None:

@@ -25,7 +25,7 @@ def acme(**fields: Any) -> dict[str, Any]:
 
 def stored_entry(world: World) -> dict[str, Any]:
     with world.rebill.uow() as uow:
-        return agency_entry(uow.store, "acme")
+        return agency_entry(uow, "acme")
 
 
 ATTACKS = [
@@ -85,7 +85,7 @@ def test_a_platform_field_deep_inside_a_valid_whole_file_is_still_refused(world:
 
 def test_the_stored_values_are_accepted_so_an_agency_can_reapply_its_file(world: World) -> None:
     apply_catalog(
-        world.rebill.uow(),
+        world.rebill.uow,
         acme(credit_limit="5000.00", tax={"mode": "manual", "rate": "20", "label": "VAT"}),
         "operator",
         NOW,
@@ -105,7 +105,7 @@ def test_the_stored_values_are_accepted_so_an_agency_can_reapply_its_file(world:
 def test_leaving_platform_fields_out_keeps_them(world: World) -> None:
     """The README's catalog example has no credit limit and no tax: it must not wipe them."""
     apply_catalog(
-        world.rebill.uow(),
+        world.rebill.uow,
         acme(credit_limit="5000.00", tax={"mode": "manual", "rate": "20"}),
         "operator",
         NOW,
@@ -120,13 +120,14 @@ def test_leaving_platform_fields_out_keeps_them(world: World) -> None:
             answer = post_catalog(world, who, minimal)
             assert answer.status_code == 200, answer.text
         else:
-            apply_catalog(world.rebill.uow(), minimal, "catalog.yaml", NOW)
+            apply_catalog(world.rebill.uow, minimal, "catalog.yaml", NOW)
         entry = stored_entry(world)
         assert entry["credit_limit"] == "5000.00"
         assert entry["tax"]["mode"] == "manual" and entry["tax"]["rate"] == "20"
     with world.rebill.uow() as uow:
-        plan = uow.store.plans("acme")["starter"]
-        sub = uow.store.get_sub_account("acme", ACME_S1)
+        tenant = uow.for_agency("acme")
+        plan = tenant.plans.all()["starter"]
+        sub = tenant.sub_accounts.get(ACME_S1)
     assert plan.monthly_fee_micros == 55_000_000
     assert plan.included_minutes == 200, "the plan's other fields were kept"
     assert sub is not None and sub.email == "billing@bright-dental.example"
@@ -135,17 +136,17 @@ def test_leaving_platform_fields_out_keeps_them(world: World) -> None:
 def test_the_operator_may_change_platform_fields_and_every_change_is_audited(
     world: World,
 ) -> None:
-    apply_catalog(world.rebill.uow(), acme(credit_limit="2500.00"), "catalog.yaml", NOW, OPERATOR)
+    apply_catalog(world.rebill.uow, acme(credit_limit="2500.00"), "catalog.yaml", NOW, OPERATOR)
     answer = post_catalog(world, "platform", acme(tax={"mode": "manual", "rate": "7"}))
     assert answer.status_code == 200, answer.text
     post_catalog(world, "admin", acme(name="Acme Renamed"))
     with world.rebill.uow() as uow:
-        entries = uow.store.audit_entries("acme", 50)
-    seen = {(e["field"], e["old"], e["new"]) for e in entries}
+        entries = uow.for_agency("acme").audit.latest(50)
+    seen = {(e.field, e.old_value, e.new_value) for e in entries}
     assert ("credit_limit", "none", "2500.00") in seen
     assert ("tax.mode", "none", "manual") in seen
     assert ("name", "Acme Voice AI", "Acme Renamed") in seen
-    actors = {e["actor"] for e in entries}
+    actors = {e.actor for e in entries}
     assert OPERATOR.actor in actors
     assert any(a.startswith("key ") and "(platform)" in a for a in actors)
     assert any(a.startswith("key ") and "(admin)" in a for a in actors)

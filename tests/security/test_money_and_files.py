@@ -95,7 +95,7 @@ def test_billing_sets_a_bounded_top_up_and_at_most_three_are_asked_a_day(world: 
     assert answer.status_code == 200, answer.text
     # Every call spends prepaid credits below the threshold: a top-up would be asked each time.
     apply_catalog(
-        world.rebill.uow(),
+        world.rebill.uow,
         {
             "agencies": [
                 {
@@ -120,16 +120,15 @@ def test_billing_sets_a_bounded_top_up_and_at_most_three_are_asked_a_day(world: 
             "duration_seconds": 120,
             "direction": "outbound",
         }
-        ingest_calls(world.rebill.uow(), "acme", [call], NOW)
+        ingest_calls(world.rebill.uow, "acme", [call], NOW)
         with world.rebill.uow() as uow:  # the pending one is charged (or fails) in between
-            for request in uow.store.top_up_requests("acme"):
-                if request["status"] == "pending":
-                    uow.store.update_top_up(
-                        "acme", ACME_S1, request["trigger"], "failed", None, None, "test"
-                    )
+            top_ups = uow.for_agency("acme").top_ups
+            for request in top_ups.all():
+                if request.status == "pending":
+                    top_ups.update(ACME_S1, request.trigger_key, "failed", None, None, "test")
             uow.commit()
     with world.rebill.uow() as uow:
-        asked = [r for r in uow.store.top_up_requests("acme") if r["sub_account"] == ACME_S1]
+        asked = [r for r in uow.for_agency("acme").top_ups.all() if r.sub_account_id == ACME_S1]
     assert len(asked) == 3
 
 
@@ -182,14 +181,12 @@ def test_the_cli_reads_a_logo_only_beside_the_catalog(world: World, tmp_path: Pa
     for name in ("../outside.png", str(outside), "shadow.png", "zero.png", "missing.png"):
         document = {"agencies": [{"id": "acme", "brand": {"logo": name}}]}
         with pytest.raises(ValidationError) as refused:
-            apply_catalog(
-                world.rebill.uow(), document, str(folder / "c.yaml"), NOW, base_dir=folder
-            )
+            apply_catalog(world.rebill.uow, document, str(folder / "c.yaml"), NOW, base_dir=folder)
         assert refused.value.field_errors[0].field == "agencies[0].brand.logo"
     document = {"agencies": [{"id": "acme", "brand": {"logo": "logo.png"}}]}
-    apply_catalog(world.rebill.uow(), document, str(folder / "c.yaml"), NOW, base_dir=folder)
+    apply_catalog(world.rebill.uow, document, str(folder / "c.yaml"), NOW, base_dir=folder)
     with world.rebill.uow() as uow:
-        assert uow.store.brand("acme").logo_png == png()
+        assert uow.for_agency("acme").brand.get().logo_png == png()
 
 
 def test_a_jpeg_logo_is_accepted_with_its_size_checked() -> None:
@@ -207,7 +204,7 @@ def test_invoice_prefixes_are_unique_across_the_platform_and_agencies(world: Wor
     for prefix in ("PLAT", "BETAX"):
         with pytest.raises(ValidationError) as refused:
             apply_catalog(
-                world.rebill.uow(),
+                world.rebill.uow,
                 {"agencies": [{"id": "acme", "invoice_prefix": prefix}]},
                 "operator",
                 NOW,
@@ -215,7 +212,7 @@ def test_invoice_prefixes_are_unique_across_the_platform_and_agencies(world: Wor
         assert "invoice_prefix" in str(refused.value)
     with pytest.raises(ValidationError):
         apply_catalog(
-            world.rebill.uow(),
+            world.rebill.uow,
             {"platform": {"invoice_prefix": "ACME"}},
             "operator",
             NOW,
@@ -232,7 +229,7 @@ def test_an_invoice_prefix_is_fixed_once_a_document_carries_it(world: World) -> 
     before = snapshot(world)
     with pytest.raises(ValidationError) as refused:
         apply_catalog(
-            world.rebill.uow(),
+            world.rebill.uow,
             {"agencies": [{"id": "acme", "invoice_prefix": "ACME2"}]},
             "operator",
             NOW,
@@ -242,7 +239,7 @@ def test_an_invoice_prefix_is_fixed_once_a_document_carries_it(world: World) -> 
     # nor may a new agency continue a series another one started
     with pytest.raises(ValidationError):
         apply_catalog(
-            world.rebill.uow(),
+            world.rebill.uow,
             {"agencies": [{"id": "gamma", "name": "Gamma", "invoice_prefix": "ACME"}]},
             "operator",
             NOW,

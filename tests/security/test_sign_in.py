@@ -79,7 +79,7 @@ def build_app(db_url: str) -> App:
 def world(db_url: str) -> Iterator[World]:
     app = build_app(db_url)
     last_month = Period.containing(NOW, ZoneInfo(TIMEZONE)).previous()
-    apply_catalog(app.uow(), demo_catalog(last_month), "catalog", NOW)
+    apply_catalog(app.uow, demo_catalog(last_month), "catalog", NOW)
     for email, role, agency, sub in [
         (ADMIN, "admin", AGENCY, None),
         ("ops@platform.example", "platform", None, None),
@@ -317,9 +317,10 @@ def test_the_standard_cost_is_owasps() -> None:
 def test_an_old_cost_is_renewed_on_the_next_sign_in(world: World) -> None:
     old = PasswordHasher(TEST_SCRYPT_N // 2)
     with world.app.uow() as uow:
-        user = uow.store.web_user_by_email(ADMIN)
+        users = uow.platform.web_users
+        user = users.by_email(ADMIN)
         assert user is not None
-        uow.store.set_web_password(user["id"], old.hash(PASSWORD))
+        users.set_password(user.id, old.hash(PASSWORD))
         uow.commit()
     assert stored_hash(world.app, ADMIN).startswith(f"scrypt${TEST_SCRYPT_N // 2}$8$1$")
     assert attempt(world.client, ADMIN, "not the password") == 401

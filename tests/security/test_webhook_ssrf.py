@@ -96,7 +96,7 @@ class ScriptedSender:
 def app(db_url: str) -> Iterator[App]:
     """The platform as deployed: private destinations not allowed."""
     rebill = build(Settings(database_url=db_url, now=NOW))
-    apply_catalog(rebill.uow(), catalog(), "catalog", NOW)
+    apply_catalog(rebill.uow, catalog(), "catalog", NOW)
     yield rebill
     rebill.dispose()
 
@@ -115,19 +115,17 @@ def connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 
 def endpoints(app: App, agency: str = "acme") -> list[dict[str, Any]]:
-    with app.uow() as uow:
-        return uow.store.webhook_endpoints(agency)
+    return webhooks.list_endpoints(app.uow, agency)
 
 
 def deliveries(app: App, agency: str = "acme") -> list[dict[str, Any]]:
-    with app.uow() as uow:
-        return uow.store.webhook_deliveries(agency)
+    return webhooks.list_deliveries(app.uow, agency)
 
 
 def queue_events(app: App, agency: str = "acme", count: int = 1, at: datetime = NOW) -> None:
     with app.uow() as uow:
         for n in range(count):
-            webhooks.emit(uow.store, agency, "alert.fired", {"n": n}, at)
+            webhooks.emit(uow.for_agency(agency).webhooks, "alert.fired", {"n": n}, at)
         uow.commit()
 
 
@@ -144,7 +142,7 @@ def assert_refused_everywhere(app: App, address: str, connections: list[Any]) ->
     # Delivery: an endpoint stored before these rules, and the name registered while it
     # resolved to a public address, now answering the attack address.
     with app.uow() as uow:
-        uow.store.save_webhook_endpoint("acme", "we_legacy", literal, new_secret(), [], NOW)
+        uow.for_agency("acme").webhooks.add_endpoint("we_legacy", literal, new_secret(), [], NOW)
         uow.commit()
     webhooks.add_endpoint(app.uow, "acme", named, [], False, NOW, resolve=answers(PUBLIC))
     queue_events(app)
@@ -403,7 +401,7 @@ def test_endpoints_per_agency_are_capped(app: App) -> None:
 
 
 def test_the_endpoint_cap_is_a_409_problem_in_the_api(app: App) -> None:
-    key, _ = create_key(app.uow(), "agency", "acme", None, "settings", NOW)
+    key, _ = create_key(app.uow, "agency", "acme", None, "settings", NOW)
     client = TestClient(create_app(app))
     auth = {"Authorization": f"Bearer {key}"}
     for n in range(webhooks.endpoints_per_agency_max):
@@ -522,10 +520,10 @@ def test_a_dead_endpoint_of_one_agency_does_not_hold_another_agencys_delivery(ap
 
 def test_the_cli_lists_endpoint_state_and_enables_an_endpoint(sqlite_url: str) -> None:
     rebill = build(Settings(database_url=sqlite_url, now=NOW))
-    apply_catalog(rebill.uow(), catalog(), "catalog", NOW)
+    apply_catalog(rebill.uow, catalog(), "catalog", NOW)
     created = webhooks.add_endpoint(rebill.uow, "acme", f"https://{PUBLIC}/h", [], False, NOW)
     with rebill.uow() as uow:
-        uow.store.disable_webhook_endpoint("acme", created["id"], NOW, "test")
+        uow.for_agency("acme").webhooks.disable_endpoint(created["id"], NOW, "test")
         uow.commit()
     rebill.dispose()
     runner = CliRunner()

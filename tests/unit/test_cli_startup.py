@@ -75,9 +75,9 @@ def billed_db(tmp_path: Path) -> str:
     """A migrated SQLite database with the demo catalog, a few calls and the month closed."""
     url = f"sqlite:///{tmp_path / 'rebill.db'}"
     app = build(Settings(database_url=url, now=NOW))
-    apply_catalog(app.uow(), demo_catalog(PERIOD), "demo catalog", NOW)
+    apply_catalog(app.uow, demo_catalog(PERIOD), "demo catalog", NOW)
     calls = itertools.islice(demo_calls(PERIOD), CALLS_MAX)
-    import_usage(app.uow(), AGENCY, enumerate(calls, start=1), "demo calls", NOW)
+    import_usage(app.uow, AGENCY, enumerate(calls, start=1), "demo calls", NOW)
     close_period(app.uow, PERIOD, None, NOW, app.gateway)
     app.dispose()
     return url
