@@ -101,7 +101,7 @@ def test_a_domain_is_asked_for_not_set(client: TestClient, rebill: App) -> None:
     assert asked.status_code == 200
     assert "_rebill-challenge.portal.acme-new.com" in asked.text and "pending" in asked.text
     with rebill.uow() as uow:
-        assert uow.domains.owner("portal.acme-new.com") is None
+        assert uow.platform.domains.owner("portal.acme-new.com") is None
 
 
 def test_a_role_that_may_not_change_settings_cannot_ask_for_a_domain(
@@ -109,10 +109,10 @@ def test_a_role_that_may_not_change_settings_cannot_ask_for_a_domain(
 ) -> None:
     assert sign_in(client, "billing@acme.example") == 303
     with rebill.uow() as uow:
-        before = uow.domains.of_agency(AGENCY)
+        before = uow.for_agency(AGENCY).domains.all()
     token = csrf_of(client.get("/panel/brand").text)
     for path in ("/panel/brand/domain", "/panel/brand/domain/verify"):
         refused = client.post(path, data={"csrf_token": token, "domain": "portal.acme-new.com"})
         assert refused.status_code == 403
     with rebill.uow() as uow:
-        assert uow.domains.of_agency(AGENCY) == before
+        assert uow.for_agency(AGENCY).domains.all() == before

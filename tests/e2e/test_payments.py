@@ -852,7 +852,7 @@ def test_manual_payment_is_refused_for_credit_notes_and_refunded_invoices(
 def test_two_top_up_runners_at_once_charge_once(rebill: Rebill, agency: Agency) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from rebill.services.payments.collect import process_top_ups
+    from rebill.services.payments.top_ups import process_top_ups
 
     rebill.link("gamma", agency.id)
     with_top_up(rebill, "gamma")
