@@ -7,6 +7,7 @@ stored, or repeated in the file) are skipped and counted. The import is one tran
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from collections.abc import Iterable, Iterator
@@ -29,6 +30,10 @@ call_id_length_max = 200
 # The optional fields are labels: bounded so one record cannot carry megabytes into storage.
 optional_length_max = {"campaign_id": 100, "phone_number": 32, "status": 32}
 chunk_rows_max = 10_000
+# A call record is a few hundred bytes; a longer line is one rejected row, read in bounded pieces.
+line_bytes_max = 64 * 1024
+# Values echoed in error messages are cut to this many characters.
+shown_length_max = 40
 rejections_kept_max = 1_000
 
 
@@ -71,15 +76,17 @@ def parse_call(row: dict[str, Any], subs: set[str], where: str) -> CallRecord | 
         return FieldError(where, f"is longer than {call_id_length_max} characters", "call_id")
     sub = str(row["sub_account"]).strip()
     if sub not in subs:
-        return FieldError(where, f"unknown sub-account {sub!r}", "sub_account")
+        return FieldError(where, f"unknown sub-account {_shown(sub)}", "sub_account")
     started_text = str(row["started_at"]).strip()
     try:
         started_at = datetime.fromisoformat(started_text.replace("Z", "+00:00"))
     except ValueError:
-        return FieldError(where, f"{started_text!r} is not an ISO 8601 timestamp", "started_at")
+        return FieldError(
+            where, f"{_shown(started_text)} is not an ISO 8601 timestamp", "started_at"
+        )
     if started_at.tzinfo is None:
         return FieldError(
-            where, f"{started_text!r} has no UTC offset (add Z or +00:00)", "started_at"
+            where, f"{_shown(started_text)} has no UTC offset (add Z or +00:00)", "started_at"
         )
     duration = _duration(row["duration_seconds"])
     if isinstance(duration, str):
@@ -87,7 +94,9 @@ def parse_call(row: dict[str, Any], subs: set[str], where: str) -> CallRecord | 
     direction = str(row["direction"]).strip().lower()
     if direction not in DIRECTIONS:
         return FieldError(
-            where, f"unknown direction {row['direction']!r} (inbound or outbound)", "direction"
+            where,
+            f"unknown direction {_shown(row['direction'])} (inbound or outbound)",
+            "direction",
         )
     return CallRecord(
         call_id,
@@ -101,10 +110,24 @@ def parse_call(row: dict[str, Any], subs: set[str], where: str) -> CallRecord | 
     )
 
 
+def _shown(value: object) -> str:
+    """A value as quoted in an error message, cut short so a huge field is not echoed whole."""
+    if not isinstance(value, str):
+        value = str(value)
+        if len(value) <= shown_length_max:
+            return value
+    if len(value) <= shown_length_max:
+        return repr(value)
+    return f"{value[:shown_length_max]!r}… ({len(value)} characters)"
+
+
 def _duration(value: object) -> int | str:
     if isinstance(value, bool | float):
         return f"{value!r} is not a whole number of seconds"
     if isinstance(value, Decimal):
+        # `adjusted()` reads the exponent without arithmetic, so 1e999999999 cannot overflow
+        if not value.is_finite() or value.adjusted() > len(str(duration_seconds_max)):
+            return f"{_shown(value)} is not a duration up to {duration_seconds_max} seconds"
         if value != value.to_integral_value():
             return f"{value} is not a whole number of seconds"
         number = int(value)
@@ -113,7 +136,9 @@ def _duration(value: object) -> int | str:
     else:
         text = str(value).strip()
         if not text.lstrip("-").isdigit():
-            return f"{text!r} is not a whole number of seconds"
+            return f"{_shown(text)} is not a whole number of seconds"
+        if len(text) > len(str(duration_seconds_max)) + 1:
+            return f"{_shown(text)} is longer than {duration_seconds_max} seconds"
         number = int(text)
     if number < 0:
         return f"{number} is negative"
@@ -123,7 +148,9 @@ def _duration(value: object) -> int | str:
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldError]]:
-    """(line number, row) from CSV (header row) or JSON Lines, chosen by extension."""
+    """(line number, row) from CSV (header row) or JSON Lines, chosen by extension. A line that
+    is not UTF-8 or is longer than `line_bytes_max` is one rejected row; the others still count.
+    """
     suffix = path.suffix.lower()
     name = str(path)
     if suffix == ".csv":
@@ -136,43 +163,84 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | FieldError]]:
         )
 
 
-def _read_csv(path: Path, name: str) -> Iterator[tuple[int, dict[str, Any] | FieldError]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip() for h in reader.fieldnames or []]
-        missing = [key for key in REQUIRED if key not in header]
-        if missing:
-            raise ValidationError(
-                [FieldError(f"{name}:1", f"the header lacks {', '.join(missing)}", "header")],
-                "invalid usage file",
-            )
-        reader.fieldnames = header
-        for row in reader:
-            if None in row:
-                yield (
-                    reader.line_num,
-                    FieldError(
-                        f"{name}:{reader.line_num}", "has more values than the header", "row"
-                    ),
-                )
+def _lines(path: Path, name: str) -> Iterator[tuple[int, str | FieldError]]:
+    """The file's lines as text (line ending removed), each read with a bounded buffer: a line
+    over `line_bytes_max` is skipped to its end and reported, undecodable bytes are reported."""
+    with path.open("rb") as handle:
+        number = 0
+        while raw := handle.readline(line_bytes_max + 1):
+            number += 1
+            where = f"{name}:{number}"
+            if len(raw) > line_bytes_max and not raw.endswith(b"\n"):
+                while (rest := handle.readline(line_bytes_max)) and not rest.endswith(b"\n"):
+                    pass
+                yield number, FieldError(where, f"is longer than {line_bytes_max} bytes", "row")
                 continue
-            yield reader.line_num, row
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problem = f"is not UTF-8 text (byte {exc.start + 1} of the line)"
+                yield number, FieldError(where, problem, "row")
+                continue
+            yield number, text.rstrip("\r\n")
+
+
+def _read_csv(path: Path, name: str) -> Iterator[tuple[int, dict[str, Any] | FieldError]]:
+    lines = _lines(path, name)
+    first = next(lines, None)
+    if first is None or isinstance(first[1], FieldError):
+        problem = first[1].message if first and isinstance(first[1], FieldError) else "is empty"
+        raise ValidationError([FieldError(f"{name}:1", problem, "header")], "invalid usage file")
+    header = [h.strip() for h in _csv_values(first[1])]
+    missing = [key for key in REQUIRED if key not in header]
+    if missing:
+        raise ValidationError(
+            [FieldError(f"{name}:1", f"the header lacks {', '.join(missing)}", "header")],
+            "invalid usage file",
+        )
+    for number, text in lines:
+        if isinstance(text, FieldError):
+            yield number, text
+            continue
+        if not text.strip():
+            continue
+        try:
+            values = _csv_values(text)
+        except csv.Error as exc:
+            yield number, FieldError(f"{name}:{number}", f"is not a CSV row ({exc})", "row")
+            continue
+        if len(values) > len(header):
+            problem = "has more values than the header"
+            yield number, FieldError(f"{name}:{number}", problem, "row")
+            continue
+        yield number, dict(zip(header, values + [None] * (len(header) - len(values)), strict=True))
+
+
+def _csv_values(text: str) -> list[str]:
+    return next(csv.reader([text]), [])
 
 
 def _read_jsonl(path: Path, name: str) -> Iterator[tuple[int, dict[str, Any] | FieldError]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line, parse_float=Decimal)
-            except json.JSONDecodeError as exc:
-                yield number, FieldError(f"{name}:{number}", f"not valid JSON ({exc.msg})", "row")
-                continue
-            if not isinstance(row, dict):
-                yield number, FieldError(f"{name}:{number}", "is not a JSON object", "row")
-                continue
-            yield number, row
+    for number, line in _lines(path, name):
+        if isinstance(line, FieldError):
+            yield number, line
+            continue
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line, parse_float=Decimal)
+        except (ValueError, RecursionError) as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "a value is too large"
+            if isinstance(exc, RecursionError):
+                reason = "nested too deeply"
+            yield number, FieldError(f"{name}:{number}", f"not valid JSON ({reason})", "row")
+            continue
+        if not isinstance(row, dict):
+            yield number, FieldError(f"{name}:{number}", "is not a JSON object", "row")
+            continue
+        yield number, row
 
 
 def import_usage(

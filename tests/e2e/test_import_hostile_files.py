@@ -1,0 +1,99 @@
+"""A usage file with broken bytes, over-long lines and over-long or huge fields keeps every good
+row on both stores: each bad line is one rejection with its line number (issue 12, item 5)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rebill.services.usage.import_file import line_bytes_max
+from tests.e2e.test_scenarios import Cli, catalog, cli, fixed_clock, retail, usage_minutes
+
+__all__ = ["cli", "fixed_clock"]
+
+HEADER = b"call_id,sub_account,started_at,duration_seconds,direction,campaign_id\n"
+
+
+def good(n: int) -> bytes:
+    return f"ok-{n},bright-dental,2026-10-05T10:{n:02d}:00-04:00,60,outbound,\n".encode()
+
+
+def _import(cli: Cli, file: Path) -> dict[str, object]:
+    result = cli.run("usage", "import", str(file), "--agency", "acme", "--json")
+    report: dict[str, object] = json.loads(result.stdout)
+    return report
+
+
+def _rejected_at(report: dict[str, object]) -> list[tuple[str, str]]:
+    rejections = report["rejections"]
+    assert isinstance(rejections, list)
+    return [(str(r["location"]).rsplit(":", 1)[1], r["field"]) for r in rejections]
+
+
+def test_broken_bytes_and_long_lines_in_csv_keep_the_good_rows(cli: Cli, tmp_path: Path) -> None:
+    cli.apply(catalog())
+    file = tmp_path / "calls.csv"
+    lines = [
+        b"\xef\xbb\xbf" + HEADER,  # 1: a byte-order mark before the header is fine
+        good(1),  # 2
+        b"bad-\xff\xfe,bright-dental,2026-10-05T10:00:00-04:00,60,outbound,\n",  # 3
+        good(2),  # 4
+        b"long," + b"x" * 2_000_000 + b",2026-10-05T10:00:00Z,60,outbound,\n",  # 5
+        good(3),  # 6
+        b"field,bright-dental,2026-10-05T10:00:00Z,60,outbound," + b"c" * 500 + b"\n",  # 7
+        b"dur,bright-dental,2026-10-05T10:00:00Z," + b"9" * 5000 + b",outbound,\n",  # 8
+        good(4),  # 9
+        b'"quoted, id",bright-dental,2026-10-05T10:30:00-04:00,60,outbound,\n',  # 10
+        good(5).rstrip(b"\n"),  # 11, no final newline
+    ]
+    file.write_bytes(b"".join(lines))
+    report = _import(cli, file)
+    assert (report["imported"], report["rejected"]) == (6, 4)
+    assert _rejected_at(report) == [
+        ("3", "row"),
+        ("5", "row"),
+        ("7", "campaign_id"),
+        ("8", "duration_seconds"),
+    ]
+    messages = [str(r["message"]) for r in report["rejections"]]  # type: ignore[attr-defined]
+    assert "UTF-8" in messages[0]
+    assert f"longer than {line_bytes_max} bytes" in messages[1]
+    assert len(messages[3]) < 200  # a 5,000-digit value is not echoed whole
+    # nothing half-written: a second run finds the six good rows stored once
+    again = _import(cli, file)
+    assert (again["imported"], again["duplicates"], again["rejected"]) == (0, 6, 4)
+    document = cli.close("2026-10")
+    assert usage_minutes(retail(document))[0] == "6.000"
+
+
+def test_broken_json_lines_keep_the_good_rows(cli: Cli, tmp_path: Path) -> None:
+    cli.apply(catalog())
+
+    def line(call_id: str, **extra: object) -> bytes:
+        record = {
+            "call_id": call_id,
+            "sub_account": "bright-dental",
+            "started_at": "2026-10-07T10:00:00Z",
+            "duration_seconds": 30,
+            "direction": "inbound",
+            **extra,
+        }
+        return json.dumps(record).encode() + b"\n"
+
+    file = tmp_path / "calls.jsonl"
+    lines = [
+        line("j-1"),  # 1
+        b'{"call_id": "j-\xc3\x28"}\n',  # 2: invalid UTF-8
+        line("j-2", note="y" * (line_bytes_max + 10)),  # 3: over-long line
+        b"[" * 100_000 + b"\n",  # 4: nested too deeply (and over-long)
+        line("j-3").replace(b"30", b"1e999999999"),  # 5: a huge number
+        line("j-4", duration_seconds=10**50),  # 6: an integer beyond any duration
+        b"[[[[[[[[[[" * 200 + b"\n",  # 7: nested too deeply, short
+        line("j-5"),  # 8
+    ]
+    file.write_bytes(b"".join(lines))
+    report = _import(cli, file)
+    assert report["imported"] == 2
+    assert [at for at, _ in _rejected_at(report)] == ["2", "3", "4", "5", "6", "7"]
+    again = _import(cli, file)
+    assert (again["imported"], again["duplicates"]) == (0, 2)
