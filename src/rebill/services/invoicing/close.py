@@ -22,7 +22,7 @@ from rebill.domain.charges import (
     renewal_plan,
     renewed_numbers,
 )
-from rebill.domain.errors import ConflictError, NotFoundError, TaxNotConfiguredError
+from rebill.domain.errors import ConflictError, TaxNotConfiguredError
 from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import Accounts
 from rebill.domain.money import (
@@ -142,12 +142,10 @@ def close_period(
     """Close `period` for the agencies given (all when None), each in its own transaction.
     Agencies in `stripe` tax mode need `context` (their Stripe account's Tax)."""
     with uow_factory() as uow:
-        known = uow.platform.agencies.ids()
-    if agency_ids is None:
-        agency_ids = known
-    for agency_id in agency_ids:
-        if agency_id not in known:
-            raise NotFoundError(f"agency {agency_id!r} does not exist")
+        if agency_ids is None:
+            agency_ids = uow.platform.agencies.ids()
+        for agency_id in agency_ids:  # every agency named exists, before any is closed
+            open_agency(uow, agency_id)
     documents = []
     for agency_id in agency_ids:
         taxer = stripe_tax(uow_factory, context, agency_id, period)

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from rebill.domain.errors import FieldError, NotFoundError, ValidationError
+from rebill.domain.errors import FieldError, ValidationError
 from rebill.domain.ledger import Accounts, Posting
-from rebill.services.accounts.tenant import open_agency
+from rebill.services.accounts.tenant import open_agency, require_sub_account
 from rebill.services.ports import UnitOfWorkFactory
 
 
@@ -36,10 +36,8 @@ def debit_wallet(
     with uow_factory() as uow:
         agency, tenant = open_agency(uow, agency_id)
         found = tenant.wallets.balances([sub_account_id], for_update=True)
-        if sub_account_id not in found and tenant.sub_accounts.get(sub_account_id) is None:
-            raise NotFoundError(
-                f"sub-account {sub_account_id!r} of agency {agency_id!r} does not exist"
-            )
+        if sub_account_id not in found:  # no wallet yet: does the sub-account exist?
+            require_sub_account(tenant, sub_account_id)
         balance = found.get(sub_account_id, 0)
         if not tenant.ledger.claim(key, "charge paid from credits", now, agency.currency):
             return Debit(tenant.ledger.entry_amount(key, wallet) or 0, balance, True)
