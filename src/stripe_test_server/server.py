@@ -16,11 +16,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from rebill.adapters.gateways.stripe_server import pages
-from rebill.adapters.gateways.stripe_server.errors import ApiError, invalid_request, no_such
-from rebill.adapters.gateways.stripe_server.forms import decode
-from rebill.adapters.gateways.stripe_server.params import ParamChecker
-from rebill.adapters.gateways.stripe_server.state import (
+from stripe_test_server import pages
+from stripe_test_server.errors import ApiError, invalid_request, no_such
+from stripe_test_server.forms import decode
+from stripe_test_server.params import ParamChecker
+from stripe_test_server.state import (
     Ctx,
     Failure,
     IdempotentResult,
@@ -29,7 +29,7 @@ from rebill.adapters.gateways.stripe_server.state import (
     State,
     new_id,
 )
-from rebill.adapters.gateways.stripe_server.webhooks import (
+from stripe_test_server.webhooks import (
     DEFAULT_RETRY_DELAYS,
     Delivery,
     WebhookDispatcher,

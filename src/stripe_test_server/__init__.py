@@ -4,13 +4,13 @@ refunds, Checkout Sessions, Tax settings and registrations, events), with Stripe
 per-`Stripe-Account` data, idempotency keys, signed webhooks with retries, injectable failures,
 and request parameters checked against the `stripe` SDK's own request types."""
 
-from rebill.adapters.gateways.stripe_server.errors import ApiError
-from rebill.adapters.gateways.stripe_server.server import (
+from stripe_test_server.errors import ApiError
+from stripe_test_server.server import (
     DEFAULT_WEBHOOK_SECRET,
     StripeTestServer,
     main,
 )
-from rebill.adapters.gateways.stripe_server.webhooks import Delivery, sign
+from stripe_test_server.webhooks import Delivery, sign
 
 __all__ = [
     "DEFAULT_WEBHOOK_SECRET",

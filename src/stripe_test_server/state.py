@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from rebill.adapters.gateways.stripe_server import cards, tax
-from rebill.adapters.gateways.stripe_server.errors import (
+from stripe_test_server import cards, tax
+from stripe_test_server.errors import (
     ApiError,
     invalid_request,
     no_such,
