@@ -1,0 +1,50 @@
+"""Read models of an agency's billing periods: one period's state with its close document,
+the periods closed and the one that may be closed next, and the period running now."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rebill.domain.errors import NotFoundError
+from rebill.domain.period import Period
+from rebill.services.invoicing.close import period_document
+from rebill.services.ports import UnitOfWorkFactory
+
+
+def period_view(uow_factory: UnitOfWorkFactory, agency_id: str, period: Period) -> dict[str, Any]:
+    """`open` or `closed`, with the close document (as `close_period` answered) once closed."""
+    with uow_factory() as uow:
+        agency = uow.store.get_agency(agency_id)
+        if agency is None:
+            raise NotFoundError(f"agency {agency_id!r} does not exist")
+        closed = uow.store.period_close(agency_id, str(period)) is not None
+        document = period_document(uow.store, agency, period) if closed else None
+    return {
+        "id": str(period),
+        "agency": agency_id,
+        "status": "closed" if closed else "open",
+        "document": document,
+    }
+
+
+def period_closing(uow_factory: UnitOfWorkFactory, agency_id: str, now: datetime) -> dict[str, Any]:
+    """The agency's closed periods, newest first, and `closable`: the month before `now` (in
+    the agency's timezone) when it is still open, else None."""
+    with uow_factory() as uow:
+        agency = uow.store.get_agency(agency_id)
+        closed = uow.store.closed_periods(agency_id)
+    assert agency is not None, "a signed-in agency user's agency exists"
+    last = str(Period.containing(now, agency.tz).previous())
+    return {
+        "closable": last if last not in closed else None,
+        "closed": sorted(closed, reverse=True),
+    }
+
+
+def current_period(uow_factory: UnitOfWorkFactory, agency_id: str, now: datetime) -> Period:
+    """The period running at `now` in the agency's timezone."""
+    with uow_factory() as uow:
+        agency = uow.store.get_agency(agency_id)
+    assert agency is not None, "a signed-in agency user's agency exists"
+    return Period.containing(now, agency.tz)
