@@ -61,9 +61,9 @@ from rebill.adapters.db.rows import SubAccountRow  # noqa: E402
 from rebill.bootstrap import App, build  # noqa: E402
 from rebill.config import Settings  # noqa: E402
 from rebill.services.catalog.apply import apply_catalog  # noqa: E402
-from rebill.services.invoicing import billing  # noqa: E402
 from rebill.services.usage.authorize import authorize_call  # noqa: E402
 from rebill.services.usage.import_file import import_usage  # noqa: E402
+from rebill.services.wallets.credits import record_credit_purchase  # noqa: E402
 
 AGENCY = "bench"
 TIMEZONE = "America/New_York"
@@ -176,7 +176,7 @@ def load(app: App, subs: int, seed: int) -> dict[str, Any]:
     apply_catalog(app.uow, catalog(subs), "bench", CATALOG_NOW)
     t1 = time.perf_counter()
     for n in range(3, subs, len(PLANS) * 4):  # every 4th prepaid sub-account
-        billing.add_credits(app.uow, AGENCY, sub_id(n), "3.00", CATALOG_NOW, f"f{n}")
+        record_credit_purchase(app.uow, AGENCY, sub_id(n), "3.00", CATALOG_NOW, f"f{n}")
     t2 = time.perf_counter()
     report = import_usage(app.uow, AGENCY, calls(subs, seed), "bench", NOW)
     t3 = time.perf_counter()

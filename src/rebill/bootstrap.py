@@ -135,7 +135,7 @@ def run_stripe_test_server(
     host: str, port: int, webhook_url: str | None, webhook_secret: str | None
 ) -> None:
     """The in-repo Stripe test server, in the foreground (`rebill stripe-test-server`)."""
-    from rebill.adapters.gateways.stripe_server import server
+    from stripe_test_server import server
 
     if webhook_secret:
         server.main(host=host, port=port, webhook_url=webhook_url, webhook_secret=webhook_secret)
@@ -155,7 +155,7 @@ def start_demo_stripe(settings: Settings, public_url: str) -> tuple[Settings, st
 
     import httpx
 
-    from rebill.adapters.gateways.stripe_server.server import StripeTestServer
+    from stripe_test_server.server import StripeTestServer
 
     server = StripeTestServer(
         "127.0.0.1",

@@ -17,12 +17,12 @@ import pytest
 import stripe
 import uvicorn
 
-from rebill.adapters.gateways.stripe_server import StripeTestServer
 from rebill.bootstrap import App, build
 from rebill.config import Settings
 from rebill.entrypoints.api.app import create_app
 from rebill.services.payments.gateway import link_gateway
 from rebill.services.views.panel import set_tax_mode
+from stripe_test_server import StripeTestServer
 from tests.browser.conftest import (
     BRAND_NAME,
     DOMAIN,

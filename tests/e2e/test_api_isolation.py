@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from tests.e2e.api_fixtures import (
     ACME_S2,
@@ -57,18 +57,30 @@ def _routes() -> list[tuple[str, str, APIRoute]]:
         finally:
             rebill.dispose()
     found = []
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.path.startswith("/v1/"):
+    for context in iter_route_contexts(app.routes):  # through the included routers
+        route, path = context.original_route, context.path or ""
+        if isinstance(route, APIRoute) and path.startswith("/v1/"):
             for method in sorted(route.methods - {"HEAD"}):
-                found.append((method, route.path, route))
+                found.append((method, path, route))
     return found
 
 
 ROUTES = _routes()
 
 
+def _query_params(route: APIRoute) -> list[Any]:
+    """The route's query parameters, with those of its dependencies (the tenant's `agency`)."""
+    found: list[Any] = []
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        found.extend(dependant.query_params)
+        pending.extend(dependant.dependencies)
+    return found
+
+
 def _query_names(route: APIRoute) -> set[str]:
-    return {p.alias for p in route.dependant.query_params}
+    return {p.alias for p in _query_params(route)}
 
 
 # Valid values for required query parameters, so that a request passes validation.
@@ -76,7 +88,7 @@ REQUIRED_QUERY = {"period": CLOSED}
 
 
 def _required_query(route: APIRoute) -> dict[str, str]:
-    names = [p.alias for p in route.dependant.query_params if p.field_info.is_required()]
+    names = [p.alias for p in _query_params(route) if p.field_info.is_required()]
     for name in names:
         if name not in REQUIRED_QUERY:
             raise AssertionError(f"no valid value for the required query parameter {name!r}")

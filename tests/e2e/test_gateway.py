@@ -42,7 +42,6 @@ import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
-from rebill.adapters.gateways.stripe_server import StripeTestServer
 from rebill.bootstrap import build
 from rebill.config import Settings
 from rebill.domain.gateway import (
@@ -53,6 +52,7 @@ from rebill.domain.gateway import (
 )
 from rebill.entrypoints.api.app import create_app
 from rebill.entrypoints.cli.app import app
+from stripe_test_server import StripeTestServer
 
 KEY = "sk_test_rebill_gateway_e2e"
 WEBHOOK_SECRET = "whsec_test_rebill_gateway_e2e"

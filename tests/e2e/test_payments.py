@@ -21,10 +21,10 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from rebill.adapters.gateways.stripe_server import StripeTestServer
 from rebill.bootstrap import build
 from rebill.config import Settings
 from rebill.services.wallets.debit import debit_wallet
+from stripe_test_server import StripeTestServer
 from tests.e2e import test_gateway as world
 from tests.e2e.test_gateway import SUB, Agency, Rebill
 

@@ -21,9 +21,9 @@ from rebill.config import Settings
 from rebill.demo.data import demo_calls, demo_catalog
 from rebill.domain.period import Period
 from rebill.services.catalog.apply import apply_catalog
-from rebill.services.invoicing import billing
 from rebill.services.invoicing.close import close_period
 from rebill.services.usage.import_file import import_usage
+from rebill.services.wallets.credits import record_credit_purchase
 
 NOW = datetime.fromisoformat("2026-12-15T12:00:00+00:00")
 PERIOD = Period(2026, 10)
@@ -68,8 +68,8 @@ def calls_for(agency_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
 def seeded(url: str) -> App:
     app = build(Settings(database_url=url, now=NOW))
     apply_catalog(app.uow, second_agency(demo_catalog(PERIOD)), "catalog", NOW)
-    billing.add_credits(app.uow, "acme", "summit-hvac", "30.00", NOW, "r1")
-    billing.add_credits(app.uow, "beta", "bright-dental", "7.50", NOW, "r2")
+    record_credit_purchase(app.uow, "acme", "summit-hvac", "30.00", NOW, "r1")
+    record_credit_purchase(app.uow, "beta", "bright-dental", "7.50", NOW, "r2")
     import_usage(app.uow, "acme", calls_for("acme"), "calls", NOW)
     beta_subs = {
         s["id"] for s in second_agency(demo_catalog(PERIOD))["agencies"][1]["sub_accounts"]

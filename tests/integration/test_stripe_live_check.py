@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rebill.adapters.gateways.stripe_server import StripeTestServer
+from stripe_test_server import StripeTestServer
 
 SCRIPT = Path(__file__).parents[2] / "scripts" / "stripe_live_check.py"
 

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from rebill.adapters.gateways.stripe_server import StripeTestServer, sign
-from rebill.adapters.gateways.stripe_server.forms import decode
-from rebill.adapters.gateways.stripe_server.params import ParamChecker
+from stripe_test_server import StripeTestServer, sign
+from stripe_test_server.forms import decode
+from stripe_test_server.params import ParamChecker
 
 stripe = pytest.importorskip("stripe")
 

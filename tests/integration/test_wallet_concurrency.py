@@ -32,7 +32,7 @@ from rebill.bootstrap import build
 from rebill.config import Settings
 from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.services.catalog.apply import apply_catalog
-from rebill.services.invoicing import billing
+from rebill.services.wallets.credits import record_credit_purchase
 from rebill.services.wallets.debit import Debit, debit_wallet
 
 POSTGRES_ENV = "REBILL_TEST_POSTGRES_URL"
@@ -139,7 +139,7 @@ def seed_wallets(url: str, wallets: int = WALLETS, funding: str = FUNDING) -> di
     try:
         apply_catalog(app.uow, catalog(wallets), "contention", NOW)
         for n in range(wallets):
-            billing.add_credits(app.uow, AGENCY, f"w{n:02d}", funding, NOW, f"fund-{n}")
+            record_credit_purchase(app.uow, AGENCY, f"w{n:02d}", funding, NOW, f"fund-{n}")
         with app.uow() as uow:
             return uow.for_agency(AGENCY).wallets.balances()
     finally:

@@ -22,6 +22,7 @@ from rebill.domain.period import Period
 from rebill.services.accounts.sub_accounts import set_state
 from rebill.services.catalog.apply import apply_catalog
 from rebill.services.notifications import webhooks
+from rebill.services.views.webhooks import delivery_documents, endpoint_documents
 
 NOW = datetime.fromisoformat("2026-10-20T12:00:00+00:00")
 
@@ -71,7 +72,7 @@ def test_delivered_once_after_two_failures_and_verifiable(app: App) -> None:
     for moment in (real_now - timedelta(hours=2), real_now - timedelta(hours=1), real_now):
         webhooks.deliver_due(app.uow, app.webhook_sender, moment)
     assert len(receiver.requests) == 3
-    (delivery,) = webhooks.list_deliveries(app.uow, "acme")
+    (delivery,) = delivery_documents(app.uow, "acme")
     assert delivery["status"] == "delivered"
     assert delivery["attempts"] == 3
     # Nothing more is sent once delivered.
@@ -103,7 +104,7 @@ def test_retries_stop_after_the_schedule(app: App) -> None:
     for _ in range(10):
         webhooks.deliver_due(app.uow, app.webhook_sender, moment)
         moment += timedelta(hours=12)
-    (delivery,) = webhooks.list_deliveries(app.uow, "acme")
+    (delivery,) = delivery_documents(app.uow, "acme")
     assert delivery["status"] == "failed"
     assert delivery["attempts"] == 7  # the first try and six retries
     assert delivery["last_error"] == "HTTP 500"
@@ -115,7 +116,7 @@ def test_endpoint_filters_event_types(app: App) -> None:
         app.uow, "acme", receiver.url, ["invoice.finalized"], allow_private=True, now=NOW
     )
     set_state(app.uow, "acme", "pine-legal", "suspended", "bob", "", NOW)
-    assert webhooks.list_deliveries(app.uow, "acme") == []
+    assert delivery_documents(app.uow, "acme") == []
 
 
 @pytest.mark.parametrize(
@@ -134,7 +135,7 @@ def test_endpoint_filters_event_types(app: App) -> None:
 def test_private_and_bad_urls_are_refused(app: App, url: str) -> None:
     with pytest.raises(ValidationError, match="url"):
         webhooks.add_endpoint(app.uow, "acme", url, [], allow_private=False, now=NOW)
-    assert webhooks.list_endpoints(app.uow, "acme") == []
+    assert endpoint_documents(app.uow, "acme") == []
 
 
 def test_public_address_is_accepted_without_a_lookup() -> None:

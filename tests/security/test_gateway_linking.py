@@ -28,7 +28,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from rebill.adapters.db.engine import normalize_url
-from rebill.adapters.gateways.stripe_server import StripeTestServer
 from rebill.bootstrap import App, build
 from rebill.config import Settings
 from rebill.domain.link_state import (
@@ -40,6 +39,7 @@ from rebill.domain.link_state import (
 from rebill.entrypoints.api.app import create_app
 from rebill.services.access.users import create_user
 from rebill.services.payments.link_state import issue_state
+from stripe_test_server import StripeTestServer
 from tests.browser.conftest import csrf_of
 from tests.e2e import test_gateway as world
 from tests.e2e.test_gateway import KEY, SUB, Agency, Rebill

@@ -37,6 +37,7 @@ from rebill.entrypoints.cli.app import app as cli
 from rebill.services.access.keys import create_key
 from rebill.services.catalog.apply import apply_catalog
 from rebill.services.notifications import webhooks
+from rebill.services.views.webhooks import delivery_documents, endpoint_documents
 from tests.e2e.api_fixtures import catalog
 
 NOW = datetime.fromisoformat("2026-12-15T12:00:00+00:00")
@@ -115,11 +116,11 @@ def connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 
 def endpoints(app: App, agency: str = "acme") -> list[dict[str, Any]]:
-    return webhooks.list_endpoints(app.uow, agency)
+    return endpoint_documents(app.uow, agency)
 
 
 def deliveries(app: App, agency: str = "acme") -> list[dict[str, Any]]:
-    return webhooks.list_deliveries(app.uow, agency)
+    return delivery_documents(app.uow, agency)
 
 
 def queue_events(app: App, agency: str = "acme", count: int = 1, at: datetime = NOW) -> None:

@@ -460,11 +460,11 @@ def credits_add(
 ) -> None:
     """Record a credit purchase paid outside the gateway."""
     from rebill.domain.money import format_micros_as_minor
-    from rebill.services.invoicing import billing
+    from rebill.services.wallets.credits import record_credit_purchase
 
     rebill = open_app(db)
     try:
-        purchase = billing.add_credits(
+        purchase = record_credit_purchase(
             rebill.uow, agency, sub_account, amount, rebill.clock.now(), reference
         )
     except BillingError as exc:
@@ -830,12 +830,12 @@ def webhooks_add(
 @webhooks_app.command("list")
 def webhooks_list(agency: AgencyOption, db: DbOption = None, as_json: JsonOption = False) -> None:
     """Endpoints and their deliveries."""
-    from rebill.services.notifications.webhooks import list_deliveries, list_endpoints
+    from rebill.services.views.webhooks import delivery_documents, endpoint_documents
 
     rebill = open_app(db)
     document = {
-        "endpoints": list_endpoints(rebill.uow, agency),
-        "deliveries": list_deliveries(rebill.uow, agency),
+        "endpoints": endpoint_documents(rebill.uow, agency),
+        "deliveries": delivery_documents(rebill.uow, agency),
     }
     if as_json:
         print_json(document)

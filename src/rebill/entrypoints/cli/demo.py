@@ -20,9 +20,9 @@ from rebill.domain.errors import BillingError
 from rebill.domain.period import Period
 from rebill.entrypoints.cli.close_report import print_close
 from rebill.services.catalog.apply import apply_catalog
-from rebill.services.invoicing import billing
 from rebill.services.invoicing.close import close_period
 from rebill.services.usage.import_file import import_usage
+from rebill.services.wallets.credits import record_credit_purchase
 
 DEMO_URL = "sqlite:///rebill-demo.db"
 
@@ -49,7 +49,7 @@ def run_demo(db: str | None, as_json: bool, out: Console, err: Console) -> None:
             report = import_usage(app.uow, AGENCY, enumerate(calls, start=1), "demo calls", now)
             progress.update(task, advance=1, description="buying credits")
             for sub_id in ("summit-hvac", "harbor-realty"):
-                billing.add_credits(
+                record_credit_purchase(
                     app.uow,
                     AGENCY,
                     sub_id,
@@ -132,9 +132,9 @@ def save_demo_cards(app: App, now: datetime) -> str:
     and the agency's own (it pays the platform's wholesale invoice). Returns the declining
     client."""
     from rebill.services.payments.collect import save_card
+    from rebill.services.views.sub_accounts import sub_account_ids
 
-    with app.uow() as uow:
-        subs = sorted(uow.for_agency(AGENCY).sub_accounts.ids())
+    subs = sorted(sub_account_ids(app.uow, AGENCY))
     for sub in subs:
         card = "pm_card_chargeCustomerFail" if sub == subs[-1] else "pm_card_visa"
         save_card(app.uow, app.gateway, AGENCY, sub, card, now)

@@ -19,10 +19,9 @@ from rebill.services.access.users import session_for
 def install(api: FastAPI, rebill: App) -> None:
     """Mount the panel, console, portal and their static files into the API's app."""
     web = Web.create(rebill)
-    api.include_router(auth.routes(web))
-    api.include_router(panel.routes(web))
-    api.include_router(console.routes(web))
-    api.include_router(portal.routes(web))
+    api.state.web = web  # the pages' `WebFaces` dependency
+    for router in (auth.router, *panel.ROUTERS, console.router, portal.router):
+        api.include_router(router)
     api.mount("/static/web", StaticFiles(directory=STATIC), name="web-static")
 
     @api.exception_handler(PageError)

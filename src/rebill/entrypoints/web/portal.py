@@ -6,10 +6,10 @@ buying them, plan upgrade, number rental (all through the agency's checkout), in
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from rebill.domain.account import Brand
@@ -34,6 +34,7 @@ from rebill.entrypoints.web.common import (
     set_sign_in_cookie,
     sign_in_token,
 )
+from rebill.entrypoints.web.deps import WebFaces
 from rebill.services.access.users import WebSession, start_session
 from rebill.services.invoicing.documents import invoice_pdf
 from rebill.services.payments.gateway import agency_public_url, create_checkout
@@ -57,246 +58,242 @@ class Portal:
     origin: str | None
 
 
-def routes(web: Web) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False)
+
+
+def portal_of(web: Web, request: Request, agency_id: str | None) -> Portal:
     rebill = web.rebill
-
-    def portal_of(request: Request, agency_id: str | None) -> Portal:
-        host = request.headers.get("host", "")
-        by_host = panel.agency_for_host(rebill.uow, host, rebill.settings.own_hosts())
-        if agency_id is None:  # /client/...: the host decides
-            if by_host is None:
-                raise PageError(404, "this page does not exist")
-            brand = panel.brand_of(rebill.uow, by_host)
-            assert brand.domain, "the host matched the agency's stored domain"
-            origin = agency_public_url(rebill.gateway.public_url, brand.domain)
-            return Portal(by_host, HOST_BASE, brand, origin)
-        if by_host is not None and by_host != agency_id:
+    host = request.headers.get("host", "")
+    by_host = panel.agency_for_host(rebill.uow, host, rebill.settings.own_hosts())
+    if agency_id is None:  # /client/...: the host decides
+        if by_host is None:
             raise PageError(404, "this page does not exist")
-        try:
-            brand = panel.brand_of(rebill.uow, agency_id)
-        except NotFoundError:
-            raise PageError(404, "this page does not exist") from None
-        return Portal(agency_id, f"/portal/{quote(agency_id)}", brand, None)
+        brand = panel.brand_of(rebill.uow, by_host)
+        assert brand.domain, "the host matched the agency's stored domain"
+        origin = agency_public_url(rebill.gateway.public_url, brand.domain)
+        return Portal(by_host, HOST_BASE, brand, origin)
+    if by_host is not None and by_host != agency_id:
+        raise PageError(404, "this page does not exist")
+    try:
+        brand = panel.brand_of(rebill.uow, agency_id)
+    except NotFoundError:
+        raise PageError(404, "this page does not exist") from None
+    return Portal(agency_id, f"/portal/{quote(agency_id)}", brand, None)
 
-    def client(request: Request, portal: Portal) -> WebSession:
-        session = web.session(request)
-        if session is None or session.user.kind != "client":
-            if session is None:
-                raise SignInRequired(f"{portal.base}/sign-in", request.url.path)
-            raise PageError(404, "this page does not exist", portal.brand)
-        if session.user.agency_id != portal.agency_id:
-            raise PageError(404, "this page does not exist", portal.brand)
-        return session
 
-    def render(portal: Portal, name: str, status: int = 200, **context: Any) -> Response:
-        return web.render(name, status=status, brand=portal.brand, base=portal.base, **context)
+def resolve(request: Request, web: WebFaces) -> Portal:
+    """The portal of the request: by its path's agency, or on `/client/...` by its host."""
+    return portal_of(web, request, request.path_params.get("agency_id"))
 
-    def sign_in_form(
-        request: Request, portal: Portal, error: str | None, email: str, status: int = 200
-    ) -> Response:
-        token = sign_in_token(request)
-        response = render(
-            portal,
-            "portal/sign_in.html",
-            status=status,
-            csrf_token=token,
-            error=error,
-            email=email,
+
+AgencyPortal = Annotated[Portal, Depends(resolve)]
+
+
+def client(request: Request, portal: AgencyPortal, web: WebFaces) -> WebSession:
+    """The signed-in client of this portal's agency (any other user: 404)."""
+    session = web.session(request)
+    if session is None or session.user.kind != "client":
+        if session is None:
+            raise SignInRequired(f"{portal.base}/sign-in", request.url.path)
+        raise PageError(404, "this page does not exist", portal.brand)
+    if session.user.agency_id != portal.agency_id:
+        raise PageError(404, "this page does not exist", portal.brand)
+    return session
+
+
+Client = Annotated[WebSession, Depends(client)]
+
+
+def render(web: Web, portal: Portal, name: str, status: int = 200, **context: Any) -> Response:
+    return web.render(name, status=status, brand=portal.brand, base=portal.base, **context)
+
+
+def sign_in_form(
+    web: Web, request: Request, portal: Portal, error: str | None, email: str, status: int = 200
+) -> Response:
+    token = sign_in_token(request)
+    response = render(
+        web,
+        portal,
+        "portal/sign_in.html",
+        status=status,
+        csrf_token=token,
+        error=error,
+        email=email,
+    )
+    set_sign_in_cookie(response, request, token)
+    return response
+
+
+def get_sign_in(request: Request, portal: AgencyPortal, web: WebFaces) -> Response:
+    return sign_in_form(web, request, portal, None, "")
+
+
+async def post_sign_in(request: Request, portal: AgencyPortal, web: WebFaces) -> Response:
+    form = await web.form(request, None)
+    email = form.get("email", "")
+    try:
+        user = await web.authenticate(request, email, form.get("password", ""))
+    except (TooManyAttemptsError, BusyError) as exc:
+        refusal = Refusal.of(exc)
+        page = sign_in_form(web, request, portal, refusal.message, email, refusal.status)
+        return refusal.apply(page)
+    if user is None or user.kind != "client" or user.agency_id != portal.agency_id:
+        return sign_in_form(web, request, portal, "Wrong e-mail or password.", email, 401)
+    token = start_session(web.rebill.uow, user, web.rebill.clock.now())
+    response = RedirectResponse(f"{portal.base}/", 303)
+    set_session_cookie(response, request, token)
+    return response
+
+
+def get_home(request: Request, portal: AgencyPortal, session: Client, web: WebFaces) -> Response:
+    rebill = web.rebill
+    sub_id = session.user.sub_account_id or ""
+    view = panel.sub_account_view(rebill.uow, portal.agency_id, sub_id, None, rebill.clock.now())
+    return render(
+        web,
+        portal,
+        "portal/home.html",
+        user=session.user,
+        csrf_token=session.csrf_token,
+        sub=view,
+        chart=chart(view["chart"], view["included_minutes"]),
+        number_types=NUMBER_TYPES,
+        message=MESSAGES.get(request.query_params.get("done", "")),
+    )
+
+
+def get_bare(portal: AgencyPortal) -> Response:
+    return RedirectResponse(f"{portal.base}/", 303)
+
+
+async def post_checkout(
+    request: Request, portal: AgencyPortal, session: Client, web: WebFaces
+) -> Response:
+    """Off to the agency's checkout: credits, a plan upgrade, a number, or an open invoice."""
+    form = await web.form(request, session)
+    context = web.rebill.gateway
+    if portal.origin:  # come back to the agency's domain, where the session cookie lives
+        context = dataclasses.replace(context, public_url=portal.origin)
+    action = form.get("action", "")
+    try:
+        session_doc = create_checkout(
+            web.rebill.uow,
+            context,
+            portal.agency_id,
+            session.user.sub_account_id or "",
+            action,
+            form.get("amount") if action == "credits" else None,
+            form.get("plan") if action == "upgrade" else None,
+            form.get("number_type") if action == "number" else None,
+            web.rebill.clock.now(),
+            form.get("invoice") if action == "invoice" else None,
         )
-        set_sign_in_cookie(response, request, token)
-        return response
+    except BillingError as exc:
+        return checkout_refused(web, portal, session, exc)
+    return RedirectResponse(session_doc["url"], 303)
 
-    async def sign_in(request: Request, portal: Portal) -> Response:
-        form = await web.form(request, None)
-        email = form.get("email", "")
-        try:
-            user = await web.authenticate(request, email, form.get("password", ""))
-        except (TooManyAttemptsError, BusyError) as exc:
-            refusal = Refusal.of(exc)
-            page = sign_in_form(request, portal, refusal.message, email, refusal.status)
-            return refusal.apply(page)
-        if user is None or user.kind != "client" or user.agency_id != portal.agency_id:
-            return sign_in_form(request, portal, "Wrong e-mail or password.", email, 401)
-        token = start_session(rebill.uow, user, rebill.clock.now())
-        response = RedirectResponse(f"{portal.base}/", 303)
-        set_session_cookie(response, request, token)
-        return response
 
-    def home(request: Request, portal: Portal) -> Response:
-        session = client(request, portal)
-        sub_id = session.user.sub_account_id or ""
-        view = panel.sub_account_view(
-            rebill.uow, portal.agency_id, sub_id, None, rebill.clock.now()
+def checkout_refused(web: Web, portal: Portal, session: WebSession, exc: BillingError) -> Response:
+    """Why the checkout could not open: not offered online (409), the input (422), or the
+    gateway failed (502)."""
+    manual = False
+    detail: str | None
+    if isinstance(exc, ConflictError | TaxNotConfiguredError):
+        manual = isinstance(exc, ConflictError) and "manual" in exc.message
+        status, title = 409, "Online payment is not available"
+        detail = None if manual else exc.message
+    elif isinstance(exc, ValidationError | NotFoundError):
+        status, title, detail = 422, "Please check the amount", exc.message
+        if isinstance(exc, ValidationError):
+            detail = "; ".join(e.message for e in exc.field_errors) or exc.summary
+    else:
+        status, title, detail = 502, "The payment page could not be opened", exc.message
+    return render(
+        web,
+        portal,
+        "portal/message.html",
+        status=status,
+        user=session.user,
+        csrf_token=session.csrf_token,
+        title=title,
+        manual=manual,
+        detail=detail,
+    )
+
+
+def get_invoices(portal: AgencyPortal, session: Client, web: WebFaces) -> Response:
+    rebill = web.rebill
+    sub_id = session.user.sub_account_id or ""
+    view = panel.sub_account_view(rebill.uow, portal.agency_id, sub_id, None, rebill.clock.now())
+    return render(
+        web,
+        portal,
+        "portal/invoices.html",
+        user=session.user,
+        csrf_token=session.csrf_token,
+        sub=view,
+    )
+
+
+def get_invoice_file(number: str, portal: AgencyPortal, session: Client, web: WebFaces) -> Response:
+    rebill = web.rebill
+    try:
+        pdf = invoice_pdf(
+            rebill.uow,
+            rebill.renderer,
+            number,
+            portal.agency_id,
+            session.user.sub_account_id or "",
         )
-        return render(
-            portal,
-            "portal/home.html",
-            user=session.user,
-            csrf_token=session.csrf_token,
-            sub=view,
-            chart=chart(view["chart"], view["included_minutes"]),
-            number_types=NUMBER_TYPES,
-            message=MESSAGES.get(request.query_params.get("done", "")),
-        )
+    except NotFoundError:
+        raise PageError(404, "this invoice does not exist", portal.brand) from None
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{number}.pdf"'},
+    )
 
-    async def checkout(request: Request, portal: Portal) -> Response:
-        session = client(request, portal)
-        form = await web.form(request, session)
-        context = rebill.gateway
-        if portal.origin:  # come back to the agency's domain, where the session cookie lives
-            context = dataclasses.replace(context, public_url=portal.origin)
-        action = form.get("action", "")
-        try:
-            session_doc = create_checkout(
-                rebill.uow,
-                context,
-                portal.agency_id,
-                session.user.sub_account_id or "",
-                action,
-                form.get("amount") if action == "credits" else None,
-                form.get("plan") if action == "upgrade" else None,
-                form.get("number_type") if action == "number" else None,
-                rebill.clock.now(),
-                form.get("invoice") if action == "invoice" else None,
-            )
-        except (ConflictError, TaxNotConfiguredError) as exc:
-            manual = isinstance(exc, ConflictError) and "manual" in exc.message
-            return render(
-                portal,
-                "portal/message.html",
-                status=409,
-                user=session.user,
-                csrf_token=session.csrf_token,
-                title="Online payment is not available",
-                manual=manual,
-                detail=None if manual else exc.message,
-            )
-        except (ValidationError, NotFoundError) as exc:
-            text = exc.message
-            if isinstance(exc, ValidationError):
-                text = "; ".join(e.message for e in exc.field_errors) or exc.summary
-            return render(
-                portal,
-                "portal/message.html",
-                status=422,
-                user=session.user,
-                csrf_token=session.csrf_token,
-                title="Please check the amount",
-                manual=False,
-                detail=text,
-            )
-        except BillingError as exc:
-            return render(
-                portal,
-                "portal/message.html",
-                status=502,
-                user=session.user,
-                csrf_token=session.csrf_token,
-                title="The payment page could not be opened",
-                manual=False,
-                detail=exc.message,
-            )
-        return RedirectResponse(session_doc["url"], 303)
 
-    def invoices(request: Request, portal: Portal) -> Response:
-        session = client(request, portal)
-        sub_id = session.user.sub_account_id or ""
-        view = panel.sub_account_view(
-            rebill.uow, portal.agency_id, sub_id, None, rebill.clock.now()
-        )
-        return render(
-            portal,
-            "portal/invoices.html",
-            user=session.user,
-            csrf_token=session.csrf_token,
-            sub=view,
-        )
+def get_logo(portal: AgencyPortal) -> Response:
+    if not portal.brand.logo_png:
+        raise PageError(404, "no logo", portal.brand)
+    return Response(
+        portal.brand.logo_png,
+        media_type=logo_media_type(portal.brand.logo_png),
+        headers={"Cache-Control": "max-age=300"},
+    )
 
-    def invoice_file(request: Request, portal: Portal, number: str) -> Response:
-        session = client(request, portal)
-        try:
-            pdf = invoice_pdf(
-                rebill.uow,
-                rebill.renderer,
-                number,
-                portal.agency_id,
-                session.user.sub_account_id or "",
-            )
-        except NotFoundError:
-            raise PageError(404, "this invoice does not exist", portal.brand) from None
-        return Response(
-            pdf,
-            media_type="application/pdf",
-            headers={"Content-Disposition": f'attachment; filename="{number}.pdf"'},
-        )
 
-    def logo(portal: Portal) -> Response:
-        if not portal.brand.logo_png:
-            raise PageError(404, "no logo", portal.brand)
-        return Response(
-            portal.brand.logo_png,
-            media_type=logo_media_type(portal.brand.logo_png),
-            headers={"Cache-Control": "max-age=300"},
-        )
+# The same pages under both prefixes.
+for prefix in ("/portal/{agency_id}", HOST_BASE):
+    router.add_api_route(f"{prefix}/sign-in", get_sign_in, methods=["GET"])
+    router.add_api_route(f"{prefix}/sign-in", post_sign_in, methods=["POST"])
+    router.add_api_route(f"{prefix}/", get_home, methods=["GET"])
+    router.add_api_route(prefix, get_bare, methods=["GET"])
+    router.add_api_route(f"{prefix}/checkout", post_checkout, methods=["POST"])
+    router.add_api_route(f"{prefix}/invoices", get_invoices, methods=["GET"])
+    router.add_api_route(f"{prefix}/invoices/{{number}}.pdf", get_invoice_file, methods=["GET"])
+    router.add_api_route(f"{prefix}/logo.png", get_logo, methods=["GET"])
 
-    def resolve(request: Request) -> Portal:
-        return portal_of(request, request.path_params.get("agency_id"))
 
-    def get_sign_in(request: Request) -> Response:
-        return sign_in_form(request, resolve(request), None, "")
+@router.get("/checkout/done")
+def checkout_done(request: Request, web: WebFaces) -> Response:
+    return _back(web, request, "paid")
 
-    async def post_sign_in(request: Request) -> Response:
-        return await sign_in(request, resolve(request))
 
-    def get_home(request: Request) -> Response:
-        return home(request, resolve(request))
+@router.get("/checkout/cancelled")
+def checkout_cancelled(request: Request, web: WebFaces) -> Response:
+    return _back(web, request, "cancelled")
 
-    def get_bare(request: Request) -> Response:
-        return RedirectResponse(f"{resolve(request).base}/", 303)
 
-    async def post_checkout(request: Request) -> Response:
-        return await checkout(request, resolve(request))
-
-    def get_invoices(request: Request) -> Response:
-        return invoices(request, resolve(request))
-
-    def get_invoice_file(request: Request, number: str) -> Response:
-        return invoice_file(request, resolve(request), number)
-
-    def get_logo(request: Request) -> Response:
-        return logo(resolve(request))
-
-    # The same pages under both prefixes.
-    for prefix in ("/portal/{agency_id}", HOST_BASE):
-        router.add_api_route(f"{prefix}/sign-in", get_sign_in, methods=["GET"])
-        router.add_api_route(f"{prefix}/sign-in", post_sign_in, methods=["POST"])
-        router.add_api_route(f"{prefix}/", get_home, methods=["GET"])
-        router.add_api_route(prefix, get_bare, methods=["GET"])
-        router.add_api_route(f"{prefix}/checkout", post_checkout, methods=["POST"])
-        router.add_api_route(f"{prefix}/invoices", get_invoices, methods=["GET"])
-        router.add_api_route(f"{prefix}/invoices/{{number}}.pdf", get_invoice_file, methods=["GET"])
-        router.add_api_route(f"{prefix}/logo.png", get_logo, methods=["GET"])
-
-    @router.get("/checkout/done")
-    def checkout_done(request: Request) -> Response:
-        return _back(request, "paid")
-
-    @router.get("/checkout/cancelled")
-    def checkout_cancelled(request: Request) -> Response:
-        return _back(request, "cancelled")
-
-    def _back(request: Request, outcome: str) -> Response:
-        session = web.session(request)
-        if session is None or session.user.kind != "client":
-            return web.render("portal/plain.html", message=MESSAGES[outcome])
-        host_agency = panel.agency_for_host(
-            rebill.uow, request.headers.get("host", ""), rebill.settings.own_hosts()
-        )
-        if host_agency == session.user.agency_id:
-            return RedirectResponse(f"{HOST_BASE}/?done={outcome}", 303)
-        return RedirectResponse(
-            f"/portal/{quote(session.user.agency_id or '')}/?done={outcome}", 303
-        )
-
-    return router
+def _back(web: Web, request: Request, outcome: str) -> Response:
+    session = web.session(request)
+    if session is None or session.user.kind != "client":
+        return web.render("portal/plain.html", message=MESSAGES[outcome])
+    host_agency = panel.agency_for_host(
+        web.rebill.uow, request.headers.get("host", ""), web.rebill.settings.own_hosts()
+    )
+    if host_agency == session.user.agency_id:
+        return RedirectResponse(f"{HOST_BASE}/?done={outcome}", 303)
+    return RedirectResponse(f"/portal/{quote(session.user.agency_id or '')}/?done={outcome}", 303)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from rebill.domain.account import Agency
@@ -107,32 +106,6 @@ def issue_receipt(
     if not draft.lines:
         return None
     return finalize(tenant, draft, "paid", Accounts.gateway_clearing(provider))
-
-
-@dataclass(frozen=True)
-class CreditPurchase:
-    receipt: str
-    balance_micros: int  # the wallet's, after the purchase
-    currency: str
-
-
-def add_credits(
-    uow_factory: UnitOfWorkFactory,
-    agency_id: str,
-    sub_account_id: str,
-    amount_text: str,
-    now: datetime,
-    reference: str | None = None,
-) -> CreditPurchase:
-    """Record a credit purchase paid outside the gateway (manual): a receipt and the credits,
-    in one transaction; the same payment reference is recorded once."""
-    with uow_factory() as uow:
-        agency, tenant = open_agency(uow, agency_id)
-        receipt, balance = purchase_credits(
-            tenant, agency, sub_account_id, amount_text, now, reference
-        )
-        uow.commit()
-    return CreditPurchase(receipt, balance, agency.currency)
 
 
 def purchase_credits(

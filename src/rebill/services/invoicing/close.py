@@ -562,14 +562,3 @@ def period_document(tenant: AgencyView, agency: Agency, period: Period) -> dict[
 
 def closed_summary(documents: list[dict[str, Any]], period: Period) -> dict[str, Any]:
     return {"period": str(period), "agencies": documents}
-
-
-def closed_period_document(
-    uow_factory: UnitOfWorkFactory, agency_id: str, period: Period
-) -> dict[str, Any] | None:
-    """The `close --json` document of the agency's period; None while it is open."""
-    with uow_factory() as uow:
-        agency, tenant = open_agency(uow, agency_id)
-        if tenant.periods.close_of(str(period)) is None:
-            return None
-        return period_document(tenant, agency, period)

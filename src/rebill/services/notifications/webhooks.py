@@ -37,8 +37,6 @@ from rebill.services.ports import (
     QueuedEvent,
     Subscription,
     UnitOfWorkFactory,
-    WebhookDelivery,
-    WebhookEndpoint,
     WebhookRepository,
     WebhookSender,
 )
@@ -246,46 +244,3 @@ def replay(uow_factory: UnitOfWorkFactory, agency_id: str, delivery_id: str, now
         if not uow.for_agency(agency_id).webhooks.replay_delivery(delivery_id, now):
             raise NotFoundError(f"delivery {delivery_id!r} does not exist")
         uow.commit()
-
-
-def endpoint_document(endpoint: WebhookEndpoint) -> dict[str, Any]:
-    """An endpoint as the API and the CLI show it (never its secret)."""
-    disabled_at = endpoint.disabled_at
-    return {
-        "id": endpoint.id,
-        "url": endpoint.url,
-        "events": list(endpoint.events),
-        "created_at": endpoint.created_at.isoformat(),
-        "disabled": disabled_at is not None,
-        "disabled_at": disabled_at.isoformat() if disabled_at else None,
-        "consecutive_failures": endpoint.consecutive_failures,
-    }
-
-
-def delivery_document(delivery: WebhookDelivery) -> dict[str, Any]:
-    delivered_at = delivery.delivered_at
-    return {
-        "id": delivery.id,
-        "endpoint": delivery.endpoint_id,
-        "event_id": delivery.event_id,
-        "event_type": delivery.event_type,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "last_error": delivery.last_error or None,
-        "next_attempt_at": delivery.next_attempt_at.isoformat(),
-        "delivered_at": delivered_at.isoformat() if delivered_at else None,
-    }
-
-
-def list_endpoints(uow_factory: UnitOfWorkFactory, agency_id: str) -> list[dict[str, Any]]:
-    """The agency's endpoints, as documents."""
-    with uow_factory() as uow:
-        endpoints = uow.for_agency(agency_id).webhooks.endpoints()
-    return [endpoint_document(e) for e in endpoints]
-
-
-def list_deliveries(uow_factory: UnitOfWorkFactory, agency_id: str) -> list[dict[str, Any]]:
-    """The agency's deliveries, oldest first, as documents."""
-    with uow_factory() as uow:
-        deliveries = uow.for_agency(agency_id).webhooks.deliveries()
-    return [delivery_document(d) for d in deliveries]

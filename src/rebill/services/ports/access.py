@@ -21,11 +21,18 @@ class ApiKey:
 
 @dataclass(frozen=True)
 class IdempotencyRecord:
+    """A key's first request (by the SHA-256 of its target and body) and, once `done`, its
+    response (status code and JSON body)."""
+
     request_sha256: str
     state: str  # in_flight | done
     status_code: int
-    response_body: str
+    body_json: str
     created_at: datetime
+
+    @property
+    def done(self) -> bool:
+        return self.state == "done"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from rebill.adapters.gateways.stripe_server.state import ZERO_DECIMAL
+from stripe_test_server.values import ZERO_DECIMAL
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem;color:#1a1f36}

@@ -14,7 +14,7 @@ import types
 import typing
 from typing import Any
 
-from rebill.adapters.gateways.stripe_server.errors import ApiError, param_error
+from stripe_test_server.errors import ApiError, param_error
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,64 @@
+"""`/v1/calls`: usage records in batches (each record answered on its own), and the check
+before a call that it may start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from rebill.entrypoints.api import schemas
+from rebill.entrypoints.api.deps import Idempotency, Rebill, Tenant, require, visible_sub
+from rebill.services.usage.authorize import authorize_call
+from rebill.services.usage.import_file import ingest_calls
+
+router = APIRouter(tags=["calls"])
+
+
+@router.post("/v1/calls", response_model=schemas.CallsOut)
+async def post_calls(
+    body: schemas.CallsIn, idempotency: Idempotency, tenant: Tenant, rebill: Rebill
+) -> Response:
+    def run() -> tuple[int, Any]:
+        agency_id = tenant.agency_id()
+        require(tenant.caller, "usage")
+        records = [call.record() for call in body.calls]
+        results = ingest_calls(rebill.uow, agency_id, records, rebill.clock.now())
+        return 200, {
+            "results": [
+                {
+                    "call_id": r.call_id,
+                    "status": r.status,
+                    "error": (
+                        {"code": "invalid_record", "message": str(r.error), "param": r.error.field}
+                        if r.error
+                        else None
+                    ),
+                }
+                for r in results
+            ]
+        }
+
+    return await idempotency.respond(run)
+
+
+@router.post("/v1/calls/authorize", response_model=schemas.AuthorizeOut)
+async def post_authorize(
+    body: schemas.AuthorizeIn, idempotency: Idempotency, tenant: Tenant, rebill: Rebill
+) -> Response:
+    def run() -> tuple[int, Any]:
+        agency_id = tenant.agency_id()
+        visible_sub(tenant.caller, agency_id, body.sub_account)
+        require(tenant.caller, "usage")
+        result = authorize_call(
+            rebill.uow,
+            agency_id,
+            body.sub_account,
+            body.direction,
+            body.call_id,
+            rebill.clock.now(),
+        )
+        return 200, result.document()
+
+    return await idempotency.respond(run)

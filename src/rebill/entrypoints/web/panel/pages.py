@@ -1,0 +1,87 @@
+"""What every panel page shares: the layout (navigation, the agency's brand, the notice of
+what was just saved), the role check of a change, and how a change is named in the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from rebill.domain.errors import BillingError, ValidationError
+from rebill.domain.period import Period
+from rebill.entrypoints.web.common import PageError, Web, field_messages
+from rebill.services.access.users import WebSession
+from rebill.services.views import panel as views
+
+NAV = (
+    ("/panel", "Home"),
+    ("/panel/gateway", "Gateway & tax"),
+    ("/panel/plans", "Plans & rates"),
+    ("/panel/sub-accounts", "Sub-accounts"),
+    ("/panel/invoices", "Invoices"),
+    ("/panel/brand", "Brand & domain"),
+    ("/panel/users", "Users"),
+    ("/panel/audit", "Audit log"),
+)
+SAVED = {
+    "plan": "Plan saved.",
+    "brand": "Brand saved.",
+    "domain": "Domain asked for: publish the TXT record below, then verify.",
+    "verified": "Domain verified: your portal answers on it.",
+    "caps": "Caps saved.",
+    "credits": "Credits added.",
+    "close": "Period closed; invoices issued.",
+    "gateway": "Manual gateway chosen: record your clients' payments as credits.",
+    "onboarded": "Back from Stripe: the account's status is up to date.",
+    "connected": "Your Stripe account is connected.",
+    "charged": "Paid with the saved card.",
+    "refunded": "Refunded; the credit note is issued.",
+    "user": "User created.",
+}
+
+
+def page(web: Web, request: Request, session: WebSession, name: str, **context: Any) -> Response:
+    """The template `name` in the panel's layout (`status` in the context: the answer's)."""
+    agency_id = session.user.agency_id or ""
+    status = int(context.pop("status", 200))
+    return web.render(
+        name,
+        status=status,
+        user=session.user,
+        csrf_token=session.csrf_token,
+        nav=NAV,
+        path=request.url.path,
+        brand=views.brand_of(web.rebill.uow, agency_id),
+        saved=SAVED.get(request.query_params.get("saved", "")),
+        **context,
+    )
+
+
+def must(session: WebSession, area: str) -> None:
+    """403 unless the user's role may change `area` (settings, billing)."""
+    if not session.user.may_write(area):
+        raise PageError(403, f"your role ({session.user.role}) may not change {area}")
+
+
+def actor(session: WebSession) -> str:
+    """The user as the audit log names it."""
+    return f"{session.user.email} ({session.user.role})"
+
+
+def agency_of(session: WebSession) -> str:
+    return session.user.agency_id or ""
+
+
+def parse_period(text: str | None) -> Period | None:
+    if not text:
+        return None
+    try:
+        return Period.parse(text)
+    except ValueError:
+        raise PageError(404, "no such period") from None
+
+
+def error_fields(exc: BillingError) -> dict[str, str]:
+    """A refusal's messages by form field (none unless it is a validation error)."""
+    return field_messages(exc.field_errors) if isinstance(exc, ValidationError) else {}

@@ -1,0 +1,38 @@
+"""Credits bought outside the payment gateway (an agency records a bank transfer or cash), as
+one transaction over `invoicing.billing.purchase_credits`: the receipt and the wallet move
+together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from rebill.services.accounts.tenant import open_agency
+from rebill.services.invoicing.billing import purchase_credits
+from rebill.services.ports import UnitOfWorkFactory
+
+
+@dataclass(frozen=True)
+class CreditPurchase:
+    receipt: str  # the receipt's number
+    balance_micros: int  # the wallet's balance after the purchase
+    currency: str
+
+
+def record_credit_purchase(
+    uow_factory: UnitOfWorkFactory,
+    agency_id: str,
+    sub_account_id: str,
+    amount_text: str,
+    now: datetime,
+    reference: str | None = None,
+) -> CreditPurchase:
+    """Add `amount_text` of credits to the sub-account's wallet, with its receipt; a
+    `reference` already recorded answers the first purchase instead of buying again."""
+    with uow_factory() as uow:
+        agency, tenant = open_agency(uow, agency_id)
+        receipt, balance_micros = purchase_credits(
+            tenant, agency, sub_account_id, amount_text, now, reference
+        )
+        uow.commit()
+    return CreditPurchase(receipt, balance_micros, agency.currency)
