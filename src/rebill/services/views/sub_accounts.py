@@ -1,0 +1,11 @@
+"""Which sub-accounts an agency has."""
+
+from __future__ import annotations
+
+from rebill.services.ports import UnitOfWorkFactory
+
+
+def sub_account_ids(uow_factory: UnitOfWorkFactory, agency_id: str) -> list[str]:
+    """The agency's sub-account IDs, sorted."""
+    with uow_factory() as uow:
+        return sorted(uow.store.sub_account_ids(agency_id))
