@@ -3,7 +3,8 @@
 `rebill --help` lists every command from a table of names, modules and one-line help
 (`app.COMMANDS`), without importing any command module; `rebill usage summary ...` imports
 `commands/usage.py` alone. The group is also the CLI's one error boundary: every command
-runs inside `boundary.guarded`."""
+runs inside `boundary.guarded`. Before it parses, it spares Typer two costs the commands do
+not need (`coercion`, `rich_help`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import typer.main
 from typer.core import TyperCommand, TyperGroup
 
 from rebill.entrypoints.cli.boundary import guarded
+from rebill.entrypoints.cli.coercion import coerce_plain_values_directly
+from rebill.entrypoints.cli.rich_help import defer_rich_utils
 
 if TYPE_CHECKING:
     from typer import _click
@@ -59,3 +62,8 @@ class LazyGroup(TyperGroup):
 
     def invoke(self, ctx: _click.Context) -> Any:
         return guarded(functools.partial(super().invoke, ctx))
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        coerce_plain_values_directly()
+        defer_rich_utils()
+        return super().main(*args, **kwargs)
