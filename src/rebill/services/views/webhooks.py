@@ -23,3 +23,12 @@ def delivery_documents(
     if delivery_id is None:
         return deliveries
     return [d for d in deliveries if d["id"] == delivery_id]
+
+
+def webhooks_document(uow_factory: UnitOfWorkFactory, agency_id: str) -> dict[str, Any]:
+    """`{"endpoints": [...], "deliveries": [...]}`, read in one transaction."""
+    with uow_factory() as uow:
+        return {
+            "endpoints": uow.store.webhook_endpoints(agency_id),
+            "deliveries": uow.store.webhook_deliveries(agency_id),
+        }
