@@ -192,7 +192,7 @@ def test_manual_gateway_marks_invoices_paid_once(sqlite_url: str) -> None:
     moves its total out of the receivable (retail) or the payable (wholesale)."""
     from rebill.domain.errors import ValidationError
     from rebill.domain.ledger import Accounts
-    from rebill.services.invoicing.billing import mark_paid
+    from rebill.services.invoicing.manual import pay_invoice as mark_paid
 
     app = seeded(sqlite_url)
     (acme, _beta) = close_period(app.uow, PERIOD, None, NOW)

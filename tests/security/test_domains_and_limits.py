@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rebill.entrypoints.api.app import create_app
-from rebill.entrypoints.cli.app import masked_url
+from rebill.entrypoints.cli.common import masked_url
 from rebill.services.brand import domains
 from tests.e2e.api_fixtures import ACME_S1, BETA_DOMAIN, World
 from tests.security.conftest import snapshot

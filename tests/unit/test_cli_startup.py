@@ -1,7 +1,10 @@
 """The command line loads only what a command uses (issue 16): `rebill --help` and the read
-commands import neither the PDF renderer, the Stripe SDK, the web stack nor Alembic. Each
-command runs in a fresh interpreter, whose `sys.modules` is then read; the time it takes is
-measured by `bench/cli_startup.py`, never asserted here."""
+commands import neither the PDF renderer, the Stripe SDK, the web stack nor Alembic;
+`--help` imports no command module, no database library and no pydantic; a command imports
+its own module of `commands/` and no other; and the Rich help, with its Markdown and
+traceback modules deferred, prints what Typer's own prints. Each command runs in a fresh
+interpreter, whose `sys.modules` is then read; the time it takes is measured by
+`bench/cli_startup.py`, never asserted here."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from rebill.bootstrap import build
 from rebill.config import Settings
 from rebill.demo.data import AGENCY, demo_calls, demo_catalog
 from rebill.domain.period import Period
+from rebill.entrypoints.cli.app import COMMANDS, RootGroup
 from rebill.services.catalog.apply import apply_catalog
 from rebill.services.invoicing.close import close_period
 from rebill.services.usage.import_file import import_usage
@@ -31,11 +35,24 @@ subprocess_timeout_seconds = 120
 # Loaded only by the commands that need them: invoices pdf, the gateway commands with a Stripe
 # key, serve and demo --serve, and a database whose schema is behind.
 HEAVY = ["fpdf", "stripe", "fastapi", "starlette", "uvicorn", "jinja2", "alembic"]
+# Never for --help: the database, the settings, pydantic (Typer coerces `str` and `bool`
+# options through it unless rebill's `lazy.PlainParam` does), and what `rich_help` defers.
+NOT_FOR_HELP = [
+    "sqlalchemy",
+    "pydantic",
+    "rebill.bootstrap",
+    "rebill.config",
+    "rich.markdown",
+    "rich.traceback",
+    "markdown_it",
+    "pygments",
+]
+COMMAND_MODULES = sorted({f"{RootGroup.package}.{e.module}" for e in COMMANDS.values()})
 
 # Runs one command in this interpreter and writes the heavy modules it loaded to a file, at
 # exit (the command ends in SystemExit).
 PROBE = """
-import atexit, json, sys
+import atexit, json, os, sys
 
 watched, report = json.loads(sys.argv[1]), sys.argv[2]
 
@@ -47,6 +64,8 @@ def write_loaded() -> None:
 
 atexit.register(write_loaded)
 sys.argv = ["rebill", *sys.argv[3:]]
+if os.environ.get("PROBE_TYPER_RICH_UTILS"):  # Typer's help as Typer loads it
+    import typer.rich_utils
 from rebill.entrypoints.cli.app import main
 
 main()
@@ -54,17 +73,20 @@ main()
 
 
 def run_cli(
-    tmp_path: Path, watched: list[str], *args: str
+    tmp_path: Path, watched: list[str], *args: str, typer_rich_utils: bool = False
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     report = tmp_path / "loaded.json"
     report.unlink(missing_ok=True)
+    env = {**os.environ, "COLUMNS": "200"}  # table cells unclipped
+    if typer_rich_utils:
+        env["PROBE_TYPER_RICH_UTILS"] = "1"
     done = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(watched), str(report), *args],
         capture_output=True,
         text=True,
         timeout=subprocess_timeout_seconds,
         check=False,
-        env={**os.environ, "COLUMNS": "200"},  # table cells unclipped
+        env=env,
     )
     loaded: list[str] = json.loads(report.read_text(encoding="utf-8"))
     return done, loaded
@@ -83,25 +105,67 @@ def billed_db(tmp_path: Path) -> str:
     return url
 
 
-def test_help_loads_no_adapter_and_no_database(tmp_path: Path) -> None:
-    # --help needs no database either: SQLAlchemy stays out too.
-    done, loaded = run_cli(tmp_path, [*HEAVY, "sqlalchemy"], "--help")
+def test_help_loads_no_command_no_database_and_no_pydantic(tmp_path: Path) -> None:
+    done, loaded = run_cli(tmp_path, [*HEAVY, *NOT_FOR_HELP, *COMMAND_MODULES], "--help")
     assert done.returncode == 0, done.stderr
     assert "usage" in done.stdout and "invoices" in done.stdout
     assert loaded == []
 
 
-def test_a_command_group_help_loads_no_adapter(tmp_path: Path) -> None:
-    done, loaded = run_cli(tmp_path, [*HEAVY, "sqlalchemy"], "invoices", "--help")
+def test_a_command_group_help_loads_its_module_alone(tmp_path: Path) -> None:
+    watched = [*HEAVY, *NOT_FOR_HELP, *COMMAND_MODULES]
+    done, loaded = run_cli(tmp_path, watched, "invoices", "--help")
     assert done.returncode == 0, done.stderr
     assert "charge" in done.stdout
+    assert loaded == [f"{RootGroup.package}.invoices"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        [],  # no command: the help, exit status 2
+        ["invoices", "--help"],
+        ["usage", "summary", "--help"],
+        ["nosuch"],  # the error panel, with "Did you mean"
+        ["invoice"],
+        ["usage", "summary", "--agency"],
+    ],
+)
+def test_the_help_and_usage_errors_are_typers_own(tmp_path: Path, args: list[str]) -> None:
+    """`rich_help` defers rich.markdown and rich.traceback: the output does not change."""
+    deferred, loaded = run_cli(tmp_path, ["rich.markdown", "rich.traceback"], *args)
+    typers, _ = run_cli(tmp_path, [], *args, typer_rich_utils=True)
+    assert (deferred.returncode, deferred.stdout, deferred.stderr) == (
+        typers.returncode,
+        typers.stdout,
+        typers.stderr,
+    )
+    assert deferred.stdout or deferred.stderr
     assert loaded == []
+
+
+def test_an_unexpected_error_still_shows_the_rich_traceback(tmp_path: Path) -> None:
+    """The deferred `Traceback` loads the real one when Typer's exception hook asks."""
+    args = ("invoices", "list", "--db", "nosuchdialect://x")
+    deferred, loaded = run_cli(tmp_path, ["rich.traceback"], *args)
+    typers, _ = run_cli(tmp_path, [], *args, typer_rich_utils=True)
+    assert deferred.returncode == typers.returncode == 1
+    assert "Traceback (most recent call last)" in deferred.stderr
+    assert "NoSuchModuleError" in deferred.stderr
+    assert deferred.stderr == typers.stderr
+    assert loaded == ["rich.traceback"]
+
+
+# A read loads its command's module, the database and Rich's tables; nothing heavy, no
+# pydantic, no other command module.
+READ_WATCHED = [*HEAVY, "pydantic", "rich.markdown", "rich.traceback", *COMMAND_MODULES]
 
 
 def test_usage_summary_reads_without_the_heavy_modules(tmp_path: Path, billed_db: str) -> None:
     done, loaded = run_cli(
         tmp_path,
-        HEAVY,
+        READ_WATCHED,
         *("usage", "summary", "--agency", AGENCY, "--period", str(PERIOD), "--db", billed_db),
         "--json",
     )
@@ -109,14 +173,23 @@ def test_usage_summary_reads_without_the_heavy_modules(tmp_path: Path, billed_db
     summary = json.loads(done.stdout)
     assert summary["period"] == str(PERIOD) and summary["status"] == "closed"
     assert len(summary["sub_accounts"]) == 12
-    assert loaded == []
+    assert loaded == [f"{RootGroup.package}.usage"]
 
 
 def test_invoices_list_reads_without_the_heavy_modules(tmp_path: Path, billed_db: str) -> None:
-    done, loaded = run_cli(tmp_path, HEAVY, "invoices", "list", "--db", billed_db)
+    done, loaded = run_cli(tmp_path, READ_WATCHED, "invoices", "list", "--db", billed_db)
     assert done.returncode == 0, done.stderr
     assert "ACME-" in done.stdout and "wholesale" in done.stdout
-    assert loaded == []
+    assert loaded == [f"{RootGroup.package}.invoices"]
+
+
+def test_a_read_closes_the_database_before_the_quick_exit(tmp_path: Path, billed_db: str) -> None:
+    """`main` skips collecting objects at exit (`gc.freeze`): the command's connections are
+    closed before, so SQLite folds its write-ahead log back and removes it."""
+    wal = tmp_path / "rebill.db-wal"
+    done, _ = run_cli(tmp_path, [], "invoices", "list", "--db", billed_db)
+    assert done.returncode == 0, done.stderr
+    assert billed_db.endswith("rebill.db") and not wal.exists()
 
 
 def test_a_database_behind_the_newest_schema_is_migrated(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.money import MICROS_PER_UNIT, format_minor, micros_per_minor, to_micros
 from rebill.domain.tax import TaxPolicy
-from rebill.services.accounts.tenant import open_agency, require_sub_account
-from rebill.services.ports import AgencyView, NumberedDraft, StoredInvoice, UnitOfWorkFactory
+from rebill.services.accounts.tenant import require_sub_account
+from rebill.services.ports import AgencyView, NumberedDraft, StoredInvoice
 
 MANUAL = "manual"
 credit_purchase_units_max = 1_000_000
@@ -108,7 +108,7 @@ def issue_receipt(
     return finalize(tenant, draft, "paid", Accounts.gateway_clearing(provider))
 
 
-def purchase_credits(
+def sell_credits(
     tenant: AgencyView,
     agency: Agency,
     sub_account_id: str,
@@ -177,21 +177,11 @@ def wallet_balance_micros(tenant: AgencyView, sub_account_id: str) -> int:
     return tenant.wallets.balances([sub_account_id]).get(sub_account_id, 0)
 
 
-def mark_paid(
-    uow_factory: UnitOfWorkFactory, agency_id: str, number: str, reference: str, now: datetime
-) -> str:
+def mark_paid(tenant: AgencyView, number: str, reference: str, now: datetime) -> str:
     """The manual gateway: an agency user records that an open invoice was paid (bank
     transfer, cash) with a reference. The ledger moves the total from the receivable (or the
     agency's wholesale payable) to the manual clearing account, once. Returns the status the
     invoice had."""
-    with uow_factory() as uow:
-        _, tenant = open_agency(uow, agency_id)
-        previous = record_manual_payment(tenant, number, reference, now)
-        uow.commit()
-    return previous
-
-
-def record_manual_payment(tenant: AgencyView, number: str, reference: str, now: datetime) -> str:
     if not reference.strip():
         raise ValidationError(
             [

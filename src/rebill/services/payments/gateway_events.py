@@ -16,7 +16,7 @@ from rebill.domain.errors import GatewayError
 from rebill.domain.gateway import ChargeOutcome, PaymentAttempt
 from rebill.domain.tax import TaxPolicy
 from rebill.services.accounts.tenant import open_agency
-from rebill.services.invoicing.billing import issue_receipt, purchase_credits
+from rebill.services.invoicing.billing import issue_receipt, sell_credits
 from rebill.services.payments.collect import apply_outcome, payment_event, refund_duplicates
 from rebill.services.payments.gateway import STRIPE, GatewayContext, require_gateway
 from rebill.services.ports import (
@@ -129,7 +129,7 @@ def _apply_action(
     number of its receipt."""
     sub_id = checkout.sub_account_id
     if checkout.action == "credits":
-        receipt, _ = purchase_credits(
+        receipt, _ = sell_credits(
             tenant, agency, sub_id, checkout.detail, now, checkout.id, tax_minor, STRIPE, tax
         )
         return receipt

@@ -19,7 +19,7 @@ from rebill.domain.gateway import ChargeOutcome, ChargeRequest, PaymentAttempt, 
 from rebill.domain.limits import credit_purchase_max_units
 from rebill.domain.money import MICROS_PER_UNIT, format_minor, micros_per_minor
 from rebill.domain.tax import TaxPolicy
-from rebill.services.invoicing.billing import MANUAL, purchase_credits
+from rebill.services.invoicing.billing import MANUAL, sell_credits
 from rebill.services.notifications.webhooks import emit
 from rebill.services.payments.gateway import GatewayContext, active_tax_behavior, require_gateway
 from rebill.services.ports import AgencyView, TopUpRequest, UnitOfWorkFactory
@@ -184,7 +184,7 @@ def _record_outcome(
     sub_id, trigger = request.sub_account_id, request.trigger_key
     currency = agency.currency
     if outcome.status == "succeeded":
-        receipt, _ = purchase_credits(
+        receipt, _ = sell_credits(
             tenant,
             agency,
             sub_id,

@@ -50,3 +50,13 @@ def delivery_documents(
     with uow_factory() as uow:
         deliveries = uow.for_agency(agency_id).webhooks.deliveries()
     return [delivery_document(d) for d in deliveries if delivery_id in (None, d.id)]
+
+
+def webhooks_document(uow_factory: UnitOfWorkFactory, agency_id: str) -> dict[str, Any]:
+    """`{"endpoints": [...], "deliveries": [...]}`, read in one transaction."""
+    with uow_factory() as uow:
+        webhooks = uow.for_agency(agency_id).webhooks
+        return {
+            "endpoints": [endpoint_document(e) for e in webhooks.endpoints()],
+            "deliveries": [delivery_document(d) for d in webhooks.deliveries()],
+        }

@@ -1,5 +1,5 @@
 """Credits bought outside the payment gateway (an agency records a bank transfer or cash), as
-one transaction over `invoicing.billing.purchase_credits`: the receipt and the wallet move
+one transaction over `invoicing.billing.sell_credits`: the receipt and the wallet move
 together."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rebill.services.accounts.tenant import open_agency
-from rebill.services.invoicing.billing import purchase_credits
+from rebill.services.invoicing.billing import sell_credits
 from rebill.services.ports import UnitOfWorkFactory
 
 
@@ -31,7 +31,7 @@ def record_credit_purchase(
     `reference` already recorded answers the first purchase instead of buying again."""
     with uow_factory() as uow:
         agency, tenant = open_agency(uow, agency_id)
-        receipt, balance_micros = purchase_credits(
+        receipt, balance_micros = sell_credits(
             tenant, agency, sub_account_id, amount_text, now, reference
         )
         uow.commit()

@@ -1,0 +1,109 @@
+"""`rebill usage`: importing call records and the period's usage summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rebill.domain.errors import ValidationError
+from rebill.entrypoints.cli.boundary import open_app
+from rebill.entrypoints.cli.common import (
+    AgencyOption,
+    DbOption,
+    JsonOption,
+    deliver_pending_alerts,
+    err,
+    out,
+    parse_period,
+    print_json,
+)
+
+usage_app = typer.Typer(no_args_is_help=True, help="Import and summarize call records.")
+cli = typer.Typer()
+cli.add_typer(usage_app, name="usage")
+
+SUMMARY_COLUMNS = (
+    "sub-account",
+    "billable min",
+    "included used",
+    "from credits",
+    "postpaid",
+    "numbers",
+    "campaigns",
+)
+
+
+@usage_app.command("import")
+def usage_import(
+    file: Annotated[Path, typer.Argument(help="CSV or JSON Lines file.")],
+    agency: AgencyOption,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    strict: Annotated[bool, typer.Option(help="Exit 1 when a row is rejected.")] = False,
+) -> None:
+    """Import call records; duplicates by call_id are skipped and counted."""
+    from rebill.services.usage.import_file import import_usage, read_rows
+
+    rebill = open_app(db)
+    if not file.exists():
+        raise ValidationError([], f"{file}: no such file")
+    report = import_usage(rebill.uow, agency, read_rows(file), str(file), rebill.clock.now())
+    deliver_pending_alerts(rebill)
+    for rejection in report.rejections:
+        err.print(f"rejected {rejection}", highlight=False, soft_wrap=True)
+    if report.rejected > len(report.rejections):
+        err.print(f"... and {report.rejected - len(report.rejections)} more rejected rows")
+    if as_json:
+        print_json(
+            {
+                "imported": report.imported,
+                "duplicates": report.duplicates,
+                "rejected": report.rejected,
+                "rejections": [
+                    {"location": r.location, "field": r.field, "message": r.message}
+                    for r in report.rejections
+                ],
+            }
+        )
+    else:
+        out.print(
+            f"imported {report.imported}, duplicates {report.duplicates}, "
+            f"rejected {report.rejected}"
+        )
+    if strict and report.rejected:
+        raise typer.Exit(1)
+
+
+@usage_app.command("summary")
+def usage_summary_command(
+    agency: AgencyOption,
+    period: Annotated[str, typer.Option("--period", help="YYYY-MM")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Minutes (billable, included used, from credits, postpaid), numbers and campaigns."""
+    from rebill.services.views import reports
+
+    rebill = open_app(db)
+    summary = reports.usage_summary(rebill.uow, agency, parse_period(period))
+    if as_json:
+        print_json(summary)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Usage of {agency}, {summary['period']} ({summary['status']})")
+    for column in SUMMARY_COLUMNS:
+        table.add_column(column, justify="left" if column == "sub-account" else "right")
+    for row in summary["sub_accounts"]:
+        table.add_row(
+            row["sub_account"],
+            row["billable_minutes"],
+            row["included_minutes_used"],
+            row["credit_minutes"],
+            row["postpaid_minutes"],
+            str(row["numbers"]),
+            str(row["campaigns"]),
+        )
+    out.print(table)
