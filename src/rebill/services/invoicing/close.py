@@ -174,11 +174,20 @@ def close_agency_period(
     """Close one agency's period in the caller's transaction (or read it back when it is
     closed already)."""
     agency, tenant = open_agency(uow, agency_id)
-    if tenant.periods.close_of(str(period)) is None:
+    # Checked before the lock (a closed period is read back without waiting) and again after
+    # it: a close running at the same time commits first, and this one then prints its result.
+    if tenant.periods.close_of(str(period)) is None and _locked_and_still_open(tenant, period):
         platform = uow.platform.settings.get()
         assert platform is not None, "an agency exists only under a platform"
         _close(tenant, agency, platform.invoice_prefix, period, now, taxer)
     return period_document(tenant, agency, period)
+
+
+def _locked_and_still_open(tenant: AgencyView, period: Period) -> bool:
+    """Take the agency's exclusive lock (no import and no other close of it runs meanwhile)
+    and look again: on PostgreSQL each statement sees what committed before it."""
+    tenant.agency.lock(exclusive=True)
+    return tenant.periods.close_of(str(period)) is None
 
 
 def _close(
@@ -198,9 +207,8 @@ def _close(
         )
     if agency.tax.mode == "stripe" and taxer is None:
         raise TaxNotConfiguredError(["stripe_account"], STRIPE_TAX_FIXES)
-    # No import of this agency runs while it closes: a call either made it in, or arrives
-    # after and is recorded as late (billed by the next close).
-    tenant.agency.lock(exclusive=True)
+    # The caller holds the agency's exclusive lock, so no import of it runs while it closes: a
+    # call either made it in, or arrives after and is recorded as late (billed by the next close).
     label = str(period)
     history = tenant.plans.history(tenant.plans.all())
     numbers = tenant.numbers.all()
