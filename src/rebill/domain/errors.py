@@ -117,3 +117,17 @@ class BusyError(BillingError):
     def __init__(self, retry_after_seconds: int) -> None:
         super().__init__(f"the server is busy; try again in {retry_after_seconds} s")
         self.retry_after_seconds = retry_after_seconds
+
+
+class ConcurrentWriteError(BusyError):
+    """Another transaction wrote the same rows at the same moment (a unique key taken first, a
+    serialization failure, a deadlock) and the work was rolled back whole: try it again."""
+
+    code = "concurrent_write"
+
+    def __init__(self, retry_after_seconds: int = 1) -> None:
+        super().__init__(retry_after_seconds)
+        self.args = (
+            "another request wrote the same records at the same moment; nothing was kept, "
+            f"try again in {retry_after_seconds} s",
+        )

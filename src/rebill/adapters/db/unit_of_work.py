@@ -7,10 +7,22 @@ from __future__ import annotations
 from types import TracebackType
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from rebill.adapters.db.repositories.views import SqlAgencyView, SqlPlatformView
+from rebill.domain.errors import ConcurrentWriteError
 from rebill.services.ports.uow import UnitOfWorkFactory
+
+# PostgreSQL's codes for a race lost to a concurrent transaction: unique_violation,
+# serialization_failure, deadlock_detected. The work was rolled back whole; it may be retried.
+RACE_SQLSTATES = frozenset({"23505", "40001", "40P01"})
+
+
+def lost_race(exc: BaseException | None) -> bool:
+    if not isinstance(exc, DBAPIError):
+        return False
+    return getattr(exc.orig, "sqlstate", None) in RACE_SQLSTATES
 
 
 class SqlUnitOfWork:
@@ -55,6 +67,8 @@ class SqlUnitOfWork:
         session = self.session
         session.rollback()
         session.close()
+        if lost_race(exc):
+            raise ConcurrentWriteError() from exc
 
     def commit(self) -> None:
         self.session.commit()

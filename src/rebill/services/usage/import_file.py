@@ -21,6 +21,7 @@ from rebill.domain.errors import FieldError, ValidationError
 from rebill.domain.rating import DIRECTIONS
 from rebill.services.accounts.tenant import open_agency
 from rebill.services.ports import AgencyView, CallRecord, UnitOfWorkFactory
+from rebill.services.races import rerun_on_race
 from rebill.services.usage.record import RatingContext, record_calls
 
 REQUIRED = ("call_id", "sub_account", "started_at", "duration_seconds", "direction")
@@ -318,7 +319,15 @@ def ingest_calls(
     uow_factory: UnitOfWorkFactory, agency_id: str, records: list[dict[str, Any]], now: datetime
 ) -> list[RecordResult]:
     """Validate each record, skip duplicates by call_id, store the good ones; one result per
-    record in input order."""
+    record in input order. A batch that loses a race to a concurrent one (the same call ids,
+    or the first calls of a month creating the same usage counters) was rolled back whole and
+    runs again: the second time it finds the other's rows (its twins are `duplicate`)."""
+    return rerun_on_race(lambda: _ingest_once(uow_factory, agency_id, records, now))
+
+
+def _ingest_once(
+    uow_factory: UnitOfWorkFactory, agency_id: str, records: list[dict[str, Any]], now: datetime
+) -> list[RecordResult]:
     with uow_factory() as uow:
         agency, tenant = open_agency(uow, agency_id)
         tenant.agency.lock(exclusive=False)

@@ -10,6 +10,7 @@ from datetime import datetime
 from rebill.services.accounts.tenant import open_agency
 from rebill.services.invoicing.billing import sell_credits
 from rebill.services.ports import UnitOfWorkFactory
+from rebill.services.races import rerun_on_race
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,21 @@ def record_credit_purchase(
     reference: str | None = None,
 ) -> CreditPurchase:
     """Add `amount_text` of credits to the sub-account's wallet, with its receipt; a
-    `reference` already recorded answers the first purchase instead of buying again."""
+    `reference` already recorded answers the first purchase instead of buying again (also
+    when the same reference is bought twice at once: the second runs again and finds it)."""
+    return rerun_on_race(
+        lambda: _purchase(uow_factory, agency_id, sub_account_id, amount_text, now, reference)
+    )
+
+
+def _purchase(
+    uow_factory: UnitOfWorkFactory,
+    agency_id: str,
+    sub_account_id: str,
+    amount_text: str,
+    now: datetime,
+    reference: str | None,
+) -> CreditPurchase:
     with uow_factory() as uow:
         agency, tenant = open_agency(uow, agency_id)
         receipt, balance_micros = sell_credits(

@@ -1,0 +1,102 @@
+"""Call batches at once (issue 12): disjoint batches that open a sub-account's month together,
+and the same batch twice, are all answered with per-record statuses; every call is stored once.
+On PostgreSQL the batches run truly at once; on SQLite they queue for the write lock."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import text
+
+from rebill.services.usage.import_file import ingest_calls
+from rebill.services.wallets.credits import record_credit_purchase
+from tests.integration.test_close_integrity import NOW, seeded
+
+
+def _together(count: int, work: Callable[[int], object]) -> list[Any]:
+    start = threading.Barrier(count)
+    results: list[Any] = [RuntimeError("not run")] * count
+
+    def run(index: int) -> None:
+        start.wait()
+        try:
+            results[index] = work(index)
+        except BaseException as exc:  # reported by the assertions below
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def _batch(prefix: str, size: int) -> list[dict[str, Any]]:
+    # December: no call of the seeded month is in it, so every batch opens new counters.
+    return [
+        {
+            "call_id": f"{prefix}-{n}",
+            "sub_account": "bright-dental",
+            "started_at": f"2026-12-0{1 + n % 9}T10:00:00Z",
+            "duration_seconds": 61,
+            "direction": "outbound",
+        }
+        for n in range(size)
+    ]
+
+
+def _stored(app: Any, prefix: str) -> int:
+    with app.uow() as uow:
+        query = text("SELECT count(*) FROM calls WHERE call_id LIKE :p")
+        return int(uow.session.execute(query, {"p": f"{prefix}-%"}).scalar_one())
+
+
+def test_disjoint_batches_opening_a_month_together_are_all_stored(db_url: str) -> None:
+    app = seeded(db_url)
+    batches = 6
+    results = _together(batches, lambda i: ingest_calls(app.uow, "acme", _batch(f"d{i}", 20), NOW))
+    for result in results:
+        assert not isinstance(result, BaseException), repr(result)
+        assert {r.status for r in result} == {"accepted"}
+    for i in range(batches):
+        assert _stored(app, f"d{i}") == 20
+    app.dispose()
+
+
+def test_the_same_batch_twice_at_once_is_stored_once(db_url: str) -> None:
+    app = seeded(db_url)
+    batch = _batch("twin", 30)
+    first, second = _together(2, lambda _: ingest_calls(app.uow, "acme", batch, NOW))
+    assert not isinstance(first, BaseException), repr(first)
+    assert not isinstance(second, BaseException), repr(second)
+    statuses = sorted({r.status for r in first} | {r.status for r in second})
+    assert statuses == ["accepted", "duplicate"]
+    assert sorted([{r.status for r in first}, {r.status for r in second}], key=str) == [
+        {"accepted"},
+        {"duplicate"},
+    ]
+    assert _stored(app, "twin") == 30
+    app.dispose()
+
+
+def test_the_same_purchase_reference_twice_at_once_answers_the_first_receipt(
+    db_url: str,
+) -> None:
+    app = seeded(db_url)
+    first, second = _together(
+        2,
+        lambda _: record_credit_purchase(
+            app.uow, "acme", "harbor-realty", "12.50", NOW, "bank-transfer-77"
+        ),
+    )
+    assert not isinstance(first, BaseException), repr(first)
+    assert not isinstance(second, BaseException), repr(second)
+    assert first.receipt == second.receipt
+    with app.uow() as uow:
+        query = text("SELECT count(*) FROM invoices WHERE idempotency_key LIKE :k")
+        receipts = uow.session.execute(query, {"k": "%bank-transfer-77%"}).scalar_one()
+    assert receipts == 1
+    app.dispose()
