@@ -14,10 +14,10 @@ from rebill.demo.data import AGENCY, TIMEZONE, demo_calls, demo_catalog
 from rebill.domain.period import Period
 from rebill.services.catalog.apply import apply_catalog
 from rebill.services.invoicing.close import close_period
-from rebill.services.invoicing.manual import purchase_credits
 from rebill.services.ports import UnitOfWorkFactory
 from rebill.services.usage.import_file import import_usage
 from rebill.services.views.sub_accounts import sub_account_ids
+from rebill.services.wallets.credits import record_credit_purchase
 
 if TYPE_CHECKING:
     from rebill.services.payments.gateway import GatewayContext
@@ -59,7 +59,9 @@ def seed_month(
     step("buying credits")
     bought_at = period.start(ZoneInfo(TIMEZONE))
     for sub_id in CREDIT_BUYERS:
-        purchase_credits(uow_factory, AGENCY, sub_id, DEMO_CREDITS, bought_at, f"demo-{sub_id}")
+        record_credit_purchase(
+            uow_factory, AGENCY, sub_id, DEMO_CREDITS, bought_at, f"demo-{sub_id}"
+        )
     step(f"closing {period}")
     documents = close_period(uow_factory, period, None, now, gateway)
     step("calls of the month so far")

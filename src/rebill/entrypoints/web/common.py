@@ -17,8 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from rebill.bootstrap import App
 from rebill.domain.account import Brand
-from rebill.domain.errors import BusyError, FieldError, TooManyAttemptsError
+from rebill.domain.errors import BusyError, FieldError, NotFoundError, TooManyAttemptsError
 from rebill.services.access.users import WebSession, WebUser, authenticate, session_for
+from rebill.services.invoicing.documents import invoice_pdf
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -63,6 +64,44 @@ class Web:
     def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = self.env.get_template(name).render(**context)
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+    def staff_page(
+        self,
+        request: Request,
+        session: WebSession,
+        name: str,
+        nav: tuple[tuple[str, str], ...],
+        saved: dict[str, str],
+        brand: Brand | None,
+        context: dict[str, Any],
+    ) -> HTMLResponse:
+        """The template `name` in the staff layout (the console's or an agency's panel): the
+        navigation, the brand, the notice of what was just saved; `status` in the context is
+        the answer's."""
+        status = int(context.pop("status", 200))
+        return self.render(
+            name,
+            status=status,
+            user=session.user,
+            csrf_token=session.csrf_token,
+            nav=nav,
+            path=request.url.path,
+            brand=brand,
+            saved=saved.get(request.query_params.get("saved", "")),
+            **context,
+        )
+
+    def invoice_pdf(self, number: str, agency_id: str | None) -> Response:
+        """Invoice `number`'s PDF as a download (seen from `agency_id` when given)."""
+        try:
+            pdf = invoice_pdf(self.rebill.uow, self.rebill.renderer, number, agency_id)
+        except NotFoundError:
+            raise PageError(404, "this invoice does not exist") from None
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{number}.pdf"'},
+        )
 
     def session(self, request: Request) -> WebSession | None:
         token = request.cookies.get(SESSION_COOKIE, "")

@@ -12,7 +12,6 @@ from rebill.domain.errors import BillingError, NotFoundError, ValidationError
 from rebill.entrypoints.web.common import PageError, Web, field_messages
 from rebill.entrypoints.web.deps import Operator, WebFaces
 from rebill.services.access.users import WebSession
-from rebill.services.invoicing.documents import invoice_pdf
 from rebill.services.views import panel
 
 NAV = (("/console", "Agencies & prices"), ("/console/invoices", "Agency invoices"))
@@ -25,18 +24,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 
 
 def page(web: Web, request: Request, session: WebSession, name: str, **context: Any) -> Response:
-    status = int(context.pop("status", 200))
-    return web.render(
-        name,
-        status=status,
-        user=session.user,
-        csrf_token=session.csrf_token,
-        nav=NAV,
-        path=request.url.path,
-        brand=None,
-        saved=SAVED.get(request.query_params.get("saved", "")),
-        **context,
-    )
+    return web.staff_page(request, session, name, NAV, SAVED, None, context)
 
 
 def actor(session: WebSession) -> str:
@@ -119,16 +107,7 @@ def invoices(request: Request, session: Operator, web: WebFaces) -> Response:
 
 @router.get("/invoices/{number}.pdf")
 def invoice_file(number: str, session: Operator, web: WebFaces) -> Response:
-    rebill = web.rebill
-    try:
-        pdf = invoice_pdf(rebill.uow, rebill.renderer, number)
-    except NotFoundError:
-        raise PageError(404, "this invoice does not exist") from None
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{number}.pdf"'},
-    )
+    return web.invoice_pdf(number, None)
 
 
 def _text(exc: BillingError) -> str:

@@ -38,6 +38,7 @@ from rebill.domain.tax import TaxPolicy
 from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
 from rebill.services.accounts.tenant import open_agency
 from rebill.services.invoicing.billing import finalize, invoice_entry
+from rebill.services.invoicing.documents import line_documents
 from rebill.services.notifications.webhooks import emit
 from rebill.services.payments.gateway import GatewayContext, active_tax_behavior
 from rebill.services.ports import (
@@ -47,7 +48,6 @@ from rebill.services.ports import (
     PaymentGateway,
     PeriodClose,
     PeriodUsageLine,
-    StoredInvoice,
     UnitOfWork,
     UnitOfWorkFactory,
     UsageKey,
@@ -513,19 +513,6 @@ def period_document(tenant: AgencyView, agency: Agency, period: Period) -> dict[
     def local(instant: datetime) -> str:
         return instant.astimezone(agency.tz).isoformat()
 
-    def lines(inv: StoredInvoice) -> list[dict[str, Any]]:
-        return [
-            {
-                "code": ln.code,
-                "description": ln.description,
-                "quantity": ln.quantity,
-                "unit_price": ln.unit_price,
-                "amount": money(ln.amount_minor),
-                "tax": money(ln.tax_minor),
-            }
-            for ln in inv.lines
-        ]
-
     return {
         "agency": agency.id,
         "currency": currency,
@@ -535,7 +522,7 @@ def period_document(tenant: AgencyView, agency: Agency, period: Period) -> dict[
                 "sub_account": i.sub_account_id,
                 "issued_at": local(i.issued_at),
                 "status": i.status,
-                "lines": lines(i),
+                "lines": line_documents(i),
                 "subtotal": money(i.subtotal_minor),
                 "tax": money(i.tax_minor),
                 "total": money(i.total_minor),
@@ -546,7 +533,7 @@ def period_document(tenant: AgencyView, agency: Agency, period: Period) -> dict[
         "wholesale_invoice": {
             "number": wholesale.number,
             "issued_at": local(wholesale.issued_at),
-            "lines": lines(wholesale),
+            "lines": line_documents(wholesale),
             "subtotal": money(wholesale.subtotal_minor),
             "tax": money(wholesale.tax_minor),
             "total": money(wholesale.total_minor),

@@ -1,10 +1,29 @@
 """Invoice documents: the PDF of an invoice in its issuer's brand (the agency for its clients,
-the platform for an agency's wholesale invoice), with Factur-X when the issuer has a tax ID."""
+the platform for an agency's wholesale invoice), with Factur-X when the issuer has a tax ID;
+and an invoice's lines as the JSON documents of `close --json`, the API and the CLI."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rebill.domain.errors import NotFoundError
-from rebill.services.ports import InvoiceRenderer, UnitOfWorkFactory
+from rebill.domain.money import format_minor
+from rebill.services.ports import InvoiceRenderer, StoredInvoice, UnitOfWorkFactory
+
+
+def line_documents(invoice: StoredInvoice) -> list[dict[str, Any]]:
+    """The invoice's lines, amounts formatted in its currency's minor unit."""
+    return [
+        {
+            "code": ln.code,
+            "description": ln.description,
+            "quantity": ln.quantity,
+            "unit_price": ln.unit_price,
+            "amount": format_minor(ln.amount_minor, invoice.currency),
+            "tax": format_minor(ln.tax_minor, invoice.currency),
+        }
+        for ln in invoice.lines
+    ]
 
 
 def invoice_pdf(

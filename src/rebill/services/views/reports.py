@@ -10,6 +10,7 @@ from rebill.domain.money import format_minor, minutes_text
 from rebill.domain.period import Period
 from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
 from rebill.services.accounts.tenant import open_agency
+from rebill.services.invoicing.documents import line_documents
 from rebill.services.ports import StoredInvoice, UnitOfWorkFactory, UsageKey
 
 
@@ -65,17 +66,7 @@ def invoice_document(invoice: StoredInvoice) -> dict[str, Any]:
         "issued_at": invoice.issued_at.isoformat(),
         "status": invoice.status,
         "currency": invoice.currency,
-        "lines": [
-            {
-                "code": ln.code,
-                "description": ln.description,
-                "quantity": ln.quantity,
-                "unit_price": ln.unit_price,
-                "amount": money(ln.amount_minor),
-                "tax": money(ln.tax_minor),
-            }
-            for ln in invoice.lines
-        ],
+        "lines": line_documents(invoice),
         "subtotal": money(invoice.subtotal_minor),
         "tax": money(invoice.tax_minor),
         "total": money(invoice.total_minor),

@@ -65,17 +65,17 @@ def credits_add(
 ) -> None:
     """Record a credit purchase paid outside the gateway."""
     from rebill.domain.money import format_micros_as_minor
-    from rebill.services.invoicing.manual import purchase_credits
+    from rebill.services.wallets.credits import record_credit_purchase
 
     rebill = open_app(db)
-    receipt = purchase_credits(
+    receipt = record_credit_purchase(
         rebill.uow, agency, sub_account, amount, rebill.clock.now(), reference
     )
     balance_text = format_micros_as_minor(receipt.balance_micros, receipt.currency)
     if as_json:
         print_json(
             {
-                "receipt": receipt.number,
+                "receipt": receipt.receipt,
                 "sub_account": sub_account,
                 "balance": balance_text,
                 "currency": receipt.currency,
@@ -83,6 +83,6 @@ def credits_add(
         )
         return
     out.print(
-        f"receipt {receipt.number}: {sub_account} now holds {balance_text} "
+        f"receipt {receipt.receipt}: {sub_account} now holds {balance_text} "
         f"{receipt.currency} of credits"
     )

@@ -15,7 +15,6 @@ from rebill.entrypoints.web.deps import Staff, WebFaces
 from rebill.entrypoints.web.panel.pages import agency_of, must, page, parse_period
 from rebill.services.access.users import WebSession
 from rebill.services.invoicing.close import close_period
-from rebill.services.invoicing.documents import invoice_pdf
 from rebill.services.payments.collect import charge_invoice, refund_invoice
 from rebill.services.views import reports
 from rebill.services.views.periods import current_period, period_closing
@@ -115,16 +114,7 @@ async def post_refund(request: Request, number: str, session: Staff, web: WebFac
 
 @router.get("/invoices/{number}.pdf")
 def invoice_file(request: Request, number: str, session: Staff, web: WebFaces) -> Response:
-    rebill = web.rebill
-    try:
-        pdf = invoice_pdf(rebill.uow, rebill.renderer, number, session.user.agency_id)
-    except NotFoundError:
-        raise PageError(404, "this invoice does not exist") from None
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{number}.pdf"'},
-    )
+    return web.invoice_pdf(number, session.user.agency_id)
 
 
 @router.get("/usage.csv")

@@ -43,19 +43,8 @@ SAVED = {
 
 def page(web: Web, request: Request, session: WebSession, name: str, **context: Any) -> Response:
     """The template `name` in the panel's layout (`status` in the context: the answer's)."""
-    agency_id = session.user.agency_id or ""
-    status = int(context.pop("status", 200))
-    return web.render(
-        name,
-        status=status,
-        user=session.user,
-        csrf_token=session.csrf_token,
-        nav=NAV,
-        path=request.url.path,
-        brand=views.brand_of(web.rebill.uow, agency_id),
-        saved=SAVED.get(request.query_params.get("saved", "")),
-        **context,
-    )
+    brand = views.brand_of(web.rebill.uow, session.user.agency_id or "")
+    return web.staff_page(request, session, name, NAV, SAVED, brand, context)
 
 
 def must(session: WebSession, area: str) -> None:
