@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
-from rebill.services.usage.import_file import ingest_calls
+from rebill.services.usage.import_file import import_usage_file, ingest_calls
 from rebill.services.wallets.credits import record_credit_purchase
 from tests.integration.test_close_integrity import NOW, seeded
 
@@ -99,4 +100,24 @@ def test_the_same_purchase_reference_twice_at_once_answers_the_first_receipt(
         query = text("SELECT count(*) FROM invoices WHERE idempotency_key LIKE :k")
         receipts = uow.session.execute(query, {"k": "%bank-transfer-77%"}).scalar_one()
     assert receipts == 1
+    app.dispose()
+
+
+def test_two_overlapping_file_imports_at_once_store_every_call_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    app = seeded(db_url)
+    files = []
+    for index, ids in enumerate((range(0, 40), range(20, 60))):
+        lines = ["call_id,sub_account,started_at,duration_seconds,direction"]
+        lines += [f"file-{n},harbor-realty,2026-12-02T1{n % 10}:00:00Z,45,inbound" for n in ids]
+        path = tmp_path / f"calls-{index}.csv"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        files.append(path)
+    first, second = _together(2, lambda i: import_usage_file(app.uow, "acme", files[i], NOW))
+    assert not isinstance(first, BaseException), repr(first)
+    assert not isinstance(second, BaseException), repr(second)
+    assert first.imported + second.imported == 60
+    assert first.duplicates + second.duplicates == 20
+    assert _stored(app, "file") == 60
     app.dispose()

@@ -244,6 +244,17 @@ def _read_jsonl(path: Path, name: str) -> Iterator[tuple[int, dict[str, Any] | F
         yield number, row
 
 
+def import_usage_file(
+    uow_factory: UnitOfWorkFactory, agency_id: str, path: Path, now: datetime
+) -> ImportReport:
+    """`import_usage` of a CSV or JSON Lines file. An import that loses a race to a concurrent
+    one (the same call ids, or new usage counters of the same month) was rolled back whole; it
+    reads the file again and runs again, and then finds the other's calls as duplicates."""
+    return rerun_on_race(
+        lambda: import_usage(uow_factory, agency_id, read_rows(path), str(path), now)
+    )
+
+
 def import_usage(
     uow_factory: UnitOfWorkFactory,
     agency_id: str,

@@ -44,12 +44,12 @@ def usage_import(
     strict: Annotated[bool, typer.Option(help="Exit 1 when a row is rejected.")] = False,
 ) -> None:
     """Import call records; duplicates by call_id are skipped and counted."""
-    from rebill.services.usage.import_file import import_usage, read_rows
+    from rebill.services.usage.import_file import import_usage_file
 
     rebill = open_app(db)
     if not file.exists():
         raise ValidationError([], f"{file}: no such file")
-    report = import_usage(rebill.uow, agency, read_rows(file), str(file), rebill.clock.now())
+    report = import_usage_file(rebill.uow, agency, file, rebill.clock.now())
     deliver_pending_alerts(rebill)
     for rejection in report.rejections:
         err.print(f"rejected {rejection}", highlight=False, soft_wrap=True)
