@@ -38,7 +38,6 @@ import platform
 import pstats
 import random
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +48,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from revision import revision
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
@@ -404,29 +404,6 @@ def table(results: list[dict[str, Any]]) -> str:
                 cells.append(f"{'-':>14}")
         lines.append(f"{label:<{width}}  " + "".join(cells))
     return "\n".join(lines)
-
-
-def revision() -> str:
-    if os.environ.get("REBILL_BENCH_REVISION"):
-        return os.environ["REBILL_BENCH_REVISION"]
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "src"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return rev + ("+dirty-src" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main() -> int:

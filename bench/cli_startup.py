@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from revision import revision
+
 ROOT = Path(__file__).resolve().parent.parent
 REBILL = Path(sys.executable).parent / "rebill"  # the console script of this environment
 runs_min = 5
@@ -161,29 +163,6 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{'<= ' + str(r['target_ratio_max']):>8}  {'yes' if r['met'] else 'no'}"
         )
     return "\n".join(lines)
-
-
-def revision() -> str:
-    if os.environ.get("REBILL_BENCH_REVISION"):  # e.g. when run from an exported snapshot
-        return os.environ["REBILL_BENCH_REVISION"]
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "src"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return rev + ("+dirty-src" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main() -> int:
