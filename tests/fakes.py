@@ -603,6 +603,14 @@ class FakeAlerts:
         key = (alert.sub_account_id, alert.metric, alert.threshold, alert.period)
         self.data.alerts[key] = replace(alert, delivered_at=at)
 
+    def claim(self, alert: Alert, at: datetime) -> bool:
+        key = (alert.sub_account_id, alert.metric, alert.threshold, alert.period)
+        current = self.data.alerts.get(key)
+        if current is None or current.delivered_at is not None:
+            return False
+        self.data.alerts[key] = replace(current, delivered_at=at)
+        return True
+
 
 class FakeTopUps:
     def __init__(self, data: AgencyData) -> None:

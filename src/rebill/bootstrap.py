@@ -122,6 +122,27 @@ def build(settings: Settings, migrate_schema: bool = True) -> App:
     return App(settings=settings, engine=engine)
 
 
+def consume_calls(
+    app: App, url: str, stream: str, durable: str, stop: Any, idle_exit: bool = False
+) -> int:
+    """Record call-ended events from a NATS JetStream stream until `stop` (a threading.Event)
+    is set: `rebill consume`. The number of events acknowledged."""
+    from rebill.adapters.stream.nats_stream import NatsCallStream
+    from rebill.services.streaming import record_events
+
+    def handle(payloads: list[bytes]) -> Any:
+        return record_events(app.uow, payloads, app.clock.now())
+
+    return NatsCallStream(url, stream, durable).run(handle, stop, idle_exit)
+
+
+def schema_is_current(app: App) -> bool:
+    """The database answers and its schema is at the newest migration (`/readyz`)."""
+    from rebill.adapters.db.engine import head_revision, stored_revisions
+
+    return stored_revisions(app.engine) == [head_revision()]
+
+
 def database_is_empty(app: App) -> bool:
     from sqlalchemy import inspect, text
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from rebill.bootstrap import App
 from rebill.entrypoints import web
-from rebill.entrypoints.api import errors
+from rebill.entrypoints.api import errors, observe
 from rebill.entrypoints.api.background import lifespan
 from rebill.entrypoints.api.guard import Guard
 from rebill.entrypoints.api.responses import PROBLEMS
@@ -68,6 +68,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         authenticate=lambda token: authenticate(rebill.uow, token),
         hsts=rebill.settings.force_https,
     )
+    observe.install(api, rebill)  # outermost: every request gets an id and counts, refused too
     for router in ROUTERS:
         api.include_router(router)
     web.install(api, rebill)

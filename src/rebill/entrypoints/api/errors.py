@@ -24,6 +24,7 @@ from rebill.domain.errors import (
 )
 
 PROBLEM = "application/problem+json"
+database_retry_after_seconds = 1
 logger = logging.getLogger("rebill.api")
 STATUS: list[tuple[type[BillingError], int]] = [
     (ValidationError, 422),
@@ -46,8 +47,20 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     422: "invalid_input",
     429: "too_many_requests",
+    503: "unavailable",
     500: "internal_error",
 }
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """A failure of the database itself, not of the request: a dropped or refused connection,
+    an exhausted pool, a lock not granted in time (SQLAlchemy's OperationalError and
+    invalidated connections, wherever they are raised)."""
+    from sqlalchemy import exc as sql
+
+    if isinstance(exc, sql.OperationalError | sql.TimeoutError | sql.InterfaceError):
+        return True
+    return isinstance(exc, sql.DBAPIError) and exc.connection_invalidated
 
 
 def problem_body(status: int, code: str, detail: str) -> dict[str, Any]:
@@ -126,5 +139,19 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        if database_unavailable(exc):
+            logger.warning(
+                "database unavailable on %s %s: %s",
+                request.method,
+                request.url.path,
+                type(exc).__name__,
+            )
+            return problem(
+                503,
+                "database_unavailable",
+                "the database is unavailable for the moment; nothing was kept of this request, "
+                "send it again (with the same Idempotency-Key) after Retry-After seconds",
+                headers={"Retry-After": str(database_retry_after_seconds)},
+            )
         logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem(500, "internal_error", "an unexpected error occurred; it was logged")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,10 @@ from rebill.services.access.idempotency import (
     finish_key,
     release_key,
 )
+
+logger = logging.getLogger("rebill.api")
+# How long a request keeps trying to record its key's outcome while the database is away.
+record_write_seconds_max = 30.0
 
 # The work of a POST: its status code and JSON body.
 Work = Callable[[], tuple[int, Any]]
@@ -59,16 +65,38 @@ class IdempotentWrite:
         record = claim_key(uow, self.caller.key_id, self.key, digest, self.rebill.clock.now())
         if record is not None:
             return _replay(record, digest)
+        key_id, key = self.caller.key_id, self.key
         try:
             status, body = run()
         except BillingError as exc:
             response = errors.billing_problem(exc)
             status, body = response.status_code, json.loads(bytes(response.body))
         except Exception:
-            release_key(uow, self.caller.key_id, self.key)
+            # The work rolled back: the key is free again at once (a retry runs the work).
+            _insist(lambda: release_key(uow, key_id, key))
             raise
-        finish_key(uow, self.caller.key_id, self.key, status, json.dumps(body))
+        # The work committed: its answer is kept whatever the database is doing meanwhile,
+        # so a retry replays it (never runs it again, never finds the key stuck in flight).
+        _insist(lambda: finish_key(uow, key_id, key, status, json.dumps(body)))
         return JSONResponse(body, status_code=status, media_type=media_of(status))
+
+
+def _insist(write: Callable[[], None]) -> None:
+    """Run a short write on the idempotency record until it succeeds, through a database
+    that drops connections (each attempt takes a fresh one), for up to
+    `record_write_seconds_max`; then the last failure is raised (and logged as a 503)."""
+    deadline = time.monotonic() + record_write_seconds_max
+    wait = 0.02
+    while True:
+        try:
+            write()
+            return
+        except Exception as exc:
+            if not errors.database_unavailable(exc) or time.monotonic() + wait > deadline:
+                logger.error("idempotency record not written", exc_info=exc)
+                raise
+        time.sleep(wait)
+        wait = min(wait * 2, 1.0)
 
 
 def _replay(record: IdempotencyRecord, request_sha256: str) -> JSONResponse:

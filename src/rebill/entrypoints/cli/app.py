@@ -36,6 +36,12 @@ COMMANDS: dict[str, Entry] = {
         "serve", "Run the in-repo Stripe test server in the foreground (for tests and the demo)."
     ),
     "serve": Entry("serve", "Serve the REST API (OpenAPI at /openapi.json, docs at /docs)."),
+    "worker": Entry(
+        "worker", "Run the periodic jobs (webhooks, top-ups, alert e-mail) until stopped."
+    ),
+    "consume": Entry(
+        "consume", "Record call-ended events from a NATS JetStream stream, as POST /v1/calls does."
+    ),
     "usage": Entry("usage", "Import and summarize call records."),
     "invoices": Entry("invoices", "Invoices: list, PDF, pay (manual), charge (Stripe), refund."),
     "credits": Entry("credits", "Prepaid credits."),

@@ -12,6 +12,7 @@ from rebill.domain.account import Agency, SubAccount
 from rebill.domain.caps import crossed_thresholds
 from rebill.domain.money import format_micros_as_minor
 from rebill.domain.plan import Plan
+from rebill.domain.turns import round_robin
 from rebill.domain.usage import PeriodUsage
 from rebill.services.notifications.webhooks import emit
 from rebill.services.ports import AgencyView, Alert, Mailer, UnitOfWorkFactory
@@ -141,14 +142,18 @@ def _announce(tenant: AgencyView, alert: Alert) -> None:
 
 
 def deliver_alerts(uow_factory: UnitOfWorkFactory, mailer: Mailer, now: datetime) -> int:
-    """Send every undelivered alert that has recipients, each marked in its own commit."""
+    """Send every undelivered alert that has recipients, each claimed and marked in its own
+    transaction (so any number of runners send each alert once; one that fails to send
+    leaves it pending). The agencies take turns (`round_robin`), so one agency's burst of
+    alerts does not delay the others'."""
     with uow_factory() as uow:
         pending = [a for a in uow.platform.alerts.all(pending=True) if a.recipients]
     sent = 0
-    for alert in pending:
-        uow = uow_factory()
-        with uow:
+    for alert in round_robin(pending, lambda a: a.agency_id):
+        with uow_factory() as uow:
             tenant = uow.for_agency(alert.agency_id)
+            if not tenant.alerts.claim(alert, now):
+                continue  # another runner has it
             agency = tenant.agency.get()
             brand = agency.name if agency else alert.agency_id
             mailer.send(
@@ -157,7 +162,6 @@ def deliver_alerts(uow_factory: UnitOfWorkFactory, mailer: Mailer, now: datetime
                 f"{alert.message}.\n\nThis alert is sent once for this threshold and "
                 f"period.\n-- {brand}",
             )
-            tenant.alerts.mark_delivered(alert, now)
             uow.commit()
         sent += 1
     return sent

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,6 +47,9 @@ deliveries_per_agency_round_max = 10
 # under way finishes, within the sender's own timeout); the rest waits for the next round.
 agency_round_seconds_max = 10.0
 delivery_threads_max = 4
+# A claimed delivery is not due for anyone else this long: longer than a round can take (an
+# agency's share stops after `agency_round_seconds_max`, plus the sender's own timeout).
+claim_lease_seconds = 120
 endpoints_per_agency_max = 10
 endpoint_failures_max = 20
 url_length_max = 2000
@@ -170,24 +173,37 @@ def emit(
 def deliver_due(uow_factory: UnitOfWorkFactory, sender: WebhookSender, now: datetime) -> int:
     """One round: send the deliveries that are due, each agency's share in a thread of its own
     (at most `delivery_threads_max` at once); each outcome is committed on its own, as soon as
-    its agency's share is done. The number delivered."""
+    its agency's share is done. The deliveries are claimed first (leased for
+    `claim_lease_seconds`), so concurrent runners never send one twice. The number
+    delivered."""
+    lease_until = now + timedelta(seconds=claim_lease_seconds)
     with uow_factory() as uow:
-        due = uow.platform.deliveries.due(
-            now, deliveries_per_run_max, deliveries_per_agency_round_max
+        due = uow.platform.deliveries.claim_due(
+            now, deliveries_per_run_max, deliveries_per_agency_round_max, lease_until
         )
+        uow.commit()
     shares: dict[str, list[DueDelivery]] = {}
     for delivery in due:
         shares.setdefault(delivery.agency_id, []).append(delivery)
     if not shares:
         return 0
     delivered = 0
+    attempted: set[str] = set()
     threads = min(delivery_threads_max, len(shares))
-    with ThreadPoolExecutor(threads, thread_name_prefix="rebill-webhooks") as pool:
-        sending = [pool.submit(_send_share, sender, share, now) for share in shares.values()]
-        for done in as_completed(sending):
-            for delivery, error in done.result():
-                _record(uow_factory, delivery, error, now)
-                delivered += error is None
+    try:
+        with ThreadPoolExecutor(threads, thread_name_prefix="rebill-webhooks") as pool:
+            sending = [pool.submit(_send_share, sender, share, now) for share in shares.values()]
+            for done in as_completed(sending):
+                for delivery, error in done.result():
+                    _record(uow_factory, delivery, error, now)
+                    attempted.add(delivery.id)
+                    delivered += error is None
+    finally:
+        unsent = [d for d in due if d.id not in attempted]
+        if unsent:  # skipped this round (failed endpoint, time is up): due again at once
+            with uow_factory() as uow:
+                uow.platform.deliveries.release(unsent, now)
+                uow.commit()
     return delivered
 
 

@@ -47,6 +47,11 @@ class AlertRepository(Protocol):
 
     def mark_delivered(self, alert: Alert, at: datetime) -> None: ...
 
+    def claim(self, alert: Alert, at: datetime) -> bool:
+        """Take the alert for delivery: mark it delivered in this transaction unless another
+        runner has or holds it (then False). A rollback releases it."""
+        ...
+
 
 class AlertInbox(Protocol):
     """Alerts across agencies (the platform's, and the mail worker's)."""

@@ -116,7 +116,18 @@ class WebhookRepository(Protocol):
 class DeliveryQueue(Protocol):
     """The outbox across agencies (the delivery worker's)."""
 
-    def due(self, now: datetime, limit: int, per_agency_limit: int) -> list[DueDelivery]:
-        """Pending deliveries that are due, to enabled endpoints: at most `per_agency_limit`
-        of each agency (its oldest first)."""
+    def claim_due(
+        self, now: datetime, limit: int, per_agency_limit: int, lease_until: datetime
+    ) -> list[DueDelivery]:
+        """Take pending deliveries that are due, to enabled endpoints: at most
+        `per_agency_limit` of each agency (its oldest first, agencies in turns), none another
+        runner holds; each leased (not due again) until `lease_until`."""
+        ...
+
+    def backlog(self, now: datetime) -> tuple[int, datetime | None]:
+        """How many deliveries are due now, and when the oldest of them was queued."""
+        ...
+
+    def release(self, deliveries: list[DueDelivery], at: datetime) -> None:
+        """Claimed deliveries left unsent this round: due again at `at`."""
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from rebill.adapters.db.repositories.common import AgencyBound
@@ -87,6 +87,31 @@ class SqlAlertRepository(AgencyBound):
         assert row is not None
         row.delivered_at = at
         self.session.flush()
+
+    def claim(self, alert: Alert, at: datetime) -> bool:
+        """Mark the alert delivered in this transaction if no one else has (or is doing so
+        now): a row another transaction holds is skipped (`SKIP LOCKED` on PostgreSQL), and
+        the update only takes a row still undelivered. Rolled back, the alert is pending
+        again."""
+        key = self._key(alert)
+        match = (
+            AlertRow.agency_id == key[0],
+            AlertRow.sub_account_id == key[1],
+            AlertRow.metric == key[2],
+            AlertRow.threshold == key[3],
+            AlertRow.period == key[4],
+            AlertRow.delivered_at.is_(None),
+        )
+        free = self.session.scalar(
+            select(AlertRow.agency_id).where(*match).with_for_update(skip_locked=True)
+        )
+        if free is None:
+            return False
+        done = self.session.execute(
+            update(AlertRow).where(*match).values(delivered_at=at),
+            execution_options={"synchronize_session": False},
+        )
+        return bool(getattr(done, "rowcount", 0) == 1)
 
 
 class SqlAlertInbox:

@@ -165,12 +165,22 @@ class SqlDeliveryQueue:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def due(self, now: datetime, limit: int, per_agency_limit: int) -> list[DueDelivery]:
-        """One agency's backlog cannot fill the round: each agency's oldest first, at most
-        `per_agency_limit` of each (a window function ranks them)."""
+    def claim_due(
+        self, now: datetime, limit: int, per_agency_limit: int, lease_until: datetime
+    ) -> list[DueDelivery]:
+        """Take the due deliveries for one round: each agency's oldest first, at most
+        `per_agency_limit` of each (a window function ranks them), agencies taking turns
+        (every agency's first before anyone's second). The rows are locked with `SKIP
+        LOCKED` (PostgreSQL) and their next attempt moved to `lease_until`: once this
+        transaction commits no other runner sees them due until the lease ends (a runner
+        that dies mid-round leaves them to be sent again then)."""
         joined = and_(
             WebhookEndpointRow.agency_id == WebhookDeliveryRow.agency_id,
             WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id,
+        )
+        due = (
+            WebhookDeliveryRow.status == "pending",
+            WebhookDeliveryRow.next_attempt_at <= now,
         )
         rank = (
             func.row_number()
@@ -183,11 +193,7 @@ class SqlDeliveryQueue:
         ranked = (
             select(WebhookDeliveryRow.agency_id, WebhookDeliveryRow.id, rank)
             .join(WebhookEndpointRow, joined)
-            .where(
-                WebhookDeliveryRow.status == "pending",
-                WebhookDeliveryRow.next_attempt_at <= now,
-                WebhookEndpointRow.disabled_at.is_(None),
-            )
+            .where(*due, WebhookEndpointRow.disabled_at.is_(None))
             .subquery()
         )
         rows = self.session.execute(
@@ -200,11 +206,39 @@ class SqlDeliveryQueue:
                     ranked.c.id == WebhookDeliveryRow.id,
                 ),
             )
-            .where(ranked.c.rank <= per_agency_limit)
-            .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
+            .where(ranked.c.rank <= per_agency_limit, *due)
+            .order_by(ranked.c.rank, WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
             .limit(limit)
-        )
-        return [
+            .with_for_update(of=WebhookDeliveryRow, skip_locked=True)
+        ).all()
+        claimed = [
             DueDelivery(d.agency_id, d.id, d.endpoint_id, d.payload, d.attempts, url, secret)
             for d, url, secret in rows
         ]
+        for delivery, _, _ in rows:
+            delivery.next_attempt_at = lease_until
+        self.session.flush()
+        return claimed
+
+    def backlog(self, now: datetime) -> tuple[int, datetime | None]:
+        """How many deliveries are due now, and when the oldest of them was queued."""
+        count, oldest = self.session.execute(
+            select(func.count(), func.min(WebhookDeliveryRow.created_at)).where(
+                WebhookDeliveryRow.status == "pending", WebhookDeliveryRow.next_attempt_at <= now
+            )
+        ).one()
+        return int(count), oldest
+
+    def release(self, deliveries: list[DueDelivery], at: datetime) -> None:
+        """Claimed deliveries this round did not send: due again at `at`."""
+        for delivery in deliveries:
+            self.session.execute(
+                update(WebhookDeliveryRow)
+                .where(
+                    WebhookDeliveryRow.agency_id == delivery.agency_id,
+                    WebhookDeliveryRow.id == delivery.id,
+                    WebhookDeliveryRow.status == "pending",
+                )
+                .values(next_attempt_at=at),
+                execution_options={"synchronize_session": False},
+            )

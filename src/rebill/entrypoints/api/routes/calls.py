@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from rebill.entrypoints.api import schemas
 from rebill.entrypoints.api.deps import Idempotency, Rebill, Tenant, require, visible_sub
+from rebill.entrypoints.api.observe import count_authorization, count_calls
 from rebill.services.usage.authorize import authorize_call
 from rebill.services.usage.import_file import ingest_calls
 
@@ -25,6 +26,7 @@ async def post_calls(
         require(tenant.caller, "usage")
         records = [call.record() for call in body.calls]
         results = ingest_calls(rebill.uow, agency_id, records, rebill.clock.now())
+        count_calls([r.status for r in results])
         return 200, {
             "results": [
                 {
@@ -59,6 +61,7 @@ async def post_authorize(
             body.call_id,
             rebill.clock.now(),
         )
+        count_authorization(result.decision.allowed, result.decision.reason)
         return 200, result.document()
 
     return await idempotency.respond(run)

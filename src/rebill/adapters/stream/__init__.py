@@ -1,0 +1,1 @@
+"""Event streams that feed rebill (NATS JetStream; docs/streaming.md for others)."""
