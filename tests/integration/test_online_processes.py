@@ -103,7 +103,14 @@ def _seed(app: App, receiver: Receiver, now: datetime) -> None:
             emit(tenant.webhooks, "sub_account.suspended", data, now, subscriptions)
         for n in range(ALERTS):
             alert = Alert(
-                "acme", "", "agency_credit_limit", str(n), "2026-12", f"alert {n}", ("a@x.example",), now
+                "acme",
+                "",
+                "agency_credit_limit",
+                str(n),
+                "2026-12",
+                f"alert {n}",
+                ("a@x.example",),
+                now,
             )
             assert tenant.alerts.add(alert)
         uow.commit()
@@ -167,7 +174,9 @@ def test_two_servers_and_two_workers_do_each_job_once(
     app.dispose()
 
 
-def test_worker_once_runs_every_job_and_reports(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_worker_once_runs_every_job_and_reports(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("REBILL_NOW", raising=False)
     receiver = Receiver()
     app = build(Settings(database_url=sqlite_url, webhooks_allow_private=True))
@@ -184,7 +193,10 @@ def test_worker_once_runs_every_job_and_reports(sqlite_url: str, monkeypatch: py
     assert len(receiver.ids) == 10
     app.dispose()
     unknown = subprocess.run(
-        [REBILL, "worker", "--once", "--job", "nope", "--db", sqlite_url], env=env, capture_output=True
+        [REBILL, "worker", "--once", "--job", "nope", "--db", sqlite_url],
+        env=env,
+        check=False,
+        capture_output=True,
     )
     assert unknown.returncode == 1
     assert b"unknown jobs: nope" in unknown.stderr

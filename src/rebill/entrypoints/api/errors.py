@@ -63,6 +63,17 @@ def database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, sql.DBAPIError) and exc.connection_invalidated
 
 
+def database_problem() -> JSONResponse:
+    """503 with Retry-After: the client may send the same request again shortly."""
+    return problem(
+        503,
+        "database_unavailable",
+        "the database is unavailable for the moment; send the request again (with the same "
+        "Idempotency-Key) after Retry-After seconds",
+        headers={"Retry-After": str(database_retry_after_seconds)},
+    )
+
+
 def problem_body(status: int, code: str, detail: str) -> dict[str, Any]:
     """The RFC 9457 members every rebill problem carries."""
     return {
@@ -146,12 +157,6 @@ def install(app: FastAPI) -> None:
                 request.url.path,
                 type(exc).__name__,
             )
-            return problem(
-                503,
-                "database_unavailable",
-                "the database is unavailable for the moment; nothing was kept of this request, "
-                "send it again (with the same Idempotency-Key) after Retry-After seconds",
-                headers={"Retry-After": str(database_retry_after_seconds)},
-            )
+            return database_problem()
         logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem(500, "internal_error", "an unexpected error occurred; it was logged")

@@ -11,7 +11,12 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from rebill.domain.access import Principal
-from rebill.entrypoints.api.errors import PROBLEM, problem_body
+from rebill.entrypoints.api.errors import (
+    PROBLEM,
+    database_problem,
+    database_unavailable,
+    problem_body,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -44,6 +49,20 @@ async def _answer(
     await send({"type": "http.response.body", "body": body})
 
 
+async def _database_unavailable(send: Send) -> None:
+    """The key could not be looked up: the database is away (the same problem as the app's)."""
+    problem = database_problem()
+    retry = problem.headers["retry-after"].encode()
+    body = bytes(problem.body)
+    headers = [
+        (b"content-type", PROBLEM.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", retry),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 class Guard:
     """`authenticate(token)` answers the caller of an API key, or None."""
 
@@ -69,7 +88,13 @@ class Guard:
             principal = None
             if authorization.startswith("Bearer ") and len(authorization) < 512:
                 token = authorization.removeprefix("Bearer ").strip()
-                principal = await run_in_threadpool(self.authenticate, token)
+                try:
+                    principal = await run_in_threadpool(self.authenticate, token)
+                except Exception as exc:
+                    if not database_unavailable(exc):
+                        raise
+                    await _database_unavailable(send)
+                    return
             if principal is None:
                 detail = (
                     "this key is unknown or revoked"
