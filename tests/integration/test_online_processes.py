@@ -7,24 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
-from email import message_from_bytes
-from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
 from rebill.bootstrap import App, build
 from rebill.config import Settings
@@ -34,6 +29,9 @@ from rebill.services.catalog.apply import apply_catalog
 from rebill.services.notifications import webhooks
 from rebill.services.notifications.webhooks import emit
 from rebill.services.ports import Alert
+from tests.integration.test_alerts import Inbox, free_port, smtp
+
+__all__ = ["smtp"]  # the local SMTP server fixture of the alert tests
 
 REBILL = str(Path(sys.executable).parent / "rebill")
 EVENTS = 120
@@ -62,33 +60,6 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@dataclass
-class Inbox:
-    messages: list[Message] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
 
 
 def _seed(app: App, receiver: Receiver, now: datetime) -> None:
@@ -164,8 +135,8 @@ def test_two_servers_and_two_workers_do_each_job_once(
             process.wait(timeout=30)
     assert len(receiver.ids) == EVENTS, Counter(receiver.ids).most_common(3)
     assert len(set(receiver.ids)) == EVENTS
-    subjects = [str(m["Subject"]) for m in inbox.messages]
-    bodies = sorted(str(m.get_payload()).split(".")[0] for m in inbox.messages)
+    subjects = inbox.subjects
+    bodies = sorted(str(m.get_payload()).split(".")[0] for _, m in inbox.messages)
     assert len(subjects) == ALERTS, subjects
     assert bodies == sorted(f"alert {n}" for n in range(ALERTS))
     with app.uow() as uow:

@@ -29,8 +29,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, default=str, separators=(",", ":"))
 
 
+ACCESS_LOG_ENV = "REBILL_ACCESS_LOG"
+
+
 def configure(level: int = logging.INFO) -> None:
-    """JSON lines on stderr for the `rebill` loggers (once per process)."""
+    """JSON lines on stderr for the `rebill` loggers (once per process). The server's line per
+    request (`rebill.api.access`) only with REBILL_ACCESS_LOG=1: it costs every request."""
+    import os
+
+    access = os.environ.get(ACCESS_LOG_ENV) in ("1", "true", "yes")
+    logging.getLogger("rebill.api.access").setLevel(logging.INFO if access else logging.WARNING)
     logger = logging.getLogger("rebill")
     if any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
         return

@@ -14,7 +14,9 @@ BACKGROUND_ENV = "REBILL_SERVE_BACKGROUND"
 def create() -> FastAPI:
     from rebill.bootstrap import build
     from rebill.config import Settings
+    from rebill.entrypoints import jsonlog
     from rebill.entrypoints.api.app import create_app
 
+    jsonlog.configure()
     rebill = build(Settings.from_env(None), migrate_schema=False)
     return create_app(rebill, background=os.environ.get(BACKGROUND_ENV) == "1")

@@ -52,6 +52,9 @@ def serve_command(
     """Serve the REST API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
 
+    from rebill.entrypoints import jsonlog
+
+    jsonlog.configure()
     rebill = open_app(db)  # migrates the schema, once, before any worker starts
     err.print(
         f"rebill API on http://{host}:{port} (OpenAPI: /openapi.json), "
