@@ -148,15 +148,25 @@ def install(app: FastAPI) -> None:
         headers = dict(exc.headers) if exc.headers else None
         return problem(exc.status_code, code, str(exc.detail), headers=headers)
 
+    from sqlalchemy.exc import DBAPIError, TimeoutError
+
+    async def on_database(request: Request, exc: Exception) -> JSONResponse:
+        # Answered here (not by the catch-all below, after which the server drops the
+        # connection): the client may retry at once on the same connection.
+        if not database_unavailable(exc):
+            return await on_crash(request, exc)
+        logger.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+        )
+        return database_problem()
+
+    app.add_exception_handler(DBAPIError, on_database)
+    app.add_exception_handler(TimeoutError, on_database)
+
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-        if database_unavailable(exc):
-            logger.warning(
-                "database unavailable on %s %s: %s",
-                request.method,
-                request.url.path,
-                type(exc).__name__,
-            )
-            return database_problem()
         logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem(500, "internal_error", "an unexpected error occurred; it was logged")
