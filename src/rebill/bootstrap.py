@@ -3,6 +3,8 @@ adapter is imported and built when first asked for, so a command loads only what
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -134,6 +136,16 @@ def consume_calls(
         return record_events(app.uow, payloads, app.clock.now())
 
     return NatsCallStream(url, stream, durable).run(handle, stop, idle_exit)
+
+
+@contextmanager
+def reading() -> Iterator[None]:
+    """Around work that reads committed state (authorizations, key lookups): on SQLite it does
+    not queue behind a writer (`adapters.db.engine.reading`)."""
+    from rebill.adapters.db.engine import reading as sql_reading
+
+    with sql_reading():
+        yield
 
 
 def schema_is_current(app: App) -> bool:

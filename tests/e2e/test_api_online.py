@@ -158,3 +158,28 @@ def test_key_lookup_with_the_database_away_is_503(
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "1"
     assert answer.json()["code"] == "database_unavailable"
+
+
+def test_an_authorization_does_not_wait_behind_a_writer_on_sqlite(world: World) -> None:
+    """A bulk write holds SQLite's write lock; a decision (and its key lookup) reads the
+    committed state at once instead of queuing for the 30 s busy timeout."""
+    import sqlite3
+    import time
+
+    path = str(world.rebill.settings.database_url).removeprefix("sqlite:///")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        answer = world.client.post(
+            "/v1/calls/authorize",
+            json={"sub_account": ACME_S1, "direction": "outbound"},
+            headers=world.headers("admin"),
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["allowed"] is True
+    assert elapsed < 5, elapsed

@@ -5,6 +5,9 @@ only when a migration must run: the check on start-up is one query of the stored
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,16 +39,41 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={writing_busy_ms}")
     cursor.close()
     # Let SQLAlchemy's "begin" event open transactions (below) instead of pysqlite.
     dbapi_connection.isolation_level = None
 
 
+# Set (by `reading`) around work that only reads, or writes rarely (an authorization, a key
+# lookup): on SQLite its transactions begin deferred and read the committed state beside a
+# writer (WAL) instead of queuing behind it for the write lock; the rare write it then makes
+# waits at most `reading_busy_ms` (then fails: the API answers 503 with Retry-After).
+_reading: ContextVar[bool] = ContextVar("rebill_sqlite_reading", default=False)
+reading_busy_ms = 250
+writing_busy_ms = 30000
+
+
+@contextmanager
+def reading() -> Iterator[None]:
+    token = _reading.set(True)
+    try:
+        yield
+    finally:
+        _reading.reset(token)
+
+
 def _sqlite_begin(connection: Any) -> None:
     """Every transaction takes SQLite's write lock up front (BEGIN IMMEDIATE): one writer at a
-    time, so a read-then-write (a wallet debit) can never interleave with another's."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    time, so a read-then-write (a wallet debit) can never interleave with another's. Inside
+    `reading`, a deferred BEGIN with a short busy timeout instead."""
+    reads = _reading.get()
+    info = connection.connection.info
+    busy = reading_busy_ms if reads else writing_busy_ms
+    if info.get("busy_ms", writing_busy_ms) != busy:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={busy}")
+        info["busy_ms"] = busy
+    connection.exec_driver_sql("BEGIN" if reads else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from rebill.bootstrap import App
+from rebill.bootstrap import App, reading
+from rebill.domain.access import Principal
 from rebill.entrypoints import web
 from rebill.entrypoints.api import errors, observe
 from rebill.entrypoints.api.background import lifespan
@@ -65,7 +66,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
     errors.install(api)
     api.add_middleware(
         Guard,
-        authenticate=lambda token: authenticate(rebill.uow, token),
+        authenticate=lambda token: _authenticate(rebill, token),
         hsts=rebill.settings.force_https,
     )
     observe.install(api, rebill)  # outermost: every request gets an id and counts, refused too
@@ -73,3 +74,8 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         api.include_router(router)
     web.install(api, rebill)
     return api
+
+
+def _authenticate(rebill: App, token: str) -> Principal | None:
+    with reading():  # a key lookup never queues behind a writer (SQLite)
+        return authenticate(rebill.uow, token)

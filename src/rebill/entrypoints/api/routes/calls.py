@@ -3,11 +3,13 @@ before a call that it may start."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from rebill.bootstrap import reading
 from rebill.entrypoints.api import schemas
 from rebill.entrypoints.api.deps import Idempotency, Rebill, Tenant, require, visible_sub
 from rebill.entrypoints.api.observe import count_authorization, count_calls
@@ -53,14 +55,17 @@ async def post_authorize(
         agency_id = tenant.agency_id()
         visible_sub(tenant.caller, agency_id, body.sub_account)
         require(tenant.caller, "usage")
-        result = authorize_call(
-            rebill.uow,
-            agency_id,
-            body.sub_account,
-            body.direction,
-            body.call_id,
-            rebill.clock.now(),
-        )
+        # A decision reads committed state and never waits behind a bulk write (SQLite); one
+        # that reserves a slot (call_id) writes, and takes the write lock as usual.
+        with nullcontext() if body.call_id else reading():
+            result = authorize_call(
+                rebill.uow,
+                agency_id,
+                body.sub_account,
+                body.direction,
+                body.call_id,
+                rebill.clock.now(),
+            )
         count_authorization(result.decision.allowed, result.decision.reason)
         return 200, result.document()
 
