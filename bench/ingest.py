@@ -208,10 +208,24 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def descendants(pid: int) -> list[int]:
+    """A process and all its children, grandchildren... (Linux /proc)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                queue += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 class Server:
-    def __init__(self, url: str, log_path: Path, profile: str | None) -> None:
+    def __init__(self, url: str, log_path: Path, profile: str | None, workers: int = 1) -> None:
         self.port = free_port()
         command = [*rebill_command(), "serve", "--port", str(self.port), "--db", url]
+        if workers > 1:
+            command += ["--workers", str(workers), "--no-background"]
         if profile:
             command = [sys.executable, "-m", "cProfile", "-o", profile, *command]
         self.log_path = log_path
@@ -230,7 +244,8 @@ class Server:
             time.sleep(0.1)
 
     def cpu(self) -> float:
-        return cpu_seconds(self.process.pid)
+        """CPU seconds of the server and its worker processes (`--workers N`)."""
+        return sum(cpu_seconds(pid) for pid in descendants(self.process.pid))
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -527,7 +542,7 @@ def run_store(
         log(f"[{name}] server store: apply catalog, create key ...")
         key = setup_store(url, catalog_path)
         profile = f"{args.profile}/{name}-server.prof" if args.profile else None
-        server = Server(url, workdir / f"{name}-server.log", profile)
+        server = Server(url, workdir / f"{name}-server.log", profile, args.workers)
         log(f"[{name}] rebill serve pid {server.process.pid} on {server.base}")
         phases: dict[str, Any] = {}
         try:
@@ -768,6 +783,7 @@ def main() -> int:
     parser.add_argument("--batch-threads", type=int, default=2)
     parser.add_argument("--single-threads", type=int, default=4)
     parser.add_argument("--authorize-threads", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1, help="rebill serve --workers N")
     parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL (fresh schemas)")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
     parser.add_argument("--profile", metavar="DIR", help="run the server under cProfile")
