@@ -171,3 +171,36 @@ def test_worker_once_runs_every_job_and_reports(
     )
     assert unknown.returncode == 1
     assert b"unknown jobs: nope" in unknown.stderr
+
+
+def test_serve_with_two_workers_counts_every_request_in_metrics(sqlite_url: str) -> None:
+    """`serve --workers 2`: two processes share the port; /metrics (answered by either) counts
+    the requests both answered (PROMETHEUS_MULTIPROC_DIR)."""
+    build(Settings(database_url=sqlite_url)).dispose()  # migrated
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    server = _start(["serve", "--port", str(port), "--workers", "2", "--db", sqlite_url], env)
+    base = f"http://127.0.0.1:{port}"
+
+    def healthz_count() -> float:
+        text = httpx.get(f"{base}/metrics", timeout=30).text
+        line = 'rebill_http_requests_total{method="GET",route="/healthz",status="200"} '
+        found = [row for row in text.splitlines() if row.startswith(line)]
+        return float(found[0].removeprefix(line)) if found else 0.0
+
+    try:
+        _wait(lambda: _answers(f"{base}/readyz"), 120)
+        before = healthz_count()
+        for _ in range(30):  # a new connection each: the two processes share them
+            assert httpx.get(f"{base}/healthz", timeout=30).status_code == 200
+        assert healthz_count() - before == 30
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=30).status_code == 200
+    except httpx.TransportError:
+        return False
