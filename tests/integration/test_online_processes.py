@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -204,3 +204,33 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=30).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_a_round_serves_agencies_in_turns(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An agency with a backlog cannot fill a round: every agency's first delivery is taken
+    before anyone's second (here a round of 4: acme's 2 oldest and zeta's 2 newer ones)."""
+    import copy
+
+    now = datetime.now(UTC)
+    app = build(Settings(database_url=sqlite_url, webhooks_allow_private=True))
+    document = demo_catalog(Period(now.year, now.month))
+    zeta = copy.deepcopy(document["agencies"][0])
+    zeta.update(id="zeta", name="Zeta Voice", invoice_prefix="ZETA")
+    for sub in zeta["sub_accounts"]:
+        sub["numbers"] = []
+    document["agencies"].append(zeta)
+    apply_catalog(app.uow, document, "catalog", now)
+    receivers = {agency: Receiver() for agency in ("acme", "zeta")}
+    for agency, receiver in receivers.items():
+        webhooks.add_endpoint(app.uow, agency, receiver.url, [], allow_private=True, now=now)
+    for agency, count, at in (("acme", 30, now - timedelta(minutes=5)), ("zeta", 2, now)):
+        with app.uow() as uow:
+            tenant = uow.for_agency(agency)
+            for n in range(count):
+                data = {"sub_account": f"s{n}", "by": "test", "reason": ""}
+                emit(tenant.webhooks, "sub_account.suspended", data, at)
+            uow.commit()
+    monkeypatch.setattr(webhooks, "deliveries_per_run_max", 4)
+    assert webhooks.deliver_due(app.uow, app.webhook_sender, now) == 4
+    assert (len(receivers["acme"].ids), len(receivers["zeta"].ids)) == (2, 2)
+    app.dispose()
