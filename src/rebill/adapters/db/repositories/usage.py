@@ -1,15 +1,22 @@
 """The agency's usage: rated calls (bulk-inserted through the driver on the import's hot
 path), the slots authorizations hold, the per-period counters, the campaigns of a period and
-the wholesale it accrued; the sums the close reads in one pass."""
+the wholesale it accrued; the sums the close reads in one pass.
+
+On PostgreSQL the hot path has a shape whose plan cannot degrade (issue 12): the call-id
+look-ups send one text array (`agency_id = $1 AND call_id = ANY($2)`, the primary key's
+prefix, the same plan generic or custom) and the calls are written with `COPY`. SQLite keeps
+`IN (...)` lists and executemany."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import String, and_, any_, bindparam, delete, func, insert, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
-from rebill.adapters.db.repositories.common import AgencyBound
+from rebill.adapters.db.repositories.common import AgencyBound, is_postgresql
 from rebill.adapters.db.repositories.sub_accounts import sub_account_of
 from rebill.adapters.db.rows import (
     AgencyRow,
@@ -27,6 +34,7 @@ from rebill.domain.money import micros_per_minor
 from rebill.domain.usage import PeriodUsage
 from rebill.services.ports.usage import (
     AuthorizationSnapshot,
+    CallRecord,
     CallStart,
     CallTotals,
     CampaignUse,
@@ -57,7 +65,20 @@ CALL_COLUMNS = (
     "wholesale_cost_micros",
 )
 call_insert_batch_max = 5_000
-ids_per_statement_max = 500  # call ids in one IN (...) list
+ids_per_statement_max = 500  # call ids in one IN (...) list (SQLite)
+ids_per_array_max = 10_000  # call ids in one array parameter (PostgreSQL)
+
+
+_RECORD_COLUMNS = (
+    "call_id",
+    "sub_account_id",
+    "started_at",
+    "duration_seconds",
+    "direction",
+    "campaign_id",
+    "phone_number",
+    "status",
+)
 
 
 def _call_values(agency_id: str, rated: RatedCall, as_text: bool) -> tuple[object, ...]:
@@ -102,25 +123,61 @@ def _usage(row: UsageCounterRow) -> PeriodUsage:
     )
 
 
+def _stored(row: Any) -> CallRecord:
+    return CallRecord(
+        row.call_id,
+        row.sub_account_id,
+        row.started_at,
+        row.duration_seconds,
+        row.direction,
+        row.campaign_id,
+        row.phone_number,
+        row.status,
+    )
+
+
 class SqlUsageRepository(AgencyBound):
+    def _id_chunks(self, column: Any, ids: Sequence[str]) -> list[ColumnElement[bool]]:
+        """`column` among `ids`, as few conditions as the backend takes: one text array per
+        10,000 ids on PostgreSQL (`= ANY($n)`: one plan whatever the count), lists of 500 on
+        SQLite (its limit on bound parameters)."""
+        if is_postgresql(self.session):
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            size, array = ids_per_array_max, ARRAY(String)
+            return [
+                column == any_(bindparam("ids", list(ids[i : i + size]), type_=array))
+                for i in range(0, len(ids), size)
+            ]
+        size = ids_per_statement_max
+        return [column.in_(ids[i : i + size]) for i in range(0, len(ids), size)]
+
     # -- calls ------------------------------------------------------------------------------
-    def existing_call_ids(self, call_ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(call_ids), ids_per_statement_max):
-            chunk = call_ids[start : start + ids_per_statement_max]
-            found.update(
-                self.session.scalars(
-                    select(CallRow.call_id).where(
-                        CallRow.agency_id == self.agency_id, CallRow.call_id.in_(chunk)
-                    )
-                )
+    def stored_calls(self, call_ids: Sequence[str]) -> dict[str, CallRecord]:
+        found: dict[str, CallRecord] = {}
+        columns = [CallRow.__table__.c[name] for name in _RECORD_COLUMNS]
+        for among in self._id_chunks(CallRow.call_id, call_ids):
+            rows = self.session.execute(
+                select(*columns).where(CallRow.agency_id == self.agency_id, among)
             )
+            found.update((row.call_id, _stored(row)) for row in rows)
         return found
 
     def insert_calls(self, calls: Sequence[RatedCall]) -> None:
-        """Bulk insert straight through the driver's executemany (the import's hot path)."""
+        """Bulk insert straight through the driver (the import's hot path): `COPY` on
+        PostgreSQL, executemany on SQLite."""
         connection = self.session.connection()
         dialect = connection.dialect
+        if dialect.name == "postgresql":
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            with (
+                driver.cursor() as cursor,
+                cursor.copy(f"COPY calls ({', '.join(CALL_COLUMNS)}) FROM STDIN") as copy,
+            ):
+                for rated in calls:
+                    copy.write_row(_call_values(self.agency_id, rated, False))
+            return
         marker = "?" if dialect.paramstyle == "qmark" else "%s"
         sql = (
             f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) "
@@ -280,11 +337,10 @@ class SqlUsageRepository(AgencyBound):
         self.session.flush()
 
     def release_calls(self, call_ids: Sequence[str]) -> None:
-        for start in range(0, len(call_ids), ids_per_statement_max):
+        for among in self._id_chunks(CallReservationRow.call_id, call_ids):
             self.session.execute(
                 delete(CallReservationRow).where(
-                    CallReservationRow.agency_id == self.agency_id,
-                    CallReservationRow.call_id.in_(call_ids[start : start + ids_per_statement_max]),
+                    CallReservationRow.agency_id == self.agency_id, among
                 )
             )
 
