@@ -53,6 +53,8 @@ def usage_import(
     deliver_pending_alerts(rebill)
     for rejection in report.rejections:
         err.print(f"rejected {rejection}", highlight=False, soft_wrap=True)
+    for conflict in report.conflict_details:
+        err.print(f"conflict {conflict}", highlight=False, soft_wrap=True)
     if report.rejected > len(report.rejections):
         err.print(f"... and {report.rejected - len(report.rejections)} more rejected rows")
     if as_json:
@@ -61,9 +63,14 @@ def usage_import(
                 "imported": report.imported,
                 "duplicates": report.duplicates,
                 "rejected": report.rejected,
+                "conflicts": report.conflicts,
                 "rejections": [
                     {"location": r.location, "field": r.field, "message": r.message}
                     for r in report.rejections
+                ],
+                "conflict_details": [
+                    {"location": r.location, "field": r.field, "message": r.message}
+                    for r in report.conflict_details
                 ],
             }
         )
@@ -71,6 +78,7 @@ def usage_import(
         out.print(
             f"imported {report.imported}, duplicates {report.duplicates}, "
             f"rejected {report.rejected}"
+            + (f", conflicts {report.conflicts}" if report.conflicts else "")
         )
     if strict and report.rejected:
         raise typer.Exit(1)
