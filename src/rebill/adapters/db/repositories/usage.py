@@ -9,11 +9,12 @@ prefix, the same plan generic or custom) and the calls are written with `COPY`. 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, and_, any_, bindparam, delete, func, insert, select, update
+from sqlalchemy import JSON, and_, any_, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from rebill.adapters.db.repositories.common import AgencyBound, is_postgresql
@@ -23,6 +24,7 @@ from rebill.adapters.db.rows import (
     AgencyUsageRow,
     CallReservationRow,
     CallRow,
+    CallTotalRow,
     InvoiceRow,
     PeriodCampaignRow,
     PeriodCloseRow,
@@ -64,6 +66,22 @@ CALL_COLUMNS = (
     "wholesale_billable_seconds",
     "wholesale_cost_micros",
 )
+TOTAL_KEYS = (
+    "agency_id",
+    "period",
+    "sub_account_id",
+    "direction",
+    "retail_rate_micros",
+    "retail_rate_decimals",
+)
+TOTAL_SUMS = (
+    "calls",
+    "postpaid_micros",
+    "postpaid_seconds_e6",
+    "credit_micros",
+    "wholesale_billable_seconds",
+    "wholesale_cost_micros",
+)
 call_insert_batch_max = 5_000
 ids_per_statement_max = 500  # call ids in one IN (...) list (SQLite)
 ids_per_array_max = 10_000  # call ids in one array parameter (PostgreSQL)
@@ -86,7 +104,7 @@ def _call_values(agency_id: str, rated: RatedCall, as_text: bool) -> tuple[objec
     (naive UTC; text on SQLite)."""
     c, f = rated.call, rated.funding
     at = c.started_at.astimezone(UTC).replace(tzinfo=None)
-    stamp: object = f"{at:%Y-%m-%d %H:%M:%S}.{at.microsecond:06d}" if as_text else at
+    stamp: object = at.isoformat(" ", "microseconds") if as_text else at
     return (
         agency_id,
         c.call_id,
@@ -138,15 +156,23 @@ def _stored(row: Any) -> CallRecord:
 
 class SqlUsageRepository(AgencyBound):
     def _id_chunks(self, column: Any, ids: Sequence[str]) -> list[ColumnElement[bool]]:
-        """`column` among `ids`, as few conditions as the backend takes: one text array per
-        10,000 ids on PostgreSQL (`= ANY($n)`: one plan whatever the count), lists of 500 on
-        SQLite (its limit on bound parameters)."""
+        """`column` among `ids`, as few conditions as the backend takes: on PostgreSQL one
+        parameter per 10,000 ids, a JSON array (json.dumps is C; psycopg's list dumper is
+        Python) unpacked into `= ANY(ARRAY(...))` -- an index condition, one plan whatever the
+        count; lists of 500 on SQLite (its limit on bound parameters)."""
         if is_postgresql(self.session):
-            from sqlalchemy.dialects.postgresql import ARRAY
-
-            size, array = ids_per_array_max, ARRAY(String)
+            size = ids_per_array_max
             return [
-                column == any_(bindparam("ids", list(ids[i : i + size]), type_=array))
+                column
+                == any_(
+                    func.array(
+                        select(
+                            func.json_array_elements_text(
+                                cast(bindparam("ids", json.dumps(ids[i : i + size])), JSON)
+                            )
+                        ).scalar_subquery()
+                    )
+                )
                 for i in range(0, len(ids), size)
             ]
         size = ids_per_statement_max
@@ -165,7 +191,11 @@ class SqlUsageRepository(AgencyBound):
 
     def insert_calls(self, calls: Sequence[RatedCall]) -> None:
         """Bulk insert straight through the driver (the import's hot path): `COPY` on
-        PostgreSQL, executemany on SQLite."""
+        PostgreSQL, executemany on SQLite; then the calls' totals are added up."""
+        self._write_calls(calls)
+        self._add_totals(calls)
+
+    def _write_calls(self, calls: Sequence[RatedCall]) -> None:
         connection = self.session.connection()
         dialect = connection.dialect
         if dialect.name == "postgresql":
@@ -191,27 +221,56 @@ class SqlUsageRepository(AgencyBound):
             ]
             connection.exec_driver_sql(sql, rows)
 
+    def _add_totals(self, calls: Sequence[RatedCall]) -> None:
+        """The period's own calls (not late ones) summed into `call_totals`: one upsert per
+        (sub-account, period, direction, retail rate), in key order (concurrent batches lock
+        the rows in the same order)."""
+        sums: dict[tuple[str, str, str, int, int], list[int]] = {}
+        for rated in calls:
+            if rated.late:
+                continue
+            c, f = rated.call, rated.funding
+            key = (rated.period, c.sub_account_id, c.direction, f.rate_micros, f.rate_decimals)
+            total = sums.get(key)
+            if total is None:
+                total = sums[key] = [0, 0, 0, 0, 0, 0]
+            total[0] += 1
+            total[1] += f.postpaid_micros
+            total[2] += f.postpaid_seconds_e6
+            total[3] += f.credit_micros
+            total[4] += rated.wholesale_billable_seconds
+            total[5] += rated.wholesale_cost_micros
+        if not sums:
+            return
+        connection = self.session.connection()
+        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        columns = (*TOTAL_KEYS, *TOTAL_SUMS)
+        connection.exec_driver_sql(
+            f"INSERT INTO call_totals ({', '.join(columns)}) "
+            f"VALUES ({', '.join([marker] * len(columns))}) "
+            f"ON CONFLICT ({', '.join(TOTAL_KEYS)}) DO UPDATE SET "
+            + ", ".join(f"{c} = call_totals.{c} + excluded.{c}" for c in TOTAL_SUMS),
+            [(self.agency_id, *key, *total) for key, total in sorted(sums.items())],
+        )
+
     def period_call_totals(self, period: str) -> list[CallTotals]:
-        """One pass over the period's rows."""
+        """The period's rows of `call_totals` (as many as sub-accounts x directions x rates,
+        whatever the number of calls)."""
+        t = CallTotalRow
         rows = self.session.execute(
             select(
-                CallRow.sub_account_id,
-                CallRow.direction,
-                CallRow.retail_rate_micros,
-                CallRow.retail_rate_decimals,
-                func.sum(CallRow.postpaid_micros),
-                func.sum(CallRow.postpaid_seconds_e6),
-                func.sum(CallRow.credit_micros),
-                func.sum(CallRow.wholesale_billable_seconds),
-                func.sum(CallRow.wholesale_cost_micros),
+                t.sub_account_id,
+                t.direction,
+                t.retail_rate_micros,
+                t.retail_rate_decimals,
+                t.postpaid_micros,
+                t.postpaid_seconds_e6,
+                t.credit_micros,
+                t.wholesale_billable_seconds,
+                t.wholesale_cost_micros,
             )
-            .where(CallRow.agency_id == self.agency_id, CallRow.period == period, CallRow.late == 0)
-            .group_by(
-                CallRow.sub_account_id,
-                CallRow.direction,
-                CallRow.retail_rate_micros,
-                CallRow.retail_rate_decimals,
-            )
+            .where(t.agency_id == self.agency_id, t.period == period)
+            .order_by(t.sub_account_id, t.direction, t.retail_rate_micros, t.retail_rate_decimals)
         )
         return [CallTotals(r[0], period, r[1], r[2], r[3], *(int(v) for v in r[4:])) for r in rows]
 

@@ -35,8 +35,8 @@ async def post_calls(
                             "code": "call_id_conflict" if r.fields else "invalid_record",
                             "message": str(r.error),
                             "param": r.error.field,
-                            "fields": list(r.fields) or None,
                         }
+                        | ({"fields": list(r.fields)} if r.fields else {})
                         if r.error
                         else None
                     ),

@@ -63,16 +63,22 @@ def usage_import(
                 "imported": report.imported,
                 "duplicates": report.duplicates,
                 "rejected": report.rejected,
-                "conflicts": report.conflicts,
                 "rejections": [
                     {"location": r.location, "field": r.field, "message": r.message}
                     for r in report.rejections
                 ],
-                "conflict_details": [
-                    {"location": r.location, "field": r.field, "message": r.message}
-                    for r in report.conflict_details
-                ],
             }
+            | (  # only when there are some: the document's shape is otherwise unchanged
+                {
+                    "conflicts": report.conflicts,
+                    "conflict_details": [
+                        {"location": r.location, "field": r.field, "message": r.message}
+                        for r in report.conflict_details
+                    ],
+                }
+                if report.conflicts
+                else {}
+            )
         )
     else:
         out.print(
