@@ -87,16 +87,7 @@ ids_per_statement_max = 500  # call ids in one IN (...) list (SQLite)
 ids_per_array_max = 10_000  # call ids in one array parameter (PostgreSQL)
 
 
-_RECORD_COLUMNS = (
-    "call_id",
-    "sub_account_id",
-    "started_at",
-    "duration_seconds",
-    "direction",
-    "campaign_id",
-    "phone_number",
-    "status",
-)
+_RECORD_COLUMNS = CALL_COLUMNS[1:9]  # the call as received: call_id ... status
 
 
 def _call_values(agency_id: str, rated: RatedCall, as_text: bool) -> tuple[object, ...]:
