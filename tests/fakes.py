@@ -34,6 +34,7 @@ from rebill.services.ports import (
     AuditRepository,
     AuthorizationSnapshot,
     BrandRepository,
+    CallRecord,
     CallStart,
     CallTotals,
     CampaignUse,
@@ -131,8 +132,8 @@ class FakeUsage:
     def __init__(self, data: AgencyData) -> None:
         self.data = data
 
-    def existing_call_ids(self, call_ids: Sequence[str]) -> set[str]:
-        return {c for c in call_ids if c in self.data.calls}
+    def stored_calls(self, call_ids: Sequence[str]) -> dict[str, CallRecord]:
+        return {c: self.data.calls[c].rated.call for c in call_ids if c in self.data.calls}
 
     def insert_calls(self, calls: Sequence[RatedCall]) -> None:
         for rated in calls:

@@ -20,9 +20,10 @@ RACE_SQLSTATES = frozenset({"23505", "40001", "40P01"})
 
 
 def lost_race(exc: BaseException | None) -> bool:
-    if not isinstance(exc, DBAPIError):
-        return False
-    return getattr(exc.orig, "sqlstate", None) in RACE_SQLSTATES
+    """A driver error wrapped by SQLAlchemy, or raised by the driver itself (the calls' COPY
+    runs on the driver's cursor)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    return getattr(orig, "sqlstate", None) in RACE_SQLSTATES
 
 
 class SqlUnitOfWork:

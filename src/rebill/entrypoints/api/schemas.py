@@ -67,11 +67,12 @@ class RecordError(BaseModel):
     code: str
     message: str
     param: str | None = None
+    fields: list[str] | None = None  # a conflict: the fields that differ from the stored call
 
 
 class CallResult(BaseModel):
     call_id: str | None
-    status: Literal["accepted", "duplicate", "rejected"]
+    status: Literal["accepted", "duplicate", "conflict", "rejected"]
     error: RecordError | None = None
 
 

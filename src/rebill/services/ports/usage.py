@@ -93,7 +93,9 @@ class CampaignUse:
 
 class UsageRepository(Protocol):
     # -- calls ------------------------------------------------------------------------------
-    def existing_call_ids(self, call_ids: Sequence[str]) -> set[str]: ...
+    def stored_calls(self, call_ids: Sequence[str]) -> dict[str, CallRecord]:
+        """The calls already stored under any of `call_ids`, as they were received."""
+        ...
 
     def insert_calls(self, calls: Sequence[RatedCall]) -> None: ...
 

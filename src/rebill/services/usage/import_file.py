@@ -2,7 +2,12 @@
 
 Each row is validated on its own: bad rows are reported with their line number, field and
 reason, and the good rows of the file are still imported. Duplicates by `call_id` (already
-stored, or repeated in the file) are skipped and counted. The import is one transaction.
+stored, or repeated in the file) are skipped and counted; a call id that comes back with
+different content is a `conflict` (counted and reported with the fields that differ, never
+stored over the first). The import is one transaction.
+
+The file import and the API's batches share one path: `triage` (one look-up of the stored
+twins per chunk) then `record_calls` (rate, fund, one bulk insert).
 """
 
 from __future__ import annotations
@@ -38,18 +43,78 @@ shown_length_max = 40
 rejections_kept_max = 1_000
 
 
+# The content a call id stands for, by its name in a usage record; a repeat that differs in
+# any of these is a conflict.
+CONTENT_FIELDS = (
+    ("sub_account", "sub_account_id"),
+    ("started_at", "started_at"),
+    ("duration_seconds", "duration_seconds"),
+    ("direction", "direction"),
+    ("campaign_id", "campaign_id"),
+    ("phone_number", "phone_number"),
+    ("status", "status"),
+)
+
+
 @dataclass
 class ImportReport:
     imported: int = 0
     duplicates: int = 0
     rejected: int = 0
     late: int = 0
+    conflicts: int = 0
     rejections: list[FieldError] = field(default_factory=list)
+    conflict_details: list[FieldError] = field(default_factory=list)
 
     def reject(self, error: FieldError) -> None:
         self.rejected += 1
         if len(self.rejections) < rejections_kept_max:
             self.rejections.append(error)
+
+    def conflict(self, error: FieldError) -> None:
+        self.conflicts += 1
+        if len(self.conflict_details) < rejections_kept_max:
+            self.conflict_details.append(error)
+
+
+def differing_fields(stored: CallRecord, call: CallRecord) -> tuple[str, ...]:
+    """The record fields in which `call` differs from the call stored under its id (instants
+    compared as instants, whatever their UTC offset)."""
+    return tuple(
+        name
+        for name, attribute in CONTENT_FIELDS
+        if getattr(stored, attribute) != getattr(call, attribute)
+    )
+
+
+def conflict_error(where: str, call_id: str, fields: tuple[str, ...]) -> FieldError:
+    return FieldError(
+        where,
+        f"call id {_shown(call_id)} was received before with a different {', '.join(fields)}"
+        " (the first is kept)",
+        fields[0],
+    )
+
+
+Verdict = tuple[str, ...] | None
+
+
+def triage(tenant: AgencyView, calls: list[CallRecord]) -> tuple[list[CallRecord], list[Verdict]]:
+    """The new calls among `calls` (one look-up for the batch), and for each call in order:
+    None (new), () (a true repeat: a duplicate) or the fields that differ (a conflict). A call
+    id repeated within `calls` is judged against its first occurrence."""
+    seen = tenant.usage.stored_calls([c.call_id for c in calls])
+    fresh: list[CallRecord] = []
+    verdicts: list[Verdict] = []
+    for call in calls:
+        stored = seen.get(call.call_id)
+        if stored is None:
+            seen[call.call_id] = call
+            fresh.append(call)
+            verdicts.append(None)
+        else:
+            verdicts.append(differing_fields(stored, call))
+    return fresh, verdicts
 
 
 def _text(row: dict[str, Any], key: str) -> str | None:
@@ -60,25 +125,38 @@ def _text(row: dict[str, Any], key: str) -> str | None:
     return text or None
 
 
+def _texts(row: dict[str, Any], keys: tuple[str, ...]) -> list[str | None]:
+    """`_text` of each key (the import's hot path: one call per row, not per field)."""
+    get = row.get
+    texts: list[str | None] = []
+    for key in keys:
+        value = get(key)
+        if type(value) is str:
+            texts.append(value.strip() or None)
+        else:
+            texts.append(None if value is None else (str(value).strip() or None))
+    return texts
+
+
 def parse_call(row: dict[str, Any], subs: set[str], where: str) -> CallRecord | FieldError:
-    """One record, or the first problem found in it (with its field)."""
-    for key in REQUIRED:
-        if _text(row, key) is None:
+    """One record, or the first problem found in it (with its field). On the import's hot path:
+    each field is read and stripped once."""
+    call_id, sub, started_text, _, direction_text = texts = _texts(row, REQUIRED)
+    for key, text in zip(REQUIRED, texts, strict=True):
+        if text is None:
             return FieldError(where, "is missing", key)
     for key, value in row.items():
-        if isinstance(value, dict | list):
+        if type(value) is not str and isinstance(value, (dict, list)):
             return FieldError(where, "must be a single value, not a list or an object", str(key))
-    for key, length_max in optional_length_max.items():
-        text = _text(row, key)
+    optional = _texts(row, OPTIONAL)
+    for (key, length_max), text in zip(optional_length_max.items(), optional, strict=True):
         if text is not None and len(text) > length_max:
             return FieldError(where, f"is longer than {length_max} characters", key)
-    call_id = str(row["call_id"]).strip()
+    assert call_id and sub and started_text and direction_text
     if len(call_id) > call_id_length_max:
         return FieldError(where, f"is longer than {call_id_length_max} characters", "call_id")
-    sub = str(row["sub_account"]).strip()
     if sub not in subs:
         return FieldError(where, f"unknown sub-account {_shown(sub)}", "sub_account")
-    started_text = str(row["started_at"]).strip()
     try:
         started_at = datetime.fromisoformat(started_text.replace("Z", "+00:00"))
     except ValueError:
@@ -92,23 +170,14 @@ def parse_call(row: dict[str, Any], subs: set[str], where: str) -> CallRecord | 
     duration = _duration(row["duration_seconds"])
     if isinstance(duration, str):
         return FieldError(where, duration, "duration_seconds")
-    direction = str(row["direction"]).strip().lower()
+    direction = direction_text.lower()
     if direction not in DIRECTIONS:
         return FieldError(
             where,
             f"unknown direction {_shown(row['direction'])} (inbound or outbound)",
             "direction",
         )
-    return CallRecord(
-        call_id,
-        sub,
-        started_at,
-        duration,
-        direction,
-        _text(row, "campaign_id"),
-        _text(row, "phone_number"),
-        _text(row, "status"),
-    )
+    return CallRecord(call_id, sub, started_at, duration, direction, *optional)
 
 
 def _shown(value: object) -> str:
@@ -270,19 +339,22 @@ def import_usage(
         context = RatingContext.load(tenant, agency)
         subs = set(tenant.sub_accounts.ids())
         chunk: list[CallRecord] = []
+        lines: list[str] = []
         for line, row in rows:
             if isinstance(row, FieldError):
                 report.reject(row)
                 continue
-            parsed = parse_call(row, subs, f"{source}:{line}")
+            where = f"{source}:{line}"
+            parsed = parse_call(row, subs, where)
             if isinstance(parsed, FieldError):
                 report.reject(parsed)
                 continue
             chunk.append(parsed)
+            lines.append(where)
             if len(chunk) >= chunk_rows_max:
-                _store_chunk(tenant, context, chunk, report, now)
-                chunk = []
-        _store_chunk(tenant, context, chunk, report, now)
+                _store_chunk(tenant, context, chunk, lines, report, now)
+                chunk, lines = [], []
+        _store_chunk(tenant, context, chunk, lines, report, now)
         uow.commit()
     return report
 
@@ -291,19 +363,18 @@ def _store_chunk(
     tenant: AgencyView,
     context: RatingContext,
     chunk: list[CallRecord],
+    lines: list[str],
     report: ImportReport,
     now: datetime,
 ) -> None:
     if not chunk:
         return
-    existing = tenant.usage.existing_call_ids([c.call_id for c in chunk])
-    fresh: list[CallRecord] = []
-    for call in chunk:
-        if call.call_id in existing:
+    fresh, verdicts = triage(tenant, chunk)
+    for call, where, verdict in zip(chunk, lines, verdicts, strict=True):
+        if verdict == ():
             report.duplicates += 1
-            continue
-        existing.add(call.call_id)
-        fresh.append(call)
+        elif verdict:
+            report.conflict(conflict_error(where, call.call_id, verdict))
     rated = record_calls(tenant, context, fresh, now)
     report.imported += len(fresh)
     report.late += sum(1 for r in rated if r.late)
@@ -312,8 +383,9 @@ def _store_chunk(
 @dataclass(frozen=True)
 class RecordResult:
     call_id: str | None
-    status: str  # accepted | duplicate | rejected
+    status: str  # accepted | duplicate | conflict | rejected
     error: FieldError | None = None
+    fields: tuple[str, ...] = ()  # a conflict's differing fields
 
 
 def from_cloud_event(record: dict[str, Any]) -> dict[str, Any]:
@@ -360,18 +432,18 @@ def _ingest_once(
             else:
                 results.append(RecordResult(parsed.call_id, "accepted"))
                 good.append(parsed)
-        existing = tenant.usage.existing_call_ids([c.call_id for c in good])
-        fresh: list[CallRecord] = []
-        pending = iter(good)  # the accepted results, in the same order
+        fresh, verdicts = triage(tenant, good)
+        pending = iter(zip(good, verdicts, strict=True))  # the accepted results, in order
         for index, result in enumerate(results):
             if result.status != "accepted":
                 continue
-            call = next(pending)
-            if call.call_id in existing:
+            call, verdict = next(pending)
+            if verdict == ():
                 results[index] = RecordResult(call.call_id, "duplicate")
-                continue
-            existing.add(call.call_id)
-            fresh.append(call)
+            elif verdict:
+                where = f"calls[{index}]"
+                error = conflict_error(where, call.call_id, verdict)
+                results[index] = RecordResult(call.call_id, "conflict", error, verdict)
         record_calls(tenant, context, fresh, now)
         uow.commit()
     return results

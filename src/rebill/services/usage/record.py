@@ -91,7 +91,7 @@ def record_calls(
     balances = tenant.wallets.balances(subs, for_update=True)
     wallets = {sub: Wallet(balances.get(sub, 0)) for sub in subs}
     spent: dict[str, int] = defaultdict(int)
-    campaigns: set[CampaignUse] = set()
+    campaigns: set[tuple[str, str, str]] = set()  # hashed as plain tuples: one per call
     rated: list[RatedCall] = []
     voice = context.card.voice
     for call, label in zip(ordered, labels, strict=True):
@@ -114,13 +114,13 @@ def record_calls(
             )
         )
         if call.campaign_id:
-            campaigns.add(CampaignUse(call.sub_account_id, label, call.campaign_id))
+            campaigns.add((call.sub_account_id, label, call.campaign_id))
     tenant.usage.insert_calls(rated)
     tenant.usage.release_calls([c.call_id for c in ordered])
     tenant.usage.save_counters({k: counters[k] for k in keys}, existing)
     changed = {sub: w.balance_micros for sub, w in wallets.items() if spent[sub]}
     tenant.wallets.set_balances(changed, set(balances))
-    tenant.usage.add_campaigns(campaigns)
+    tenant.usage.add_campaigns({CampaignUse(*used) for used in campaigns})
     wholesale_by_period: dict[str, int] = defaultdict(int)
     for r in rated:
         wholesale_by_period[r.period] += r.wholesale_cost_micros

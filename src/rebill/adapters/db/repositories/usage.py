@@ -1,21 +1,30 @@
 """The agency's usage: rated calls (bulk-inserted through the driver on the import's hot
 path), the slots authorizations hold, the per-period counters, the campaigns of a period and
-the wholesale it accrued; the sums the close reads in one pass."""
+the wholesale it accrued; the sums the close reads in one pass.
+
+On PostgreSQL the hot path has a shape whose plan cannot degrade (issue 12): the call-id
+look-ups send one text array (`agency_id = $1 AND call_id = ANY($2)`, the primary key's
+prefix, the same plan generic or custom) and the calls are written with `COPY`. SQLite keeps
+`IN (...)` lists and executemany."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import JSON, and_, any_, bindparam, cast, delete, func, insert, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
-from rebill.adapters.db.repositories.common import AgencyBound
+from rebill.adapters.db.repositories.common import AgencyBound, is_postgresql
 from rebill.adapters.db.repositories.sub_accounts import sub_account_of
 from rebill.adapters.db.rows import (
     AgencyRow,
     AgencyUsageRow,
     CallReservationRow,
     CallRow,
+    CallTotalRow,
     InvoiceRow,
     PeriodCampaignRow,
     PeriodCloseRow,
@@ -27,6 +36,7 @@ from rebill.domain.money import micros_per_minor
 from rebill.domain.usage import PeriodUsage
 from rebill.services.ports.usage import (
     AuthorizationSnapshot,
+    CallRecord,
     CallStart,
     CallTotals,
     CampaignUse,
@@ -56,8 +66,28 @@ CALL_COLUMNS = (
     "wholesale_billable_seconds",
     "wholesale_cost_micros",
 )
+TOTAL_KEYS = (
+    "agency_id",
+    "period",
+    "sub_account_id",
+    "direction",
+    "retail_rate_micros",
+    "retail_rate_decimals",
+)
+TOTAL_SUMS = (
+    "calls",
+    "postpaid_micros",
+    "postpaid_seconds_e6",
+    "credit_micros",
+    "wholesale_billable_seconds",
+    "wholesale_cost_micros",
+)
 call_insert_batch_max = 5_000
-ids_per_statement_max = 500  # call ids in one IN (...) list
+ids_per_statement_max = 500  # call ids in one IN (...) list (SQLite)
+ids_per_array_max = 10_000  # call ids in one array parameter (PostgreSQL)
+
+
+_RECORD_COLUMNS = CALL_COLUMNS[1:9]  # the call as received: call_id ... status
 
 
 def _call_values(agency_id: str, rated: RatedCall, as_text: bool) -> tuple[object, ...]:
@@ -65,7 +95,7 @@ def _call_values(agency_id: str, rated: RatedCall, as_text: bool) -> tuple[objec
     (naive UTC; text on SQLite)."""
     c, f = rated.call, rated.funding
     at = c.started_at.astimezone(UTC).replace(tzinfo=None)
-    stamp: object = f"{at:%Y-%m-%d %H:%M:%S}.{at.microsecond:06d}" if as_text else at
+    stamp: object = at.isoformat(" ", "microseconds") if as_text else at
     return (
         agency_id,
         c.call_id,
@@ -102,25 +132,73 @@ def _usage(row: UsageCounterRow) -> PeriodUsage:
     )
 
 
+def _stored(row: Any) -> CallRecord:
+    return CallRecord(
+        row.call_id,
+        row.sub_account_id,
+        row.started_at,
+        row.duration_seconds,
+        row.direction,
+        row.campaign_id,
+        row.phone_number,
+        row.status,
+    )
+
+
 class SqlUsageRepository(AgencyBound):
-    # -- calls ------------------------------------------------------------------------------
-    def existing_call_ids(self, call_ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(call_ids), ids_per_statement_max):
-            chunk = call_ids[start : start + ids_per_statement_max]
-            found.update(
-                self.session.scalars(
-                    select(CallRow.call_id).where(
-                        CallRow.agency_id == self.agency_id, CallRow.call_id.in_(chunk)
+    def _id_chunks(self, column: Any, ids: Sequence[str]) -> list[ColumnElement[bool]]:
+        """`column` among `ids`, as few conditions as the backend takes: on PostgreSQL one
+        parameter per 10,000 ids, a JSON array (json.dumps is C; psycopg's list dumper is
+        Python) unpacked into `= ANY(ARRAY(...))` -- an index condition, one plan whatever the
+        count; lists of 500 on SQLite (its limit on bound parameters)."""
+        if is_postgresql(self.session):
+            size = ids_per_array_max
+            return [
+                column
+                == any_(
+                    func.array(
+                        select(
+                            func.json_array_elements_text(
+                                cast(bindparam("ids", json.dumps(ids[i : i + size])), JSON)
+                            )
+                        ).scalar_subquery()
                     )
                 )
+                for i in range(0, len(ids), size)
+            ]
+        size = ids_per_statement_max
+        return [column.in_(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+    # -- calls ------------------------------------------------------------------------------
+    def stored_calls(self, call_ids: Sequence[str]) -> dict[str, CallRecord]:
+        found: dict[str, CallRecord] = {}
+        columns = [CallRow.__table__.c[name] for name in _RECORD_COLUMNS]
+        for among in self._id_chunks(CallRow.call_id, call_ids):
+            rows = self.session.execute(
+                select(*columns).where(CallRow.agency_id == self.agency_id, among)
             )
+            found.update((row.call_id, _stored(row)) for row in rows)
         return found
 
     def insert_calls(self, calls: Sequence[RatedCall]) -> None:
-        """Bulk insert straight through the driver's executemany (the import's hot path)."""
+        """Bulk insert straight through the driver (the import's hot path): `COPY` on
+        PostgreSQL, executemany on SQLite; then the calls' totals are added up."""
+        self._write_calls(calls)
+        self._add_totals(calls)
+
+    def _write_calls(self, calls: Sequence[RatedCall]) -> None:
         connection = self.session.connection()
         dialect = connection.dialect
+        if dialect.name == "postgresql":
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            with (
+                driver.cursor() as cursor,
+                cursor.copy(f"COPY calls ({', '.join(CALL_COLUMNS)}) FROM STDIN") as copy,
+            ):
+                for rated in calls:
+                    copy.write_row(_call_values(self.agency_id, rated, False))
+            return
         marker = "?" if dialect.paramstyle == "qmark" else "%s"
         sql = (
             f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) "
@@ -134,27 +212,56 @@ class SqlUsageRepository(AgencyBound):
             ]
             connection.exec_driver_sql(sql, rows)
 
+    def _add_totals(self, calls: Sequence[RatedCall]) -> None:
+        """The period's own calls (not late ones) summed into `call_totals`: one upsert per
+        (sub-account, period, direction, retail rate), in key order (concurrent batches lock
+        the rows in the same order)."""
+        sums: dict[tuple[str, str, str, int, int], list[int]] = {}
+        for rated in calls:
+            if rated.late:
+                continue
+            c, f = rated.call, rated.funding
+            key = (rated.period, c.sub_account_id, c.direction, f.rate_micros, f.rate_decimals)
+            total = sums.get(key)
+            if total is None:
+                total = sums[key] = [0, 0, 0, 0, 0, 0]
+            total[0] += 1
+            total[1] += f.postpaid_micros
+            total[2] += f.postpaid_seconds_e6
+            total[3] += f.credit_micros
+            total[4] += rated.wholesale_billable_seconds
+            total[5] += rated.wholesale_cost_micros
+        if not sums:
+            return
+        connection = self.session.connection()
+        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        columns = (*TOTAL_KEYS, *TOTAL_SUMS)
+        connection.exec_driver_sql(
+            f"INSERT INTO call_totals ({', '.join(columns)}) "
+            f"VALUES ({', '.join([marker] * len(columns))}) "
+            f"ON CONFLICT ({', '.join(TOTAL_KEYS)}) DO UPDATE SET "
+            + ", ".join(f"{c} = call_totals.{c} + excluded.{c}" for c in TOTAL_SUMS),
+            [(self.agency_id, *key, *total) for key, total in sorted(sums.items())],
+        )
+
     def period_call_totals(self, period: str) -> list[CallTotals]:
-        """One pass over the period's rows."""
+        """The period's rows of `call_totals` (as many as sub-accounts x directions x rates,
+        whatever the number of calls)."""
+        t = CallTotalRow
         rows = self.session.execute(
             select(
-                CallRow.sub_account_id,
-                CallRow.direction,
-                CallRow.retail_rate_micros,
-                CallRow.retail_rate_decimals,
-                func.sum(CallRow.postpaid_micros),
-                func.sum(CallRow.postpaid_seconds_e6),
-                func.sum(CallRow.credit_micros),
-                func.sum(CallRow.wholesale_billable_seconds),
-                func.sum(CallRow.wholesale_cost_micros),
+                t.sub_account_id,
+                t.direction,
+                t.retail_rate_micros,
+                t.retail_rate_decimals,
+                t.postpaid_micros,
+                t.postpaid_seconds_e6,
+                t.credit_micros,
+                t.wholesale_billable_seconds,
+                t.wholesale_cost_micros,
             )
-            .where(CallRow.agency_id == self.agency_id, CallRow.period == period, CallRow.late == 0)
-            .group_by(
-                CallRow.sub_account_id,
-                CallRow.direction,
-                CallRow.retail_rate_micros,
-                CallRow.retail_rate_decimals,
-            )
+            .where(t.agency_id == self.agency_id, t.period == period)
+            .order_by(t.sub_account_id, t.direction, t.retail_rate_micros, t.retail_rate_decimals)
         )
         return [CallTotals(r[0], period, r[1], r[2], r[3], *(int(v) for v in r[4:])) for r in rows]
 
@@ -280,11 +387,10 @@ class SqlUsageRepository(AgencyBound):
         self.session.flush()
 
     def release_calls(self, call_ids: Sequence[str]) -> None:
-        for start in range(0, len(call_ids), ids_per_statement_max):
+        for among in self._id_chunks(CallReservationRow.call_id, call_ids):
             self.session.execute(
                 delete(CallReservationRow).where(
-                    CallReservationRow.agency_id == self.agency_id,
-                    CallReservationRow.call_id.in_(call_ids[start : start + ids_per_statement_max]),
+                    CallReservationRow.agency_id == self.agency_id, among
                 )
             )
 

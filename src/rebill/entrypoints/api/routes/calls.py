@@ -35,7 +35,12 @@ async def post_calls(
                     "call_id": r.call_id,
                     "status": r.status,
                     "error": (
-                        {"code": "invalid_record", "message": str(r.error), "param": r.error.field}
+                        {
+                            "code": "call_id_conflict" if r.fields else "invalid_record",
+                            "message": str(r.error),
+                            "param": r.error.field,
+                        }
+                        | ({"fields": list(r.fields)} if r.fields else {})
                         if r.error
                         else None
                     ),

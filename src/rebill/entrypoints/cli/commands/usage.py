@@ -53,6 +53,8 @@ def usage_import(
     deliver_pending_alerts(rebill)
     for rejection in report.rejections:
         err.print(f"rejected {rejection}", highlight=False, soft_wrap=True)
+    for conflict in report.conflict_details:
+        err.print(f"conflict {conflict}", highlight=False, soft_wrap=True)
     if report.rejected > len(report.rejections):
         err.print(f"... and {report.rejected - len(report.rejections)} more rejected rows")
     if as_json:
@@ -66,11 +68,23 @@ def usage_import(
                     for r in report.rejections
                 ],
             }
+            | (  # only when there are some: the document's shape is otherwise unchanged
+                {
+                    "conflicts": report.conflicts,
+                    "conflict_details": [
+                        {"location": r.location, "field": r.field, "message": r.message}
+                        for r in report.conflict_details
+                    ],
+                }
+                if report.conflicts
+                else {}
+            )
         )
     else:
         out.print(
             f"imported {report.imported}, duplicates {report.duplicates}, "
             f"rejected {report.rejected}"
+            + (f", conflicts {report.conflicts}" if report.conflicts else "")
         )
     if strict and report.rejected:
         raise typer.Exit(1)
