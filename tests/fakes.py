@@ -394,6 +394,8 @@ class FakeInvoices:
                 lines=lines,
                 tax_behavior=d.tax.behavior,
                 credit_of=d.credit_of,
+                tax_treatment=d.tax.treatment,
+                buyer=d.buyer,
             )
             if d.idempotency_key:
                 self.data.invoice_keys[d.idempotency_key] = numbered.number
@@ -513,11 +515,11 @@ class FakeSubAccounts:
         return sorted(self.data.subs)
 
     def countries(self) -> dict[str, str]:
-        return {sub: self.data.countries.get(sub, "US") for sub in self.data.subs}
+        return {sub: self.data.countries.get(sub) or "US" for sub in self.data.subs}
 
-    def save(self, sub: SubAccount, country: str, now: datetime) -> None:
+    def save(self, sub: SubAccount, country: str | None, now: datetime) -> None:
         self.data.subs[sub.id] = sub
-        self.data.countries[sub.id] = country
+        self.data.countries[sub.id] = country or ""
 
     def set_caps(self, sub_account_id: str, caps: Caps) -> None:
         self.data.subs[sub_account_id] = replace(self.data.subs[sub_account_id], caps=caps)
