@@ -36,6 +36,8 @@ from rebill.services.ports import (
     BrandRepository,
     CallStart,
     CallTotals,
+    CampaignRepository,
+    CampaignUsage,
     CampaignUse,
     CheckoutRepository,
     DomainRepository,
@@ -45,6 +47,7 @@ from rebill.services.ports import (
     LinkStateRepository,
     NumberedDraft,
     NumberRepository,
+    OpenCampaigns,
     PaymentRepository,
     PeriodClose,
     PeriodRepository,
@@ -670,6 +673,39 @@ class FakeWebhooks:
 
 
 # -- the views and the unit of work ----------------------------------------------------------
+class FakeCampaigns:
+    def __init__(self, data: AgencyData) -> None:
+        self.data = data
+
+    def open_campaigns(self, sub_account_id: str, period: str, campaign_id: str) -> OpenCampaigns:
+        mine = {
+            u.campaign_id
+            for u in self.data.campaigns
+            if u.sub_account_id == sub_account_id and u.period == period
+        }
+        return OpenCampaigns(len(mine), campaign_id in mine)
+
+    def usage_by_campaign(self, period: str) -> list[CampaignUsage]:
+        sums: dict[tuple[str, str | None], list[int]] = {}
+        for stored in self.data.calls.values():
+            rated = stored.rated
+            if rated.period != period:
+                continue
+            key = (rated.call.sub_account_id, rated.call.campaign_id)
+            row = sums.setdefault(key, [0, 0, 0, 0])
+            f = rated.funding
+            row[0] += 1
+            row[1] += f.billable_seconds
+            row[2] += f.credit_micros + f.postpaid_micros
+            row[3] += rated.wholesale_cost_micros
+        return [
+            CampaignUsage(sub, campaign, *values)
+            for (sub, campaign), values in sorted(
+                sums.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+            )
+        ]
+
+
 class FakeAgencyView:
     def __init__(self, world: World, agency_id: str) -> None:
         assert agency_id, "an agency view needs an agency id"
@@ -682,6 +718,7 @@ class FakeAgencyView:
         self.sub_accounts: SubAccountRepository = FakeSubAccounts(data)
         self.numbers: NumberRepository = FakeNumbers(data)
         self.usage: UsageRepository = FakeUsage(data)
+        self.campaigns: CampaignRepository = FakeCampaigns(data)
         self.wallets: WalletRepository = FakeWallets(data)
         self.ledger: LedgerRepository = FakeLedger(data)
         self.invoices: InvoiceRepository = FakeInvoices(data, world)

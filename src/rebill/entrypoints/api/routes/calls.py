@@ -58,6 +58,7 @@ async def post_authorize(
             body.direction,
             body.call_id,
             rebill.clock.now(),
+            body.campaign_id,
         )
         return 200, result.document()
 
