@@ -22,7 +22,6 @@ REASONS = (
     "minutes_cap_reached",
     "spend_cap_reached",
     "insufficient_credits",
-    "campaign_limit",  # after every other reason (docs/campaigns.md)
 )
 ENFORCEMENTS = ("block", "notify")
 METRICS = (

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from rebill.domain.account import SubAccount
-from rebill.domain.campaign import CAMPAIGN_LIMIT_REASON, opens_beyond_limit
-from rebill.domain.caps import AuthorizationInput, Decision, decide, refuse
+from rebill.domain.campaign import campaign_decision
+from rebill.domain.caps import AuthorizationInput, Decision, decide
 from rebill.domain.charges import plan_at
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.period import Period
@@ -129,9 +129,7 @@ def _campaign_limit(
     if limit is None or limit == UNLIMITED:
         return given
     found = tenant.campaigns.open_campaigns(sub.id, period, campaign)
-    if opens_beyond_limit(limit, found.count, found.includes_asked):
-        return refuse(CAMPAIGN_LIMIT_REASON)
-    return given
+    return campaign_decision(given, limit, found.count, found.includes_asked)
 
 
 def _both_sides(platform: PlatformView, agency_email: str) -> tuple[str, ...]:
