@@ -78,5 +78,5 @@ def test_legal_mentions() -> None:
 def test_countries() -> None:
     assert is_country("DE") and is_country("US") and is_country("GR")
     assert not is_country("XX") and not is_country("EL") and not is_country("de")
-    assert vat_country("EL094259216") == "GR"
+    assert vat_country("EL094259216") == vat_country("GR094259216") == "GR"
     assert vat_country("GB980780684") is None

@@ -21,9 +21,9 @@ EU_MEMBER_STATES = frozenset(
     AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK
     """.split()  # noqa: SIM905 - a table of codes reads better than 249 strings
 )
-# VAT numbers carry their member state's code, except Greece's ("EL"); "XI" is Northern
-# Ireland's prefix for goods, which is not a member state for these services.
-VAT_PREFIX_COUNTRY = {**{c: c for c in EU_MEMBER_STATES if c != "GR"}, "EL": "GR"}
+# VAT numbers carry their member state's code; Greece's is "EL" (python-stdnum also reads
+# "GR"). "XI" (Northern Ireland, for goods) is not a member state for these services.
+VAT_PREFIX_COUNTRY = {**{c: c for c in EU_MEMBER_STATES}, "EL": "GR"}
 
 
 def is_country(code: str) -> bool:

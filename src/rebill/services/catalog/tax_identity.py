@@ -16,7 +16,7 @@ from rebill.domain.tax_decision import address_line_length_max, address_lines_ma
 
 tax_id_length_max = 40
 _FREE_FORM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./-]*$")
-_PREFIX_OF = {country: prefix for prefix, country in VAT_PREFIX_COUNTRY.items()}
+_PREFIX_OF = {**{country: country for country in EU_MEMBER_STATES}, "GR": "EL"}
 
 
 def checked_country(value: str | None) -> str | None:
