@@ -63,16 +63,7 @@ def authorize_call(
                 )
             ]
         )
-    if campaign_id is not None and not 0 < len(campaign_id) <= campaign_id_length_max:
-        raise ValidationError(
-            [
-                FieldError(
-                    "--campaign-id",
-                    f"a campaign id has 1 to {campaign_id_length_max} characters",
-                    "campaign_id",
-                )
-            ]
-        )
+    _check_campaign_id(campaign_id)
     with uow_factory() as uow:
         agency, tenant = open_agency(uow, agency_id)
         period = str(Period.containing(now, agency.tz))
@@ -118,6 +109,12 @@ def authorize_call(
         if expires_at is not None or over_limit:
             uow.commit()  # a slot or an alert was written; a pure decision writes nothing
     return Authorization(decision, call_id, expires_at)
+
+
+def _check_campaign_id(campaign_id: str | None) -> None:
+    if campaign_id is not None and not 0 < len(campaign_id) <= campaign_id_length_max:
+        message = f"a campaign id has 1 to {campaign_id_length_max} characters"
+        raise ValidationError([FieldError("--campaign-id", message, "campaign_id")])
 
 
 def _campaign_limit(
