@@ -37,6 +37,8 @@ from rebill.services.ports import (
     CallRecord,
     CallStart,
     CallTotals,
+    CampaignRepository,
+    CampaignUsage,
     CampaignUse,
     CheckoutRepository,
     DomainRepository,
@@ -46,6 +48,7 @@ from rebill.services.ports import (
     LinkStateRepository,
     NumberedDraft,
     NumberRepository,
+    OpenCampaigns,
     PaymentRepository,
     PeriodClose,
     PeriodRepository,
@@ -395,6 +398,8 @@ class FakeInvoices:
                 lines=lines,
                 tax_behavior=d.tax.behavior,
                 credit_of=d.credit_of,
+                tax_treatment=d.tax.treatment,
+                buyer=d.buyer,
             )
             if d.idempotency_key:
                 self.data.invoice_keys[d.idempotency_key] = numbered.number
@@ -514,11 +519,11 @@ class FakeSubAccounts:
         return sorted(self.data.subs)
 
     def countries(self) -> dict[str, str]:
-        return {sub: self.data.countries.get(sub, "US") for sub in self.data.subs}
+        return {sub: self.data.countries.get(sub) or "US" for sub in self.data.subs}
 
-    def save(self, sub: SubAccount, country: str, now: datetime) -> None:
+    def save(self, sub: SubAccount, country: str | None, now: datetime) -> None:
         self.data.subs[sub.id] = sub
-        self.data.countries[sub.id] = country
+        self.data.countries[sub.id] = country or ""
 
     def set_caps(self, sub_account_id: str, caps: Caps) -> None:
         self.data.subs[sub_account_id] = replace(self.data.subs[sub_account_id], caps=caps)
@@ -677,6 +682,39 @@ class FakeWebhooks:
 
 
 # -- the views and the unit of work ----------------------------------------------------------
+class FakeCampaigns:
+    def __init__(self, data: AgencyData) -> None:
+        self.data = data
+
+    def open_campaigns(self, sub_account_id: str, period: str, campaign_id: str) -> OpenCampaigns:
+        mine = {
+            u.campaign_id
+            for u in self.data.campaigns
+            if u.sub_account_id == sub_account_id and u.period == period
+        }
+        return OpenCampaigns(len(mine), campaign_id in mine)
+
+    def usage_by_campaign(self, period: str) -> list[CampaignUsage]:
+        sums: dict[tuple[str, str | None], list[int]] = {}
+        for stored in self.data.calls.values():
+            rated = stored.rated
+            if rated.period != period:
+                continue
+            key = (rated.call.sub_account_id, rated.call.campaign_id)
+            row = sums.setdefault(key, [0, 0, 0, 0])
+            f = rated.funding
+            row[0] += 1
+            row[1] += f.billable_seconds
+            row[2] += f.credit_micros + f.postpaid_micros
+            row[3] += rated.wholesale_cost_micros
+        return [
+            CampaignUsage(sub, campaign, *values)
+            for (sub, campaign), values in sorted(
+                sums.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+            )
+        ]
+
+
 class FakeAgencyView:
     def __init__(self, world: World, agency_id: str) -> None:
         assert agency_id, "an agency view needs an agency id"
@@ -689,6 +727,7 @@ class FakeAgencyView:
         self.sub_accounts: SubAccountRepository = FakeSubAccounts(data)
         self.numbers: NumberRepository = FakeNumbers(data)
         self.usage: UsageRepository = FakeUsage(data)
+        self.campaigns: CampaignRepository = FakeCampaigns(data)
         self.wallets: WalletRepository = FakeWallets(data)
         self.ledger: LedgerRepository = FakeLedger(data)
         self.invoices: InvoiceRepository = FakeInvoices(data, world)

@@ -132,6 +132,7 @@ def body_for(method: str, path: str, sub: str) -> Any:
     bodies: dict[str, Any] = {
         "/v1/sub_accounts/{sub_id}/caps": {"monthly_spend": "10.00"},
         "/v1/sub_accounts/{sub_id}/auto_top_up": {"threshold": "5.00", "amount": "20.00"},
+        "/v1/sub_accounts/{sub_id}/tax_identity": {"country": "FR", "tax_id": "FR40303265045"},
         "/v1/sub_accounts/{sub_id}/state": {"state": "suspended", "reason": "isolation"},
         "/v1/sub_accounts/{sub_id}/credits": {"amount": "5.00"},
         "/v1/calls": {

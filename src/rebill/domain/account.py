@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from rebill.domain.caps import Caps
 from rebill.domain.plan import Limits
 from rebill.domain.tax import TaxPolicy
+from rebill.domain.tax_decision import BuyerTaxIdentity
 
 SUB_ACCOUNT_STATES = ("active", "suspended", "closed")
 
@@ -60,3 +61,5 @@ class SubAccount:
     caps: Caps = field(default_factory=Caps)
     top_up_threshold_micros: int | None = None
     top_up_amount_micros: int | None = None
+    # Who the client is for tax (docs/tax.md): country, tax ID and address.
+    tax_identity: BuyerTaxIdentity = field(default_factory=BuyerTaxIdentity)

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from rebill.domain.money import micros_to_minor
 from rebill.domain.tax import TaxPolicy
+from rebill.domain.tax_decision import BuyerTaxIdentity
 
 RETAIL_CODES = (
     "plan.fee",
@@ -70,6 +71,8 @@ class InvoiceDraft:
     usage: dict[str, object] | None = None
     idempotency_key: str = ""
     credit_of: str | None = None  # a credit note: the invoice it corrects
+    # The client's tax identity as it stands when the document is issued (docs/tax.md).
+    buyer: BuyerTaxIdentity | None = None
 
     def add_line(
         self,

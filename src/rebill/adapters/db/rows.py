@@ -141,7 +141,10 @@ class SubAccountRow(Base):
     id: Mapped[str] = mapped_column(Id, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
-    country: Mapped[str] = mapped_column(String(2))
+    country: Mapped[str] = mapped_column(String(2))  # "" when not given (docs/tax.md)
+    # The rest of the client's tax identity: its tax ID (compact) and address lines (JSON).
+    tax_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    address_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     state: Mapped[str] = mapped_column(String(16))
     limit_campaigns: Mapped[int | None] = mapped_column(Integer, nullable=True)
     limit_numbers: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -330,6 +333,10 @@ class InvoiceRow(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200))
     # A credit note names the invoice it corrects.
     credit_of: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The tax decision (docs/tax.md: null = standard) and the buyer's tax identity as they
+    # were when the document was issued (JSON), so a PDF drawn later says the same.
+    tax_treatment: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    buyer_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     __table_args__ = (
         UniqueConstraint("issuer", "number", name="uq_invoices_issuer_number"),
         UniqueConstraint("agency_id", "idempotency_key", name="uq_invoices_idempotency"),

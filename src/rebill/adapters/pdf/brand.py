@@ -61,12 +61,14 @@ class IssuerBrand:
 
 @dataclass(frozen=True)
 class Party:
-    """The recipient of an invoice: a client (sub-account) or an agency."""
+    """The recipient of an invoice: a client (sub-account) or an agency; `tax_id` is the
+    client's (BT-48 when it is a VAT number with its country prefix, else BT-47)."""
 
     name: str
     email: str
     address_lines: tuple[str, ...]
     country: str
+    tax_id: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "address_lines", tuple(self.address_lines))

@@ -14,9 +14,13 @@ VAT categories (UNTDID 5305), per line:
 - a line without tax that the rate would have taxed, and every line of an invoice that charges
   no tax at all, gets the issuer's `untaxed_vat_category`: `E` (exempt; BR-E-10 makes the
   exemption reason mandatory, so the document states why no VAT is charged) by default, or `Z`
-  (zero rated; BR-Z-10 forbids a reason). `O` (not subject to VAT) is never used: BR-O-02
-  forbids the seller VAT identifier, and these documents are only made for issuers that have
-  one. `AE` (reverse charge) would need the buyer's VAT identifier, which `Party` has not.
+  (zero rated; BR-Z-10 forbids a reason);
+- an invoice whose tax decision (docs/tax.md, stored as its `tax_treatment`) is
+  `reverse_charge` has every line in `AE` at 0 % (the buyer's VAT identifier BT-48 and the
+  exemption reason "Reverse charge - Article 196 ..." with code VATEX-EU-AE, BR-AE-*); one
+  that is `export` has every line in `G` at 0 % with the export reason and code VATEX-EU-G
+  (BR-G-*), or in `O` (not subject to VAT, BR-O-*) when the seller has no VAT identifier,
+  since BR-G-02 requires one and BR-O-02 forbids it. The legal mention is also a note (BT-22).
 
 The rate is not stored on the invoice; it is the simplest percentage (fewest decimals) that
 reproduces every taxed line's stored tax with rebill's own rounding (`TaxPolicy`), preferring
@@ -37,8 +41,10 @@ from fractions import Fraction
 
 from rebill.adapters.pdf.brand import IssuerBrand, Party
 from rebill.adapters.pdf.errors import InvoiceDocumentError
+from rebill.domain.country import is_country
 from rebill.domain.money import currency_exponent, format_minor, format_quantity
 from rebill.domain.tax import TaxPolicy
+from rebill.domain.tax_decision import CATEGORIES, EXEMPTION_CODES, legal_mention
 from rebill.services.ports import StoredInvoice, StoredLine
 
 FLAVOR = "factur-x"
@@ -155,9 +161,41 @@ def _label_rate(label: str) -> Decimal | None:
         return None
 
 
+def seller_vat_id(issuer: IssuerBrand) -> str | None:
+    """The issuer's tax ID when it is a VAT identifier (BT-31: an ISO 3166 prefix)."""
+    tax_id = (issuer.tax_id or "").strip().replace(" ", "")
+    return tax_id if _VAT_ID.match(tax_id) else None
+
+
+def buyer_vat_id(recipient: Party) -> str | None:
+    """The buyer's tax ID when it is a VAT identifier (BT-48, BR-CO-09: ISO prefix or EL)."""
+    tax_id = (recipient.tax_id or "").strip().replace(" ", "")
+    prefix = tax_id[:2]
+    if _VAT_ID.match(tax_id) and (is_country(prefix) or prefix == "EL"):
+        return tax_id
+    return None
+
+
+def decided_category(invoice: StoredInvoice, issuer: IssuerBrand) -> str | None:
+    """The category every line of a reverse-charge or export invoice is in; None otherwise."""
+    if invoice.tax_treatment == "standard":
+        return None
+    category = CATEGORIES[invoice.tax_treatment]
+    if category == "G" and seller_vat_id(issuer) is None:
+        return "O"
+    return category
+
+
 def vat_lines(invoice: StoredInvoice, issuer: IssuerBrand) -> list[VatLine]:
     """Each line with its EN 16931 net amount, VAT category and rate (see the module doc)."""
     inclusive = tax_inclusive(invoice)
+    decided = decided_category(invoice, issuer)
+    if decided is not None:
+        if invoice.tax_minor != 0:
+            raise InvoiceDocumentError(
+                f"invoice {invoice.number}: {invoice.tax_treatment} but tax {invoice.tax_minor}"
+            )
+        return [VatLine(ln, ln.amount_minor, 0, decided, Decimal(0)) for ln in invoice.lines]
     untaxed = issuer.untaxed_vat_category
     taxed = [ln for ln in invoice.lines if ln.tax_minor != 0]
     rates: dict[int, Decimal] = {}
@@ -249,7 +287,7 @@ def _seller(agreement: ET.Element, issuer: IssuerBrand) -> None:
     tax_id = issuer.tax_id.strip().replace(" ", "")
     # BT-31 (VAT identifier, scheme VA) needs an ISO 3166 prefix (BR-CO-09); any other tax
     # number is the seller's tax registration (BT-32, scheme FC), which BR-S-02 also accepts.
-    vat = bool(_VAT_ID.match(tax_id))
+    vat = seller_vat_id(issuer) is not None
     party = _sub(agreement, "ram:SellerTradeParty")
     _sub(party, "ram:Name", issuer.name)
     if not vat:  # BR-CO-26: a seller identifier when there is no VAT identifier
@@ -263,13 +301,23 @@ def _seller(agreement: ET.Element, issuer: IssuerBrand) -> None:
     _sub(registration, "ram:ID", tax_id, schemeID="VA" if vat else "FC")
 
 
-def _buyer(agreement: ET.Element, recipient: Party) -> None:
+def _buyer(agreement: ET.Element, recipient: Party, category: str | None) -> None:
+    """BG-7. The buyer's VAT identifier is BT-48 (scheme VA), except under `O` (BR-O-02
+    forbids it); any other tax ID is its legal registration identifier (BT-47)."""
     party = _sub(agreement, "ram:BuyerTradeParty")
     _sub(party, "ram:Name", recipient.name)
+    vat = buyer_vat_id(recipient) if category != "O" else None
+    registration = (recipient.tax_id or "").strip()
+    if registration and vat is None:
+        legal = _sub(party, "ram:SpecifiedLegalOrganization")
+        _sub(legal, "ram:ID", registration)
     _address(party, recipient.address_lines, recipient.country)
     if recipient.email:
         uri = _sub(party, "ram:URIUniversalCommunication")
         _sub(uri, "ram:URIID", recipient.email, schemeID="EM")
+    if vat is not None:
+        tax = _sub(party, "ram:SpecifiedTaxRegistration")
+        _sub(tax, "ram:ID", vat, schemeID="VA")
 
 
 def _quantity_and_price(vl: VatLine, inclusive: bool, currency: str) -> tuple[Decimal, Decimal]:
@@ -292,6 +340,21 @@ def _quantity_and_price(vl: VatLine, inclusive: bool, currency: str) -> tuple[De
     # BT-146 to four decimals, through the project's one rounding rule.
     exact = abs(Fraction(vl.net_minor, 10 ** currency_exponent(currency)) / Fraction(quantity))
     return quantity, Decimal(format_quantity(exact, 4))
+
+
+def _exemption(
+    category: str, invoice: StoredInvoice, issuer: IssuerBrand
+) -> tuple[str | None, str | None]:
+    """BT-120 and BT-121 of a breakdown: mandatory for E, AE, G and O, forbidden for S, Z."""
+    if category == "E":
+        return issuer.vat_exemption_reason, None
+    if category in ("AE", "G"):
+        return legal_mention(invoice.tax_treatment, issuer.country), EXEMPTION_CODES[
+            invoice.tax_treatment
+        ]
+    if category == "O":
+        return legal_mention(invoice.tax_treatment, issuer.country), "VATEX-EU-O"
+    return None, None
 
 
 def build_cii_xml(invoice: StoredInvoice, issuer: IssuerBrand, recipient: Party) -> bytes:
@@ -325,6 +388,10 @@ def build_cii_xml(invoice: StoredInvoice, issuer: IssuerBrand, recipient: Party)
     if invoice.period:
         note = _sub(document, "ram:IncludedNote")
         _sub(note, "ram:Content", f"Billing period {invoice.period}")
+    mention = legal_mention(invoice.tax_treatment, issuer.country)
+    if mention:
+        note = _sub(document, "ram:IncludedNote")
+        _sub(note, "ram:Content", mention)
 
     transaction = _sub(root, "rsm:SupplyChainTradeTransaction")
     for number, vl in enumerate(lines, start=1):
@@ -347,13 +414,14 @@ def build_cii_xml(invoice: StoredInvoice, issuer: IssuerBrand, recipient: Party)
         tax = _sub(settlement, "ram:ApplicableTradeTax")
         _sub(tax, "ram:TypeCode", "VAT")
         _sub(tax, "ram:CategoryCode", vl.category)
-        _sub(tax, "ram:RateApplicablePercent", _decimal_text(vl.rate_percent))
+        if vl.category != "O":  # BR-O-05: no rate on a line not subject to VAT
+            _sub(tax, "ram:RateApplicablePercent", _decimal_text(vl.rate_percent))
         summation = _sub(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation")
         _sub(summation, "ram:LineTotalAmount", money(vl.net_minor))
 
     header_agreement = _sub(transaction, "ram:ApplicableHeaderTradeAgreement")
     _seller(header_agreement, issuer)
-    _buyer(header_agreement, recipient)
+    _buyer(header_agreement, recipient, decided_category(invoice, issuer))
     _sub(transaction, "ram:ApplicableHeaderTradeDelivery")
     header = _sub(transaction, "ram:ApplicableHeaderTradeSettlement")
     _sub(header, "ram:InvoiceCurrencyCode", currency)
@@ -361,10 +429,13 @@ def build_cii_xml(invoice: StoredInvoice, issuer: IssuerBrand, recipient: Party)
         breakdown = _sub(header, "ram:ApplicableTradeTax")
         _sub(breakdown, "ram:CalculatedAmount", money(group.tax_minor))
         _sub(breakdown, "ram:TypeCode", "VAT")
-        if group.category == "E":
-            _sub(breakdown, "ram:ExemptionReason", issuer.vat_exemption_reason)
+        reason, code = _exemption(group.category, invoice, issuer)
+        if reason:
+            _sub(breakdown, "ram:ExemptionReason", reason)
         _sub(breakdown, "ram:BasisAmount", money(group.basis_minor))
         _sub(breakdown, "ram:CategoryCode", group.category)
+        if code:
+            _sub(breakdown, "ram:ExemptionReasonCode", code)
         _sub(breakdown, "ram:RateApplicablePercent", _decimal_text(group.rate_percent))
     period = _period_dates(invoice.period)
     if period is not None:
@@ -488,11 +559,11 @@ def read_totals(xml: bytes) -> CiiTotals:
             problems.append(f"BR-{category}-08: BT-116 of {category} {rate}% is not its lines' sum")
         if category == "S" and abs(amount - basis * rate / 100) >= 1:
             problems.append(f"BR-S-09: BT-117 of S {rate}% is not BT-116 x rate")
-        if category in ("E", "Z") and (amount != 0 or rate != 0):
+        if category in ("E", "Z", "AE", "G", "O") and (amount != 0 or rate != 0):
             problems.append(f"BR-{category}-09: category {category} has tax or a rate")
         has_reason = tax.find("ram:ExemptionReason", NS) is not None
-        if category == "E" and not has_reason:
-            problems.append("BR-E-10: exempt breakdown without an exemption reason")
+        if category in ("E", "AE", "G", "O") and not has_reason:
+            problems.append(f"BR-{category}-10: {category} breakdown without an exemption reason")
         if category == "Z" and has_reason:
             problems.append("BR-Z-10: zero-rated breakdown with an exemption reason")
     if seen != set(per_key):

@@ -20,6 +20,7 @@ from rebill.adapters.pdf import facturx_xml
 from rebill.adapters.pdf.brand import IssuerBrand, Party
 from rebill.adapters.pdf.errors import InvoiceDocumentError
 from rebill.domain.money import format_minor
+from rebill.domain.tax_decision import legal_mention
 from rebill.services.ports import StoredInvoice
 
 FONT = "Helvetica"
@@ -169,7 +170,10 @@ def _parties(pdf: _InvoicePdf, invoice: StoredInvoice, issuer: IssuerBrand, to: 
     pdf.set_font(FONT, style="B", size=10)
     pdf.cell(column, 5, safe_text(to.name), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FONT, size=9)
-    for line in [*to.address_lines, to.country, to.email]:
+    recipient_lines = [*to.address_lines, to.country, to.email]
+    if to.tax_id:
+        recipient_lines.append(f"Tax ID: {to.tax_id}")
+    for line in recipient_lines:
         pdf.cell(column, 4.5, safe_text(line), new_x="LMARGIN", new_y="NEXT")
     left_bottom = pdf.get_y()
     # Right: the invoice's facts and its payment status.
@@ -271,6 +275,14 @@ def _totals(pdf: _InvoicePdf, invoice: StoredInvoice, inclusive: bool) -> None:
     pdf.set_text_color(0, 0, 0)
 
 
+def _legal_mention(pdf: _InvoicePdf, invoice: StoredInvoice, issuer: IssuerBrand) -> None:
+    """The reason no tax is charged, when the tax decision says so (docs/tax.md)."""
+    mention = legal_mention(invoice.tax_treatment, issuer.country)
+    if mention:
+        pdf.ln(3)
+        _text(pdf, mention, size=9, style="B")
+
+
 def _usage(pdf: _InvoicePdf, usage: dict[str, Any]) -> None:
     known = dict(USAGE_LABELS)
     rows = [(label, usage[key]) for key, label in USAGE_LABELS if key in usage]
@@ -308,6 +320,7 @@ def _draw(invoice: StoredInvoice, issuer: IssuerBrand, recipient: Party, inclusi
     _parties(pdf, invoice, issuer, recipient)
     _lines_table(pdf, invoice, issuer)
     _totals(pdf, invoice, inclusive)
+    _legal_mention(pdf, invoice, issuer)
     if invoice.usage:
         _usage(pdf, invoice.usage)
     return bytes(pdf.output())

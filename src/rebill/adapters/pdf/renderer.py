@@ -26,7 +26,14 @@ class PdfInvoiceRenderer:
             tax_id=issuer.tax_id,
             logo_png=issuer.logo_png,
         )
+        # The client's tax identity as it was when the document was issued (docs/tax.md);
+        # documents without one are addressed in the issuer's country, as before.
+        buyer = invoice.buyer
         party = Party(
-            name=recipient_name, email=recipient_email, address_lines=(), country=issuer.country
+            name=recipient_name,
+            email=recipient_email,
+            address_lines=buyer.address_lines if buyer else (),
+            country=(buyer.tax_country if buyer else None) or issuer.country,
+            tax_id=buyer.tax_id if buyer else None,
         )
         return render_invoice_pdf(invoice, brand, party, factur_x)

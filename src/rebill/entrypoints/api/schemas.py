@@ -84,6 +84,7 @@ class AuthorizeIn(BaseModel):
     sub_account: str = Field(max_length=64)
     direction: str = Field(max_length=16)
     call_id: str | None = Field(None, max_length=200)
+    campaign_id: str | None = Field(None, min_length=1, max_length=100)
 
 
 class AuthorizeOut(BaseModel):
@@ -205,6 +206,20 @@ class SubAccount(BaseModel):
     credits: str
     caps: dict[str, Any]
     limits: dict[str, int | None]
+    country: str | None = None
+    tax_id: str | None = None
+    address: list[str] = []
+
+
+class TaxIdentityIn(BaseModel):
+    """A client's tax identity (docs/tax.md): each key given replaces the stored value
+    (`null` clears it); a key left out keeps it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    country: str | None = Field(None, max_length=2)
+    tax_id: str | None = Field(None, max_length=40)
+    address: list[str] | None = Field(None, max_length=5)
 
 
 class SubAccountList(BaseModel):
@@ -278,6 +293,34 @@ class UsageReport(BaseModel):
     period: str
     status: str
     data: list[UsageRow]
+
+
+class CampaignTotals(BaseModel):
+    sub_account: str
+    calls: int
+    billable_seconds: int
+    billable_minutes: str
+    retail_amount: str
+    wholesale_cost: str
+    profit: str
+
+
+class CampaignUsageRow(CampaignTotals):
+    campaign: str | None
+
+
+class CampaignUsageReport(BaseModel):
+    """`group_by=campaign`: one row per sub-account and campaign, and each sub-account's
+    totals (the sums of its rows; amounts exact to the micro-unit)."""
+
+    id: str
+    agency: str
+    period: str
+    status: str
+    group_by: str
+    currency: str
+    data: list[CampaignUsageRow]
+    sub_accounts: list[CampaignTotals]
 
 
 class ProfitRow(BaseModel):

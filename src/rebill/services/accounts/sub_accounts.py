@@ -147,6 +147,23 @@ def set_auto_top_up(
     apply_catalog(uow_factory, document, "auto_top_up", now, caller)
 
 
+def set_tax_identity(
+    uow_factory: UnitOfWorkFactory,
+    agency_id: str,
+    sub_account_id: str,
+    given: dict[str, object],
+    caller: CatalogCaller,
+    now: datetime,
+) -> None:
+    """Change a client's tax identity (`country`, `tax_id`, `address`: the keys given) through
+    the catalog's rules: the same checks, the agency's fields, audited (docs/tax.md)."""
+    with uow_factory() as uow:
+        _, tenant = open_agency(uow, agency_id)
+        require_sub_account(tenant, sub_account_id)
+    document = {"agencies": [{"id": agency_id, "sub_accounts": [{"id": sub_account_id, **given}]}]}
+    apply_catalog(uow_factory, document, "tax_identity", now, caller)
+
+
 def set_state(
     uow_factory: UnitOfWorkFactory,
     agency_id: str,

@@ -28,6 +28,7 @@ from rebill.domain.period import Period
 from rebill.domain.plan import UNLIMITED, Limits, Plan
 from rebill.domain.rating import Increment, VoiceRate
 from rebill.domain.tax import TaxPolicy
+from rebill.domain.tax_decision import BuyerTaxIdentity
 from rebill.services.catalog import schema as cs
 from rebill.services.catalog.ownership import OPERATOR, CatalogCaller, merge_catalog
 from rebill.services.invoicing.billing import issue_receipt
@@ -554,6 +555,7 @@ def _apply_sub_account(
         ),
         to_micros(top_up.threshold) if top_up else None,
         to_micros(top_up.amount) if top_up else None,
+        BuyerTaxIdentity(spec.country, spec.tax_id, tuple(spec.address)),
     )
     tenant.sub_accounts.save(sub, spec.country, now)
     report.count("sub_account", existing is None)

@@ -162,13 +162,16 @@ def caps_entry(caps: Caps) -> dict[str, Any] | None:
     }
 
 
-def sub_account_entry(sub: SubAccount, country: str, plan_id: str | None) -> dict[str, Any]:
+def sub_account_entry(sub: SubAccount, country: str | None, plan_id: str | None) -> dict[str, Any]:
     """The sub-account as it stands (its numbers are left out: a list given replaces them)."""
+    identity = sub.tax_identity
     entry: dict[str, Any] = {
         "id": sub.id,
         "name": sub.name,
         "email": sub.email,
-        "country": country,
+        "country": country or None,
+        "tax_id": identity.tax_id,
+        "address": list(identity.address_lines),
         "limits": _limits(sub.limits),
         "caps": caps_entry(sub.caps),
         "auto_top_up": (

@@ -7,7 +7,9 @@ The rule (docs/security.md has the table):
   `brand.domain`. An agency caller (key or panel user) that sets one of them to anything but
   its stored value is refused with `forbidden_field` and the field's path; the stored value
   itself is accepted, so an agency can re-apply its whole file.
-- The agency owns its name, display brand, plans, sub-accounts, numbers and caps. A
+- The agency owns its name, display brand, plans, sub-accounts, numbers and caps, and its
+  clients' tax identity (`AGENCY_OWNED_SUB_ACCOUNT_TAX_KEYS`: `country`, `tax_id`,
+  `address`; they decide the tax of a `manual` mode invoice, docs/tax.md). A
   sub-account's `auto_top_up` charges a client's card with no person present: only callers
   that may move money (the platform, agency `admin` and `billing`) may change it.
 - Merge: entries are matched by id; a key left out keeps its stored value, at every depth of
@@ -43,6 +45,9 @@ PLATFORM_OWNED_AGENCY_KEYS = (
 )
 PLATFORM_OWNED_BRAND_KEYS = ("domain",)
 MONEY_MOVING_SUB_ACCOUNT_KEYS = ("auto_top_up",)
+# The buyer's tax identity: the agency's to set (its invoices, its clients); a sub-account's
+# own key has no catalog access. Audited like every other change.
+AGENCY_OWNED_SUB_ACCOUNT_TAX_KEYS = ("country", "tax_id", "address")
 audit_value_length_max = 200
 # Not compared for the audit: numbers (a rental is its own receipt) and when a plan starts.
 SUB_ACCOUNT_UNAUDITED = {"numbers", "subscribed_at"}
@@ -281,12 +286,11 @@ def _merge_sub_accounts(
     agency_id = tenant.agency_id
     ids = {s["id"] for s in subs if isinstance(s, dict) and isinstance(s.get("id"), str)}
     stored_subs = tenant.sub_accounts.all(ids)
-    countries = tenant.sub_accounts.countries() if stored_subs else {}
     before: dict[str, dict[str, Any]] = {}
     for sub_id, sub in stored_subs.items():
         history = tenant.plans.history_of(sub_id)
         plan_id = history[-1].plan.id if history else None
-        before[sub_id] = sub_account_entry(sub, countries.get(sub_id, "US"), plan_id)
+        before[sub_id] = sub_account_entry(sub, sub.tax_identity.country, plan_id)
     if not caller.may_move_money:
         _refuse_money_moving(before, subs, where)
     merged = []

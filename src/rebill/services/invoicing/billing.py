@@ -14,6 +14,7 @@ from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.money import MICROS_PER_UNIT, format_minor, micros_per_minor, to_micros
 from rebill.domain.tax import TaxPolicy
+from rebill.domain.tax_decision import BuyerTaxIdentity, buyer_tax_policy
 from rebill.services.accounts.tenant import require_sub_account
 from rebill.services.ports import AgencyView, NumberedDraft, StoredInvoice
 
@@ -77,6 +78,17 @@ def finalize(
     return number
 
 
+def buyer_terms(
+    tenant: AgencyView, agency: Agency, sub_account_id: str
+) -> tuple[TaxPolicy, BuyerTaxIdentity]:
+    """The agency's tax as decided for this client (docs/tax.md) and the client's identity."""
+    sub = tenant.sub_accounts.get(sub_account_id)
+    buyer = sub.tax_identity if sub else BuyerTaxIdentity()
+    if agency.tax.mode != "manual":
+        return agency.tax, buyer
+    return buyer_tax_policy(agency.tax, tenant.brand.get().country, buyer), buyer
+
+
 def issue_receipt(
     tenant: AgencyView,
     agency: Agency,
@@ -91,6 +103,7 @@ def issue_receipt(
     key = f"receipt:{sub_account_id}:{charge.key}"
     if tenant.invoices.number_for_key(key):
         return None
+    policy, buyer = buyer_terms(tenant, agency, sub_account_id)
     draft = InvoiceDraft(
         kind="receipt",
         issuer=agency.invoice_prefix,
@@ -99,8 +112,9 @@ def issue_receipt(
         period=None,
         currency=agency.currency,
         issued_at=charge.at,
-        tax=tax or agency.tax,
+        tax=tax or policy,
         idempotency_key=key,
+        buyer=buyer,
     )
     draft.add_line(charge.code, charge.description, "1", None, charge.amount_micros, tax_minor)
     if not draft.lines:
@@ -144,6 +158,7 @@ def sell_credits(
         )
     # A payment reference is recorded once; without one every purchase is its own.
     key = f"credits:{sub_account_id}:{reference or uuid.uuid4().hex}"
+    policy, buyer = buyer_terms(tenant, agency, sub_account_id)
     draft = InvoiceDraft(
         kind="receipt",
         issuer=agency.invoice_prefix,
@@ -152,8 +167,9 @@ def sell_credits(
         period=None,
         currency=agency.currency,
         issued_at=now,
-        tax=tax or agency.tax,
+        tax=tax or policy,
         idempotency_key=key,
+        buyer=buyer,
     )
     draft.add_line(
         "credits.purchase",

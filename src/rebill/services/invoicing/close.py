@@ -35,6 +35,7 @@ from rebill.domain.period import Period, prorate_micros
 from rebill.domain.plan import WholesaleCard
 from rebill.domain.rating import DIRECTIONS
 from rebill.domain.tax import TaxPolicy
+from rebill.domain.tax_decision import BuyerTaxIdentity, buyer_tax_policy
 from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
 from rebill.services.accounts.tenant import open_agency
 from rebill.services.invoicing.billing import finalize, invoice_entry
@@ -221,6 +222,9 @@ def _close(
     counters = tenant.usage.counters(period=label)
     campaigns = tenant.usage.campaign_counts(label)
     countries = tenant.sub_accounts.countries() if taxer else {}
+    # Manual tax is decided per buyer (docs/tax.md): the seller is the agency's brand.
+    buyers = {sub_id: sub.tax_identity for sub_id, sub in tenant.sub_accounts.all().items()}
+    seller_country = tenant.brand.get().country
     subs = {
         s for s in tenant.sub_accounts.ids() if history.get(s) and history[s][0].effective_at < end
     } | set(by_sub)
@@ -237,6 +241,7 @@ def _close(
             card,
             taxer,
             countries.get(sub_id, ""),
+            (seller_country, buyers.get(sub_id, BuyerTaxIdentity())),
         )
         for sub_id in sorted(subs)
     ]
@@ -297,6 +302,7 @@ def _close_sub(
     card: WholesaleCard,
     taxer: StripeTax | None = None,
     country: str = "",
+    parties: tuple[str, BuyerTaxIdentity] = ("", BuyerTaxIdentity()),
 ) -> ClosedSubAccount:
     """One sub-account's retail invoice (a draft: the close numbers and stores them all at
     once), its usage summary, and its revenue and cost for the period."""
@@ -312,8 +318,9 @@ def _close_sub(
         period=label,
         currency=currency,
         issued_at=end,
-        tax=taxer.policy(agency) if taxer else agency.tax,
+        tax=taxer.policy(agency) if taxer else buyer_tax_policy(agency.tax, *parties),
         idempotency_key=f"close:{period}:{sub_id}",
+        buyer=parties[1],
     )
     own = sorted(
         (t for t in totals if t.period == label),
@@ -403,7 +410,7 @@ def _revenue_minor(
     charges, each rounded as on its document), its usage lines and the credits spent on
     overage (already net: the credit purchase carried the tax)."""
     currency = agency.currency
-    tax = agency.tax
+    tax = draft.tax  # the agency's, as decided for this buyer
 
     def net(amount_minor: int) -> int:
         return amount_minor - (tax.line_tax_minor(amount_minor) if tax.inclusive else 0)

@@ -38,6 +38,7 @@ from rebill.services.ports.alerts import (
     TopUpRepository,
     TopUpRequest,
 )
+from rebill.services.ports.campaigns import CampaignRepository, CampaignUsage, OpenCampaigns
 from rebill.services.ports.documents import (
     InvoiceRenderer,
 )
@@ -144,6 +145,8 @@ __all__ = [
     "CallRecord",
     "CallStart",
     "CallTotals",
+    "CampaignRepository",
+    "CampaignUsage",
     "CampaignUse",
     "Checkout",
     "CheckoutRepository",
@@ -171,6 +174,7 @@ __all__ = [
     "Mailer",
     "NumberRepository",
     "NumberedDraft",
+    "OpenCampaigns",
     "PaymentGateway",
     "PaymentRepository",
     "PeriodClose",

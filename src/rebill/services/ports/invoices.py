@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from rebill.domain.invoice import InvoiceDraft
+from rebill.domain.tax_decision import BuyerTaxIdentity
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class StoredInvoice:
     lines: list[StoredLine] = field(default_factory=list)
     tax_behavior: str = "exclusive"
     credit_of: str | None = None
+    # The tax decision (docs/tax.md) and the buyer's tax identity when it was issued.
+    tax_treatment: str = "standard"
+    buyer: BuyerTaxIdentity | None = None
 
 
 @dataclass(frozen=True)

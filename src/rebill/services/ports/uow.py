@@ -28,6 +28,7 @@ from rebill.services.ports.accounts import (
     WholesaleRepository,
 )
 from rebill.services.ports.alerts import AlertInbox, AlertRepository, TopUpRepository
+from rebill.services.ports.campaigns import CampaignRepository
 from rebill.services.ports.domains import DomainDirectory, DomainRepository
 from rebill.services.ports.invoices import InvoiceDirectory, InvoiceRepository
 from rebill.services.ports.ledger import LedgerCheck, LedgerRepository
@@ -66,6 +67,8 @@ class AgencyView(Protocol):
     def numbers(self) -> NumberRepository: ...
     @property
     def usage(self) -> UsageRepository: ...
+    @property
+    def campaigns(self) -> CampaignRepository: ...
     @property
     def wallets(self) -> WalletRepository: ...
     @property

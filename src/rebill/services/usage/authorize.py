@@ -1,26 +1,30 @@
 """`authorize_call`: may this sub-account start a call now, and for how long (BILLING_MODEL
 §8)? A granted call with a `call_id` takes a parallel-call slot until its record arrives (same
-`call_id`) or the slot expires."""
+`call_id`) or the slot expires. A call naming a `campaign_id` that would open a campaign
+beyond the limit for the period is refused with `campaign_limit` (docs/campaigns.md)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from rebill.domain.account import SubAccount
+from rebill.domain.campaign import campaign_decision
 from rebill.domain.caps import AuthorizationInput, Decision, decide
 from rebill.domain.charges import plan_at
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.period import Period
-from rebill.domain.plan import UNLIMITED
+from rebill.domain.plan import UNLIMITED, Plan
 from rebill.domain.rating import DIRECTIONS
 from rebill.services.accounts.tenant import open_agency
 from rebill.services.notifications.alerts import check_agency_limit
-from rebill.services.ports import PlatformView, UnitOfWorkFactory
+from rebill.services.ports import AgencyView, PlatformView, UnitOfWorkFactory
 
 # A slot whose call never reports back is freed after its longest allowed duration plus this;
 # an unbounded call holds its slot for `slot_unbounded_seconds`.
 slot_grace_seconds = 120
 slot_unbounded_seconds = 4 * 3600
+campaign_id_length_max = 100  # as in a call record
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ def authorize_call(
     direction: str,
     call_id: str | None,
     now: datetime,
+    campaign_id: str | None = None,
 ) -> Authorization:
     if direction not in DIRECTIONS:
         raise ValidationError(
@@ -58,6 +63,7 @@ def authorize_call(
                 )
             ]
         )
+    _check_campaign_id(campaign_id)
     with uow_factory() as uow:
         agency, tenant = open_agency(uow, agency_id)
         period = str(Period.containing(now, agency.tz))
@@ -92,6 +98,8 @@ def authorize_call(
                 agency_over_credit_limit=over_limit,
             )
         )
+        if decision.allowed and campaign_id:
+            decision = _campaign_limit(tenant, sub, plan, period, campaign_id, decision)
         expires_at = None
         if decision.allowed and call_id:
             longest = decision.max_duration_seconds
@@ -101,6 +109,24 @@ def authorize_call(
         if expires_at is not None or over_limit:
             uow.commit()  # a slot or an alert was written; a pure decision writes nothing
     return Authorization(decision, call_id, expires_at)
+
+
+def _check_campaign_id(campaign_id: str | None) -> None:
+    if campaign_id is not None and not 0 < len(campaign_id) <= campaign_id_length_max:
+        message = f"a campaign id has 1 to {campaign_id_length_max} characters"
+        raise ValidationError([FieldError("--campaign-id", message, "campaign_id")])
+
+
+def _campaign_limit(
+    tenant: AgencyView, sub: SubAccount, plan: Plan, period: str, campaign: str, given: Decision
+) -> Decision:
+    """`campaign_limit` when the call would open a campaign beyond the sub-account's limit
+    for the period; the decision as it was otherwise (docs/campaigns.md)."""
+    limit = sub.limits.over(plan.limits).campaigns
+    if limit is None or limit == UNLIMITED:
+        return given
+    found = tenant.campaigns.open_campaigns(sub.id, period, campaign)
+    return campaign_decision(given, limit, found.count, found.includes_asked)
 
 
 def _both_sides(platform: PlatformView, agency_email: str) -> tuple[str, ...]:

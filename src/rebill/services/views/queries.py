@@ -113,6 +113,9 @@ def sub_account_documents(
                         "numbers": sub.limits.numbers,
                         "parallel_calls": sub.limits.parallel_calls,
                     },
+                    "country": sub.tax_identity.country,
+                    "tax_id": sub.tax_identity.tax_id,
+                    "address": list(sub.tax_identity.address_lines),
                 }
             )
         return documents

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from rebill.adapters.db.repositories.common import AgencyBound
 from rebill.adapters.db.rows import InvoiceLineRow, InvoiceRow, InvoiceSequenceRow
 from rebill.domain.invoice import invoice_number, series_prefix
+from rebill.domain.tax_decision import BuyerTaxIdentity
 from rebill.services.ports.invoices import NumberedDraft, StoredInvoice, StoredLine
 
 SERIES_KINDS = ("retail", "receipt", "credit_note")  # the series an issuer's prefix names
@@ -38,6 +39,23 @@ def _stored(row: InvoiceRow, lines: list[StoredLine]) -> StoredInvoice:
         lines=lines,
         tax_behavior=row.tax_behavior,
         credit_of=row.credit_of,
+        tax_treatment=row.tax_treatment or "standard",
+        buyer=_buyer(row.buyer_json),
+    )
+
+
+def _buyer(text: str | None) -> BuyerTaxIdentity | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    return BuyerTaxIdentity(data.get("country"), data.get("tax_id"), tuple(data.get("address", [])))
+
+
+def _buyer_json(buyer: BuyerTaxIdentity | None) -> str | None:
+    if buyer is None or buyer == BuyerTaxIdentity():
+        return None
+    return json.dumps(
+        {"country": buyer.country, "tax_id": buyer.tax_id, "address": list(buyer.address_lines)}
     )
 
 
@@ -148,6 +166,8 @@ class SqlInvoiceRepository(AgencyBound):
                     "usage_json": json.dumps(d.usage) if d.usage is not None else None,
                     "idempotency_key": d.idempotency_key,
                     "credit_of": d.credit_of,
+                    "tax_treatment": (d.tax.treatment if d.tax.treatment != "standard" else None),
+                    "buyer_json": _buyer_json(d.buyer),
                 }
                 for numbered in documents
                 for d in (numbered.draft,)

@@ -15,6 +15,7 @@ from rebill.adapters.db.rows import StateChangeRow, SubAccountRow
 from rebill.domain.account import SubAccount
 from rebill.domain.caps import Caps
 from rebill.domain.plan import Limits
+from rebill.domain.tax_decision import BuyerTaxIdentity
 from rebill.services.ports.sub_accounts import StateChange
 
 
@@ -35,6 +36,11 @@ def sub_account_of(row: SubAccountRow) -> SubAccount:
         caps,
         row.top_up_threshold_micros,
         row.top_up_amount_micros,
+        BuyerTaxIdentity(
+            row.country or None,
+            row.tax_id,
+            tuple(json.loads(row.address_json)) if row.address_json else (),
+        ),
     )
 
 
@@ -73,15 +79,22 @@ class SqlSubAccountRepository(AgencyBound):
                 SubAccountRow.agency_id == self.agency_id
             )
         )
-        return {sub_id: country for sub_id, country in rows}
+        # Where Stripe Tax places the sale: a client without a country is placed in the US,
+        # as before sub-accounts could leave it out.
+        return {sub_id: country or "US" for sub_id, country in rows}
 
-    def save(self, sub: SubAccount, country: str, now: datetime) -> None:
+    def save(self, sub: SubAccount, country: str | None, now: datetime) -> None:
         assert sub.agency_id == self.agency_id, "a sub-account is saved through its agency"
         row = self.session.get(SubAccountRow, (sub.agency_id, sub.id))
         if row is None:
             row = SubAccountRow(agency_id=sub.agency_id, id=sub.id, created_at=now, state=sub.state)
             self.session.add(row)
-        row.name, row.email, row.country = sub.name, sub.email, country
+        row.name, row.email, row.country = sub.name, sub.email, country or ""
+        identity = sub.tax_identity
+        row.tax_id = identity.tax_id
+        row.address_json = (
+            json.dumps(list(identity.address_lines)) if identity.address_lines else None
+        )
         row.limit_campaigns = sub.limits.campaigns
         row.limit_numbers = sub.limits.numbers
         row.limit_parallel_calls = sub.limits.parallel_calls

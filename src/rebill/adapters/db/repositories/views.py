@@ -30,6 +30,7 @@ from rebill.adapters.db.repositories.alerts import (
     SqlAlertRepository,
     SqlTopUpRepository,
 )
+from rebill.adapters.db.repositories.campaigns import SqlCampaignRepository
 from rebill.adapters.db.repositories.domains import SqlDomainDirectory, SqlDomainRepository
 from rebill.adapters.db.repositories.invoices import SqlInvoiceDirectory, SqlInvoiceRepository
 from rebill.adapters.db.repositories.ledger import SqlLedgerCheck, SqlLedgerRepository
@@ -89,6 +90,10 @@ class SqlAgencyView:
     @cached_property
     def usage(self) -> SqlUsageRepository:
         return SqlUsageRepository(self._session, self._agency_id)
+
+    @cached_property
+    def campaigns(self) -> SqlCampaignRepository:
+        return SqlCampaignRepository(self._session, self._agency_id)
 
     @cached_property
     def wallets(self) -> SqlWalletRepository:

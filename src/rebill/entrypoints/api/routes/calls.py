@@ -70,6 +70,7 @@ async def post_authorize(
                 body.direction,
                 body.call_id,
                 rebill.clock.now(),
+                body.campaign_id,
             )
         count_authorization(result.decision.allowed, result.decision.reason)
         return 200, result.document()

@@ -27,10 +27,24 @@ async def output_format(format: Annotated[str, Query(pattern="^(json|csv)$")] = 
 Format = Annotated[str, Depends(output_format)]
 
 
-@router.get("/v1/reports/usage", response_model=schemas.UsageReport, responses=CSV)
-def usage_report(tenant: Tenant, format: Format, period: Month, rebill: Rebill) -> Any:
+GroupBy = Annotated[
+    str | None,
+    Query(pattern="^campaign$", description="campaign: one row per sub-account and campaign"),
+]
+
+
+@router.get(
+    "/v1/reports/usage",
+    response_model=schemas.CampaignUsageReport | schemas.UsageReport,
+    responses=CSV,
+)
+def usage_report(
+    tenant: Tenant, format: Format, period: Month, rebill: Rebill, group_by: GroupBy = None
+) -> Any:
     caller = tenant.caller
     agency_id = tenant.agency_id()
+    if group_by == "campaign":
+        return _by_campaign(tenant, format, period, rebill)
     summary = reports.usage_summary(rebill.uow, agency_id, parse_period(period))
     rows = [
         r
@@ -45,6 +59,30 @@ def usage_report(tenant: Tenant, format: Format, period: Month, rebill: Rebill) 
         "period": period,
         "status": summary["status"],
         "data": rows,
+    }
+
+
+def _by_campaign(tenant: Tenant, format: str, period: str, rebill: Rebill) -> Any:
+    """`group_by=campaign` (docs/campaigns.md); a sub-account key sees its own rows only."""
+    caller = tenant.caller
+    agency_id = tenant.agency_id()
+    report = reports.usage_by_campaign(rebill.uow, agency_id, parse_period(period))
+
+    def mine(row: dict[str, Any]) -> bool:
+        return caller.kind != "sub_account" or row["sub_account"] == caller.sub_account_id
+
+    rows = [r for r in report["rows"] if mine(r)]
+    if format == "csv":
+        return csv_response(rows)
+    return {
+        "id": f"usage:{agency_id}:{period}:campaign",
+        "agency": agency_id,
+        "period": period,
+        "status": report["status"],
+        "group_by": "campaign",
+        "currency": report["currency"],
+        "data": rows,
+        "sub_accounts": [r for r in report["sub_accounts"] if mine(r)],
     }
 
 

@@ -22,7 +22,12 @@ from rebill.entrypoints.api.deps import (
     require,
     visible_sub,
 )
-from rebill.services.accounts.sub_accounts import set_auto_top_up, set_caps, set_state
+from rebill.services.accounts.sub_accounts import (
+    set_auto_top_up,
+    set_caps,
+    set_state,
+    set_tax_identity,
+)
 from rebill.services.views import queries
 
 router = APIRouter(tags=["sub-accounts"])
@@ -101,6 +106,34 @@ async def post_auto_top_up(
             sub_id,
             body.threshold,
             body.amount,
+            catalog_caller(tenant.caller),
+            rebill.clock.now(),
+        )
+        return 200, _document(rebill, agency_id, sub_id)
+
+    return await idempotency.respond(run)
+
+
+@router.post("/v1/sub_accounts/{sub_id}/tax_identity", response_model=schemas.SubAccount)
+async def post_tax_identity(
+    sub_id: str,
+    body: schemas.TaxIdentityIn,
+    idempotency: Idempotency,
+    tenant: Tenant,
+    rebill: Rebill,
+) -> Response:
+    """The client's country, tax ID and address (the agency's fields; docs/tax.md): checked
+    as in a catalog (EU VAT numbers by their check digits); a key left out is kept."""
+
+    def run() -> tuple[int, Any]:
+        agency_id = tenant.agency_id()
+        visible_sub(tenant.caller, agency_id, sub_id)
+        require(tenant.caller, "settings")
+        set_tax_identity(
+            rebill.uow,
+            agency_id,
+            sub_id,
+            body.model_dump(include=body.model_fields_set),
             catalog_caller(tenant.caller),
             rebill.clock.now(),
         )

@@ -27,6 +27,13 @@ def authorize_command(
     call_id: Annotated[
         str | None, typer.Option("--call-id", help="Reserve a parallel-call slot for this call")
     ] = None,
+    campaign_id: Annotated[
+        str | None,
+        typer.Option(
+            "--campaign-id",
+            help="The call's campaign: refused (campaign_limit) if it would open one too many",
+        ),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -34,7 +41,9 @@ def authorize_command(
     from rebill.services.usage.authorize import authorize_call
 
     rebill = open_app(db)
-    result = authorize_call(rebill.uow, agency, sub_account, direction, call_id, rebill.clock.now())
+    result = authorize_call(
+        rebill.uow, agency, sub_account, direction, call_id, rebill.clock.now(), campaign_id
+    )
     deliver_pending_alerts(rebill)
     document = result.document()
     if as_json:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from rebill.domain.errors import ValidationError
+from rebill.domain.errors import FieldError, ValidationError
 from rebill.entrypoints.cli.boundary import open_app
 from rebill.entrypoints.cli.common import (
     AgencyOption,
@@ -94,13 +94,24 @@ def usage_import(
 def usage_summary_command(
     agency: AgencyOption,
     period: Annotated[str, typer.Option("--period", help="YYYY-MM")],
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="campaign: one row per sub-account and campaign"),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Minutes (billable, included used, from credits, postpaid), numbers and campaigns."""
     from rebill.services.views import reports
 
+    if by not in (None, "campaign"):
+        raise ValidationError([FieldError("--by", f"unknown grouping {by!r} (campaign)", "by")])
     rebill = open_app(db)
+    if by == "campaign":
+        _campaign_summary(
+            reports.usage_by_campaign(rebill.uow, agency, parse_period(period)), as_json
+        )
+        return
     summary = reports.usage_summary(rebill.uow, agency, parse_period(period))
     if as_json:
         print_json(summary)
@@ -119,5 +130,42 @@ def usage_summary_command(
             row["postpaid_minutes"],
             str(row["numbers"]),
             str(row["campaigns"]),
+        )
+    out.print(table)
+
+
+CAMPAIGN_COLUMNS = (
+    "sub-account",
+    "campaign",
+    "calls",
+    "billable min",
+    "retail",
+    "wholesale",
+    "profit",
+)
+
+
+def _campaign_summary(report: dict[str, Any], as_json: bool) -> None:
+    """`--by campaign`: the rows, then each sub-account's totals (docs/campaigns.md)."""
+    if as_json:
+        print_json(report)
+        return
+    from rich.table import Table
+
+    table = Table(
+        title=f"Usage by campaign of {report['agency']}, {report['period']} "
+        f"({report['status']}, {report['currency']})"
+    )
+    for column in CAMPAIGN_COLUMNS:
+        table.add_column(column, justify="left" if column in CAMPAIGN_COLUMNS[:2] else "right")
+    for row in [*report["rows"], *({**r, "campaign": "total"} for r in report["sub_accounts"])]:
+        table.add_row(
+            row["sub_account"],
+            row["campaign"] if row["campaign"] is not None else "(none)",
+            str(row["calls"]),
+            row["billable_minutes"],
+            row["retail_amount"],
+            row["wholesale_cost"],
+            row["profit"],
         )
     out.print(table)

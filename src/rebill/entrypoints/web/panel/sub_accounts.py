@@ -1,6 +1,6 @@
-"""`/panel/sub-accounts`: the agency's clients; one client's usage chart, caps, credits,
-numbers and invoices; setting its caps (`settings`) and recording credits it paid for outside
-the gateway (`billing`)."""
+"""`/panel/sub-accounts`: the agency's clients; one client's usage chart, usage by campaign,
+caps, credits, numbers and invoices; setting its caps (`settings`) and recording credits it
+paid for outside the gateway (`billing`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from rebill.domain.errors import NotFoundError, ValidationError
+from rebill.domain.period import Period
 from rebill.entrypoints.web.common import PageError, Web, chart
 from rebill.entrypoints.web.deps import Staff, WebFaces
 from rebill.entrypoints.web.panel.pages import (
@@ -23,6 +24,7 @@ from rebill.entrypoints.web.panel.pages import (
 from rebill.services.access.users import WebSession
 from rebill.services.views import panel as views
 from rebill.services.views.queries import sub_account_documents
+from rebill.services.views.reports import usage_by_campaign
 from rebill.services.wallets.credits import record_credit_purchase
 
 router = APIRouter(prefix="/panel", include_in_schema=False)
@@ -47,6 +49,9 @@ def sub_page(
     except NotFoundError:
         raise PageError(404, "this sub-account does not exist") from None
     included = view["included_minutes"] if view["chart_period"] == view["period"] else None
+    by_campaign = usage_by_campaign(
+        rebill.uow, agency_of(session), Period.parse(view["chart_period"])
+    )
     return page(
         web,
         request,
@@ -56,6 +61,7 @@ def sub_page(
         sub=view,
         chart=chart(view["chart"], included),
         errors=errors or {},
+        campaigns=[r for r in by_campaign["rows"] if r["sub_account"] == sub_id],
     )
 
 
