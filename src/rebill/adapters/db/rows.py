@@ -673,3 +673,32 @@ class SignInThrottleRow(Base):
     key_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer)
     last_failure_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class DunningPolicyRow(Base):
+    """When failed charges are retried and an unpaid payer suspended: an agency's for its
+    clients (`owner_id` its id), the platform's ('') for agencies and as the default."""
+
+    __tablename__ = "dunning_policies"
+    owner_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    retry_days: Mapped[str] = mapped_column(String(100))
+    grace_days: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DunningCaseRow(Base):
+    """An invoice whose off-session charge failed, from its first failure until it is paid:
+    the retries made, the failures told, the suspension of its payer (`party_id`: the
+    sub-account, or '' for the agency's wholesale invoice)."""
+
+    __tablename__ = "dunning_cases"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), primary_key=True)
+    party_id: Mapped[str] = mapped_column(Id)
+    first_failed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    retries_done: Mapped[int] = mapped_column(Integer)
+    failures_told: Mapped[int] = mapped_column(Integer)
+    suspended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    __table_args__ = (Index("ix_dunning_cases_party", "agency_id", "party_id"),)

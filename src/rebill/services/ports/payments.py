@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from rebill.domain.dunning import DunningPolicy
 from rebill.domain.gateway import PaymentAttempt, SavedCard
 
 
@@ -54,6 +55,20 @@ class Checkout:
     tax_minor: int
     status: str
     applied: bool
+
+
+@dataclass(frozen=True)
+class DunningCase:
+    """An invoice whose off-session charge failed, from that first failure until it is paid
+    (`party_id`: the sub-account that owes it, '' for the agency's wholesale invoice)."""
+
+    number: str
+    party_id: str
+    first_failed_at: datetime
+    retries_done: int = 0
+    failures_told: int = 0
+    suspended_at: datetime | None = None
+    closed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +121,30 @@ class PaymentRepository(Protocol):
         """An unfinished refund of the invoice (asked of the gateway, no answer recorded)."""
         ...
 
+    def dunning_policy(self) -> DunningPolicy | None:
+        """The agency's own policy for its clients (None: the platform's applies)."""
+        ...
+
+    def save_dunning_policy(self, policy: DunningPolicy | None, now: datetime) -> None: ...
+
+    def dunning_case(self, number: str, for_update: bool = False) -> DunningCase | None: ...
+
+    def first_failure_at(self, number: str) -> datetime | None:
+        """When the invoice's first off-session charge failure was recorded."""
+        ...
+
+    def save_dunning_case(self, case: DunningCase, now: datetime) -> None: ...
+
+    def dunning_cases(self) -> list[DunningCase]:
+        """The cases not closed yet, by first failure."""
+        ...
+
+    def dunning_hold(self, sub_account_id: str) -> str | None:
+        """Why the sub-account is suspended for an unpaid invoice (`agency_unpaid` before
+        `unpaid_invoice`), or None: a suspension whose invoice is no longer open holds
+        nothing, so a payment lifts it at once."""
+        ...
+
 
 class CheckoutRepository(Protocol):
     def add(self, checkout: Checkout, now: datetime) -> None: ...
@@ -134,6 +173,17 @@ class GatewayDirectory(Protocol):
         self, provider: str, event_id: str, event_type: str, account_id: str | None, now: datetime
     ) -> bool:
         """Remember an event; False when it was seen before (a replay)."""
+        ...
+
+    def dunning_policy(self) -> DunningPolicy | None:
+        """The platform's policy: for agencies' wholesale invoices, and the default."""
+        ...
+
+    def save_dunning_policy(self, policy: DunningPolicy | None, now: datetime) -> None: ...
+
+    def dunning_work(self) -> list[tuple[str, str]]:
+        """(agency, invoice) of the open cases, and of the open invoices with a failed
+        off-session charge that have no case yet, by agency and invoice."""
         ...
 
     def link_state_secret(self, candidate: str, now: datetime) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rebill.domain.caps import AuthorizationInput, Decision, decide
+from rebill.domain.caps import AuthorizationInput, Decision, decide, refuse
 from rebill.domain.charges import plan_at
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.period import Period
@@ -77,19 +77,25 @@ def authorize_call(
                 recipients = _both_sides(uow.platform, tenant.brand.get().support_email)
                 check_agency_limit(tenant, agency, period, exposure, now, recipients)
         limit = sub.limits.over(plan.limits).parallel_calls
-        decision = decide(
-            AuthorizationInput(
-                state=sub.state,
-                plan=plan,
-                direction=direction,
-                included_used_seconds=snapshot.included_used_seconds,
-                billable_seconds=snapshot.billable_seconds,
-                spent_micros=snapshot.spent_micros,
-                wallet_micros=snapshot.wallet_micros,
-                caps=sub.caps,
-                parallel_calls_limit=UNLIMITED if limit is None else limit,
-                active_calls=snapshot.active_calls,
-                agency_over_credit_limit=over_limit,
+        # Dunning (services/payments/dunning.py): an invoice unpaid past its grace period.
+        unpaid = tenant.payments.dunning_hold(sub_account_id) if sub.state == "active" else None
+        decision = (
+            refuse(unpaid)
+            if unpaid
+            else decide(
+                AuthorizationInput(
+                    state=sub.state,
+                    plan=plan,
+                    direction=direction,
+                    included_used_seconds=snapshot.included_used_seconds,
+                    billable_seconds=snapshot.billable_seconds,
+                    spent_micros=snapshot.spent_micros,
+                    wallet_micros=snapshot.wallet_micros,
+                    caps=sub.caps,
+                    parallel_calls_limit=UNLIMITED if limit is None else limit,
+                    active_calls=snapshot.active_calls,
+                    agency_over_credit_limit=over_limit,
+                )
             )
         )
         expires_at = None
