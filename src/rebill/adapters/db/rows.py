@@ -702,3 +702,19 @@ class DunningCaseRow(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     __table_args__ = (Index("ix_dunning_cases_party", "agency_id", "party_id"),)
+
+
+class TaxRecordRow(Base):
+    """A document taxed through Stripe Tax, recorded there as a tax transaction (reference:
+    the document's number), or a credit note recorded as the reversal of its invoice's."""
+
+    __tablename__ = "tax_records"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # transaction | reversal
+    original: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    calculation_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    transaction_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | recorded
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

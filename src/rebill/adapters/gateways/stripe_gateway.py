@@ -299,11 +299,11 @@ class StripeGateway:
             str(settings.status), tuple(missing), len(registrations.data), behavior
         )
 
-    def calculate_tax(
+    def _calculation(
         self, account_id: str, currency: str, country: str, amounts: list[int], behavior: str
-    ) -> list[int]:
-        """Stripe Tax's tax on each amount (minor units) for a customer in `country`, with
-        the account's default product tax code."""
+    ) -> Any:
+        """A Stripe Tax calculation of each amount (minor units) for a customer in `country`,
+        with the account's default product tax code, its line items expanded."""
         params: Any = {
             "currency": currency.lower(),
             "line_items": [
@@ -314,14 +314,60 @@ class StripeGateway:
             "expand": ["line_items"],
         }
         try:
-            calculation = self.client.v1.tax.calculations.create(
+            return self.client.v1.tax.calculations.create(
                 params=params, options=self._options(account_id)
             )
         except stripe.StripeError as exc:
             raise self._fail(exc) from None
+
+    def calculate_tax(
+        self, account_id: str, currency: str, country: str, amounts: list[int], behavior: str
+    ) -> list[int]:
+        """Stripe Tax's tax on each amount (minor units) for a customer in `country`."""
+        calculation = self._calculation(account_id, currency, country, amounts, behavior)
         items = calculation.line_items.data if calculation.line_items else []
         taxes = {item.reference: int(item.amount_tax) for item in items}
         return [taxes[f"line-{index}"] for index in range(len(amounts))]
+
+    def tax_calculation(
+        self, account_id: str, currency: str, country: str, amounts: list[int], behavior: str
+    ) -> str:
+        return str(self._calculation(account_id, currency, country, amounts, behavior).id)
+
+    def record_tax(
+        self, account_id: str, calculation_id: str, reference: str, idempotency_key: str
+    ) -> str:
+        params: Any = {"calculation": calculation_id, "reference": reference}
+        try:
+            transaction = self.client.v1.tax.transactions.create_from_calculation(
+                params=params, options=self._options(account_id, idempotency_key)
+            )
+        except stripe.StripeError as exc:
+            raise self._fail(exc) from None
+        return str(transaction.id)
+
+    def reverse_tax(
+        self,
+        account_id: str,
+        transaction_id: str,
+        reference: str,
+        flat_amount_minor: int | None,
+        idempotency_key: str,
+    ) -> str:
+        params: Any = {
+            "original_transaction": transaction_id,
+            "reference": reference,
+            "mode": "full" if flat_amount_minor is None else "partial",
+        }
+        if flat_amount_minor is not None:
+            params["flat_amount"] = -flat_amount_minor  # Stripe counts a reversal negative
+        try:
+            reversal = self.client.v1.tax.transactions.create_reversal(
+                params=params, options=self._options(account_id, idempotency_key)
+            )
+        except stripe.StripeError as exc:
+            raise self._fail(exc) from None
+        return str(reversal.id)
 
     def create_checkout(
         self, account_id: str, request: CheckoutRequest, idempotency_key: str

@@ -15,6 +15,7 @@ from rebill.bootstrap import App
 from rebill.services.notifications import webhooks
 from rebill.services.payments.collect import refund_duplicates
 from rebill.services.payments.dunning import run_dunning
+from rebill.services.payments.tax_records import record_pending_taxes
 from rebill.services.payments.top_ups import process_top_ups
 
 webhook_poll_seconds = 2.0
@@ -71,5 +72,6 @@ def top_up_loop(rebill: App, stop: threading.Event) -> None:
             process_top_ups(rebill.uow, rebill.gateway, rebill.clock.now())
             refund_duplicates(rebill.uow, rebill.gateway, rebill.clock.now())
             run_dunning(rebill.uow, rebill.gateway, rebill.mailer, rebill.clock.now())
+            record_pending_taxes(rebill.uow, rebill.gateway, rebill.clock.now())
         except Exception:  # keep the loop alive; the next round retries
             logger.exception("auto top-up round failed")

@@ -41,6 +41,7 @@ from rebill.services.invoicing.billing import finalize, invoice_entry
 from rebill.services.invoicing.documents import line_documents
 from rebill.services.notifications.webhooks import emit
 from rebill.services.payments.gateway import GatewayContext, active_tax_behavior
+from rebill.services.payments.tax_records import record_close_taxes
 from rebill.services.ports import (
     AgencyView,
     CallTotals,
@@ -160,6 +161,8 @@ def close_period(
         with uow_factory() as uow:
             document = close_agency_period(uow, agency_id, period, now, taxer)
             uow.commit()
+        if taxer is not None:  # Stripe Tax as the record (services/payments/tax_records.py)
+            record_close_taxes(uow_factory, context, agency_id, str(period), now)
         documents.append(document)
     return documents
 

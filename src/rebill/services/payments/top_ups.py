@@ -22,6 +22,7 @@ from rebill.domain.tax import TaxPolicy
 from rebill.services.invoicing.billing import MANUAL, sell_credits
 from rebill.services.notifications.webhooks import emit
 from rebill.services.payments.gateway import GatewayContext, active_tax_behavior, require_gateway
+from rebill.services.payments.tax_records import queue_transaction, record_pending_taxes
 from rebill.services.ports import AgencyView, TopUpRequest, UnitOfWorkFactory
 
 trigger_metadata_length_max = 400
@@ -129,6 +130,8 @@ def _top_up(
             tenant, agency, request, payer, outcome, amounts, key, policy, now
         )
         uow.commit()
+    if document["receipt"] and policy.mode == "stripe":
+        record_pending_taxes(uow_factory, context, now, [agency.id])
     return document
 
 
@@ -200,6 +203,8 @@ def _record_outcome(
             receipt, 1, key, payer.provider, payer.account, amounts.total_minor, "succeeded", intent
         )
         tenant.payments.save(paid, now)
+        if policy.mode == "stripe":  # taxed by a calculation: recorded in Stripe Tax
+            queue_transaction(tenant, receipt, now)
         tenant.top_ups.update(sub_id, trigger, "succeeded", key, receipt)
         return _top_up_document(agency, request, "succeeded", receipt, None)
     message = outcome.message or outcome.code or "declined"

@@ -80,6 +80,7 @@ from rebill.services.ports.payments import (
     LinkStateRepository,
     PaymentRepository,
     Refund,
+    TaxRecord,
 )
 from rebill.services.ports.periods import (
     PeriodClose,
@@ -191,6 +192,7 @@ __all__ = [
     "StoredLine",
     "SubAccountRepository",
     "Subscription",
+    "TaxRecord",
     "ThrottleCount",
     "TopUpRepository",
     "TopUpRequest",

@@ -36,6 +36,31 @@ class PaymentGateway(Protocol):
         self, account_id: str, currency: str, country: str, amounts: list[int], behavior: str
     ) -> list[int]: ...
 
+    def tax_calculation(
+        self, account_id: str, currency: str, country: str, amounts: list[int], behavior: str
+    ) -> str:
+        """A tax calculation of the amounts (as `calculate_tax`), by id: what a tax
+        transaction is made from."""
+        ...
+
+    def record_tax(
+        self, account_id: str, calculation_id: str, reference: str, idempotency_key: str
+    ) -> str:
+        """The tax transaction made from a calculation (its id); `reference` is unique."""
+        ...
+
+    def reverse_tax(
+        self,
+        account_id: str,
+        transaction_id: str,
+        reference: str,
+        flat_amount_minor: int | None,
+        idempotency_key: str,
+    ) -> str:
+        """A reversal of a tax transaction: in full (None), or of `flat_amount_minor` (tax
+        included, positive here; Stripe takes it negative). Its id."""
+        ...
+
     def create_account(self, country: str, email: str | None) -> AccountStatus: ...
 
     def account_link(self, account_id: str, refresh_url: str, return_url: str) -> str: ...

@@ -72,6 +72,19 @@ class DunningCase:
 
 
 @dataclass(frozen=True)
+class TaxRecord:
+    """A document recorded in Stripe Tax: a tax transaction (reference: its number) or, for a
+    credit note, the reversal of its invoice's (`original`). `pending` until recorded."""
+
+    number: str
+    kind: str  # transaction | reversal
+    original: str | None = None
+    calculation_id: str | None = None
+    transaction_id: str | None = None
+    status: str = "pending"
+
+
+@dataclass(frozen=True)
 class AgencyPayment:
     agency_id: str
     attempt: PaymentAttempt
@@ -119,6 +132,14 @@ class PaymentRepository(Protocol):
 
     def pending_refund(self, number: str) -> Refund | None:
         """An unfinished refund of the invoice (asked of the gateway, no answer recorded)."""
+        ...
+
+    def tax_record(self, number: str, for_update: bool = False) -> TaxRecord | None: ...
+
+    def save_tax_record(self, record: TaxRecord, now: datetime) -> None: ...
+
+    def pending_tax_records(self) -> list[TaxRecord]:
+        """Records not made in Stripe Tax yet: transactions first, then reversals."""
         ...
 
     def dunning_policy(self) -> DunningPolicy | None:
@@ -180,6 +201,8 @@ class GatewayDirectory(Protocol):
         ...
 
     def save_dunning_policy(self, policy: DunningPolicy | None, now: datetime) -> None: ...
+
+    def agencies_with_pending_tax_records(self) -> list[str]: ...
 
     def dunning_work(self) -> list[tuple[str, str]]:
         """(agency, invoice) of the open cases, and of the open invoices with a failed

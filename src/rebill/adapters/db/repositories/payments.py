@@ -21,6 +21,7 @@ from rebill.adapters.db.rows import (
     InvoiceRow,
     PaymentRow,
     RefundRow,
+    TaxRecordRow,
 )
 from rebill.domain.dunning import AGENCY_UNPAID, UNPAID_INVOICE, DunningPolicy
 from rebill.domain.gateway import PaymentAttempt, SavedCard
@@ -31,6 +32,7 @@ from rebill.services.ports.payments import (
     GatewayCustomer,
     GatewayLink,
     Refund,
+    TaxRecord,
 )
 
 message_length_max = 300
@@ -211,6 +213,30 @@ class SqlPaymentRepository(AgencyBound):
         )
         return self.refund(key) if key else None
 
+    def tax_record(self, number: str, for_update: bool = False) -> TaxRecord | None:
+        key = (self.agency_id, number)
+        row = self.session.get(TaxRecordRow, key, with_for_update=for_update)
+        return _tax_record(row) if row else None
+
+    def save_tax_record(self, record: TaxRecord, now: datetime) -> None:
+        row = self.session.get(TaxRecordRow, (self.agency_id, record.number))
+        if row is None:
+            row = TaxRecordRow(agency_id=self.agency_id, number=record.number, created_at=now)
+            self.session.add(row)
+        row.kind, row.original = record.kind, record.original
+        row.calculation_id, row.transaction_id = record.calculation_id, record.transaction_id
+        row.status, row.updated_at = record.status, now
+        self.session.flush()
+
+    def pending_tax_records(self) -> list[TaxRecord]:
+        query = select(TaxRecordRow).where(
+            TaxRecordRow.agency_id == self.agency_id, TaxRecordRow.status == "pending"
+        )
+        rows = self.session.scalars(
+            query.order_by(TaxRecordRow.kind.desc(), TaxRecordRow.created_at, TaxRecordRow.number)
+        )
+        return [_tax_record(r) for r in rows]
+
     def dunning_policy(self) -> DunningPolicy | None:
         return _policy(self.session, self.agency_id)
 
@@ -271,6 +297,12 @@ class SqlPaymentRepository(AgencyBound):
         if PLATFORM_OWNER in parties:
             return AGENCY_UNPAID
         return UNPAID_INVOICE if parties else None
+
+
+def _tax_record(row: TaxRecordRow) -> TaxRecord:
+    return TaxRecord(
+        row.number, row.kind, row.original, row.calculation_id, row.transaction_id, row.status
+    )
 
 
 def _case(row: DunningCaseRow) -> DunningCase:
@@ -379,6 +411,10 @@ class SqlGatewayDirectory:
 
     def save_dunning_policy(self, policy: DunningPolicy | None, now: datetime) -> None:
         _save_policy(self.session, PLATFORM_OWNER, policy, now)
+
+    def agencies_with_pending_tax_records(self) -> list[str]:
+        query = select(TaxRecordRow.agency_id).where(TaxRecordRow.status == "pending")
+        return sorted(set(self.session.scalars(query.distinct())))
 
     def dunning_work(self) -> list[tuple[str, str]]:
         open_cases = select(DunningCaseRow.agency_id, DunningCaseRow.number).where(

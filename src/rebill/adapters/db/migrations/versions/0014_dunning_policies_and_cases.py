@@ -1,4 +1,4 @@
-"""dunning policies and cases (issue 14)
+"""dunning policies and cases, Stripe Tax records (issue 14)
 
 Revision ID: 0014
 Revises: 0011
@@ -45,9 +45,27 @@ def upgrade() -> None:
     with op.batch_alter_table("dunning_cases", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_dunning_cases_closed_at"), ["closed_at"], unique=False)
         batch_op.create_index("ix_dunning_cases_party", ["agency_id", "party_id"], unique=False)
+    op.create_table(
+        "tax_records",
+        sa.Column("agency_id", sa.String(length=64), nullable=False),
+        sa.Column("number", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("original", sa.String(length=40), nullable=True),
+        sa.Column("calculation_id", sa.String(length=100), nullable=True),
+        sa.Column("transaction_id", sa.String(length=100), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("created_at", rebill.adapters.db.rows.UtcDateTime(), nullable=False),
+        sa.Column("updated_at", rebill.adapters.db.rows.UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("agency_id", "number", name=op.f("pk_tax_records")),
+    )
+    with op.batch_alter_table("tax_records", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_tax_records_status"), ["status"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tax_records", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_tax_records_status"))
+    op.drop_table("tax_records")
     with op.batch_alter_table("dunning_cases", schema=None) as batch_op:
         batch_op.drop_index("ix_dunning_cases_party")
         batch_op.drop_index(batch_op.f("ix_dunning_cases_closed_at"))
