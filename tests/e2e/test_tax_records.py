@@ -33,6 +33,9 @@ def test_a_stripe_close_is_recorded_once_and_refunds_reverse_it(
     assert records(rebill, ready.id) == [("transaction", RETAIL, (4900, 931))]
     (made,) = ready.requests("POST", "/v1/tax/transactions/create_from_calculation")
     assert made["idempotency_key"] == f"rebill:acme:tax:{RETAIL}"
+    # Recorded from the very calculation that taxed the invoice: no second one.
+    (calculated,) = rebill.server.state.data(ready.id).of_type("tax.calculation")
+    assert made["params"]["calculation"] == calculated["id"]
     payments.close_acme(rebill)  # read back: nothing recorded twice
     assert len(rebill.server.tax_transactions(ready.id)) == 1
 
@@ -79,6 +82,9 @@ def test_an_auto_top_up_in_stripe_mode_is_recorded_with_its_receipt_number(
     receipt = payments.invoice(rebill, done["receipt"], "acme")
     assert (receipt["subtotal"], receipt["tax"]) == ("20.00", "3.80")
     assert records(rebill, ready.id) == [("transaction", done["receipt"], (2000, 380))]
+    (calculated,) = rebill.server.state.data(ready.id).of_type("tax.calculation")
+    (made,) = ready.requests("POST", "/v1/tax/transactions/create_from_calculation")
+    assert made["params"]["calculation"] == calculated["id"]
 
 
 def test_the_test_server_refuses_a_reused_reference_and_an_over_reversal(
@@ -121,3 +127,115 @@ def test_the_test_server_refuses_a_reused_reference_and_an_over_reversal(
         raise AssertionError("a reversal takes back at most what is left")
     fetched = sdk.v1.tax.transactions.retrieve(original["id"], options=options)
     assert (fetched.reference, fetched.type, fetched.line_items) == (RETAIL, "transaction", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# refunds and disputes made in the Dashboard (`charge.refunded`, `charge.dispute.*`)
+# ---------------------------------------------------------------------------------------------
+GAMMA_RETAIL = payments.RETAIL  # bright-dental's 49.00, gamma collects no tax
+linked = payments.linked
+
+
+def credit_notes(rebill: Rebill, agency: str = "gamma") -> list[tuple[str, str, str]]:
+    documents = rebill.json("invoices", "list", "--agency", agency)["data"]
+    return [
+        (d["number"], d["total"], d["lines"][0]["description"])
+        for d in documents
+        if d["kind"] == "credit_note"
+    ]
+
+
+def paid_intent(rebill: Rebill, linked: Agency) -> str:
+    payments.save_card(rebill, "pm_card_visa")
+    document = payments.charge(rebill, GAMMA_RETAIL)
+    assert document["status"] == "paid"
+    return str(document["attempts"][-1]["payment_intent"])
+
+
+def test_dashboard_refunds_delivered_twice_and_out_of_order_give_one_credit_note_each(
+    rebill: Rebill, linked: Agency, sdk: Any
+) -> None:
+    intent = paid_intent(rebill, linked)
+    options = {"stripe_account": linked.id}
+    # rebill's own refund first: its credit note is rebill's, never a second one.
+    own = payments.refund(rebill, GAMMA_RETAIL, "--amount", "4.00")["credit_note"]
+    first = sdk.v1.refunds.create(
+        params={"payment_intent": intent, "amount": 1000}, options=options
+    )
+    second = sdk.v1.refunds.create(
+        params={"payment_intent": intent, "amount": 500}, options=options
+    )
+    events = linked.events("charge.refunded")
+    assert len(events) == 3
+    # The newest first, then all of them again, the oldest last.
+    for event in [events[-1], *events, events[-1]]:
+        rebill.deliver(event)
+    notes = credit_notes(rebill)
+    assert [(n[0], n[1]) for n in notes] == [
+        (own, "4.00"),
+        ("GAMMA-CN-000002", "10.00"),
+        ("GAMMA-CN-000003", "5.00"),
+    ]
+    assert first.id in notes[1][2] and second.id in notes[2][2]
+    assert payments.invoice(rebill, GAMMA_RETAIL)["status"] == "paid"  # 19.00 of 49.00 back
+
+
+def test_a_refund_of_everything_in_the_dashboard_refunds_the_invoice(
+    rebill: Rebill, linked: Agency, sdk: Any
+) -> None:
+    intent = paid_intent(rebill, linked)
+    sdk.v1.refunds.create(params={"payment_intent": intent}, options={"stripe_account": linked.id})
+    (event,) = linked.events("charge.refunded")
+    assert rebill.deliver(event).startswith("dashboard refund: GAMMA-CN-000001")
+    assert rebill.deliver(event) == "refunds known"
+    assert [(n[0], n[1]) for n in credit_notes(rebill)] == [("GAMMA-CN-000001", "49.00")]
+    assert payments.invoice(rebill, GAMMA_RETAIL)["status"] == "refunded"
+
+
+def dispute(template: dict[str, Any], kind: str, status: str, intent: str) -> dict[str, Any]:
+    """A `charge.dispute.*` event on the connected account (what Stripe sends)."""
+    return {
+        **template,
+        "id": f"evt_{kind}_{status}",
+        "type": f"charge.dispute.{kind}",
+        "data": {
+            "object": {
+                "id": "dp_test_1",
+                "object": "dispute",
+                "amount": 4900,
+                "currency": "usd",
+                "payment_intent": intent,
+                "reason": "fraudulent",
+                "status": status,
+            }
+        },
+    }
+
+
+def test_a_lost_dispute_is_one_credit_note_whatever_the_order(
+    rebill: Rebill, linked: Agency
+) -> None:
+    intent = paid_intent(rebill, linked)
+    (template,) = [
+        e for e in linked.events("payment_intent.succeeded") if e["data"]["object"]["id"] == intent
+    ]
+    closed = dispute(template, "closed", "lost", intent)
+    created = dispute(template, "created", "needs_response", intent)
+    assert rebill.deliver(closed) == "dispute lost: GAMMA-CN-000001"
+    assert rebill.deliver(created) == "dispute lost"  # older news: the dispute stays lost
+    assert rebill.deliver(closed) == "replay ignored"
+    assert [(n[0], n[1]) for n in credit_notes(rebill)] == [("GAMMA-CN-000001", "49.00")]
+    assert payments.invoice(rebill, GAMMA_RETAIL)["status"] == "refunded"
+
+
+def test_a_won_dispute_issues_nothing(rebill: Rebill, linked: Agency) -> None:
+    intent = paid_intent(rebill, linked)
+    (template,) = [
+        e for e in linked.events("payment_intent.succeeded") if e["data"]["object"]["id"] == intent
+    ]
+    assert rebill.deliver(dispute(template, "created", "needs_response", intent)) == (
+        "dispute needs_response"
+    )
+    assert rebill.deliver(dispute(template, "closed", "won", intent)) == "dispute won"
+    assert credit_notes(rebill) == []
+    assert payments.invoice(rebill, GAMMA_RETAIL)["status"] == "paid"

@@ -718,3 +718,19 @@ class TaxRecordRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)  # pending | recorded
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DisputeRow(Base):
+    """A payer's dispute of a payment (from the gateway's `charge.dispute.*` events), on the
+    invoice or receipt that payment paid; a lost one is given its credit note once."""
+
+    __tablename__ = "disputes"
+    agency_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), index=True)
+    amount_minor: Mapped[int] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(64))
+    credit_note: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -75,6 +75,7 @@ class StripeTax:
         self.gateway, self.account, self.currency = gateway, account, currency
         self.behavior = behavior  # exclusive | inclusive (inferred_by_currency resolved)
         self.quotes: dict[Quote, list[int]] = {}
+        self.calculations: dict[Quote, str] = {}  # recorded as tax transactions after
         self.wanted: set[Quote] = set()
         self.collecting = False
 
@@ -88,9 +89,11 @@ class StripeTax:
 
     def _ask(self, quote: Quote) -> list[int]:
         country, amounts = quote
-        return self.gateway.calculate_tax(
+        calculation, taxes = self.gateway.tax_calculation(
             self.account, self.currency, country, list(amounts), self.behavior
         )
+        self.calculations[quote] = calculation
+        return taxes
 
     def apply(self, draft: InvoiceDraft, country: str) -> None:
         amounts = [line.amount_minor for line in draft.lines]
@@ -162,7 +165,7 @@ def close_period(
             document = close_agency_period(uow, agency_id, period, now, taxer)
             uow.commit()
         if taxer is not None:  # Stripe Tax as the record (services/payments/tax_records.py)
-            record_close_taxes(uow_factory, context, agency_id, str(period), now)
+            record_close_taxes(uow_factory, context, agency_id, str(period), now, taxer)
         documents.append(document)
     return documents
 

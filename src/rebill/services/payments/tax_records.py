@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime
+from typing import Protocol
 
 from rebill.domain.errors import BillingError
 from rebill.services.invoicing.billing import stored_invoice
@@ -25,13 +26,26 @@ from rebill.services.payments.gateway import STRIPE, GatewayContext, require_gat
 from rebill.services.ports import AgencyView, StoredInvoice, TaxRecord, UnitOfWorkFactory
 
 TRANSACTION, REVERSAL = "transaction", "reversal"
+
+
+class CloseQuotes(Protocol):
+    """The calculations a close asked, by (country, positive line amounts)."""
+
+    @property
+    def calculations(self) -> dict[tuple[str, tuple[int, ...]], str]: ...
+
+
 logger = logging.getLogger("rebill.tax")
 
 
-def queue_transaction(tenant: AgencyView, number: str, now: datetime) -> None:
-    """Record `number` in Stripe Tax (once; in the caller's transaction)."""
+def queue_transaction(
+    tenant: AgencyView, number: str, now: datetime, calculation: str | None = None
+) -> None:
+    """Record `number` in Stripe Tax (once; in the caller's transaction), from the
+    calculation that taxed it when it is known."""
     if tenant.payments.tax_record(number) is None:
-        tenant.payments.save_tax_record(TaxRecord(number, TRANSACTION), now)
+        record = TaxRecord(number, TRANSACTION, calculation_id=calculation)
+        tenant.payments.save_tax_record(record, now)
 
 
 def queue_reversal(tenant: AgencyView, note: str, original: str, now: datetime) -> None:
@@ -102,7 +116,7 @@ def _record(
         amounts = [line.amount_minor for line in document.lines if line.amount_minor > 0]
         if not amounts:
             return _save(uow_factory, agency_id, replace(record, status="recorded"), now)
-        calculation = gateway.tax_calculation(
+        calculation, _ = gateway.tax_calculation(
             account, document.currency, country, amounts, document.tax_behavior
         )
         # Stored before the transaction is asked: a retry asks from the same calculation.
@@ -140,13 +154,20 @@ def record_close_taxes(
     agency_id: str,
     period: str,
     now: datetime,
+    quotes: CloseQuotes,
 ) -> list[str]:
-    """After a `stripe` mode close: its retail invoices recorded in Stripe Tax."""
+    """After a `stripe` mode close: its retail invoices recorded in Stripe Tax, each from the
+    calculation that taxed it (a calculation is used once; an invoice whose lines another
+    invoice's calculation taxed gets one of its own)."""
     if context is None:
         return []
+    calculations = dict(quotes.calculations)
     with uow_factory() as uow:
         tenant = uow.for_agency(agency_id)
+        countries = tenant.sub_accounts.countries()
         for invoice in tenant.invoices.find(period=period, kind="retail"):
-            queue_transaction(tenant, invoice.number, now)
+            amounts = tuple(li.amount_minor for li in invoice.lines if li.amount_minor > 0)
+            quote = (countries.get(invoice.sub_account_id or "", ""), amounts)
+            queue_transaction(tenant, invoice.number, now, calculations.pop(quote, None))
         uow.commit()
     return record_pending_taxes(uow_factory, context, now, [agency_id])

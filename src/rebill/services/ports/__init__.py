@@ -47,6 +47,7 @@ from rebill.services.ports.domains import (
     DomainRepository,
 )
 from rebill.services.ports.gateway import (
+    GatewayRefund,
     PaymentGateway,
 )
 from rebill.services.ports.invoices import (
@@ -72,6 +73,7 @@ from rebill.services.ports.payments import (
     AgencyPayment,
     Checkout,
     CheckoutRepository,
+    Dispute,
     DunningCase,
     GatewayCustomer,
     GatewayDirectory,
@@ -153,6 +155,7 @@ __all__ = [
     "CustomDomain",
     "DeliveryOutcome",
     "DeliveryQueue",
+    "Dispute",
     "DomainDirectory",
     "DomainRepository",
     "DomainResolver",
@@ -163,6 +166,7 @@ __all__ = [
     "GatewayDirectory",
     "GatewayLink",
     "GatewayLinkRepository",
+    "GatewayRefund",
     "IdempotencyRecord",
     "IdempotencyRepository",
     "InvoiceDirectory",

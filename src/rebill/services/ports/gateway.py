@@ -4,6 +4,7 @@ GatewayError(code "unsupported") for what it does not offer, and is registered i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rebill.domain.gateway import (
@@ -15,6 +16,17 @@ from rebill.domain.gateway import (
     SavedCard,
     TaxSettingsView,
 )
+
+
+@dataclass(frozen=True)
+class GatewayRefund:
+    """A refund the provider holds for a payment: rebill's own carry `rebill_key` (the key
+    rebill asked with); one made in the provider's dashboard carries none."""
+
+    id: str
+    amount_minor: int
+    status: str
+    rebill_key: str | None
 
 
 class PaymentGateway(Protocol):
@@ -38,9 +50,9 @@ class PaymentGateway(Protocol):
 
     def tax_calculation(
         self, account_id: str, currency: str, country: str, amounts: list[int], behavior: str
-    ) -> str:
-        """A tax calculation of the amounts (as `calculate_tax`), by id: what a tax
-        transaction is made from."""
+    ) -> tuple[str, list[int]]:
+        """A tax calculation of the amounts (as `calculate_tax`): its id (what the tax
+        transaction of the sale is made from) and the tax on each amount."""
         ...
 
     def record_tax(
@@ -74,6 +86,10 @@ class PaymentGateway(Protocol):
     ) -> SavedCard: ...
 
     def create_customer(self, account_id: str | None, name: str, email: str | None) -> str: ...
+
+    def refunds_of(self, account_id: str | None, payment_intent: str) -> list[GatewayRefund]:
+        """Every refund of a payment, oldest first."""
+        ...
 
     def find_refund(
         self, account_id: str | None, payment_intent: str, idempotency_key: str

@@ -72,6 +72,19 @@ class DunningCase:
 
 
 @dataclass(frozen=True)
+class Dispute:
+    """A payer's dispute of a payment of an invoice or receipt, as the gateway last told it;
+    a lost one is given its credit note once."""
+
+    id: str
+    number: str
+    amount_minor: int
+    status: str
+    reason: str
+    credit_note: str | None = None
+
+
+@dataclass(frozen=True)
 class TaxRecord:
     """A document recorded in Stripe Tax: a tax transaction (reference: its number) or, for a
     credit note, the reversal of its invoice's (`original`). `pending` until recorded."""
@@ -133,6 +146,14 @@ class PaymentRepository(Protocol):
     def pending_refund(self, number: str) -> Refund | None:
         """An unfinished refund of the invoice (asked of the gateway, no answer recorded)."""
         ...
+
+    def paid_by(self, payment_intent: str) -> PaymentAttempt | None:
+        """The succeeded attempt that a payment made (which invoice or receipt it paid)."""
+        ...
+
+    def dispute(self, dispute_id: str, for_update: bool = False) -> Dispute | None: ...
+
+    def save_dispute(self, dispute: Dispute, now: datetime) -> None: ...
 
     def tax_record(self, number: str, for_update: bool = False) -> TaxRecord | None: ...
 

@@ -13,6 +13,7 @@ from rebill.adapters.db.repositories.common import AgencyBound
 from rebill.adapters.db.repositories.link_state import signing_secret
 from rebill.adapters.db.rows import (
     CheckoutRow,
+    DisputeRow,
     DunningCaseRow,
     DunningPolicyRow,
     GatewayCustomerRow,
@@ -28,6 +29,7 @@ from rebill.domain.gateway import PaymentAttempt, SavedCard
 from rebill.services.ports.payments import (
     AgencyPayment,
     Checkout,
+    Dispute,
     DunningCase,
     GatewayCustomer,
     GatewayLink,
@@ -212,6 +214,35 @@ class SqlPaymentRepository(AgencyBound):
             )
         )
         return self.refund(key) if key else None
+
+    def paid_by(self, payment_intent: str) -> PaymentAttempt | None:
+        row = self.session.scalars(
+            select(PaymentRow).where(
+                PaymentRow.agency_id == self.agency_id,
+                PaymentRow.payment_intent == payment_intent,
+                PaymentRow.status == "succeeded",
+            )
+        ).first()
+        return _attempt(row) if row else None
+
+    def dispute(self, dispute_id: str, for_update: bool = False) -> Dispute | None:
+        key = (self.agency_id, dispute_id)
+        row = self.session.get(DisputeRow, key, with_for_update=for_update)
+        if row is None:
+            return None
+        return Dispute(
+            row.id, row.number, row.amount_minor, row.status, row.reason, row.credit_note
+        )
+
+    def save_dispute(self, dispute: Dispute, now: datetime) -> None:
+        row = self.session.get(DisputeRow, (self.agency_id, dispute.id))
+        if row is None:
+            row = DisputeRow(agency_id=self.agency_id, id=dispute.id, created_at=now)
+            self.session.add(row)
+        row.number, row.amount_minor = dispute.number, dispute.amount_minor
+        row.status, row.reason = dispute.status, dispute.reason
+        row.credit_note, row.updated_at = dispute.credit_note, now
+        self.session.flush()
 
     def tax_record(self, number: str, for_update: bool = False) -> TaxRecord | None:
         key = (self.agency_id, number)

@@ -1,4 +1,4 @@
-"""dunning policies and cases, Stripe Tax records (issue 14)
+"""dunning policies and cases, Stripe Tax records, disputes (issue 14)
 
 Revision ID: 0014
 Revises: 0011
@@ -60,9 +60,27 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("tax_records", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_tax_records_status"), ["status"], unique=False)
+    op.create_table(
+        "disputes",
+        sa.Column("agency_id", sa.String(length=64), nullable=False),
+        sa.Column("id", sa.String(length=100), nullable=False),
+        sa.Column("number", sa.String(length=40), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("reason", sa.String(length=64), nullable=False),
+        sa.Column("credit_note", sa.String(length=40), nullable=True),
+        sa.Column("created_at", rebill.adapters.db.rows.UtcDateTime(), nullable=False),
+        sa.Column("updated_at", rebill.adapters.db.rows.UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("agency_id", "id", name=op.f("pk_disputes")),
+    )
+    with op.batch_alter_table("disputes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_disputes_number"), ["number"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("disputes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_disputes_number"))
+    op.drop_table("disputes")
     with op.batch_alter_table("tax_records", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tax_records_status"))
     op.drop_table("tax_records")
