@@ -14,11 +14,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from rebill.adapters.db.rows import AuditEntryRow, WebhookDeliveryRow
 from rebill.bootstrap import build
 from rebill.config import Settings
+from rebill.entrypoints.api.app import create_app
+from rebill.services.access.users import create_user
+from tests.browser.conftest import csrf_of
 from tests.e2e import test_caps_cli as mail
 from tests.e2e import test_payments as payments
 from tests.e2e.test_caps_cli import Inbox
@@ -83,6 +87,23 @@ def audit(rebill: Rebill) -> list[str]:
         return [f"{r.target}: {r.old_value} -> {r.new_value}" for r in rows]
 
 
+def panel_invoices(rebill: Rebill) -> str:
+    """The agency's invoices page in the panel (its `Overdue` section), as its admin."""
+    app = build(Settings.from_env(rebill.db))
+    email, password = "admin@gamma.example", "correct horse battery"
+    if not getattr(rebill, "panel_user", False):
+        create_user(app.uow, app.passwords, email, password, "admin", "gamma", None, NOW)
+        rebill.panel_user = True  # type: ignore[attr-defined]
+    client = TestClient(create_app(app))
+    token = csrf_of(client.get("/sign-in").text)
+    form = {"email": email, "password": password, "csrf_token": token}
+    assert client.post("/sign-in", data=form, follow_redirects=False).status_code == 303
+    page = client.get("/panel/invoices")
+    assert page.status_code == 200, page.text
+    client.close()
+    return page.text
+
+
 def test_a_decline_is_retried_on_schedule_then_suspends_until_paid(
     rebill: Rebill, hooked: Agency, inbox: Inbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -125,9 +146,12 @@ def test_a_decline_is_retried_on_schedule_then_suspends_until_paid(
     assert dunning(rebill) == []
     assert authorize(rebill)["allowed"] is True
 
+    assert "calls suspended on 2026-12-22T12:00 unless paid" in panel_invoices(rebill)
+
     # Day 7: suspended; authorization refuses with `unpaid_invoice`.
     at(monkeypatch, 7)
     assert dunning(rebill) == [(RETAIL, "suspended")]
+    assert "<strong>calls suspended</strong> until paid" in panel_invoices(rebill)
     assert dunning(rebill) == []
     refused = authorize(rebill)
     assert refused["allowed"] is False
