@@ -286,7 +286,7 @@ def apply_outcome(
         tenant.invoices.mark(number, "paid")
         emit(tenant.webhooks, "invoice.paid", _paid_event(invoice, done), now)
     elif status in ("failed", "requires_action"):
-        emit(tenant.webhooks, "payment.failed", _failed_event(invoice, done), now)
+        emit(tenant.webhooks, "payment.failed", failed_event(invoice, done), now)
     return done
 
 
@@ -350,7 +350,7 @@ def _paid_event(invoice: StoredInvoice, attempt: PaymentAttempt) -> dict[str, An
     }
 
 
-def _failed_event(invoice: StoredInvoice, attempt: PaymentAttempt) -> dict[str, Any]:
+def failed_event(invoice: StoredInvoice, attempt: PaymentAttempt) -> dict[str, Any]:
     return {
         **_paid_event(invoice, attempt),
         "status": attempt.status,

@@ -30,6 +30,7 @@ from rebill.domain.dunning import (
     DEFAULT_POLICY,
     UNPAID_INVOICE,
     DunningPolicy,
+    DunningStep,
     next_step,
 )
 from rebill.domain.errors import BillingError
@@ -37,7 +38,7 @@ from rebill.domain.gateway import PaymentAttempt
 from rebill.domain.money import format_minor
 from rebill.services.invoicing.billing import stored_invoice
 from rebill.services.notifications.webhooks import emit
-from rebill.services.payments.collect import charge_invoice
+from rebill.services.payments.collect import charge_invoice, failed_event
 from rebill.services.payments.gateway import GatewayContext, agency_public_url
 from rebill.services.ports import (
     AgencyView,
@@ -225,40 +226,35 @@ def _affected(tenant: AgencyView, case: DunningCase) -> list[str]:
 
 
 def _suspend(tenant: AgencyView, invoice: StoredInvoice, case: DunningCase, now: datetime) -> str:
-    reason = UNPAID_INVOICE if case.party_id else AGENCY_UNPAID
-    subscriptions = tenant.webhooks.subscriptions()
-    for sub_id in _affected(tenant, case):
-        data = {"sub_account": sub_id, "by": ACTOR, "reason": reason, "invoice": invoice.number}
-        emit(tenant.webhooks, "sub_account.suspended", data, now, subscriptions)
-    target = f"sub-account {case.party_id}" if case.party_id else f"agency {tenant.agency_id}"
-    tenant.audit.add(AuditEntry(now, ACTOR, target, "dunning", "", f"suspended: {reason}"))
-    return reason
+    return _tell_state(tenant, invoice, case, now, "sub_account.suspended")
 
 
 def _reinstate(
     tenant: AgencyView, invoice: StoredInvoice, case: DunningCase, now: datetime
 ) -> None:
+    _tell_state(tenant, invoice, case, now, "sub_account.reinstated")
+
+
+def _tell_state(
+    tenant: AgencyView, invoice: StoredInvoice, case: DunningCase, now: datetime, event: str
+) -> str:
+    """A suspension or a reinstatement, to every sub-account it holds: webhook and audit."""
     reason = UNPAID_INVOICE if case.party_id else AGENCY_UNPAID
     subscriptions = tenant.webhooks.subscriptions()
     for sub_id in _affected(tenant, case):
         data = {"sub_account": sub_id, "by": ACTOR, "reason": reason, "invoice": invoice.number}
-        emit(tenant.webhooks, "sub_account.reinstated", data, now, subscriptions)
+        emit(tenant.webhooks, event, data, now, subscriptions)
     target = f"sub-account {case.party_id}" if case.party_id else f"agency {tenant.agency_id}"
-    tenant.audit.add(
-        AuditEntry(now, ACTOR, target, "dunning", f"suspended: {reason}", "reinstated")
-    )
+    old, new = ("", f"suspended: {reason}")
+    if event == "sub_account.reinstated":
+        old, new = new, "reinstated"
+    tenant.audit.add(AuditEntry(now, ACTOR, target, "dunning", old, new))
+    return reason
 
 
-def _failed(invoice: StoredInvoice, attempt: PaymentAttempt, step: Any) -> dict[str, Any]:
+def _failed(invoice: StoredInvoice, attempt: PaymentAttempt, step: DunningStep) -> dict[str, Any]:
     return {
-        "invoice": invoice.number,
-        "kind": invoice.kind,
-        "sub_account": invoice.sub_account_id,
-        "amount": format_minor(invoice.total_minor, invoice.currency),
-        "currency": invoice.currency,
-        "attempt": attempt.attempt,
-        "code": attempt.code,
-        "message": attempt.message,
+        **failed_event(invoice, attempt),
         "next_action": step.action,
         "next_action_at": step.at.isoformat() if step.at else None,
     }

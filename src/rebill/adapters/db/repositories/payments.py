@@ -9,20 +9,22 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from rebill.adapters.db.collection_rows import (
+    DisputeRow,
+    DunningCaseRow,
+    DunningPolicyRow,
+    TaxRecordRow,
+)
 from rebill.adapters.db.repositories.common import AgencyBound
 from rebill.adapters.db.repositories.link_state import signing_secret
 from rebill.adapters.db.rows import (
     CheckoutRow,
-    DisputeRow,
-    DunningCaseRow,
-    DunningPolicyRow,
     GatewayCustomerRow,
     GatewayEventRow,
     GatewayLinkRow,
     InvoiceRow,
     PaymentRow,
     RefundRow,
-    TaxRecordRow,
 )
 from rebill.domain.dunning import AGENCY_UNPAID, UNPAID_INVOICE, DunningPolicy
 from rebill.domain.gateway import PaymentAttempt, SavedCard
