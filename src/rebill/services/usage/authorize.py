@@ -77,27 +77,25 @@ def authorize_call(
                 recipients = _both_sides(uow.platform, tenant.brand.get().support_email)
                 check_agency_limit(tenant, agency, period, exposure, now, recipients)
         limit = sub.limits.over(plan.limits).parallel_calls
-        # Dunning (services/payments/dunning.py): an invoice unpaid past its grace period.
-        unpaid = tenant.payments.dunning_hold(sub_account_id) if sub.state == "active" else None
-        decision = (
-            refuse(unpaid)
-            if unpaid
-            else decide(
-                AuthorizationInput(
-                    state=sub.state,
-                    plan=plan,
-                    direction=direction,
-                    included_used_seconds=snapshot.included_used_seconds,
-                    billable_seconds=snapshot.billable_seconds,
-                    spent_micros=snapshot.spent_micros,
-                    wallet_micros=snapshot.wallet_micros,
-                    caps=sub.caps,
-                    parallel_calls_limit=UNLIMITED if limit is None else limit,
-                    active_calls=snapshot.active_calls,
-                    agency_over_credit_limit=over_limit,
-                )
+        decision = decide(
+            AuthorizationInput(
+                state=sub.state,
+                plan=plan,
+                direction=direction,
+                included_used_seconds=snapshot.included_used_seconds,
+                billable_seconds=snapshot.billable_seconds,
+                spent_micros=snapshot.spent_micros,
+                wallet_micros=snapshot.wallet_micros,
+                caps=sub.caps,
+                parallel_calls_limit=UNLIMITED if limit is None else limit,
+                active_calls=snapshot.active_calls,
+                agency_over_credit_limit=over_limit,
             )
         )
+        # Dunning (services/payments/dunning.py): an invoice unpaid past its grace period.
+        unpaid = tenant.payments.dunning_hold(sub_account_id) if sub.state == "active" else None
+        if unpaid:
+            decision = refuse(unpaid)
         expires_at = None
         if decision.allowed and call_id:
             longest = decision.max_duration_seconds
