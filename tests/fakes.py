@@ -110,6 +110,7 @@ class AgencyData:
     top_ups: list[TopUpRequest] = field(default_factory=list)
     subscriptions: list[Subscription] = field(default_factory=list)
     queued: list[QueuedEvent] = field(default_factory=list)
+    dunning_holds: dict[str, str] = field(default_factory=dict)  # sub-account -> refusal reason
 
 
 @dataclass
@@ -715,6 +716,20 @@ class FakeCampaigns:
         ]
 
 
+class FakePayments:
+    """Only what authorization reads: a hold set by dunning (a suspension for an unpaid
+    invoice); the rest of payments is not faked."""
+
+    def __init__(self, data: AgencyData) -> None:
+        self.data = data
+
+    def dunning_hold(self, sub_account_id: str) -> str | None:
+        return self.data.dunning_holds.get(sub_account_id)
+
+    def __getattr__(self, attribute: str) -> NoReturn:
+        raise AssertionError(f"the fake has no payments.{attribute}")
+
+
 class FakeAgencyView:
     def __init__(self, world: World, agency_id: str) -> None:
         assert agency_id, "an agency view needs an agency id"
@@ -736,7 +751,7 @@ class FakeAgencyView:
         self.top_ups: TopUpRepository = FakeTopUps(data)
         self.webhooks: WebhookRepository = cast(WebhookRepository, FakeWebhooks(data))
         self.gateway = cast(GatewayLinkRepository, Unused("gateway"))
-        self.payments = cast(PaymentRepository, Unused("payments"))
+        self.payments = cast(PaymentRepository, FakePayments(data))
         self.checkouts = cast(CheckoutRepository, Unused("checkouts"))
         self.link_states = cast(LinkStateRepository, Unused("link_states"))
         self.domains = cast(DomainRepository, Unused("domains"))

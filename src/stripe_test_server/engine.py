@@ -19,6 +19,7 @@ from stripe_test_server.resources.refunds import Refunds
 from stripe_test_server.resources.tax_calculations import TaxCalculations
 from stripe_test_server.resources.tax_registrations import TaxRegistrations
 from stripe_test_server.resources.tax_settings import TaxSettings
+from stripe_test_server.resources.tax_transactions import TaxTransactions
 from stripe_test_server.state import Ctx, State
 from stripe_test_server.values import Obj
 
@@ -39,6 +40,7 @@ class Engine:
         self.tax_settings = TaxSettings(state)
         self.tax_registrations = TaxRegistrations(state)
         self.tax_calculations = TaxCalculations(state, self.tax_registrations)
+        self.tax_transactions = TaxTransactions(state)
         self.checkout_pricing = CheckoutPricing(state, self.tax_registrations)
         self.checkout_sessions = CheckoutSessions(
             state, self.checkout_pricing, self.payment_intents, self.charges

@@ -314,6 +314,46 @@ def _tax(e: Engine) -> list[Spec]:
             e.tax_calculations.create_tax_calculation,
             ("params.tax.CalculationCreateParams", "tax.Calculation.CreateParams"),
         ),
+        *_tax_transactions(e),
+    ]
+
+
+def _tax_transactions(e: Engine) -> list[Spec]:
+    t = e.tax_transactions
+    return [
+        (
+            "POST",
+            r"/v1/tax/transactions/create_from_calculation",
+            t.create_from_calculation,
+            (
+                "params.tax.TransactionCreateFromCalculationParams",
+                "tax.Transaction.CreateFromCalculationParams",
+            ),
+        ),
+        (
+            "POST",
+            r"/v1/tax/transactions/create_reversal",
+            t.create_reversal,
+            (
+                "params.tax.TransactionCreateReversalParams",
+                "tax.Transaction.CreateReversalParams",
+            ),
+        ),
+        (
+            "GET",
+            r"/v1/tax/transactions/([^/]+)/line_items",
+            lambda c, p, i: t.list_line_items(c, i, p),
+            (
+                "params.tax.TransactionListLineItemsParams",
+                "tax.Transaction.ListLineItemsParams",
+            ),
+        ),
+        (
+            "GET",
+            r"/v1/tax/transactions/([^/]+)",
+            lambda c, p, i: t.retrieve(c, i, p),
+            ("params.tax.TransactionRetrieveParams", "tax.Transaction.RetrieveParams"),
+        ),
     ]
 
 

@@ -232,6 +232,13 @@ class StripeTestServer:
                 and (account is None or e.get("account", self.state.platform_id) == account)
             ]
 
+    def tax_transactions(self, account: str | None = None) -> list[Obj]:
+        """The account's tax transactions and reversals (the platform's by default), oldest
+        first, their line items included: what its Stripe Tax reports would show."""
+        with self.state.lock:
+            found = self.state.data(account).of_type("tax.transaction")
+            return [_copy(t) for t in found]  # in the order they were made
+
     @property
     def deliveries(self) -> list[Delivery]:
         return list(self.webhooks.deliveries)

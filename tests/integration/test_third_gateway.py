@@ -80,6 +80,8 @@ class LedgerPay:
     ) -> list[int]:
         return self._unsupported()
 
+    tax_calculation = record_tax = reverse_tax = refunds_of = _unsupported
+
     def create_checkout(
         self, account_id: str, request: CheckoutRequest, idempotency_key: str
     ) -> CheckoutSession:

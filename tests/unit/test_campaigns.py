@@ -99,3 +99,18 @@ def test_usage_by_campaign_on_fakes() -> None:
     assert totals["s1"]["retail_amount"] == "0.700000"
     # Wholesale 0.02/min at 60/6: 240 s = 0.08, 780 s = 0.26.
     assert [r["wholesale_cost"] for r in report["rows"]] == ["0.080000", "0.260000", "0.030000"]
+
+
+def test_a_dunning_hold_refuses_after_the_decision_on_fakes() -> None:
+    """A suspension for an unpaid invoice (dunning) refuses even a call the caps allow, and
+    names the hold rather than the campaign."""
+    state = world()
+    record(state)
+    now = datetime(2026, 10, 20, 12, tzinfo=UTC)
+    allowed = authorize_call(fake_uow_factory(state), "acme", "s1", "outbound", None, now, "fall")
+    assert allowed.decision.allowed
+    state.agencies["acme"].dunning_holds["s1"] = "unpaid_invoice"
+    held = authorize_call(fake_uow_factory(state), "acme", "s1", "outbound", None, now, "fall")
+    assert (held.decision.allowed, held.decision.reason) == (False, "unpaid_invoice")
+    other = authorize_call(fake_uow_factory(state), "acme", "s2", "outbound", None, now, None)
+    assert other.decision.allowed

@@ -22,6 +22,8 @@ REASONS = (
     "minutes_cap_reached",
     "spend_cap_reached",
     "insufficient_credits",
+    "unpaid_invoice",  # dunning: the sub-account's own invoice, unpaid past the grace period
+    "agency_unpaid",  # dunning: the agency's wholesale invoice, unpaid past the grace period
 )
 ENFORCEMENTS = ("block", "notify")
 METRICS = (

@@ -15,10 +15,12 @@ EVENT_TYPES = (
     "invoice.finalized",
     "invoice.paid",
     "payment.failed",
+    "invoice.payment_failed",
     "credit_note.issued",
     "alert.fired",
     "credits.low",
     "sub_account.suspended",
+    "sub_account.reinstated",
 )
 # Waits before each retry after a failed attempt; after the last, the delivery fails.
 RETRY_SCHEDULE = (

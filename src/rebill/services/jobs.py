@@ -76,11 +76,31 @@ def send_alerts(context: JobContext) -> int:
     return deliver_alerts(context.uow, context.mailer, context.clock.now())
 
 
+def run_dunning_round(context: JobContext) -> int:
+    """Retries of failed charges on their schedule, e-mails, suspensions and reinstatements
+    (docs/dunning.md); the same round as `rebill dunning run`."""
+    from rebill.services.payments.dunning import run_dunning
+
+    run = run_dunning(context.uow, context.gateway, context.mailer, context.clock.now())
+    return len(run.steps)
+
+
+def record_tax_transactions(context: JobContext) -> int:
+    """Stripe Tax transactions (and reversals) still pending, with Stripe only."""
+    from rebill.services.payments.tax_records import record_pending_taxes
+
+    if context.gateway.gateway is None:
+        return 0
+    return len(record_pending_taxes(context.uow, context.gateway, context.clock.now()))
+
+
 # The registry. One line a job: name, seconds between rounds, the round.
 JOBS: tuple[Job, ...] = (
     Job("webhooks", 2.0, deliver_webhooks),
     Job("top_ups", 30.0, charge_top_ups),
     Job("alerts", 5.0, send_alerts),
+    Job("dunning", 60.0, run_dunning_round),
+    Job("tax_records", 30.0, record_tax_transactions),
 )
 
 

@@ -3,6 +3,7 @@ location where the account holds a registration, with the rates of `stripe_test_
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal
 from typing import Any
 
@@ -117,14 +118,17 @@ class TaxCalculations:
             "tax_amount_inclusive": inclusive,
             "tax_date": now(),
         }
-        calculation["line_items"] = (
-            {
-                "object": "list",
-                "data": lines,
-                "has_more": False,
-                "url": f"/v1/tax/calculations/{calculation['id']}/line_items",
-            }
-            if "line_items" in (params.get("expand") or [])
-            else None
-        )
+        listed: Obj = {
+            "object": "list",
+            "data": lines,
+            "has_more": False,
+            "url": f"/v1/tax/calculations/{calculation['id']}/line_items",
+        }
+        # Kept whole, for a transaction made from it (`tax_transactions`).
+        self.state.data(ctx.account).objects[calculation["id"]] = {
+            **calculation,
+            "line_items": copy.deepcopy(listed),
+        }
+        expanded = "line_items" in (params.get("expand") or [])
+        calculation["line_items"] = listed if expanded else None
         return calculation

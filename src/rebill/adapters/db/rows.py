@@ -700,3 +700,8 @@ class SignInThrottleRow(Base):
     key_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer)
     last_failure_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+# The rows of collection (dunning, Stripe Tax records, disputes) live beside, in their own
+# module; imported here so that every table is on `Base.metadata` (Alembic, the tests).
+import rebill.adapters.db.collection_rows  # noqa: E402, F401

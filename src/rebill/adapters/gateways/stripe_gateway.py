@@ -22,6 +22,7 @@ from rebill.domain.gateway import (
     SavedCard,
     TaxSettingsView,
 )
+from rebill.services.ports.gateway import GatewayRefund
 
 PROVIDER = "stripe"
 network_retries_max = 2
@@ -263,20 +264,34 @@ class StripeGateway:
                 return self._outcome(intent)
         return None
 
-    def find_refund(
-        self, account_id: str | None, payment_intent: str, idempotency_key: str
-    ) -> str | None:
-        """A refund rebill asked before (its key is in its metadata), if Stripe made it: what
-        a retry checks first, since Stripe forgets idempotency keys after 24 hours."""
+    def refunds_of(self, account_id: str | None, payment_intent: str) -> list[GatewayRefund]:
         params: Any = {"payment_intent": payment_intent, "limit": 100}
         try:
             refunds = self.client.v1.refunds.list(params=params, options=self._options(account_id))
         except stripe.StripeError as exc:
             raise self._fail(exc) from None
-        for refund in refunds.data:
+        found = []
+        for refund in reversed(refunds.data):  # Stripe lists the newest first
             metadata: Any = refund.metadata.to_dict() if refund.metadata else {}
-            if metadata.get("rebill_key") == idempotency_key:
-                return str(refund.id)
+            key = metadata.get("rebill_key")
+            found.append(
+                GatewayRefund(
+                    str(refund.id),
+                    int(refund.amount),
+                    str(refund.status),
+                    str(key) if key else None,
+                )
+            )
+        return found
+
+    def find_refund(
+        self, account_id: str | None, payment_intent: str, idempotency_key: str
+    ) -> str | None:
+        """A refund rebill asked before (its key is in its metadata), if Stripe made it: what
+        a retry checks first, since Stripe forgets idempotency keys after 24 hours."""
+        for refund in self.refunds_of(account_id, payment_intent):
+            if refund.rebill_key == idempotency_key:
+                return refund.id
         return None
 
     def tax_settings(self, account_id: str) -> TaxSettingsView:
@@ -299,11 +314,11 @@ class StripeGateway:
             str(settings.status), tuple(missing), len(registrations.data), behavior
         )
 
-    def calculate_tax(
+    def _calculation(
         self, account_id: str, currency: str, country: str, amounts: list[int], behavior: str
-    ) -> list[int]:
-        """Stripe Tax's tax on each amount (minor units) for a customer in `country`, with
-        the account's default product tax code."""
+    ) -> Any:
+        """A Stripe Tax calculation of each amount (minor units) for a customer in `country`,
+        with the account's default product tax code, its line items expanded."""
         params: Any = {
             "currency": currency.lower(),
             "line_items": [
@@ -314,14 +329,60 @@ class StripeGateway:
             "expand": ["line_items"],
         }
         try:
-            calculation = self.client.v1.tax.calculations.create(
+            return self.client.v1.tax.calculations.create(
                 params=params, options=self._options(account_id)
             )
         except stripe.StripeError as exc:
             raise self._fail(exc) from None
+
+    def calculate_tax(
+        self, account_id: str, currency: str, country: str, amounts: list[int], behavior: str
+    ) -> list[int]:
+        """Stripe Tax's tax on each amount (minor units) for a customer in `country`."""
+        return self.tax_calculation(account_id, currency, country, amounts, behavior)[1]
+
+    def tax_calculation(
+        self, account_id: str, currency: str, country: str, amounts: list[int], behavior: str
+    ) -> tuple[str, list[int]]:
+        calculation = self._calculation(account_id, currency, country, amounts, behavior)
         items = calculation.line_items.data if calculation.line_items else []
         taxes = {item.reference: int(item.amount_tax) for item in items}
-        return [taxes[f"line-{index}"] for index in range(len(amounts))]
+        return str(calculation.id), [taxes[f"line-{index}"] for index in range(len(amounts))]
+
+    def record_tax(
+        self, account_id: str, calculation_id: str, reference: str, idempotency_key: str
+    ) -> str:
+        params: Any = {"calculation": calculation_id, "reference": reference}
+        try:
+            transaction = self.client.v1.tax.transactions.create_from_calculation(
+                params=params, options=self._options(account_id, idempotency_key)
+            )
+        except stripe.StripeError as exc:
+            raise self._fail(exc) from None
+        return str(transaction.id)
+
+    def reverse_tax(
+        self,
+        account_id: str,
+        transaction_id: str,
+        reference: str,
+        flat_amount_minor: int | None,
+        idempotency_key: str,
+    ) -> str:
+        params: Any = {
+            "original_transaction": transaction_id,
+            "reference": reference,
+            "mode": "full" if flat_amount_minor is None else "partial",
+        }
+        if flat_amount_minor is not None:
+            params["flat_amount"] = -flat_amount_minor  # Stripe counts a reversal negative
+        try:
+            reversal = self.client.v1.tax.transactions.create_reversal(
+                params=params, options=self._options(account_id, idempotency_key)
+            )
+        except stripe.StripeError as exc:
+            raise self._fail(exc) from None
+        return str(reversal.id)
 
     def create_checkout(
         self, account_id: str, request: CheckoutRequest, idempotency_key: str

@@ -1,4 +1,4 @@
-"""The periodic jobs (`rebill.services.jobs.JOBS`: webhook delivery, top-ups, alert e-mail)
+"""The periodic jobs (`rebill.services.jobs.JOBS`: webhooks, top-ups, alerts, dunning, tax records)
 beside the API, for a single `rebill serve` that has no `rebill worker` next to it. Started
 and stopped with the app (`lifespan`). Every job claims its rows, so running them here and in
 workers at once does nothing twice."""

@@ -48,6 +48,7 @@ COMMANDS: dict[str, Entry] = {
     "caps": Entry("accounts", "Usage caps and alert thresholds."),
     "sub-accounts": Entry("accounts", "Sub-account states."),
     "alerts": Entry("alerts", "Alerts (each fires once)."),
+    "dunning": Entry("dunning", "Failed charges: retries and suspensions."),
     "webhooks": Entry("webhooks", "Outbound webhooks (signed)."),
     "gateway": Entry("gateway", "The agency's payment gateway."),
     "checkout": Entry("gateway", "Hosted checkouts for client actions."),

@@ -22,6 +22,7 @@ from rebill.domain import logo
 from rebill.domain.account import Agency, Brand, Platform, SubAccount
 from rebill.domain.caps import Caps
 from rebill.domain.charges import HeldNumber, PlanChange, charges_in
+from rebill.domain.dunning import DunningPolicy
 from rebill.domain.errors import ConflictError, FieldError, ValidationError
 from rebill.domain.money import decimal_places, to_micros
 from rebill.domain.period import Period
@@ -363,7 +364,7 @@ def apply_catalog(
         if errors:
             raise ValidationError(errors, f"{source}: invalid catalog")
         if spec.platform:
-            _apply_platform(uow.platform, spec.platform, report, logos.get(None))
+            _apply_platform(uow.platform, spec.platform, report, logos.get(None), now)
         platform = uow.platform.settings.get()
         assert platform is not None
         for agency in spec.agencies:
@@ -478,7 +479,11 @@ def _keep_logo(brand: Brand, stored: Brand) -> Brand:
 
 
 def _apply_platform(
-    platform: PlatformView, spec: cs.PlatformSpec, report: ApplyReport, logo_bytes: bytes | None
+    platform: PlatformView,
+    spec: cs.PlatformSpec,
+    report: ApplyReport,
+    logo_bytes: bytes | None,
+    now: datetime,
 ) -> None:
     created = platform.settings.get() is None
     fee = (
@@ -491,6 +496,7 @@ def _apply_platform(
     if spec.brand is not None:
         brand = _brand(spec.brand, spec.name, logo_bytes)
         platform.brand.save(_keep_logo(brand, platform.brand.get()))
+    platform.gateway.save_dunning_policy(dunning_policy(spec.dunning), now)
     report.count("platform", created)
 
 
@@ -508,6 +514,7 @@ def _apply_agency(
         fee = to_micros(spec.wholesale.agency_monthly_fee)
     tenant.agency.save(agency, fee, now)
     tenant.wholesale.save_override(_wholesale_parts(spec.wholesale))
+    tenant.payments.save_dunning_policy(dunning_policy(spec.dunning), now)
     report.count("agency", created)
     known = set(tenant.plans.all())
     for plan_spec in spec.plans:
@@ -516,6 +523,10 @@ def _apply_agency(
     plans = tenant.plans.all()
     for sub_spec in spec.sub_accounts:
         _apply_sub_account(tenant, agency, sub_spec, plans, now, report)
+
+
+def dunning_policy(spec: cs.DunningSpec | None) -> DunningPolicy | None:
+    return DunningPolicy(tuple(spec.retry_days), spec.grace_days) if spec else None
 
 
 def caps_of(spec: cs.Caps | None) -> Caps:

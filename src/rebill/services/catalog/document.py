@@ -11,6 +11,7 @@ from typing import Any
 
 from rebill.domain.account import Brand, SubAccount
 from rebill.domain.caps import Caps
+from rebill.domain.dunning import DunningPolicy
 from rebill.domain.money import MICRO_DECIMALS, format_scaled
 from rebill.domain.plan import Limits, Plan
 from rebill.domain.rating import VoiceRate
@@ -81,7 +82,13 @@ def platform_entry(platform_view: PlatformView) -> dict[str, Any] | None:
         "wholesale": wholesale_document(
             card.voice, card.number_monthly_micros, card.agency_monthly_fee_micros
         ),
+        **_platform_dunning(platform_view),
     }
+
+
+def _platform_dunning(platform_view: PlatformView) -> dict[str, Any]:
+    policy = platform_view.gateway.dunning_policy()
+    return {"dunning": dunning_document(policy)} if policy is not None else {}
 
 
 def agency_entry(uow: UnitOfWork, agency_id: str) -> dict[str, Any]:
@@ -113,7 +120,14 @@ def agency_entry(uow: UnitOfWork, agency_id: str) -> dict[str, Any]:
     )
     if wholesale:
         entry["wholesale"] = wholesale
+    policy = tenant.payments.dunning_policy()
+    if policy is not None:
+        entry["dunning"] = dunning_document(policy)
     return entry
+
+
+def dunning_document(policy: DunningPolicy) -> dict[str, Any]:
+    return {"retry_days": list(policy.retry_days), "grace_days": policy.grace_days}
 
 
 def _limits(limits: Limits) -> dict[str, Any]:

@@ -8,8 +8,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from rebill.domain.dunning import DEFAULT_GRACE_DAYS, DEFAULT_RETRY_DAYS, policy_problems
 from rebill.domain.limits import credit_purchase_max_units, credit_purchase_min_units
 from rebill.domain.logo import logo_bytes_max
 from rebill.domain.money import MICRO_DECIMALS, decimal_places, parse_decimal
@@ -123,12 +132,28 @@ class BrandSpec(Strict):
     logo: Annotated[str, Field(max_length=logo_text_length_max)] | None = None
 
 
+class DunningSpec(Strict):
+    """After a failed off-session charge (docs/dunning.md): retries so many days after the
+    first failure, then suspension once `grace_days` have passed with the invoice unpaid."""
+
+    retry_days: list[int] = list(DEFAULT_RETRY_DAYS)
+    grace_days: int = DEFAULT_GRACE_DAYS
+
+    @model_validator(mode="after")
+    def _policy_valid(self) -> DunningSpec:
+        problems = policy_problems(self.retry_days, self.grace_days)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 class PlatformSpec(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     invoice_prefix: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,12}$")] = "PLAT"
     brand: BrandSpec | None = None
     wholesale: Wholesale
+    dunning: DunningSpec | None = None  # agencies' wholesale invoices, and the default
 
 
 class Tax(Strict):
@@ -258,6 +283,7 @@ class AgencySpec(Strict):
     credit_limit: Amount | None = None
     brand: BrandSpec | None = None
     wholesale: Wholesale | None = None
+    dunning: DunningSpec | None = None  # agency-owned; without one, the platform's
     plans: list[PlanSpec] = []
     sub_accounts: list[SubAccountSpec] = []
 

@@ -42,6 +42,7 @@ from rebill.services.invoicing.billing import finalize, invoice_entry
 from rebill.services.invoicing.documents import line_documents
 from rebill.services.notifications.webhooks import emit
 from rebill.services.payments.gateway import GatewayContext, active_tax_behavior
+from rebill.services.payments.tax_records import record_close_taxes
 from rebill.services.ports import (
     AgencyView,
     CallTotals,
@@ -75,6 +76,7 @@ class StripeTax:
         self.gateway, self.account, self.currency = gateway, account, currency
         self.behavior = behavior  # exclusive | inclusive (inferred_by_currency resolved)
         self.quotes: dict[Quote, list[int]] = {}
+        self.calculations: dict[Quote, str] = {}  # recorded as tax transactions after
         self.wanted: set[Quote] = set()
         self.collecting = False
 
@@ -88,9 +90,11 @@ class StripeTax:
 
     def _ask(self, quote: Quote) -> list[int]:
         country, amounts = quote
-        return self.gateway.calculate_tax(
+        calculation, taxes = self.gateway.tax_calculation(
             self.account, self.currency, country, list(amounts), self.behavior
         )
+        self.calculations[quote] = calculation
+        return taxes
 
     def apply(self, draft: InvoiceDraft, country: str) -> None:
         amounts = [line.amount_minor for line in draft.lines]
@@ -161,6 +165,8 @@ def close_period(
         with uow_factory() as uow:
             document = close_agency_period(uow, agency_id, period, now, taxer)
             uow.commit()
+        if taxer is not None:  # Stripe Tax as the record (services/payments/tax_records.py)
+            record_close_taxes(uow_factory, context, agency_id, str(period), now, taxer)
         documents.append(document)
     return documents
 

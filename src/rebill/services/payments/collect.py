@@ -48,6 +48,7 @@ from rebill.services.payments.gateway import (
     linked_account,
     require_gateway,
 )
+from rebill.services.payments.tax_records import queue_reversal, record_pending_taxes
 from rebill.services.ports import (
     AgencyView,
     GatewayCustomer,
@@ -285,7 +286,7 @@ def apply_outcome(
         tenant.invoices.mark(number, "paid")
         emit(tenant.webhooks, "invoice.paid", _paid_event(invoice, done), now)
     elif status in ("failed", "requires_action"):
-        emit(tenant.webhooks, "payment.failed", _failed_event(invoice, done), now)
+        emit(tenant.webhooks, "payment.failed", failed_event(invoice, done), now)
     return done
 
 
@@ -349,7 +350,7 @@ def _paid_event(invoice: StoredInvoice, attempt: PaymentAttempt) -> dict[str, An
     }
 
 
-def _failed_event(invoice: StoredInvoice, attempt: PaymentAttempt) -> dict[str, Any]:
+def failed_event(invoice: StoredInvoice, attempt: PaymentAttempt) -> dict[str, Any]:
     return {
         **_paid_event(invoice, attempt),
         "status": attempt.status,
@@ -477,6 +478,7 @@ def refund_invoice(
         tenant = uow.for_agency(agency_id)
         note = issue_credit_note(tenant, agency, number, key, amount_minor, via, refund_id, now)
         uow.commit()
+    record_pending_taxes(uow_factory, context, now, [agency_id])
     return {
         "invoice": number,
         "credit_note": note,
@@ -622,6 +624,7 @@ def issue_credit_note(
     tenant.payments.save_refund(
         replace(record, status="succeeded", gateway_refund_id=refund_id, credit_note=note), now
     )
+    queue_reversal(tenant, note, number, now)  # when the invoice is in Stripe Tax
     emit(
         tenant.webhooks,
         "credit_note.issued",

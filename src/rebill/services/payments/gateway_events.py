@@ -1,7 +1,9 @@
 """Gateway events, applied exactly once: replays are ignored by event id, and order does not
 matter because state is re-read. A completed checkout applies its client action (credits, an
 upgrade, a number) with its receipt; a PaymentIntent event settles an invoice attempt whose
-answer a crashed or timed-out charge never recorded; `account.updated` refreshes the link."""
+answer a crashed or timed-out charge never recorded; `account.updated` refreshes the link;
+refunds and disputes made in the Dashboard become credit notes and dispute records
+(`dashboard.py`)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,12 @@ from rebill.domain.tax import TaxPolicy
 from rebill.services.accounts.tenant import open_agency
 from rebill.services.invoicing.billing import issue_receipt, sell_credits
 from rebill.services.payments.collect import apply_outcome, payment_event, refund_duplicates
+from rebill.services.payments.dashboard import (
+    DISPUTE_EVENTS,
+    REFUND_EVENTS,
+    dashboard_refunds,
+    dispute_event,
+)
 from rebill.services.payments.gateway import STRIPE, GatewayContext, require_gateway
 from rebill.services.ports import (
     AgencyView,
@@ -40,9 +48,21 @@ def handle_event(
     event_id = str(event.get("id", ""))
     event_type = str(event.get("type", ""))
     account = event.get("account")
+    refunded = None
+    if account and event_type in REFUND_EVENTS:
+        # Before the event is marked seen, outside any transaction: the refunds are read
+        # again from Stripe and each is applied once by its id, so a redelivery is harmless
+        # and a failure here leaves the event to be delivered again.
+        with uow_factory() as uow:
+            refund_agency = uow.platform.agencies.for_gateway_account(str(account))
+        if refund_agency:
+            charge = event.get("data", {}).get("object", {})
+            refunded = dashboard_refunds(
+                uow_factory, context, refund_agency, str(account), charge, now
+            )
     with uow_factory() as uow:
         if not uow.platform.gateway.record_event("stripe", event_id, event_type, account, now):
-            return "replay ignored"
+            return refunded or "replay ignored"
         agency_id = uow.platform.agencies.for_gateway_account(account) if account else None
         outcome = "ignored"
         if agency_id and event_type in CHECKOUT_EVENTS:
@@ -60,6 +80,11 @@ def handle_event(
             outcome = "account refreshed"
         elif agency_id and event_type == "tax.settings.updated":
             outcome = "tax settings re-read on next use"
+        elif agency_id and event_type in REFUND_EVENTS:
+            outcome = refunded or "ignored"
+        elif agency_id and event_type in DISPUTE_EVENTS:
+            dispute = event.get("data", {}).get("object", {})
+            outcome = dispute_event(uow, agency_id, str(account), dispute, now)
         elif event_type in PAYMENT_EVENTS:
             # The platform's own events (wholesale invoices) carry no `account`.
             intent = event.get("data", {}).get("object", {})

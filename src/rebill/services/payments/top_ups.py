@@ -22,6 +22,7 @@ from rebill.domain.tax import TaxPolicy
 from rebill.services.invoicing.billing import MANUAL, sell_credits
 from rebill.services.notifications.webhooks import emit
 from rebill.services.payments.gateway import GatewayContext, active_tax_behavior, require_gateway
+from rebill.services.payments.tax_records import queue_transaction, record_pending_taxes
 from rebill.services.ports import AgencyView, TopUpRequest, UnitOfWorkFactory
 
 trigger_metadata_length_max = 400
@@ -42,6 +43,7 @@ class _Amounts:
     amount_minor: int  # the credits bought
     tax_minor: int
     total_minor: int  # what the card is charged
+    calculation: str | None = None  # the Stripe Tax calculation of exactly this tax
 
 
 def process_top_ups(
@@ -103,7 +105,10 @@ def _top_up(
             uow.for_agency(agency.id).top_ups.update(sub_id, trigger, "failed", None, None, refusal)
             uow.commit()
         return _top_up_document(agency, request, "failed", None, refusal)
-    policy, tax_minor = _top_up_tax(context, agency, payer.account, payer.country, amount_minor)
+    policy, tax_minor, calculation = _top_up_tax(
+        context, agency, payer.account, payer.country, amount_minor
+    )
+    calculated_tax_minor = tax_minor
     with uow_factory() as uow:
         top_ups = uow.for_agency(agency.id).top_ups
         # Read again under its lock: another runner may have charged it meanwhile; a retry
@@ -124,11 +129,14 @@ def _top_up(
         current = tenant.top_ups.get_locked(sub_id, trigger)  # locked again
         if current is None or current.status != "pending":  # another runner recorded it
             return _settled_elsewhere(agency, request, current)
-        amounts = _Amounts(amount_minor, tax_minor, total)
+        same = tax_minor == calculated_tax_minor  # a retry asks the tax of the first ask
+        amounts = _Amounts(amount_minor, tax_minor, total, calculation if same else None)
         document = _record_outcome(
             tenant, agency, request, payer, outcome, amounts, key, policy, now
         )
         uow.commit()
+    if document["receipt"] and policy.mode == "stripe":
+        record_pending_taxes(uow_factory, context, now, [agency.id])
     return document
 
 
@@ -200,6 +208,8 @@ def _record_outcome(
             receipt, 1, key, payer.provider, payer.account, amounts.total_minor, "succeeded", intent
         )
         tenant.payments.save(paid, now)
+        if policy.mode == "stripe":  # taxed by a calculation: recorded in Stripe Tax
+            queue_transaction(tenant, receipt, now, amounts.calculation)
         tenant.top_ups.update(sub_id, trigger, "succeeded", key, receipt)
         return _top_up_document(agency, request, "succeeded", receipt, None)
     message = outcome.message or outcome.code or "declined"
@@ -224,15 +234,17 @@ def _record_outcome(
 
 def _top_up_tax(
     context: GatewayContext, agency: Agency, account: str, country: str, amount_minor: int
-) -> tuple[TaxPolicy, int]:
+) -> tuple[TaxPolicy, int, str | None]:
     """The tax of a credit purchase: the agency's own rate, or Stripe Tax's for the
     sub-account's country (refused with `tax_not_configured` unless it is active)."""
     if agency.tax.mode != "stripe":
-        return agency.tax, agency.tax.line_tax_minor(amount_minor)
+        return agency.tax, agency.tax.line_tax_minor(amount_minor), None
     gateway = require_gateway(context)
     behavior = active_tax_behavior(gateway, account, agency.currency)
-    (tax,) = gateway.calculate_tax(account, agency.currency, country, [amount_minor], behavior)
-    return replace(agency.tax, behavior=behavior), tax
+    calculation, (tax,) = gateway.tax_calculation(
+        account, agency.currency, country, [amount_minor], behavior
+    )
+    return replace(agency.tax, behavior=behavior), tax, calculation
 
 
 def _top_up_document(

@@ -48,6 +48,7 @@ from rebill.services.ports.domains import (
     DomainRepository,
 )
 from rebill.services.ports.gateway import (
+    GatewayRefund,
     PaymentGateway,
 )
 from rebill.services.ports.invoices import (
@@ -73,6 +74,8 @@ from rebill.services.ports.payments import (
     AgencyPayment,
     Checkout,
     CheckoutRepository,
+    Dispute,
+    DunningCase,
     GatewayCustomer,
     GatewayDirectory,
     GatewayLink,
@@ -80,6 +83,7 @@ from rebill.services.ports.payments import (
     LinkStateRepository,
     PaymentRepository,
     Refund,
+    TaxRecord,
 )
 from rebill.services.ports.periods import (
     PeriodClose,
@@ -154,15 +158,18 @@ __all__ = [
     "CustomDomain",
     "DeliveryOutcome",
     "DeliveryQueue",
+    "Dispute",
     "DomainDirectory",
     "DomainRepository",
     "DomainResolver",
     "DueDelivery",
+    "DunningCase",
     "EntryRef",
     "GatewayCustomer",
     "GatewayDirectory",
     "GatewayLink",
     "GatewayLinkRepository",
+    "GatewayRefund",
     "IdempotencyRecord",
     "IdempotencyRepository",
     "InvoiceDirectory",
@@ -193,6 +200,7 @@ __all__ = [
     "StoredLine",
     "SubAccountRepository",
     "Subscription",
+    "TaxRecord",
     "ThrottleCount",
     "TopUpRepository",
     "TopUpRequest",

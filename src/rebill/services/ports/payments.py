@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from rebill.domain.dunning import DunningPolicy
 from rebill.domain.gateway import PaymentAttempt, SavedCard
 
 
@@ -54,6 +55,46 @@ class Checkout:
     tax_minor: int
     status: str
     applied: bool
+
+
+@dataclass(frozen=True)
+class DunningCase:
+    """An invoice whose off-session charge failed, from that first failure until it is paid
+    (`party_id`: the sub-account that owes it, '' for the agency's wholesale invoice)."""
+
+    number: str
+    party_id: str
+    first_failed_at: datetime
+    retries_done: int = 0
+    failures_told: int = 0
+    suspended_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Dispute:
+    """A payer's dispute of a payment of an invoice or receipt, as the gateway last told it;
+    a lost one is given its credit note once."""
+
+    id: str
+    number: str
+    amount_minor: int
+    status: str
+    reason: str
+    credit_note: str | None = None
+
+
+@dataclass(frozen=True)
+class TaxRecord:
+    """A document recorded in Stripe Tax: a tax transaction (reference: its number) or, for a
+    credit note, the reversal of its invoice's (`original`). `pending` until recorded."""
+
+    number: str
+    kind: str  # transaction | reversal
+    original: str | None = None
+    calculation_id: str | None = None
+    transaction_id: str | None = None
+    status: str = "pending"
 
 
 @dataclass(frozen=True)
@@ -106,6 +147,46 @@ class PaymentRepository(Protocol):
         """An unfinished refund of the invoice (asked of the gateway, no answer recorded)."""
         ...
 
+    def paid_by(self, payment_intent: str) -> PaymentAttempt | None:
+        """The succeeded attempt that a payment made (which invoice or receipt it paid)."""
+        ...
+
+    def dispute(self, dispute_id: str, for_update: bool = False) -> Dispute | None: ...
+
+    def save_dispute(self, dispute: Dispute, now: datetime) -> None: ...
+
+    def tax_record(self, number: str, for_update: bool = False) -> TaxRecord | None: ...
+
+    def save_tax_record(self, record: TaxRecord, now: datetime) -> None: ...
+
+    def pending_tax_records(self) -> list[TaxRecord]:
+        """Records not made in Stripe Tax yet: transactions first, then reversals."""
+        ...
+
+    def dunning_policy(self) -> DunningPolicy | None:
+        """The agency's own policy for its clients (None: the platform's applies)."""
+        ...
+
+    def save_dunning_policy(self, policy: DunningPolicy | None, now: datetime) -> None: ...
+
+    def dunning_case(self, number: str, for_update: bool = False) -> DunningCase | None: ...
+
+    def first_failure_at(self, number: str) -> datetime | None:
+        """When the invoice's first off-session charge failure was recorded."""
+        ...
+
+    def save_dunning_case(self, case: DunningCase, now: datetime) -> None: ...
+
+    def dunning_cases(self) -> list[DunningCase]:
+        """The cases not closed yet, by first failure."""
+        ...
+
+    def dunning_hold(self, sub_account_id: str) -> str | None:
+        """Why the sub-account is suspended for an unpaid invoice (`agency_unpaid` before
+        `unpaid_invoice`), or None: a suspension whose invoice is no longer open holds
+        nothing, so a payment lifts it at once."""
+        ...
+
 
 class CheckoutRepository(Protocol):
     def add(self, checkout: Checkout, now: datetime) -> None: ...
@@ -134,6 +215,19 @@ class GatewayDirectory(Protocol):
         self, provider: str, event_id: str, event_type: str, account_id: str | None, now: datetime
     ) -> bool:
         """Remember an event; False when it was seen before (a replay)."""
+        ...
+
+    def dunning_policy(self) -> DunningPolicy | None:
+        """The platform's policy: for agencies' wholesale invoices, and the default."""
+        ...
+
+    def save_dunning_policy(self, policy: DunningPolicy | None, now: datetime) -> None: ...
+
+    def agencies_with_pending_tax_records(self) -> list[str]: ...
+
+    def dunning_work(self) -> list[tuple[str, str]]:
+        """(agency, invoice) of the open cases, and of the open invoices with a failed
+        off-session charge that have no case yet, by agency and invoice."""
         ...
 
     def link_state_secret(self, candidate: str, now: datetime) -> str:

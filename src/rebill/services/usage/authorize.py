@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from rebill.domain.account import SubAccount
 from rebill.domain.campaign import campaign_decision
-from rebill.domain.caps import AuthorizationInput, Decision, decide
+from rebill.domain.caps import AuthorizationInput, Decision, decide, refuse
 from rebill.domain.charges import plan_at
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.period import Period
@@ -100,6 +100,10 @@ def authorize_call(
         )
         if decision.allowed and campaign_id:
             decision = _campaign_limit(tenant, sub, plan, period, campaign_id, decision)
+        # Dunning (services/payments/dunning.py): an invoice unpaid past its grace period.
+        unpaid = tenant.payments.dunning_hold(sub_account_id) if sub.state == "active" else None
+        if unpaid:
+            decision = refuse(unpaid)
         expires_at = None
         if decision.allowed and call_id:
             longest = decision.max_duration_seconds

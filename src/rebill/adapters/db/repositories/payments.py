@@ -6,9 +6,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from rebill.adapters.db.collection_rows import (
+    DisputeRow,
+    DunningCaseRow,
+    DunningPolicyRow,
+    TaxRecordRow,
+)
 from rebill.adapters.db.repositories.common import AgencyBound
 from rebill.adapters.db.repositories.link_state import signing_secret
 from rebill.adapters.db.rows import (
@@ -16,19 +22,26 @@ from rebill.adapters.db.rows import (
     GatewayCustomerRow,
     GatewayEventRow,
     GatewayLinkRow,
+    InvoiceRow,
     PaymentRow,
     RefundRow,
 )
+from rebill.domain.dunning import AGENCY_UNPAID, UNPAID_INVOICE, DunningPolicy
 from rebill.domain.gateway import PaymentAttempt, SavedCard
 from rebill.services.ports.payments import (
     AgencyPayment,
     Checkout,
+    Dispute,
+    DunningCase,
     GatewayCustomer,
     GatewayLink,
     Refund,
+    TaxRecord,
 )
 
 message_length_max = 300
+PLATFORM_OWNER = ""  # the owner id of the platform's dunning policy
+FAILED = ("failed", "requires_action")  # an off-session charge that did not go through
 
 
 def _attempt(r: PaymentRow) -> PaymentAttempt:
@@ -204,6 +217,158 @@ class SqlPaymentRepository(AgencyBound):
         )
         return self.refund(key) if key else None
 
+    def paid_by(self, payment_intent: str) -> PaymentAttempt | None:
+        row = self.session.scalars(
+            select(PaymentRow).where(
+                PaymentRow.agency_id == self.agency_id,
+                PaymentRow.payment_intent == payment_intent,
+                PaymentRow.status == "succeeded",
+            )
+        ).first()
+        return _attempt(row) if row else None
+
+    def dispute(self, dispute_id: str, for_update: bool = False) -> Dispute | None:
+        key = (self.agency_id, dispute_id)
+        row = self.session.get(DisputeRow, key, with_for_update=for_update)
+        if row is None:
+            return None
+        return Dispute(
+            row.id, row.number, row.amount_minor, row.status, row.reason, row.credit_note
+        )
+
+    def save_dispute(self, dispute: Dispute, now: datetime) -> None:
+        row = self.session.get(DisputeRow, (self.agency_id, dispute.id))
+        if row is None:
+            row = DisputeRow(agency_id=self.agency_id, id=dispute.id, created_at=now)
+            self.session.add(row)
+        row.number, row.amount_minor = dispute.number, dispute.amount_minor
+        row.status, row.reason = dispute.status, dispute.reason
+        row.credit_note, row.updated_at = dispute.credit_note, now
+        self.session.flush()
+
+    def tax_record(self, number: str, for_update: bool = False) -> TaxRecord | None:
+        key = (self.agency_id, number)
+        row = self.session.get(TaxRecordRow, key, with_for_update=for_update)
+        return _tax_record(row) if row else None
+
+    def save_tax_record(self, record: TaxRecord, now: datetime) -> None:
+        row = self.session.get(TaxRecordRow, (self.agency_id, record.number))
+        if row is None:
+            row = TaxRecordRow(agency_id=self.agency_id, number=record.number, created_at=now)
+            self.session.add(row)
+        row.kind, row.original = record.kind, record.original
+        row.calculation_id, row.transaction_id = record.calculation_id, record.transaction_id
+        row.status, row.updated_at = record.status, now
+        self.session.flush()
+
+    def pending_tax_records(self) -> list[TaxRecord]:
+        query = select(TaxRecordRow).where(
+            TaxRecordRow.agency_id == self.agency_id, TaxRecordRow.status == "pending"
+        )
+        rows = self.session.scalars(
+            query.order_by(TaxRecordRow.kind.desc(), TaxRecordRow.created_at, TaxRecordRow.number)
+        )
+        return [_tax_record(r) for r in rows]
+
+    def dunning_policy(self) -> DunningPolicy | None:
+        return _policy(self.session, self.agency_id)
+
+    def save_dunning_policy(self, policy: DunningPolicy | None, now: datetime) -> None:
+        _save_policy(self.session, self.agency_id, policy, now)
+
+    def dunning_case(self, number: str, for_update: bool = False) -> DunningCase | None:
+        key = (self.agency_id, number)
+        row = self.session.get(DunningCaseRow, key, with_for_update=for_update)
+        return _case(row) if row else None
+
+    def first_failure_at(self, number: str) -> datetime | None:
+        return self.session.scalar(
+            select(func.min(PaymentRow.updated_at)).where(
+                PaymentRow.agency_id == self.agency_id,
+                PaymentRow.number == number,
+                PaymentRow.status.in_(FAILED),
+            )
+        )
+
+    def save_dunning_case(self, case: DunningCase, now: datetime) -> None:
+        row = self.session.get(DunningCaseRow, (self.agency_id, case.number))
+        if row is None:
+            row = DunningCaseRow(agency_id=self.agency_id, number=case.number)
+            self.session.add(row)
+        row.party_id, row.first_failed_at = case.party_id, case.first_failed_at
+        row.retries_done, row.failures_told = case.retries_done, case.failures_told
+        row.suspended_at, row.closed_at = case.suspended_at, case.closed_at
+        row.updated_at = now
+        self.session.flush()
+
+    def dunning_cases(self) -> list[DunningCase]:
+        query = select(DunningCaseRow).where(
+            DunningCaseRow.agency_id == self.agency_id, DunningCaseRow.closed_at.is_(None)
+        )
+        rows = self.session.scalars(query.order_by(DunningCaseRow.first_failed_at))
+        return [_case(r) for r in rows]
+
+    def dunning_hold(self, sub_account_id: str) -> str | None:
+        query = (
+            select(DunningCaseRow.party_id)
+            .join(
+                InvoiceRow,
+                and_(
+                    InvoiceRow.agency_id == DunningCaseRow.agency_id,
+                    InvoiceRow.number == DunningCaseRow.number,
+                ),
+            )
+            .where(
+                DunningCaseRow.agency_id == self.agency_id,
+                DunningCaseRow.party_id.in_((sub_account_id, PLATFORM_OWNER)),
+                DunningCaseRow.suspended_at.is_not(None),
+                DunningCaseRow.closed_at.is_(None),
+                InvoiceRow.status == "open",
+            )
+        )
+        parties = set(self.session.scalars(query))
+        if PLATFORM_OWNER in parties:
+            return AGENCY_UNPAID
+        return UNPAID_INVOICE if parties else None
+
+
+def _tax_record(row: TaxRecordRow) -> TaxRecord:
+    return TaxRecord(
+        row.number, row.kind, row.original, row.calculation_id, row.transaction_id, row.status
+    )
+
+
+def _case(row: DunningCaseRow) -> DunningCase:
+    return DunningCase(
+        row.number,
+        row.party_id,
+        row.first_failed_at,
+        row.retries_done,
+        row.failures_told,
+        row.suspended_at,
+        row.closed_at,
+    )
+
+
+def _policy(session: Session, owner_id: str) -> DunningPolicy | None:
+    row = session.get(DunningPolicyRow, owner_id)
+    return DunningPolicy.parse(row.retry_days, row.grace_days) if row else None
+
+
+def _save_policy(
+    session: Session, owner_id: str, policy: DunningPolicy | None, now: datetime
+) -> None:
+    row = session.get(DunningPolicyRow, owner_id)
+    if policy is None:
+        if row is not None:
+            session.delete(row)
+    else:
+        if row is None:
+            row = DunningPolicyRow(owner_id=owner_id)
+            session.add(row)
+        row.retry_days, row.grace_days, row.updated_at = policy.text(), policy.grace_days, now
+    session.flush()
+
 
 class SqlCheckoutRepository(AgencyBound):
     def add(self, checkout: Checkout, now: datetime) -> None:
@@ -273,6 +438,47 @@ class SqlGatewayDirectory:
         )
         self.session.flush()
         return True
+
+    def dunning_policy(self) -> DunningPolicy | None:
+        return _policy(self.session, PLATFORM_OWNER)
+
+    def save_dunning_policy(self, policy: DunningPolicy | None, now: datetime) -> None:
+        _save_policy(self.session, PLATFORM_OWNER, policy, now)
+
+    def agencies_with_pending_tax_records(self) -> list[str]:
+        query = select(TaxRecordRow.agency_id).where(TaxRecordRow.status == "pending")
+        return sorted(set(self.session.scalars(query.distinct())))
+
+    def dunning_work(self) -> list[tuple[str, str]]:
+        open_cases = select(DunningCaseRow.agency_id, DunningCaseRow.number).where(
+            DunningCaseRow.closed_at.is_(None)
+        )
+        failed = (
+            select(PaymentRow.agency_id, PaymentRow.number)
+            .join(
+                InvoiceRow,
+                and_(
+                    InvoiceRow.agency_id == PaymentRow.agency_id,
+                    InvoiceRow.number == PaymentRow.number,
+                ),
+            )
+            .outerjoin(
+                DunningCaseRow,
+                and_(
+                    DunningCaseRow.agency_id == PaymentRow.agency_id,
+                    DunningCaseRow.number == PaymentRow.number,
+                ),
+            )
+            .where(
+                PaymentRow.status.in_(FAILED),
+                InvoiceRow.status == "open",
+                InvoiceRow.kind.in_(("retail", "wholesale")),
+                or_(DunningCaseRow.number.is_(None), DunningCaseRow.closed_at.is_(None)),
+            )
+        )
+        found = {(a, n) for a, n in self.session.execute(open_cases)}
+        found |= {(a, n) for a, n in self.session.execute(failed)}
+        return sorted(found)
 
     def link_state_secret(self, candidate: str, now: datetime) -> str:
         return signing_secret(self.session, candidate, now)

@@ -1,6 +1,7 @@
 """`rebill worker`: the periodic jobs (`rebill.services.jobs.JOBS`: webhook delivery, top-ups,
-alert e-mail) as a process of their own, beside any number of `rebill serve --no-background`
-processes and other workers on the same database (every job claims its rows)."""
+alert e-mail, dunning, Stripe Tax records) as a process of their own, beside any number of
+`rebill serve --no-background` processes and other workers on the same database (every job
+claims its rows)."""
 
 from __future__ import annotations
 

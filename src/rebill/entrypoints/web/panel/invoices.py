@@ -16,6 +16,7 @@ from rebill.entrypoints.web.panel.pages import agency_of, must, page, parse_peri
 from rebill.services.access.users import WebSession
 from rebill.services.invoicing.close import close_period
 from rebill.services.payments.collect import charge_invoice, refund_invoice
+from rebill.services.payments.dunning import dunning_view
 from rebill.services.views import reports
 from rebill.services.views.periods import current_period, period_closing
 
@@ -40,6 +41,7 @@ def invoices_page(web: Web, request: Request, session: WebSession, error: str | 
         closable=closing["closable"],
         closed=closing["closed"],
         error=error,
+        dunning=dunning_view(rebill.uow, agency_id),
     )
 
 

@@ -1,7 +1,7 @@
 """buyer tax identity: sub-accounts' tax ID and address; invoices' tax treatment and buyer
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-06 07:40:00
 
 Sub-accounts already carry `country` ("" from now on when none was given). Calls already
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
