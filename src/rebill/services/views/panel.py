@@ -22,7 +22,7 @@ from rebill.domain.money import (
 )
 from rebill.domain.period import Period
 from rebill.domain.plan import NUMBER_TYPES, Plan
-from rebill.domain.rating import DIRECTIONS, VoiceRate
+from rebill.domain.rating import VoiceRate
 from rebill.domain.tax import TAX_MODES
 from rebill.services.accounts.sub_accounts import set_caps
 from rebill.services.accounts.tenant import open_agency
@@ -176,89 +176,6 @@ def _amount(form: dict[str, str], name: str, errors: list[FieldError]) -> int | 
         errors.append(FieldError(name, "must not be negative", name))
         return None
     return micros
-
-
-def save_plan_prices(
-    uow_factory: UnitOfWorkFactory,
-    agency_id: str,
-    plan_id: str,
-    form: dict[str, str],
-    below_wholesale_confirmed: bool,
-    actor: str,
-    now: datetime,
-) -> None:
-    """Set a plan's fee, included minutes and retail rates. A retail price below its wholesale
-    price is refused unless confirmed (the agency then sells at a loss on purpose)."""
-    errors: list[FieldError] = []
-    fee = _amount(form, "monthly_fee", errors)
-    voice = {d: _amount(form, f"rate_{d}", errors) for d in DIRECTIONS}
-    numbers = {t: _amount(form, f"number_{t}", errors) for t in NUMBER_TYPES}
-    minutes_text_in = form.get("included_minutes", "").strip()
-    if not minutes_text_in.isdigit():
-        errors.append(
-            FieldError("included_minutes", "a whole number of minutes", "included_minutes")
-        )
-    name = form.get("name", "").strip()
-    if not name:
-        errors.append(FieldError("name", "a plan needs a name", "name"))
-    with uow_factory() as uow:
-        _, tenant = open_agency(uow, agency_id)
-        plan = tenant.plans.all().get(plan_id)
-        if plan is None:
-            raise NotFoundError(f"plan {plan_id!r} does not exist")
-        card = tenant.wholesale.card()
-    if not below_wholesale_confirmed:
-        for d, micros in voice.items():
-            floor = card.voice[d].per_minute_micros if d in card.voice else 0
-            if micros is not None and micros < floor:
-                errors.append(
-                    FieldError(
-                        f"rate_{d}",
-                        f"{d} {_decimal(micros)} is below the wholesale {_rate_text(card.voice[d])}"
-                        " per minute; tick the confirmation to sell at a loss",
-                        f"rate_{d}",
-                    )
-                )
-        for t, micros in numbers.items():
-            floor = card.number_monthly_micros.get(t, 0)
-            if micros is not None and micros < floor:
-                errors.append(
-                    FieldError(
-                        f"number_{t}",
-                        f"{t} number {_decimal(micros)} is below the wholesale {_decimal(floor)}"
-                        " a month; tick the confirmation to sell at a loss",
-                        f"number_{t}",
-                    )
-                )
-    if errors:
-        raise ValidationError(errors, "the plan was not saved")
-    assert fee is not None
-    spec = {
-        "id": plan.id,
-        "name": name,
-        "monthly_fee": _decimal(fee),
-        "included_minutes": int(minutes_text_in),
-        "overage": plan.overage,
-        "voice": {
-            d: {
-                "overage_per_minute": _decimal(voice[d] or 0),
-                "increment": str(plan.voice[d].increment),
-                "connect_fee": _decimal(plan.voice[d].connect_fee_micros),
-            }
-            for d in DIRECTIONS
-        },
-        "numbers": {
-            "included": plan.included_numbers,
-            **{t: {"monthly": _decimal(numbers[t] or 0)} for t in NUMBER_TYPES},
-        },
-        "limits": {
-            "campaigns": plan.limits.campaigns,
-            "numbers": plan.limits.numbers,
-            "parallel_calls": plan.limits.parallel_calls,
-        },
-    }
-    document = {"agencies": [{"id": agency_id, "plans": [spec]}]}
-    _apply(uow_factory, document, CatalogCaller(actor, agency_id, may_move_money=False), now)
 
 
 # -- sub-accounts ------------------------------------------------------------------------

@@ -38,6 +38,7 @@ SAVED = {
     "charged": "Paid with the saved card.",
     "refunded": "Refunded; the credit note is issued.",
     "user": "User created.",
+    "client": "Client added.",
 }
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from rebill.domain.errors import NotFoundError, ValidationError
-from rebill.entrypoints.web.common import PageError, Web, chart
+from rebill.entrypoints.web.common import PageError, Web, chart, field_messages
 from rebill.entrypoints.web.deps import Staff, WebFaces
 from rebill.entrypoints.web.panel.pages import (
     actor,
@@ -21,8 +21,8 @@ from rebill.entrypoints.web.panel.pages import (
     parse_period,
 )
 from rebill.services.access.users import WebSession
+from rebill.services.views import clients
 from rebill.services.views import panel as views
-from rebill.services.views.queries import sub_account_documents
 from rebill.services.wallets.credits import record_credit_purchase
 
 router = APIRouter(prefix="/panel", include_in_schema=False)
@@ -62,8 +62,52 @@ def sub_page(
 @router.get("/sub-accounts")
 def sub_accounts(request: Request, session: Staff, web: WebFaces) -> Response:
     rebill = web.rebill
-    subs = sub_account_documents(rebill.uow, agency_of(session), None, rebill.clock.now())
-    return page(web, request, session, "panel/sub_accounts.html", subs=subs)
+    sort = request.query_params.get("sort", "name")
+    descending = request.query_params.get("order", "asc") == "desc"
+    table = clients.client_economics(
+        rebill.uow, agency_of(session), rebill.clock.now(), sort, descending
+    )
+    return page(web, request, session, "panel/sub_accounts.html", table=table)
+
+
+def new_client_page(
+    web: Web,
+    request: Request,
+    session: WebSession,
+    values: dict[str, str],
+    errors: dict[str, str],
+) -> Response:
+    form = clients.new_client_form(web.rebill.uow, agency_of(session))
+    return page(
+        web,
+        request,
+        session,
+        "panel/new_client.html",
+        status=422 if errors else 200,
+        form=form,
+        values=values,
+        errors=errors,
+    )
+
+
+@router.get("/sub-accounts/new")
+def new_client(request: Request, session: Staff, web: WebFaces) -> Response:
+    return new_client_page(web, request, session, {"country": "US"}, {})
+
+
+@router.post("/sub-accounts/new")
+async def post_new_client(request: Request, session: Staff, web: WebFaces) -> Response:
+    form = await web.form(request, session)
+    must(session, "settings")
+    rebill = web.rebill
+    try:
+        sub_id = clients.add_client(
+            rebill.uow, agency_of(session), form, actor(session), rebill.clock.now()
+        )
+    except ValidationError as exc:
+        errors = field_messages(exc.field_errors) or {"form": exc.summary}
+        return new_client_page(web, request, session, form, errors)
+    return RedirectResponse(f"/panel/sub-accounts/{sub_id}?saved=client", 303)
 
 
 @router.get("/sub-accounts/{sub_id}")

@@ -1,0 +1,218 @@
+"""The panel's forms over HTTP (FastAPI TestClient, no browser): a new plan and a new client
+made from the panel, refusals beside their fields with what was typed kept, forgiving input
+(`$300`, `50, 80, 100`), what a plan change touches, the economics of the included minutes,
+the clients' profit table, and the platform's fields out of an agency user's reach."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from fractions import Fraction
+
+import pytest
+from fastapi.testclient import TestClient
+
+from rebill.bootstrap import App, build
+from rebill.config import Settings
+from rebill.entrypoints.api.app import create_app
+from rebill.services.catalog.document import agency_entry
+from tests.browser.conftest import NOW, PASSWORD, csrf_of
+from tests.conftest import TEST_SCRYPT_N
+
+
+@pytest.fixture
+def app(fresh_db: str) -> Iterator[App]:
+    built = build(Settings(database_url=fresh_db, now=NOW, scrypt_n=TEST_SCRYPT_N))
+    yield built
+    built.dispose()
+
+
+@pytest.fixture
+def client(app: App) -> Iterator[TestClient]:
+    with TestClient(create_app(app)) as test_client:
+        yield test_client
+
+
+def signed_in(client: TestClient, email: str = "admin@acme.example") -> str:
+    token = csrf_of(client.get("/sign-in").text)
+    response = client.post(
+        "/sign-in",
+        data={"email": email, "password": PASSWORD, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    return csrf_of(client.get("/panel/plans").text)
+
+
+def field_error(html: str, name: str) -> str:
+    found = re.search(rf'<p class="field-error" id="{name}-error">([^<]*)</p>', html)
+    assert found, f"no error beside {name}"
+    return found.group(1)
+
+
+def value_of(html: str, name: str) -> str:
+    found = re.search(rf'<input id="{name}" name="{name}" value="([^"]*)"', html)
+    assert found, f"no input {name}"
+    return found.group(1)
+
+
+NEW_PLAN = {
+    "name": "Clinic Pro",
+    "monthly_fee": "$149.00",
+    "included_minutes": "1,500",
+    "overage": "postpaid",
+    "included_numbers": "1",
+    "rate_outbound": "0.20",
+    "rate_inbound": "0.18",
+    "increment_outbound": "30/6",
+    "increment_inbound": "60/60",
+    "connect_outbound": "0.01",
+    "connect_inbound": "0",
+    "number_local": "3.00",
+    "number_toll_free": "5.00",
+}
+
+
+def test_a_new_plan_refused_keeps_what_was_typed_then_is_created(
+    app: App, client: TestClient
+) -> None:
+    token = signed_in(client)
+    page = client.get("/panel/plans")
+    assert 'href="/panel/plans/new"' in page.text
+    bad = {**NEW_PLAN, "monthly_fee": "lots", "increment_outbound": "thirty", "csrf_token": token}
+    refused = client.post("/panel/plans/new", data=bad)
+    assert refused.status_code == 422
+    assert value_of(refused.text, "monthly_fee") == "lots"
+    assert value_of(refused.text, "included_minutes") == "1,500"
+    assert "not a decimal number" in field_error(refused.text, "monthly_fee")
+    assert "What was typed is kept" not in refused.text  # the notice says it in plain words
+    assert "what you typed is kept" in refused.text
+    assert "clinic-pro" not in app_plans(app)
+
+    bad = {**NEW_PLAN, "increment_outbound": "thirty", "csrf_token": token}
+    refused = client.post("/panel/plans/new", data=bad)
+    assert refused.status_code == 422
+    assert value_of(refused.text, "increment_outbound") == "thirty"
+    assert field_error(refused.text, "increment_outbound")
+    assert "clinic-pro" not in app_plans(app)
+
+    made = client.post(
+        "/panel/plans/new", data={**NEW_PLAN, "csrf_token": token}, follow_redirects=False
+    )
+    assert (
+        made.status_code == 303 and made.headers["location"] == "/panel/plans/clinic-pro?saved=plan"
+    )
+    plan = app_plans(app)["clinic-pro"]
+    assert plan.monthly_fee_micros == 149_000_000 and plan.included_minutes == 1500
+    assert str(plan.voice["outbound"].increment) == "30/6"
+    assert str(plan.voice["inbound"].increment) == "60/60"
+    assert plan.voice["outbound"].connect_fee_micros == 10_000
+    shown = client.get("/panel/plans/clinic-pro").text
+    assert "No client is on this plan" in shown
+    # The economics of the included minutes (outbound wholesale 0.09 in the demo).
+    assert re.search(r'id="included-cost">135\.00<', shown)
+    assert re.search(r'id="plan-fee">149\.00<', shown)
+    assert "Break-even: the fee covers 1655 minutes" in shown
+    again = client.post("/panel/plans/new", data={**NEW_PLAN, "csrf_token": token})
+    assert again.status_code == 422
+    assert "exists already" in field_error(again.text, "id")
+
+
+def app_plans(app: App) -> dict[str, object]:
+    with app.uow() as uow:
+        return dict(uow.for_agency("acme").plans.all())  # type: ignore[arg-type]
+
+
+def test_editing_a_plan_says_whom_it_affects_and_edits_increments(
+    app: App, client: TestClient
+) -> None:
+    token = signed_in(client)
+    with app.uow() as uow:
+        history = uow.for_agency("acme").plans.history(uow.for_agency("acme").plans.all())
+    on_starter = sum(1 for changes in history.values() if changes[-1].plan.id == "starter")
+    assert on_starter > 0
+    shown = client.get("/panel/plans/starter").text
+    clients = "clients" if on_starter != 1 else "client"
+    assert f"This plan is used by <strong>{on_starter} {clients}</strong>" in shown
+    assert "applies as soon as it is saved" in shown
+    form = {"increment_outbound": "6/6", "csrf_token": token}
+    saved = client.post("/panel/plans/starter", data=form, follow_redirects=False)
+    assert saved.status_code == 303
+    plan = app_plans(app)["starter"]
+    assert str(plan.voice["outbound"].increment) == "6/6"  # type: ignore[attr-defined]
+    with app.uow() as uow:
+        entries = uow.for_agency("acme").audit.latest(20)
+    assert any(e.field == "voice.outbound.increment" and e.new_value == "6/6" for e in entries)
+
+
+NEW_CLIENT = {
+    "name": "Coastal Clinic",
+    "email": "billing@coastal.example",
+    "country": "US",
+    "plan": "starter",
+    "monthly_spend": "$300",
+    "alerts": "50, 80, 100",
+}
+
+
+def test_adding_a_client_forgives_dollars_and_percentages(app: App, client: TestClient) -> None:
+    token = signed_in(client)
+    assert 'href="/panel/sub-accounts/new"' in client.get("/panel/sub-accounts").text
+    bad = {**NEW_CLIENT, "country": "usa", "monthly_spend": "$lots", "csrf_token": token}
+    refused = client.post("/panel/sub-accounts/new", data=bad)
+    assert refused.status_code == 422
+    assert value_of(refused.text, "monthly_spend") == "$lots"
+    assert value_of(refused.text, "name") == "Coastal Clinic"
+    assert field_error(refused.text, "monthly_spend")
+    with app.uow() as uow:
+        assert uow.for_agency("acme").sub_accounts.get("coastal-clinic") is None
+    made = client.post(
+        "/panel/sub-accounts/new",
+        data={**NEW_CLIENT, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert made.status_code == 303
+    assert made.headers["location"] == "/panel/sub-accounts/coastal-clinic?saved=client"
+    with app.uow() as uow:
+        sub = uow.for_agency("acme").sub_accounts.get("coastal-clinic")
+    assert sub is not None and sub.caps.monthly_spend_micros == 300_000_000
+    assert sub.caps.alerts == (Fraction(1, 2), Fraction(4, 5), Fraction(1))
+    assert "Client added." in client.get("/panel/sub-accounts/coastal-clinic?saved=client").text
+
+
+def test_a_panel_user_cannot_change_what_the_platform_owns(app: App, client: TestClient) -> None:
+    token = signed_in(client)
+    with app.uow() as uow:
+        before = agency_entry(uow, "acme")
+        audit_before = len(uow.for_agency("acme").audit.latest(1000))
+    response = client.post(
+        "/console/agencies/acme/credit-limit",
+        data={"credit_limit": "1", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert response.status_code == 404
+    extra = {"currency": "EUR", "credit_limit": "1", "tax": "none", "invoice_prefix": "X"}
+    client.post("/panel/plans/new", data={**NEW_PLAN, **extra, "csrf_token": token})
+    client.post("/panel/sub-accounts/new", data={**NEW_CLIENT, **extra, "csrf_token": token})
+    with app.uow() as uow:
+        after = agency_entry(uow, "acme")
+        entries = uow.for_agency("acme").audit.latest(1000)
+    assert after == before
+    assert not any(
+        e.field.split(".")[0] in ("currency", "credit_limit", "tax", "invoice_prefix")
+        for e in entries[: len(entries) - audit_before]
+    )
+
+
+def test_the_clients_table_shows_profit_and_sorts_by_number(client: TestClient) -> None:
+    signed_in(client)
+    page = client.get("/panel/sub-accounts?sort=margin&order=desc").text
+    assert 'aria-sort="descending"' in page
+    rows = re.findall(r'<tr data-id="([^"]+)">(.*?)</tr>', page, re.S)
+    assert len(rows) >= 3
+    margins = [
+        float(re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)[3].split(" ")[0])
+        for _, row in rows
+    ]
+    assert margins == sorted(margins, reverse=True)
+    assert "Wholesale cost" in page and "Spend / cap" in page
