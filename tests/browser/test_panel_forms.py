@@ -216,3 +216,71 @@ def test_the_clients_table_shows_profit_and_sorts_by_number(client: TestClient) 
     ]
     assert margins == sorted(margins, reverse=True)
     assert "Wholesale cost" in page and "Spend / cap" in page
+
+
+def test_caps_read_dollars_and_percentages_and_refusals_keep_the_typed_values(
+    app: App, client: TestClient
+) -> None:
+    token = signed_in(client)
+    form = {"monthly_spend": "$300", "monthly_minutes": "1,000", "alerts": "50, 80, 100"}
+    saved = client.post(
+        "/panel/sub-accounts/harbor-realty/caps",
+        data={**form, "enforcement": "notify", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    with app.uow() as uow:
+        caps = uow.for_agency("acme").sub_accounts.get("harbor-realty").caps  # type: ignore[union-attr]
+    assert caps.monthly_spend_micros == 300_000_000 and caps.monthly_minutes == 1000
+    assert caps.alerts == (Fraction(1, 2), Fraction(4, 5), Fraction(1))
+    page = client.get("/panel/sub-accounts/harbor-realty").text
+    assert value_of(page, "alerts") == "50%, 80%, 100%"
+    refused = client.post(
+        "/panel/sub-accounts/harbor-realty/caps",
+        data={"monthly_spend": "three hundred", "alerts": "50, 180", "csrf_token": token},
+    )
+    assert refused.status_code == 422
+    assert value_of(refused.text, "monthly_spend") == "three hundred"
+    assert value_of(refused.text, "alerts") == "50, 180"
+    assert field_error(refused.text, "monthly_spend")
+    assert "outside" in field_error(refused.text, "alerts")
+    with app.uow() as uow:
+        after = uow.for_agency("acme").sub_accounts.get("harbor-realty").caps  # type: ignore[union-attr]
+    assert after == caps
+
+
+def test_negative_credits_are_explained_and_the_amount_kept(app: App, client: TestClient) -> None:
+    token = signed_in(client)
+    refused = client.post(
+        "/panel/sub-accounts/harbor-realty/credits", data={"amount": "-5", "csrf_token": token}
+    )
+    assert refused.status_code == 422
+    assert value_of(refused.text, "amount") == "-5"
+    assert "must be more than 0" in field_error(refused.text, "amount")
+    added = client.post(
+        "/panel/sub-accounts/harbor-realty/credits",
+        data={"amount": "$25.00", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert added.status_code == 303
+
+
+def test_the_alerts_page_lists_who_is_over_a_cap_and_every_alert(
+    app: App, client: TestClient
+) -> None:
+    token = signed_in(client)
+    client.post(
+        "/panel/sub-accounts/harbor-realty/caps",
+        data={"monthly_spend": "1", "alerts": "50, 80, 100", "csrf_token": token},
+    )
+    page = client.get("/panel/alerts").text
+    over = re.findall(r'<tr class="over"><th scope="row"><a href="/panel/sub-accounts/([^"]+)"', page)
+    assert "harbor-realty" in over
+    with app.uow() as uow:
+        fired = len(uow.for_agency("acme").alerts.all())
+    assert f"Alerts sent ({fired})" in page
+    rows = page.split('id="fired"')[1].count("<time ")
+    assert rows == min(fired, 50)
+    if fired > 50:
+        assert "Page 1 of" in page
+        assert client.get("/panel/alerts?page=2").text.split('id="fired"')[1].count("<time ")

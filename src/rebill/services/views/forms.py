@@ -73,6 +73,11 @@ def alert_thresholds(text: str) -> str:
     )
 
 
+def percent_list(fractions: list[str]) -> str:
+    """Stored alert thresholds (`0.5`) as the form shows them (`50%`)."""
+    return ", ".join(f"{format((Decimal(f) * 100).normalize(), 'f')}%" for f in fractions)
+
+
 _CATALOG_PATH = re.compile(r"^agencies\[\d+\]\.(plans|sub_accounts)\[\d+\]\.(.+)$")
 
 

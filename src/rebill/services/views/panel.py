@@ -37,6 +37,7 @@ from rebill.services.catalog.document import (
 from rebill.services.catalog.ownership import CatalogCaller
 from rebill.services.invoicing.close import period_document
 from rebill.services.ports import AgencyView, UnitOfWorkFactory, UsageKey
+from rebill.services.views.forms import alert_thresholds, plain_number
 from rebill.services.views.queries import sub_account_documents
 from rebill.services.views.reports import invoice_document
 
@@ -260,7 +261,8 @@ def update_caps(
     actor: str,
     now: datetime,
 ) -> None:
-    """Caps from the panel's form (blank clears a cap), recorded in the audit log."""
+    """Caps from the panel's form (blank clears a cap; `$300`, `1,500` and alerts as
+    percentages `50, 80, 100` are read), recorded in the audit log."""
     with uow_factory() as uow:
         _, tenant = open_agency(uow, agency_id)
         if tenant.sub_accounts.get(sub_account_id) is None:
@@ -269,9 +271,9 @@ def update_caps(
         uow_factory,
         agency_id,
         sub_account_id,
-        form.get("monthly_spend", "").strip() or "none",
-        form.get("monthly_minutes", "").strip() or "none",
-        form.get("alerts", ""),
+        plain_number(form.get("monthly_spend", "")) or "none",
+        plain_number(form.get("monthly_minutes", "")) or "none",
+        alert_thresholds(form.get("alerts", "")),
         form.get("enforcement") or None,
         actor,
         now,

@@ -19,6 +19,7 @@ NAV = (
     ("/panel/gateway", "Gateway & tax"),
     ("/panel/plans", "Plans & rates"),
     ("/panel/sub-accounts", "Sub-accounts"),
+    ("/panel/alerts", "Alerts"),
     ("/panel/invoices", "Invoices"),
     ("/panel/brand", "Brand & domain"),
     ("/panel/users", "Users"),

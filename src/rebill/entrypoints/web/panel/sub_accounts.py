@@ -5,6 +5,7 @@ the gateway (`billing`)."""
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -21,8 +22,10 @@ from rebill.entrypoints.web.panel.pages import (
     parse_period,
 )
 from rebill.services.access.users import WebSession
+from rebill.services.invoicing.billing import credit_purchase_units_max
 from rebill.services.views import clients
 from rebill.services.views import panel as views
+from rebill.services.views.forms import percent_list, plain_number
 from rebill.services.wallets.credits import record_credit_purchase
 
 router = APIRouter(prefix="/panel", include_in_schema=False)
@@ -34,7 +37,9 @@ def sub_page(
     session: WebSession,
     sub_id: str,
     errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
 ) -> Response:
+    """A client's page; after a refusal, `errors` by field and the form as it was typed."""
     rebill = web.rebill
     try:
         view = views.sub_account_view(
@@ -56,6 +61,8 @@ def sub_page(
         sub=view,
         chart=chart(view["chart"], included),
         errors=errors or {},
+        credit_max=f"{credit_purchase_units_max:,}",
+        values=values or _caps_values(view["caps"]),
     )
 
 
@@ -127,8 +134,8 @@ async def post_caps(request: Request, sub_id: str, session: Staff, web: WebFaces
     except NotFoundError:
         raise PageError(404, "this sub-account does not exist") from None
     except ValidationError as exc:
-        errors = {"caps": exc.summary, **error_fields(exc)}
-        return sub_page(web, request, session, sub_id, errors)
+        errors = {"caps": "The caps were not saved; what you typed is kept.", **error_fields(exc)}
+        return sub_page(web, request, session, sub_id, errors, form)
     return RedirectResponse(f"/panel/sub-accounts/{sub_id}?saved=caps", 303)
 
 
@@ -142,13 +149,28 @@ async def post_credits(request: Request, sub_id: str, session: Staff, web: WebFa
             rebill.uow,
             agency_of(session),
             sub_id,
-            form.get("amount", "").strip(),
+            plain_number(form.get("amount", "")),
             rebill.clock.now(),
             f"panel:{secrets.token_hex(8)}",
         )
     except NotFoundError:
         raise PageError(404, "this sub-account does not exist") from None
     except ValidationError as exc:
-        errors = {"credits": exc.summary, **error_fields(exc)}
-        return sub_page(web, request, session, sub_id, errors)
+        errors = {"credits": "No credits were added.", **error_fields(exc)}
+        if plain_number(form.get("amount", "")).startswith("-"):
+            errors["amount"] = (
+                "Credits added must be more than 0: a negative amount would take money back. "
+                "To give money back, refund the client's receipt on the Invoices page."
+            )
+        return sub_page(web, request, session, sub_id, errors, form)
     return RedirectResponse(f"/panel/sub-accounts/{sub_id}?saved=credits", 303)
+
+
+def _caps_values(caps: dict[str, Any]) -> dict[str, str]:
+    minutes = caps.get("monthly_minutes")
+    return {
+        "monthly_spend": caps.get("monthly_spend") or "",
+        "monthly_minutes": str(minutes) if minutes is not None else "",
+        "alerts": percent_list(list(caps.get("alerts") or [])),
+        "enforcement": str(caps.get("enforcement") or "notify"),
+    }

@@ -1,0 +1,102 @@
+"""The panel's alerts page: who is over or near a cap, worked out from the counters (this
+month so far and the last closed month, so a 100 % crossing shows even when no alert fired),
+and every alert that fired, newest first, a page at a time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rebill.domain.money import format_micros_as_minor, minutes_text
+from rebill.domain.period import Period
+from rebill.domain.usage import PeriodUsage
+from rebill.services.accounts.tenant import open_agency
+from rebill.services.ports import UnitOfWorkFactory, UsageKey
+
+alerts_per_page = 50
+near_cap_percent = 80
+
+
+def cap_watch(
+    uow_factory: UnitOfWorkFactory, agency_id: str, now: datetime, page: int
+) -> dict[str, Any]:
+    """Clients at or above `near_cap_percent` of a cap (this month and the last closed one),
+    most over first; and page `page` (from 1) of the fired alerts, newest first."""
+    with uow_factory() as uow:
+        agency, tenant = open_agency(uow, agency_id)
+        current = str(Period.containing(now, agency.tz))
+        closed = tenant.periods.closed()
+        periods = [current, *([max(closed)] if closed else [])]
+        subs = tenant.sub_accounts.all()
+        counters = {p: tenant.usage.counters(period=p) for p in periods}
+        fired = tenant.alerts.all()
+    currency = agency.currency
+    rows: list[dict[str, Any]] = []
+    for period in periods:
+        for sub_id, sub in subs.items():
+            usage = counters[period].get(UsageKey(sub_id, period), PeriodUsage())
+            caps = sub.caps
+            measures = []
+            if caps.monthly_spend_micros is not None:
+                measures.append(
+                    (
+                        "spend",
+                        usage.overage_micros,
+                        caps.monthly_spend_micros,
+                        format_micros_as_minor(usage.overage_micros, currency),
+                        format_micros_as_minor(caps.monthly_spend_micros, currency),
+                    )
+                )
+            if caps.monthly_minutes is not None:
+                measures.append(
+                    (
+                        "minutes",
+                        usage.billable_seconds,
+                        caps.monthly_minutes * 60,
+                        minutes_text(usage.billable_seconds),
+                        str(caps.monthly_minutes),
+                    )
+                )
+            for metric, used, cap, used_text, cap_text in measures:
+                percent = 100 * used // cap if cap else (100 if used else 0)
+                if percent >= near_cap_percent:
+                    rows.append(
+                        {
+                            "period": period,
+                            "sub_account": sub_id,
+                            "name": sub.name,
+                            "metric": metric,
+                            "used": used_text,
+                            "cap": cap_text,
+                            "percent": percent,
+                            "over": percent >= 100,
+                            "enforcement": caps.enforcement,
+                        }
+                    )
+    rows.sort(key=lambda r: (r["period"] != current, -r["percent"], r["name"]))
+    pages = max(1, -(-len(fired) // alerts_per_page))
+    shown = min(max(page, 1), pages)
+    newest = list(reversed(fired))
+    start = (shown - 1) * alerts_per_page
+    return {
+        "currency": currency,
+        "period": current,
+        "caps": rows,
+        "near_percent": near_cap_percent,
+        "over": sum(1 for r in rows if r["over"] and r["period"] == current),
+        "alerts": [
+            {
+                "at": a.fired_at,
+                "sub_account": a.sub_account_id,
+                "name": subs[a.sub_account_id].name if a.sub_account_id in subs else "",
+                "metric": a.metric,
+                "threshold": a.threshold,
+                "period": a.period,
+                "message": a.message,
+            }
+            for a in newest[start : start + alerts_per_page]
+        ],
+        "total": len(fired),
+        "page": shown,
+        "pages": pages,
+    }
