@@ -291,14 +291,29 @@ def test_billing_charges_an_invoice_to_the_saved_card_and_refunds_part(
     sign_in(page, "billing@acme.example")
     row = page.locator("tr", has=page.get_by_role("rowheader", name=number, exact=True))
     row.get_by_role("button", name=f"Charge card for {number}").click()
+    # One click only asks: nothing is charged before the confirmation.
+    expect(page.locator("#confirm")).to_contain_text(f"saved card for invoice {number}")
+    page.get_by_role("link", name="Cancel").click()
+    expect(row.locator("td").nth(4)).to_have_text("open")
+    row.get_by_role("button", name=f"Charge card for {number}").click()
+    page.get_by_role("button", name=re.compile(r"^Yes, charge ")).click()
     expect(page.locator("main p.notice.ok")).to_have_text("Paid with the saved card.")
     expect(row.locator("td").nth(4)).to_have_text("paid")
     row.get_by_label(f"Refund amount of {number} (blank: all)").fill("1000000")
     row.get_by_role("button", name=f"Refund {number}").click()
+    page.get_by_role("button", name="Yes, refund").click()
     expect(page.locator("main p.notice.error")).to_contain_text("not refunded yet")
-    row.get_by_label(f"Refund amount of {number} (blank: all)").fill("5.00")
+    row.get_by_label(f"Refund amount of {number} (blank: all)").fill("$5.00")
     row.get_by_role("button", name=f"Refund {number}").click()
+    expect(page.locator("#confirm")).to_contain_text(f"Refund 5.00 USD of {number}")
+    page.get_by_role("button", name="Yes, refund").click()
     expect(page.locator("main p.notice.ok")).to_have_text("Refunded; the credit note is issued.")
+    with app.uow() as uow:
+        audit = [(e.target, e.field, e.new_value) for e in uow.for_agency("acme").audit.latest(10)]
+    assert (f"invoice {number}", "refund", "refunded 5.00") in audit
+    assert any(
+        t == f"invoice {number}" and f == "charge" and v.startswith("paid") for t, f, v in audit
+    )
     note = page.locator("tr", has=page.get_by_role("rowheader", name="ACME-CN-000001"))
     expect(note).to_contain_text(f"credit note of {number}")
     expect(note).to_contain_text("5.00 USD")

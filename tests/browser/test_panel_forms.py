@@ -274,7 +274,9 @@ def test_the_alerts_page_lists_who_is_over_a_cap_and_every_alert(
         data={"monthly_spend": "1", "alerts": "50, 80, 100", "csrf_token": token},
     )
     page = client.get("/panel/alerts").text
-    over = re.findall(r'<tr class="over"><th scope="row"><a href="/panel/sub-accounts/([^"]+)"', page)
+    over = re.findall(
+        r'<tr class="over"><th scope="row"><a href="/panel/sub-accounts/([^"]+)"', page
+    )
     assert "harbor-realty" in over
     with app.uow() as uow:
         fired = len(uow.for_agency("acme").alerts.all())
