@@ -13,6 +13,7 @@ from rebill.domain.period import Period
 from rebill.entrypoints.web.common import PageError, Web, field_messages
 from rebill.services.access.users import WebSession
 from rebill.services.views import panel as views
+from rebill.services.views.notices import agency_banners
 
 NAV = (
     ("/panel", "Home"),
@@ -45,7 +46,10 @@ SAVED = {
 
 def page(web: Web, request: Request, session: WebSession, name: str, **context: Any) -> Response:
     """The template `name` in the panel's layout (`status` in the context: the answer's)."""
-    brand = views.brand_of(web.rebill.uow, session.user.agency_id or "")
+    rebill = web.rebill
+    agency_id = session.user.agency_id or ""
+    brand = views.brand_of(rebill.uow, agency_id)
+    context.setdefault("banners", agency_banners(rebill.uow, agency_id, rebill.clock.now()))
     return web.staff_page(request, session, name, NAV, SAVED, brand, context)
 
 
