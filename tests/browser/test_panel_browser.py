@@ -159,8 +159,8 @@ def test_agency_admin_sets_prices_sees_tax_checklist_and_a_chart(served: Served,
     expect(page).to_have_url(re.compile(r"/sign-in"))
     sign_in(page, "admin@acme.example")
     expect(page.get_by_role("heading", level=1)).to_contain_text("2026-11 so far")
-    expect(page.locator("#revenue")).to_contain_text("USD")
-    expect(page.locator("#last-profit")).to_have_text(re.compile(r"^\d+\.\d{2}$"))
+    expect(page.locator("#revenue")).to_have_text(re.compile(r"^\$[\d,]+\.\d{2}$"))
+    expect(page.locator("#last-profit")).to_have_text(re.compile(r"^-?\$[\d,]+\.\d{2}$"))
     shot(page, "panel-home")
 
     page.get_by_role("link", name="Gateway & tax").click()
@@ -223,7 +223,7 @@ def test_client_on_the_agencys_domain_buys_credits_and_downloads_an_invoice(
     assert BRAND_NAME in text
     assert PLATFORM_NAME not in page.content() and "rebill" not in page.content().lower()
     expect(page.locator("header .logo")).to_be_visible()
-    expect(page.locator("#balance")).to_have_text("0.00 USD")
+    expect(page.locator("#balance")).to_have_text("$0.00")
     expect(page.locator("figure.chart rect.bar")).to_have_count(30)
     shot(page, "portal-home")
 
@@ -235,11 +235,11 @@ def test_client_on_the_agencys_domain_buys_credits_and_downloads_an_invoice(
     expect(page).to_have_url(re.compile(rf"{re.escape(DOMAIN)}:\d+/client/\?done=paid"))
     expect(page.locator("main p.notice.ok")).to_contain_text("your payment went through")
     deadline = time.monotonic() + 15
-    while "20.00 USD" not in page.locator("#balance").inner_text():
+    while "$20.00" not in page.locator("#balance").inner_text():
         assert time.monotonic() < deadline, "the checkout webhook never credited the wallet"
         time.sleep(0.3)
         page.reload()
-    expect(page.locator("#balance")).to_have_text("20.00 USD")
+    expect(page.locator("#balance")).to_have_text("$20.00")
     shot(page, "portal-balance-after-checkout")
 
     page.get_by_role("link", name="Invoices").click()
@@ -305,7 +305,7 @@ def test_billing_charges_an_invoice_to_the_saved_card_and_refunds_part(
     expect(page.locator("main p.notice.error")).to_contain_text("not refunded yet")
     row.get_by_label(f"Refund amount of {number} (blank: all)").fill("$5.00")
     row.get_by_role("button", name=f"Refund {number}").click()
-    expect(page.locator("#confirm")).to_contain_text(f"Refund 5.00 USD of {number}")
+    expect(page.locator("#confirm")).to_contain_text(f"Refund $5.00 of {number}")
     page.get_by_role("button", name="Yes, refund").click()
     expect(page.locator("main p.notice.ok")).to_have_text("Refunded; the credit note is issued.")
     with app.uow() as uow:
@@ -316,7 +316,7 @@ def test_billing_charges_an_invoice_to_the_saved_card_and_refunds_part(
     )
     note = page.locator("tr", has=page.get_by_role("rowheader", name="ACME-CN-000001"))
     expect(note).to_contain_text(f"credit note of {number}")
-    expect(note).to_contain_text("5.00 USD")
+    expect(note).to_contain_text("$5.00")
     shot(page, "panel-invoices-charged-and-refunded")
 
 

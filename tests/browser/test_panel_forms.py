@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
@@ -110,9 +111,9 @@ def test_a_new_plan_refused_keeps_what_was_typed_then_is_created(
     shown = client.get("/panel/plans/clinic-pro").text
     assert "No client is on this plan" in shown
     # The economics of the included minutes (outbound wholesale 0.09 in the demo).
-    assert re.search(r'id="included-cost">135\.00<', shown)
-    assert re.search(r'id="plan-fee">149\.00<', shown)
-    assert "Break-even: the fee covers 1655 minutes" in shown
+    assert re.search(r'id="included-cost">\$135\.00<', shown)
+    assert re.search(r'id="plan-fee">\$149\.00<', shown)
+    assert "Break-even: the fee covers 1,655 minutes" in shown
     again = client.post("/panel/plans/new", data={**NEW_PLAN, "csrf_token": token})
     assert again.status_code == 422
     assert "exists already" in field_error(again.text, "id")
@@ -211,7 +212,12 @@ def test_the_clients_table_shows_profit_and_sorts_by_number(client: TestClient) 
     rows = re.findall(r'<tr data-id="([^"]+)">(.*?)</tr>', page, re.S)
     assert len(rows) >= 3
     margins = [
-        float(re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)[3].split(" ")[0])
+        Decimal(
+            re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)[3]
+            .split(" ")[0]
+            .replace("$", "")
+            .replace(",", "")
+        )
         for _, row in rows
     ]
     assert margins == sorted(margins, reverse=True)
@@ -286,3 +292,50 @@ def test_the_alerts_page_lists_who_is_over_a_cap_and_every_alert(
     if fired > 50:
         assert "Page 1 of" in page
         assert client.get("/panel/alerts?page=2").text.split('id="fired"')[1].count("<time ")
+
+
+def test_invoices_sort_numbers_as_numbers_open_first_and_filter(client: TestClient) -> None:
+    signed_in(client)
+    page = client.get("/panel/invoices").text
+    rows = re.findall(
+        r'<tr><th scope="row" class="nowrap">([^<]+)</th>.*?<td>(open|paid|void|uncollectible)</td>',
+        page,
+        re.S,
+    )
+    assert rows
+    statuses = [s for _, s in rows]
+    assert statuses == sorted(statuses, key=lambda s: s != "open")  # open first
+    assert "$" in page and " USD</td>" not in page
+    only = client.get("/panel/invoices?client=harbor-realty&status=open").text
+    shown = re.findall(r'<tr><th scope="row" class="nowrap">([^<]+)</th>', only)
+    assert shown == ["ACME-000005"]
+
+
+def test_numbers_read_for_people() -> None:
+    from rebill.entrypoints.web.figures import money, quantity
+
+    assert money("2388.00", "USD") == "$2,388.00"
+    assert money("-5.00", "USD") == "-$5.00"
+    assert quantity("2958.400") == "2,958.4"
+    assert quantity("16800") == "16,800"
+    assert money("not a number", "USD") == "not a number"
+
+
+def test_invoice_numbers_compare_as_numbers() -> None:
+    from rebill.services.views.invoice_list import arrange
+
+    def doc(number: str, status: str, client: str = "a") -> dict[str, object]:
+        return {
+            "number": number,
+            "status": status,
+            "issued_at": "2026-11-01T00:00:00+00:00",
+            "sub_account": client,
+            "kind": "retail",
+        }
+
+    docs = [doc("ACME-000003", "paid"), doc("ACME-000020", "paid"), doc("ACME-000100", "open")]
+    shown = [d["number"] for d in arrange(docs, None, None, None)]  # type: ignore[arg-type]
+    assert shown == ["ACME-000100", "ACME-000020", "ACME-000003"]
+    docs.append(doc("ACME-000004", "paid", "b"))
+    only_b = arrange(docs, "b", None, None)  # type: ignore[arg-type]
+    assert [d["number"] for d in only_b] == ["ACME-000004"]

@@ -104,7 +104,7 @@ def test_the_portal_home_shows_open_invoices_spend_and_the_next_bill(client: Tes
     assert "ACME-000005" in opened and "938.96" in opened
     assert 'id="spend"' in home and "counts usage beyond your included minutes" in home
     estimate = home.split('id="next-bill"')[1].split("</section>")[0]
-    assert re.search(r'<p class="big">\d[\d,]*\.\d{2} USD</p>', estimate)
+    assert re.search(r'<p class="big">\$\d[\d,]*\.\d{2}</p>', estimate)
     assert "plan for 2026-12" in estimate
 
 

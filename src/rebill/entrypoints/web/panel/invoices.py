@@ -16,7 +16,7 @@ from rebill.entrypoints.web.panel.pages import actor, agency_of, must, page, par
 from rebill.services.access.users import WebSession
 from rebill.services.invoicing.close import close_period
 from rebill.services.payments.collect import charge_invoice, refund_invoice
-from rebill.services.views import money_moves, reports
+from rebill.services.views import invoice_list, money_moves, reports
 from rebill.services.views.forms import plain_number
 from rebill.services.views.periods import current_period, period_closing
 
@@ -31,13 +31,23 @@ def invoices_page(web: Web, request: Request, session: WebSession, error: str | 
         d for d in reports.list_invoices(rebill.uow, agency_id, period) if d["agency"] == agency_id
     ]
     closing = period_closing(rebill.uow, agency_id, rebill.clock.now())
+    query = request.query_params
+    filters = {k: query.get(k, "") for k in ("client", "status", "kind")}
+    clients = sorted({d["sub_account"] for d in documents if d["sub_account"]})
     return page(
         web,
         request,
         session,
         "panel/invoices.html",
         status=409 if error else 200,
-        invoices=sorted(documents, key=lambda d: d["number"], reverse=True),
+        invoices=invoice_list.arrange(
+            documents, filters["client"], filters["status"], filters["kind"]
+        ),
+        filters=filters,
+        clients=clients,
+        statuses=invoice_list.STATUSES,
+        kinds=sorted({d["kind"] for d in documents}),
+        period=query.get("period", ""),
         closable=closing["closable"],
         closed=closing["closed"],
         error=error,
