@@ -5,29 +5,11 @@ first, nothing changing before the confirmation; an agency page; adding an agenc
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
 
-from rebill.bootstrap import App, build
-from rebill.config import Settings
-from rebill.entrypoints.api.app import create_app
-from tests.browser.conftest import NOW, PASSWORD, csrf_of
-from tests.conftest import TEST_SCRYPT_N
-
-
-@pytest.fixture
-def app(fresh_db: str) -> Iterator[App]:
-    built = build(Settings(database_url=fresh_db, now=NOW, scrypt_n=TEST_SCRYPT_N))
-    yield built
-    built.dispose()
-
-
-@pytest.fixture
-def client(app: App) -> Iterator[TestClient]:
-    with TestClient(create_app(app)) as test_client:
-        yield test_client
+from rebill.bootstrap import App
+from tests.browser.conftest import PASSWORD, csrf_of
 
 
 def operator_token(client: TestClient) -> str:

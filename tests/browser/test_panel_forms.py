@@ -6,32 +6,14 @@ the clients' profit table, and the platform's fields out of an agency user's rea
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from decimal import Decimal
 from fractions import Fraction
 
-import pytest
 from fastapi.testclient import TestClient
 
-from rebill.bootstrap import App, build
-from rebill.config import Settings
-from rebill.entrypoints.api.app import create_app
+from rebill.bootstrap import App
 from rebill.services.catalog.document import agency_entry
-from tests.browser.conftest import NOW, PASSWORD, csrf_of
-from tests.conftest import TEST_SCRYPT_N
-
-
-@pytest.fixture
-def app(fresh_db: str) -> Iterator[App]:
-    built = build(Settings(database_url=fresh_db, now=NOW, scrypt_n=TEST_SCRYPT_N))
-    yield built
-    built.dispose()
-
-
-@pytest.fixture
-def client(app: App) -> Iterator[TestClient]:
-    with TestClient(create_app(app)) as test_client:
-        yield test_client
+from tests.browser.conftest import PASSWORD, csrf_of
 
 
 def signed_in(client: TestClient, email: str = "admin@acme.example") -> str:

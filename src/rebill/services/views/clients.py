@@ -14,10 +14,9 @@ from rebill.domain.money import format_micros_as_minor, micros_per_minor, minute
 from rebill.domain.period import Period
 from rebill.domain.usage import PeriodUsage
 from rebill.services.accounts.tenant import open_agency
-from rebill.services.catalog.apply import apply_catalog
 from rebill.services.catalog.ownership import CatalogCaller
 from rebill.services.ports import UnitOfWorkFactory, UsageKey
-from rebill.services.views.forms import alert_thresholds, form_errors, plain_number
+from rebill.services.views.forms import alert_thresholds, apply_form, plain_number
 from rebill.services.views.plan_form import slug_of
 
 SORTS = ("name", "plan", "minutes", "revenue", "cost", "margin", "spend", "last_margin")
@@ -185,11 +184,6 @@ def add_client(
         raise ValidationError(errors, "the client was not added")
     document = {"agencies": [{"id": agency_id, "sub_accounts": [entry]}]}
     caller = CatalogCaller(actor, agency_id, may_move_money=False)
-    try:
-        apply_catalog(uow_factory, document, "client form", now, caller)
-    except ValidationError as exc:
-        fields = form_errors(exc, CLIENT_FIELDS)
-        raise ValidationError(
-            [FieldError(k, m, k) for k, m in fields.items()], "the client was not added"
-        ) from None
+    summary = "the client was not added"
+    apply_form(uow_factory, document, "client form", now, caller, CLIENT_FIELDS, summary)
     return sub_id

@@ -5,10 +5,15 @@ they are about. Nothing here decides a business rule: the services still check e
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from rebill.domain.errors import FieldError, ValidationError
 from rebill.domain.money import to_micros
+from rebill.services.catalog.apply import apply_catalog
+from rebill.services.catalog.ownership import CatalogCaller
+from rebill.services.ports import UnitOfWorkFactory
 
 _SYMBOLS = "$€£¥"
 _GROUPED = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
@@ -93,3 +98,21 @@ def form_errors(exc: ValidationError, fields: dict[str, str]) -> dict[str, str]:
         name = fields.get(inner, inner if inner in fields.values() else "form")
         found.setdefault(name, error.message)
     return found
+
+
+def apply_form(
+    uow_factory: UnitOfWorkFactory,
+    document: dict[str, Any],
+    source: str,
+    now: datetime,
+    caller: CatalogCaller,
+    fields: dict[str, str],
+    summary: str,
+) -> None:
+    """Apply a catalog document built from a form; a refusal comes back with its messages
+    under the form's field names (`fields`, as `form_errors` reads them)."""
+    try:
+        apply_catalog(uow_factory, document, source, now, caller)
+    except ValidationError as exc:
+        found = form_errors(exc, fields)
+        raise ValidationError([FieldError(k, m, k) for k, m in found.items()], summary) from None

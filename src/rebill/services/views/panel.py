@@ -18,7 +18,6 @@ from rebill.domain.money import (
     format_micros_as_minor,
     format_rate,
     minutes_text,
-    to_micros,
 )
 from rebill.domain.period import Period
 from rebill.domain.plan import NUMBER_TYPES, Plan
@@ -37,7 +36,7 @@ from rebill.services.catalog.document import (
 from rebill.services.catalog.ownership import CatalogCaller
 from rebill.services.invoicing.close import period_document
 from rebill.services.ports import AgencyView, UnitOfWorkFactory, UsageKey
-from rebill.services.views.forms import alert_thresholds, plain_number
+from rebill.services.views.forms import alert_thresholds, amount_micros, plain_number
 from rebill.services.views.queries import sub_account_documents
 from rebill.services.views.reports import invoice_document
 
@@ -124,21 +123,16 @@ def agency_home(uow_factory: UnitOfWorkFactory, agency_id: str, now: datetime) -
 
 
 # -- plans and rates ----------------------------------------------------------------------
-def plan_editor(
-    uow_factory: UnitOfWorkFactory, agency_id: str, plan_id: str | None
-) -> dict[str, Any]:
+def plan_editor(uow_factory: UnitOfWorkFactory, agency_id: str) -> dict[str, Any]:
     """The agency's plans and the wholesale card they sit on (rates as decimal text)."""
     with uow_factory() as uow:
         agency, tenant = open_agency(uow, agency_id)
         plans = tenant.plans.all()
         card = tenant.wholesale.card()
     currency = agency.currency
-    if plan_id is not None and plan_id not in plans:
-        raise NotFoundError(f"plan {plan_id!r} does not exist")
     return {
         "currency": currency,
         "plans": [_plan_fields(p, currency) for p in sorted(plans.values(), key=lambda p: p.id)],
-        "plan": _plan_fields(plans[plan_id], currency) if plan_id else None,
         "wholesale": {
             "voice": {d: _rate_text(r) for d, r in card.voice.items()},
             "numbers": {t: _decimal(m) for t, m in card.number_monthly_micros.items()},
@@ -164,19 +158,6 @@ def _plan_fields(plan: Plan, currency: str) -> dict[str, Any]:
             for t in NUMBER_TYPES
         },
     }
-
-
-def _amount(form: dict[str, str], name: str, errors: list[FieldError]) -> int | None:
-    text = form.get(name, "").strip()
-    try:
-        micros = to_micros(text)
-    except (TypeError, ValueError) as exc:
-        errors.append(FieldError(name, str(exc) or "not an amount", name))
-        return None
-    if micros < 0:
-        errors.append(FieldError(name, "must not be negative", name))
-        return None
-    return micros
 
 
 # -- sub-accounts ------------------------------------------------------------------------
@@ -375,9 +356,9 @@ def set_wholesale(
             raise NotFoundError("no platform yet")
         card = uow.platform.wholesale.card()
     errors: list[FieldError] = []
-    voice = {d: _amount(form, f"rate_{d}", errors) for d in card.voice}
-    numbers = {t: _amount(form, f"number_{t}", errors) for t in card.number_monthly_micros}
-    fee = _amount(form, "agency_monthly_fee", errors)
+    voice = {d: amount_micros(form, f"rate_{d}", errors) for d in card.voice}
+    numbers = {t: amount_micros(form, f"number_{t}", errors) for t in card.number_monthly_micros}
+    fee = amount_micros(form, "agency_monthly_fee", errors)
     if errors:
         raise ValidationError(errors, "the wholesale prices were not saved")
     new_voice = {

@@ -16,11 +16,10 @@ from rebill.domain.period import Period
 from rebill.domain.plan import NUMBER_TYPES, Plan, WholesaleCard
 from rebill.domain.rating import DIRECTIONS
 from rebill.services.accounts.tenant import open_agency
-from rebill.services.catalog.apply import apply_catalog
 from rebill.services.catalog.document import decimal_text, rate_text
 from rebill.services.catalog.ownership import CatalogCaller
 from rebill.services.ports import UnitOfWorkFactory
-from rebill.services.views.forms import amount_micros, form_errors, plain_number
+from rebill.services.views.forms import amount_micros, apply_form, plain_number
 
 # The catalog's path inside a plan entry -> the form field that edits it.
 PLAN_FIELDS = {
@@ -212,13 +211,9 @@ def save_plan(
     }
     document = {"agencies": [{"id": agency_id, "plans": [spec]}]}
     caller = CatalogCaller(actor, agency_id, may_move_money=False)
-    try:
-        apply_catalog(uow_factory, document, "plan form", now, caller)
-    except ValidationError as exc:
-        fields = form_errors(exc, PLAN_FIELDS)
-        raise ValidationError(
-            [FieldError(k, m, k) for k, m in fields.items()], "the plan was not saved"
-        ) from None
+    apply_form(
+        uow_factory, document, "plan form", now, caller, PLAN_FIELDS, "the plan was not saved"
+    )
     return new_id
 
 
