@@ -343,3 +343,83 @@ def test_client_pays_an_open_invoice_from_the_portal(served: Served, page: Any) 
         time.sleep(0.3)
     expect(row.get_by_role("button")).to_have_count(0)
     shot(page, "portal-invoice-paid")
+
+
+def test_agency_creates_a_plan_and_a_client_and_reads_its_margins(
+    served: Served, page: Any
+) -> None:
+    """The owner's two jobs in Chromium: a new plan (a typo kept and explained beside its
+    field), a client on it, then who makes money and who is over a cap."""
+    expect = sync_api.expect
+    page.goto(f"{served.url}/panel/plans")
+    sign_in(page, "admin@acme.example")
+    page.get_by_role("link", name="New plan").click()
+    page.get_by_label("Name", exact=True).fill("Dental Plus")
+    page.get_by_label("Monthly fee (USD)").fill("$149")
+    page.get_by_label("Included minutes").fill("1,500")
+    page.get_by_label("Outbound minute (per min)").fill("0.2o")
+    page.get_by_label("Inbound minute (per min)").fill("0.18")
+    page.get_by_label("Local number (per month)").fill("3.00")
+    page.get_by_label("Toll-free number (per month)").fill("5.00")
+    page.get_by_label("Outbound billing increment").fill("30/6")
+    page.get_by_role("button", name="Create plan").click()
+    expect(page.locator("#rate_outbound-error")).to_be_visible()
+    expect(page.get_by_label("Outbound minute (per min)")).to_have_value("0.2o")
+    expect(page.get_by_label("Outbound billing increment")).to_have_value("30/6")
+    shot(page, "panel-new-plan-refused")
+    page.get_by_label("Outbound minute (per min)").fill("0.20")
+    page.get_by_role("button", name="Create plan").click()
+    expect(page.locator("main p.notice.ok")).to_have_text("Plan saved.")
+    expect(page.locator("#included-cost")).to_have_text("$135.00")
+    expect(page.locator("#plan-fee")).to_have_text("$149.00")
+    expect(page.locator("#plan-impact")).to_contain_text("No client is on this plan")
+    shot(page, "panel-plan-economics")
+
+    page.get_by_role("link", name="Sub-accounts").click()
+    page.get_by_role("link", name="Add client").click()
+    page.get_by_label("Client name").fill("Smile Studio")
+    page.get_by_label("Billing e-mail").fill("billing@smile.example")
+    page.get_by_label("Plan").select_option("dental-plus")
+    page.get_by_label("Monthly spend cap (USD)").fill("$300")
+    page.get_by_label("Alert at").fill("50, 80, 100")
+    page.get_by_role("button", name="Add client").click()
+    expect(page.locator("main p.notice.ok")).to_have_text("Client added.")
+    expect(page.get_by_label("Alert at (% of each cap)")).to_have_value("50%, 80%, 100%")
+    expect(page.get_by_label("Monthly spend cap (USD)")).to_have_value("300.00")
+
+    page.get_by_role("link", name="Sub-accounts", exact=True).click()
+    page.get_by_role("link", name=re.compile(r"^Margin")).first.click()
+    expect(page.locator("#clients thead th[aria-sort]")).to_have_count(1)
+    expect(page.locator("#clients tbody tr", has_text="Smile Studio")).to_be_visible()
+    shot(page, "panel-clients-profit")
+    page.get_by_role("link", name="Alerts", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Alerts")
+    shot(page, "panel-alerts")
+
+
+WIDE_ELEMENTS = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+  .filter(e => !e.closest('.scroll'))
+  .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id)"""
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/panel/plans/new", "/panel/sub-accounts", "/panel/sub-accounts/new", "/panel/alerts"],
+)
+def test_new_panel_pages_do_not_scroll_sideways_at_390_px(
+    served: Served, browser: Any, path: str
+) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    narrow = context.new_page()
+    try:
+        narrow.goto(f"{served.url}{path}")
+        sign_in(narrow, "admin@acme.example")
+        narrow.goto(f"{served.url}{path}")
+        overflow = narrow.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        wide = narrow.evaluate(WIDE_ELEMENTS)
+        assert overflow <= 0, f"{path} scrolls {overflow} px sideways at 390 px: {wide}"
+    finally:
+        context.close()
