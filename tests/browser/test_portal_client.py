@@ -8,7 +8,7 @@ limit sees a banner in the panel and its clients one in the portal."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from rebill.bootstrap import App, build
 from rebill.config import Settings
 from rebill.entrypoints.api.app import create_app
+from rebill.services.notifications.alerts import deliver_alerts
 from rebill.services.payments.gateway import link_gateway
 from rebill.services.views.panel import set_credit_limit, set_tax_mode
 from stripe_test_server import StripeTestServer
@@ -144,6 +145,17 @@ def test_incomplete_stripe_tax_reads_plainly_to_the_client_and_warns_the_agency(
     with app.uow() as uow:
         alerts = [a for a in uow.for_agency("acme").alerts.all() if a.metric == "tax_not_ready"]
     assert len(alerts) == 1 and "head_office" in alerts[0].message
+    sent: list[tuple[list[str], str, str]] = []
+
+    class Mailer:
+        def send(self, recipients: Sequence[str], subject: str, body: str) -> None:
+            sent.append((list(recipients), subject, body))
+
+    deliver_alerts(app.uow, Mailer(), NOW)
+    assert any(
+        to == ["help@acme.example"] and "Stripe Tax incomplete" in subject and "head_office" in body
+        for to, subject, body in sent
+    )
 
 
 def test_an_agency_at_its_credit_limit_sees_why_calls_are_refused(

@@ -81,7 +81,7 @@ def record_tax_refusal(
         fixes = " ".join(error.fixes)
         message = (
             f"A client ({sub_account_id}) could not pay online: Stripe Tax on your account is "
-            f"incomplete (missing: {missing}). {fixes}".strip()
+            f"incomplete (missing: {missing}). {fixes}".strip().rstrip(".")
         )
         alert = Alert(
             agency_id,
