@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from rebill.domain.charges import renewal_plan, renewed_numbers
-from rebill.domain.money import format_micros_as_minor
+from rebill.domain.money import format_micros_as_minor, round_div
 from rebill.domain.period import Period
 from rebill.domain.usage import PeriodUsage
 from rebill.services.accounts.tenant import open_agency, require_sub_account
@@ -59,7 +59,7 @@ def client_summary(
         ],
         "spend": money(usage.overage_micros),
         "cap": money(cap) if cap is not None else None,
-        "cap_percent": round(100 * usage.overage_micros / cap) if cap else None,
+        "cap_percent": round_div(100 * usage.overage_micros, cap) if cap else None,
         "estimate": {
             "usage": money(usage.postpaid_micros),
             "fee": money(fee),

@@ -5,13 +5,22 @@ audit, the subscription's receipt), with the form's fields named in every refusa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from rebill.domain.account import SubAccount
 from rebill.domain.charges import plan_at
 from rebill.domain.errors import FieldError, ValidationError
-from rebill.domain.money import format_micros_as_minor, micros_per_minor, minutes_text, to_micros
+from rebill.domain.money import (
+    format_micros_as_minor,
+    micros_per_minor,
+    minutes_text,
+    round_div,
+    to_micros,
+)
 from rebill.domain.period import Period
+from rebill.domain.plan import Plan
 from rebill.domain.usage import PeriodUsage
 from rebill.services.accounts.tenant import open_agency
 from rebill.services.catalog.ownership import CatalogCaller
@@ -73,38 +82,10 @@ def client_economics(
             for n in held.get(sub_id, [])
             if n.held_at(now)
         )
-        revenue = (plan.monthly_fee_micros if plan else 0) + usage.overage_micros
         cost = costs.get(sub_id, 0) + numbers
-        cap = sub.caps.monthly_spend_micros
         line = last_lines.get(sub_id)
         last_margin = (line.revenue_minor - line.cost_minor) * per_minor if line else None
-        rows.append(
-            {
-                "id": sub_id,
-                "name": sub.name,
-                "state": sub.state,
-                "plan": plan.name if plan else "—",
-                "minutes": minutes_text(usage.billable_seconds),
-                "revenue": money(revenue),
-                "cost": money(cost),
-                "margin": money(revenue - cost),
-                "margin_percent": round(100 * (revenue - cost) / revenue) if revenue else None,
-                "spend": money(usage.overage_micros),
-                "cap": money(cap) if cap is not None else None,
-                "cap_percent": round(100 * usage.overage_micros / cap) if cap else None,
-                "last_margin": money(last_margin) if last_margin is not None else None,
-                "keys": {
-                    "name": sub.name.lower(),
-                    "plan": plan.name.lower() if plan else "",
-                    "minutes": usage.billable_seconds,
-                    "revenue": revenue,
-                    "cost": cost,
-                    "margin": revenue - cost,
-                    "spend": usage.overage_micros,
-                    "last_margin": last_margin if last_margin is not None else -(10**18),
-                },
-            }
-        )
+        rows.append(_client_row(sub, plan, usage, cost, last_margin, money))
     key = sort if sort in SORTS else "name"
     rows.sort(key=lambda r: r["keys"][key], reverse=descending)
     return {
@@ -118,7 +99,45 @@ def client_economics(
     }
 
 
-def _totals(rows: list[dict[str, Any]], money: Any) -> dict[str, str]:
+def _client_row(
+    sub: SubAccount,
+    plan: Plan | None,
+    usage: PeriodUsage,
+    cost: int,
+    last_margin: int | None,
+    money: Callable[[int], str],
+) -> dict[str, Any]:
+    """One client's line of the table (amounts as text) and its sort keys (exact integers)."""
+    revenue = (plan.monthly_fee_micros if plan else 0) + usage.overage_micros
+    cap = sub.caps.monthly_spend_micros
+    return {
+        "id": sub.id,
+        "name": sub.name,
+        "state": sub.state,
+        "plan": plan.name if plan else "—",
+        "minutes": minutes_text(usage.billable_seconds),
+        "revenue": money(revenue),
+        "cost": money(cost),
+        "margin": money(revenue - cost),
+        "margin_percent": round_div(100 * (revenue - cost), revenue) if revenue else None,
+        "spend": money(usage.overage_micros),
+        "cap": money(cap) if cap is not None else None,
+        "cap_percent": round_div(100 * usage.overage_micros, cap) if cap else None,
+        "last_margin": money(last_margin) if last_margin is not None else None,
+        "keys": {
+            "name": sub.name.lower(),
+            "plan": plan.name.lower() if plan else "",
+            "minutes": usage.billable_seconds,
+            "revenue": revenue,
+            "cost": cost,
+            "margin": revenue - cost,
+            "spend": usage.overage_micros,
+            "last_margin": last_margin if last_margin is not None else -(10**18),
+        },
+    }
+
+
+def _totals(rows: list[dict[str, Any]], money: Callable[[int], str]) -> dict[str, str]:
     revenue = sum(r["keys"]["revenue"] for r in rows)
     cost = sum(r["keys"]["cost"] for r in rows)
     return {"revenue": money(revenue), "cost": money(cost), "margin": money(revenue - cost)}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from rebill.domain.account import SubAccount
 from rebill.domain.money import format_micros_as_minor, minutes_text
 from rebill.domain.period import Period
 from rebill.domain.usage import PeriodUsage
@@ -31,48 +32,14 @@ def cap_watch(
         counters = {p: tenant.usage.counters(period=p) for p in periods}
         fired = tenant.alerts.all()
     currency = agency.currency
-    rows: list[dict[str, Any]] = []
-    for period in periods:
-        for sub_id, sub in subs.items():
-            usage = counters[period].get(UsageKey(sub_id, period), PeriodUsage())
-            caps = sub.caps
-            measures = []
-            if caps.monthly_spend_micros is not None:
-                measures.append(
-                    (
-                        "spend",
-                        usage.overage_micros,
-                        caps.monthly_spend_micros,
-                        format_micros_as_minor(usage.overage_micros, currency),
-                        format_micros_as_minor(caps.monthly_spend_micros, currency),
-                    )
-                )
-            if caps.monthly_minutes is not None:
-                measures.append(
-                    (
-                        "minutes",
-                        usage.billable_seconds,
-                        caps.monthly_minutes * 60,
-                        minutes_text(usage.billable_seconds),
-                        str(caps.monthly_minutes),
-                    )
-                )
-            for metric, used, cap, used_text, cap_text in measures:
-                percent = 100 * used // cap if cap else (100 if used else 0)
-                if percent >= near_cap_percent:
-                    rows.append(
-                        {
-                            "period": period,
-                            "sub_account": sub_id,
-                            "name": sub.name,
-                            "metric": metric,
-                            "used": used_text,
-                            "cap": cap_text,
-                            "percent": percent,
-                            "over": percent >= 100,
-                            "enforcement": caps.enforcement,
-                        }
-                    )
+    rows = [
+        row
+        for period in periods
+        for sub_id, sub in subs.items()
+        for row in _near_caps(
+            period, sub, counters[period].get(UsageKey(sub_id, period), PeriodUsage()), currency
+        )
+    ]
     rows.sort(key=lambda r: (r["period"] != current, -r["percent"], r["name"]))
     pages = max(1, -(-len(fired) // alerts_per_page))
     shown = min(max(page, 1), pages)
@@ -100,3 +67,38 @@ def cap_watch(
         "page": shown,
         "pages": pages,
     }
+
+
+def _near_caps(
+    period: str, sub: SubAccount, usage: PeriodUsage, currency: str
+) -> list[dict[str, Any]]:
+    """The sub-account's caps at or above `near_cap_percent` in `period`."""
+    caps = sub.caps
+    measures = []
+    if caps.monthly_spend_micros is not None:
+        spend = usage.overage_micros
+        cap = caps.monthly_spend_micros
+        shown = (format_micros_as_minor(spend, currency), format_micros_as_minor(cap, currency))
+        measures.append(("spend", spend, cap, *shown))
+    if caps.monthly_minutes is not None:
+        seconds = usage.billable_seconds
+        shown = (minutes_text(seconds), str(caps.monthly_minutes))
+        measures.append(("minutes", seconds, caps.monthly_minutes * 60, *shown))
+    rows = []
+    for metric, used, cap, used_text, cap_text in measures:
+        percent = 100 * used // cap if cap else (100 if used else 0)
+        if percent >= near_cap_percent:
+            rows.append(
+                {
+                    "period": period,
+                    "sub_account": sub.id,
+                    "name": sub.name,
+                    "metric": metric,
+                    "used": used_text,
+                    "cap": cap_text,
+                    "percent": percent,
+                    "over": percent >= 100,
+                    "enforcement": caps.enforcement,
+                }
+            )
+    return rows
