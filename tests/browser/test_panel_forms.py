@@ -204,6 +204,11 @@ def test_the_clients_table_shows_profit_and_sorts_by_number(client: TestClient) 
     ]
     assert margins == sorted(margins, reverse=True)
     assert "Wholesale cost" in page and "Spend / cap" in page
+    exported = client.get("/panel/sub-accounts.csv?sort=margin&order=desc")
+    assert exported.headers["content-type"].startswith("text/csv")
+    lines = exported.text.strip().splitlines()
+    assert lines[0].startswith("period,id,name,plan,state,minutes,revenue,cost,margin,spend")
+    assert [line.split(",")[1] for line in lines[1:]] == [row_id for row_id, _ in rows]
 
 
 def test_caps_read_dollars_and_percentages_and_refusals_keep_the_typed_values(
