@@ -271,6 +271,14 @@ def test_the_alerts_page_lists_who_is_over_a_cap_and_every_alert(
         r'<tr class="over"><th scope="row"><a href="/panel/sub-accounts/([^"]+)"', page
     )
     assert "harbor-realty" in over
+    over_now = {
+        sub_id
+        for row in page.split('<tr class="over">')[1:]
+        if '<td class="date">2026-11<' in row.split("</tr>")[0]
+        for sub_id in re.findall(r'href="/panel/sub-accounts/([^"]+)"', row.split("</tr>")[0])
+    }
+    assert "harbor-realty" in over_now
+    assert f"Alerts ({len(over_now)} over a cap)" in page
     with app.uow() as uow:
         fired = len(uow.for_agency("acme").alerts.all())
     assert f"Alerts sent ({fired})" in page

@@ -102,3 +102,22 @@ def _near_caps(
                 }
             )
     return rows
+
+
+def over_cap_count(uow_factory: UnitOfWorkFactory, agency_id: str, now: datetime) -> int:
+    """How many clients are at or over a cap this month (the navigation's count)."""
+    with uow_factory() as uow:
+        agency, tenant = open_agency(uow, agency_id)
+        period = str(Period.containing(now, agency.tz))
+        subs = tenant.sub_accounts.all()
+        counters = tenant.usage.counters(period=period)
+    return sum(
+        1
+        for sub_id, sub in subs.items()
+        if any(
+            row["over"]
+            for row in _near_caps(
+                period, sub, counters.get(UsageKey(sub_id, period), PeriodUsage()), agency.currency
+            )
+        )
+    )
