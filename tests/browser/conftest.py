@@ -169,3 +169,22 @@ def csrf_of(html: str) -> str:
 @pytest.fixture
 def fresh_db(world: World, tmp_path: Path) -> Iterator[str]:
     yield copy_of(world, tmp_path / "rebill.db")
+
+
+@pytest.fixture
+def app(fresh_db: str) -> Iterator[App]:
+    """The seeded world's app on a fresh copy of the database (the HTTP tests')."""
+    built = build(Settings(database_url=fresh_db, now=NOW, scrypt_n=TEST_SCRYPT_N))
+    yield built
+    built.dispose()
+
+
+@pytest.fixture
+def client(app: App) -> Iterator[Any]:
+    """A TestClient of the whole app (API, panel, portal, console) over `app`."""
+    from fastapi.testclient import TestClient
+
+    from rebill.entrypoints.api.app import create_app
+
+    with TestClient(create_app(app)) as test_client:
+        yield test_client

@@ -159,8 +159,8 @@ def test_agency_admin_sets_prices_sees_tax_checklist_and_a_chart(served: Served,
     expect(page).to_have_url(re.compile(r"/sign-in"))
     sign_in(page, "admin@acme.example")
     expect(page.get_by_role("heading", level=1)).to_contain_text("2026-11 so far")
-    expect(page.locator("#revenue")).to_contain_text("USD")
-    expect(page.locator("#last-profit")).to_have_text(re.compile(r"^\d+\.\d{2}$"))
+    expect(page.locator("#revenue")).to_have_text(re.compile(r"^\$[\d,]+\.\d{2}$"))
+    expect(page.locator("#last-profit")).to_have_text(re.compile(r"^-?\$[\d,]+\.\d{2}$"))
     shot(page, "panel-home")
 
     page.get_by_role("link", name="Gateway & tax").click()
@@ -223,7 +223,7 @@ def test_client_on_the_agencys_domain_buys_credits_and_downloads_an_invoice(
     assert BRAND_NAME in text
     assert PLATFORM_NAME not in page.content() and "rebill" not in page.content().lower()
     expect(page.locator("header .logo")).to_be_visible()
-    expect(page.locator("#balance")).to_have_text("0.00 USD")
+    expect(page.locator("#balance")).to_have_text("$0.00")
     expect(page.locator("figure.chart rect.bar")).to_have_count(30)
     shot(page, "portal-home")
 
@@ -235,11 +235,11 @@ def test_client_on_the_agencys_domain_buys_credits_and_downloads_an_invoice(
     expect(page).to_have_url(re.compile(rf"{re.escape(DOMAIN)}:\d+/client/\?done=paid"))
     expect(page.locator("main p.notice.ok")).to_contain_text("your payment went through")
     deadline = time.monotonic() + 15
-    while "20.00 USD" not in page.locator("#balance").inner_text():
+    while "$20.00" not in page.locator("#balance").inner_text():
         assert time.monotonic() < deadline, "the checkout webhook never credited the wallet"
         time.sleep(0.3)
         page.reload()
-    expect(page.locator("#balance")).to_have_text("20.00 USD")
+    expect(page.locator("#balance")).to_have_text("$20.00")
     shot(page, "portal-balance-after-checkout")
 
     page.get_by_role("link", name="Invoices").click()
@@ -291,17 +291,32 @@ def test_billing_charges_an_invoice_to_the_saved_card_and_refunds_part(
     sign_in(page, "billing@acme.example")
     row = page.locator("tr", has=page.get_by_role("rowheader", name=number, exact=True))
     row.get_by_role("button", name=f"Charge card for {number}").click()
+    # One click only asks: nothing is charged before the confirmation.
+    expect(page.locator("#confirm")).to_contain_text(f"saved card for invoice {number}")
+    page.get_by_role("link", name="Cancel").click()
+    expect(row.locator("td").nth(4)).to_have_text("open")
+    row.get_by_role("button", name=f"Charge card for {number}").click()
+    page.get_by_role("button", name=re.compile(r"^Yes, charge ")).click()
     expect(page.locator("main p.notice.ok")).to_have_text("Paid with the saved card.")
     expect(row.locator("td").nth(4)).to_have_text("paid")
     row.get_by_label(f"Refund amount of {number} (blank: all)").fill("1000000")
     row.get_by_role("button", name=f"Refund {number}").click()
+    page.get_by_role("button", name="Yes, refund").click()
     expect(page.locator("main p.notice.error")).to_contain_text("not refunded yet")
-    row.get_by_label(f"Refund amount of {number} (blank: all)").fill("5.00")
+    row.get_by_label(f"Refund amount of {number} (blank: all)").fill("$5.00")
     row.get_by_role("button", name=f"Refund {number}").click()
+    expect(page.locator("#confirm")).to_contain_text(f"Refund $5.00 of {number}")
+    page.get_by_role("button", name="Yes, refund").click()
     expect(page.locator("main p.notice.ok")).to_have_text("Refunded; the credit note is issued.")
+    with app.uow() as uow:
+        audit = [(e.target, e.field, e.new_value) for e in uow.for_agency("acme").audit.latest(10)]
+    assert (f"invoice {number}", "refund", "refunded 5.00") in audit
+    assert any(
+        t == f"invoice {number}" and f == "charge" and v.startswith("paid") for t, f, v in audit
+    )
     note = page.locator("tr", has=page.get_by_role("rowheader", name="ACME-CN-000001"))
     expect(note).to_contain_text(f"credit note of {number}")
-    expect(note).to_contain_text("5.00 USD")
+    expect(note).to_contain_text("$5.00")
     shot(page, "panel-invoices-charged-and-refunded")
 
 
@@ -328,3 +343,83 @@ def test_client_pays_an_open_invoice_from_the_portal(served: Served, page: Any) 
         time.sleep(0.3)
     expect(row.get_by_role("button")).to_have_count(0)
     shot(page, "portal-invoice-paid")
+
+
+def test_agency_creates_a_plan_and_a_client_and_reads_its_margins(
+    served: Served, page: Any
+) -> None:
+    """The owner's two jobs in Chromium: a new plan (a typo kept and explained beside its
+    field), a client on it, then who makes money and who is over a cap."""
+    expect = sync_api.expect
+    page.goto(f"{served.url}/panel/plans")
+    sign_in(page, "admin@acme.example")
+    page.get_by_role("link", name="New plan").click()
+    page.get_by_label("Name", exact=True).fill("Dental Plus")
+    page.get_by_label("Monthly fee (USD)").fill("$149")
+    page.get_by_label("Included minutes").fill("1,500")
+    page.get_by_label("Outbound minute (per min)").fill("0.2o")
+    page.get_by_label("Inbound minute (per min)").fill("0.18")
+    page.get_by_label("Local number (per month)").fill("3.00")
+    page.get_by_label("Toll-free number (per month)").fill("5.00")
+    page.get_by_label("Outbound billing increment").fill("30/6")
+    page.get_by_role("button", name="Create plan").click()
+    expect(page.locator("#rate_outbound-error")).to_be_visible()
+    expect(page.get_by_label("Outbound minute (per min)")).to_have_value("0.2o")
+    expect(page.get_by_label("Outbound billing increment")).to_have_value("30/6")
+    shot(page, "panel-new-plan-refused")
+    page.get_by_label("Outbound minute (per min)").fill("0.20")
+    page.get_by_role("button", name="Create plan").click()
+    expect(page.locator("main p.notice.ok")).to_have_text("Plan saved.")
+    expect(page.locator("#included-cost")).to_have_text("$135.00")
+    expect(page.locator("#plan-fee")).to_have_text("$149.00")
+    expect(page.locator("#plan-impact")).to_contain_text("No client is on this plan")
+    shot(page, "panel-plan-economics")
+
+    page.get_by_role("link", name="Sub-accounts").click()
+    page.get_by_role("link", name="Add client").click()
+    page.get_by_label("Client name").fill("Smile Studio")
+    page.get_by_label("Billing e-mail").fill("billing@smile.example")
+    page.get_by_label("Plan").select_option("dental-plus")
+    page.get_by_label("Monthly spend cap (USD)").fill("$300")
+    page.get_by_label("Alert at").fill("50, 80, 100")
+    page.get_by_role("button", name="Add client").click()
+    expect(page.locator("main p.notice.ok")).to_have_text("Client added.")
+    expect(page.get_by_label("Alert at (% of each cap)")).to_have_value("50%, 80%, 100%")
+    expect(page.get_by_label("Monthly spend cap (USD)")).to_have_value("300.00")
+
+    page.get_by_role("link", name="Sub-accounts", exact=True).click()
+    page.get_by_role("link", name=re.compile(r"^Margin")).first.click()
+    expect(page.locator("#clients thead th[aria-sort]")).to_have_count(1)
+    expect(page.locator("#clients tbody tr", has_text="Smile Studio")).to_be_visible()
+    shot(page, "panel-clients-profit")
+    page.get_by_role("link", name=re.compile(r"^Alerts( \(\d+ over a cap\))?$")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Alerts")
+    shot(page, "panel-alerts")
+
+
+WIDE_ELEMENTS = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+  .filter(e => !e.closest('.scroll'))
+  .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id)"""
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/panel/plans/new", "/panel/sub-accounts", "/panel/sub-accounts/new", "/panel/alerts"],
+)
+def test_new_panel_pages_do_not_scroll_sideways_at_390_px(
+    served: Served, browser: Any, path: str
+) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    narrow = context.new_page()
+    try:
+        narrow.goto(f"{served.url}{path}")
+        sign_in(narrow, "admin@acme.example")
+        narrow.goto(f"{served.url}{path}")
+        overflow = narrow.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        wide = narrow.evaluate(WIDE_ELEMENTS)
+        assert overflow <= 0, f"{path} scrolls {overflow} px sideways at 390 px: {wide}"
+    finally:
+        context.close()

@@ -94,7 +94,7 @@ async def sign_in(request: Request, web: WebFaces) -> Response:
         refusal = Refusal.of(exc)
         page = sign_in_form(web, request, form.get("next"), email, refusal.message, refusal.status)
         return refusal.apply(page)
-    if user is None or user.kind == "client":
+    if user is None:
         wrong = "Wrong e-mail or password."
         return sign_in_form(web, request, form.get("next"), email, wrong, 401)
     rebill = web.rebill

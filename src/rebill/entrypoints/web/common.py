@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from rebill.bootstrap import App
 from rebill.domain.account import Brand
 from rebill.domain.errors import BusyError, FieldError, NotFoundError, TooManyAttemptsError
+from rebill.entrypoints.web import figures
 from rebill.services.access.users import WebSession, WebUser, authenticate, session_for
 from rebill.services.invoicing.documents import invoice_pdf
 
@@ -59,6 +60,8 @@ class Web:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        env.filters["money"] = figures.money
+        env.filters["quantity"] = figures.quantity
         return cls(rebill, env)
 
     def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:

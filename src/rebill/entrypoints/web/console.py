@@ -12,10 +12,16 @@ from rebill.domain.errors import BillingError, NotFoundError, ValidationError
 from rebill.entrypoints.web.common import PageError, Web, field_messages
 from rebill.entrypoints.web.deps import Operator, WebFaces
 from rebill.services.access.users import WebSession
-from rebill.services.views import panel
+from rebill.services.views import operator, panel
+from rebill.services.views.forms import plain_number
 
-NAV = (("/console", "Agencies & prices"), ("/console/invoices", "Agency invoices"))
+NAV = (
+    ("/console", "Agencies & prices"),
+    ("/console/agencies/new", "Add agency"),
+    ("/console/invoices", "Agency invoices"),
+)
 SAVED = {
+    "agency": "Agency added.",
     "limit": "Credit limit saved.",
     "tax": "Tax mode saved.",
     "wholesale": "Wholesale prices saved.",
@@ -54,9 +60,20 @@ async def post_limit(
 ) -> Response:
     form = await web.form(request, session)
     rebill = web.rebill
+    if form.get("confirm") != "yes":
+        try:
+            effect = operator.limit_effect(rebill.uow, agency_id, form.get("credit_limit", ""))
+        except NotFoundError:
+            raise PageError(404, "this agency does not exist") from None
+        if effect is not None:
+            return page(web, request, session, "console/confirm_limit.html", effect=effect)
     try:
         panel.set_credit_limit(
-            rebill.uow, agency_id, form.get("credit_limit", ""), actor(session), rebill.clock.now()
+            rebill.uow,
+            agency_id,
+            plain_number(form.get("credit_limit", "")),
+            actor(session),
+            rebill.clock.now(),
         )
     except NotFoundError:
         raise PageError(404, "this agency does not exist") from None
@@ -90,6 +107,18 @@ async def post_wholesale(request: Request, session: Operator, web: WebFaces) -> 
     form = await web.form(request, session)
     rebill = web.rebill
     try:
+        if form.get("confirm") != "yes":
+            effect = operator.wholesale_effect(rebill.uow, form)
+            if effect["changed"]:
+                hidden = {k: v for k, v in form.items() if k != "confirm"}
+                return page(
+                    web,
+                    request,
+                    session,
+                    "console/confirm_wholesale.html",
+                    effect=effect,
+                    hidden=hidden,
+                )
         panel.set_wholesale(rebill.uow, form, actor(session), rebill.clock.now())
     except BillingError as exc:
         errors = {"wholesale": _text(exc)}
@@ -97,6 +126,48 @@ async def post_wholesale(request: Request, session: Operator, web: WebFaces) -> 
             errors.update(field_messages(exc.field_errors))
         return home_page(web, request, session, errors)
     return RedirectResponse("/console?saved=wholesale", 303)
+
+
+def new_agency_page(
+    web: Web, request: Request, session: WebSession, values: dict[str, str], errors: dict[str, str]
+) -> Response:
+    status = 422 if errors else 200
+    return page(
+        web,
+        request,
+        session,
+        "console/new_agency.html",
+        status=status,
+        values=values,
+        errors=errors,
+    )
+
+
+@router.get("/agencies/new")
+def new_agency(request: Request, session: Operator, web: WebFaces) -> Response:
+    return new_agency_page(web, request, session, {"timezone": "UTC"}, {})
+
+
+@router.post("/agencies/new")
+async def post_new_agency(request: Request, session: Operator, web: WebFaces) -> Response:
+    form = await web.form(request, session)
+    rebill = web.rebill
+    try:
+        agency_id = operator.add_agency(rebill.uow, form, actor(session), rebill.clock.now())
+    except ValidationError as exc:
+        errors = field_messages(exc.field_errors) or {"form": exc.summary}
+        return new_agency_page(web, request, session, form, errors)
+    return RedirectResponse(f"/console/agencies/{agency_id}?saved=agency", 303)
+
+
+@router.get("/agencies/{agency_id}")
+def agency(request: Request, agency_id: str, session: Operator, web: WebFaces) -> Response:
+    rebill = web.rebill
+    try:
+        view = operator.agency_page(rebill.uow, agency_id, rebill.clock.now())
+    except NotFoundError:
+        raise PageError(404, "this agency does not exist") from None
+    return page(web, request, session, "console/agency.html", agency=view)
 
 
 @router.get("/invoices")

@@ -22,6 +22,7 @@ from rebill.domain.errors import (
     TooManyAttemptsError,
     ValidationError,
 )
+from rebill.domain.limits import credit_purchase_max_units, credit_purchase_min_units
 from rebill.domain.logo import media_type as logo_media_type
 from rebill.domain.plan import NUMBER_TYPES
 from rebill.entrypoints.web.common import (
@@ -38,7 +39,8 @@ from rebill.entrypoints.web.deps import WebFaces
 from rebill.services.access.users import WebSession, start_session
 from rebill.services.invoicing.documents import invoice_pdf
 from rebill.services.payments.gateway import agency_public_url, create_checkout
-from rebill.services.views import panel
+from rebill.services.views import notices, panel
+from rebill.services.views.client_home import client_summary
 
 HOST_BASE = "/client"
 MESSAGES = {
@@ -146,21 +148,41 @@ async def post_sign_in(request: Request, portal: AgencyPortal, web: WebFaces) ->
     return response
 
 
-def get_home(request: Request, portal: AgencyPortal, session: Client, web: WebFaces) -> Response:
+def home_page(
+    web: Web,
+    request: Request,
+    portal: Portal,
+    session: WebSession,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """The client's home; after a refused purchase, the error beside its field and what was
+    typed kept."""
     rebill = web.rebill
     sub_id = session.user.sub_account_id or ""
-    view = panel.sub_account_view(rebill.uow, portal.agency_id, sub_id, None, rebill.clock.now())
+    now = rebill.clock.now()
+    view = panel.sub_account_view(rebill.uow, portal.agency_id, sub_id, None, now)
     return render(
         web,
         portal,
         "portal/home.html",
+        status=422 if errors else 200,
         user=session.user,
         csrf_token=session.csrf_token,
         sub=view,
+        summary=client_summary(rebill.uow, portal.agency_id, sub_id, now),
+        refused=notices.calls_refused(rebill.uow, portal.agency_id),
         chart=chart(view["chart"], view["included_minutes"]),
         number_types=NUMBER_TYPES,
         message=MESSAGES.get(request.query_params.get("done", "")),
+        errors=errors or {},
+        values=values or {"amount": "20.00"},
+        purchase_range=(credit_purchase_min_units, f"{credit_purchase_max_units:,}"),
     )
+
+
+def get_home(request: Request, portal: AgencyPortal, session: Client, web: WebFaces) -> Response:
+    return home_page(web, request, portal, session)
 
 
 def get_bare(portal: AgencyPortal) -> Response:
@@ -189,6 +211,17 @@ async def post_checkout(
             web.rebill.clock.now(),
             form.get("invoice") if action == "invoice" else None,
         )
+    except ValidationError as exc:
+        if action != "credits":
+            return checkout_refused(web, portal, session, exc)
+        text = "; ".join(e.message for e in exc.field_errors) or exc.summary
+        return home_page(web, request, portal, session, {"amount": text}, form)
+    except TaxNotConfiguredError as exc:
+        rebill = web.rebill
+        notices.record_tax_refusal(
+            rebill.uow, portal.agency_id, session.user.sub_account_id or "", exc, rebill.clock.now()
+        )
+        return checkout_refused(web, portal, session, exc)
     except BillingError as exc:
         return checkout_refused(web, portal, session, exc)
     return RedirectResponse(session_doc["url"], 303)
@@ -199,8 +232,14 @@ def checkout_refused(web: Web, portal: Portal, session: WebSession, exc: Billing
     gateway failed (502)."""
     manual = False
     detail: str | None
-    if isinstance(exc, ConflictError | TaxNotConfiguredError):
-        manual = isinstance(exc, ConflictError) and "manual" in exc.message
+    if isinstance(exc, TaxNotConfiguredError):  # the agency's setup: never shown to a client
+        status, title = 409, "Online payment is not available right now"
+        detail = (
+            f"{portal.brand.display_name} is finishing the setup of its online payments and "
+            "has been told. Nothing was charged. Please try again later or contact them."
+        )
+    elif isinstance(exc, ConflictError):
+        manual = "manual" in exc.message
         status, title = 409, "Online payment is not available"
         detail = None if manual else exc.message
     elif isinstance(exc, ValidationError | NotFoundError):

@@ -23,6 +23,7 @@ LABELS = {
     "monthly_minutes": "monthly minutes cap",
     "wallet_low": "credit balance below its threshold",
     "agency_credit_limit": "agency credit limit",
+    "tax_not_ready": "online payment refused: Stripe Tax incomplete",
 }
 
 

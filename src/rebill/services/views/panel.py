@@ -18,11 +18,10 @@ from rebill.domain.money import (
     format_micros_as_minor,
     format_rate,
     minutes_text,
-    to_micros,
 )
 from rebill.domain.period import Period
 from rebill.domain.plan import NUMBER_TYPES, Plan
-from rebill.domain.rating import DIRECTIONS, VoiceRate
+from rebill.domain.rating import VoiceRate
 from rebill.domain.tax import TAX_MODES
 from rebill.services.accounts.sub_accounts import set_caps
 from rebill.services.accounts.tenant import open_agency
@@ -37,6 +36,7 @@ from rebill.services.catalog.document import (
 from rebill.services.catalog.ownership import CatalogCaller
 from rebill.services.invoicing.close import period_document
 from rebill.services.ports import AgencyView, UnitOfWorkFactory, UsageKey
+from rebill.services.views.forms import alert_thresholds, amount_micros, plain_number
 from rebill.services.views.queries import sub_account_documents
 from rebill.services.views.reports import invoice_document
 
@@ -123,21 +123,16 @@ def agency_home(uow_factory: UnitOfWorkFactory, agency_id: str, now: datetime) -
 
 
 # -- plans and rates ----------------------------------------------------------------------
-def plan_editor(
-    uow_factory: UnitOfWorkFactory, agency_id: str, plan_id: str | None
-) -> dict[str, Any]:
+def plan_editor(uow_factory: UnitOfWorkFactory, agency_id: str) -> dict[str, Any]:
     """The agency's plans and the wholesale card they sit on (rates as decimal text)."""
     with uow_factory() as uow:
         agency, tenant = open_agency(uow, agency_id)
         plans = tenant.plans.all()
         card = tenant.wholesale.card()
     currency = agency.currency
-    if plan_id is not None and plan_id not in plans:
-        raise NotFoundError(f"plan {plan_id!r} does not exist")
     return {
         "currency": currency,
         "plans": [_plan_fields(p, currency) for p in sorted(plans.values(), key=lambda p: p.id)],
-        "plan": _plan_fields(plans[plan_id], currency) if plan_id else None,
         "wholesale": {
             "voice": {d: _rate_text(r) for d, r in card.voice.items()},
             "numbers": {t: _decimal(m) for t, m in card.number_monthly_micros.items()},
@@ -163,102 +158,6 @@ def _plan_fields(plan: Plan, currency: str) -> dict[str, Any]:
             for t in NUMBER_TYPES
         },
     }
-
-
-def _amount(form: dict[str, str], name: str, errors: list[FieldError]) -> int | None:
-    text = form.get(name, "").strip()
-    try:
-        micros = to_micros(text)
-    except (TypeError, ValueError) as exc:
-        errors.append(FieldError(name, str(exc) or "not an amount", name))
-        return None
-    if micros < 0:
-        errors.append(FieldError(name, "must not be negative", name))
-        return None
-    return micros
-
-
-def save_plan_prices(
-    uow_factory: UnitOfWorkFactory,
-    agency_id: str,
-    plan_id: str,
-    form: dict[str, str],
-    below_wholesale_confirmed: bool,
-    actor: str,
-    now: datetime,
-) -> None:
-    """Set a plan's fee, included minutes and retail rates. A retail price below its wholesale
-    price is refused unless confirmed (the agency then sells at a loss on purpose)."""
-    errors: list[FieldError] = []
-    fee = _amount(form, "monthly_fee", errors)
-    voice = {d: _amount(form, f"rate_{d}", errors) for d in DIRECTIONS}
-    numbers = {t: _amount(form, f"number_{t}", errors) for t in NUMBER_TYPES}
-    minutes_text_in = form.get("included_minutes", "").strip()
-    if not minutes_text_in.isdigit():
-        errors.append(
-            FieldError("included_minutes", "a whole number of minutes", "included_minutes")
-        )
-    name = form.get("name", "").strip()
-    if not name:
-        errors.append(FieldError("name", "a plan needs a name", "name"))
-    with uow_factory() as uow:
-        _, tenant = open_agency(uow, agency_id)
-        plan = tenant.plans.all().get(plan_id)
-        if plan is None:
-            raise NotFoundError(f"plan {plan_id!r} does not exist")
-        card = tenant.wholesale.card()
-    if not below_wholesale_confirmed:
-        for d, micros in voice.items():
-            floor = card.voice[d].per_minute_micros if d in card.voice else 0
-            if micros is not None and micros < floor:
-                errors.append(
-                    FieldError(
-                        f"rate_{d}",
-                        f"{d} {_decimal(micros)} is below the wholesale {_rate_text(card.voice[d])}"
-                        " per minute; tick the confirmation to sell at a loss",
-                        f"rate_{d}",
-                    )
-                )
-        for t, micros in numbers.items():
-            floor = card.number_monthly_micros.get(t, 0)
-            if micros is not None and micros < floor:
-                errors.append(
-                    FieldError(
-                        f"number_{t}",
-                        f"{t} number {_decimal(micros)} is below the wholesale {_decimal(floor)}"
-                        " a month; tick the confirmation to sell at a loss",
-                        f"number_{t}",
-                    )
-                )
-    if errors:
-        raise ValidationError(errors, "the plan was not saved")
-    assert fee is not None
-    spec = {
-        "id": plan.id,
-        "name": name,
-        "monthly_fee": _decimal(fee),
-        "included_minutes": int(minutes_text_in),
-        "overage": plan.overage,
-        "voice": {
-            d: {
-                "overage_per_minute": _decimal(voice[d] or 0),
-                "increment": str(plan.voice[d].increment),
-                "connect_fee": _decimal(plan.voice[d].connect_fee_micros),
-            }
-            for d in DIRECTIONS
-        },
-        "numbers": {
-            "included": plan.included_numbers,
-            **{t: {"monthly": _decimal(numbers[t] or 0)} for t in NUMBER_TYPES},
-        },
-        "limits": {
-            "campaigns": plan.limits.campaigns,
-            "numbers": plan.limits.numbers,
-            "parallel_calls": plan.limits.parallel_calls,
-        },
-    }
-    document = {"agencies": [{"id": agency_id, "plans": [spec]}]}
-    _apply(uow_factory, document, CatalogCaller(actor, agency_id, may_move_money=False), now)
 
 
 # -- sub-accounts ------------------------------------------------------------------------
@@ -343,7 +242,8 @@ def update_caps(
     actor: str,
     now: datetime,
 ) -> None:
-    """Caps from the panel's form (blank clears a cap), recorded in the audit log."""
+    """Caps from the panel's form (blank clears a cap; `$300`, `1,500` and alerts as
+    percentages `50, 80, 100` are read), recorded in the audit log."""
     with uow_factory() as uow:
         _, tenant = open_agency(uow, agency_id)
         if tenant.sub_accounts.get(sub_account_id) is None:
@@ -352,9 +252,9 @@ def update_caps(
         uow_factory,
         agency_id,
         sub_account_id,
-        form.get("monthly_spend", "").strip() or "none",
-        form.get("monthly_minutes", "").strip() or "none",
-        form.get("alerts", ""),
+        plain_number(form.get("monthly_spend", "")) or "none",
+        plain_number(form.get("monthly_minutes", "")) or "none",
+        alert_thresholds(form.get("alerts", "")),
         form.get("enforcement") or None,
         actor,
         now,
@@ -456,9 +356,9 @@ def set_wholesale(
             raise NotFoundError("no platform yet")
         card = uow.platform.wholesale.card()
     errors: list[FieldError] = []
-    voice = {d: _amount(form, f"rate_{d}", errors) for d in card.voice}
-    numbers = {t: _amount(form, f"number_{t}", errors) for t in card.number_monthly_micros}
-    fee = _amount(form, "agency_monthly_fee", errors)
+    voice = {d: amount_micros(form, f"rate_{d}", errors) for d in card.voice}
+    numbers = {t: amount_micros(form, f"number_{t}", errors) for t in card.number_monthly_micros}
+    fee = amount_micros(form, "agency_monthly_fee", errors)
     if errors:
         raise ValidationError(errors, "the wholesale prices were not saved")
     new_voice = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from rebill.entrypoints.web.panel import (
+    alerts,
     audit,
     brand,
     gateway,
@@ -24,6 +25,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     gateway.router,
     plans.router,
     sub_accounts.router,
+    alerts.router,
     invoices.router,
     users.router,
     brand.router,

@@ -13,12 +13,16 @@ from rebill.domain.period import Period
 from rebill.entrypoints.web.common import PageError, Web, field_messages
 from rebill.services.access.users import WebSession
 from rebill.services.views import panel as views
+from rebill.services.views.notices import agency_banners
+from rebill.services.views.watch import over_cap_count
 
+ALERTS = "/panel/alerts"  # its label carries how many clients are over a cap
 NAV = (
     ("/panel", "Home"),
     ("/panel/gateway", "Gateway & tax"),
     ("/panel/plans", "Plans & rates"),
     ("/panel/sub-accounts", "Sub-accounts"),
+    (ALERTS, "Alerts"),
     ("/panel/invoices", "Invoices"),
     ("/panel/brand", "Brand & domain"),
     ("/panel/users", "Users"),
@@ -38,13 +42,23 @@ SAVED = {
     "charged": "Paid with the saved card.",
     "refunded": "Refunded; the credit note is issued.",
     "user": "User created.",
+    "client": "Client added.",
 }
 
 
 def page(web: Web, request: Request, session: WebSession, name: str, **context: Any) -> Response:
     """The template `name` in the panel's layout (`status` in the context: the answer's)."""
-    brand = views.brand_of(web.rebill.uow, session.user.agency_id or "")
-    return web.staff_page(request, session, name, NAV, SAVED, brand, context)
+    rebill = web.rebill
+    agency_id = session.user.agency_id or ""
+    brand = views.brand_of(rebill.uow, agency_id)
+    now = rebill.clock.now()
+    context.setdefault("banners", agency_banners(rebill.uow, agency_id, now))
+    over = over_cap_count(rebill.uow, agency_id, now)
+    nav = tuple(
+        (href, f"{label} ({over} over a cap)" if href == ALERTS and over else label)
+        for href, label in NAV
+    )
+    return web.staff_page(request, session, name, nav, SAVED, brand, context)
 
 
 def must(session: WebSession, area: str) -> None:

@@ -1,0 +1,110 @@
+"""The platform console's guardrails over HTTP (FastAPI TestClient, no browser): a credit
+limit below an agency's exposure and a wholesale price change show their effect and ask
+first, nothing changing before the confirmation; an agency page; adding an agency."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from rebill.bootstrap import App
+from tests.browser.conftest import PASSWORD, csrf_of
+
+
+def operator_token(client: TestClient) -> str:
+    token = csrf_of(client.get("/sign-in").text)
+    client.post(
+        "/sign-in",
+        data={"email": "ops@platform.example", "password": PASSWORD, "csrf_token": token},
+        follow_redirects=False,
+    )
+    return csrf_of(client.get("/console").text)
+
+
+def limit_of(app: App) -> int | None:
+    with app.uow() as uow:
+        agency = uow.for_agency("acme").agency.get()
+    assert agency is not None
+    return agency.credit_limit_micros
+
+
+def test_a_limit_below_exposure_asks_first_and_says_what_stops(
+    app: App, client: TestClient
+) -> None:
+    token = operator_token(client)
+    before = limit_of(app)
+    with app.uow() as uow:
+        clients = len(uow.for_agency("acme").sub_accounts.ids())
+    asked = client.post(
+        "/console/agencies/acme/credit-limit", data={"credit_limit": "$1", "csrf_token": token}
+    )
+    assert asked.status_code == 200
+    assert f"every new call of its {clients} clients is refused" in asked.text
+    assert limit_of(app) == before  # nothing saved before the confirmation
+    confirmed = client.post(
+        "/console/agencies/acme/credit-limit",
+        data={"credit_limit": "1", "confirm": "yes", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert confirmed.status_code == 303
+    assert limit_of(app) == 1_000_000
+    page = client.get("/console/agencies/acme").text
+    assert 'id="agency-blocked"' in page
+    # A limit above the exposure saves at once.
+    high = client.post(
+        "/console/agencies/acme/credit-limit",
+        data={"credit_limit": "1,000,000", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert high.status_code == 303 and limit_of(app) == 1_000_000_000_000
+
+
+def test_a_wholesale_change_shows_each_agencys_margin_and_asks_first(
+    app: App, client: TestClient
+) -> None:
+    token = operator_token(client)
+    with app.uow() as uow:
+        card = uow.platform.wholesale.card()
+    form = {
+        "rate_outbound": "0.50",
+        "rate_inbound": "0.01",
+        "number_local": "1.15",
+        "number_toll_free": "2.00",
+        "agency_monthly_fee": "0",
+        "csrf_token": token,
+    }
+    asked = client.post("/console/wholesale", data=form)
+    assert asked.status_code == 200
+    impact = asked.text.split('id="impact-acme"')[1].split("</table>")[0]
+    assert "below wholesale" in impact
+    assert re.search(r"<th scope=\"row\">Starter</th><td>outbound</td>", impact)
+    with app.uow() as uow:
+        assert uow.platform.wholesale.card() == card
+    confirmed = client.post(
+        "/console/wholesale", data={**form, "confirm": "yes"}, follow_redirects=False
+    )
+    assert confirmed.status_code == 303
+    with app.uow() as uow:
+        assert uow.platform.wholesale.card().voice["outbound"].per_minute_micros == 500_000
+
+
+def test_the_operator_adds_an_agency_and_opens_its_page(app: App, client: TestClient) -> None:
+    token = operator_token(client)
+    assert 'href="/console/agencies/new"' in client.get("/console").text
+    bad = {"id": "Nova!", "name": "Nova Voice", "invoice_prefix": "nova", "timezone": "Mars/Base"}
+    refused = client.post("/console/agencies/new", data={**bad, "csrf_token": token})
+    assert refused.status_code == 422
+    assert 'value="Nova Voice"' in refused.text and 'value="Mars/Base"' in refused.text
+    good = {"id": "nova", "name": "Nova Voice", "invoice_prefix": "NOVA", "timezone": "UTC"}
+    made = client.post(
+        "/console/agencies/new", data={**good, "csrf_token": token}, follow_redirects=False
+    )
+    assert made.status_code == 303 and made.headers["location"].startswith("/console/agencies/nova")
+    page = client.get("/console/agencies/nova").text
+    assert "Nova Voice" in page and "No clients yet." in page
+    with app.uow() as uow:
+        entries = uow.for_agency("nova").audit.latest(20)
+    assert any(
+        e.field == "created" and e.actor == "ops@platform.example (platform)" for e in entries
+    )
