@@ -134,3 +134,16 @@ def test_a_bad_event_is_rejected_and_a_good_one_recorded(sqlite_url: str) -> Non
     ]
     assert all(o.done for o in outcomes)
     app.dispose()
+
+
+def test_an_unknown_stream_is_one_clear_error(sqlite_url: str) -> None:
+    done = subprocess.run(
+        [REBILL, "consume", "--nats", NATS, "--stream", "no_such_stream", "--db", sqlite_url],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "cannot read stream 'no_such_stream'" in done.stderr
+    assert "stream not found" in done.stderr

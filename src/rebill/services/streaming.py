@@ -21,6 +21,10 @@ from rebill.services.usage.import_file import ingest_calls
 logger = logging.getLogger("rebill.stream")
 
 
+class StreamUnavailable(RuntimeError):
+    """The broker cannot be reached, or has no such stream: nothing was consumed."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What became of one event: `accepted`, `duplicate`, `rejected` (bad event: done with

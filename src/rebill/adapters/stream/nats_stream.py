@@ -12,9 +12,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from rebill.services.streaming import Outcome
+from rebill.services.streaming import Outcome, StreamUnavailable
 
 logger = logging.getLogger("rebill.stream")
+connect_seconds_max = 10.0
 
 
 class NatsCallStream:
@@ -45,16 +46,30 @@ class NatsCallStream:
         self, handle: Callable[[list[bytes]], list[Outcome]], stop: threading.Event, idle_exit: bool
     ) -> int:
         import nats
+        from nats.errors import Error as NatsError
         from nats.errors import TimeoutError as FetchTimeout
 
-        connection = await nats.connect(self.url, max_reconnect_attempts=-1)
+        try:
+            # Reconnects for ever once connected (a NATS restart is survived); the first
+            # connection gets `connect_seconds_max`.
+            connection = await asyncio.wait_for(
+                nats.connect(self.url, max_reconnect_attempts=-1, connect_timeout=5),
+                connect_seconds_max,
+            )
+        except (NatsError, OSError, TimeoutError) as exc:
+            raise StreamUnavailable(f"cannot connect to NATS at {self.url}: {exc!r}") from exc
         acked = 0
         try:
             js = connection.jetstream()
-            subject = self.subject or await self._subject(js)
-            subscription = await js.pull_subscribe(
-                subject, durable=self.durable, stream=self.stream
-            )
+            try:
+                subject = self.subject or await self._subject(js)
+                subscription = await js.pull_subscribe(
+                    subject, durable=self.durable, stream=self.stream
+                )
+            except NatsError as exc:
+                raise StreamUnavailable(
+                    f"cannot read stream {self.stream!r} on {self.url}: {exc}"
+                ) from exc
             while not stop.is_set():
                 try:
                     messages = await subscription.fetch(self.batch, timeout=self.fetch_timeout)

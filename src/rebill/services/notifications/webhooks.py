@@ -200,7 +200,7 @@ def deliver_due(uow_factory: UnitOfWorkFactory, sender: WebhookSender, now: date
                     delivered += error is None
     finally:
         unsent = [d for d in due if d.id not in attempted]
-        if unsent:  # skipped this round (failed endpoint, time is up): due again at once
+        if unsent:  # skipped this round (failed endpoint, time is up): back in their place
             with uow_factory() as uow:
                 uow.platform.deliveries.release(unsent, now)
                 uow.commit()

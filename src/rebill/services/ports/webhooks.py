@@ -65,6 +65,7 @@ class DueDelivery:
     attempts: int
     url: str
     secret: str
+    due_at: datetime | None = None  # when it was due (a release puts it back there)
 
 
 @dataclass(frozen=True)
@@ -129,5 +130,6 @@ class DeliveryQueue(Protocol):
         ...
 
     def release(self, deliveries: list[DueDelivery], at: datetime) -> None:
-        """Claimed deliveries left unsent this round: due again at `at`."""
+        """Claimed deliveries left unsent this round: due again when they were (their
+        `due_at`; `at` when unknown), so they keep their place in the queue."""
         ...

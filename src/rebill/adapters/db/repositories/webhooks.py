@@ -212,7 +212,16 @@ class SqlDeliveryQueue:
             .with_for_update(of=WebhookDeliveryRow, skip_locked=True)
         ).all()
         claimed = [
-            DueDelivery(d.agency_id, d.id, d.endpoint_id, d.payload, d.attempts, url, secret)
+            DueDelivery(
+                d.agency_id,
+                d.id,
+                d.endpoint_id,
+                d.payload,
+                d.attempts,
+                url,
+                secret,
+                d.next_attempt_at,
+            )
             for d, url, secret in rows
         ]
         for delivery, _, _ in rows:
@@ -230,7 +239,7 @@ class SqlDeliveryQueue:
         return int(count), oldest
 
     def release(self, deliveries: list[DueDelivery], at: datetime) -> None:
-        """Claimed deliveries this round did not send: due again at `at`."""
+        """Claimed deliveries this round did not send: due again when they were."""
         for delivery in deliveries:
             self.session.execute(
                 update(WebhookDeliveryRow)
@@ -239,6 +248,6 @@ class SqlDeliveryQueue:
                     WebhookDeliveryRow.id == delivery.id,
                     WebhookDeliveryRow.status == "pending",
                 )
-                .values(next_attempt_at=at),
+                .values(next_attempt_at=delivery.due_at or at),
                 execution_options={"synchronize_session": False},
             )

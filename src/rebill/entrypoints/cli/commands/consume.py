@@ -34,6 +34,7 @@ def consume_command(
 
     from rebill.bootstrap import consume_calls
     from rebill.entrypoints import jsonlog
+    from rebill.services.streaming import StreamUnavailable
 
     jsonlog.configure()
     rebill = open_app(db)
@@ -41,5 +42,9 @@ def consume_command(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     err.print(f"rebill consume: stream {stream} on {nats_url} (consumer {durable})")
-    acked = consume_calls(rebill, nats_url, stream, durable, stop, idle_exit=until_idle)
+    try:
+        acked = consume_calls(rebill, nats_url, stream, durable, stop, idle_exit=until_idle)
+    except StreamUnavailable as exc:
+        err.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     err.print(f"{acked} event(s) acknowledged")
