@@ -11,12 +11,14 @@ from rebill.domain.tax import TaxPolicy
 from rebill.domain.tax_decision import (
     REVERSE_CHARGE_MENTION,
     BuyerTaxIdentity,
+    Seller,
     buyer_tax_policy,
     decide_tax,
     legal_mention,
 )
 
 VAT_20 = TaxPolicy("manual", Decimal(20), "exclusive", "VAT")
+SELLER_IDS = {"FR": "FR40303265045", "US": "98-7654321", "GB": "GB980780684"}
 
 CASES = [
     # seller, buyer country, buyer tax id, treatment, category
@@ -42,20 +44,24 @@ CASES = [
 def test_decision_table(
     seller: str, country: str | None, tax_id: str | None, treatment: str, category: str
 ) -> None:
-    decision = decide_tax(seller, BuyerTaxIdentity(country, tax_id))
+    decision = decide_tax(Seller(seller, SELLER_IDS[seller]), BuyerTaxIdentity(country, tax_id))
     assert (decision.treatment, decision.category) == (treatment, category), decision.why
+    # A seller that states no tax ID charges its rate whoever buys.
+    unregistered = decide_tax(Seller(seller), BuyerTaxIdentity(country, tax_id))
+    assert (unregistered.treatment, unregistered.category) == ("standard", "S")
 
 
 @pytest.mark.parametrize(("seller", "country", "tax_id", "treatment", "category"), CASES)
 def test_the_policy_charges_the_rate_only_when_standard(
     seller: str, country: str | None, tax_id: str | None, treatment: str, category: str
 ) -> None:
-    policy = buyer_tax_policy(VAT_20, seller, BuyerTaxIdentity(country, tax_id))
+    registered = Seller(seller, SELLER_IDS[seller])
+    policy = buyer_tax_policy(VAT_20, registered, BuyerTaxIdentity(country, tax_id))
     assert policy.treatment == treatment
     assert policy.line_tax_minor(10_000) == (2_000 if treatment == "standard" else 0)
     inclusive = buyer_tax_policy(
         TaxPolicy("manual", Decimal(20), "inclusive", "VAT"),
-        seller,
+        registered,
         BuyerTaxIdentity(country, tax_id),
     )
     assert inclusive.line_tax_minor(12_000) == (2_000 if treatment == "standard" else 0)
@@ -64,7 +70,8 @@ def test_the_policy_charges_the_rate_only_when_standard(
 @pytest.mark.parametrize("mode", ["none", "stripe"])
 def test_other_modes_are_left_alone(mode: str) -> None:
     policy = TaxPolicy(mode)
-    assert buyer_tax_policy(policy, "FR", BuyerTaxIdentity("DE", "DE136695976")) == policy
+    seller = Seller("FR", "FR40303265045")
+    assert buyer_tax_policy(policy, seller, BuyerTaxIdentity("DE", "DE136695976")) == policy
 
 
 def test_legal_mentions() -> None:

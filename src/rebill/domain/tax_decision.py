@@ -2,6 +2,8 @@
 
 A pure rule over the seller's country, the agency's policy and the buyer's tax identity:
 
+- the seller (the agency's brand) states no tax ID: `standard` (an invoice that charges no
+  VAT must show the seller's registration, EN 16931 BR-AE-02 / BR-G-02);
 - buyer's country unknown, or the seller's own country: `standard` (S, the agency's rate);
 - an EU business (valid EU VAT ID) in another member state, sold by an EU seller:
   `reverse_charge` (AE, 0 %);
@@ -70,8 +72,19 @@ def in_tax_area(seller_country: str, buyer_country: str) -> bool:
     return buyer_country == seller_country
 
 
-def decide_tax(seller_country: str, buyer: BuyerTaxIdentity) -> TaxDecision:
-    """Which treatment a sale from `seller_country` to `buyer` gets (the module's table)."""
+@dataclass(frozen=True)
+class Seller:
+    """The seller for tax: the agency's brand country and tax ID."""
+
+    country: str
+    tax_id: str | None = None
+
+
+def decide_tax(seller: Seller, buyer: BuyerTaxIdentity) -> TaxDecision:
+    """Which treatment a sale from `seller` to `buyer` gets (the module's table)."""
+    if not seller.tax_id:
+        return TaxDecision("standard", "seller without a tax ID: the agency's rate")
+    seller_country = seller.country
     country = buyer.tax_country
     if country is None:
         return TaxDecision("standard", "buyer country unknown: the agency's rate")
@@ -84,11 +97,11 @@ def decide_tax(seller_country: str, buyer: BuyerTaxIdentity) -> TaxDecision:
     return TaxDecision("standard", "consumer in another member state: the agency's rate")
 
 
-def buyer_tax_policy(policy: TaxPolicy, seller_country: str, buyer: BuyerTaxIdentity) -> TaxPolicy:
+def buyer_tax_policy(policy: TaxPolicy, seller: Seller, buyer: BuyerTaxIdentity) -> TaxPolicy:
     """The agency's policy for this buyer: in `manual` mode with the decided treatment."""
     if policy.mode != "manual":
         return policy
-    return replace(policy, treatment=decide_tax(seller_country, buyer).treatment)
+    return replace(policy, treatment=decide_tax(seller, buyer).treatment)
 
 
 def legal_mention(treatment: str, seller_country: str) -> str | None:

@@ -14,7 +14,7 @@ from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.money import MICROS_PER_UNIT, format_minor, micros_per_minor, to_micros
 from rebill.domain.tax import TaxPolicy
-from rebill.domain.tax_decision import BuyerTaxIdentity, buyer_tax_policy
+from rebill.domain.tax_decision import BuyerTaxIdentity, Seller, buyer_tax_policy
 from rebill.services.accounts.tenant import require_sub_account
 from rebill.services.ports import AgencyView, NumberedDraft, StoredInvoice
 
@@ -86,7 +86,8 @@ def buyer_terms(
     buyer = sub.tax_identity if sub else BuyerTaxIdentity()
     if agency.tax.mode != "manual":
         return agency.tax, buyer
-    return buyer_tax_policy(agency.tax, tenant.brand.get().country, buyer), buyer
+    brand = tenant.brand.get()
+    return buyer_tax_policy(agency.tax, Seller(brand.country, brand.tax_id), buyer), buyer
 
 
 def issue_receipt(

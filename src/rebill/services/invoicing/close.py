@@ -35,7 +35,7 @@ from rebill.domain.period import Period, prorate_micros
 from rebill.domain.plan import WholesaleCard
 from rebill.domain.rating import DIRECTIONS
 from rebill.domain.tax import TaxPolicy
-from rebill.domain.tax_decision import BuyerTaxIdentity, buyer_tax_policy
+from rebill.domain.tax_decision import BuyerTaxIdentity, Seller, buyer_tax_policy
 from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
 from rebill.services.accounts.tenant import open_agency
 from rebill.services.invoicing.billing import finalize, invoice_entry
@@ -230,7 +230,8 @@ def _close(
     countries = tenant.sub_accounts.countries() if taxer else {}
     # Manual tax is decided per buyer (docs/tax.md): the seller is the agency's brand.
     buyers = {sub_id: sub.tax_identity for sub_id, sub in tenant.sub_accounts.all().items()}
-    seller_country = tenant.brand.get().country
+    brand = tenant.brand.get()
+    seller = Seller(brand.country, brand.tax_id)
     subs = {
         s for s in tenant.sub_accounts.ids() if history.get(s) and history[s][0].effective_at < end
     } | set(by_sub)
@@ -247,7 +248,7 @@ def _close(
             card,
             taxer,
             countries.get(sub_id, ""),
-            (seller_country, buyers.get(sub_id, BuyerTaxIdentity())),
+            (seller, buyers.get(sub_id, BuyerTaxIdentity())),
         )
         for sub_id in sorted(subs)
     ]
@@ -308,7 +309,7 @@ def _close_sub(
     card: WholesaleCard,
     taxer: StripeTax | None = None,
     country: str = "",
-    parties: tuple[str, BuyerTaxIdentity] = ("", BuyerTaxIdentity()),
+    parties: tuple[Seller, BuyerTaxIdentity] = (Seller(""), BuyerTaxIdentity()),
 ) -> ClosedSubAccount:
     """One sub-account's retail invoice (a draft: the close numbers and stores them all at
     once), its usage summary, and its revenue and cost for the period."""
