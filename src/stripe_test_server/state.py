@@ -149,8 +149,10 @@ class State:
         return obj
 
     def list_page(self, items: list[Obj], params: Obj, url: str) -> Obj:
-        """A Stripe list: newest first, `starting_after` and `limit` (1..100) applied."""
-        items = sorted(items, key=lambda o: (o.get("created", 0), o["id"]), reverse=True)
+        """A Stripe list: newest first, `starting_after` and `limit` (1..100) applied. `items`
+        come in the order they were made; objects made in the same second keep it (newest
+        first, as Stripe lists them), never the order of their random ids."""
+        items = sorted(reversed(items), key=lambda o: o.get("created", 0), reverse=True)
         after = params.get("starting_after")
         if after:
             ids = [o["id"] for o in items]
