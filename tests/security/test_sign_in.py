@@ -22,7 +22,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from rebill.adapters.db.rows import SignInThrottleRow, WebSessionRow, WebUserRow
+from rebill.adapters.db.door_rows import SignInThrottleRow
+from rebill.adapters.db.rows import WebSessionRow, WebUserRow
 from rebill.bootstrap import App, build
 from rebill.config import Settings
 from rebill.demo.data import AGENCY, TIMEZONE, demo_catalog

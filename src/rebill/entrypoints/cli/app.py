@@ -37,7 +37,7 @@ COMMANDS: dict[str, Entry] = {
     ),
     "serve": Entry("serve", "Serve the REST API (OpenAPI at /openapi.json, docs at /docs)."),
     "worker": Entry(
-        "worker", "Run the periodic jobs (webhooks, top-ups, alert e-mail) until stopped."
+        "worker", "Run the periodic jobs (webhooks, top-ups, alerts, dunning) until stopped."
     ),
     "consume": Entry(
         "consume", "Record call-ended events from a NATS JetStream stream, as POST /v1/calls does."

@@ -9,12 +9,12 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from rebill.adapters.db.door_rows import SignInThrottleRow
 from rebill.adapters.db.repositories.common import AgencyBound, insert_ignoring_duplicates
 from rebill.adapters.db.rows import (
     ApiKeyRow,
     AuditEntryRow,
     IdempotencyRow,
-    SignInThrottleRow,
     WebSessionRow,
     WebUserRow,
 )

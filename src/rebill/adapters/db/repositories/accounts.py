@@ -12,10 +12,10 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rebill.adapters.db.door_rows import CustomDomainRow
 from rebill.adapters.db.repositories.common import AgencyBound, voice_columns, voice_rate
 from rebill.adapters.db.rows import (
     AgencyRow,
-    CustomDomainRow,
     GatewayLinkRow,
     PlatformRow,
     WholesaleNumberPriceRow,

@@ -9,8 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from rebill.adapters.db.door_rows import CustomDomainRow
 from rebill.adapters.db.repositories.common import AgencyBound
-from rebill.adapters.db.rows import CustomDomainRow
 from rebill.services.ports.domains import CustomDomain
 
 

@@ -25,7 +25,7 @@ def worker_command(
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """Run the periodic jobs (webhooks, top-ups, alert e-mail) until stopped."""
+    """Run the periodic jobs (webhooks, top-ups, alerts, dunning) until stopped."""
     import signal
     import threading
 
