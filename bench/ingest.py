@@ -567,6 +567,8 @@ def run_store(
                 f"[{name}] batched {result['seconds']:.1f}s, "
                 f"{len(batched) / result['seconds']:,.0f} calls/s {result['results']}"
             )
+            for failure in result["first_failures"]:
+                log(f"[{name}] batched request failed: {failure}")
             response = httpx.get(
                 f"{server.base}/v1/reports/usage",
                 params={"period": str(PERIOD)},
