@@ -261,7 +261,7 @@ def _decimal_text(value: Decimal) -> str:
     return text or "0"
 
 
-def _period_dates(period: str | None) -> tuple[date, date] | None:
+def period_dates(period: str | None) -> tuple[date, date] | None:
     match = re.match(r"^(\d{4})-(\d{2})$", period or "")
     if not match:
         return None
@@ -437,7 +437,7 @@ def build_cii_xml(invoice: StoredInvoice, issuer: IssuerBrand, recipient: Party)
         if code:
             _sub(breakdown, "ram:ExemptionReasonCode", code)
         _sub(breakdown, "ram:RateApplicablePercent", _decimal_text(group.rate_percent))
-    period = _period_dates(invoice.period)
+    period = period_dates(invoice.period)
     if period is not None:
         billing = _sub(header, "ram:BillingSpecifiedPeriod")
         _date(billing, "ram:StartDateTime", period[0])
