@@ -20,6 +20,7 @@ from tests.integration.test_invoice_pdf import (
     CLIENT,
     embedded_xml,
     pdf_text,
+    summation,
     vat_exclusive,
     vat_inclusive,
     worked_month,
@@ -166,7 +167,11 @@ def test_documents_with_the_new_presentation_stay_en16931_valid() -> None:
 
 def test_a_credit_note_is_typed_381_and_names_the_invoice_it_credits() -> None:
     credit = replace(
-        worked_month(), number="ACME-CN-000001", kind="credit_note", credit_of="ACME-000007"
+        worked_month(),
+        number="ACME-CN-000001",
+        kind="credit_note",
+        credit_of="ACME-000007",
+        status="issued",
     )
     xml = embedded_xml(render_invoice_pdf(credit, AGENCY, CLIENT, factur_x=True))
     root = ET.fromstring(xml)
@@ -174,6 +179,8 @@ def test_a_credit_note_is_typed_381_and_names_the_invoice_it_credits() -> None:
     settlement = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
     referenced = f"{settlement}ram:InvoiceReferencedDocument/ram:IssuerAssignedID"
     assert root.findtext(referenced, namespaces=NS) == "ACME-000007"
+    sums = summation(xml)
+    assert sums["DuePayableAmount"] == "0.00"  # the refund is made
     assert_en16931_valid(xml)
 
 

@@ -468,6 +468,10 @@ def test_each_kind_of_document_is_titled_as_what_it_is() -> None:
     assert "CREDIT NOTE" in text and "INVOICE" not in text
     assert "Credit note number ACME-CN-000001" in text
     assert "Credit of ACME-R-000003" in text
+    issued = replace(credit, status="issued")  # as refunds store them
+    text = pdf_text(render_invoice_pdf(issued, AGENCY, CLIENT, factur_x=True))
+    assert "Refunded to you - credits ACME-R-000003" in text
+    assert "Amount due" not in text and "Due date" not in text
 
 
 def test_due_date_follows_due_on_receipt() -> None:

@@ -444,9 +444,14 @@ def build_cii_xml(invoice: StoredInvoice, issuer: IssuerBrand, recipient: Party)
         billing = _sub(header, "ram:BillingSpecifiedPeriod")
         _date(billing, "ram:StartDateTime", period[0])
         _date(billing, "ram:EndDateTime", period[1])
-    paid = invoice.status == "paid"
+    # A credit note's refund is made when it is issued: nothing is left to pay on it.
+    paid = invoice.status == "paid" or credit_note
     terms = _sub(header, "ram:SpecifiedTradePaymentTerms")  # BR-CO-25 when an amount is due
-    _sub(terms, "ram:Description", "Paid" if paid else "Due on receipt")
+    _sub(
+        terms,
+        "ram:Description",
+        "Refunded" if credit_note else "Paid" if paid else "Due on receipt",
+    )
     if not paid:  # BT-9: due on receipt, the issue date (docs/billing-model.md)
         _date(terms, "ram:DueDateDateTime", invoice.issued_at.date())
     net_total = sum(vl.net_minor for vl in lines)

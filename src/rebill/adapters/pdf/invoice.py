@@ -33,7 +33,7 @@ GREY = (90, 90, 90)
 LIGHT = (244, 246, 248)
 PAID_GREEN = (26, 127, 55)
 DUE_RED = (207, 34, 46)
-STATUS_LABELS = {"paid": "PAID", "open": "DUE", "void": "VOID"}
+STATUS_LABELS = {"paid": "PAID", "open": "DUE", "void": "VOID", "refunded": "REFUNDED"}
 # The document's title by invoice kind (retail and wholesale invoices are "INVOICE").
 TITLES = {"receipt": "RECEIPT", "credit_note": "CREDIT NOTE"}
 # Lines whose amount is a monthly price prorated by the time held (domain/charges.py,
@@ -99,6 +99,12 @@ def safe_text(text: str) -> str:
 
 def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, safe_text(status.upper()))
+
+
+def settled(invoice: StoredInvoice) -> bool:
+    """Nothing is left to pay: a paid document, or a credit note (its refund is made when it
+    is issued, docs/dunning.md)."""
+    return invoice.status == "paid" or invoice.kind == "credit_note"
 
 
 def document_title(kind: str) -> str:
@@ -257,7 +263,7 @@ def _parties(pdf: _InvoicePdf, invoice: StoredInvoice, issuer: IssuerBrand, to: 
         pdf.cell(column - 35, 5, safe_text(value), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     label = status_label(invoice.status)
-    colour = PAID_GREEN if invoice.status == "paid" else DUE_RED
+    colour = PAID_GREEN if settled(invoice) else DUE_RED
     pdf.set_x(x + column - 30)
     pdf.set_fill_color(*colour)
     pdf.set_text_color(255, 255, 255)
@@ -333,7 +339,11 @@ def _totals(pdf: _InvoicePdf, invoice: StoredInvoice, inclusive: bool, pay_url: 
     pdf.cell(35, 8, money(invoice.total_minor), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_x(x)
     pdf.set_font(FONT, size=10)
-    if invoice.status == "paid":
+    if invoice.kind == "credit_note":
+        pdf.set_text_color(*PAID_GREEN)
+        note = f"Refunded to you - credits {invoice.credit_of or 'an earlier document'}"
+        pdf.cell(90, 6, safe_text(note), align="R", new_x="LMARGIN", new_y="NEXT")
+    elif invoice.status == "paid":
         pdf.set_text_color(*PAID_GREEN)
         pdf.cell(90, 6, "PAID - thank you", align="R", new_x="LMARGIN", new_y="NEXT")
     else:
