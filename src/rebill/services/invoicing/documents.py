@@ -4,10 +4,12 @@ and an invoice's lines as the JSON documents of `close --json`, the API and the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from rebill.domain.errors import NotFoundError
 from rebill.domain.money import format_minor
+from rebill.domain.tax_decision import BuyerTaxIdentity
 from rebill.services.payments.gateway import pay_page_url
 from rebill.services.ports import InvoiceRenderer, StoredInvoice, UnitOfWorkFactory
 
@@ -54,6 +56,11 @@ def invoice_pdf(
             issuer = uow.platform.brand.get()
             recipient = tenant.brand.get()
             name, email = recipient.display_name, recipient.support_email
+            if invoice.buyer is None:  # the agency is billed at its brand's address
+                buyer = BuyerTaxIdentity(
+                    recipient.country, recipient.tax_id, recipient.address_lines
+                )
+                invoice = replace(invoice, buyer=buyer)
         else:
             issuer = tenant.brand.get()
             sub = tenant.sub_accounts.get(invoice.sub_account_id or "")
