@@ -20,6 +20,7 @@ from tests.integration.test_invoice_pdf import (
     CLIENT,
     embedded_xml,
     pdf_text,
+    summation,
     vat_exclusive,
     vat_inclusive,
     worked_month,
@@ -146,3 +147,47 @@ def test_the_schematron_catches_what_breaks_the_rules() -> None:
     xml = facturx_xml.build_cii_xml(export(), AGENCY, US_CLIENT)
     broken = re.sub(rb"<ram:ExemptionReason(Code)?>[^<]*</ram:ExemptionReason(Code)?>", b"", xml)
     assert any(f.startswith("BR-G-10") for f in fatal_failures(broken))
+
+
+def test_documents_with_the_new_presentation_stay_en16931_valid() -> None:
+    """Issue 15: a pay link, a due date and a proration note change the PDF only."""
+    url = "https://portal.acme.example/client/invoices"
+    prorated = worked_month(
+        lines=[
+            replace(worked_month().lines[0]),
+            replace(worked_month().lines[1], code="plan.proration", unit_price="98.00"),
+            replace(worked_month().lines[2]),
+        ]
+    )
+    pdf = render_invoice_pdf(prorated, AGENCY, CLIENT, factur_x=True, pay_url=url)
+    text = pdf_text(pdf)
+    assert f"Pay online: {url}" in text and "1 × 98.00 × 15/30 days = 49.00" in text
+    assert_en16931_valid(embedded_xml(pdf))
+
+
+def test_a_credit_note_is_typed_381_and_names_the_invoice_it_credits() -> None:
+    credit = replace(
+        worked_month(),
+        number="ACME-CN-000001",
+        kind="credit_note",
+        credit_of="ACME-000007",
+        status="issued",
+    )
+    xml = embedded_xml(render_invoice_pdf(credit, AGENCY, CLIENT, factur_x=True))
+    root = ET.fromstring(xml)
+    assert root.findtext("rsm:ExchangedDocument/ram:TypeCode", namespaces=NS) == "381"
+    settlement = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
+    referenced = f"{settlement}ram:InvoiceReferencedDocument/ram:IssuerAssignedID"
+    assert root.findtext(referenced, namespaces=NS) == "ACME-000007"
+    sums = summation(xml)
+    assert sums["DuePayableAmount"] == "0.00"  # the refund is made
+    assert_en16931_valid(xml)
+
+
+def test_an_open_invoice_carries_its_due_date() -> None:
+    xml = embedded_xml(render_invoice_pdf(worked_month(), AGENCY, CLIENT, factur_x=True))
+    due = (
+        "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
+        "ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString"
+    )
+    assert ET.fromstring(xml).findtext(due, namespaces=NS) == "20261201"

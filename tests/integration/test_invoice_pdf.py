@@ -430,3 +430,120 @@ def test_several_rates_a_credit_line_and_a_non_vat_tax_number() -> None:
         ".//ram:SellerTradeParty/ram:SpecifiedTaxRegistration/ram:ID", NS
     )
     assert registration is not None and registration.get("schemeID") == "FC"
+
+
+# Presentation (issue 15): the document's title, due date, pay link, parties, codes, proration.
+
+
+def _receipt(**changes: object) -> StoredInvoice:
+    receipt = worked_month(
+        number="ACME-R-000003",
+        kind="receipt",
+        period=None,
+        status="paid",
+        issued_at=datetime(2026, 11, 14, 9, 30, tzinfo=UTC),
+        subtotal_minor=10000,
+        total_minor=10000,
+        usage=None,
+        lines=[_line("credits.purchase", "Credits 100.00", "1", None, 10000, 0)],
+    )
+    return replace(receipt, **changes)  # type: ignore[arg-type]
+
+
+def title_of(pdf: bytes) -> str:
+    return str(pypdf.PdfReader(io.BytesIO(pdf)).metadata.title)
+
+
+def test_each_kind_of_document_is_titled_as_what_it_is() -> None:
+    invoice = pdf_text(render_invoice_pdf(worked_month(), AGENCY, CLIENT, factur_x=False))
+    assert "INVOICE" in invoice and "Invoice number ACME-000007" in invoice
+    receipt_pdf = render_invoice_pdf(_receipt(), AGENCY, CLIENT, factur_x=False)
+    receipt = pdf_text(receipt_pdf)
+    assert "RECEIPT" in receipt and "INVOICE" not in receipt
+    assert "Receipt number ACME-R-000003" in receipt
+    assert title_of(receipt_pdf) == "Acme Voice: Receipt ACME-R-000003"
+    credit = _receipt(number="ACME-CN-000001", kind="credit_note", credit_of="ACME-R-000003")
+    credit_pdf = render_invoice_pdf(credit, AGENCY, CLIENT, factur_x=False)
+    text = pdf_text(credit_pdf)
+    assert "CREDIT NOTE" in text and "INVOICE" not in text
+    assert "Credit note number ACME-CN-000001" in text
+    assert "Credit of ACME-R-000003" in text
+    issued = replace(credit, status="issued")  # as refunds store them
+    text = pdf_text(render_invoice_pdf(issued, AGENCY, CLIENT, factur_x=True))
+    assert "Refunded to you - credits ACME-R-000003" in text
+    assert "Amount due" not in text and "Due date" not in text
+
+
+def test_due_date_follows_due_on_receipt() -> None:
+    open_text = pdf_text(render_invoice_pdf(worked_month(), AGENCY, CLIENT, factur_x=False))
+    assert "Due date On receipt (2026-12-01)" in open_text
+    paid_text = pdf_text(render_invoice_pdf(_receipt(), AGENCY, CLIENT, factur_x=False))
+    assert "Due date 2026-11-14" in paid_text
+    credit = _receipt(kind="credit_note", credit_of="ACME-R-000003")
+    assert "Due date" not in pdf_text(render_invoice_pdf(credit, AGENCY, CLIENT, factur_x=False))
+
+
+def test_an_open_invoice_links_to_the_pay_page() -> None:
+    url = "https://billing.acme-voice.test/client/invoices"
+    pdf = render_invoice_pdf(worked_month(), AGENCY, CLIENT, factur_x=True, pay_url=url)
+    assert f"Pay online: {url}" in pdf_text(pdf)
+    links = [
+        annot.get_object()["/A"]["/URI"]
+        for page in pypdf.PdfReader(io.BytesIO(pdf)).pages
+        for annot in page.get("/Annots", [])
+    ]
+    assert links == [url]
+    paid = render_invoice_pdf(_receipt(), AGENCY, CLIENT, factur_x=False, pay_url=url)
+    assert "Pay online" not in pdf_text(paid)  # nothing left to pay
+    assert "Pay online" not in pdf_text(
+        render_invoice_pdf(worked_month(), AGENCY, CLIENT, factur_x=False)
+    )
+
+
+def test_seller_and_buyer_addresses_and_tax_ids() -> None:
+    buyer = replace(CLIENT, tax_id="CHE-123.456.789 MWST")
+    text = pdf_text(render_invoice_pdf(worked_month(), AGENCY, buyer, factur_x=True))
+    seller_at = text.index("12 rue de la Paix")
+    assert text.index("Tax ID: FR40303265045") > seller_at
+    buyer_at = text.index("BILL TO")
+    assert buyer_at > seller_at
+    for part in ("Bahnhofstrasse 1", "8001 Zürich", "CH", "Tax ID: CHE-123.456.789 MWST"):
+        assert text.index(part, buyer_at) > buyer_at
+
+
+def test_line_codes_never_wrap() -> None:
+    lines = [
+        _line(
+            "voice.overage.outbound",
+            "Outbound minutes beyond the plan, 2026-11",
+            "1.000",
+            "0.09",
+            9,
+            0,
+        ),
+        _line("number.rental.toll_free", "toll-free numbers, 2026-12", "1", "5.00", 500, 0),
+    ]
+    invoice = worked_month(lines=lines, subtotal_minor=509, total_minor=509)
+    text = pdf_text(render_invoice_pdf(invoice, AGENCY, CLIENT, factur_x=False))
+    assert "voice.overage.outbound" in text
+    assert "number.rental.toll_free" in text
+
+
+def test_prorated_quantities_are_explained() -> None:
+    wholesale = worked_month(
+        kind="wholesale",
+        lines=[
+            _line("number.local", "local numbers, by seconds held in 2026-11", "3", "2.15", 344, 0),
+            _line("platform.fee", "Platform fee, 2026-11", "1", "48.98", 4898, 0),
+        ],
+    )
+    text = pdf_text(render_invoice_pdf(wholesale, AGENCY, CLIENT, factur_x=True))
+    assert "3 × 2.15 × 16/30 days = 3.44" in text
+    assert text.count("×") == 2  # one note: a full-price line needs no explanation
+    upgrade = _receipt(
+        lines=[_line("plan.proration", "Upgrade to Pro", "1", "150.00", 7500, 0)],
+        subtotal_minor=7500,
+        total_minor=7500,
+    )
+    text = pdf_text(render_invoice_pdf(upgrade, AGENCY, CLIENT, factur_x=False))
+    assert "1 × 150.00 × 50 % of the month = 75.00" in text

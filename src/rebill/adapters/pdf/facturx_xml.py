@@ -51,6 +51,7 @@ FLAVOR = "factur-x"
 LEVEL = "en16931"
 GUIDELINE_ID = "urn:cen.eu:en16931:2017"  # BT-24 of the EN 16931 profile
 INVOICE_TYPE_CODE = "380"  # commercial invoice (UNTDID 1001)
+CREDIT_NOTE_TYPE_CODE = "381"  # credit note (UNTDID 1001)
 NS = {
     "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
     "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
@@ -261,7 +262,7 @@ def _decimal_text(value: Decimal) -> str:
     return text or "0"
 
 
-def _period_dates(period: str | None) -> tuple[date, date] | None:
+def period_dates(period: str | None) -> tuple[date, date] | None:
     match = re.match(r"^(\d{4})-(\d{2})$", period or "")
     if not match:
         return None
@@ -383,7 +384,8 @@ def build_cii_xml(invoice: StoredInvoice, issuer: IssuerBrand, recipient: Party)
     _sub(_sub(context, "ram:GuidelineSpecifiedDocumentContextParameter"), "ram:ID", GUIDELINE_ID)
     document = _sub(root, "rsm:ExchangedDocument")
     _sub(document, "ram:ID", invoice.number)
-    _sub(document, "ram:TypeCode", INVOICE_TYPE_CODE)
+    credit_note = invoice.kind == "credit_note"
+    _sub(document, "ram:TypeCode", CREDIT_NOTE_TYPE_CODE if credit_note else INVOICE_TYPE_CODE)
     _date(document, "ram:IssueDateTime", invoice.issued_at.date())
     if invoice.period:
         note = _sub(document, "ram:IncludedNote")
@@ -437,14 +439,21 @@ def build_cii_xml(invoice: StoredInvoice, issuer: IssuerBrand, recipient: Party)
         if code:
             _sub(breakdown, "ram:ExemptionReasonCode", code)
         _sub(breakdown, "ram:RateApplicablePercent", _decimal_text(group.rate_percent))
-    period = _period_dates(invoice.period)
+    period = period_dates(invoice.period)
     if period is not None:
         billing = _sub(header, "ram:BillingSpecifiedPeriod")
         _date(billing, "ram:StartDateTime", period[0])
         _date(billing, "ram:EndDateTime", period[1])
-    paid = invoice.status == "paid"
+    # A credit note's refund is made when it is issued: nothing is left to pay on it.
+    paid = invoice.status == "paid" or credit_note
     terms = _sub(header, "ram:SpecifiedTradePaymentTerms")  # BR-CO-25 when an amount is due
-    _sub(terms, "ram:Description", "Paid" if paid else "Due on receipt")
+    _sub(
+        terms,
+        "ram:Description",
+        "Refunded" if credit_note else "Paid" if paid else "Due on receipt",
+    )
+    if not paid:  # BT-9: due on receipt, the issue date (docs/billing-model.md)
+        _date(terms, "ram:DueDateDateTime", invoice.issued_at.date())
     net_total = sum(vl.net_minor for vl in lines)
     tax_total = sum(g.tax_minor for g in groups)
     grand = net_total + tax_total
@@ -462,6 +471,10 @@ def build_cii_xml(invoice: StoredInvoice, issuer: IssuerBrand, recipient: Party)
     _sub(sums, "ram:GrandTotalAmount", money(grand))  # BT-112
     _sub(sums, "ram:TotalPrepaidAmount", money(prepaid))  # BT-113
     _sub(sums, "ram:DuePayableAmount", money(grand - prepaid))  # BT-115
+    if credit_note and invoice.credit_of:  # BT-25: the invoice this note credits
+        _sub(
+            _sub(header, "ram:InvoiceReferencedDocument"), "ram:IssuerAssignedID", invoice.credit_of
+        )
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 

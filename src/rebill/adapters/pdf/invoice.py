@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import unicodedata
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fpdf import FPDF
@@ -32,7 +33,18 @@ GREY = (90, 90, 90)
 LIGHT = (244, 246, 248)
 PAID_GREEN = (26, 127, 55)
 DUE_RED = (207, 34, 46)
-STATUS_LABELS = {"paid": "PAID", "open": "DUE", "void": "VOID"}
+STATUS_LABELS = {"paid": "PAID", "open": "DUE", "void": "VOID", "refunded": "REFUNDED"}
+# The document's title by invoice kind (retail and wholesale invoices are "INVOICE").
+TITLES = {"receipt": "RECEIPT", "credit_note": "CREDIT NOTE"}
+# Lines whose amount is a monthly price prorated by the time held (domain/charges.py,
+# services/invoicing/close.py): the PDF explains how quantity x unit price became the amount.
+PRORATED_CODES = frozenset(
+    {"plan.proration", "number.local", "number.toll_free"}
+    | {"number.rental.local", "number.rental.toll_free"}
+)
+LINK_BLUE = (9, 105, 218)
+CODE_COLUMN = (24.0, 60.0)  # the code column's width bounds (mm): codes never wrap below 60
+OTHER_COLUMNS = (20, 22, 22, 20)  # quantity, unit price, amount, tax
 USAGE_LABELS = (
     ("billable_minutes", "Minutes used"),
     ("included_minutes_used", "Included minutes used"),
@@ -89,6 +101,58 @@ def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, safe_text(status.upper()))
 
 
+def settled(invoice: StoredInvoice) -> bool:
+    """Nothing is left to pay: a paid document, or a credit note (its refund is made when it
+    is issued, docs/dunning.md)."""
+    return invoice.status == "paid" or invoice.kind == "credit_note"
+
+
+def document_title(kind: str) -> str:
+    """RECEIPT, CREDIT NOTE or INVOICE."""
+    return TITLES.get(kind, "INVOICE")
+
+
+def due_text(invoice: StoredInvoice) -> str | None:
+    """When the document is due (docs/billing-model.md, "Due dates"): invoices are due on
+    receipt (BILLING_MODEL section 9), so a paid document shows its issue date and an open one
+    says "Due on receipt" with that date; a credit note or a void document is due never."""
+    if invoice.kind == "credit_note" or invoice.status == "void":
+        return None
+    issued = invoice.issued_at.date().isoformat()
+    return issued if invoice.status == "paid" else f"On receipt ({issued})"
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    try:
+        return Decimal(text) if text is not None else None
+    except InvalidOperation:
+        return None
+
+
+def proration_note(
+    code: str, quantity: str, unit_price: str | None, amount: str, period: str | None
+) -> str | None:
+    """How a prorated line's amount follows from its quantity and unit price, e.g.
+    "3 × 2.15 × 16/30 days = 3.44" (days held, on average when several items are held), or
+    "1 × 149.00 × 53.3 % of the month = 79.47" when the period's length is not known."""
+    qty, unit, total = _decimal(quantity), _decimal(unit_price), _decimal(amount)
+    if code not in PRORATED_CODES or qty is None or unit is None or total is None:
+        return None
+    full = qty * unit
+    if full <= 0 or total == full:
+        return None
+    ratio = total / full
+    dates = facturx_xml.period_dates(period)
+    if dates is not None:
+        days = dates[1].toordinal() - dates[0].toordinal() + 1
+        held = (ratio * days).quantize(Decimal("0.1")).normalize()
+        factor = f"{held:f}/{days} days"
+    else:
+        share = (ratio * 100).quantize(Decimal("0.1")).normalize()
+        factor = f"{share:f} % of the month"
+    return f"{quantity} \u00d7 {unit_price} \u00d7 {factor} = {amount}"
+
+
 def _ink_on(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
     """Black or white, whichever reads better on the brand colour (WCAG luminance)."""
 
@@ -125,7 +189,7 @@ def _text(pdf: FPDF, text: str, size: float = 10, style: str = "", height: float
     pdf.multi_cell(0, height, safe_text(text), new_x="LMARGIN", new_y="NEXT")
 
 
-def _band(pdf: _InvoicePdf, issuer: IssuerBrand) -> None:
+def _band(pdf: _InvoicePdf, issuer: IssuerBrand, invoice_kind: str) -> None:
     rgb = issuer.rgb
     ink = _ink_on(rgb)
     pdf.set_fill_color(*rgb)
@@ -145,7 +209,7 @@ def _band(pdf: _InvoicePdf, issuer: IssuerBrand) -> None:
     pdf.cell(pdf.w - x - PAGE_MARGIN - 40, 9, safe_text(issuer.name))
     pdf.set_font(FONT, style="B", size=14)
     pdf.set_xy(pdf.w - PAGE_MARGIN - 40, 9)
-    pdf.cell(40, 9, "INVOICE", align="R")
+    pdf.cell(40, 9, document_title(invoice_kind), align="R")
     pdf.set_text_color(0, 0, 0)
     pdf.set_y(BAND_HEIGHT + 6)
 
@@ -178,11 +242,15 @@ def _parties(pdf: _InvoicePdf, invoice: StoredInvoice, issuer: IssuerBrand, to: 
     left_bottom = pdf.get_y()
     # Right: the invoice's facts and its payment status.
     facts = [
-        ("Invoice number", invoice.number),
+        (f"{document_title(invoice.kind).capitalize()} number", invoice.number),
         ("Issue date", invoice.issued_at.date().isoformat()),
-        ("Period", invoice.period or "-"),
-        ("Currency", invoice.currency),
     ]
+    due = due_text(invoice)
+    if due:
+        facts.append(("Due date", due))
+    if invoice.credit_of:
+        facts.append(("Credit of", invoice.credit_of))
+    facts += [("Period", invoice.period or "-"), ("Currency", invoice.currency)]
     x = PAGE_MARGIN + column
     pdf.set_xy(x, top)
     for label, value in facts:
@@ -195,7 +263,7 @@ def _parties(pdf: _InvoicePdf, invoice: StoredInvoice, issuer: IssuerBrand, to: 
         pdf.cell(column - 35, 5, safe_text(value), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     label = status_label(invoice.status)
-    colour = PAID_GREEN if invoice.status == "paid" else DUE_RED
+    colour = PAID_GREEN if settled(invoice) else DUE_RED
     pdf.set_x(x + column - 30)
     pdf.set_fill_color(*colour)
     pdf.set_text_color(255, 255, 255)
@@ -214,9 +282,13 @@ def _lines_table(pdf: _InvoicePdf, invoice: StoredInvoice, issuer: IssuerBrand) 
     pdf.set_font(FONT, size=8.5)
     pdf.set_draw_color(210, 214, 220)
     pdf.set_fill_color(*LIGHT)
+    # The code column as wide as the longest code, so that codes never wrap mid-word.
+    widest = max((pdf.get_string_width(safe_text(ln.code)) for ln in invoice.lines), default=0)
+    code_width = min(max(widest + 4, CODE_COLUMN[0]), CODE_COLUMN[1])
+    description_width = pdf.w - 2 * PAGE_MARGIN - code_width - sum(OTHER_COLUMNS)
     table: Any
     with pdf.table(
-        col_widths=(62, 34, 20, 22, 22, 20),
+        col_widths=(description_width, code_width, *OTHER_COLUMNS),
         text_align=("LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT"),
         headings_style=headings,
         line_height=5,
@@ -230,17 +302,19 @@ def _lines_table(pdf: _InvoicePdf, invoice: StoredInvoice, issuer: IssuerBrand) 
             heading.cell(title)
         for line in invoice.lines:
             row = table.row()
-            row.cell(safe_text(line.description))
+            amount = money(line.amount_minor)
+            note = proration_note(line.code, line.quantity, line.unit_price, amount, invoice.period)
+            row.cell(safe_text(f"{line.description}\n{note}" if note else line.description))
             row.cell(safe_text(line.code))
             row.cell(safe_text(line.quantity))
             row.cell(safe_text(line.unit_price) if line.unit_price is not None else "-")
-            row.cell(money(line.amount_minor))
+            row.cell(amount)
             row.cell(money(line.tax_minor))
     if not invoice.lines:
         _text(pdf, "No charges this period.", size=9)
 
 
-def _totals(pdf: _InvoicePdf, invoice: StoredInvoice, inclusive: bool) -> None:
+def _totals(pdf: _InvoicePdf, invoice: StoredInvoice, inclusive: bool, pay_url: str | None) -> None:
     def money(minor: int) -> str:
         return f"{format_minor(minor, invoice.currency)} {invoice.currency}"
 
@@ -265,13 +339,22 @@ def _totals(pdf: _InvoicePdf, invoice: StoredInvoice, inclusive: bool) -> None:
     pdf.cell(35, 8, money(invoice.total_minor), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_x(x)
     pdf.set_font(FONT, size=10)
-    if invoice.status == "paid":
+    if invoice.kind == "credit_note":
+        pdf.set_text_color(*PAID_GREEN)
+        note = f"Refunded to you - credits {invoice.credit_of or 'an earlier document'}"
+        pdf.cell(90, 6, safe_text(note), align="R", new_x="LMARGIN", new_y="NEXT")
+    elif invoice.status == "paid":
         pdf.set_text_color(*PAID_GREEN)
         pdf.cell(90, 6, "PAID - thank you", align="R", new_x="LMARGIN", new_y="NEXT")
     else:
         pdf.set_text_color(*DUE_RED)
         pdf.cell(55, 6, f"Amount due ({status_label(invoice.status)})")
         pdf.cell(35, 6, money(invoice.total_minor), align="R", new_x="LMARGIN", new_y="NEXT")
+        if pay_url:
+            pdf.set_text_color(*LINK_BLUE)
+            pdf.set_font(FONT, style="U", size=9)
+            text = safe_text(f"Pay online: {pay_url}")
+            pdf.cell(0, 6, text, align="R", link=pay_url, new_x="LMARGIN", new_y="NEXT")
     pdf.set_text_color(0, 0, 0)
 
 
@@ -304,22 +387,29 @@ def _usage(pdf: _InvoicePdf, usage: dict[str, Any]) -> None:
         pdf.cell(width * 0.4, 5, safe_text(str(value)), align="R", new_x="LMARGIN", new_y="NEXT")
 
 
-def _draw(invoice: StoredInvoice, issuer: IssuerBrand, recipient: Party, inclusive: bool) -> bytes:
+def _draw(
+    invoice: StoredInvoice,
+    issuer: IssuerBrand,
+    recipient: Party,
+    inclusive: bool,
+    pay_url: str | None = None,
+) -> bytes:
     pdf = _InvoicePdf(issuer, invoice.number)
-    title = f"{issuer.name}: Invoice {invoice.number}"
+    kind = document_title(invoice.kind).capitalize()
+    title = f"{issuer.name}: {kind} {invoice.number}"
     pdf.set_title(safe_text(title))
     pdf.set_author(safe_text(issuer.name))
     pdf.set_creator(safe_text(issuer.name))
     pdf.set_producer(safe_text(issuer.name))
-    pdf.set_subject(safe_text(f"Invoice {invoice.number} to {recipient.name}"))
+    pdf.set_subject(safe_text(f"{kind} {invoice.number} to {recipient.name}"))
     pdf.set_lang("en")
     issued = invoice.issued_at
     pdf.set_creation_date(issued if issued.tzinfo else issued.astimezone())
     pdf.add_page()
-    _band(pdf, issuer)
+    _band(pdf, issuer, invoice.kind)
     _parties(pdf, invoice, issuer, recipient)
     _lines_table(pdf, invoice, issuer)
-    _totals(pdf, invoice, inclusive)
+    _totals(pdf, invoice, inclusive, pay_url)
     _legal_mention(pdf, invoice, issuer)
     if invoice.usage:
         _usage(pdf, invoice.usage)
@@ -327,14 +417,19 @@ def _draw(invoice: StoredInvoice, issuer: IssuerBrand, recipient: Party, inclusi
 
 
 def render_invoice_pdf(
-    invoice: StoredInvoice, issuer: IssuerBrand, recipient: Party, factur_x: bool
+    invoice: StoredInvoice,
+    issuer: IssuerBrand,
+    recipient: Party,
+    factur_x: bool,
+    pay_url: str | None = None,
 ) -> bytes:
     """The invoice as PDF bytes in the issuer's brand. With `factur_x` and an issuer tax ID,
     the PDF carries a Factur-X EN 16931 XML (`factur-x.xml`), validated against its schema and
     the EN 16931 sum rules before it is embedded; an invalid XML raises InvoiceDocumentError.
-    Without a tax ID the plain PDF is returned (EN 16931 needs the seller's VAT identifier)."""
+    Without a tax ID the plain PDF is returned (EN 16931 needs the seller's VAT identifier).
+    `pay_url`: the recipient's pay page, shown as a link on an open document."""
     inclusive = facturx_xml.tax_inclusive(invoice)
-    pdf = _draw(invoice, issuer, recipient, inclusive)
+    pdf = _draw(invoice, issuer, recipient, inclusive, pay_url)
     if not (factur_x and issuer.tax_id):
         return pdf
     xml = facturx_xml.build_cii_xml(invoice, issuer, recipient)

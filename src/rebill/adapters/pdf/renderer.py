@@ -16,6 +16,7 @@ class PdfInvoiceRenderer:
         recipient_name: str,
         recipient_email: str,
         factur_x: bool,
+        pay_url: str | None = None,
     ) -> bytes:
         brand = IssuerBrand(
             name=issuer.display_name,
@@ -36,4 +37,4 @@ class PdfInvoiceRenderer:
             country=(buyer.tax_country if buyer else None) or issuer.country,
             tax_id=buyer.tax_id if buyer else None,
         )
-        return render_invoice_pdf(invoice, brand, party, factur_x)
+        return render_invoice_pdf(invoice, brand, party, factur_x, pay_url=pay_url)

@@ -97,7 +97,10 @@ class Web:
     def invoice_pdf(self, number: str, agency_id: str | None) -> Response:
         """Invoice `number`'s PDF as a download (seen from `agency_id` when given)."""
         try:
-            pdf = invoice_pdf(self.rebill.uow, self.rebill.renderer, number, agency_id)
+            rebill = self.rebill
+            pdf = invoice_pdf(
+                rebill.uow, rebill.renderer, number, agency_id, public_url=rebill.gateway.public_url
+            )
         except NotFoundError:
             raise PageError(404, "this invoice does not exist") from None
         return Response(

@@ -284,6 +284,7 @@ def get_invoice_file(number: str, portal: AgencyPortal, session: Client, web: We
             number,
             portal.agency_id,
             session.user.sub_account_id or "",
+            public_url=rebill.gateway.public_url,
         )
     except NotFoundError:
         raise PageError(404, "this invoice does not exist", portal.brand) from None

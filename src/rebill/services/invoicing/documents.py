@@ -4,10 +4,13 @@ and an invoice's lines as the JSON documents of `close --json`, the API and the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from rebill.domain.errors import NotFoundError
 from rebill.domain.money import format_minor
+from rebill.domain.tax_decision import BuyerTaxIdentity
+from rebill.services.payments.gateway import pay_page_url
 from rebill.services.ports import InvoiceRenderer, StoredInvoice, UnitOfWorkFactory
 
 
@@ -32,9 +35,11 @@ def invoice_pdf(
     number: str,
     agency_id: str | None = None,
     sub_account_id: str | None = None,
+    public_url: str | None = None,
 ) -> bytes:
     """The PDF of invoice `number`, seen from a tenant when `agency_id` (and a sub-account)
-    are given: another tenant's invoice is not found."""
+    are given: another tenant's invoice is not found. With the platform's `public_url`
+    (REBILL_PUBLIC_URL), an open retail invoice carries the link to the client's pay page."""
     with uow_factory() as uow:
         if agency_id:
             candidates = uow.for_agency(agency_id).invoices.find(number=number)
@@ -51,9 +56,19 @@ def invoice_pdf(
             issuer = uow.platform.brand.get()
             recipient = tenant.brand.get()
             name, email = recipient.display_name, recipient.support_email
+            if invoice.buyer is None:  # the agency is billed at its brand's address
+                buyer = BuyerTaxIdentity(
+                    recipient.country, recipient.tax_id, recipient.address_lines
+                )
+                invoice = replace(invoice, buyer=buyer)
         else:
             issuer = tenant.brand.get()
             sub = tenant.sub_accounts.get(invoice.sub_account_id or "")
             name = sub.name if sub else (invoice.sub_account_id or "")
             email = sub.email if sub else ""
-    return renderer.render(invoice, issuer, name, email, factur_x=issuer.tax_id is not None)
+        pay_url = None
+        if public_url and invoice.kind == "retail" and invoice.status == "open":
+            pay_url = pay_page_url(public_url.rstrip("/"), invoice.agency_id, issuer.domain)
+    return renderer.render(
+        invoice, issuer, name, email, factur_x=issuer.tax_id is not None, pay_url=pay_url
+    )

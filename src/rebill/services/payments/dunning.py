@@ -39,7 +39,7 @@ from rebill.domain.money import format_minor
 from rebill.services.invoicing.billing import stored_invoice
 from rebill.services.notifications.webhooks import emit
 from rebill.services.payments.collect import charge_invoice, failed_event
-from rebill.services.payments.gateway import GatewayContext, agency_public_url
+from rebill.services.payments.gateway import GatewayContext, pay_page_url
 from rebill.services.ports import (
     AgencyView,
     AuditEntry,
@@ -279,10 +279,7 @@ class _Payer:
             return cls(platform_name, (email,) if email else (), url)
         sub = tenant.sub_accounts.get(invoice.sub_account_id or "")
         email = sub.email if sub is not None else ""
-        if brand.domain:  # the client's portal on the agency's own domain
-            url = agency_public_url(context.public_url, brand.domain) + "/client/invoices"
-        else:
-            url = f"{context.public_url}/portal/{tenant.agency_id}/invoices"
+        url = pay_page_url(context.public_url, tenant.agency_id, brand.domain)
         return cls(brand.display_name, (email,) if email else (), url)
 
     def failure_letter(

@@ -434,6 +434,14 @@ def agency_public_url(public_url: str, domain: str) -> str:
     return f"{parts.scheme}://{domain}{port}"
 
 
+def pay_page_url(public_url: str, agency_id: str, domain: str | None) -> str:
+    """Where a client pays its open invoices: its portal's invoices page, on the agency's
+    custom domain when it has one, else under the platform's public URL."""
+    if domain:
+        return agency_public_url(public_url, domain) + "/client/invoices"
+    return f"{public_url}/portal/{agency_id}/invoices"
+
+
 def create_checkout(
     uow_factory: UnitOfWorkFactory,
     context: GatewayContext,

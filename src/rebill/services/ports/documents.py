@@ -18,4 +18,7 @@ class InvoiceRenderer(Protocol):
         recipient_name: str,
         recipient_email: str,
         factur_x: bool,
-    ) -> bytes: ...
+        pay_url: str | None = None,
+    ) -> bytes:
+        """`pay_url`: where the recipient pays an open invoice online (shown as a link)."""
+        ...

@@ -96,7 +96,7 @@ def invoices_pdf(
     from rebill.services.invoicing.documents import invoice_pdf
 
     rebill = open_app(db)
-    pdf = invoice_pdf(rebill.uow, rebill.renderer, number)
+    pdf = invoice_pdf(rebill.uow, rebill.renderer, number, public_url=rebill.gateway.public_url)
     try:
         output.write_bytes(pdf)
     except OSError as exc:
