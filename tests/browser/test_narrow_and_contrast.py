@@ -75,6 +75,26 @@ CONTRAST = """() => {
   return {brand, seen: seen.length, poor: poor.slice(0, 5)};
 }"""
 
+# The focused element's outline against what is around it (WCAG 1.4.11: 3:1).
+FOCUS_RING = """() => {
+  const e = document.activeElement, s = getComputedStyle(e);
+  const rgba = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = c => {
+    const [r, g, b] = rgba(c).slice(0, 3).map(v => {
+      v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  let around = 'rgb(255, 255, 255)';
+  for (let n = e.parentElement; n; n = n.parentElement) {
+    const a = rgba(getComputedStyle(n).backgroundColor);
+    if (a.length === 3 || a[3] > 0) { around = getComputedStyle(n).backgroundColor; break; }
+  }
+  const [hi, lo] = [lum(s.outlineColor), lum(around)].sort((x, y) => y - x);
+  return {what: e.tagName + '.' + e.className + ' ' + (e.textContent || e.name || '').trim().slice(0, 20),
+          style: s.outlineStyle, width: parseFloat(s.outlineWidth),
+          ratio: (hi + 0.05) / (lo + 0.05)};
+}"""
+
 WIDE = """() => [...document.querySelectorAll('body *')]
   .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
   .filter(e => !e.closest('.scroll'))
@@ -170,3 +190,28 @@ def test_every_portal_page_fits_390_px_with_readable_brand_colours(
     sign_in(phone, "owner@harbor-realty.example")
     found += visit_all(phone, served.url, PORTAL)
     assert found == [], "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("who", "path"),
+    [
+        ("admin@acme.example", "/panel/plans/starter"),
+        ("owner@harbor-realty.example", "/portal/acme/"),
+    ],
+)
+def test_every_control_reached_by_keyboard_shows_a_focus_ring(
+    yellow: str, served: Served, phone: Any, who: str, path: str
+) -> None:
+    phone.goto(f"{served.url}{path}")
+    sign_in(phone, who)
+    phone.goto(f"{served.url}{path}")
+    faint, reached = [], 0
+    for reached in range(25):  # noqa: B007 (counted)
+        phone.keyboard.press("Tab")
+        ring = phone.evaluate(FOCUS_RING)
+        if ring["what"].startswith("BODY."):  # past the last control
+            break
+        if ring["style"] == "none" or ring["width"] < 2 or ring["ratio"] < 3:
+            faint.append(ring)
+    assert reached > 3, f"only {reached} controls reached by Tab on {path}"
+    assert faint == []
