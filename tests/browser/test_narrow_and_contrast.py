@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.browser import test_panel_browser as panel_browser
+from tests.browser.conftest import DOMAIN
 from tests.browser.test_panel_browser import Served, sign_in, sync_api
 
 served = panel_browser.served  # the app with the Stripe test server, this module's own copy
@@ -179,6 +180,11 @@ def test_every_console_page_fits_390_px_with_readable_colours(
     phone.goto(f"{served.url}/sign-in")
     sign_in(phone, "ops@platform.example")
     found = visit_all(phone, served.url, CONSOLE)
+    phone.goto(f"{served.url}/console")
+    phone.locator("#limit-acme").fill("1")  # below what acme owes: asks first, saves nothing
+    phone.locator("#limit-acme").press("Enter")
+    sync_api.expect(phone.get_by_text("every new call of its")).to_be_visible()
+    found += problems_of(phone, "the credit limit's confirmation")
     assert found == [], "\n".join(found)
 
 
@@ -189,6 +195,12 @@ def test_every_portal_page_fits_390_px_with_readable_brand_colours(
     found = problems_of(phone, "/portal/acme/sign-in")
     sign_in(phone, "owner@harbor-realty.example")
     found += visit_all(phone, served.url, PORTAL)
+    own = f"http://{DOMAIN}:{served.port}"  # the agency's own domain: the same pages at /client
+    phone.goto(f"{own}/client/sign-in")
+    found += problems_of(phone, "/client/sign-in")
+    sign_in(phone, "owner@harbor-realty.example")
+    found += visit_all(phone, own, ["/client/", "/client/invoices"])
+    sync_api.expect(phone.get_by_role("heading", level=1)).to_contain_text("Invoices")
     assert found == [], "\n".join(found)
 
 
