@@ -156,11 +156,17 @@ def test_the_stored_colour_is_kept_and_the_rendered_one_reaches_4_5(
     yellow: str, served: Served, phone: Any
 ) -> None:
     assert yellow == YELLOW
+    phone.goto(f"{served.url}/sign-in")
+    sign_in(phone, "admin@acme.example")
+    phone.goto(f"{served.url}/panel/brand")
+    assert phone.locator("#colour").input_value() == YELLOW
+    hint = phone.locator("#colour-shown").inner_text()
     phone.goto(f"{served.url}/portal/acme/sign-in")
     rendered = phone.evaluate(
         "() => getComputedStyle(document.documentElement).getPropertyValue('--brand').trim()"
     )
     assert rendered not in (YELLOW, "#000000")
+    assert hint.startswith(f"Shown as {rendered}, a shade darker")
     assert problems_of(phone, "/portal/acme/sign-in") == []
 
 
