@@ -12,7 +12,7 @@ import pytest
 
 from tests.browser import test_panel_browser as panel_browser
 from tests.browser.conftest import DOMAIN
-from tests.browser.test_panel_browser import Served, sign_in, sync_api
+from tests.browser.test_panel_browser import WIDE_ELEMENTS, Served, sign_in, sync_api
 
 served = panel_browser.served  # the app with the Stripe test server, this module's own copy
 browser = panel_browser.browser
@@ -40,27 +40,37 @@ PANEL = [
 CONSOLE = ["/console", "/console/agencies/new", "/console/agencies/acme", "/console/invoices"]
 PORTAL = ["/portal/acme/", "/portal/acme/invoices"]
 
-# Colours as the browser computes them; the background is the first opaque one up the tree.
-CONTRAST = """() => {
-  const probe = document.createElement('span');
-  probe.style.color = 'var(--brand)';
-  document.body.appendChild(probe);
-  const brand = getComputedStyle(probe).color;
-  probe.remove();
+# WCAG 2.1 in the page, on colours as the browser computes them ("rgb(r, g, b)"); the
+# background of an element is the first opaque one up the tree.
+WCAG_JS = """
   const rgba = s => (s.match(/[\\d.]+/g) || []).map(Number);
   const lum = s => {
     const [r, g, b] = rgba(s).slice(0, 3).map(v => {
       v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
     return 0.2126 * r + 0.7152 * g + 0.0722 * b;
   };
+  const ratioOf = (x, y) => {
+    const [hi, lo] = [lum(x), lum(y)].sort((p, q) => q - p);
+    return (hi + 0.05) / (lo + 0.05);
+  };
   const background = e => {
     for (let n = e; n; n = n.parentElement) {
-      const c = getComputedStyle(n).backgroundColor;
-      const a = rgba(c);
-      if (a.length === 3 || (a.length === 4 && a[3] > 0)) return c;
+      const c = getComputedStyle(n).backgroundColor, a = rgba(c);
+      if (a.length === 3 || a[3] > 0) return c;
     }
     return 'rgb(255, 255, 255)';
   };
+"""
+
+CONTRAST = (
+    "() => {"
+    + WCAG_JS
+    + """
+  const probe = document.createElement('span');
+  probe.style.color = 'var(--brand)';
+  document.body.appendChild(probe);
+  const brand = getComputedStyle(probe).color;
+  probe.remove();
   const texty = e => [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())
     || e.matches('input[type=submit], input[type=button]');
   const seen = [], poor = [];
@@ -68,38 +78,26 @@ CONTRAST = """() => {
     if (!texty(e) || !e.getClientRects().length || e.closest('[disabled], .skip, svg')) continue;
     const fg = getComputedStyle(e).color, bg = background(e);
     if (fg !== brand && bg !== brand) continue;
-    const [hi, lo] = [lum(fg), lum(bg)].sort((x, y) => y - x);
-    const ratio = (hi + 0.05) / (lo + 0.05);
+    const ratio = ratioOf(fg, bg);
     seen.push(ratio);
     if (ratio < 4.5) poor.push(`${e.tagName}.${e.className} ${fg} on ${bg}: ${ratio.toFixed(2)}`);
   }
   return {brand, seen: seen.length, poor: poor.slice(0, 5)};
 }"""
+)
 
 # The focused element's outline against what is around it (WCAG 1.4.11: 3:1).
-FOCUS_RING = """() => {
+FOCUS_RING = (
+    "() => {"
+    + WCAG_JS
+    + """
   const e = document.activeElement, s = getComputedStyle(e);
-  const rgba = c => (c.match(/[\\d.]+/g) || []).map(Number);
-  const lum = c => {
-    const [r, g, b] = rgba(c).slice(0, 3).map(v => {
-      v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-  };
-  let around = 'rgb(255, 255, 255)';
-  for (let n = e.parentElement; n; n = n.parentElement) {
-    const a = rgba(getComputedStyle(n).backgroundColor);
-    if (a.length === 3 || a[3] > 0) { around = getComputedStyle(n).backgroundColor; break; }
-  }
-  const [hi, lo] = [lum(s.outlineColor), lum(around)].sort((x, y) => y - x);
-  return {what: e.tagName + '.' + e.className + ' ' + (e.textContent || e.name || '').trim().slice(0, 20),
-          style: s.outlineStyle, width: parseFloat(s.outlineWidth),
-          ratio: (hi + 0.05) / (lo + 0.05)};
+  const label = (e.textContent || e.name || '').trim().slice(0, 20);
+  return {what: e.tagName + '.' + e.className + ' ' + label, style: s.outlineStyle,
+          width: parseFloat(s.outlineWidth),
+          ratio: ratioOf(s.outlineColor, background(e.parentElement))};
 }"""
-
-WIDE = """() => [...document.querySelectorAll('body *')]
-  .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
-  .filter(e => !e.closest('.scroll'))
-  .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id)"""
+)
 
 
 @pytest.fixture(scope="module")
@@ -136,12 +134,20 @@ def problems_of(page: Any, path: str) -> list[str]:
     found = []
     width = page.evaluate("() => document.scrollingElement.scrollWidth")
     if width > WIDTH:
-        found.append(f"{path}: {width} px wide, {page.evaluate(WIDE)}")
+        found.append(f"{path}: {width} px wide, {page.evaluate(WIDE_ELEMENTS)}")
     contrast = page.evaluate(CONTRAST)
     if contrast["seen"] == 0:
         found.append(f"{path}: nothing in the brand colour {contrast['brand']}")
     found += [f"{path}: {line}" for line in contrast["poor"]]
     return found
+
+
+def tour(page: Any, base: str, sign_in_path: str, who: str, paths: list[str]) -> list[str]:
+    """The sign-in page's problems, then (signed in as `who`) each of `paths`'."""
+    page.goto(f"{base}{sign_in_path}")
+    found = problems_of(page, sign_in_path)
+    sign_in(page, who)
+    return found + visit_all(page, base, paths)
 
 
 def visit_all(page: Any, base: str, paths: list[str]) -> list[str]:
@@ -173,19 +179,14 @@ def test_the_stored_colour_is_kept_and_the_rendered_one_reaches_4_5(
 def test_every_panel_page_fits_390_px_with_readable_brand_colours(
     yellow: str, served: Served, phone: Any
 ) -> None:
-    phone.goto(f"{served.url}/sign-in")
-    found = problems_of(phone, "/sign-in")
-    sign_in(phone, "admin@acme.example")
-    found += visit_all(phone, served.url, PANEL)
+    found = tour(phone, served.url, "/sign-in", "admin@acme.example", PANEL)
     assert found == [], "\n".join(found)
 
 
 def test_every_console_page_fits_390_px_with_readable_colours(
     yellow: str, served: Served, phone: Any
 ) -> None:
-    phone.goto(f"{served.url}/sign-in")
-    sign_in(phone, "ops@platform.example")
-    found = visit_all(phone, served.url, CONSOLE)
+    found = tour(phone, served.url, "/sign-in", "ops@platform.example", CONSOLE)
     phone.goto(f"{served.url}/console")
     phone.locator("#limit-acme").fill("1")  # below what acme owes: asks first, saves nothing
     phone.locator("#limit-acme").press("Enter")
@@ -197,15 +198,10 @@ def test_every_console_page_fits_390_px_with_readable_colours(
 def test_every_portal_page_fits_390_px_with_readable_brand_colours(
     yellow: str, served: Served, phone: Any
 ) -> None:
-    phone.goto(f"{served.url}/portal/acme/sign-in")
-    found = problems_of(phone, "/portal/acme/sign-in")
-    sign_in(phone, "owner@harbor-realty.example")
-    found += visit_all(phone, served.url, PORTAL)
+    client = "owner@harbor-realty.example"
+    found = tour(phone, served.url, "/portal/acme/sign-in", client, PORTAL)
     own = f"http://{DOMAIN}:{served.port}"  # the agency's own domain: the same pages at /client
-    phone.goto(f"{own}/client/sign-in")
-    found += problems_of(phone, "/client/sign-in")
-    sign_in(phone, "owner@harbor-realty.example")
-    found += visit_all(phone, own, ["/client/", "/client/invoices"])
+    found += tour(phone, own, "/client/sign-in", client, ["/client/", "/client/invoices"])
     sync_api.expect(phone.get_by_role("heading", level=1)).to_contain_text("Invoices")
     assert found == [], "\n".join(found)
 
