@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from rebill.bootstrap import App
 from rebill.domain.account import Brand
+from rebill.domain.contrast import readable
 from rebill.domain.errors import BusyError, FieldError, NotFoundError, TooManyAttemptsError
 from rebill.entrypoints.web import figures
 from rebill.services.access.users import WebSession, WebUser, authenticate, session_for
@@ -28,6 +29,18 @@ SESSION_COOKIE = "rebill_session"
 SIGN_IN_COOKIE = "rebill_sign_in"  # the CSRF token of a sign-in form (double submit)
 form_fields_max = 50
 chart_width, chart_height = 620, 180
+PAGE_BACKGROUND = "#f5f7fa"  # app.css --bg: the lightest-but-one surface brand text sits on
+DEFAULT_BRAND = "#334155"
+
+
+def brand_colour(colour: str | None) -> str:
+    """The brand colour as rendered: the agency's (unchanged in storage) darkened until it
+    reaches WCAG AA 4.5:1 as text on the page background, which also makes white text on it
+    readable (header, buttons, the current tab). Issue #15."""
+    try:
+        return readable(colour or DEFAULT_BRAND, PAGE_BACKGROUND)
+    except ValueError:
+        return DEFAULT_BRAND
 
 
 class PageError(Exception):
@@ -62,6 +75,7 @@ class Web:
         )
         env.filters["money"] = figures.money
         env.filters["quantity"] = figures.quantity
+        env.filters["brand_colour"] = brand_colour
         return cls(rebill, env)
 
     def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
