@@ -73,7 +73,9 @@ class NatsCallStream:
             while not stop.is_set():
                 try:
                     messages = await subscription.fetch(self.batch, timeout=self.fetch_timeout)
-                except FetchTimeout:
+                except (FetchTimeout, TimeoutError):
+                    # nats-py raises its own TimeoutError or, from inside a fetch of n
+                    # messages, asyncio's (the built-in one): either means nothing came.
                     if idle_exit:
                         break
                     continue
