@@ -76,7 +76,7 @@ class NatsCallStream:
                 except (FetchTimeout, TimeoutError):
                     # nats-py raises its own TimeoutError or, from inside a fetch of n
                     # messages, asyncio's (the built-in one): either means nothing came.
-                    if idle_exit:
+                    if idle_exit and await _drained(subscription):
                         break
                     continue
                 try:
@@ -87,13 +87,24 @@ class NatsCallStream:
                     await asyncio.sleep(1.0)
                 acked += await _settle(messages, outcomes)
         finally:
-            await connection.drain()
+            try:
+                await connection.drain()
+            except (NatsError, TimeoutError):  # acks were sent with ack_sync: nothing is lost
+                await connection.close()
         return acked
 
     async def _subject(self, js: Any) -> str:
         info = await js.stream_info(self.stream)
         subjects = list(info.config.subjects or [])
         return subjects[0] if len(subjects) == 1 else ">"
+
+
+async def _drained(subscription: Any) -> bool:
+    """Idle for good: nothing left to deliver and nothing delivered but unacknowledged (a
+    consumer killed mid-batch leaves its messages pending until their ack wait ends; they
+    come again, so `--until-idle` waits for them)."""
+    info = await subscription.consumer_info()
+    return not (info.num_pending or info.num_ack_pending)
 
 
 async def _settle(messages: list[Any], outcomes: list[Outcome]) -> int:
