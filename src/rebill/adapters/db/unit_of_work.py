@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from rebill.adapters.db.read_cache import SESSION_KEY, cache_of
 from rebill.adapters.db.repositories.views import SqlAgencyView, SqlPlatformView
 from rebill.domain.errors import ConcurrentWriteError
 from rebill.services.ports.uow import UnitOfWorkFactory
@@ -78,6 +79,9 @@ class SqlUnitOfWork:
         self.session.rollback()
 
 
-def unit_of_work_factory(engine: Engine) -> UnitOfWorkFactory:
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
+def unit_of_work_factory(engine: Engine, read_cache: bool = True) -> UnitOfWorkFactory:
+    """Units of work over `engine`; with `read_cache`, repositories read keys, agencies,
+    plans, sub-accounts and the wholesale card through the engine's `ReadCache`."""
+    info = {SESSION_KEY: cache_of(engine)} if read_cache else {}
+    factory = sessionmaker(bind=engine, expire_on_commit=False, info=info)
     return lambda: SqlUnitOfWork(factory)

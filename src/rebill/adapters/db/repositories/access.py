@@ -10,6 +10,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from rebill.adapters.db.door_rows import SignInThrottleRow
+from rebill.adapters.db.read_cache import cached
 from rebill.adapters.db.repositories.common import AgencyBound, insert_ignoring_duplicates
 from rebill.adapters.db.rows import (
     ApiKeyRow,
@@ -70,6 +71,9 @@ class SqlApiKeyRepository:
         return True
 
     def get(self, key_id: str) -> ApiKey | None:
+        return cached(self.session, ("api_key", key_id), lambda: self._get(key_id))
+
+    def _get(self, key_id: str) -> ApiKey | None:
         row = self.session.get(ApiKeyRow, key_id)
         if row is None:
             return None

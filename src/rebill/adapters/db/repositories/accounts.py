@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rebill.adapters.db.door_rows import CustomDomainRow
+from rebill.adapters.db.read_cache import cached
 from rebill.adapters.db.repositories.common import AgencyBound, voice_columns, voice_rate
 from rebill.adapters.db.rows import (
     AgencyRow,
@@ -45,6 +46,9 @@ def _agency(row: AgencyRow) -> Agency:
 
 class SqlAgencyRepository(AgencyBound):
     def get(self) -> Agency | None:
+        return cached(self.session, ("agency", self.agency_id), self._get)
+
+    def _get(self) -> Agency | None:
         row = self.session.get(AgencyRow, self.agency_id)
         return _agency(row) if row else None
 
@@ -168,6 +172,9 @@ def _platform_fee_micros(session: Session) -> int:
 class SqlWholesaleRepository(AgencyBound):
     def card(self) -> WholesaleCard:
         """The platform's card with the agency's overrides on top."""
+        return cached(self.session, ("wholesale_card", self.agency_id), self._card)
+
+    def _card(self) -> WholesaleCard:
         base = _prices(self.session, PLATFORM_SCOPE)
         own = self.override()
         voice = {**base.voice, **own.prices.voice}

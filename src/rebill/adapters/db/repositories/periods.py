@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import insert, select
 
+from rebill.adapters.db.read_cache import cached
 from rebill.adapters.db.repositories.common import AgencyBound
 from rebill.adapters.db.rows import PeriodCloseRow, PeriodUsageRow
 from rebill.services.ports.periods import PeriodClose, PeriodUsageLine
@@ -27,6 +28,9 @@ class SqlPeriodRepository(AgencyBound):
         )
 
     def closed(self) -> list[str]:
+        return list(cached(self.session, ("closed", self.agency_id), self._closed))
+
+    def _closed(self) -> list[str]:
         return list(
             self.session.scalars(
                 select(PeriodCloseRow.period)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, select
 
+from rebill.adapters.db.read_cache import cached
 from rebill.adapters.db.repositories.common import AgencyBound, voice_columns, voice_rate
 from rebill.adapters.db.rows import PlanRow, PlanVoiceRateRow, SubscriptionRow
 from rebill.domain.charges import PlanChange
@@ -67,6 +68,12 @@ class SqlPlanRepository(AgencyBound):
             )
 
     def all(self, ids: set[str] | None = None) -> dict[str, Plan]:
+        every = cached(self.session, ("plans", self.agency_id), self._all)
+        if ids is None:
+            return dict(every)
+        return {plan_id: plan for plan_id, plan in every.items() if plan_id in ids}
+
+    def _all(self, ids: set[str] | None = None) -> dict[str, Plan]:
         voice: dict[str, dict[str, VoiceRate]] = defaultdict(dict)
         vquery = select(PlanVoiceRateRow).where(PlanVoiceRateRow.agency_id == self.agency_id)
         pquery = select(PlanRow).where(PlanRow.agency_id == self.agency_id)
@@ -78,6 +85,20 @@ class SqlPlanRepository(AgencyBound):
         return {row.id: _plan(row, voice[row.id]) for row in self.session.scalars(pquery)}
 
     def history(
+        self, plans: dict[str, Plan], sub_account_ids: set[str] | None = None
+    ) -> dict[str, list[PlanChange]]:
+        """Each sub-account's plan changes in order (of the plans given; through the read
+        cache, of the agency's plans as stored, which are the same)."""
+        every = cached(
+            self.session, ("histories", self.agency_id), lambda: self._history(self.all())
+        )
+        history: dict[str, list[PlanChange]] = defaultdict(list)
+        for sub_id, changes in every.items():
+            if sub_account_ids is None or sub_id in sub_account_ids:
+                history[sub_id] = list(changes)
+        return history
+
+    def _history(
         self, plans: dict[str, Plan], sub_account_ids: set[str] | None = None
     ) -> dict[str, list[PlanChange]]:
         history: dict[str, list[PlanChange]] = defaultdict(list)
@@ -93,7 +114,11 @@ class SqlPlanRepository(AgencyBound):
         return history
 
     def history_of(self, sub_account_id: str) -> list[PlanChange]:
-        """The authorization path reads this for every call: one query."""
+        """The authorization path reads this for every call: one query, or none (cached)."""
+        key = ("history_of", self.agency_id, sub_account_id)
+        return list(cached(self.session, key, lambda: self._history_of(sub_account_id)))
+
+    def _history_of(self, sub_account_id: str) -> list[PlanChange]:
         query = (
             select(SubscriptionRow, PlanRow, PlanVoiceRateRow)
             .join(

@@ -10,6 +10,7 @@ from fractions import Fraction
 
 from sqlalchemy import func, select
 
+from rebill.adapters.db.read_cache import cached
 from rebill.adapters.db.repositories.common import AgencyBound
 from rebill.adapters.db.rows import StateChangeRow, SubAccountRow
 from rebill.domain.account import SubAccount
@@ -55,10 +56,18 @@ def _write_caps(row: SubAccountRow, caps: Caps) -> None:
 
 class SqlSubAccountRepository(AgencyBound):
     def get(self, sub_account_id: str) -> SubAccount | None:
-        row = self.session.get(SubAccountRow, (self.agency_id, sub_account_id))
-        return sub_account_of(row) if row else None
+        return self._every().get(sub_account_id)
 
     def all(self, ids: set[str] | None = None) -> dict[str, SubAccount]:
+        every = self._every()
+        if ids is None:
+            return dict(every)
+        return {sub_id: sub for sub_id, sub in every.items() if sub_id in ids}
+
+    def _every(self) -> dict[str, SubAccount]:
+        return cached(self.session, ("sub_accounts", self.agency_id), self._all)
+
+    def _all(self, ids: set[str] | None = None) -> dict[str, SubAccount]:
         query = select(SubAccountRow).where(SubAccountRow.agency_id == self.agency_id)
         if ids is not None:
             query = query.where(SubAccountRow.id.in_(sorted(ids)))

@@ -14,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, and_, any_, bindparam, cast, delete, func, insert, select, update
+from sqlalchemy import JSON, any_, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from rebill.adapters.db.repositories.common import AgencyBound, is_postgresql
-from rebill.adapters.db.repositories.sub_accounts import sub_account_of
+from rebill.adapters.db.repositories.sub_accounts import SqlSubAccountRepository
 from rebill.adapters.db.rows import (
     AgencyRow,
     AgencyUsageRow,
@@ -28,7 +28,6 @@ from rebill.adapters.db.rows import (
     InvoiceRow,
     PeriodCampaignRow,
     PeriodCloseRow,
-    SubAccountRow,
     UsageCounterRow,
     WalletRow,
 )
@@ -323,51 +322,21 @@ class SqlUsageRepository(AgencyBound):
     def authorization_snapshot(
         self, sub_account_id: str, period: str, now: datetime, call_id: str | None = None
     ) -> AuthorizationSnapshot | None:
-        agency_id = self.agency_id
-        active = (
-            select(func.count())
-            .select_from(CallReservationRow)
-            .where(
-                CallReservationRow.agency_id == agency_id,
-                CallReservationRow.sub_account_id == sub_account_id,
-                CallReservationRow.expires_at > now,
-                CallReservationRow.call_id != (call_id or ""),
-            )
-            .scalar_subquery()
-        )
-        query = (
-            select(
-                SubAccountRow,
-                UsageCounterRow.billable_seconds,
-                UsageCounterRow.included_used_seconds,
-                UsageCounterRow.credit_micros,
-                UsageCounterRow.postpaid_micros,
-                WalletRow.balance_micros,
-                active,
-            )
-            .outerjoin(
-                UsageCounterRow,
-                and_(
-                    UsageCounterRow.agency_id == SubAccountRow.agency_id,
-                    UsageCounterRow.sub_account_id == SubAccountRow.id,
-                    UsageCounterRow.period == period,
-                ),
-            )
-            .outerjoin(
-                WalletRow,
-                and_(
-                    WalletRow.agency_id == SubAccountRow.agency_id,
-                    WalletRow.sub_account_id == SubAccountRow.id,
-                ),
-            )
-            .where(SubAccountRow.agency_id == agency_id, SubAccountRow.id == sub_account_id)
-        )
-        row = self.session.execute(query).first()
-        if row is None:
+        """The sub-account (read cache) and its moving figures: one prebuilt statement."""
+        sub = SqlSubAccountRepository(self.session, self.agency_id).get(sub_account_id)
+        if sub is None:
             return None
-        sub_row, billable, included, credit, postpaid, wallet, calls = row
+        parameters = {
+            "agency": self.agency_id,
+            "sub": sub_account_id,
+            "period": period,
+            "now": now,
+            "call": call_id or "",
+        }
+        row = self.session.connection().execute(_SNAPSHOT, parameters).one()
+        billable, included, credit, postpaid, wallet, calls = row
         return AuthorizationSnapshot(
-            sub_account_of(sub_row),
+            sub,
             int(billable or 0),
             int(included or 0),
             int(credit or 0) + int(postpaid or 0),
@@ -493,3 +462,41 @@ class SqlUsageRepository(AgencyBound):
             )
         )
         return int(invoiced or 0) * micros_per_minor(currency) + int(accrued or 0)
+
+
+def _snapshot_statement() -> Any:
+    """What an authorization reads that moves with every call, as one statement built once
+    (its cache key is computed once): the period's counter, the wallet and the open slots."""
+    counter, wallet, slot = (
+        UsageCounterRow.__table__.c,
+        WalletRow.__table__.c,
+        CallReservationRow.__table__.c,
+    )
+    agency: Any = bindparam("agency")
+    sub: Any = bindparam("sub")
+
+    def one(column: Any, *where: Any) -> Any:
+        return select(column).where(*where).scalar_subquery()
+
+    counted = (
+        counter.agency_id == agency,
+        counter.sub_account_id == sub,
+        counter.period == bindparam("period"),
+    )
+    return select(
+        one(counter.billable_seconds, *counted),
+        one(counter.included_used_seconds, *counted),
+        one(counter.credit_micros, *counted),
+        one(counter.postpaid_micros, *counted),
+        one(wallet.balance_micros, wallet.agency_id == agency, wallet.sub_account_id == sub),
+        one(
+            func.count(),
+            slot.agency_id == agency,
+            slot.sub_account_id == sub,
+            slot.expires_at > bindparam("now", type_=slot.expires_at.type),
+            slot.call_id != bindparam("call"),
+        ),
+    )
+
+
+_SNAPSHOT = _snapshot_statement()
