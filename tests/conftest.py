@@ -8,9 +8,11 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
 
 from rebill.adapters.db.engine import normalize_url
 
@@ -58,3 +60,24 @@ def fixed_now(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("REBILL_SCRYPT_N", str(TEST_SCRYPT_N))
     monkeypatch.delenv("REBILL_DATABASE_URL", raising=False)
     return FIXED_NOW
+
+
+@pytest.fixture(autouse=True)
+def dispose_engines(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every engine a test's composition roots made is disposed after it: a pool left to the
+    garbage collector keeps its idle PostgreSQL connections open for the rest of the run (a
+    worker held 25 after a while, and parallel runs exhausted the server's 100)."""
+    import rebill.adapters.db.engine as engines
+
+    made: list[Engine] = []
+    create = engines.create_engine
+
+    def tracked(*args: Any, **kwargs: Any) -> Engine:
+        engine = create(*args, **kwargs)
+        made.append(engine)
+        return engine
+
+    monkeypatch.setattr(engines, "create_engine", tracked)
+    yield
+    for engine in made:
+        engine.dispose()

@@ -3,12 +3,30 @@ duplicate key on both backends, and the columns of a voice rate."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from rebill.adapters.db.rows import PlanVoiceRateRow, WholesaleVoiceRateRow
 from rebill.domain.rating import Increment, VoiceRate
+
+_prebuilt: dict[tuple[str, bool], Any] = {}
+
+
+def prebuilt(name: str, postgresql: bool, build: Callable[[bool], Any]) -> Any:
+    """A statement of the hot paths built once per backend (with bound parameters for what
+    varies), so SQLAlchemy computes its cache key once, not at every call."""
+    statement = _prebuilt.get((name, postgresql))
+    if statement is None:
+        statement = _prebuilt[(name, postgresql)] = build(postgresql)
+    return statement
+
+
+def table_of(row: type[Any]) -> Table:
+    """A mapped row's table, typed as the `Table` it is (Core statements take it)."""
+    return cast(Table, row.__table__)
 
 
 class AgencyBound:

@@ -14,10 +14,9 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, any_, bindparam, cast, delete, func, insert, select, update
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import JSON, String, any_, bindparam, cast, delete, func, insert, select, update
 
-from rebill.adapters.db.repositories.common import AgencyBound, is_postgresql
+from rebill.adapters.db.repositories.common import AgencyBound, is_postgresql, prebuilt, table_of
 from rebill.adapters.db.repositories.sub_accounts import SqlSubAccountRepository
 from rebill.adapters.db.rows import (
     AgencyRow,
@@ -119,7 +118,7 @@ def _call_values(agency_id: str, rated: RatedCall, as_text: bool) -> tuple[objec
     )
 
 
-def _usage(row: UsageCounterRow) -> PeriodUsage:
+def _usage(row: Any) -> PeriodUsage:
     return PeriodUsage(
         row.billable_seconds,
         row.included_used_seconds,
@@ -145,37 +144,23 @@ def _stored(row: Any) -> CallRecord:
 
 
 class SqlUsageRepository(AgencyBound):
-    def _id_chunks(self, column: Any, ids: Sequence[str]) -> list[ColumnElement[bool]]:
-        """`column` among `ids`, as few conditions as the backend takes: on PostgreSQL one
-        parameter per 10,000 ids, a JSON array (json.dumps is C; psycopg's list dumper is
-        Python) unpacked into `= ANY(ARRAY(...))` -- an index condition, one plan whatever the
-        count; lists of 500 on SQLite (its limit on bound parameters)."""
+    def _id_lists(self, ids: Sequence[str]) -> list[Any]:
+        """`ids` as values of the `ids` parameter of `_among`, as few as the backend takes: on
+        PostgreSQL one JSON array per 10,000 ids (json.dumps is C; psycopg's list dumper is
+        Python); lists of 500 on SQLite (its limit on bound parameters)."""
         if is_postgresql(self.session):
             size = ids_per_array_max
-            return [
-                column
-                == any_(
-                    func.array(
-                        select(
-                            func.json_array_elements_text(
-                                cast(bindparam("ids", json.dumps(ids[i : i + size])), JSON)
-                            )
-                        ).scalar_subquery()
-                    )
-                )
-                for i in range(0, len(ids), size)
-            ]
+            return [json.dumps(list(ids[i : i + size])) for i in range(0, len(ids), size)]
         size = ids_per_statement_max
-        return [column.in_(ids[i : i + size]) for i in range(0, len(ids), size)]
+        return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
     # -- calls ------------------------------------------------------------------------------
     def stored_calls(self, call_ids: Sequence[str]) -> dict[str, CallRecord]:
         found: dict[str, CallRecord] = {}
-        columns = [CallRow.__table__.c[name] for name in _RECORD_COLUMNS]
-        for among in self._id_chunks(CallRow.call_id, call_ids):
-            rows = self.session.execute(
-                select(*columns).where(CallRow.agency_id == self.agency_id, among)
-            )
+        statement = prebuilt("stored_calls", is_postgresql(self.session), _stored_calls)
+        connection = self.session.connection()
+        for ids in self._id_lists(call_ids):
+            rows = connection.execute(statement, {"agency": self.agency_id, "ids": ids})
             found.update((row.call_id, _stored(row)) for row in rows)
         return found
 
@@ -356,12 +341,10 @@ class SqlUsageRepository(AgencyBound):
         self.session.flush()
 
     def release_calls(self, call_ids: Sequence[str]) -> None:
-        for among in self._id_chunks(CallReservationRow.call_id, call_ids):
-            self.session.execute(
-                delete(CallReservationRow).where(
-                    CallReservationRow.agency_id == self.agency_id, among
-                )
-            )
+        statement = prebuilt("release_calls", is_postgresql(self.session), _release_calls)
+        connection = self.session.connection()
+        for ids in self._id_lists(call_ids):
+            connection.execute(statement, {"agency": self.agency_id, "ids": ids})
 
     # -- counters, campaigns and the agency's accrued wholesale -----------------------------
     def counters(
@@ -370,6 +353,18 @@ class SqlUsageRepository(AgencyBound):
         keys: Iterable[UsageKey] | None = None,
         for_update: bool = False,
     ) -> dict[UsageKey, PeriodUsage]:
+        if keys is not None and period is None:  # the ingestion path: a prebuilt statement
+            wanted = list(keys)
+            name = "counters_locked" if for_update else "counters"
+            pg = is_postgresql(self.session)
+            statement = prebuilt(name, pg, lambda pg: _counters(pg and for_update))
+            parameters = {
+                "agency": self.agency_id,
+                "subs": sorted({key.sub_account_id for key in wanted}),
+                "periods": sorted({key.period for key in wanted}),
+            }
+            rows = self.session.connection().execute(statement, parameters)
+            return {UsageKey(row.sub_account_id, row.period): _usage(row) for row in rows}
         query = select(UsageCounterRow).where(UsageCounterRow.agency_id == self.agency_id)
         if period is not None:
             query = query.where(UsageCounterRow.period == period)
@@ -404,11 +399,15 @@ class SqlUsageRepository(AgencyBound):
                 "postpaid_micros": u.postpaid_micros,
                 "calls": u.calls,
             }
-            (old if key in existing else new).append(values)
+            if key in existing:
+                old.append({f"key_{name}": values.pop(name) for name in _COUNTER_KEY} | values)
+            else:
+                new.append(values)
+        connection = self.session.connection()
         if old:
-            self.session.execute(update(UsageCounterRow), old)
+            connection.execute(prebuilt("update_counters", False, _update_counters), old)
         if new:
-            self.session.execute(insert(UsageCounterRow), new)
+            connection.execute(prebuilt("insert_counters", False, _insert_counters), new)
 
     def add_campaigns(self, used: set[CampaignUse]) -> None:
         if not used:
@@ -432,15 +431,17 @@ class SqlUsageRepository(AgencyBound):
         return {sub: int(count) for sub, count in rows}
 
     def add_agency_usage(self, micros_by_period: dict[str, int]) -> None:
-        for label, micros in micros_by_period.items():
-            row = self.session.get(AgencyUsageRow, (self.agency_id, label), with_for_update=True)
-            if row is None:
-                self.session.add(
-                    AgencyUsageRow(agency_id=self.agency_id, period=label, wholesale_micros=micros)
-                )
-            else:
-                row.wholesale_micros += micros
-        self.session.flush()
+        """One upsert per period (in order: concurrent batches take the rows alike)."""
+        if not micros_by_period:
+            return
+        statement = prebuilt("add_agency_usage", is_postgresql(self.session), _add_agency_usage)
+        self.session.connection().execute(
+            statement,
+            [
+                {"agency_id": self.agency_id, "period": label, "wholesale_micros": micros}
+                for label, micros in sorted(micros_by_period.items())
+            ],
+        )
 
     def exposure_micros(self) -> int:
         agency_id = self.agency_id
@@ -468,9 +469,9 @@ def _snapshot_statement() -> Any:
     """What an authorization reads that moves with every call, as one statement built once
     (its cache key is computed once): the period's counter, the wallet and the open slots."""
     counter, wallet, slot = (
-        UsageCounterRow.__table__.c,
-        WalletRow.__table__.c,
-        CallReservationRow.__table__.c,
+        table_of(UsageCounterRow).c,
+        table_of(WalletRow).c,
+        table_of(CallReservationRow).c,
     )
     agency: Any = bindparam("agency")
     sub: Any = bindparam("sub")
@@ -500,3 +501,69 @@ def _snapshot_statement() -> Any:
 
 
 _SNAPSHOT = _snapshot_statement()
+
+
+def _ids_among(column: Any, postgresql: bool) -> Any:
+    """`column` among the `ids` parameter: on PostgreSQL a JSON array unpacked into
+    `= ANY(ARRAY(...))` (an index condition, one plan whatever the count); a list on SQLite."""
+    if postgresql:
+        elements = func.json_array_elements_text(cast(bindparam("ids", type_=String), JSON))
+        return column == any_(func.array(select(elements).scalar_subquery()))
+    return column.in_(bindparam("ids", expanding=True))
+
+
+def _stored_calls(postgresql: bool) -> Any:
+    table = table_of(CallRow)
+    columns = [table.c[name] for name in _RECORD_COLUMNS]
+    return select(*columns).where(
+        table.c.agency_id == bindparam("agency"), _ids_among(table.c.call_id, postgresql)
+    )
+
+
+def _release_calls(postgresql: bool) -> Any:
+    table = table_of(CallReservationRow)
+    return delete(table).where(
+        table.c.agency_id == bindparam("agency"), _ids_among(table.c.call_id, postgresql)
+    )
+
+
+def _counters(locked: bool) -> Any:
+    table = table_of(UsageCounterRow)
+    query = select(table).where(
+        table.c.agency_id == bindparam("agency"),
+        table.c.sub_account_id.in_(bindparam("subs", expanding=True)),
+        table.c.period.in_(bindparam("periods", expanding=True)),
+    )
+    return query.with_for_update() if locked else query
+
+
+_COUNTER_KEY = ("agency_id", "sub_account_id", "period")
+
+
+def _update_counters(_: bool) -> Any:
+    table = table_of(UsageCounterRow)
+    return (
+        update(table)
+        .where(*(table.c[name] == bindparam(f"key_{name}") for name in _COUNTER_KEY))
+        .values({c.name: bindparam(c.name) for c in table.c if c.name not in _COUNTER_KEY})
+    )
+
+
+def _insert_counters(_: bool) -> Any:
+    return insert(table_of(UsageCounterRow))
+
+
+def _add_agency_usage(postgresql: bool) -> Any:
+    table = table_of(AgencyUsageRow)
+    if postgresql:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: Any = pg_insert(table)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.agency_id, table.c.period],
+        set_={"wholesale_micros": table.c.wholesale_micros + statement.excluded.wholesale_micros},
+    )

@@ -4,10 +4,11 @@ by one conditional statement that never takes a wallet below zero."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
-from rebill.adapters.db.repositories.common import AgencyBound
+from rebill.adapters.db.repositories.common import AgencyBound, is_postgresql, prebuilt, table_of
 from rebill.adapters.db.rows import WalletRow
 
 
@@ -15,9 +16,14 @@ class SqlWalletRepository(AgencyBound):
     def balances(
         self, sub_account_ids: Iterable[str] | None = None, for_update: bool = False
     ) -> dict[str, int]:
+        if sub_account_ids is not None:  # the ingestion path: a prebuilt statement
+            pg = is_postgresql(self.session)
+            name = "wallets_locked" if for_update else "wallets"
+            statement = prebuilt(name, pg, lambda pg: _balances(pg and for_update))
+            parameters = {"agency": self.agency_id, "subs": sorted(set(sub_account_ids))}
+            rows = self.session.connection().execute(statement, parameters)
+            return {sub: int(balance) for sub, balance in rows}
         query = select(WalletRow).where(WalletRow.agency_id == self.agency_id)
-        if sub_account_ids is not None:
-            query = query.where(WalletRow.sub_account_id.in_(sorted(set(sub_account_ids))))
         if for_update:
             query = query.with_for_update()
         return {row.sub_account_id: row.balance_micros for row in self.session.scalars(query)}
@@ -29,12 +35,16 @@ class SqlWalletRepository(AgencyBound):
         old: list[dict[str, object]] = []
         new: list[dict[str, object]] = []
         for sub, balance in balances.items():
-            values = {"agency_id": self.agency_id, "sub_account_id": sub, "balance_micros": balance}
-            (old if sub in existing else new).append(values)
+            if sub in existing:
+                old.append({"agency": self.agency_id, "sub": sub, "balance_micros": balance})
+            else:
+                values = {"agency_id": self.agency_id, "sub_account_id": sub}
+                new.append(values | {"balance_micros": balance})
+        connection = self.session.connection()
         if old:
-            self.session.execute(update(WalletRow), old)
+            connection.execute(prebuilt("set_wallets", False, _set_balances), old)
         if new:
-            self.session.execute(insert(WalletRow), new)
+            connection.execute(prebuilt("insert_wallets", False, _insert_wallets), new)
 
     def add(self, sub_account_id: str, delta_micros: int) -> int:
         result = self.session.execute(
@@ -59,3 +69,25 @@ class SqlWalletRepository(AgencyBound):
         )
         self.session.flush()
         return delta_micros
+
+
+def _balances(locked: bool) -> Any:
+    table = table_of(WalletRow)
+    query = select(table.c.sub_account_id, table.c.balance_micros).where(
+        table.c.agency_id == bindparam("agency"),
+        table.c.sub_account_id.in_(bindparam("subs", expanding=True)),
+    )
+    return query.with_for_update() if locked else query
+
+
+def _set_balances(_: bool) -> Any:
+    table = table_of(WalletRow)
+    return (
+        update(table)
+        .where(table.c.agency_id == bindparam("agency"), table.c.sub_account_id == bindparam("sub"))
+        .values(balance_micros=bindparam("balance_micros"))
+    )
+
+
+def _insert_wallets(_: bool) -> Any:
+    return insert(table_of(WalletRow))
