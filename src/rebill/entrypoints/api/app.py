@@ -12,6 +12,7 @@ from rebill.domain.access import Principal
 from rebill.entrypoints import web
 from rebill.entrypoints.api import errors, observe
 from rebill.entrypoints.api.background import lifespan
+from rebill.entrypoints.api.fast import FastCalls
 from rebill.entrypoints.api.guard import Guard
 from rebill.entrypoints.api.responses import PROBLEMS
 from rebill.entrypoints.api.routes import (
@@ -68,6 +69,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         Guard,
         authenticate=lambda token: _authenticate(rebill, token),
         hsts=rebill.settings.force_https,
+        fast=FastCalls(rebill, api).answer,
     )
     observe.install(api, rebill)  # outermost: every request gets an id and counts, refused too
     for router in ROUTERS:

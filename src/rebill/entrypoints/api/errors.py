@@ -126,6 +126,12 @@ def billing_problem(error: BillingError) -> JSONResponse:
     return problem(status, error.code, detail, param, errors, headers)
 
 
+def http_problem(exc: HTTPException) -> JSONResponse:
+    code = HTTP_CODES.get(exc.status_code, "error")
+    headers = dict(exc.headers) if exc.headers else None
+    return problem(exc.status_code, code, str(exc.detail), headers=headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(BillingError)
     async def on_billing(_: Request, exc: BillingError) -> JSONResponse:
@@ -144,9 +150,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def on_http(_: Request, exc: HTTPException) -> JSONResponse:
-        code = HTTP_CODES.get(exc.status_code, "error")
-        headers = dict(exc.headers) if exc.headers else None
-        return problem(exc.status_code, code, str(exc.detail), headers=headers)
+        return http_problem(exc)
 
     from sqlalchemy.exc import DBAPIError, TimeoutError
 

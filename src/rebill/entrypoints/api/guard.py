@@ -71,8 +71,10 @@ class Guard:
         app: ASGIApp,
         authenticate: Callable[[str], Principal | None],
         hsts: bool = False,
+        fast: Callable[[Scope, bytes, Send], Awaitable[bool]] | None = None,
     ) -> None:
         self.app = app
+        self.fast = fast
         self.authenticate = authenticate
         self.hsts = hsts
 
@@ -138,13 +140,15 @@ class Guard:
             replayed = True
             return {"type": "http.request", "body": bytes(body), "more_body": False}
 
-        if not self.hsts:
-            await self.app(scope, replay, send)
+        answer = send
+        if self.hsts:
+
+            async def strict_send(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", []), HSTS]
+                await send(message)
+
+            answer = strict_send
+        if self.fast is not None and await self.fast(scope, bytes(body), answer):
             return
-
-        async def strict_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), HSTS]
-            await send(message)
-
-        await self.app(scope, replay, strict_send)
+        await self.app(scope, replay, answer)

@@ -9,9 +9,16 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from rebill.bootstrap import reading
+from rebill.bootstrap import App, reading
 from rebill.entrypoints.api import schemas
-from rebill.entrypoints.api.deps import Idempotency, Rebill, Tenant, require, visible_sub
+from rebill.entrypoints.api.deps import (
+    AgencyScope,
+    Idempotency,
+    Rebill,
+    Tenant,
+    require,
+    visible_sub,
+)
 from rebill.entrypoints.api.observe import count_authorization, count_calls
 from rebill.services.usage.authorize import authorize_call
 from rebill.services.usage.import_file import ingest_calls
@@ -19,60 +26,64 @@ from rebill.services.usage.import_file import ingest_calls
 router = APIRouter(tags=["calls"])
 
 
+def record_work(rebill: App, tenant: AgencyScope, body: schemas.CallsIn) -> tuple[int, Any]:
+    """`POST /v1/calls`: each record answered on its own (the route and the fast path)."""
+    agency_id = tenant.agency_id()
+    require(tenant.caller, "usage")
+    records = [call.record() for call in body.calls]
+    results = ingest_calls(rebill.uow, agency_id, records, rebill.clock.now())
+    count_calls([r.status for r in results])
+    return 200, {
+        "results": [
+            {
+                "call_id": r.call_id,
+                "status": r.status,
+                "error": (
+                    {
+                        "code": "call_id_conflict" if r.fields else "invalid_record",
+                        "message": str(r.error),
+                        "param": r.error.field,
+                    }
+                    | ({"fields": list(r.fields)} if r.fields else {})
+                    if r.error
+                    else None
+                ),
+            }
+            for r in results
+        ]
+    }
+
+
+def authorize_work(rebill: App, tenant: AgencyScope, body: schemas.AuthorizeIn) -> tuple[int, Any]:
+    """`POST /v1/calls/authorize` (the route and the fast path)."""
+    agency_id = tenant.agency_id()
+    visible_sub(tenant.caller, agency_id, body.sub_account)
+    require(tenant.caller, "usage")
+    # A decision reads committed state and never waits behind a bulk write (SQLite); one
+    # that reserves a slot (call_id) writes, and takes the write lock as usual.
+    with nullcontext() if body.call_id else reading():
+        result = authorize_call(
+            rebill.uow,
+            agency_id,
+            body.sub_account,
+            body.direction,
+            body.call_id,
+            rebill.clock.now(),
+            body.campaign_id,
+        )
+    count_authorization(result.decision.allowed, result.decision.reason)
+    return 200, result.document()
+
+
 @router.post("/v1/calls", response_model=schemas.CallsOut)
 async def post_calls(
     body: schemas.CallsIn, idempotency: Idempotency, tenant: Tenant, rebill: Rebill
 ) -> Response:
-    def run() -> tuple[int, Any]:
-        agency_id = tenant.agency_id()
-        require(tenant.caller, "usage")
-        records = [call.record() for call in body.calls]
-        results = ingest_calls(rebill.uow, agency_id, records, rebill.clock.now())
-        count_calls([r.status for r in results])
-        return 200, {
-            "results": [
-                {
-                    "call_id": r.call_id,
-                    "status": r.status,
-                    "error": (
-                        {
-                            "code": "call_id_conflict" if r.fields else "invalid_record",
-                            "message": str(r.error),
-                            "param": r.error.field,
-                        }
-                        | ({"fields": list(r.fields)} if r.fields else {})
-                        if r.error
-                        else None
-                    ),
-                }
-                for r in results
-            ]
-        }
-
-    return await idempotency.respond(run)
+    return await idempotency.respond(lambda: record_work(rebill, tenant, body))
 
 
 @router.post("/v1/calls/authorize", response_model=schemas.AuthorizeOut)
 async def post_authorize(
     body: schemas.AuthorizeIn, idempotency: Idempotency, tenant: Tenant, rebill: Rebill
 ) -> Response:
-    def run() -> tuple[int, Any]:
-        agency_id = tenant.agency_id()
-        visible_sub(tenant.caller, agency_id, body.sub_account)
-        require(tenant.caller, "usage")
-        # A decision reads committed state and never waits behind a bulk write (SQLite); one
-        # that reserves a slot (call_id) writes, and takes the write lock as usual.
-        with nullcontext() if body.call_id else reading():
-            result = authorize_call(
-                rebill.uow,
-                agency_id,
-                body.sub_account,
-                body.direction,
-                body.call_id,
-                rebill.clock.now(),
-                body.campaign_id,
-            )
-        count_authorization(result.decision.allowed, result.decision.reason)
-        return 200, result.document()
-
-    return await idempotency.respond(run)
+    return await idempotency.respond(lambda: authorize_work(rebill, tenant, body))
