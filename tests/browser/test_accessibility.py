@@ -38,6 +38,46 @@ CLIENTS = {"acme": "owner@harbor-realty.example", "zenith": "owner@orbit.example
 SUB_ACCOUNTS = {"acme": "harbor-realty", "zenith": "orbit"}
 PLANS = {"acme": "starter", "zenith": "basic"}
 
+# The pages, per face; `{agency}`, `{sub}` and `{plan}` are each agency's. Every GET route of
+# the web faces that answers a page is in one of these lists (checked below).
+SIGN_IN = ["/sign-in", "/portal/acme/sign-in", "/portal/zenith/sign-in"]
+STRAYS = ["/portal/no-such-agency/sign-in", "/checkout/done", "/checkout/cancelled"]
+PANEL = [
+    "/panel",
+    "/panel?period=2026-10",
+    "/panel/plans",
+    "/panel/plans/new",
+    "/panel/plans/{plan}",
+    "/panel/sub-accounts",
+    "/panel/sub-accounts/new",
+    "/panel/sub-accounts/{sub}",  # with its campaigns
+    "/panel/sub-accounts/{sub}?period=2026-10",
+    "/panel/alerts",
+    "/panel/invoices",  # with dunning
+    "/panel/gateway",
+    "/panel/users",
+    "/panel/audit",
+    "/panel/brand",
+    "/panel/sub-accounts/no-such-client",  # the error page
+]
+PORTAL = ["/", "/invoices", "/invoices/NO-SUCH.pdf"]  # under /portal/{agency}
+OWN_DOMAIN = ["/client/sign-in", "/client/", "/client/invoices"]
+CONSOLE = [
+    "/console",
+    "/console/agencies/new",
+    "/console/agencies/acme",
+    "/console/agencies/zenith",
+    "/console/invoices",
+    "/console/agencies/no-such-agency",
+]
+# GET routes that answer no page: files, and redirects to a page above.
+NOT_PAGES = {
+    "/": "redirects to the sign-in page or the user's home",
+    "/portal/{agency_id}": "redirects to /portal/{agency_id}/",
+    "/client": "redirects to /client/",
+}
+NOT_PAGE_SUFFIXES = (".pdf", ".csv", "/logo.png")
+
 RUN_AXE = """tags => axe.run(document, {
   runOnly: {type: 'tag', values: tags},
   resultTypes: ['violations'],
@@ -72,6 +112,19 @@ def visit_all(page: Any, base: str, paths: list[str]) -> list[str]:
     for path in paths:
         found += visit(page, f"{base}{path}", path)
     return found
+
+
+def send_empty(page: Any) -> None:
+    """The page's main form sent as it is, past the browser's own checks (the server's
+    answer, with its errors beside the fields, is the page to check)."""
+    form = page.locator("main form:has(button[type='submit'])").last
+    form.evaluate("f => { f.noValidate = true; }")
+    form.locator("button[type='submit']").last.click()
+
+
+def refused(page: Any, label: str) -> list[str]:
+    sync_api.expect(page.locator("main .field-error, main .notice.error").first).to_be_visible()
+    return violations_of(page, label)
 
 
 def report(found: list[str]) -> str:
@@ -133,7 +186,7 @@ def test_the_light_brands_fail_as_they_are_and_are_rendered_darker(
 
 def test_sign_in_and_error_pages_have_no_axe_violations(served: Served, page: Any) -> None:
     base, own = served.url, f"http://{DOMAIN}:{served.port}"
-    found = visit_all(page, base, ["/sign-in", "/portal/acme/sign-in", "/portal/zenith/sign-in"])
+    found = visit_all(page, base, SIGN_IN)
     found += visit(page, f"{own}/client/sign-in")
     # A refused sign-in (the error beside the form), then the pages a stray link reaches.
     page.goto(f"{base}/sign-in")
@@ -148,9 +201,7 @@ def test_sign_in_and_error_pages_have_no_axe_violations(served: Served, page: An
     page.get_by_role("button", name="Sign in").click()
     sync_api.expect(page.get_by_role("alert")).to_be_visible()
     found += violations_of(page, "/portal/acme/sign-in refused")
-    found += visit_all(
-        page, base, ["/portal/no-such-agency/sign-in", "/checkout/done", "/checkout/cancelled"]
-    )
+    found += visit_all(page, base, STRAYS)
     assert found == [], report(found)
 
 
@@ -161,37 +212,18 @@ def test_every_panel_page_has_no_axe_violations(served: Served, page: Any, agenc
     sign_in(page, ADMINS[agency])
     sync_api.expect(page).to_have_url(re.compile(r"/panel"))
     sub, plan = SUB_ACCOUNTS[agency], PLANS[agency]
-    paths = [
-        "/panel",
-        "/panel?period=2026-10",
-        "/panel/plans",
-        "/panel/plans/new",
-        f"/panel/plans/{plan}",
-        "/panel/sub-accounts",
-        "/panel/sub-accounts/new",
-        f"/panel/sub-accounts/{sub}",  # with its campaigns
-        f"/panel/sub-accounts/{sub}?period=2026-10",
-        "/panel/alerts",
-        "/panel/invoices",  # with dunning
-        "/panel/gateway",
-        "/panel/users",
-        "/panel/audit",
-        "/panel/brand",
-        "/panel/sub-accounts/no-such-client",  # the error page
-    ]
+    paths = [p.format(sub=sub, plan=plan) for p in PANEL]
     found = visit_all(page, base, paths)
     # Forms sent back with their errors beside the fields.
     page.goto(f"{base}/panel/sub-accounts/{sub}")
     caps = page.locator("form[action$='/caps']")
     caps.locator("input[name='monthly_spend']").fill("lots")
     caps.get_by_role("button").first.click()
-    found += violations_of(page, f"/panel/sub-accounts/{sub} caps refused")
-    page.goto(f"{base}/panel/plans/new")
-    page.locator("main form button[type='submit']").last.click()
-    found += violations_of(page, "/panel/plans/new refused")
-    page.goto(f"{base}/panel/sub-accounts/new")
-    page.locator("main form button[type='submit']").last.click()
-    found += violations_of(page, "/panel/sub-accounts/new refused")
+    found += refused(page, f"/panel/sub-accounts/{sub} caps refused")
+    for path in ("/panel/plans/new", "/panel/sub-accounts/new"):
+        page.goto(f"{base}{path}")
+        send_empty(page)
+        found += refused(page, f"{path} refused")
     # The confirmation that stands before a charge.
     page.goto(f"{base}/panel/invoices")
     charge = page.get_by_role("button", name=re.compile(r"^Charge card for "))
@@ -210,7 +242,7 @@ def test_every_portal_page_has_no_axe_violations(served: Served, page: Any, agen
     page.goto(f"{base}/sign-in")
     sign_in(page, CLIENTS[agency])
     sync_api.expect(page.get_by_role("heading", level=1)).to_be_visible()
-    found = visit_all(page, base, ["/", "/invoices", "/invoices/NO-SUCH.pdf"])
+    found = visit_all(page, base, PORTAL)
     if agency == "acme":
         page.goto(f"{base}/")
         page.get_by_label(re.compile(r"^Amount")).fill("-5")
@@ -223,12 +255,13 @@ def test_every_portal_page_has_no_axe_violations(served: Served, page: Any, agen
             "s => { s.options[0].value = 'no_such_type'; s.selectedIndex = 0; }"
         )
         page.get_by_role("button", name="Rent a number").click()
-        sync_api.expect(page.get_by_role("heading", level=1)).to_be_visible()
+        sync_api.expect(page.locator("main h1")).not_to_have_text("Harbor Realty")
+        sync_api.expect(page.get_by_role("link", name="Back to your account")).to_be_visible()
         found += violations_of(page, f"{base}/checkout refused")
-        own = f"http://{DOMAIN}:{served.port}/client"  # the agency's own domain
-        page.goto(f"{own}/sign-in")
+        own = f"http://{DOMAIN}:{served.port}"  # the agency's own domain
+        page.goto(f"{own}{OWN_DOMAIN[0]}")
         sign_in(page, CLIENTS[agency])
-        found += visit_all(page, own, ["/", "/invoices"])
+        found += visit_all(page, own, OWN_DOMAIN[1:])
     assert found == [], report(found)
 
 
@@ -236,15 +269,7 @@ def test_every_console_page_has_no_axe_violations(served: Served, page: Any) -> 
     base = served.url
     page.goto(f"{base}/sign-in")
     sign_in(page, "ops@platform.example")
-    paths = [
-        "/console",
-        "/console/agencies/new",
-        "/console/agencies/acme",
-        "/console/agencies/zenith",
-        "/console/invoices",
-        "/console/agencies/no-such-agency",
-    ]
-    found = visit_all(page, base, paths)
+    found = visit_all(page, base, CONSOLE)
     page.goto(f"{base}/console")
     page.locator("#limit-acme").fill("1")  # below what acme owes: asks first
     page.locator("#limit-acme").press("Enter")
@@ -256,6 +281,37 @@ def test_every_console_page_has_no_axe_violations(served: Served, page: Any) -> 
     sync_api.expect(page.get_by_role("heading", level=1)).not_to_have_text("Agencies")
     found += violations_of(page, "wholesale price confirmation")
     page.goto(f"{base}/console/agencies/new")
-    page.locator("main form button[type='submit']").last.click()
-    found += violations_of(page, "/console/agencies/new refused")
+    send_empty(page)
+    found += refused(page, "/console/agencies/new refused")
     assert found == [], report(found)
+
+
+def visited_paths() -> list[str]:
+    """Every path the tours above open (query strings dropped)."""
+    paths = SIGN_IN + STRAYS + OWN_DOMAIN + CONSOLE
+    for agency in BRANDS:
+        paths += [p.format(sub=SUB_ACCOUNTS[agency], plan=PLANS[agency]) for p in PANEL]
+        paths += [f"/portal/{agency}{p}" for p in PORTAL]
+    return [p.split("?")[0] for p in paths]
+
+
+def test_the_tours_open_every_page_the_web_faces_serve() -> None:
+    """A page added to the panel, portal or console without a place in the tours fails here."""
+    from rebill.entrypoints.web import auth, console, panel, portal
+
+    routes = {
+        route.path
+        for router in (auth.router, *panel.ROUTERS, console.router, portal.router)
+        for route in router.routes
+        if "GET" in getattr(route, "methods", ())
+    }
+    pages = {r for r in routes if r not in NOT_PAGES and not r.endswith(NOT_PAGE_SUFFIXES)}
+    visited = visited_paths()
+    missing = sorted(
+        r
+        for r in pages
+        if not any(re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", r), v) for v in visited)
+    )
+    assert len(pages) > 20
+    assert missing == [], f"pages no axe tour opens: {missing}"
+    assert set(NOT_PAGES) <= routes  # an exclusion for a route that is gone is stale
