@@ -4,8 +4,16 @@ contrast ratio per WCAG 2.1, and the smallest darkening (or lightening) that rea
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from rebill.domain.contrast import contrast_ratio, parse_hex, readable, relative_luminance
+from rebill.domain.contrast import (
+    contrast_ratio,
+    parse_hex,
+    readable,
+    relative_luminance,
+    text_on,
+)
 from rebill.entrypoints.web.common import DEFAULT_BRAND, PAGE_BACKGROUND, brand_colour
 
 
@@ -70,3 +78,30 @@ def test_the_rendered_brand_reads_as_text_on_the_page_and_under_white_text() -> 
 def test_a_colour_that_is_not_hex_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="'blue'"):
         parse_hex("blue")
+
+
+@given(st.integers(min_value=0, max_value=0xFFFFFF))
+def test_text_on_any_colour_reaches_4_5_white_first(value: int) -> None:
+    background = f"#{value:06x}"
+    ink = text_on(background)
+    assert contrast_ratio(ink, background) >= 4.5
+    assert ink == ("#ffffff" if contrast_ratio("#ffffff", background) >= 4.5 else "#000000")
+
+
+@pytest.mark.parametrize(
+    ("background", "ink"),
+    [
+        ("#f5c518", "#000000"),
+        ("#7fdbff", "#000000"),
+        ("#2f9e44", "#000000"),
+        ("#c2410c", "#ffffff"),
+        ("#1f6feb", "#ffffff"),  # 4.6:1 on white, 4.3 on the page
+        ("#1e293b", "#ffffff"),
+    ],
+)
+def test_text_on_known_brands(background: str, ink: str) -> None:
+    assert text_on(background) == ink
+
+
+def test_text_on_above_what_black_or_white_reach_gives_the_better_one() -> None:
+    assert text_on("#777777", minimum=7.0) == "#000000"  # white 4.48, black 4.69: neither is 7

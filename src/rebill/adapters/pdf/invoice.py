@@ -20,6 +20,7 @@ from fpdf.fonts import FontFace
 from rebill.adapters.pdf import facturx_xml
 from rebill.adapters.pdf.brand import IssuerBrand, Party
 from rebill.adapters.pdf.errors import InvoiceDocumentError
+from rebill.domain.contrast import parse_hex, text_on, to_hex
 from rebill.domain.money import format_minor
 from rebill.domain.tax_decision import legal_mention
 from rebill.services.ports import StoredInvoice
@@ -153,16 +154,11 @@ def proration_note(
     return f"{quantity} \u00d7 {unit_price} \u00d7 {factor} = {amount}"
 
 
-def _ink_on(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
-    """Black or white, whichever reads better on the brand colour (WCAG luminance)."""
-
-    def channel(value: int) -> float:
-        c = value / 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (channel(v) for v in rgb)
-    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
-    return (0, 0, 0) if luminance > 0.4 else (255, 255, 255)
+def ink_on(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The text colour on the brand colour (the band, the table's headings): white when it
+    reaches WCAG AA 4.5:1 there, else black (`domain.contrast.text_on`). The band keeps the
+    agency's own colour; only the text on it is chosen."""
+    return parse_hex(text_on(to_hex(rgb)))
 
 
 class _InvoicePdf(FPDF):
@@ -191,7 +187,7 @@ def _text(pdf: FPDF, text: str, size: float = 10, style: str = "", height: float
 
 def _band(pdf: _InvoicePdf, issuer: IssuerBrand, invoice_kind: str) -> None:
     rgb = issuer.rgb
-    ink = _ink_on(rgb)
+    ink = ink_on(rgb)
     pdf.set_fill_color(*rgb)
     pdf.rect(0, 0, pdf.w, BAND_HEIGHT, style="F")
     x = PAGE_MARGIN
@@ -278,7 +274,7 @@ def _lines_table(pdf: _InvoicePdf, invoice: StoredInvoice, issuer: IssuerBrand) 
         return format_minor(minor, invoice.currency)
 
     rgb = issuer.rgb
-    headings = FontFace(emphasis="BOLD", color=_ink_on(rgb), fill_color=rgb)
+    headings = FontFace(emphasis="BOLD", color=ink_on(rgb), fill_color=rgb)
     pdf.set_font(FONT, size=8.5)
     pdf.set_draw_color(210, 214, 220)
     pdf.set_fill_color(*LIGHT)
