@@ -1,11 +1,13 @@
 """Mail written to a directory instead of sent (`REBILL_MAIL_DIR`, and `rebill demo --serve`
-without an SMTP server): one RFC 5322 `.eml` file per message, named by time and a counter,
-for a person trying rebill on one machine to open. Never the production path: that is SMTP."""
+without an SMTP server): one RFC 5322 `.eml` file per message, named by time, a counter and
+its first recipient, for a person trying rebill on one machine to find and open. Never the
+production path: that is SMTP."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import re
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -30,5 +32,6 @@ class FileMailer:
         with self._lock:
             number = next(self._counter)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        path = self.directory / f"{stamp}-{os.getpid()}-{number:04d}.eml"
+        to = re.sub(r"[^A-Za-z0-9.@_-]", "_", recipients[0] if recipients else "nobody")[:80]
+        path = self.directory / f"{stamp}-{os.getpid()}-{number:04d}-{to}.eml"
         path.write_bytes(bytes(message))
