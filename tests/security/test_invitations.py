@@ -495,6 +495,8 @@ def test_a_bad_address_is_refused_beside_the_field_with_what_was_typed(world: Wo
     assert re.search(r'id="email-error">\'not an address\' is not an e-mail address', shown)
     assert 'value="not an address"' in refused.text
     assert re.search(r'<option value="billing" selected>', refused.text)
+    two = world.invite("someone,victim@example.com", "billing")  # one header, two recipients
+    assert two.status_code == 422 and 'id="email-error"' in two.text
     empty = world.invite("   ", "billing")
     assert empty.status_code == 422 and "required" in empty.text
     existing = world.invite("settings@acme.example", "billing")

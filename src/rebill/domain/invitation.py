@@ -10,6 +10,7 @@ invitation is expired from its `expires_at` on."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,6 +33,13 @@ sends_per_agency_max = 50
 sends_per_address_max = 5
 pending_per_agency_max = 200
 email_length_max = 320
+# An address an invitation may go to: the HTML living standard's "valid e-mail address" (what
+# a browser's type=email accepts); no comma, quote, bracket or space can make one header name
+# two recipients.
+EMAIL_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 
 # Who may grant which role. Staff are managed by an agency's admin (or by the platform's
 # operator, who invites an agency's first owner); a client's contact by whoever may add clients

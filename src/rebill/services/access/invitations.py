@@ -30,6 +30,7 @@ from rebill.domain.errors import (
 from rebill.domain.invitation import (
     ACCEPTED,
     CLIENT,
+    EMAIL_ADDRESS,
     PENDING,
     PLATFORM,
     REPLACED,
@@ -47,7 +48,6 @@ from rebill.domain.invitation import (
 )
 from rebill.services.access.passwords import PasswordHasher
 from rebill.services.access.users import (
-    EMAIL,
     WebUser,
     password_length_max,
     password_length_min,
@@ -322,7 +322,7 @@ def invitation_link(public_url: str, invitation: Invitation, token: str, domain:
 
 def letter(brand: Brand, invitation: Invitation, link: str) -> tuple[str, str]:
     """The invitation e-mail's subject and body, in the agency's brand."""
-    name = brand.display_name
+    name = " ".join(brand.display_name.split())  # one line: it goes into the subject
     expires = invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
     if invitation.for_client:
         subject = f"[{name}] Your {name} account: set your password"
@@ -421,7 +421,7 @@ def _address(email: str, field: str) -> str:
     address = email.strip().lower()
     if not address:
         raise ValidationError([FieldError(field, "required: the person's e-mail address", field)])
-    if len(address) > email_length_max or not EMAIL.match(address):
+    if len(address) > email_length_max or not EMAIL_ADDRESS.match(address):
         message = f"{email.strip()!r} is not an e-mail address (like name@example.com)"
         raise ValidationError([FieldError(field, message, field)])
     return address

@@ -89,6 +89,8 @@ async def post_invitation(request: Request, session: Staff, web: WebFaces) -> Re
             form.get("sub_account") or None,
             rebill.clock.now(),
         )
+    except NotFoundError:
+        raise PageError(404, "this agency does not exist") from None
     except ForbiddenFieldError as exc:
         raise PageError(403, exc.message.split(": ", 1)[-1]) from None
     except ValidationError as exc:
