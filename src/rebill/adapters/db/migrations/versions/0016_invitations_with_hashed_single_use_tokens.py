@@ -1,7 +1,7 @@
 """invitations: single-use, expiring links to set one's own password (issue 15)
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-06 10:24:29
 
 Only the SHA-256 of a link's token is stored (unique: the link's look-up).
@@ -14,8 +14,8 @@ from alembic import op
 
 import rebill.adapters.db.rows
 
-revision: str = "0015"
-down_revision: str | None = "0014"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
