@@ -43,6 +43,7 @@ from rebill.services.ports import (
     CheckoutRepository,
     DomainRepository,
     GatewayLinkRepository,
+    InvitationRepository,
     InvoiceRepository,
     LedgerRepository,
     LinkStateRepository,
@@ -756,6 +757,7 @@ class FakeAgencyView:
         self.link_states = cast(LinkStateRepository, Unused("link_states"))
         self.domains = cast(DomainRepository, Unused("domains"))
         self.users = cast(AgencyUserRepository, Unused("users"))
+        self.invitations = cast(InvitationRepository, Unused("invitations"))
         self.audit = cast(AuditRepository, Unused("audit"))
 
 

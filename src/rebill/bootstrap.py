@@ -52,8 +52,13 @@ class App:
 
     @cached_property
     def mailer(self) -> Mailer | None:
+        """SMTP when a host is set; else .eml files in REBILL_MAIL_DIR when set; else none."""
         settings = self.settings
         if not settings.smtp_host:
+            if settings.mail_dir:
+                from rebill.adapters.mail.files import FileMailer
+
+                return FileMailer(settings.mail_dir, settings.smtp_from)
             return None
         from rebill.adapters.mail.smtp import SmtpMailer
 

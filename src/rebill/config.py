@@ -20,6 +20,9 @@ class Settings:
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "alerts@rebill.localhost"
+    # No SMTP server: e-mails (alerts, invitations) written as .eml files into this directory
+    # (REBILL_MAIL_DIR; `rebill demo --serve` uses ./rebill-demo-mail). SMTP wins when both.
+    mail_dir: str | None = None
     # The platform's switch for webhook URLs on loopback, link-local or private addresses.
     webhooks_allow_private: bool = False
     # Stripe: the platform's secret key, the API base (point it at the in-repo test server),
@@ -77,6 +80,7 @@ class Settings:
             smtp_host=os.environ.get("REBILL_SMTP_HOST") or None,
             smtp_port=int(os.environ.get("REBILL_SMTP_PORT", "25")),
             smtp_from=os.environ.get("REBILL_SMTP_FROM", "alerts@rebill.localhost"),
+            mail_dir=os.environ.get("REBILL_MAIL_DIR") or None,
             webhooks_allow_private=os.environ.get("REBILL_WEBHOOKS_ALLOW_PRIVATE", "")
             in ("1", "true", "yes"),
             stripe_secret_key=stripe_secret_key,

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-AGENCY_ROLES = ("admin", "billing", "settings")
+AGENCY_ROLES = ("admin", "billing", "settings")  # of API keys and of panel users
+# A panel user may also be a viewer, who reads everything and changes nothing (no API key has
+# this role: a key that may write nothing would be a key for reading, which any role gives).
+VIEWER = "viewer"
+# Least privileged first: the order the panel offers them in (its first is the default).
+STAFF_ROLES = (VIEWER, "settings", "billing", "admin")
 # What each agency role may change; every role may read its agency's data.
 ROLE_WRITES = {
     "admin": frozenset({"usage", "billing", "settings"}),
     "billing": frozenset({"usage", "billing"}),
     "settings": frozenset({"settings"}),
+    VIEWER: frozenset(),
 }
 
 

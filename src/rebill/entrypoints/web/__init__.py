@@ -1,5 +1,6 @@
 """The web faces served beside the API: the agency panel (`/panel`), the platform console
-(`/console`) and the client portal (`/portal/{agency}` or `/client` on an agency's domain).
+(`/console`), the client portal (`/portal/{agency}` or `/client` on an agency's domain) and
+invitations' links (`/invitations/{token}`, and in the portal).
 Server-rendered Jinja2 pages with a little vanilla JS from `static/`; no CDN, no build step."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from rebill.bootstrap import App
-from rebill.entrypoints.web import auth, console, panel, portal
+from rebill.entrypoints.web import auth, console, invitations, panel, portal
 from rebill.entrypoints.web.common import SESSION_COOKIE, STATIC, PageError, SignInRequired, Web
 from rebill.services.access.users import session_for
 
@@ -20,7 +21,7 @@ def install(api: FastAPI, rebill: App) -> None:
     """Mount the panel, console, portal and their static files into the API's app."""
     web = Web.create(rebill)
     api.state.web = web  # the pages' `WebFaces` dependency
-    for router in (auth.router, *panel.ROUTERS, console.router, portal.router):
+    for router in (auth.router, *panel.ROUTERS, console.router, portal.router, invitations.router):
         api.include_router(router)
     api.mount("/static/web", StaticFiles(directory=STATIC), name="web-static")
 

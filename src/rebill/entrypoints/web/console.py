@@ -7,10 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from rebill.domain.errors import BillingError, NotFoundError, ValidationError
+from rebill.domain.errors import BillingError, ConflictError, NotFoundError, ValidationError
 from rebill.entrypoints.web.common import PageError, Web, field_messages
 from rebill.entrypoints.web.deps import Operator, WebFaces
+from rebill.services.access import invitations
+from rebill.services.access.invitations import Inviter
 from rebill.services.access.users import WebSession
 from rebill.services.views import operator, panel
 from rebill.services.views.forms import plain_number
@@ -22,6 +25,12 @@ NAV = (
 )
 SAVED = {
     "agency": "Agency added.",
+    "owner_invited": "Agency added, and its owner invited by e-mail to set a password.",
+    "owner_unsent": "Agency added, but the owner's invitation could not be e-mailed (the mail "
+    "server refused it); invite them again below.",
+    "invited": "Invitation sent: the link in it works once, for 7 days.",
+    "invite_unsent": "The invitation could not be e-mailed (the mail server refused it); try "
+    "again.",
     "limit": "Credit limit saved.",
     "tax": "Tax mode saved.",
     "wholesale": "Wholesale prices saved.",
@@ -150,24 +159,108 @@ def new_agency(request: Request, session: Operator, web: WebFaces) -> Response:
 
 @router.post("/agencies/new")
 async def post_new_agency(request: Request, session: Operator, web: WebFaces) -> Response:
+    """Add the agency; with an owner's e-mail, invite its first admin (the address and the
+    mail server checked first, so a refusal adds nothing)."""
     form = await web.form(request, session)
     rebill = web.rebill
+    owner = form.get("owner_email", "").strip()
     try:
+        if owner:
+            invitations.check_address(rebill.mailer, owner, "owner_email")
         agency_id = operator.add_agency(rebill.uow, form, actor(session), rebill.clock.now())
     except ValidationError as exc:
         errors = field_messages(exc.field_errors) or {"form": exc.summary}
         return new_agency_page(web, request, session, form, errors)
-    return RedirectResponse(f"/console/agencies/{agency_id}?saved=agency", 303)
+    except ConflictError as exc:  # no mail server
+        return new_agency_page(web, request, session, form, {"owner_email": exc.message})
+    if not owner:
+        return RedirectResponse(f"/console/agencies/{agency_id}?saved=agency", 303)
+    inviter = Inviter(actor(session), "platform", None)
+    try:
+        sent = await run_in_threadpool(
+            invitations.invite,
+            rebill.uow,
+            rebill.mailer,
+            rebill.gateway.public_url,
+            inviter,
+            agency_id,
+            owner,
+            "admin",
+            None,
+            rebill.clock.now(),
+            "owner_email",
+        )
+        saved = "owner_unsent" if sent.error else "owner_invited"
+    except BillingError:
+        saved = "owner_unsent"
+    return RedirectResponse(f"/console/agencies/{agency_id}?saved={saved}", 303)
+
+
+def agency_view(
+    web: Web,
+    request: Request,
+    session: WebSession,
+    agency_id: str,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status: int | None = None,
+) -> Response:
+    rebill = web.rebill
+    now = rebill.clock.now()
+    try:
+        view = operator.agency_page(rebill.uow, agency_id, now)
+        invited = invitations.list_invitations(rebill.uow, agency_id, now)
+    except NotFoundError:
+        raise PageError(404, "this agency does not exist") from None
+    return page(
+        web,
+        request,
+        session,
+        "console/agency.html",
+        status=status or (422 if errors else 200),
+        agency=view,
+        invitations=[i for i in invited if i["role"] != "client"],
+        errors=errors or {},
+        values=values or {},
+    )
 
 
 @router.get("/agencies/{agency_id}")
 def agency(request: Request, agency_id: str, session: Operator, web: WebFaces) -> Response:
+    return agency_view(web, request, session, agency_id)
+
+
+@router.post("/agencies/{agency_id}/invitations")
+async def post_owner_invitation(
+    request: Request, agency_id: str, session: Operator, web: WebFaces
+) -> Response:
+    """Invite an admin into the agency (its owner, or a new one)."""
+    form = await web.form(request, session)
     rebill = web.rebill
     try:
-        view = operator.agency_page(rebill.uow, agency_id, rebill.clock.now())
+        sent = await run_in_threadpool(
+            invitations.invite,
+            rebill.uow,
+            rebill.mailer,
+            rebill.gateway.public_url,
+            Inviter(actor(session), "platform", None),
+            agency_id,
+            form.get("owner_email", ""),
+            "admin",
+            None,
+            rebill.clock.now(),
+            "owner_email",
+        )
     except NotFoundError:
         raise PageError(404, "this agency does not exist") from None
-    return page(web, request, session, "console/agency.html", agency=view)
+    except ValidationError as exc:
+        errors = field_messages(exc.field_errors)
+        return agency_view(web, request, session, agency_id, errors, form)
+    except ConflictError as exc:
+        errors = {"owner_email": exc.message}
+        return agency_view(web, request, session, agency_id, errors, form, 409)
+    saved = "invite_unsent" if sent.error else "invited"
+    return RedirectResponse(f"/console/agencies/{agency_id}?saved={saved}", 303)
 
 
 @router.get("/invoices")

@@ -1,5 +1,5 @@
-"""People who sign in to the web faces: the platform console, an agency's panel (admin, billing
-or settings role) and a client's portal. Passwords are salted scrypt hashes (`passwords.py`),
+"""People who sign in to the web faces: the platform console, an agency's panel (admin, billing,
+settings or viewer role) and a client's portal. Passwords are salted scrypt hashes (`passwords.py`),
 attempts are throttled per account and per address (`sign_in_throttle.py`); a session is a
 random token whose SHA-256 is stored beside the CSRF token its forms must carry."""
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from rebill.domain.access import AGENCY_ROLES, ROLE_WRITES
+from rebill.domain.access import ROLE_WRITES, STAFF_ROLES
 from rebill.domain.errors import (
     BusyError,
     ConflictError,
@@ -26,7 +26,7 @@ from rebill.services.access.passwords import PasswordHasher
 from rebill.services.accounts.tenant import open_agency
 from rebill.services.ports import UnitOfWorkFactory, WebUserRecord
 
-ROLES = ("platform", *AGENCY_ROLES, "client")
+ROLES = ("platform", *STAFF_ROLES, "client")
 session_lifetime = timedelta(hours=12)
 password_length_min = 10
 password_length_max = 200

@@ -1,12 +1,15 @@
 """Who may act and what they did: API keys and their idempotency records, web users, their
 sessions and the sign-in throttle (looked up by key, e-mail or token: the platform's), and
-the bound agency's users and audit log."""
+the bound agency's users, invitations and audit log (an invitation's link is looked up by its
+token's hash across agencies: the platform's `InvitationDirectory`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+
+from rebill.domain.invitation import Invitation
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,44 @@ class WebUserRepository(Protocol):
 class AgencyUserRepository(Protocol):
     def all(self) -> list[WebUserRecord]:
         """The bound agency's users (its staff and its clients), by e-mail."""
+        ...
+
+
+class InvitationRepository(Protocol):
+    """The bound agency's invitations."""
+
+    def add(self, invitation: Invitation) -> None: ...
+
+    def get(self, invitation_id: str) -> Invitation | None: ...
+
+    def latest(self, limit: int) -> list[Invitation]:
+        """The newest first, superseded ones (`replaced`) left out."""
+        ...
+
+    def pending_to(self, email: str) -> list[Invitation]:
+        """Pending invitations to this address (expired ones included)."""
+        ...
+
+    def end(self, invitation_id: str, state: str, now: datetime) -> None:
+        """Close it (revoked, replaced, unsent) unless it has ended already."""
+        ...
+
+    def sends_since(self, since: datetime, email: str | None = None) -> int:
+        """Invitations sent (each resend is one) since `since`, to `email` when given."""
+        ...
+
+    def pending_count(self, now: datetime) -> int: ...
+
+
+class InvitationDirectory(Protocol):
+    """Invitations looked up by their link, whatever the agency (the link names none)."""
+
+    def by_token(self, token_sha256: str) -> Invitation | None: ...
+
+    def claim(self, token_sha256: str, user_id: str, now: datetime) -> bool:
+        """Mark the pending, unexpired invitation with this token accepted (by `user_id`),
+        in one conditional write; False when it is not pending or expired any more (so two
+        uses of one link at once: one wins)."""
         ...
 
 

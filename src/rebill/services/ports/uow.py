@@ -15,6 +15,8 @@ from rebill.services.ports.access import (
     ApiKeyRepository,
     AuditRepository,
     IdempotencyRepository,
+    InvitationDirectory,
+    InvitationRepository,
     SignInThrottleRepository,
     WebSessionRepository,
     WebUserRepository,
@@ -96,6 +98,8 @@ class AgencyView(Protocol):
     @property
     def users(self) -> AgencyUserRepository: ...
     @property
+    def invitations(self) -> InvitationRepository: ...
+    @property
     def audit(self) -> AuditRepository: ...
 
 
@@ -132,6 +136,8 @@ class PlatformView(Protocol):
     def web_sessions(self) -> WebSessionRepository: ...
     @property
     def sign_in_throttle(self) -> SignInThrottleRepository: ...
+    @property
+    def invitations(self) -> InvitationDirectory: ...
     @property
     def audit(self) -> AuditRepository:
         """The audit log of the platform's own terms."""

@@ -32,6 +32,10 @@ from rebill.adapters.db.repositories.alerts import (
 )
 from rebill.adapters.db.repositories.campaigns import SqlCampaignRepository
 from rebill.adapters.db.repositories.domains import SqlDomainDirectory, SqlDomainRepository
+from rebill.adapters.db.repositories.invitations import (
+    SqlInvitationDirectory,
+    SqlInvitationRepository,
+)
 from rebill.adapters.db.repositories.invoices import SqlInvoiceDirectory, SqlInvoiceRepository
 from rebill.adapters.db.repositories.ledger import SqlLedgerCheck, SqlLedgerRepository
 from rebill.adapters.db.repositories.link_state import SqlLinkStateRepository
@@ -148,6 +152,10 @@ class SqlAgencyView:
         return SqlAgencyUserRepository(self._session, self._agency_id)
 
     @cached_property
+    def invitations(self) -> SqlInvitationRepository:
+        return SqlInvitationRepository(self._session, self._agency_id)
+
+    @cached_property
     def audit(self) -> SqlAuditRepository:
         return SqlAuditRepository(self._session, self._agency_id)
 
@@ -217,6 +225,10 @@ class SqlPlatformView:
     @cached_property
     def sign_in_throttle(self) -> SqlSignInThrottleRepository:
         return SqlSignInThrottleRepository(self._session)
+
+    @cached_property
+    def invitations(self) -> SqlInvitationDirectory:
+        return SqlInvitationDirectory(self._session)
 
     @cached_property
     def audit(self) -> SqlAuditRepository:

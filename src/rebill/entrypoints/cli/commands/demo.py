@@ -4,6 +4,7 @@ test server."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 cli = typer.Typer()
 
 DEMO_URL = "sqlite:///rebill-demo.db"
+DEMO_MAIL_DIR = "rebill-demo-mail"
 USAGE_COLUMNS = ("sub-account", "billable", "included used", "from credits", "postpaid")
 
 
@@ -89,7 +91,10 @@ def serve_demo(url: str, host: str, port: int) -> None:
     from rebill.services.payments.gateway import link_gateway
 
     public_url = f"http://{host}:{port}"
-    settings, account, stripe_server = start_demo_stripe(Settings.from_env(url), public_url)
+    base = Settings.from_env(url)
+    if not base.smtp_host and not base.mail_dir:  # invitations and alerts land in files
+        base = dataclasses.replace(base, mail_dir=DEMO_MAIL_DIR)
+    settings, account, stripe_server = start_demo_stripe(base, public_url)
     app = opened(build(settings))
     now = app.clock.now()
     link_gateway(app.uow, app.gateway, AGENCY, "stripe", account, now)
@@ -102,6 +107,12 @@ def serve_demo(url: str, host: str, port: int) -> None:
         f"API docs: {public_url}/docs · Stripe test server: {stripe_server.url} "
         f"(acme is linked to {account}) · Ctrl-C stops"
     )
+    mail = (
+        f"SMTP {settings.smtp_host}:{settings.smtp_port}"
+        if settings.smtp_host
+        else f"files in {Path(settings.mail_dir or DEMO_MAIL_DIR).resolve()}/"
+    )
+    out.print(f"e-mails (invitations from the panel's Users page, alerts) go to {mail}")
     out.print(
         f"saved test cards: every client and acme itself pay with visa •••• 4242, except "
         f"{declining} (a card that declines), so the panel's Charge card shows both outcomes"

@@ -20,7 +20,8 @@ def users_create(
     email: Annotated[str, typer.Option("--email")],
     agency: Annotated[str | None, typer.Option("--agency", help="Agency ID")] = None,
     role: Annotated[
-        str | None, typer.Option("--role", help="admin, billing or settings (agency staff)")
+        str | None,
+        typer.Option("--role", help="admin, billing, settings or viewer (agency staff)"),
     ] = None,
     sub_account: Annotated[
         str | None, typer.Option("--sub-account", help="A client of this sub-account")
@@ -37,7 +38,7 @@ def users_create(
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """Create a sign-in: `--platform`, `--agency ID --role admin|billing|settings`, or
+    """Create a sign-in: `--platform`, `--agency ID --role admin|billing|settings|viewer`, or
     `--agency ID --sub-account ID` for a client of the portal. The password is asked for
     (hidden, twice) or read from stdin with `--password-stdin`; never from the command line,
     where `ps` shows it to everyone on the machine."""

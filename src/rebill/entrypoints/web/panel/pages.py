@@ -41,8 +41,14 @@ SAVED = {
     "connected": "Your Stripe account is connected.",
     "charged": "Paid with the saved card.",
     "refunded": "Refunded; the credit note is issued.",
-    "user": "User created.",
     "client": "Client added.",
+    "invited": "Invitation sent: the link in it works once, for 7 days.",
+    "unsent": "The invitation e-mail could not be sent (the mail server refused it), so its "
+    "link reaches no one. Send it again below.",
+    "revoked": "Invitation revoked: its link no longer works.",
+    "client_invited": "Client added, and its contact invited to your portal by e-mail.",
+    "client_unsent": "Client added, but the invitation e-mail could not be sent: send it again "
+    "from Users.",
 }
 
 

@@ -1,6 +1,7 @@
-"""`/panel/sub-accounts`: the agency's clients; one client's usage chart, usage by campaign,
-caps, credits, numbers and invoices; setting its caps (`settings`) and recording credits it
-paid for outside the gateway (`billing`)."""
+"""`/panel/sub-accounts`: the agency's clients; adding one (`settings`), its contact invited
+to the portal by e-mail when asked; one client's usage chart, usage by campaign, caps,
+credits, numbers and invoices; setting its caps (`settings`) and recording credits it paid
+for outside the gateway (`billing`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from rebill.domain.errors import NotFoundError, ValidationError
+from rebill.domain.errors import (
+    BillingError,
+    ConflictError,
+    ForbiddenFieldError,
+    NotFoundError,
+    ValidationError,
+)
 from rebill.domain.period import Period
 from rebill.entrypoints.web.common import PageError, Web, chart, field_messages
 from rebill.entrypoints.web.deps import Staff, WebFaces
@@ -24,6 +32,8 @@ from rebill.entrypoints.web.panel.pages import (
     page,
     parse_period,
 )
+from rebill.services.access import invitations
+from rebill.services.access.invitations import Inviter
 from rebill.services.access.users import WebSession
 from rebill.services.invoicing.billing import credit_purchase_units_max
 from rebill.services.views import clients
@@ -137,17 +147,55 @@ def new_client(request: Request, session: Staff, web: WebFaces) -> Response:
 
 @router.post("/sub-accounts/new")
 async def post_new_client(request: Request, session: Staff, web: WebFaces) -> Response:
+    """Add the client; with an e-mail under "Invite to the portal", invite its contact too
+    (checked before the client is added, so a refusal adds nothing)."""
     form = await web.form(request, session)
     must(session, "settings")
     rebill = web.rebill
+    invitee = form.get("invite_email", "").strip()
+    inviter = Inviter(actor(session), session.user.role, agency_of(session))
     try:
+        if invitee:
+            invitations.check_invitation(
+                rebill.uow,
+                rebill.mailer,
+                inviter,
+                agency_of(session),
+                invitee,
+                "client",
+                rebill.clock.now(),
+                email_field="invite_email",
+            )
         sub_id = clients.add_client(
             rebill.uow, agency_of(session), form, actor(session), rebill.clock.now()
         )
     except ValidationError as exc:
         errors = field_messages(exc.field_errors) or {"form": exc.summary}
         return new_client_page(web, request, session, form, errors)
-    return RedirectResponse(f"/panel/sub-accounts/{sub_id}?saved=client", 303)
+    except ConflictError as exc:  # no mail server, or the day's invitations are used up
+        return new_client_page(web, request, session, form, {"invite_email": exc.message})
+    except ForbiddenFieldError as exc:
+        raise PageError(403, exc.message) from None
+    if not invitee:
+        return RedirectResponse(f"/panel/sub-accounts/{sub_id}?saved=client", 303)
+    try:
+        sent = await run_in_threadpool(
+            invitations.invite,
+            rebill.uow,
+            rebill.mailer,
+            rebill.gateway.public_url,
+            inviter,
+            agency_of(session),
+            invitee,
+            "client",
+            sub_id,
+            rebill.clock.now(),
+            "invite_email",
+        )
+        saved = "client_unsent" if sent.error else "client_invited"
+    except BillingError:  # the client stands; the invitation is sent again from Users
+        saved = "client_unsent"
+    return RedirectResponse(f"/panel/sub-accounts/{sub_id}?saved={saved}", 303)
 
 
 @router.get("/sub-accounts/{sub_id}")

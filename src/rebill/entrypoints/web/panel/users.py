@@ -1,5 +1,7 @@
-"""`/panel/users`: the agency's users, and adding one (agency admins only): staff with a role,
-or a client tied to one sub-account (who signs in to the portal)."""
+"""`/panel/users`: the agency's users and its invitations with their state; an agency admin
+invites staff with a role (the least privileged offered first) or a client's contact, sends an
+invitation again (a new link, the old one dead) or revokes a pending one. Nobody sets another
+person's password: the invited person chooses theirs through the e-mailed link."""
 
 from __future__ import annotations
 
@@ -7,28 +9,53 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from rebill.domain.errors import BillingError, NotFoundError
-from rebill.entrypoints.web.common import PageError, Web
+from rebill.domain.errors import (
+    ConflictError,
+    ForbiddenFieldError,
+    NotFoundError,
+    ValidationError,
+)
+from rebill.domain.invitation import ROLE_TEXT, grantable
+from rebill.entrypoints.web.common import PageError, Web, field_messages
 from rebill.entrypoints.web.deps import Staff, WebFaces
-from rebill.entrypoints.web.panel.pages import agency_of, error_fields, page
-from rebill.services.access.users import WebSession, create_user, list_users
+from rebill.entrypoints.web.panel.pages import actor, agency_of, page
+from rebill.services.access import invitations
+from rebill.services.access.invitations import Inviter, LimitReachedError, Sent
+from rebill.services.access.users import WebSession, list_users
 from rebill.services.views.sub_accounts import sub_account_ids
 
 router = APIRouter(prefix="/panel", include_in_schema=False)
 
 
-def users_page(web: Web, request: Request, session: WebSession, errors: dict[str, str]) -> Response:
+def inviter_of(session: WebSession) -> Inviter:
+    return Inviter(actor(session), session.user.role, session.user.agency_id)
+
+
+def users_page(
+    web: Web,
+    request: Request,
+    session: WebSession,
+    errors: dict[str, str],
+    values: dict[str, str] | None = None,
+    status: int | None = None,
+) -> Response:
+    """The users and invitations; after a refused invitation, the errors beside their fields
+    and what was typed kept."""
     agency_id = agency_of(session)
-    subs = sub_account_ids(web.rebill.uow, agency_id)
+    rebill = web.rebill
+    roles = grantable(session.user.role) if session.user.role == "admin" else ()
     return page(
         web,
         request,
         session,
         "panel/users.html",
-        status=422 if errors else 200,
-        users=list_users(web.rebill.uow, agency_id),
-        subs=subs,
+        status=status or (422 if errors else 200),
+        users=list_users(rebill.uow, agency_id),
+        invitations=invitations.list_invitations(rebill.uow, agency_id, rebill.clock.now()),
+        subs=sub_account_ids(rebill.uow, agency_id),
+        roles=[(r, ROLE_TEXT[r]) for r in roles],
         errors=errors,
+        values=values or {"role": roles[0] if roles else ""},
     )
 
 
@@ -37,28 +64,94 @@ def users(request: Request, session: Staff, web: WebFaces) -> Response:
     return users_page(web, request, session, {})
 
 
-@router.post("/users")
-async def post_user(request: Request, session: Staff, web: WebFaces) -> Response:
-    form = await web.form(request, session)
+def _admin(session: WebSession) -> None:
+    """Staff and their invitations are the agency admin's (403 for any other role)."""
     if session.user.role != "admin":
-        raise PageError(403, "only an agency admin may add users")
-    role = form.get("role", "")
+        raise PageError(403, "only an agency admin manages users and invitations")
+
+
+@router.post("/invitations")
+async def post_invitation(request: Request, session: Staff, web: WebFaces) -> Response:
+    form = await web.form(request, session)
+    _admin(session)
     rebill = web.rebill
+    role = form.get("role", "")
     try:
-        # Off the event loop: the password's hash takes a hashing slot for half a second.
-        await run_in_threadpool(
-            create_user,
+        sent = await run_in_threadpool(
+            invitations.invite,
             rebill.uow,
-            rebill.passwords,
+            rebill.mailer,
+            rebill.gateway.public_url,
+            inviter_of(session),
+            agency_of(session),
             form.get("email", ""),
-            form.get("password", ""),
             role,
-            session.user.agency_id,
-            (form.get("sub_account") or None) if role == "client" else None,
+            form.get("sub_account") or None,
             rebill.clock.now(),
         )
     except NotFoundError:
-        return users_page(web, request, session, {"sub_account": "no such sub-account"})
-    except BillingError as exc:
-        return users_page(web, request, session, {"form": exc.message, **error_fields(exc)})
-    return RedirectResponse("/panel/users?saved=user", 303)
+        raise PageError(404, "this agency does not exist") from None
+    except ForbiddenFieldError as exc:
+        raise PageError(403, exc.message.split(": ", 1)[-1]) from None
+    except ValidationError as exc:
+        return users_page(web, request, session, field_messages(exc.field_errors), form)
+    except LimitReachedError as exc:
+        return users_page(web, request, session, {"form": exc.message}, form, 429)
+    except ConflictError as exc:
+        return users_page(web, request, session, {"form": exc.message}, form, 409)
+    return _after_send(sent)
+
+
+@router.post("/invitations/{invitation_id}/resend")
+async def post_resend(
+    request: Request, invitation_id: str, session: Staff, web: WebFaces
+) -> Response:
+    await web.form(request, session)
+    _admin(session)
+    rebill = web.rebill
+    try:
+        sent = await run_in_threadpool(
+            invitations.resend,
+            rebill.uow,
+            rebill.mailer,
+            rebill.gateway.public_url,
+            inviter_of(session),
+            agency_of(session),
+            invitation_id,
+            rebill.clock.now(),
+        )
+    except NotFoundError:
+        raise PageError(404, "this invitation does not exist") from None
+    except ForbiddenFieldError as exc:
+        raise PageError(403, exc.message.split(": ", 1)[-1]) from None
+    except LimitReachedError as exc:
+        return users_page(web, request, session, {"list": exc.message}, status=429)
+    except ConflictError as exc:
+        return users_page(web, request, session, {"list": exc.message}, status=409)
+    return _after_send(sent)
+
+
+@router.post("/invitations/{invitation_id}/revoke")
+async def post_revoke(
+    request: Request, invitation_id: str, session: Staff, web: WebFaces
+) -> Response:
+    await web.form(request, session)
+    _admin(session)
+    rebill = web.rebill
+    try:
+        invitations.revoke(
+            rebill.uow, inviter_of(session), agency_of(session), invitation_id, rebill.clock.now()
+        )
+    except NotFoundError:
+        raise PageError(404, "this invitation does not exist") from None
+    except ForbiddenFieldError as exc:
+        raise PageError(403, exc.message.split(": ", 1)[-1]) from None
+    except ConflictError as exc:
+        return users_page(web, request, session, {"list": exc.message}, status=409)
+    return RedirectResponse("/panel/users?saved=revoked", 303)
+
+
+def _after_send(sent: Sent) -> Response:
+    if sent.error:
+        return RedirectResponse("/panel/users?saved=unsent", 303)
+    return RedirectResponse("/panel/users?saved=invited", 303)
