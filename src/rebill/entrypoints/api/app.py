@@ -69,7 +69,7 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
         Guard,
         authenticate=lambda token: _authenticate(rebill, token),
         hsts=rebill.settings.force_https,
-        fast=FastCalls(rebill, api).answer,
+        fast=FastCalls(rebill, api),
     )
     observe.install(api, rebill)  # outermost: every request gets an id and counts, refused too
     for router in ROUTERS:

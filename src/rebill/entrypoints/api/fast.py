@@ -62,7 +62,7 @@ class FastCalls:
             }
         return self._routes.get(path)
 
-    async def answer(self, scope: MutableMapping[str, Any], body: bytes, send: Any) -> bool:
+    async def __call__(self, scope: MutableMapping[str, Any], body: bytes, send: Any) -> bool:
         """Answer the request and say True; or say False and leave it to the routes."""
         handler = HANDLERS.get(scope.get("path", ""))
         principal = scope.get("state", {}).get("rebill.principal")
