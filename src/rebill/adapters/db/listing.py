@@ -11,7 +11,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -30,9 +30,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from rebill.adapters.db.engine import reading
 from rebill.adapters.db.types import UtcDateTime
-from rebill.domain.charges import HeldNumber
-from rebill.domain.usage import PeriodUsage
 from rebill.services.views.listing import ListedInvoice, ListedLine, Listing, ListingReader
+
+if TYPE_CHECKING:
+    # The summary's records, imported where they are made: the invoice list needs neither.
+    from rebill.domain.charges import HeldNumber
+    from rebill.domain.usage import PeriodUsage
 
 metadata = MetaData()
 
@@ -187,6 +190,8 @@ class SqlAgencyListing:
         )
 
     def counters(self, period: str) -> dict[str, PeriodUsage]:
+        from rebill.domain.usage import PeriodUsage
+
         c = usage_counters.c
         rows = self.connection.execute(
             select(
@@ -203,6 +208,8 @@ class SqlAgencyListing:
         return {sub: PeriodUsage(*figures) for sub, *figures in rows}
 
     def numbers(self) -> dict[str, list[HeldNumber]]:
+        from rebill.domain.charges import HeldNumber
+
         c = phone_numbers.c
         result: dict[str, list[HeldNumber]] = defaultdict(list)
         for sub, *number in self.connection.execute(

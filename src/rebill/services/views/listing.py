@@ -17,14 +17,18 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
-from typing import Any, Protocol
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any, Protocol
 
-from rebill.domain.charges import HeldNumber
 from rebill.domain.errors import NotFoundError
 from rebill.domain.money import format_minor, minutes_text
-from rebill.domain.period import Period
-from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
+
+if TYPE_CHECKING:
+    # The summary's own (imported where it runs): the invoice list needs none of them.
+    from zoneinfo import ZoneInfo
+
+    from rebill.domain.charges import HeldNumber
+    from rebill.domain.period import Period
+    from rebill.domain.usage import PeriodUsage
 
 
 class LineFacts(Protocol):
@@ -159,6 +163,8 @@ ListingReader = Callable[[], AbstractContextManager[Listing]]
 
 def _open_agency(reads: Listing, agency_id: str | None) -> tuple[ZoneInfo, AgencyListing]:
     """As `services.accounts.tenant.open_agency`: an empty or unknown id names no agency."""
+    from zoneinfo import ZoneInfo
+
     if agency_id:
         tenant = reads.for_agency(agency_id)
         timezone = tenant.timezone()
@@ -176,6 +182,8 @@ def live_usage_row(
 ) -> dict[str, Any]:
     """An open period's summary row of one sub-account: its counters so far, the numbers it
     holds at the period's `end` and the campaigns its calls named."""
+    from rebill.domain.usage import SECONDS_SCALE
+
     held = [n for n in numbers if n.rented_at < end and n.held_at(end)]
     credit = Fraction(usage.credit_seconds_e6, SECONDS_SCALE)
     postpaid = Fraction(usage.postpaid_seconds_e6, SECONDS_SCALE)
@@ -192,6 +200,8 @@ def live_usage_row(
 
 def usage_summary(reader: ListingReader, agency_id: str, period: Period) -> dict[str, Any]:
     """`reports.usage_summary`, read through the listing port."""
+    from rebill.domain.usage import PeriodUsage
+
     with reader() as reads:
         timezone, tenant = _open_agency(reads, agency_id)
         label = str(period)
