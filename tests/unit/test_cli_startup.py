@@ -217,6 +217,22 @@ def test_the_quick_reads_load_no_orm(
     assert loaded == [f"{RootGroup.package}.{module}"]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["usage", "summary", "--agency", AGENCY, "--period", str(PERIOD), "--json"],
+        ["invoices", "list", "--json"],
+    ],
+    ids=["summary", "list"],
+)
+def test_a_json_read_loads_no_rich_console(tmp_path: Path, billed_db: str, args: list[str]) -> None:
+    """`common.out` and `err` are made when first printed to: JSON goes to stdout without."""
+    done, loaded = run_cli(tmp_path, ["rich.console", "rich.table"], *args, "--db", billed_db)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)
+    assert loaded == []
+
+
 def test_the_campaign_summary_still_reads_through_the_orm(tmp_path: Path, billed_db: str) -> None:
     """The probe sees the ORM when a command loads it (`--by campaign` reads through the
     unit of work): the assertions above can fail."""

@@ -50,7 +50,7 @@ def close_command(
         print_json({"period": str(label), "agencies": documents})
         return
     for document in documents:
-        print_close(out, document, str(label))
+        print_close(out.console, document, str(label))
 
 
 @invoices_app.command("list")
