@@ -1,8 +1,8 @@
 """The command line loads only what a command uses (issue 16): `rebill --help` and the read
-commands import neither the PDF renderer, the Stripe SDK, the web stack nor Alembic, and the
-two quick reads (`usage summary`, `invoices list`) no ORM;
-`--help` imports no command module, no database library and no pydantic; a command imports
-its own module of `commands/` and no other; and the Rich help, with its Markdown and
+commands import neither the PDF renderer, the Stripe SDK, the web stack nor Alembic; the two
+quick reads (`usage summary`, `invoices list`) import no ORM, and with `--json` no Rich
+console; `--help` imports no command module, no database library and no pydantic; a command
+imports its own module of `commands/` and no other; and the Rich help, with its Markdown and
 traceback modules deferred, prints what Typer's own prints. Each command runs in a fresh
 interpreter, whose `sys.modules` is then read; the time it takes is measured by
 `bench/cli_startup.py`, never asserted here."""
