@@ -2,8 +2,8 @@
 usage summary and the invoice list, in one read-only transaction. The tables are declared
 here with only the columns these reads use (names and types checked against the ORM rows by
 tests/unit/test_listing_tables.py), so that a read imports neither `sqlalchemy.orm` nor the
-declarative rows of `rows.py`; the statements are the ORM repositories' own, written in
-Core."""
+declarative rows of `rows.py`. The queries are the ORM repositories', written in Core (but
+for the invoice lines: those of the invoices read, joined, not every line of their agencies)."""
 
 from __future__ import annotations
 
