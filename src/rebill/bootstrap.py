@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         UnitOfWorkFactory,
         WebhookSender,
     )
+    from rebill.services.views.listing import ListingReader
 
 
 @dataclass
@@ -43,6 +44,14 @@ class App:
         from rebill.adapters.db.unit_of_work import unit_of_work_factory
 
         return unit_of_work_factory(self.engine)
+
+    @cached_property
+    def listing(self) -> ListingReader:
+        """The command line's quick reads (usage summary, invoice list) through SQLAlchemy
+        Core: no ORM to import, no mappers to configure."""
+        from rebill.adapters.db.listing import listing_reader
+
+        return listing_reader(self.engine)
 
     @cached_property
     def clock(self) -> Clock:

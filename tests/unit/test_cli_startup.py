@@ -1,7 +1,8 @@
 """The command line loads only what a command uses (issue 16): `rebill --help` and the read
-commands import neither the PDF renderer, the Stripe SDK, the web stack nor Alembic;
-`--help` imports no command module, no database library and no pydantic; a command imports
-its own module of `commands/` and no other; and the Rich help, with its Markdown and
+commands import neither the PDF renderer, the Stripe SDK, the web stack nor Alembic; the two
+quick reads (`usage summary`, `invoices list`) import no ORM, and with `--json` no Rich
+console; `--help` imports no command module, no database library and no pydantic; a command
+imports its own module of `commands/` and no other; and the Rich help, with its Markdown and
 traceback modules deferred, prints what Typer's own prints. Each command runs in a fresh
 interpreter, whose `sys.modules` is then read; the time it takes is measured by
 `bench/cli_startup.py`, never asserted here."""
@@ -158,8 +159,17 @@ def test_an_unexpected_error_still_shows_the_rich_traceback(tmp_path: Path) -> N
 
 
 # A read loads its command's module, the database and Rich's tables; nothing heavy, no
-# pydantic, no other command module.
-READ_WATCHED = [*HEAVY, "pydantic", "rich.markdown", "rich.traceback", *COMMAND_MODULES]
+# pydantic, no other command module; and no ORM: the two reads go through SQLAlchemy Core
+# (`services.views.listing`), without the mappers, the declarative rows, the repositories,
+# the unit of work or the ports package that imports them all.
+ORM = [
+    "sqlalchemy.orm",
+    "rebill.adapters.db.rows",
+    "rebill.adapters.db.repositories",
+    "rebill.adapters.db.unit_of_work",
+    "rebill.services.ports",
+]
+READ_WATCHED = [*HEAVY, *ORM, "pydantic", "rich.markdown", "rich.traceback", *COMMAND_MODULES]
 
 
 def test_usage_summary_reads_without_the_heavy_modules(tmp_path: Path, billed_db: str) -> None:
@@ -181,6 +191,55 @@ def test_invoices_list_reads_without_the_heavy_modules(tmp_path: Path, billed_db
     assert done.returncode == 0, done.stderr
     assert "ACME-" in done.stdout and "wholesale" in done.stdout
     assert loaded == [f"{RootGroup.package}.invoices"]
+
+
+@pytest.mark.parametrize(
+    ("args", "module"),
+    [
+        (["usage", "summary", "--agency", AGENCY, "--period", str(PERIOD)], "usage"),
+        (["usage", "summary", "--agency", AGENCY, "--period", str(PERIOD.next())], "usage"),
+        (
+            ["usage", "summary", "--agency", AGENCY, "--period", str(PERIOD.next()), "--json"],
+            "usage",
+        ),
+        (["invoices", "list", "--agency", AGENCY, "--period", str(PERIOD), "--json"], "invoices"),
+        (["invoices", "list", "--agency", "nosuch"], "invoices"),
+    ],
+    ids=["closed", "open", "open-json", "filtered-json", "refused"],
+)
+def test_the_quick_reads_load_no_orm(
+    tmp_path: Path, billed_db: str, args: list[str], module: str
+) -> None:
+    """Closed and open months (stored and live summaries), tables and JSON, and a refusal."""
+    done, loaded = run_cli(tmp_path, READ_WATCHED, *args, "--db", billed_db)
+    assert done.returncode == (4 if "nosuch" in args else 0), done.stderr
+    assert done.stdout or "does not exist" in done.stderr
+    assert loaded == [f"{RootGroup.package}.{module}"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["usage", "summary", "--agency", AGENCY, "--period", str(PERIOD), "--json"],
+        ["invoices", "list", "--json"],
+    ],
+    ids=["summary", "list"],
+)
+def test_a_json_read_loads_no_rich_console(tmp_path: Path, billed_db: str, args: list[str]) -> None:
+    """`common.out` and `err` are made when first printed to: JSON goes to stdout without."""
+    done, loaded = run_cli(tmp_path, ["rich.console", "rich.table"], *args, "--db", billed_db)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)
+    assert loaded == []
+
+
+def test_the_campaign_summary_still_reads_through_the_orm(tmp_path: Path, billed_db: str) -> None:
+    """The probe sees the ORM when a command loads it (`--by campaign` reads through the
+    unit of work): the assertions above can fail."""
+    args = ("usage", "summary", "--agency", AGENCY, "--period", str(PERIOD), "--by", "campaign")
+    done, loaded = run_cli(tmp_path, ORM, *args, "--db", billed_db)
+    assert done.returncode == 0, done.stderr
+    assert loaded == sorted(ORM)
 
 
 def test_a_read_closes_the_database_before_the_quick_exit(tmp_path: Path, billed_db: str) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -116,12 +117,19 @@ def head_revision() -> str:
 
 
 def stored_revisions(engine: Engine) -> list[str]:
-    """The revisions the database records in Alembic's version table (none when new)."""
-    with engine.connect() as connection:
-        if not inspect(connection).has_table(VERSION_TABLE):
+    """The revisions the database records in Alembic's version table (none when new): one
+    query, in a reading transaction (on SQLite it does not queue behind a writer). Only when
+    it fails is the table looked for, so that a new database reads as none and any other
+    failure (a lost connection, a denied table) is raised as it is."""
+    with reading(), engine.connect() as connection:
+        try:
+            rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+            return [str(version) for version in rows.scalars()]
+        except DBAPIError:
+            connection.rollback()  # PostgreSQL refuses any query in a failed transaction
+            if inspect(connection).has_table(VERSION_TABLE):
+                raise
             return []
-        rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))
-        return [str(version) for version in rows.scalars()]
 
 
 def migrate(engine: Engine) -> None:

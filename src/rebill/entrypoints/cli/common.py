@@ -1,6 +1,6 @@
 """What the command modules share: the options most commands take (`--db`, `--json`,
-`--agency`), the two consoles, JSON on stdout, `--period` and the alert e-mails a command
-leaves to send. Opening the app and reporting failures is `boundary`'s."""
+`--agency`), the two consoles (made on first use), JSON on stdout, `--period` and the alert
+e-mails a command leaves to send. Opening the app and reporting failures is `boundary`'s."""
 
 from __future__ import annotations
 
@@ -9,14 +9,37 @@ import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from rebill.bootstrap import App
     from rebill.domain.period import Period
 
-out = Console()
-err = Console(stderr=True)
+
+class LazyConsole:
+    """A Rich console made when first printed to: a command that prints only JSON (`--json`)
+    never imports Rich's console and its text, style and emoji modules."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        """The console itself, for Rich's own users of one (a progress bar, a report)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        self.console.print(*objects, **options)
+
+
+out = LazyConsole()
+err = LazyConsole(stderr=True)
 
 DbOption = Annotated[
     str | None,

@@ -1,17 +1,25 @@
 """Read-only views: the usage summary of a period (measured live while it is open, as stored
-once closed) and invoice listings."""
+once closed) and invoice listings, through the unit of work (the API and the panel). The
+command line reads the same documents through `listing`, which builds their rows for both."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any
 
-from rebill.domain.money import MICRO_DECIMALS, format_minor, format_scaled, minutes_text
+from rebill.domain.money import MICRO_DECIMALS, format_scaled, minutes_text
 from rebill.domain.period import Period
-from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
+from rebill.domain.usage import PeriodUsage
 from rebill.services.accounts.tenant import open_agency
-from rebill.services.invoicing.documents import line_documents
-from rebill.services.ports import StoredInvoice, UnitOfWorkFactory, UsageKey
+from rebill.services.ports import UnitOfWorkFactory, UsageKey
+from rebill.services.views.listing import invoice_document, live_usage_row
+
+__all__ = [
+    "NO_CAMPAIGN_LABEL",
+    "invoice_document",
+    "list_invoices",
+    "usage_by_campaign",
+    "usage_summary",
+]
 
 
 def usage_summary(uow_factory: UnitOfWorkFactory, agency_id: str, period: Period) -> dict[str, Any]:
@@ -30,19 +38,10 @@ def usage_summary(uow_factory: UnitOfWorkFactory, agency_id: str, period: Period
             campaigns = tenant.usage.campaign_counts(label)
             for sub_id in tenant.sub_accounts.ids():
                 usage = counters.get(UsageKey(sub_id, label), PeriodUsage())
-                held = [n for n in numbers.get(sub_id, []) if n.rented_at < end and n.held_at(end)]
-                credit = Fraction(usage.credit_seconds_e6, SECONDS_SCALE)
-                postpaid = Fraction(usage.postpaid_seconds_e6, SECONDS_SCALE)
                 rows.append(
-                    {
-                        "sub_account": sub_id,
-                        "billable_minutes": minutes_text(usage.billable_seconds),
-                        "included_minutes_used": minutes_text(usage.included_used_seconds),
-                        "credit_minutes": minutes_text(credit),
-                        "postpaid_minutes": minutes_text(postpaid),
-                        "numbers": len(held),
-                        "campaigns": campaigns.get(sub_id, 0),
-                    }
+                    live_usage_row(
+                        sub_id, usage, numbers.get(sub_id, []), campaigns.get(sub_id, 0), end
+                    )
                 )
         return {
             "agency": agency_id,
@@ -121,31 +120,6 @@ def _campaign_row(
         }
     )
     return row
-
-
-def invoice_document(invoice: StoredInvoice) -> dict[str, Any]:
-    def money(minor: int) -> str:
-        return format_minor(minor, invoice.currency)
-
-    document: dict[str, Any] = {
-        "number": invoice.number,
-        "kind": invoice.kind,
-        "issuer": invoice.issuer,
-        "agency": invoice.agency_id,
-        "sub_account": invoice.sub_account_id,
-        "period": invoice.period,
-        "issued_at": invoice.issued_at.isoformat(),
-        "status": invoice.status,
-        "currency": invoice.currency,
-        "lines": line_documents(invoice),
-        "subtotal": money(invoice.subtotal_minor),
-        "tax": money(invoice.tax_minor),
-        "total": money(invoice.total_minor),
-        "usage": invoice.usage,
-    }
-    if invoice.credit_of:  # a credit note names the invoice it corrects
-        document["credit_of"] = invoice.credit_of
-    return document
 
 
 def list_invoices(

@@ -62,7 +62,7 @@ def run_demo(url: str, as_json: bool) -> DemoMonth:
         err.print(f"[bold red]error[/]: the demo needs an empty database; {url} has data")
         raise typer.Exit(1)
     try:
-        with Progress(console=err, transient=True, disable=as_json) as progress:
+        with Progress(console=err.console, transient=True, disable=as_json) as progress:
             task = progress.add_task(FIRST_STEP, total=SEED_STEPS)
 
             def step(next_step: str | None) -> None:
@@ -147,7 +147,7 @@ def print_demo(month: DemoMonth, url: str) -> None:
                 u["postpaid_minutes"],
             )
         out.print(usage)
-        print_close(out, document, str(period))
+        print_close(out.console, document, str(period))
     out.print(
         f"next: [cyan]rebill invoices list --db {url}[/], "
         f"[cyan]rebill usage summary --agency acme --period {period} --db {url}[/], "

@@ -50,7 +50,7 @@ def close_command(
         print_json({"period": str(label), "agencies": documents})
         return
     for document in documents:
-        print_close(out, document, str(label))
+        print_close(out.console, document, str(label))
 
 
 @invoices_app.command("list")
@@ -61,10 +61,13 @@ def invoices_list(
     as_json: JsonOption = False,
 ) -> None:
     """Invoices and receipts, oldest first."""
-    from rebill.services.views import reports
+    # Read through Core (`listing`): the list loads no ORM, so it answers at once.
+    from rebill.services.views import listing
 
     rebill = open_app(db)
-    invoices = reports.list_invoices(rebill.uow, agency, parse_period(period) if period else None)
+    invoices = listing.list_invoices(
+        rebill.listing, agency, parse_period(period) if period else None
+    )
     if as_json:
         print_json({"data": invoices})
         return

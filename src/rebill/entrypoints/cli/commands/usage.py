@@ -102,17 +102,20 @@ def usage_summary_command(
     as_json: JsonOption = False,
 ) -> None:
     """Minutes (billable, included used, from credits, postpaid), numbers and campaigns."""
-    from rebill.services.views import reports
-
     if by not in (None, "campaign"):
         raise ValidationError([FieldError("--by", f"unknown grouping {by!r} (campaign)", "by")])
     rebill = open_app(db)
     if by == "campaign":
+        from rebill.services.views import reports
+
         _campaign_summary(
             reports.usage_by_campaign(rebill.uow, agency, parse_period(period)), as_json
         )
         return
-    summary = reports.usage_summary(rebill.uow, agency, parse_period(period))
+    # Read through Core (`listing`): the summary loads no ORM, so it answers at once.
+    from rebill.services.views import listing
+
+    summary = listing.usage_summary(rebill.listing, agency, parse_period(period))
     if as_json:
         print_json(summary)
         return
