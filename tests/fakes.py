@@ -137,7 +137,7 @@ class FakeUsage:
     def __init__(self, data: AgencyData) -> None:
         self.data = data
 
-    def stored_calls(self, call_ids: Sequence[str]) -> dict[str, CallRecord]:
+    def stored_calls(self, call_ids: Sequence[str]) -> dict[str, CallRecord | None]:
         return {c: self.data.calls[c].rated.call for c in call_ids if c in self.data.calls}
 
     def insert_calls(self, calls: Sequence[RatedCall]) -> None:

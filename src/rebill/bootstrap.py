@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         UnitOfWorkFactory,
         WebhookSender,
     )
+    from rebill.services.ports.archive import CallArchive
     from rebill.services.views.listing import ListingReader
 
 
@@ -52,6 +53,13 @@ class App:
         from rebill.adapters.db.listing import listing_reader
 
         return listing_reader(self.engine)
+
+    @cached_property
+    def call_archive(self) -> CallArchive:
+        """The months of calls (PostgreSQL partitions; SQLite has one table)."""
+        from rebill.adapters.db.partitions import SqlCallArchive
+
+        return SqlCallArchive(self.engine)
 
     @cached_property
     def clock(self) -> Clock:

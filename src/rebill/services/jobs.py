@@ -19,6 +19,7 @@ from typing import Protocol
 
 from rebill.services.payments.gateway import GatewayContext
 from rebill.services.ports import Clock, Mailer, UnitOfWorkFactory, WebhookSender
+from rebill.services.ports.archive import CallArchive
 
 logger = logging.getLogger("rebill.jobs")
 
@@ -40,6 +41,9 @@ class JobContext(Protocol):
 
     @property
     def gateway(self) -> GatewayContext: ...
+
+    @property
+    def call_archive(self) -> CallArchive: ...
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,13 @@ def record_tax_transactions(context: JobContext) -> int:
     return len(record_pending_taxes(context.uow, context.gateway, context.clock.now()))
 
 
+def prepare_call_months(context: JobContext) -> int:
+    """The calls' monthly partitions of last month to two months ahead (PostgreSQL)."""
+    from rebill.services.usage.archive import prepare_months
+
+    return len(prepare_months(context.call_archive, context.clock.now()))
+
+
 # The registry. One line a job: name, seconds between rounds, the round.
 JOBS: tuple[Job, ...] = (
     Job("webhooks", 2.0, deliver_webhooks),
@@ -101,6 +112,7 @@ JOBS: tuple[Job, ...] = (
     Job("alerts", 5.0, send_alerts),
     Job("dunning", 60.0, run_dunning_round),
     Job("tax_records", 30.0, record_tax_transactions),
+    Job("partitions", 3600.0, prepare_call_months),
 )
 
 

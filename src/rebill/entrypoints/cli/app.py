@@ -55,6 +55,7 @@ COMMANDS: dict[str, Entry] = {
     "keys": Entry("keys", "API keys (shown once, stored hashed)."),
     "domains": Entry("domains", "Agencies' custom portal domains (the platform approves)."),
     "users": Entry("users", "People who sign in to the panel and portal."),
+    "db": Entry("db", "The database's upkeep: monthly partitions."),
 }
 
 # A young-generation collection every this many new container objects instead of every 700:

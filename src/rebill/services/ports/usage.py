@@ -93,8 +93,9 @@ class CampaignUse:
 
 class UsageRepository(Protocol):
     # -- calls ------------------------------------------------------------------------------
-    def stored_calls(self, call_ids: Sequence[str]) -> dict[str, CallRecord]:
-        """The calls already stored under any of `call_ids`, as they were received."""
+    def stored_calls(self, call_ids: Sequence[str]) -> dict[str, CallRecord | None]:
+        """The calls already stored under any of `call_ids`, as they were received (None: stored
+        in a month detached for archiving, its content not at hand)."""
         ...
 
     def insert_calls(self, calls: Sequence[RatedCall]) -> None: ...

@@ -107,13 +107,14 @@ def triage(tenant: AgencyView, calls: list[CallRecord]) -> tuple[list[CallRecord
     fresh: list[CallRecord] = []
     verdicts: list[Verdict] = []
     for call in calls:
-        stored = seen.get(call.call_id)
-        if stored is None:
+        if call.call_id not in seen:
             seen[call.call_id] = call
             fresh.append(call)
             verdicts.append(None)
-        else:
-            verdicts.append(differing_fields(stored, call))
+            continue
+        stored = seen[call.call_id]
+        # A call of a detached (archived) month cannot be compared: it is a duplicate.
+        verdicts.append(() if stored is None else differing_fields(stored, call))
     return fresh, verdicts
 
 

@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, String, any_, bindparam, cast, delete, func, insert, select, update
+from sqlalchemy.engine import Connection
 
+from rebill.adapters.db import partitions
 from rebill.adapters.db.repositories.common import AgencyBound, is_postgresql, prebuilt, table_of
 from rebill.adapters.db.repositories.sub_accounts import SqlSubAccountRepository
 from rebill.adapters.db.rows import (
@@ -30,6 +32,7 @@ from rebill.adapters.db.rows import (
     UsageCounterRow,
     WalletRow,
 )
+from rebill.domain.errors import ConcurrentWriteError
 from rebill.domain.money import micros_per_minor
 from rebill.domain.usage import PeriodUsage
 from rebill.services.ports.usage import (
@@ -83,6 +86,8 @@ TOTAL_SUMS = (
 call_insert_batch_max = 5_000
 ids_per_statement_max = 500  # call ids in one IN (...) list (SQLite)
 ids_per_array_max = 10_000  # call ids in one array parameter (PostgreSQL)
+# check_violation: on a partitioned `calls`, "no partition of relation found for row"
+NO_PARTITION_SQLSTATE = "23514"
 
 
 _RECORD_COLUMNS = CALL_COLUMNS[1:9]  # the call as received: call_id ... status
@@ -155,13 +160,17 @@ class SqlUsageRepository(AgencyBound):
         return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
     # -- calls ------------------------------------------------------------------------------
-    def stored_calls(self, call_ids: Sequence[str]) -> dict[str, CallRecord]:
-        found: dict[str, CallRecord] = {}
+    def stored_calls(self, call_ids: Sequence[str]) -> dict[str, CallRecord | None]:
+        found: dict[str, CallRecord | None] = {}
         statement = prebuilt("stored_calls", is_postgresql(self.session), _stored_calls)
         connection = self.session.connection()
         for ids in self._id_lists(call_ids):
             rows = connection.execute(statement, {"agency": self.agency_id, "ids": ids})
-            found.update((row.call_id, _stored(row)) for row in rows)
+            for row in rows:
+                if getattr(row, "known_id", None) is not None and row.call_id is None:
+                    found[row.known_id] = None  # in a detached month: stored, not at hand
+                else:
+                    found[row.call_id] = _stored(row)
         return found
 
     def insert_calls(self, calls: Sequence[RatedCall]) -> None:
@@ -174,14 +183,7 @@ class SqlUsageRepository(AgencyBound):
         connection = self.session.connection()
         dialect = connection.dialect
         if dialect.name == "postgresql":
-            driver = connection.connection.driver_connection
-            assert driver is not None
-            with (
-                driver.cursor() as cursor,
-                cursor.copy(f"COPY calls ({', '.join(CALL_COLUMNS)}) FROM STDIN") as copy,
-            ):
-                for rated in calls:
-                    copy.write_row(_call_values(self.agency_id, rated, False))
+            self._copy_calls(connection, calls)
             return
         marker = "?" if dialect.paramstyle == "qmark" else "%s"
         sql = (
@@ -195,6 +197,31 @@ class SqlUsageRepository(AgencyBound):
                 for rated in calls[start : start + call_insert_batch_max]
             ]
             connection.exec_driver_sql(sql, rows)
+
+    def _copy_calls(self, connection: Connection, calls: Sequence[RatedCall]) -> None:
+        """`COPY` into `call_ids` (the guard of one id per agency across months) and into
+        `calls` (routed to its monthly partitions, made first when missing)."""
+        if not calls:
+            return
+        partitions.ensure(connection.engine, {rated.period for rated in calls})
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        agency = self.agency_id
+        try:
+            with driver.cursor() as cursor:
+                with cursor.copy("COPY call_ids (agency_id, call_id, period) FROM STDIN") as copy:
+                    for rated in calls:
+                        copy.write_row((agency, rated.call.call_id, rated.period))
+                with cursor.copy(f"COPY calls ({', '.join(CALL_COLUMNS)}) FROM STDIN") as copy:
+                    for rated in calls:
+                        copy.write_row(_call_values(agency, rated, False))
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) == NO_PARTITION_SQLSTATE:
+                # A month detached by another process since this one saw it attached: run
+                # again, and the month's partition is made afresh.
+                partitions.forget(connection.engine)
+                raise ConcurrentWriteError() from exc
+            raise
 
     def _add_totals(self, calls: Sequence[RatedCall]) -> None:
         """The period's own calls (not late ones) summed into `call_totals`: one upsert per
@@ -513,10 +540,26 @@ def _ids_among(column: Any, postgresql: bool) -> Any:
 
 
 def _stored_calls(postgresql: bool) -> Any:
+    """On SQLite the calls by id. On PostgreSQL the ids found in `call_ids` (one index for
+    every month), joined to their calls on the whole primary key (the partition is pruned per
+    row); a call of a detached month comes back with its columns null."""
     table = table_of(CallRow)
     columns = [table.c[name] for name in _RECORD_COLUMNS]
-    return select(*columns).where(
-        table.c.agency_id == bindparam("agency"), _ids_among(table.c.call_id, postgresql)
+    if not postgresql:
+        return select(*columns).where(
+            table.c.agency_id == bindparam("agency"), _ids_among(table.c.call_id, postgresql)
+        )
+    ids = partitions.call_ids_table
+    joined = ids.outerjoin(
+        table,
+        (table.c.agency_id == ids.c.agency_id)
+        & (table.c.call_id == ids.c.call_id)
+        & (table.c.period == ids.c.period),
+    )
+    return (
+        select(ids.c.call_id.label("known_id"), *columns)
+        .select_from(joined)
+        .where(ids.c.agency_id == bindparam("agency"), _ids_among(ids.c.call_id, postgresql))
     )
 
 

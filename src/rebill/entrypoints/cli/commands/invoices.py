@@ -46,6 +46,9 @@ def close_command(
     documents = close_period(
         rebill.uow, label, [agency] if agency else None, rebill.clock.now(), rebill.gateway
     )
+    # The months after the closed one get their partitions of calls now, not at their first
+    # call (PostgreSQL; nothing on SQLite).
+    rebill.call_archive.prepare([str(label.next()), str(label.next().next())])
     if as_json:
         print_json({"period": str(label), "agencies": documents})
         return
