@@ -1,0 +1,180 @@
+"""Plan versions (issue 15): a change to a plan that clients are on reaches them "from the next
+period" (the current period keeps billing on the old terms, to the cent) or for "new clients
+only" (the clients on it keep the old terms until moved; a new client gets the new terms),
+through the catalog's optional `takes_effect`. Driven through the `rebill` CLI on both stores,
+with the expected numbers worked out by hand (conventions: tests/e2e/test_scenarios.py).
+
+The change is applied on 2026-10-15; `starter` goes from 49.00 a month and outbound 0.25/min to
+59.00 and 0.40/min (200 included minutes, `60/6`, as before)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rebill.bootstrap import App, build
+from rebill.config import Settings
+from tests.e2e.test_scenarios import (
+    STARTER,
+    Cli,
+    agency,
+    catalog,
+    lines,
+    retail,
+    sub_account,
+    totals,
+)
+
+
+@pytest.fixture(autouse=True)
+def no_database_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REBILL_DATABASE_URL", raising=False)
+
+
+@pytest.fixture
+def cli(db_url: str, tmp_path: Path) -> Cli:
+    return Cli(db_url, tmp_path)
+
+
+CHANGED_AT = "2026-10-15T12:00:00Z"
+CLOSING_AT = "2026-12-15T12:00:00Z"
+
+
+def new_starter(takes_effect: str | None) -> dict[str, Any]:
+    plan = copy.deepcopy(STARTER)
+    plan["monthly_fee"] = "59.00"
+    plan["voice"]["outbound"]["overage_per_minute"] = "0.40"
+    if takes_effect is not None:
+        plan["takes_effect"] = takes_effect
+    return plan
+
+
+def at(monkeypatch: pytest.MonkeyPatch, instant: str) -> None:
+    monkeypatch.setenv("REBILL_NOW", instant)
+
+
+def change_starter(cli: Cli, monkeypatch: pytest.MonkeyPatch, takes_effect: str | None) -> Any:
+    at(monkeypatch, "2026-10-01T12:00:00Z")
+    cli.apply(catalog(agency(plans=[STARTER], subs=[sub_account()])))
+    at(monkeypatch, CHANGED_AT)
+    return cli.apply(
+        catalog(agency(plans=[new_starter(takes_effect)], subs=[sub_account()])), "change.yaml"
+    )
+
+
+# 12,060 s at 60/6 → 12,060 s; 12,000 s (200 min) included; 60 s beyond = 1.000 minute.
+OCTOBER_CALL = ("c1", "bright-dental", "2026-10-20T09:00:00-04:00", 12060, "outbound")
+NOVEMBER_CALL = ("c2", "bright-dental", "2026-11-05T09:00:00-05:00", 12060, "outbound")
+
+
+def close_two_months(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    at(monkeypatch, CLOSING_AT)
+    cli.import_calls([OCTOBER_CALL, NOVEMBER_CALL])
+    return cli.close("2026-10"), cli.close("2026-11")
+
+
+def test_at_once_is_still_the_default(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    change_starter(cli, monkeypatch, None)
+    october, _ = close_two_months(cli, monkeypatch)
+    # The October call is rated at the new 0.40: 60 s × 0.40 / 60 = 0.40.
+    assert lines(retail(october))[0] == ("voice.overage.outbound", "1.000", "0.40", "0.40")
+
+
+def test_from_the_next_period_bills_this_month_on_the_old_terms(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    change_starter(cli, monkeypatch, "next_period")
+    assert plan_of(cli) == "starter"  # the client is on the same plan throughout
+    october, november = close_two_months(cli, monkeypatch)
+    assert lines(retail(october)) == [
+        # October keeps the old terms: 60 s × 0.25 / 60 = 0.25
+        ("voice.overage.outbound", "1.000", "0.25", "0.25"),
+        # November in advance, on the new terms
+        ("plan.fee", "1", "59.00", "59.00"),
+    ]
+    assert totals(retail(october)) == ("59.25", "0.00", "59.25")
+    assert lines(retail(november)) == [
+        # November on the new terms: 60 s × 0.40 / 60 = 0.40
+        ("voice.overage.outbound", "1.000", "0.40", "0.40"),
+        ("plan.fee", "1", "59.00", "59.00"),
+    ]
+    assert totals(retail(november)) == ("59.40", "0.00", "59.40")
+
+
+def test_new_clients_only_keeps_the_clients_terms_and_bills_a_new_client_on_the_new(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    applied = change_starter(cli, monkeypatch, "new_clients")
+    assert applied["receipts"] == []  # nothing charged by the change
+    # A new client on starter, and a control client on a plan with the new terms from the
+    # start: both subscribe on 2026-10-20 and make the same calls.
+    control = {**new_starter(None), "id": "control", "name": "Control"}
+    at(monkeypatch, "2026-10-20T04:00:00Z")
+    newcomers = [
+        sub_account(),
+        sub_account("coastal", subscribed_at="2026-10-20T00:00:00-04:00"),
+        sub_account("twin", plan="control", subscribed_at="2026-10-20T00:00:00-04:00"),
+    ]
+    applied = cli.apply(
+        catalog(agency(plans=[new_starter("new_clients"), control], subs=newcomers)), "new.yaml"
+    )
+    # The prorated first month at the new 59.00 for both: 12 of 31 days = 22.84
+    assert sorted(r[2] for r in cli.receipts()[-2:]) == ["22.84", "22.84"]
+    at(monkeypatch, CLOSING_AT)
+    cli.import_calls(
+        [
+            OCTOBER_CALL,
+            NOVEMBER_CALL,
+            *[
+                (f"{sub}-{i}", sub, started, 12060, "outbound")
+                for sub in ("coastal", "twin")
+                for i, started in enumerate(
+                    ("2026-10-21T09:00:00-04:00", "2026-11-06T09:00:00-05:00")
+                )
+            ],
+        ]
+    )
+    october, november = cli.close("2026-10"), cli.close("2026-11")
+    for month in (october, november):
+        # The existing client: the old 0.25 and 49.00, month after month.
+        assert lines(retail(month)) == [
+            ("voice.overage.outbound", "1.000", "0.25", "0.25"),
+            ("plan.fee", "1", "49.00", "49.00"),
+        ]
+        assert totals(retail(month)) == ("49.25", "0.00", "49.25")
+        # The new client: exactly what a plan with the new terms bills.
+        assert lines(retail(month, "coastal")) == lines(retail(month, "twin"))
+        assert totals(retail(month, "coastal")) == totals(retail(month, "twin"))
+    assert ("plan.fee", "1", "59.00", "59.00") in lines(retail(november, "coastal"))
+    assert lines(retail(november, "coastal"))[0][2] == "0.40"
+    assert plan_of(cli) == "starter"
+
+
+def test_the_choice_is_audited_with_the_change(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    change_starter(cli, monkeypatch, "next_period")
+    with opened(cli) as app, app.uow() as uow:
+        entries = uow.for_agency("acme").audit.latest(50)
+    changed = {(e.field, e.old_value, e.new_value) for e in entries}
+    assert ("monthly_fee", "49.00", "59.00") in changed
+    assert ("takes_effect", "none", "next_period") in changed
+
+
+@contextmanager
+def opened(cli: Cli) -> Iterator[App]:
+    app = build(Settings(database_url=cli.db))
+    try:
+        yield app
+    finally:
+        app.engine.dispose()
+
+
+def plan_of(cli: Cli, sub_id: str = "bright-dental") -> str:
+    """The plan the client is on (its latest change), as every reader sees it."""
+    with opened(cli) as app, app.uow() as uow:
+        history = uow.for_agency("acme").plans.history_of(sub_id)
+    return history[-1].plan.id
