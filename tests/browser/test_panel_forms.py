@@ -175,9 +175,10 @@ def test_new_clients_only_from_the_panel_keeps_the_clients_on_the_old_terms(
     with app.uow() as uow:
         [change] = uow.for_agency("acme").plans.history_of("coastal-clinic")
     assert change.plan.version is None and change.plan.monthly_fee_micros == 79_000_000
-    assert "This change affects <strong>1 client</strong> (Coastal Clinic)" in client.get(
-        "/panel/plans/starter"
-    ).text
+    assert (
+        "This change affects <strong>1 client</strong> (Coastal Clinic)"
+        in client.get("/panel/plans/starter").text
+    )
 
 
 NEW_CLIENT = {
