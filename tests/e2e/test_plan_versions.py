@@ -178,3 +178,44 @@ def plan_of(cli: Cli, sub_id: str = "bright-dental") -> str:
     with opened(cli) as app, app.uow() as uow:
         history = uow.for_agency("acme").plans.history_of(sub_id)
     return history[-1].plan.id
+
+
+LITE: dict[str, Any] = {
+    **copy.deepcopy(STARTER),
+    "id": "lite",
+    "name": "Lite",
+    "monthly_fee": "19.00",
+    "included_minutes": 50,
+}
+
+
+def test_a_client_moved_away_and_back_takes_the_plans_terms_from_the_next_period(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    change_starter(cli, monkeypatch, "new_clients")
+    plans = [new_starter(None), LITE]
+    at(monkeypatch, "2026-10-16T12:00:00Z")  # a downgrade to lite, due on November 1
+    cli.apply(catalog(agency(plans=plans, subs=[sub_account(plan="lite")])), "lite.yaml")
+    at(monkeypatch, "2026-10-17T12:00:00Z")  # back to starter: the downgrade is cancelled
+    cli.apply(catalog(agency(plans=plans, subs=[sub_account()])), "back.yaml")
+    october, november = close_two_months(cli, monkeypatch)
+    # October stays on the kept terms; November is starter as it is now.
+    assert lines(retail(october)) == [
+        ("voice.overage.outbound", "1.000", "0.25", "0.25"),
+        ("plan.fee", "1", "59.00", "59.00"),
+    ]
+    assert lines(retail(november))[0] == ("voice.overage.outbound", "1.000", "0.40", "0.40")
+
+
+def test_two_changes_from_the_next_period_bring_the_latest_terms(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    change_starter(cli, monkeypatch, "next_period")
+    again = new_starter("next_period")
+    again["voice"]["outbound"]["overage_per_minute"] = "0.30"
+    at(monkeypatch, "2026-10-25T12:00:00Z")
+    cli.apply(catalog(agency(plans=[again], subs=[sub_account()])), "again.yaml")
+    october, november = close_two_months(cli, monkeypatch)
+    assert lines(retail(october))[0] == ("voice.overage.outbound", "1.000", "0.25", "0.25")
+    # 60 s × 0.30 / 60 = 0.30
+    assert lines(retail(november))[0] == ("voice.overage.outbound", "1.000", "0.30", "0.30")
