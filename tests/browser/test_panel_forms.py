@@ -141,6 +141,9 @@ def test_editing_a_plan_says_whom_it_affects_and_edits_increments(
     assert len(on_old) == on_starter
     assert all(c[-1].change == "version" and c[-1].plan.version is None for c in on_old)
     assert all(str(c[-2].plan.voice["outbound"].increment) != "6/6" for c in on_old)
+    some = next(s for s, c in history.items() if c in on_old)
+    page = client.get(f"/panel/sub-accounts/{some}").text
+    assert "(on its earlier terms until 2026-12-01)" in page
     # The same clients are on the plan still; a further change affects them, at the same start.
     shown = client.get("/panel/plans/starter").text
     assert f"This change affects <strong>{on_starter} {clients}</strong>" in shown
@@ -160,6 +163,9 @@ def test_new_clients_only_from_the_panel_keeps_the_clients_on_the_old_terms(
         history = uow.for_agency("acme").plans.history(uow.for_agency("acme").plans.all())
     kept = [c[-1].plan for c in history.values() if c[-1].plan.id == "starter"]
     assert kept and all(p.version == 1 for p in kept)
+    some = next(s for s, c in history.items() if c[-1].plan.id == "starter")
+    page = client.get(f"/panel/sub-accounts/{some}").text
+    assert "(on its earlier terms, kept for this client)" in page
     assert all(p.monthly_fee_micros == before.monthly_fee_micros for p in kept)
     shown = client.get("/panel/plans/starter").text
     assert "No client is on this plan's current terms" in shown
