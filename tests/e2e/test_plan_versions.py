@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
+from sqlalchemy import text
 
+from rebill.adapters.db.engine import alembic_config, make_engine
 from rebill.bootstrap import App, build
 from rebill.config import Settings
 from tests.e2e.test_scenarios import (
@@ -219,3 +222,26 @@ def test_two_changes_from_the_next_period_bring_the_latest_terms(
     assert lines(retail(october))[0] == ("voice.overage.outbound", "1.000", "0.25", "0.25")
     # 60 s × 0.30 / 60 = 0.30
     assert lines(retail(november))[0] == ("voice.overage.outbound", "1.000", "0.30", "0.30")
+
+
+def test_migration_0017_goes_back_with_the_clients_on_their_plans(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Down to 0016 the kept versions go and their clients return to the plan (its terms as
+    they are now); the read cache's triggers on `plans` survive SQLite's table rebuild."""
+    change_starter(cli, monkeypatch, "new_clients")
+    engine = make_engine(cli.db)
+    try:
+        command.downgrade(alembic_config(engine), "0016")
+        with engine.begin() as connection:
+            plans = connection.execute(text("SELECT id FROM plans ORDER BY id")).scalars().all()
+            subscribed = connection.execute(text("SELECT plan_id FROM subscriptions")).scalars()
+            assert plans == ["starter"] and set(subscribed) == {"starter"}
+            before = connection.execute(text("SELECT version FROM cache_version")).scalar_one()
+            connection.execute(text("UPDATE plans SET name = 'Starter 2'"))
+            after = connection.execute(text("SELECT version FROM cache_version")).scalar_one()
+            assert after > before
+        command.upgrade(alembic_config(engine), "head")
+    finally:
+        engine.dispose()
+    assert plan_of(cli) == "starter"
