@@ -245,3 +245,21 @@ def test_migration_0017_goes_back_with_the_clients_on_their_plans(
     finally:
         engine.dispose()
     assert plan_of(cli) == "starter"
+
+
+def test_this_periods_alerts_count_this_periods_included_minutes(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Included minutes cut from 200 to 100 "from the next period": 150 minutes in October are
+    75 % of October's 200 (the 50 % alert), not 150 % of November's 100."""
+    with_alerts = {**sub_account(), "caps": {"alerts": ["0.5", "0.8", "1.0"]}}
+    at(monkeypatch, "2026-10-01T12:00:00Z")
+    cli.apply(catalog(agency(plans=[STARTER], subs=[with_alerts])))
+    fewer = {**copy.deepcopy(STARTER), "included_minutes": 100, "takes_effect": "next_period"}
+    at(monkeypatch, CHANGED_AT)
+    cli.apply(catalog(agency(plans=[fewer], subs=[with_alerts])), "fewer.yaml")
+    at(monkeypatch, CLOSING_AT)
+    cli.import_calls([("c1", "bright-dental", "2026-10-20T09:00:00-04:00", 9000, "outbound")])
+    fired = cli.json("alerts", "list", "--agency", "acme")
+    thresholds = sorted(str(a["threshold"]) for a in fired["data"])
+    assert thresholds == ["1/2"], fired
