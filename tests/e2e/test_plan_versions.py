@@ -28,6 +28,7 @@ from tests.e2e.test_scenarios import (
     agency,
     catalog,
     lines,
+    only_agency,
     retail,
     sub_account,
     totals,
@@ -107,6 +108,13 @@ def test_from_the_next_period_bills_this_month_on_the_old_terms(
         ("plan.fee", "1", "59.00", "59.00"),
     ]
     assert totals(retail(november)) == ("59.40", "0.00", "59.40")
+    # Profit: October's renewal at the old 49.00 + 0.25, November's at the new 59.00 + 0.40;
+    # cost 12,060 × 0.09 / 60 = 18.09 each month.
+    profits = [only_agency(m)["profit"] for m in (october, november)]
+    assert [(p["revenue"], p["cost"], p["profit"]) for p in profits] == [
+        ("49.25", "18.09", "31.16"),
+        ("59.40", "18.09", "41.31"),
+    ]
 
 
 def test_new_clients_only_keeps_the_clients_terms_and_bills_a_new_client_on_the_new(
