@@ -493,7 +493,10 @@ class FakePlans:
         found: dict[str, list[PlanChange]] = defaultdict(list)
         for sub in sorted(self.data.history):
             if sub_account_ids is None or sub in sub_account_ids:
-                found[sub] = [replace(c, plan=plans[c.plan.id]) for c in self.history_of(sub)]
+                found[sub] = [
+                    c if c.plan.version is not None else replace(c, plan=plans[c.plan.id])
+                    for c in self.history_of(sub)
+                ]
         return found
 
     def history_of(self, sub_account_id: str) -> list[PlanChange]:
@@ -505,6 +508,28 @@ class FakePlans:
     def drop_changes_after(self, sub_account_id: str, after: datetime) -> None:
         changes = self.data.history[sub_account_id]
         changes[:] = [c for c in changes if c.effective_at <= after]
+
+    def keep_terms(self, plan_id: str, for_whom: str, start: datetime, now: datetime) -> int:
+        old = self.data.plans[plan_id]
+        taken = [p.version or 0 for c in self.data.history.values() for p in (x.plan for x in c)]
+        kept = replace(old, version=max(taken, default=0) + 1)
+        keeping = 0
+        for changes in self.data.history.values():
+            on = [
+                i
+                for i, c in enumerate(changes)
+                if c.plan.id == plan_id
+                and c.plan.version is None
+                and (for_whom == "new_clients" or c.effective_at < start)
+            ]
+            if not on:
+                continue
+            keeping += 1
+            for i in on:
+                changes[i] = replace(changes[i], plan=kept)
+            if for_whom == "next_period" and all(c.effective_at < start for c in changes):
+                changes.append(PlanChange(start, old, "version"))
+        return keeping
 
 
 class FakeSubAccounts:

@@ -116,16 +116,75 @@ def test_editing_a_plan_says_whom_it_affects_and_edits_increments(
     assert on_starter > 0
     shown = client.get("/panel/plans/starter").text
     clients = "clients" if on_starter != 1 else "client"
-    assert f"This plan is used by <strong>{on_starter} {clients}</strong>" in shown
-    assert "applies as soon as it is saved" in shown
+    assert f"This change affects <strong>{on_starter} {clients}</strong>" in shown
+    # The two choices, "from the next period" chosen unless the other is.
+    assert re.search(r'value="next_period"[^>]*checked', shown)
+    assert 'value="new_clients"' in shown and "New clients only" in shown
+    refused = client.post(
+        "/panel/plans/starter",
+        data={"increment_outbound": "6/6", "takes_effect": "someday", "csrf_token": token},
+    )
+    assert refused.status_code == 422 and field_error(refused.text, "takes_effect")
     form = {"increment_outbound": "6/6", "csrf_token": token}
     saved = client.post("/panel/plans/starter", data=form, follow_redirects=False)
     assert saved.status_code == 303
     plan = app_plans(app)["starter"]
     assert str(plan.voice["outbound"].increment) == "6/6"  # type: ignore[attr-defined]
     with app.uow() as uow:
-        entries = uow.for_agency("acme").audit.latest(20)
+        tenant = uow.for_agency("acme")
+        entries = tenant.audit.latest(20)
+        history = tenant.plans.history(tenant.plans.all())
     assert any(e.field == "voice.outbound.increment" and e.new_value == "6/6" for e in entries)
+    assert any(e.field == "takes_effect" and e.new_value == "next_period" for e in entries)
+    # This period on the old terms (a kept version), the next on the new: for each client.
+    on_old = [c for c in history.values() if len(c) > 1 and c[-2].plan.version is not None]
+    assert len(on_old) == on_starter
+    assert all(c[-1].change == "version" and c[-1].plan.version is None for c in on_old)
+    assert all(str(c[-2].plan.voice["outbound"].increment) != "6/6" for c in on_old)
+    some = next(s for s, c in history.items() if c in on_old)
+    page = client.get(f"/panel/sub-accounts/{some}").text
+    assert "(on its earlier terms until 2026-12-01)" in page
+    # The same clients are on the plan still; a further change affects them, at the same start.
+    shown = client.get("/panel/plans/starter").text
+    assert f"This change affects <strong>{on_starter} {clients}</strong>" in shown
+
+
+def test_new_clients_only_from_the_panel_keeps_the_clients_on_the_old_terms(
+    app: App, client: TestClient
+) -> None:
+    token = signed_in(client)
+    with app.uow() as uow:
+        before = uow.for_agency("acme").plans.all()["starter"]
+    form = {"monthly_fee": "$79.00", "takes_effect": "new_clients", "csrf_token": token}
+    saved = client.post("/panel/plans/starter", data=form, follow_redirects=False)
+    assert saved.status_code == 303
+    assert app_plans(app)["starter"].monthly_fee_micros == 79_000_000  # type: ignore[attr-defined]
+    with app.uow() as uow:
+        history = uow.for_agency("acme").plans.history(uow.for_agency("acme").plans.all())
+    kept = [c[-1].plan for c in history.values() if c[-1].plan.id == "starter"]
+    assert kept and all(p.version == 1 for p in kept)
+    some = next(s for s, c in history.items() if c[-1].plan.id == "starter")
+    page = client.get(f"/panel/sub-accounts/{some}").text
+    assert "(on its earlier terms, kept for this client)" in page
+    assert all(p.monthly_fee_micros == before.monthly_fee_micros for p in kept)
+    shown = client.get("/panel/plans/starter").text
+    assert "No client is on this plan's current terms" in shown
+    assert f"{len(kept)} clients" in shown and "on earlier terms of this plan" in shown
+    assert 'name="takes_effect"' not in shown  # nobody to ask about
+    # A new client takes the new terms.
+    made = client.post(
+        "/panel/sub-accounts/new",
+        data={**NEW_CLIENT, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert made.status_code == 303
+    with app.uow() as uow:
+        [change] = uow.for_agency("acme").plans.history_of("coastal-clinic")
+    assert change.plan.version is None and change.plan.monthly_fee_micros == 79_000_000
+    assert (
+        "This change affects <strong>1 client</strong> (Coastal Clinic)"
+        in client.get("/panel/plans/starter").text
+    )
 
 
 NEW_CLIENT = {

@@ -20,7 +20,7 @@ class PlanChange:
 
     effective_at: datetime
     plan: Plan
-    change: str  # subscribe | upgrade | downgrade
+    change: str  # subscribe | upgrade | downgrade | version (new terms of the same plan)
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class Charge:
     key: str  # what makes it unique for its sub-account (idempotency)
 
 
+# Changes that take effect at a period start and charge nothing at once: a downgrade, and a
+# plan's new terms "from the next period".
+SCHEDULED_CHANGES = ("downgrade", "version")
+
+
 def plan_at(history: Sequence[PlanChange], instant: datetime) -> Plan | None:
     current: Plan | None = None
     for change in history:
@@ -56,12 +61,13 @@ def plan_at(history: Sequence[PlanChange], instant: datetime) -> Plan | None:
 
 
 def renewal_plan(history: Sequence[PlanChange], start: datetime) -> Plan | None:
-    """The plan renewed at a period start: changes before it, plus a downgrade scheduled for it.
-    A subscription or upgrade exactly at the start is an immediate charge, not a renewal."""
+    """The plan renewed at a period start: changes before it, plus a downgrade (or a plan's new
+    terms) scheduled for it. A subscription or upgrade exactly at the start is an immediate
+    charge, not a renewal."""
     current: Plan | None = None
     for change in history:
         if change.effective_at < start or (
-            change.effective_at == start and change.change == "downgrade"
+            change.effective_at == start and change.change in SCHEDULED_CHANGES
         ):
             current = change.plan
     return current

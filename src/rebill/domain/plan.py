@@ -50,6 +50,10 @@ class Plan:
     included_numbers: int
     number_monthly_micros: dict[str, int]
     limits: Limits = field(default_factory=Limits)
+    # None: the plan's terms as they are now. k: the k-th earlier terms of plan `id`, kept for
+    # the clients that were on them when the plan changed (until the next period, or until
+    # moved: "new clients only").
+    version: int | None = None
 
     @property
     def included_seconds(self) -> int:

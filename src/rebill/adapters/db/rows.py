@@ -100,6 +100,11 @@ class PlanRow(Base):
     limit_campaigns: Mapped[int] = mapped_column(Integer)
     limit_numbers: Mapped[int] = mapped_column(Integer)
     limit_parallel_calls: Mapped[int] = mapped_column(Integer)
+    # An earlier version of plan `version_of` (its `version`-th terms), kept for the clients
+    # that were on them when the plan changed; hidden from the plan list. Null: a plan.
+    version_of: Mapped[str | None] = mapped_column(Id, nullable=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    superseded_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     __table_args__ = (ForeignKeyConstraint(["agency_id"], ["agencies.id"]),)
 
 

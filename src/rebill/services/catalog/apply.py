@@ -516,10 +516,19 @@ def _apply_agency(
     tenant.wholesale.save_override(_wholesale_parts(spec.wholesale))
     tenant.payments.save_dunning_policy(dunning_policy(spec.dunning), now)
     report.count("agency", created)
-    known = set(tenant.plans.all())
+    known = tenant.plans.all()
     for plan_spec in spec.plans:
         report.count("plan", plan_spec.id not in known)
-        tenant.plans.save(_plan(plan_spec))
+        plan = _plan(plan_spec)
+        before = known.get(plan.id)
+        if (
+            before is not None
+            and plan_spec.takes_effect != "now"
+            and replace(before, name=plan.name) != plan
+        ):
+            start = Period.containing(now, agency.tz).end(agency.tz)
+            tenant.plans.keep_terms(plan.id, plan_spec.takes_effect, start, now)
+        tenant.plans.save(plan)
     plans = tenant.plans.all()
     for sub_spec in spec.sub_accounts:
         _apply_sub_account(tenant, agency, sub_spec, plans, now, report)
@@ -608,7 +617,12 @@ def _apply_plan(
     tenant.plans.drop_changes_after(spec.id, at)
     current = next((c.plan for c in reversed(history) if c.effective_at <= at), history[0].plan)
     if current.id == plan.id:
-        return  # cancelling a scheduled downgrade is enough
+        # Cancelling a scheduled change is enough; a client on the plan's earlier terms moved
+        # back to it takes its terms from the next period, as it would have before the move.
+        if current.version is not None:
+            start = Period.containing(at, agency.tz).end(agency.tz)
+            tenant.plans.add_change(spec.id, PlanChange(start, plan, "version"), now)
+        return
     if plan.is_upgrade_from(current):
         tenant.plans.add_change(spec.id, PlanChange(at, plan, "upgrade"), now)
     else:

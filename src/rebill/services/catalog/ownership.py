@@ -229,7 +229,10 @@ def _merge_agency(
         if isinstance(given, dict) and given.get("id") in stored_plans:
             before = plan_entry(stored_plans[given["id"]])
             plan = overlay(before, given)
-            changes += _changes(agency_id, f"plan {plan['id']}", before, plan, set())
+            found = _changes(agency_id, f"plan {plan['id']}", before, plan, set())
+            # When the change reaches the clients is audited with it, never alone.
+            if any(c.field != "takes_effect" for c in found):
+                changes += found
         elif isinstance(given, dict):
             changes += _changes(agency_id, f"plan {given.get('id')}", None, given, set())
         plans.append(plan)

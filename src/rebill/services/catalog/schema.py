@@ -195,6 +195,11 @@ class PlanSpec(Strict):
     voice: RetailVoiceSet
     numbers: PlanNumbers = PlanNumbers()
     limits: Limits = Limits()
+    # When a change to a plan that clients are on reaches them: `now` (at once, mid-period),
+    # `next_period` (from the first day of the next billing period; the current period keeps
+    # the old terms) or `new_clients` (the clients on it keep the old terms until moved). An
+    # instruction for this apply: not stored, not exported.
+    takes_effect: Literal["now", "next_period", "new_clients"] = "now"
 
 
 class Caps(Strict):

@@ -33,3 +33,10 @@ class PlanRepository(Protocol):
     def drop_changes_after(self, sub_account_id: str, after: datetime) -> None:
         """Forget scheduled changes (a pending downgrade) that a newer change supersedes."""
         ...
+
+    def keep_terms(self, plan_id: str, for_whom: str, start: datetime, now: datetime) -> int:
+        """Before plan `plan_id`'s stored terms change: keep them, as its next earlier version,
+        for the clients on them: `next_period` until `start` (the next period's first instant,
+        when they take the plan's terms), `new_clients` until moved. Returns how many clients
+        keep them."""
+        ...

@@ -160,7 +160,10 @@ def _after_funding(
     for (sub_id, label), usage in sorted(counters.items()):
         sub = context.subs[sub_id]
         history = context.history[sub_id]
-        plan = plan_at(history, Period.parse(label).end(agency.tz)) or history[0].plan
+        # The plan in force at the period's last instant: not a change scheduled for the next
+        # period's first (a downgrade, a plan's new terms "from the next period").
+        last = Period.parse(label).end(agency.tz) - timedelta(microseconds=1)
+        plan = plan_at(history, last) or history[0].plan
         check_sub_account(
             tenant,
             agency,

@@ -9,9 +9,10 @@ import calendar
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rebill.domain.account import Agency, Brand
-from rebill.domain.charges import plan_at
+from rebill.domain.charges import PlanChange, plan_at
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.logo import media_type as logo_media_type
 from rebill.domain.money import (
@@ -140,6 +141,18 @@ def plan_editor(uow_factory: UnitOfWorkFactory, agency_id: str) -> dict[str, Any
     }
 
 
+def _terms_note(
+    plan: Plan | None, history: list[PlanChange], tz: ZoneInfo, now: datetime
+) -> str | None:
+    """Whether the client is on its plan's earlier terms (a change kept them), and until when."""
+    if plan is None or plan.version is None:
+        return None
+    due = next((c for c in history if c.effective_at > now and c.plan.id == plan.id), None)
+    if due is not None:
+        return f"on its earlier terms until {due.effective_at.astimezone(tz):%Y-%m-%d}"
+    return "on its earlier terms, kept for this client"
+
+
 def _plan_fields(plan: Plan, currency: str) -> dict[str, Any]:
     return {
         "id": plan.id,
@@ -208,6 +221,7 @@ def sub_account_view(
     return {
         **document,
         "plan_name": plan.name if plan else None,
+        "plan_terms": _terms_note(plan, history, agency.tz, now),
         "plan_fields": _plan_fields(plan, agency.currency) if plan else None,
         "period": str(current),
         "chart_period": str(shown),

@@ -9,7 +9,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from rebill.domain.charges import plan_at
+from rebill.domain.charges import PlanChange, plan_at
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.money import format_micros_as_minor, format_rate
 from rebill.domain.period import Period
@@ -29,6 +29,7 @@ PLAN_FIELDS = {
     "included_minutes": "included_minutes",
     "overage": "overage",
     "numbers.included": "included_numbers",
+    "takes_effect": "takes_effect",
     **{f"voice.{d}.overage_per_minute": f"rate_{d}" for d in DIRECTIONS},
     **{f"voice.{d}.increment": f"increment_{d}" for d in DIRECTIONS},
     **{f"voice.{d}.connect_fee": f"connect_{d}" for d in DIRECTIONS},
@@ -49,6 +50,11 @@ DEFAULTS = {
     "included_numbers": "0",
     **{f"increment_{d}": "60/6" for d in DIRECTIONS},
     **{f"connect_{d}": "0.00" for d in DIRECTIONS},
+}
+# When a change to a plan in use reaches its clients (the form's `takes_effect` choice).
+TAKES_EFFECT = {
+    "next_period": "From the next period",
+    "new_clients": "New clients only",
 }
 _SLUG_CUT = re.compile(r"[^a-z0-9]+")
 
@@ -107,16 +113,14 @@ def plan_form(
         values["id"] = ""
         if clone_of is not None:
             values["name"] = f"{values['name']} (copy)"
-    on_plan = sorted(
-        names.get(sub_id, sub_id)
-        for sub_id, changes in history.items()
-        if (current := plan_at(changes, now)) is not None and current.id == plan_id
-    )
+    affected, earlier = clients_of(history, plan_id, now) if plan_id else ([], [])
     period = Period.containing(now, agency.tz)
     return {
         "currency": agency.currency,
         "values": values,
-        "clients": on_plan,
+        "clients": sorted(names.get(sub_id, sub_id) for sub_id in affected),
+        "earlier_clients": sorted(names.get(sub_id, sub_id) for sub_id in earlier),
+        "takes_effect": TAKES_EFFECT,
         "period": str(period),
         "next_period": str(period.next()),
         "wholesale": {
@@ -126,6 +130,22 @@ def plan_form(
         "economics": economics(values, card, agency.currency),
         "ranges": PLAN_RANGES,
     }
+
+
+def clients_of(
+    history: dict[str, list[PlanChange]], plan_id: str, now: datetime
+) -> tuple[list[str], list[str]]:
+    """(the clients a change to `plan_id` affects: on its current terms now, or due to take
+    them; the clients on its earlier terms, whom it does not affect)."""
+    affected, earlier = [], []
+    for sub_id, changes in history.items():
+        current = plan_at(changes, now)
+        due = [c.plan for c in changes if c.effective_at > now]
+        if any(p.id == plan_id and p.version is None for p in [*due, current] if p):
+            affected.append(sub_id)
+        elif current is not None and current.id == plan_id:
+            earlier.append(sub_id)
+    return sorted(affected), sorted(earlier)
 
 
 def economics(values: dict[str, str], card: WholesaleCard, currency: str) -> dict[str, Any] | None:
@@ -188,9 +208,19 @@ def save_plan(
     numbers = {t: amount_micros(form, f"number_{t}", errors, currency) for t in NUMBER_TYPES}
     if not below_wholesale_confirmed:
         errors += _below_wholesale(card, voice, numbers)
+    takes_effect = form.get("takes_effect") or "next_period"
+    if takes_effect not in TAKES_EFFECT:
+        errors.append(
+            FieldError(
+                "takes_effect",
+                "choose when the change reaches the clients: from the next period, or for "
+                "new clients only",
+                "takes_effect",
+            )
+        )
     if errors:
         raise ValidationError(errors, "the plan was not saved")
-    spec = {
+    spec: dict[str, Any] = {
         "id": new_id,
         "name": form.get("name", "").strip(),
         "monthly_fee": decimal_text(fee or 0),
@@ -209,6 +239,8 @@ def save_plan(
             **{t: {"monthly": decimal_text(numbers[t] or 0)} for t in NUMBER_TYPES},
         },
     }
+    if plan_id is not None:
+        spec["takes_effect"] = takes_effect  # audited with the change, when there is one
     document = {"agencies": [{"id": agency_id, "plans": [spec]}]}
     caller = CatalogCaller(actor, agency_id, may_move_money=False)
     apply_form(

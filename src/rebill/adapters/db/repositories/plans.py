@@ -1,11 +1,16 @@
-"""The agency's plans (with their retail voice rates) and each sub-account's plan history."""
+"""The agency's plans (with their retail voice rates) and each sub-account's plan history.
+
+A plan's earlier terms, kept for the clients on them when it changed "from the next period"
+or for "new clients only", are hidden rows of `plans` (`version_of` the plan, keyed `~n`):
+the histories point at them, the plan list does not show them, and their Plan keeps the
+plan's id (with `version` set), so every reader sees the client on the same plan."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 
 from rebill.adapters.db.read_cache import cached
 from rebill.adapters.db.repositories.common import AgencyBound, voice_columns, voice_rate
@@ -17,9 +22,12 @@ from rebill.domain.rating import VoiceRate
 NO_LIMIT = -1  # how an unset plan limit is stored
 
 
+VERSION_PREFIX = "~"  # hidden versions' keys: never a plan id (ids start with [a-z0-9])
+
+
 def _plan(row: PlanRow, voice: dict[str, VoiceRate]) -> Plan:
     return Plan(
-        id=row.id,
+        id=row.version_of or row.id,
         name=row.name,
         monthly_fee_micros=row.monthly_fee_micros,
         included_minutes=row.included_minutes,
@@ -31,6 +39,7 @@ def _plan(row: PlanRow, voice: dict[str, VoiceRate]) -> Plan:
             "toll_free": row.toll_free_monthly_micros,
         },
         limits=Limits(row.limit_campaigns, row.limit_numbers, row.limit_parallel_calls),
+        version=row.version if row.version_of else None,
     )
 
 
@@ -68,21 +77,21 @@ class SqlPlanRepository(AgencyBound):
             )
 
     def all(self, ids: set[str] | None = None) -> dict[str, Plan]:
-        every = cached(self.session, ("plans", self.agency_id), self._all)
+        every = cached(self.session, ("plans", self.agency_id), self._stored)[0]
         if ids is None:
             return dict(every)
         return {plan_id: plan for plan_id, plan in every.items() if plan_id in ids}
 
-    def _all(self, ids: set[str] | None = None) -> dict[str, Plan]:
+    def _stored(self) -> tuple[dict[str, Plan], dict[str, Plan]]:
+        """(the plans by id, every stored row by its key: the plans and their versions)."""
         voice: dict[str, dict[str, VoiceRate]] = defaultdict(dict)
         vquery = select(PlanVoiceRateRow).where(PlanVoiceRateRow.agency_id == self.agency_id)
         pquery = select(PlanRow).where(PlanRow.agency_id == self.agency_id)
-        if ids is not None:
-            vquery = vquery.where(PlanVoiceRateRow.plan_id.in_(sorted(ids)))
-            pquery = pquery.where(PlanRow.id.in_(sorted(ids)))
         for vrow in self.session.scalars(vquery):
             voice[vrow.plan_id][vrow.direction] = voice_rate(vrow)
-        return {row.id: _plan(row, voice[row.id]) for row in self.session.scalars(pquery)}
+        stored = {row.id: _plan(row, voice[row.id]) for row in self.session.scalars(pquery)}
+        plans = {key: plan for key, plan in stored.items() if plan.version is None}
+        return plans, stored
 
     def history(
         self, plans: dict[str, Plan], sub_account_ids: set[str] | None = None
@@ -90,7 +99,9 @@ class SqlPlanRepository(AgencyBound):
         """Each sub-account's plan changes in order (of the plans given; through the read
         cache, of the agency's plans as stored, which are the same)."""
         every = cached(
-            self.session, ("histories", self.agency_id), lambda: self._history(self.all())
+            self.session,
+            ("histories", self.agency_id),
+            lambda: self._history(cached(self.session, ("plans", self.agency_id), self._stored)[1]),
         )
         history: dict[str, list[PlanChange]] = defaultdict(list)
         for sub_id, changes in every.items():
@@ -98,18 +109,15 @@ class SqlPlanRepository(AgencyBound):
                 history[sub_id] = list(changes)
         return history
 
-    def _history(
-        self, plans: dict[str, Plan], sub_account_ids: set[str] | None = None
-    ) -> dict[str, list[PlanChange]]:
+    def _history(self, stored: dict[str, Plan]) -> dict[str, list[PlanChange]]:
+        """Every sub-account's history, `stored` being every plan row by its key."""
         history: dict[str, list[PlanChange]] = defaultdict(list)
         query = select(SubscriptionRow).where(SubscriptionRow.agency_id == self.agency_id)
-        if sub_account_ids is not None:
-            query = query.where(SubscriptionRow.sub_account_id.in_(sorted(sub_account_ids)))
         for row in self.session.scalars(
             query.order_by(SubscriptionRow.sub_account_id, SubscriptionRow.effective_at)
         ):
             history[row.sub_account_id].append(
-                PlanChange(row.effective_at, plans[row.plan_id], row.change)
+                PlanChange(row.effective_at, stored[row.plan_id], row.change)
             )
         return history
 
@@ -149,7 +157,7 @@ class SqlPlanRepository(AgencyBound):
                 voice[plan_row.id][rate.direction] = voice_rate(rate)
         plans = {
             plan_row.id: _plan(plan_row, voice[plan_row.id]) for _, plan_row in changes.values()
-        }
+        }  # by key: a plan or one of its versions
         return [
             PlanChange(change.effective_at, plans[plan_row.id], change.change)
             for change, plan_row in changes.values()
@@ -178,3 +186,86 @@ class SqlPlanRepository(AgencyBound):
         ):
             self.session.delete(row)
         self.session.flush()
+
+    def keep_terms(self, plan_id: str, for_whom: str, start: datetime, now: datetime) -> int:
+        """Before plan `plan_id`'s stored terms change: keep them as its next earlier version
+        for the clients on them, `for_whom` being `next_period` (they keep them until `start`,
+        the next period's first instant, then take the plan's terms) or `new_clients` (they
+        keep them until moved). Returns how many clients keep them (0: nothing is kept)."""
+        rows = list(
+            self.session.scalars(
+                select(SubscriptionRow).where(
+                    SubscriptionRow.agency_id == self.agency_id,
+                    SubscriptionRow.plan_id == plan_id,
+                )
+            )
+        )
+        if for_whom == "next_period":
+            rows = [row for row in rows if row.effective_at < start]
+        if not rows:
+            return 0
+        plan_row = self.session.get(PlanRow, (self.agency_id, plan_id))
+        assert plan_row is not None, f"plan {plan_id!r} is stored"
+        versions = self.session.scalar(
+            select(func.count()).where(
+                PlanRow.agency_id == self.agency_id, PlanRow.version_of.is_not(None)
+            )
+        )
+        earlier = self.session.scalar(
+            select(func.max(PlanRow.version)).where(
+                PlanRow.agency_id == self.agency_id, PlanRow.version_of == plan_id
+            )
+        )
+        key = f"{VERSION_PREFIX}{(versions or 0) + 1}"
+        kept = {c.key: getattr(plan_row, c.key) for c in PlanRow.__table__.columns}
+        kept |= {
+            "id": key,
+            "version_of": plan_id,
+            "version": (earlier or 0) + 1,
+            "superseded_at": start if for_whom == "next_period" else now,
+        }
+        self.session.add(PlanRow(**kept))
+        for rate in self.session.scalars(
+            select(PlanVoiceRateRow).where(
+                PlanVoiceRateRow.agency_id == self.agency_id, PlanVoiceRateRow.plan_id == plan_id
+            )
+        ):
+            columns = {c.key: getattr(rate, c.key) for c in PlanVoiceRateRow.__table__.columns}
+            self.session.add(PlanVoiceRateRow(**(columns | {"plan_id": key})))
+        self.session.flush()
+        clients = {row.sub_account_id for row in rows}
+        for row in rows:
+            row.plan_id = key
+        self.session.flush()
+        keeping = 0
+        for sub_id in sorted(clients):
+            changes = list(
+                self.session.scalars(
+                    select(SubscriptionRow)
+                    .where(
+                        SubscriptionRow.agency_id == self.agency_id,
+                        SubscriptionRow.sub_account_id == sub_id,
+                    )
+                    .order_by(SubscriptionRow.effective_at)
+                )
+            )
+            current = [c for c in changes if c.effective_at <= now] or changes[:1]
+            if current[-1].plan_id == key or any(
+                c.effective_at > now and c.plan_id == key for c in changes
+            ):
+                keeping += 1
+            before = [c for c in changes if c.effective_at < start]
+            if for_whom == "next_period" and before[-1].plan_id == key and before == changes:
+                # The plan's terms from the next period on (charging nothing at once).
+                self.session.add(
+                    SubscriptionRow(
+                        agency_id=self.agency_id,
+                        sub_account_id=sub_id,
+                        effective_at=start,
+                        plan_id=plan_id,
+                        change="version",
+                        recorded_at=now,
+                    )
+                )
+        self.session.flush()
+        return keeping
