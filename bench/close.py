@@ -11,8 +11,9 @@ PostgreSQL when --postgres URL is given, in a fresh schema that is dropped at th
             `calls_baseline` (same columns, primary key and indexes as `calls`)
   copy      PostgreSQL only: a raw `COPY` (psycopg's cursor.copy, write_row) of the same
             parsed rows into another such table, `calls_copy` -- the hardware's pace
-  sizes     PostgreSQL only: pg_total_relation_size of `calls` (heap + indexes + TOAST) and
-            of `call_totals`, per million calls
+  sizes     PostgreSQL only: pg_total_relation_size of `calls` (heap + indexes + TOAST,
+            summed over its monthly partitions), of `call_ids` and of `call_totals`, per
+            million calls
   close     `close_period(app.uow, Period(2026, 10), [agency], now)` in a fresh child process,
             so that the child's ru_maxrss is the close's peak
   group by  one GROUP BY over `calls` summing retail billable seconds (60/6) per sub-account
@@ -418,11 +419,14 @@ def baseline_copy(engine: Any, csv_path: Path) -> dict[str, Any]:
 
 
 def pg_sizes(engine: Any) -> dict[str, int]:
-    """Bytes of `calls` (all of it, then heap and indexes) and of `call_totals`."""
+    """Bytes of `calls` (all of it, then heap and indexes, summed over its monthly
+    partitions), of its guard `call_ids` and of `call_totals`."""
+    tree = "FROM pg_partition_tree('calls') WHERE isleaf"
     queries = {
-        "calls_total": "pg_total_relation_size('calls')",
-        "calls_heap": "pg_relation_size('calls')",
-        "calls_indexes": "pg_indexes_size('calls')",
+        "calls_total": f"(SELECT COALESCE(SUM(pg_total_relation_size(relid)), 0) {tree})",
+        "calls_heap": f"(SELECT COALESCE(SUM(pg_relation_size(relid)), 0) {tree})",
+        "calls_indexes": f"(SELECT COALESCE(SUM(pg_indexes_size(relid)), 0) {tree})",
+        "call_ids_total": "pg_total_relation_size('call_ids')",
         "call_totals_total": "pg_total_relation_size('call_totals')",
     }
     with engine.connect() as connection:
@@ -576,6 +580,9 @@ def run_store(
         "calls_bytes_per_million": (
             round(pg["calls_total"] * 1_000_000 / imported["imported"]) if pg else None
         ),
+        "call_ids_bytes_per_million": (
+            round(pg["call_ids_total"] * 1_000_000 / imported["imported"]) if pg else None
+        ),
         "close_seconds": round(closed["seconds"], 2),
         "groupby_seconds": round(groupby_seconds, 3),
         "groupby_runs": [round(s, 3) for s in groupby_runs],
@@ -625,6 +632,7 @@ def table(results: list[dict[str, Any]]) -> str:
         ("raw COPY rows/s (PostgreSQL)", "copy_rows_per_s", "{:,}"),
         ("import / COPY (>= 0.1)", "import_vs_copy", "{:.3f}"),
         ("calls bytes per million calls", "calls_bytes_per_million", "{:,}"),
+        ("call_ids bytes per million calls", "call_ids_bytes_per_million", "{:,}"),
         ("close seconds", "close_seconds", "{:.2f}"),
         ("  of which the GROUP BY pass", "close_claim_seconds", "{:.2f}"),
         ("  SQL statements", "close_statements", "{:,}"),
