@@ -26,12 +26,32 @@ def install(api: FastAPI, rebill: App) -> None:
     api.mount("/static/web", StaticFiles(directory=STATIC), name="web-static")
 
     @api.exception_handler(PageError)
-    async def on_page_error(_: Request, exc: PageError) -> Response:
-        return web.render("error.html", status=exc.status, message=exc.message, brand=exc.brand)
+    async def on_page_error(request: Request, exc: PageError) -> Response:
+        return web.render(
+            "error.html",
+            status=exc.status,
+            message=exc.message,
+            brand=exc.brand,
+            back=back_link(request.url.path, exc.brand is not None),
+        )
 
     @api.exception_handler(SignInRequired)
     async def on_sign_in(_: Request, exc: SignInRequired) -> Response:
         return RedirectResponse(f"{exc.sign_in_path}?next={quote(exc.next_path)}", 303)
+
+
+def back_link(path: str, branded: bool) -> str:
+    """Where an error page's "Back" leads: the home of the face the page was in (a client
+    stays in its agency's portal, staff in the panel), not the platform's front page. A portal
+    page leads to its portal's home only when that portal exists (its brand is known)."""
+    parts = path.strip("/").split("/")
+    if parts[0] == "portal" and len(parts) > 1 and parts[1] and branded:
+        return f"/portal/{quote(parts[1])}"
+    if parts[0] == "client" and branded:
+        return "/client"
+    if parts[0] in ("panel", "console"):
+        return f"/{parts[0]}"
+    return "/"
 
 
 def connect_session(rebill: App, request: Request) -> str | None:
