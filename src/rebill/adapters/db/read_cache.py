@@ -116,6 +116,18 @@ def cached(session: Session, key: Hashable, load: Callable[[], T]) -> T:
     return value  # type: ignore[no-any-return]
 
 
+def caching(session: Session) -> bool:
+    """Would `cached` read through the cache now? Not without one, nor in a transaction that
+    has written a cached table (a repository then loads only the rows it is asked for, not
+    the whole set it would cache: a catalog apply writing a thousand sub-accounts must not
+    read all of them back for each one)."""
+    if session.info.get(SESSION_KEY) is None:
+        return False
+    if session.autoflush:
+        session.flush()
+    return not session.connection().info.get(_DIRTY)
+
+
 def _table_written(statement: str) -> str | None:
     """The table an INSERT, UPDATE or DELETE statement writes (None for anything else)."""
     head = statement.lstrip()[:7].upper()

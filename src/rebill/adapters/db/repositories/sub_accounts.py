@@ -10,7 +10,7 @@ from fractions import Fraction
 
 from sqlalchemy import func, select
 
-from rebill.adapters.db.read_cache import cached
+from rebill.adapters.db.read_cache import cached, caching
 from rebill.adapters.db.repositories.common import AgencyBound
 from rebill.adapters.db.rows import StateChangeRow, SubAccountRow
 from rebill.domain.account import SubAccount
@@ -56,9 +56,13 @@ def _write_caps(row: SubAccountRow, caps: Caps) -> None:
 
 class SqlSubAccountRepository(AgencyBound):
     def get(self, sub_account_id: str) -> SubAccount | None:
+        if not caching(self.session):
+            return self._all({sub_account_id}).get(sub_account_id)
         return self._every().get(sub_account_id)
 
     def all(self, ids: set[str] | None = None) -> dict[str, SubAccount]:
+        if ids is not None and not caching(self.session):
+            return self._all(ids)
         every = self._every()
         if ids is None:
             return dict(every)
