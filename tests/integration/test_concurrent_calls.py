@@ -121,3 +121,16 @@ def test_two_overlapping_file_imports_at_once_store_every_call_once(
     assert first.duplicates + second.duplicates == 20
     assert _stored(app, "file") == 60
     app.dispose()
+
+
+def test_one_idempotency_key_claimed_at_once_runs_once(db_url: str) -> None:
+    """Six requests with one Idempotency-Key at once: one claims it, the others find its
+    record (in flight: the API's 409) -- none fails on the race for the record's key."""
+    from rebill.services.access.idempotency import claim_key
+
+    app = seeded(db_url)
+    results = _together(6, lambda _: claim_key(app.uow, "key-1", "same", "sha", NOW))
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    claimed = [r for r in results if r is None]
+    assert len(claimed) == 1, results
+    assert all(r.request_sha256 == "sha" and not r.done for r in results if r is not None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from rebill.services.ports import IdempotencyRecord, UnitOfWorkFactory
+from rebill.services.races import rerun_on_race
 
 __all__ = ["IdempotencyRecord", "claim_key", "finish_key", "release_key", "replay_window"]
 
@@ -17,7 +18,15 @@ def claim_key(
     uow_factory: UnitOfWorkFactory, key_id: str, key: str, request_sha256: str, now: datetime
 ) -> IdempotencyRecord | None:
     """Claim `key` for a request about to run: None when claimed (no record, or only one
-    older than `replay_window`, which is forgotten); else the record of the first request."""
+    older than `replay_window`, which is forgotten); else the record of the first request.
+    Two requests claiming one key at once: the one that loses the race on the record's key
+    looks again and finds the other's record (409 in flight, or its answer)."""
+    return rerun_on_race(lambda: _claim(uow_factory, key_id, key, request_sha256, now))
+
+
+def _claim(
+    uow_factory: UnitOfWorkFactory, key_id: str, key: str, request_sha256: str, now: datetime
+) -> IdempotencyRecord | None:
     with uow_factory() as uow:
         records = uow.platform.idempotency  # keyed by the API key, whatever its tenant
         found = records.get(key_id, key)
