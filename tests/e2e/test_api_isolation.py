@@ -108,6 +108,7 @@ def other_objects(world: World, role: str) -> dict[str, list[str]]:
         "agency_id": [OTHER_AGENCY],
         "number": beta_numbers,
         "delivery_id": world.beta_deliveries[:1],
+        "endpoint_id": world.beta_endpoints[:1],
         "period": [CLOSED],  # a period is the agency's: addressed with ?agency=beta
         "domain": [BETA_DOMAIN],
     }

@@ -401,6 +401,11 @@ class WebhookEndpointCreated(BaseModel):
     secret: str
 
 
+class WebhookEndpointDeleted(BaseModel):
+    id: str
+    deleted: bool
+
+
 class WebhookEndpoint(BaseModel):
     id: str
     url: str

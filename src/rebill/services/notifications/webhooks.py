@@ -257,6 +257,23 @@ def _record(
 
 def replay(uow_factory: UnitOfWorkFactory, agency_id: str, delivery_id: str, now: datetime) -> None:
     with uow_factory() as uow:
-        if not uow.for_agency(agency_id).webhooks.replay_delivery(delivery_id, now):
+        hooks = uow.for_agency(agency_id).webhooks
+        endpoint_id = hooks.endpoint_of(delivery_id)
+        if endpoint_id is None:
             raise NotFoundError(f"delivery {delivery_id!r} does not exist")
+        if endpoint_id not in {e.id for e in hooks.endpoints()}:
+            raise ConflictError(
+                f"delivery {delivery_id!r} cannot be sent again: its endpoint {endpoint_id} "
+                "was removed"
+            )
+        hooks.replay_delivery(delivery_id, now)
+        uow.commit()
+
+
+def remove_endpoint(uow_factory: UnitOfWorkFactory, agency_id: str, endpoint_id: str) -> None:
+    """Stop sending to an endpoint for good: it is deleted, its deliveries not sent yet fail
+    ("endpoint removed"), the sent ones stay listed."""
+    with uow_factory() as uow:
+        if not uow.for_agency(agency_id).webhooks.remove_endpoint(endpoint_id, "endpoint removed"):
+            raise NotFoundError(f"webhook endpoint {endpoint_id!r} does not exist")
         uow.commit()

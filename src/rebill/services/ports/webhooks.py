@@ -95,6 +95,15 @@ class WebhookRepository(Protocol):
         list when given); False when it does not exist."""
         ...
 
+    def remove_endpoint(self, endpoint_id: str, error: str) -> bool:
+        """Delete the endpoint; its deliveries not sent yet fail with `error` (the sent ones
+        are kept for inspection). False when it does not exist."""
+        ...
+
+    def endpoint_of(self, delivery_id: str) -> str | None:
+        """The endpoint id of a delivery (None: no such delivery)."""
+        ...
+
     def count_endpoint_result(self, endpoint_id: str, ok: bool) -> int:
         """Note one attempt's outcome; the endpoint's consecutive failures after it."""
         ...

@@ -95,6 +95,30 @@ class SqlWebhookRepository(AgencyBound):
         self.session.flush()
         return True
 
+    def remove_endpoint(self, endpoint_id: str, error: str) -> bool:
+        row = self._endpoint_row(endpoint_id)
+        if row is None:
+            return False
+        self._fail_pending(endpoint_id, error)
+        self.session.delete(row)
+        self.session.flush()
+        return True
+
+    def endpoint_of(self, delivery_id: str) -> str | None:
+        row = self.session.get(WebhookDeliveryRow, (self.agency_id, delivery_id))
+        return None if row is None else row.endpoint_id
+
+    def _fail_pending(self, endpoint_id: str, error: str) -> None:
+        self.session.execute(
+            update(WebhookDeliveryRow)
+            .where(
+                WebhookDeliveryRow.agency_id == self.agency_id,
+                WebhookDeliveryRow.endpoint_id == endpoint_id,
+                WebhookDeliveryRow.status == "pending",
+            )
+            .values(status="failed", last_error=error[:error_length_max])
+        )
+
     def count_endpoint_result(self, endpoint_id: str, ok: bool) -> int:
         row = self._endpoint_row(endpoint_id)
         assert row is not None
@@ -107,15 +131,7 @@ class SqlWebhookRepository(AgencyBound):
         row = self._endpoint_row(endpoint_id)
         assert row is not None
         row.disabled_at = now
-        self.session.execute(
-            update(WebhookDeliveryRow)
-            .where(
-                WebhookDeliveryRow.agency_id == self.agency_id,
-                WebhookDeliveryRow.endpoint_id == endpoint_id,
-                WebhookDeliveryRow.status == "pending",
-            )
-            .values(status="failed", last_error=error[:error_length_max])
-        )
+        self._fail_pending(endpoint_id, error)
         self.session.flush()
 
     def queue(self, event: QueuedEvent, now: datetime) -> None:

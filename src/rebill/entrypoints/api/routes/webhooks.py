@@ -54,6 +54,17 @@ def list_webhook_endpoints(tenant: Tenant, paging: Paging, rebill: Rebill) -> di
     return paging.of(endpoint_documents(rebill.uow, agency_id))
 
 
+@router.delete("/v1/webhook_endpoints/{endpoint_id}", response_model=schemas.WebhookEndpointDeleted)
+def delete_webhook_endpoint(endpoint_id: str, tenant: Tenant, rebill: Rebill) -> dict[str, Any]:
+    """Remove an endpoint for good: nothing more is sent to it; its deliveries not sent yet
+    fail ("endpoint removed"); the sent ones stay listed. Needs the `settings` role."""
+    agency_id = tenant.agency_id()
+    refuse_sub_account(tenant.caller, "sub-account keys cannot remove webhook endpoints")
+    require(tenant.caller, "settings")
+    webhooks.remove_endpoint(rebill.uow, agency_id, endpoint_id)
+    return {"id": endpoint_id, "deleted": True}
+
+
 @router.get("/v1/webhook_deliveries", response_model=schemas.WebhookDeliveryList)
 def list_webhook_deliveries(tenant: Tenant, paging: Paging, rebill: Rebill) -> dict[str, Any]:
     agency_id = tenant.agency_id()

@@ -87,6 +87,19 @@ def webhooks_enable(
     out.print(f"{endpoint} enabled")
 
 
+@webhooks_app.command("remove")
+def webhooks_remove(
+    agency: AgencyOption,
+    endpoint: Annotated[str, typer.Argument(help="Endpoint id (we_…)")],
+    db: DbOption = None,
+) -> None:
+    """Remove an endpoint for good (its unsent deliveries fail; sent ones stay listed)."""
+    from rebill.services.notifications.webhooks import remove_endpoint
+
+    remove_endpoint(open_app(db).uow, agency, endpoint)
+    out.print(f"{endpoint} removed")
+
+
 @webhooks_app.command("deliver")
 def webhooks_deliver(db: DbOption = None) -> None:
     """Send the deliveries that are due now (`rebill serve` does this continuously)."""
