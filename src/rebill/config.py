@@ -40,6 +40,10 @@ class Settings:
     force_https: bool = False
     # The Swagger UI page at /docs (REBILL_API_DOCS=1); off by default: it loads from a CDN.
     api_docs: bool = False
+    # REBILL_METRICS_TOKEN: when set, GET /metrics answers only `Authorization: Bearer <it>`
+    # (a Prometheus scrape config's `authorization.credentials`); unset, /metrics is open and
+    # belongs on the monitoring network only.
+    metrics_token: str | None = None
 
     # The platform's own secret (signs Connect onboarding and OAuth states); never the Stripe
     # key. Unset: rebill generates one on first use and keeps it in the database.
@@ -90,6 +94,7 @@ class Settings:
             public_url=os.environ.get("REBILL_PUBLIC_URL", "http://127.0.0.1:8000"),
             force_https=os.environ.get("REBILL_FORCE_HTTPS", "") in ("1", "true", "yes"),
             api_docs=os.environ.get("REBILL_API_DOCS", "") in ("1", "true", "yes"),
+            metrics_token=os.environ.get("REBILL_METRICS_TOKEN") or None,
             platform_hosts=tuple(
                 h for h in os.environ.get("REBILL_PLATFORM_HOSTS", "").split(",") if h.strip()
             ),

@@ -183,3 +183,25 @@ def test_an_authorization_does_not_wait_behind_a_writer_on_sqlite(world: World) 
     assert answer.status_code == 200, answer.text
     assert answer.json()["allowed"] is True
     assert elapsed < 5, elapsed
+
+
+def test_metrics_answer_only_the_scrape_token_when_one_is_set(sqlite_url: str) -> None:
+    """REBILL_METRICS_TOKEN set: no token, a wrong one or an API key get 401 and no series;
+    the token gets the series."""
+    import dataclasses
+
+    from fastapi.testclient import TestClient
+
+    from rebill.entrypoints.api.app import create_app
+
+    for world in world_for(sqlite_url, close=False):
+        rebill = world.rebill
+        rebill.settings = dataclasses.replace(rebill.settings, metrics_token="s3cret-scrape")
+        client = TestClient(create_app(rebill))
+        for headers in ({}, {"Authorization": "Bearer wrong"}, world.headers("platform")):
+            refused = client.get("/metrics", headers=headers)
+            assert refused.status_code == 401, headers
+            assert "rebill_http_requests_total" not in refused.text
+        allowed = client.get("/metrics", headers={"Authorization": "Bearer s3cret-scrape"})
+        assert allowed.status_code == 200
+        assert "rebill_job_queue_depth" in allowed.text

@@ -6,6 +6,7 @@ has a sane one), counts and times it by route template, and logs it as one JSON 
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import re
@@ -190,11 +191,27 @@ def install(api: FastAPI, rebill: App) -> None:
         )
 
     @router.get("/metrics")
-    async def metrics(_: Request) -> Response:
+    async def metrics(request: Request) -> Response:
+        token = rebill.settings.metrics_token
+        if token is not None and not scrape_allowed(request, token):
+            return Response(
+                "send `Authorization: Bearer <REBILL_METRICS_TOKEN>`\n",
+                status_code=401,
+                media_type="text/plain",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         text = await run_in_threadpool(generate_latest, registry)
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     api.include_router(router)
+
+
+def scrape_allowed(request: Request, token: str) -> bool:
+    """The scrape carries the metrics token (compared in constant time)."""
+    sent = request.headers.get("authorization", "")
+    if not sent.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(sent.removeprefix("Bearer ").strip().encode(), token.encode())
 
 
 def _readiness(rebill: App) -> str | None:
