@@ -8,6 +8,7 @@ change nothing. Every change is in the agency's audit log."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -376,6 +377,11 @@ def test_the_cli_sets_roles_disables_and_enables(world: World, db_url: str) -> N
     on = run("users", "enable", "--agency", AGENCY, "--user", BILLING)
     assert on.exit_code == 0 and "disabled -> enabled" in on.output
     assert [a[0] for a in audit(world)] == ["operator (cli)"] * 3
+    same = run("users", "enable", "--agency", AGENCY, "--user", BILLING, "--json")
+    assert same.exit_code == 0, same.output
+    document = json.loads(same.output)
+    assert document["changed"] is False and document["new"] == "enabled"
+    assert document["email"] == BILLING and len(audit(world)) == 3
     before = world.snapshot()
     last = run("users", "disable", "--agency", AGENCY, "--user", ADMIN)
     assert last.exit_code != 0 and "last active admin" in last.output
