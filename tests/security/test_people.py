@@ -78,7 +78,9 @@ def browser_of(world: World, email: str, path: str = "/sign-in") -> TestClient:
     return other
 
 
-def sign_in_answer(world: World, email: str, password: str = PASSWORD, path: str = "/sign-in"):  # type: ignore[no-untyped-def]
+def sign_in_answer(
+    world: World, email: str, password: str = PASSWORD, path: str = "/sign-in"
+) -> Any:
     fresh = TestClient(create_app(world.app))
     token = csrf_of(fresh.get(path).text)
     return fresh.post(
