@@ -70,6 +70,12 @@ CONSOLE = [
     "/console/invoices",
     "/console/agencies/no-such-agency",
 ]
+# An invitation's page (issue 15): a staff link on the platform's host, a client's in its
+# agency's portal and on the agency's own domain (`{staff}`, `{client}`: live links made by the
+# tour), and a link that names nothing.
+INVITATIONS = ["/invitations/{staff}", "/invitations/no-such-link"]
+CLIENT_INVITATIONS = ["/portal/{agency}/invitations/{client}"]
+OWN_DOMAIN_INVITATIONS = ["/client/invitations/{client}"]
 # GET routes that answer no page: files, and redirects to a page above.
 NOT_PAGES = {
     "/": "redirects to the sign-in page or the user's home",
@@ -233,6 +239,65 @@ def test_every_panel_page_has_no_axe_violations(served: Served, page: Any, agenc
         found += violations_of(page, "/panel/invoices charge confirmation")
     else:
         assert agency != "acme", "acme's open invoices offer no charge"
+    # The confirmation before disabling a user, and the refusal beside the row when that
+    # user is the agency's last admin (nothing changes).
+    page.goto(f"{base}/panel/users")
+    own = page.locator("#users tbody tr", has_text=ADMINS[agency])
+    own.get_by_role("button", name=f"Disable {ADMINS[agency]}").click()
+    sync_api.expect(page.locator("#confirm")).to_be_visible()
+    found += violations_of(page, "/panel/users disable confirmation")
+    page.get_by_role("button", name=re.compile(r"^Yes, disable ")).click()
+    found += refused(page, "/panel/users last admin refused")
+    assert found == [], report(found)
+
+
+class Letters:
+    """A mailer that keeps the links it was asked to send."""
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+
+    def send(self, recipients: Any, subject: str, body: str) -> None:
+        link = re.search(r"/invitations/([A-Za-z0-9_-]+)", body)
+        assert link, "an invitation without its link"
+        self.tokens.append(link.group(1))
+
+
+def invite(served: Served, agency: str, email: str, role: str, sub: str | None) -> str:
+    """A live invitation's token, made through the service as the agency's admin would."""
+    from rebill.services.access import invitations
+    from rebill.services.access.invitations import Inviter
+
+    app = served.app
+    letters = Letters()
+    inviter = Inviter(f"{ADMINS[agency]} (admin)", "admin", agency)
+    invitations.invite(
+        app.uow, letters, served.url, inviter, agency, email, role, sub, app.clock.now()
+    )
+    [token] = letters.tokens
+    return token
+
+
+def test_invitation_pages_have_no_axe_violations(served: Served, page: Any) -> None:
+    base, own = served.url, f"http://{DOMAIN}:{served.port}"
+    width = page.viewport_size["width"]
+    staff = invite(served, "acme", f"staff-{width}@acme.example", "viewer", None)
+    found = []
+    for agency in BRANDS:
+        client = invite(
+            served, agency, f"client-{width}@{agency}.example", "client", SUB_ACCOUNTS[agency]
+        )
+        paths = [p.format(agency=agency, client=client) for p in CLIENT_INVITATIONS]
+        found += visit_all(page, base, paths)
+        if agency == "acme":
+            found += visit_all(page, own, [p.format(client=client) for p in OWN_DOMAIN_INVITATIONS])
+    found += visit_all(page, base, [p.format(staff=staff) for p in INVITATIONS])
+    # The form sent back with its errors beside the fields (the passwords differ).
+    page.goto(f"{base}/invitations/{staff}")
+    page.get_by_label("New password").fill(PASSWORD)
+    page.get_by_label("The same password again").fill(PASSWORD + "?")
+    page.get_by_role("button", name="Set password and sign in").click()
+    found += refused(page, "/invitations/{staff} refused")
     assert found == [], report(found)
 
 
@@ -288,8 +353,9 @@ def test_every_console_page_has_no_axe_violations(served: Served, page: Any) -> 
 
 def visited_paths() -> list[str]:
     """Every path the tours above open (query strings dropped)."""
-    paths = SIGN_IN + STRAYS + OWN_DOMAIN + CONSOLE
+    paths = SIGN_IN + STRAYS + OWN_DOMAIN + CONSOLE + OWN_DOMAIN_INVITATIONS + INVITATIONS
     for agency in BRANDS:
+        paths += [p.format(agency=agency, client="token") for p in CLIENT_INVITATIONS]
         paths += [p.format(sub=SUB_ACCOUNTS[agency], plan=PLANS[agency]) for p in PANEL]
         paths += [f"/portal/{agency}{p}" for p in PORTAL]
     return [p.split("?")[0] for p in paths]
@@ -297,11 +363,17 @@ def visited_paths() -> list[str]:
 
 def test_the_tours_open_every_page_the_web_faces_serve() -> None:
     """A page added to the panel, portal or console without a place in the tours fails here."""
-    from rebill.entrypoints.web import auth, console, panel, portal
+    from rebill.entrypoints.web import auth, console, invitations, panel, portal
 
     routes = {
         route.path
-        for router in (auth.router, *panel.ROUTERS, console.router, portal.router)
+        for router in (
+            auth.router,
+            *panel.ROUTERS,
+            console.router,
+            portal.router,
+            invitations.router,
+        )
         for route in router.routes
         if "GET" in getattr(route, "methods", ())
     }

@@ -54,7 +54,9 @@ COMMANDS: dict[str, Entry] = {
     "checkout": Entry("gateway", "Hosted checkouts for client actions."),
     "keys": Entry("keys", "API keys (shown once, stored hashed)."),
     "domains": Entry("domains", "Agencies' custom portal domains (the platform approves)."),
-    "users": Entry("users", "People who sign in to the panel and portal."),
+    "users": Entry(
+        "users", "People who sign in to the panel and portal: create, set-role, disable, enable."
+    ),
     "db": Entry("db", "The database's upkeep: monthly partitions."),
 }
 

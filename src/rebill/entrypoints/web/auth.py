@@ -19,7 +19,12 @@ from rebill.entrypoints.web.common import (
     sign_in_token,
 )
 from rebill.entrypoints.web.deps import WebFaces
-from rebill.services.access.users import WebUser, end_session, start_session
+from rebill.services.access.users import (
+    AccountDisabledError,
+    WebUser,
+    end_session,
+    start_session,
+)
 from rebill.services.views.panel import agency_for_host
 
 
@@ -94,6 +99,8 @@ async def sign_in(request: Request, web: WebFaces) -> Response:
         refusal = Refusal.of(exc)
         page = sign_in_form(web, request, form.get("next"), email, refusal.message, refusal.status)
         return refusal.apply(page)
+    except AccountDisabledError as exc:
+        return sign_in_form(web, request, form.get("next"), email, exc.message, 403)
     if user is None:
         wrong = "Wrong e-mail or password."
         return sign_in_form(web, request, form.get("next"), email, wrong, 401)

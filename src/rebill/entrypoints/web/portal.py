@@ -36,7 +36,7 @@ from rebill.entrypoints.web.common import (
     sign_in_token,
 )
 from rebill.entrypoints.web.deps import WebFaces
-from rebill.services.access.users import WebSession, start_session
+from rebill.services.access.users import AccountDisabledError, WebSession, start_session
 from rebill.services.invoicing.documents import invoice_pdf
 from rebill.services.payments.gateway import agency_public_url, create_checkout
 from rebill.services.views import notices, panel
@@ -140,6 +140,8 @@ async def post_sign_in(request: Request, portal: AgencyPortal, web: WebFaces) ->
         refusal = Refusal.of(exc)
         page = sign_in_form(web, request, portal, refusal.message, email, refusal.status)
         return refusal.apply(page)
+    except AccountDisabledError as exc:
+        return sign_in_form(web, request, portal, exc.message, email, 403)
     if user is None or user.kind != "client" or user.agency_id != portal.agency_id:
         return sign_in_form(web, request, portal, "Wrong e-mail or password.", email, 401)
     token = start_session(web.rebill.uow, user, web.rebill.clock.now())

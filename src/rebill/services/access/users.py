@@ -33,6 +33,17 @@ password_length_max = 200
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+class AccountDisabledError(ConflictError):
+    """The right password of a disabled user: their agency's admin took their access away."""
+
+    code = "account_disabled"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This account has been disabled by its agency's admin. Ask them to enable it."
+        )
+
+
 @dataclass(frozen=True)
 class WebUser:
     id: str
@@ -128,7 +139,9 @@ def authenticate(
     """The user with this e-mail and password, or None (the same time either way). Raises
     TooManyAttemptsError while the account or the client address must wait (no hash is
     computed then) and BusyError when the hashing queue is full. A right password stored at
-    an older cost is stored again at today's."""
+    an older cost is stored again at today's. A disabled user's right password raises
+    AccountDisabledError (only the password's owner learns the account is disabled; the
+    attempt stays counted as a failure)."""
     email = email.strip().lower()
     sign_in_throttle.begin_attempt(uow_factory, email, address, now)
     try:
@@ -160,12 +173,14 @@ def _check(
         return None, None
     with uow_factory() as uow:
         found = uow.platform.web_users.by_email(email)
-    if found is None or found.disabled:
+    if found is None:
         passwords.waste(password)
         return None, None
     verdict = passwords.verify(password, found.password_hash)
     if not verdict.matches:
         return None, None
+    if found.disabled:
+        raise AccountDisabledError
     renewal = None
     if verdict.outdated:
         with contextlib.suppress(BusyError):  # the sign-in stands; renewed next time

@@ -116,6 +116,21 @@ class AgencyUserRepository(Protocol):
         """The bound agency's users (its staff and its clients), by e-mail."""
         ...
 
+    def get(self, user_id: str) -> WebUserRecord | None:
+        """The bound agency's user (None for another agency's, or the platform's)."""
+        ...
+
+    def active_admins(self) -> list[str]:
+        """The ids of the agency's admins who are not disabled, locked until the unit of work
+        ends (so two changes at once cannot both take away the last one)."""
+        ...
+
+    def set_role(self, user_id: str, role: str) -> None: ...
+
+    def set_disabled(self, user_id: str, disabled_at: datetime | None) -> None:
+        """Disable the user from `disabled_at`, or enable them (None)."""
+        ...
+
 
 class InvitationRepository(Protocol):
     """The bound agency's invitations."""
@@ -165,6 +180,10 @@ class WebSessionRepository(Protocol):
     def delete(self, token_sha256: str) -> None: ...
 
     def delete_expired(self, now: datetime) -> None: ...
+
+    def delete_for_user(self, user_id: str) -> int:
+        """End every session of the user; how many there were."""
+        ...
 
 
 class SignInThrottleRepository(Protocol):

@@ -175,6 +175,43 @@ class SqlAgencyUserRepository(AgencyBound):
         )
         return [_user(row) for row in self.session.scalars(query)]
 
+    def get(self, user_id: str) -> WebUserRecord | None:
+        row = self.session.scalar(
+            select(WebUserRow).where(
+                WebUserRow.id == user_id, WebUserRow.agency_id == self.agency_id
+            )
+        )
+        return _user(row) if row else None
+
+    def active_admins(self) -> list[str]:
+        """Locked until the transaction ends (PostgreSQL: a parallel demotion waits, then
+        counts again without the admin this one took away)."""
+        query = (
+            select(WebUserRow.id)
+            .where(
+                WebUserRow.agency_id == self.agency_id,
+                WebUserRow.role == "admin",
+                WebUserRow.disabled_at.is_(None),
+            )
+            .order_by(WebUserRow.id)
+            .with_for_update()
+        )
+        return list(self.session.scalars(query))
+
+    def set_role(self, user_id: str, role: str) -> None:
+        self.session.execute(
+            update(WebUserRow)
+            .where(WebUserRow.id == user_id, WebUserRow.agency_id == self.agency_id)
+            .values(role=role)
+        )
+
+    def set_disabled(self, user_id: str, disabled_at: datetime | None) -> None:
+        self.session.execute(
+            update(WebUserRow)
+            .where(WebUserRow.id == user_id, WebUserRow.agency_id == self.agency_id)
+            .values(disabled_at=disabled_at)
+        )
+
 
 class SqlWebSessionRepository:
     def __init__(self, session: Session) -> None:
@@ -204,6 +241,10 @@ class SqlWebSessionRepository:
 
     def delete_expired(self, now: datetime) -> None:
         self.session.execute(delete(WebSessionRow).where(WebSessionRow.expires_at <= now))
+
+    def delete_for_user(self, user_id: str) -> int:
+        result = self.session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == user_id))
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class SqlSignInThrottleRepository:

@@ -8,9 +8,19 @@ from typing import Annotated
 import typer
 
 from rebill.entrypoints.cli.boundary import open_app
-from rebill.entrypoints.cli.common import DbOption, err, out
+from rebill.entrypoints.cli.common import (
+    AgencyOption,
+    DbOption,
+    JsonOption,
+    err,
+    out,
+    print_json,
+)
 
-users_app = typer.Typer(no_args_is_help=True, help="People who sign in to the panel and portal.")
+users_app = typer.Typer(
+    no_args_is_help=True,
+    help="People who sign in to the panel and portal: create, set-role, disable, enable.",
+)
 cli = typer.Typer()
 cli.add_typer(users_app, name="users")
 
@@ -69,3 +79,77 @@ def users_create(
         rebill.clock.now(),
     )
     out.print(f"created {user.role} user {user.email} ({user.id})")
+
+
+UserOption = Annotated[str, typer.Option("--user", help="The user's e-mail or ID")]
+CLI_ACTOR = "operator (cli)"  # how the audit log names a change made here
+
+
+def _report(changed: object, as_json: bool) -> None:
+    from dataclasses import asdict
+
+    from rebill.services.access.people import Changed
+
+    assert isinstance(changed, Changed)
+    if as_json:
+        print_json({**asdict(changed), "changed": changed.changed})
+    elif changed.changed:
+        ended = f"; {changed.sessions_ended} session(s) ended" if changed.sessions_ended else ""
+        out.print(f"{changed.email}: {changed.field} {changed.old} -> {changed.new}{ended}")
+    else:
+        out.print(f"{changed.email}: {changed.field} is {changed.new} already; nothing changed")
+
+
+@users_app.command("set-role")
+def users_set_role(
+    agency: AgencyOption,
+    user: UserOption,
+    role: Annotated[str, typer.Option("--role", help="admin, billing, settings or viewer")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Give an agency's staff member another role (a client's contact keeps its client).
+
+    The agency keeps at least one active admin; the change is in the agency's audit log."""
+    from rebill.services.access.invitations import Inviter
+    from rebill.services.access.people import find_user, set_role
+
+    rebill = open_app(db)
+    user_id = find_user(rebill.uow, agency, user)
+    operator = Inviter(CLI_ACTOR, "platform", None)
+    _report(set_role(rebill.uow, operator, agency, user_id, role, rebill.clock.now()), as_json)
+
+
+@users_app.command("disable")
+def users_disable(
+    agency: AgencyOption,
+    user: UserOption,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Disable a user: their sessions end at once and their sign-in is refused.
+
+    The agency's last active admin is never disabled; the change is in the audit log."""
+    _set_disabled(agency, user, True, db, as_json)
+
+
+@users_app.command("enable")
+def users_enable(
+    agency: AgencyOption,
+    user: UserOption,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Enable a disabled user: they may sign in again."""
+    _set_disabled(agency, user, False, db, as_json)
+
+
+def _set_disabled(agency: str, user: str, disabled: bool, db: str | None, as_json: bool) -> None:
+    from rebill.services.access.invitations import Inviter
+    from rebill.services.access.people import find_user, set_disabled
+
+    rebill = open_app(db)
+    user_id = find_user(rebill.uow, agency, user)
+    operator = Inviter(CLI_ACTOR, "platform", None)
+    changed = set_disabled(rebill.uow, operator, agency, user_id, disabled, rebill.clock.now())
+    _report(changed, as_json)

@@ -46,6 +46,10 @@ SAVED = {
     "unsent": "The invitation e-mail could not be sent (the mail server refused it), so its "
     "link reaches no one. Send it again below.",
     "revoked": "Invitation revoked: its link no longer works.",
+    "role": "Role changed: it applies from the person's next click.",
+    "disabled": "User disabled: they were signed out and cannot sign in until enabled.",
+    "enabled": "User enabled: they can sign in again.",
+    "unchanged": "Nothing to change: the user was like that already.",
     "client_invited": "Client added, and its contact invited to your portal by e-mail.",
     "client_unsent": "Client added, but the invitation e-mail could not be sent: send it again "
     "from Users.",
