@@ -35,7 +35,10 @@ duration_seconds_max = 7 * 24 * 3600
 call_id_length_max = 200
 # The optional fields are labels: bounded so one record cannot carry megabytes into storage.
 optional_length_max = {"campaign_id": 100, "phone_number": 32, "status": 32}
-chunk_rows_max = 10_000
+# Calls rated, funded and stored together. Each chunk costs a fixed amount per sub-account it
+# touches (its counters, its totals rows): with 2,000 sub-accounts in a file, 10,000-row
+# chunks cost 35 µs of CPU a call on PostgreSQL, 50,000-row chunks 27 µs (and +40 MiB).
+chunk_rows_max = 50_000
 # A call record is a few hundred bytes; a longer line is one rejected row, read in bounded pieces.
 line_bytes_max = 64 * 1024
 # Values echoed in error messages are cut to this many characters.
