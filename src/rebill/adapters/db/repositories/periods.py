@@ -6,12 +6,21 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from rebill.adapters.db.read_cache import cached
-from rebill.adapters.db.repositories.common import AgencyBound
+from rebill.adapters.db.repositories.common import AgencyBound, write_rows
 from rebill.adapters.db.rows import PeriodCloseRow, PeriodUsageRow
 from rebill.services.ports.periods import PeriodClose, PeriodUsageLine
+
+USAGE_COLUMNS = (
+    "agency_id",
+    "period",
+    "sub_account_id",
+    "usage_json",
+    "revenue_minor",
+    "cost_minor",
+)
 
 
 class SqlPeriodRepository(AgencyBound):
@@ -53,20 +62,22 @@ class SqlPeriodRepository(AgencyBound):
         self.session.flush()
 
     def save_usage(self, period: str, lines: Sequence[PeriodUsageLine]) -> None:
-        """In one bulk statement."""
+        """In one statement (`write_rows`)."""
         if not lines:
             return
-        self.session.execute(
-            insert(PeriodUsageRow),
+        write_rows(
+            self.session,
+            "period_usage",
+            USAGE_COLUMNS,
             [
-                {
-                    "agency_id": self.agency_id,
-                    "period": period,
-                    "sub_account_id": line.sub_account_id,
-                    "usage_json": json.dumps(line.usage),
-                    "revenue_minor": line.revenue_minor,
-                    "cost_minor": line.cost_minor,
-                }
+                (
+                    self.agency_id,
+                    period,
+                    line.sub_account_id,
+                    json.dumps(line.usage),
+                    line.revenue_minor,
+                    line.cost_minor,
+                )
                 for line in lines
             ],
         )
