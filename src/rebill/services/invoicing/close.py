@@ -38,9 +38,9 @@ from rebill.domain.tax import TaxPolicy
 from rebill.domain.tax_decision import BuyerTaxIdentity, Seller, buyer_tax_policy
 from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
 from rebill.services.accounts.tenant import open_agency
-from rebill.services.invoicing.billing import finalize, invoice_entry
+from rebill.services.invoicing.billing import finalize, invoice_entry, stored_draft
 from rebill.services.invoicing.documents import line_documents
-from rebill.services.notifications.webhooks import emit
+from rebill.services.notifications.webhooks import emit, emit_all
 from rebill.services.payments.gateway import GatewayContext, active_tax_behavior
 from rebill.services.payments.tax_records import record_close_taxes
 from rebill.services.ports import (
@@ -50,6 +50,7 @@ from rebill.services.ports import (
     PaymentGateway,
     PeriodClose,
     PeriodUsageLine,
+    StoredInvoice,
     UnitOfWork,
     UnitOfWorkFactory,
     UsageKey,
@@ -63,6 +64,9 @@ STRIPE_TAX_FIXES = [
 
 
 Quote = tuple[str, tuple[int, ...]]  # (country, line amounts in minor units)
+# What a close issued, as stored: its record, the retail invoices, the wholesale invoice and
+# each sub-account's part of the period.
+Issued = tuple[PeriodClose, list[StoredInvoice], StoredInvoice, list[PeriodUsageLine]]
 
 
 class StripeTax:
@@ -186,7 +190,9 @@ def close_agency_period(
     if tenant.periods.close_of(str(period)) is None and _locked_and_still_open(tenant, period):
         platform = uow.platform.settings.get()
         assert platform is not None, "an agency exists only under a platform"
-        _close(tenant, agency, platform.invoice_prefix, period, now, taxer)
+        issued = _close(tenant, agency, platform.invoice_prefix, period, now, taxer)
+        # What was just written, as a read would give it back (no second pass over it).
+        return _document(agency, *issued)
     return period_document(tenant, agency, period)
 
 
@@ -204,7 +210,8 @@ def _close(
     period: Period,
     now: datetime,
     taxer: StripeTax | None,
-) -> None:
+) -> Issued:
+    """Issue and record the period's documents; what was written, as stored."""
     tz = agency.tz
     end = period.end(tz)
     if now < end:
@@ -252,19 +259,20 @@ def _close(
         )
         for sub_id in sorted(subs)
     ]
-    _issue_retail(tenant, agency, label, closed)
-    wholesale_number, cost_minor = _wholesale_invoice(
-        tenant, agency, platform_prefix, period, totals, numbers, card
-    )
+    retail, usage_lines = _issue_retail(tenant, agency, label, closed)
+    wholesale = _wholesale_invoice(tenant, agency, platform_prefix, period, totals, numbers, card)
     revenue_minor = sum(c.revenue_minor for c in closed)
-    tenant.periods.save_close(PeriodClose(label, now, wholesale_number, revenue_minor, cost_minor))
+    record = PeriodClose(label, now, wholesale.number, revenue_minor, wholesale.subtotal_minor)
+    tenant.periods.save_close(record)
+    return record, retail, wholesale, usage_lines
 
 
 def _issue_retail(
     tenant: AgencyView, agency: Agency, label: str, closed: list[ClosedSubAccount]
-) -> None:
+) -> tuple[list[StoredInvoice], list[PeriodUsageLine]]:
     """Number, store and post the retail invoices, record each sub-account's part of the
-    period and announce the invoices: one statement per kind of row, whatever their number."""
+    period and announce the invoices: one statement per kind of row, whatever their number.
+    The invoices and the usage lines as stored."""
     drafts = [c.draft for c in closed]
     numbers = tenant.invoices.reserve_numbers(agency.invoice_prefix, "retail", len(drafts))
     numbered = [NumberedDraft(d, n, "open") for d, n in zip(drafts, numbers, strict=True)]
@@ -275,19 +283,17 @@ def _issue_retail(
             for d in numbered
         ]
     )
-    tenant.periods.save_usage(
-        label,
-        [
-            PeriodUsageLine(
-                c.draft.sub_account_id or "", c.draft.usage or {}, c.revenue_minor, c.cost_minor
-            )
-            for c in closed
-        ],
-    )
-    subscriptions = tenant.webhooks.subscriptions()
-    for d in numbered:
-        event = _event(d.number, d.draft)
-        emit(tenant.webhooks, "invoice.finalized", event, d.draft.issued_at, subscriptions)
+    usage_lines = [
+        PeriodUsageLine(
+            c.draft.sub_account_id or "", c.draft.usage or {}, c.revenue_minor, c.cost_minor
+        )
+        for c in closed
+    ]
+    tenant.periods.save_usage(label, usage_lines)
+    if numbered:  # every retail invoice of a close is issued at the period's end
+        events = (_event(d.number, d.draft) for d in numbered)
+        emit_all(tenant.webhooks, "invoice.finalized", events, numbered[0].draft.issued_at)
+    return [stored_draft(d) for d in numbered], usage_lines
 
 
 @dataclass(frozen=True)
@@ -442,7 +448,7 @@ def _wholesale_invoice(
     totals: list[CallTotals],
     numbers: dict[str, list[HeldNumber]],
     card: WholesaleCard,
-) -> tuple[str, int]:
+) -> StoredInvoice:
     tz = agency.tz
     currency = agency.currency
     start, end = period.bounds(tz)
@@ -493,7 +499,7 @@ def _wholesale_invoice(
     )
     number = finalize(tenant, draft, "open", Accounts.WHOLESALE_COST)
     emit(tenant.webhooks, "invoice.finalized", _event(number, draft), end)
-    return number, draft.subtotal_minor
+    return stored_draft(NumberedDraft(draft, number, "open"))
 
 
 def _event(number: str, draft: InvoiceDraft) -> dict[str, Any]:
@@ -515,11 +521,22 @@ def period_document(tenant: AgencyView, agency: Agency, period: Period) -> dict[
     label = str(period)
     closed = tenant.periods.close_of(label)
     assert closed is not None
-    currency = agency.currency
     invoices = tenant.invoices.find(period=label)
-    retail = sorted((i for i in invoices if i.kind == "retail"), key=lambda i: i.number)
+    retail = [i for i in invoices if i.kind == "retail"]
     wholesale = next(i for i in invoices if i.kind == "wholesale")
-    usage_rows = tenant.periods.usage(label)
+    return _document(agency, closed, retail, wholesale, tenant.periods.usage(label))
+
+
+def _document(
+    agency: Agency,
+    closed: PeriodClose,
+    retail_invoices: list[StoredInvoice],
+    wholesale: StoredInvoice,
+    usage_lines: list[PeriodUsageLine],
+) -> dict[str, Any]:
+    currency = agency.currency
+    retail = sorted(retail_invoices, key=lambda i: i.number)
+    usage_rows = sorted(usage_lines, key=lambda r: r.sub_account_id)
 
     def money(minor: int) -> str:
         return format_minor(minor, currency)
