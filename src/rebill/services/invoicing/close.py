@@ -239,9 +239,7 @@ def _close(
     buyers = {sub_id: sub.tax_identity for sub_id, sub in tenant.sub_accounts.all().items()}
     brand = tenant.brand.get()
     seller = Seller(brand.country, brand.tax_id)
-    subs = {
-        s for s in tenant.sub_accounts.ids() if history.get(s) and history[s][0].effective_at < end
-    } | set(by_sub)
+    subs = {s for s in buyers if history.get(s) and history[s][0].effective_at < end} | set(by_sub)
     closed = [
         _close_sub(
             agency,

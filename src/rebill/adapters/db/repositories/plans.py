@@ -8,13 +8,21 @@ from datetime import datetime
 from sqlalchemy import and_, select
 
 from rebill.adapters.db.read_cache import cached
-from rebill.adapters.db.repositories.common import AgencyBound, voice_columns, voice_rate
+from rebill.adapters.db.repositories.common import (
+    AgencyBound,
+    table_of,
+    voice_columns,
+    voice_rate,
+)
 from rebill.adapters.db.rows import PlanRow, PlanVoiceRateRow, SubscriptionRow
 from rebill.domain.charges import PlanChange
 from rebill.domain.plan import Limits, Plan
 from rebill.domain.rating import VoiceRate
 
 NO_LIMIT = -1  # how an unset plan limit is stored
+
+
+_subscriptions = table_of(SubscriptionRow)
 
 
 def _plan(row: PlanRow, voice: dict[str, VoiceRate]) -> Plan:
@@ -102,12 +110,13 @@ class SqlPlanRepository(AgencyBound):
         self, plans: dict[str, Plan], sub_account_ids: set[str] | None = None
     ) -> dict[str, list[PlanChange]]:
         history: dict[str, list[PlanChange]] = defaultdict(list)
-        query = select(SubscriptionRow).where(SubscriptionRow.agency_id == self.agency_id)
+        s = _subscriptions.c  # rows, not ORM instances: the close reads every sub-account's
+        query = select(s.sub_account_id, s.effective_at, s.plan_id, s.change).where(
+            s.agency_id == self.agency_id
+        )
         if sub_account_ids is not None:
-            query = query.where(SubscriptionRow.sub_account_id.in_(sorted(sub_account_ids)))
-        for row in self.session.scalars(
-            query.order_by(SubscriptionRow.sub_account_id, SubscriptionRow.effective_at)
-        ):
+            query = query.where(s.sub_account_id.in_(sorted(sub_account_ids)))
+        for row in self.session.execute(query.order_by(s.sub_account_id, s.effective_at)):
             history[row.sub_account_id].append(
                 PlanChange(row.effective_at, plans[row.plan_id], row.change)
             )
