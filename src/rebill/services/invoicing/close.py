@@ -38,9 +38,9 @@ from rebill.domain.tax import TaxPolicy
 from rebill.domain.tax_decision import BuyerTaxIdentity, Seller, buyer_tax_policy
 from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
 from rebill.services.accounts.tenant import open_agency
-from rebill.services.invoicing.billing import finalize, invoice_entry, stored_draft
+from rebill.services.invoicing.billing import invoice_entry, stored_draft
 from rebill.services.invoicing.documents import line_documents
-from rebill.services.notifications.webhooks import emit, emit_all
+from rebill.services.notifications.webhooks import emit_all
 from rebill.services.payments.gateway import GatewayContext, active_tax_behavior
 from rebill.services.payments.tax_records import record_close_taxes
 from rebill.services.ports import (
@@ -237,8 +237,10 @@ def _close(
     countries = tenant.sub_accounts.countries() if taxer else {}
     # Manual tax is decided per buyer (docs/tax.md): the seller is the agency's brand.
     buyers = {sub_id: sub.tax_identity for sub_id, sub in tenant.sub_accounts.all().items()}
-    brand = tenant.brand.get()
-    seller = Seller(brand.country, brand.tax_id)
+    seller = Seller("")  # what the other modes' policies ignore
+    if agency.tax.mode == "manual":
+        brand = tenant.brand.get()
+        seller = Seller(brand.country, brand.tax_id)
     subs = {s for s in buyers if history.get(s) and history[s][0].effective_at < end} | set(by_sub)
     closed = [
         _close_sub(
@@ -257,30 +259,40 @@ def _close(
         )
         for sub_id in sorted(subs)
     ]
-    retail, usage_lines = _issue_retail(tenant, agency, label, closed)
-    wholesale = _wholesale_invoice(tenant, agency, platform_prefix, period, totals, numbers, card)
+    wholesale_draft = _wholesale_draft(agency, platform_prefix, period, totals, numbers, card)
+    retail, wholesale, usage_lines = _issue(tenant, agency, label, closed, wholesale_draft)
     revenue_minor = sum(c.revenue_minor for c in closed)
     record = PeriodClose(label, now, wholesale.number, revenue_minor, wholesale.subtotal_minor)
     tenant.periods.save_close(record)
     return record, retail, wholesale, usage_lines
 
 
-def _issue_retail(
-    tenant: AgencyView, agency: Agency, label: str, closed: list[ClosedSubAccount]
-) -> tuple[list[StoredInvoice], list[PeriodUsageLine]]:
-    """Number, store and post the retail invoices, record each sub-account's part of the
-    period and announce the invoices: one statement per kind of row, whatever their number.
-    The invoices and the usage lines as stored."""
+def _issue(
+    tenant: AgencyView,
+    agency: Agency,
+    label: str,
+    closed: list[ClosedSubAccount],
+    wholesale_draft: InvoiceDraft,
+) -> tuple[list[StoredInvoice], StoredInvoice, list[PeriodUsageLine]]:
+    """Number, store and post the retail invoices and the wholesale invoice (as `finalize`
+    does, once per idempotency key), record each sub-account's part of the period and
+    announce the invoices: one statement per kind of row, whatever their number. The
+    invoices and the usage lines as stored."""
     drafts = [c.draft for c in closed]
     numbers = tenant.invoices.reserve_numbers(agency.invoice_prefix, "retail", len(drafts))
     numbered = [NumberedDraft(d, n, "open") for d, n in zip(drafts, numbers, strict=True)]
-    tenant.invoices.save(numbered)
-    tenant.ledger.post_many(
-        [
-            invoice_entry(d.draft, d.number, Accounts.receivable(d.draft.sub_account_id or ""))
-            for d in numbered
-        ]
-    )
+    entries = [
+        invoice_entry(d.draft, d.number, Accounts.receivable(d.draft.sub_account_id or ""))
+        for d in numbered
+    ]
+    wholesale_number = tenant.invoices.number_for_key(wholesale_draft.idempotency_key)
+    wholesale = NumberedDraft(wholesale_draft, wholesale_number or "", "open")
+    if not wholesale_number:
+        (number,) = tenant.invoices.reserve_numbers(wholesale_draft.issuer, wholesale_draft.kind, 1)
+        wholesale = NumberedDraft(wholesale_draft, number, "open")
+        entries.append(invoice_entry(wholesale_draft, number, Accounts.WHOLESALE_COST))
+    tenant.invoices.save(numbered if wholesale_number else [*numbered, wholesale])
+    tenant.ledger.post_many(entries)
     usage_lines = [
         PeriodUsageLine(
             c.draft.sub_account_id or "", c.draft.usage or {}, c.revenue_minor, c.cost_minor
@@ -288,10 +300,18 @@ def _issue_retail(
         for c in closed
     ]
     tenant.periods.save_usage(label, usage_lines)
+    subscriptions = tenant.webhooks.subscriptions()
     if numbered:  # every retail invoice of a close is issued at the period's end
         events = (_event(d.number, d.draft) for d in numbered)
-        emit_all(tenant.webhooks, "invoice.finalized", events, numbered[0].draft.issued_at)
-    return [stored_draft(d) for d in numbered], usage_lines
+        emit_all(tenant.webhooks, "invoice.finalized", events, drafts[0].issued_at, subscriptions)
+    emit_all(
+        tenant.webhooks,
+        "invoice.finalized",
+        [_event(wholesale.number, wholesale_draft)],
+        wholesale_draft.issued_at,
+        subscriptions,
+    )
+    return [stored_draft(d) for d in numbered], stored_draft(wholesale), usage_lines
 
 
 @dataclass(frozen=True)
@@ -438,15 +458,16 @@ def _revenue_minor(
     return recurring + usage + micros_to_minor(credit_micros, currency)
 
 
-def _wholesale_invoice(
-    tenant: AgencyView,
+def _wholesale_draft(
     agency: Agency,
     prefix: str,
     period: Period,
     totals: list[CallTotals],
     numbers: dict[str, list[HeldNumber]],
     card: WholesaleCard,
-) -> StoredInvoice:
+) -> InvoiceDraft:
+    """The agency's wholesale invoice for the period (numbered and stored with the retail
+    ones)."""
     tz = agency.tz
     currency = agency.currency
     start, end = period.bounds(tz)
@@ -495,9 +516,7 @@ def _wholesale_invoice(
         format_minor(micros_to_minor(fee, currency), currency),
         fee,
     )
-    number = finalize(tenant, draft, "open", Accounts.WHOLESALE_COST)
-    emit(tenant.webhooks, "invoice.finalized", _event(number, draft), end)
-    return stored_draft(NumberedDraft(draft, number, "open"))
+    return draft
 
 
 def _event(number: str, draft: InvoiceDraft) -> dict[str, Any]:

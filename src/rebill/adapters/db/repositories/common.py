@@ -81,13 +81,25 @@ def write_rows(
             for row in rows:
                 copy.write_row(row)
         return
+    insert_rows(session, table, columns, rows)
+
+
+def insert_rows(
+    session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]
+) -> None:
+    """Rows into `table` by one INSERT through the driver (an executemany when there are
+    many): no statement to compile, and the read cache sees the table written (the engine's
+    events see the statement, which `write_rows`' COPY bypasses). The session's pending
+    changes are written first; datetimes must come as `utc_value` gives them."""
+    session.flush()
+    connection = session.connection()
     marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     listed = list(rows)
     if listed:
         connection.exec_driver_sql(
             f"INSERT INTO {table} ({', '.join(columns)}) "
             f"VALUES ({', '.join([marker] * len(columns))})",
-            listed,
+            listed if len(listed) > 1 else listed[0],
         )
 
 

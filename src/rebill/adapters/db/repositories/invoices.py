@@ -159,17 +159,21 @@ def find_invoices(
 
 class SqlInvoiceRepository(AgencyBound):
     def reserve_numbers(self, issuer_prefix: str, kind: str, count: int) -> list[str]:
-        """Locked on PostgreSQL; SQLite transactions hold the database's one write lock."""
+        """One statement: the series' counter moved by `count` (created at `count`), its row
+        locked on PostgreSQL until the transaction ends (SQLite transactions hold the
+        database's one write lock)."""
         series = series_prefix(issuer_prefix, kind)
-        row = self.session.execute(
-            select(InvoiceSequenceRow).where(InvoiceSequenceRow.series == series).with_for_update()
-        ).scalar_one_or_none()
-        if row is None:
-            row = InvoiceSequenceRow(series=series, last_value=0)
-            self.session.add(row)
-        first = row.last_value + 1
-        row.last_value += count
         self.session.flush()
+        connection = self.session.connection()
+        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        last = connection.exec_driver_sql(
+            "INSERT INTO invoice_sequences (series, last_value) "
+            f"VALUES ({marker}, {marker}) ON CONFLICT (series) DO UPDATE "
+            "SET last_value = invoice_sequences.last_value + excluded.last_value "
+            "RETURNING last_value",
+            (series, count),
+        ).scalar_one()
+        first = int(last) - count + 1
         return [invoice_number(series, value) for value in range(first, first + count)]
 
     def number_for_key(self, idempotency_key: str) -> str | None:
