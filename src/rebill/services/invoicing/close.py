@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rebill.domain.account import Agency
 from rebill.domain.charges import (
@@ -242,10 +243,11 @@ def _close(
         brand = tenant.brand.get()
         seller = Seller(brand.country, brand.tax_id)
     subs = {s for s in buyers if history.get(s) and history[s][0].effective_at < end} | set(by_sub)
+    month = _Month.of(period, tz)
     closed = [
         _close_sub(
             agency,
-            period,
+            month,
             sub_id,
             by_sub.get(sub_id, []),
             counters.get(UsageKey(sub_id, label), PeriodUsage()),
@@ -321,9 +323,27 @@ class ClosedSubAccount:
     cost_minor: int
 
 
+@dataclass(frozen=True)
+class _Month:
+    """What every sub-account's invoice of one close shares, computed once."""
+
+    period: Period
+    label: str
+    next_label: str
+    start: datetime
+    end: datetime
+    next_start: datetime
+    tz: ZoneInfo
+
+    @classmethod
+    def of(cls, period: Period, tz: ZoneInfo) -> _Month:
+        start, end = period.bounds(tz)
+        return cls(period, str(period), str(period.next()), start, end, end, tz)
+
+
 def _close_sub(
     agency: Agency,
-    period: Period,
+    month: _Month,
     sub_id: str,
     totals: list[CallTotals],
     usage: PeriodUsage,
@@ -337,10 +357,9 @@ def _close_sub(
 ) -> ClosedSubAccount:
     """One sub-account's retail invoice (a draft: the close numbers and stores them all at
     once), its usage summary, and its revenue and cost for the period."""
-    tz = agency.tz
     currency = agency.currency
-    label = str(period)
-    start, end = period.bounds(tz)
+    label, next_label = month.label, month.next_label
+    start, end = month.start, month.end
     draft = InvoiceDraft(
         kind="retail",
         issuer=agency.invoice_prefix,
@@ -350,20 +369,17 @@ def _close_sub(
         currency=currency,
         issued_at=end,
         tax=taxer.policy(agency) if taxer else buyer_tax_policy(agency.tax, *parties),
-        idempotency_key=f"close:{period}:{sub_id}",
+        idempotency_key=f"close:{label}:{sub_id}",
         buyer=parties[1],
     )
-    own = sorted(
-        (t for t in totals if t.period == label),
-        key=lambda t: (DIRECTIONS.index(t.direction), t.rate_micros),
-    )
+    own = [t for t in totals if t.period == label]
     for direction in DIRECTIONS:
         rates = sorted({(t.rate_micros, t.rate_decimals) for t in own if t.direction == direction})
         for rate_micros, decimals in rates:
             group = [t for t in own if t.direction == direction and t.rate_micros == rate_micros]
             draft.add_line(
                 f"voice.overage.{direction}",
-                f"{direction.capitalize()} minutes beyond the plan, {period}",
+                f"{direction.capitalize()} minutes beyond the plan, {label}",
                 minutes_text(Fraction(sum(t.postpaid_seconds_e6 for t in group), SECONDS_SCALE)),
                 format_rate(rate_micros, decimals, currency),
                 sum(t.postpaid_micros for t in group),
@@ -378,23 +394,22 @@ def _close_sub(
             None,
             sum(t.postpaid_micros for t in group),
         )
-    next_start = period.next().start(tz)
-    plan = renewal_plan(history, next_start)
+    plan = renewal_plan(history, month.next_start)
     if plan is not None:
         draft.add_line(
             "plan.fee",
-            f"{plan.name} plan, {period.next()}",
+            f"{plan.name} plan, {next_label}",
             "1",
             format_minor(micros_to_minor(plan.monthly_fee_micros, currency), currency),
             plan.monthly_fee_micros,
         )
-        renewed = renewed_numbers(numbers, next_start, plan.included_numbers)
+        renewed = renewed_numbers(numbers, month.next_start, plan.included_numbers)
         for number_type in ("local", "toll_free"):
             count = sum(1 for n in renewed if n.number_type == number_type)
             price = plan.number_monthly_micros.get(number_type, 0)
             draft.add_line(
                 f"number.rental.{number_type}",
-                f"{number_type.replace('_', '-')} numbers, {period.next()}",
+                f"{number_type.replace('_', '-')} numbers, {next_label}",
                 str(count),
                 format_minor(micros_to_minor(price, currency), currency),
                 price * count,
@@ -411,12 +426,13 @@ def _close_sub(
     if taxer is not None:
         taxer.apply(draft, country)
     credit_micros = sum(t.credit_micros for t in totals)
-    revenue = _revenue_minor(draft, history, numbers, agency, period, credit_micros)
+    revenue = _revenue_minor(draft, history, numbers, agency, month, credit_micros)
+    number_prices = card.number_monthly_micros
     cost = micros_to_minor(
         sum(t.wholesale_cost_micros for t in totals)
         + sum(
             prorate_micros(
-                card.number_monthly_micros.get(n.number_type, 0),
+                number_prices.get(n.number_type, 0),
                 n.rented_at,
                 n.released_at or FOREVER,
                 start,
@@ -434,7 +450,7 @@ def _revenue_minor(
     history: list[PlanChange],
     numbers: list[HeldNumber],
     agency: Agency,
-    period: Period,
+    month: _Month,
     credit_micros: int,
 ) -> int:
     """Retail attributable to the period, net of tax: its recurring fees (renewal and immediate
@@ -448,7 +464,7 @@ def _revenue_minor(
 
     recurring = sum(
         net(micros_to_minor(c.amount_micros, currency))
-        for c in recurring_for_period(history, numbers, agency.tz, period)
+        for c in recurring_for_period(history, numbers, month.tz, month.period)
     )
     usage = sum(
         line.amount_minor - (line.tax_minor if draft.tax.inclusive else 0)
