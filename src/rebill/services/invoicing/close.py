@@ -154,11 +154,14 @@ def close_period(
     with uow_factory() as uow:
         if agency_ids is None:
             agency_ids = uow.platform.agencies.ids()
-        for agency_id in agency_ids:  # every agency named exists, before any is closed
-            open_agency(uow, agency_id)
+        # Every agency named exists, before any is closed; only those in `stripe` tax mode
+        # have Stripe's settings read (a close in that mode without them is refused).
+        modes = {agency_id: open_agency(uow, agency_id)[0].tax.mode for agency_id in agency_ids}
     documents = []
     for agency_id in agency_ids:
-        taxer = stripe_tax(uow_factory, context, agency_id, period)
+        taxer = None
+        if modes[agency_id] == "stripe":
+            taxer = stripe_tax(uow_factory, context, agency_id, period)
         if taxer is not None:
             # A dry run (rolled back) collects the calculations to ask; Stripe is asked with
             # no transaction open, so the close proper holds its locks for no HTTP call.
