@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,12 +24,18 @@ from rebill.services.ports.sub_accounts import StateChange
 _sub_accounts = table_of(SubAccountRow)
 
 
+@lru_cache(maxsize=256)
+def _alerts(text: str) -> tuple[Fraction, ...]:
+    """The alert thresholds stored as JSON decimal text (most sub-accounts share a few)."""
+    return tuple(Fraction(Decimal(a)) for a in json.loads(text))
+
+
 def sub_account_of(row: Any) -> SubAccount:
     """From a `SubAccountRow` or a row of its table's columns."""
     caps = Caps(
         row.cap_monthly_spend_micros,
         row.cap_monthly_minutes,
-        tuple(Fraction(Decimal(a)) for a in json.loads(row.cap_alerts or "[]")),
+        _alerts(row.cap_alerts or "[]"),
         row.cap_enforcement,
     )
     return SubAccount(
