@@ -261,6 +261,16 @@ def child_close(url: str, profile: str | None) -> dict[str, Any]:
     event.listen(
         app.engine, "before_cursor_execute", lambda *_: statements.__setitem__(0, statements[0] + 1)
     )
+    if app.engine.dialect.name == "postgresql":  # COPY runs on the driver's cursor: count it
+        import psycopg
+
+        copy = psycopg.Cursor.copy
+
+        def counted_copy(self: Any, *args: Any, **kwargs: Any) -> Any:
+            statements[0] += 1
+            return copy(self, *args, **kwargs)
+
+        psycopg.Cursor.copy = counted_copy  # type: ignore[method-assign]
     # Diagnostics only: how long the one pass over the period's calls (the GROUP BY) takes.
     claim_seconds = [0.0]
     totals = SqlUsageRepository.period_call_totals

@@ -701,8 +701,8 @@ class FakeWebhooks:
     def subscriptions(self) -> list[Subscription]:
         return list(self.data.subscriptions)
 
-    def queue(self, event: QueuedEvent, now: datetime) -> None:
-        self.data.queued.append(event)
+    def queue(self, events: Sequence[QueuedEvent], now: datetime) -> None:
+        self.data.queued.extend(events)
 
     def __getattr__(self, attribute: str) -> NoReturn:
         raise AssertionError(f"the fake has no webhooks.{attribute}")

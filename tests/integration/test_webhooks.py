@@ -148,3 +148,45 @@ def test_public_address_is_accepted_without_a_lookup() -> None:
             allow_private=False,
             resolve=lambda host: ["93.184.216.34", "10.1.2.3"],
         )
+
+
+def test_a_close_queues_one_invoice_event_per_document_for_the_endpoints_that_want_it(
+    app: App,
+) -> None:
+    """The close queues its invoices' events in one write: one delivery per document (every
+    retail invoice and the wholesale invoice) to each endpoint that wants the type, none to
+    the others; each payload names its invoice and its amounts."""
+    from rebill.services.invoicing.close import close_period
+
+    wanted = Receiver(failures=0)
+    other = Receiver(failures=0)
+    webhooks.add_endpoint(
+        app.uow, "acme", wanted.url, ["invoice.finalized"], allow_private=True, now=NOW
+    )
+    webhooks.add_endpoint(
+        app.uow, "acme", other.url, ["sub_account.suspended"], allow_private=True, now=NOW
+    )
+    after = datetime(2026, 11, 2, 12, tzinfo=UTC)
+    (document,) = close_period(app.uow, Period(2026, 10), ["acme"], after)
+    invoices = [*document["retail_invoices"], document["wholesale_invoice"]]
+    assert len(invoices) > 2
+    deliveries = delivery_documents(app.uow, "acme")
+    assert len(deliveries) == len(invoices)
+    assert {d["status"] for d in deliveries} == {"pending"}
+    assert len({d["id"] for d in deliveries}) == len(invoices)
+    assert app.webhook_sender is not None
+    for _ in range(10):
+        webhooks.deliver_due(app.uow, app.webhook_sender, after)
+    assert other.requests == []
+    sent = [json.loads(body) for _, body in wanted.requests]
+    assert {p["type"] for p in sent} == {"invoice.finalized"}
+    by_number = {p["data"]["number"]: p["data"] for p in sent}
+    assert sorted(by_number) == sorted(i["number"] for i in invoices)
+    for invoice in invoices:
+        data = by_number[invoice["number"]]
+        assert (data["subtotal"], data["tax"], data["total"]) == (
+            invoice["subtotal"],
+            invoice["tax"],
+            invoice["total"],
+        )
+    assert by_number[document["wholesale_invoice"]["number"]]["kind"] == "wholesale"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import JournalEntry
-from rebill.domain.money import Money, round_div, round_fraction
+from rebill.domain.money import Money, format_quantity, minutes_text, round_div, round_fraction
 from rebill.domain.plan import Limits, Plan
 from rebill.domain.rating import Increment, VoiceRate
 from rebill.domain.tax import TaxPolicy
@@ -40,6 +40,28 @@ def test_rounding_monotone(a: int, b: int, d: int) -> None:
 def test_rounding_half_up(k: int) -> None:
     assert round_div(2 * k + 1, 2) == k + 1
     assert round_div(-(2 * k + 1), 2) == -(k + 1)
+
+
+@given(ints, denominators)
+def test_minutes_text_is_the_rounded_quotient(n: int, d: int) -> None:
+    """Computed on integers, it is the one rounding of seconds / 60 to three decimals."""
+    assert minutes_text(Fraction(n, d)) == format_quantity(Fraction(n, d) / 60, 3)
+    assert minutes_text(n) == format_quantity(Fraction(n) / 60, 3)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (Fraction(3, 100), "0.001"),
+        (Fraction(-3, 100), "-0.001"),
+        (Fraction(29, 1000), "0.000"),
+        (90, "1.500"),
+        (0, "0.000"),
+        (Fraction(123_456_789, SECONDS_SCALE), "2.058"),
+    ],
+)
+def test_minutes_text_halves_round_away_from_zero(seconds: Fraction | int, text: str) -> None:
+    assert minutes_text(seconds) == text
 
 
 def test_money_refuses_floats() -> None:

@@ -158,8 +158,13 @@ def format_quantity(value: Fraction, decimals: int) -> str:
 
 
 def minutes_text(seconds: Fraction | int) -> str:
-    """Seconds as minutes with three decimals, the way invoices and summaries show them."""
-    return format_quantity(Fraction(seconds) / 60, 3)
+    """Seconds as minutes with three decimals, the way invoices and summaries show them:
+    `format_quantity(Fraction(seconds) / 60, 3)`, computed on integers (the rounding depends
+    only on the value of the quotient, not on how it is written)."""
+    if type(seconds) is int:
+        return format_scaled(round_div(seconds * 1000, 60), 3)
+    value = Fraction(seconds)
+    return format_scaled(round_div(value.numerator * 1000, value.denominator * 60), 3)
 
 
 @dataclass(frozen=True, order=True)

@@ -16,7 +16,7 @@ from rebill.domain.money import MICROS_PER_UNIT, format_minor, micros_per_minor,
 from rebill.domain.tax import TaxPolicy
 from rebill.domain.tax_decision import BuyerTaxIdentity, Seller, buyer_tax_policy
 from rebill.services.accounts.tenant import require_sub_account
-from rebill.services.ports import AgencyView, NumberedDraft, StoredInvoice
+from rebill.services.ports import AgencyView, NumberedDraft, StoredInvoice, StoredLine
 
 MANUAL = "manual"
 credit_purchase_units_max = 1_000_000
@@ -76,6 +76,37 @@ def finalize(
     tenant.invoices.save([NumberedDraft(draft, number, status)])
     tenant.ledger.post_many([entry(draft, number, debit_account)])
     return number
+
+
+def stored_draft(numbered: NumberedDraft) -> StoredInvoice:
+    """A saved draft as `invoices.find` reads it back, without reading it back."""
+    d = numbered.draft
+    return StoredInvoice(
+        number=numbered.number,
+        agency_id=d.agency_id,
+        issuer=d.issuer,
+        kind=d.kind,
+        sub_account_id=d.sub_account_id,
+        period=d.period,
+        currency=d.currency,
+        issued_at=d.issued_at,
+        status=numbered.status,
+        subtotal_minor=d.subtotal_minor,
+        tax_minor=d.tax_minor,
+        total_minor=d.total_minor,
+        tax_label=d.tax.label,
+        usage=dict(d.usage) if d.usage is not None else None,
+        lines=[
+            StoredLine(
+                ln.code, ln.description, ln.quantity, ln.unit_price, ln.amount_minor, ln.tax_minor
+            )
+            for ln in d.lines
+        ],
+        tax_behavior=d.tax.behavior,
+        credit_of=d.credit_of,
+        tax_treatment=d.tax.treatment,
+        buyer=None if d.buyer is None or d.buyer == BuyerTaxIdentity() else d.buyer,
+    )
 
 
 def buyer_terms(

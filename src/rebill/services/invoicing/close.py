@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rebill.domain.account import Agency
 from rebill.domain.charges import (
@@ -38,9 +39,9 @@ from rebill.domain.tax import TaxPolicy
 from rebill.domain.tax_decision import BuyerTaxIdentity, Seller, buyer_tax_policy
 from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
 from rebill.services.accounts.tenant import open_agency
-from rebill.services.invoicing.billing import finalize, invoice_entry
+from rebill.services.invoicing.billing import invoice_entry, stored_draft
 from rebill.services.invoicing.documents import line_documents
-from rebill.services.notifications.webhooks import emit
+from rebill.services.notifications.webhooks import emit_all
 from rebill.services.payments.gateway import GatewayContext, active_tax_behavior
 from rebill.services.payments.tax_records import record_close_taxes
 from rebill.services.ports import (
@@ -50,6 +51,7 @@ from rebill.services.ports import (
     PaymentGateway,
     PeriodClose,
     PeriodUsageLine,
+    StoredInvoice,
     UnitOfWork,
     UnitOfWorkFactory,
     UsageKey,
@@ -63,6 +65,9 @@ STRIPE_TAX_FIXES = [
 
 
 Quote = tuple[str, tuple[int, ...]]  # (country, line amounts in minor units)
+# What a close issued, as stored: its record, the retail invoices, the wholesale invoice and
+# each sub-account's part of the period.
+Issued = tuple[PeriodClose, list[StoredInvoice], StoredInvoice, list[PeriodUsageLine]]
 
 
 class StripeTax:
@@ -149,11 +154,14 @@ def close_period(
     with uow_factory() as uow:
         if agency_ids is None:
             agency_ids = uow.platform.agencies.ids()
-        for agency_id in agency_ids:  # every agency named exists, before any is closed
-            open_agency(uow, agency_id)
+        # Every agency named exists, before any is closed; only those in `stripe` tax mode
+        # have Stripe's settings read (a close in that mode without them is refused).
+        modes = {agency_id: open_agency(uow, agency_id)[0].tax.mode for agency_id in agency_ids}
     documents = []
     for agency_id in agency_ids:
-        taxer = stripe_tax(uow_factory, context, agency_id, period)
+        taxer = None
+        if modes[agency_id] == "stripe":
+            taxer = stripe_tax(uow_factory, context, agency_id, period)
         if taxer is not None:
             # A dry run (rolled back) collects the calculations to ask; Stripe is asked with
             # no transaction open, so the close proper holds its locks for no HTTP call.
@@ -186,7 +194,9 @@ def close_agency_period(
     if tenant.periods.close_of(str(period)) is None and _locked_and_still_open(tenant, period):
         platform = uow.platform.settings.get()
         assert platform is not None, "an agency exists only under a platform"
-        _close(tenant, agency, platform.invoice_prefix, period, now, taxer)
+        issued = _close(tenant, agency, platform.invoice_prefix, period, now, taxer)
+        # What was just written, as a read would give it back (no second pass over it).
+        return _document(agency, *issued)
     return period_document(tenant, agency, period)
 
 
@@ -204,7 +214,8 @@ def _close(
     period: Period,
     now: datetime,
     taxer: StripeTax | None,
-) -> None:
+) -> Issued:
+    """Issue and record the period's documents; what was written, as stored."""
     tz = agency.tz
     end = period.end(tz)
     if now < end:
@@ -230,15 +241,16 @@ def _close(
     countries = tenant.sub_accounts.countries() if taxer else {}
     # Manual tax is decided per buyer (docs/tax.md): the seller is the agency's brand.
     buyers = {sub_id: sub.tax_identity for sub_id, sub in tenant.sub_accounts.all().items()}
-    brand = tenant.brand.get()
-    seller = Seller(brand.country, brand.tax_id)
-    subs = {
-        s for s in tenant.sub_accounts.ids() if history.get(s) and history[s][0].effective_at < end
-    } | set(by_sub)
+    seller = Seller("")  # what the other modes' policies ignore
+    if agency.tax.mode == "manual":
+        brand = tenant.brand.get()
+        seller = Seller(brand.country, brand.tax_id)
+    subs = {s for s in buyers if history.get(s) and history[s][0].effective_at < end} | set(by_sub)
+    month = _Month.of(period, tz)
     closed = [
         _close_sub(
             agency,
-            period,
+            month,
             sub_id,
             by_sub.get(sub_id, []),
             counters.get(UsageKey(sub_id, label), PeriodUsage()),
@@ -252,42 +264,59 @@ def _close(
         )
         for sub_id in sorted(subs)
     ]
-    _issue_retail(tenant, agency, label, closed)
-    wholesale_number, cost_minor = _wholesale_invoice(
-        tenant, agency, platform_prefix, period, totals, numbers, card
-    )
+    wholesale_draft = _wholesale_draft(agency, platform_prefix, period, totals, numbers, card)
+    retail, wholesale, usage_lines = _issue(tenant, agency, label, closed, wholesale_draft)
     revenue_minor = sum(c.revenue_minor for c in closed)
-    tenant.periods.save_close(PeriodClose(label, now, wholesale_number, revenue_minor, cost_minor))
+    record = PeriodClose(label, now, wholesale.number, revenue_minor, wholesale.subtotal_minor)
+    tenant.periods.save_close(record)
+    return record, retail, wholesale, usage_lines
 
 
-def _issue_retail(
-    tenant: AgencyView, agency: Agency, label: str, closed: list[ClosedSubAccount]
-) -> None:
-    """Number, store and post the retail invoices, record each sub-account's part of the
-    period and announce the invoices: one statement per kind of row, whatever their number."""
+def _issue(
+    tenant: AgencyView,
+    agency: Agency,
+    label: str,
+    closed: list[ClosedSubAccount],
+    wholesale_draft: InvoiceDraft,
+) -> tuple[list[StoredInvoice], StoredInvoice, list[PeriodUsageLine]]:
+    """Number, store and post the retail invoices and the wholesale invoice (as `finalize`
+    does, once per idempotency key), record each sub-account's part of the period and
+    announce the invoices: one statement per kind of row, whatever their number. The
+    invoices and the usage lines as stored."""
     drafts = [c.draft for c in closed]
     numbers = tenant.invoices.reserve_numbers(agency.invoice_prefix, "retail", len(drafts))
     numbered = [NumberedDraft(d, n, "open") for d, n in zip(drafts, numbers, strict=True)]
-    tenant.invoices.save(numbered)
-    tenant.ledger.post_many(
-        [
-            invoice_entry(d.draft, d.number, Accounts.receivable(d.draft.sub_account_id or ""))
-            for d in numbered
-        ]
-    )
-    tenant.periods.save_usage(
-        label,
-        [
-            PeriodUsageLine(
-                c.draft.sub_account_id or "", c.draft.usage or {}, c.revenue_minor, c.cost_minor
-            )
-            for c in closed
-        ],
-    )
+    entries = [
+        invoice_entry(d.draft, d.number, Accounts.receivable(d.draft.sub_account_id or ""))
+        for d in numbered
+    ]
+    wholesale_number = tenant.invoices.number_for_key(wholesale_draft.idempotency_key)
+    wholesale = NumberedDraft(wholesale_draft, wholesale_number or "", "open")
+    if not wholesale_number:
+        (number,) = tenant.invoices.reserve_numbers(wholesale_draft.issuer, wholesale_draft.kind, 1)
+        wholesale = NumberedDraft(wholesale_draft, number, "open")
+        entries.append(invoice_entry(wholesale_draft, number, Accounts.WHOLESALE_COST))
+    tenant.invoices.save(numbered if wholesale_number else [*numbered, wholesale])
+    tenant.ledger.post_many(entries)
+    usage_lines = [
+        PeriodUsageLine(
+            c.draft.sub_account_id or "", c.draft.usage or {}, c.revenue_minor, c.cost_minor
+        )
+        for c in closed
+    ]
+    tenant.periods.save_usage(label, usage_lines)
     subscriptions = tenant.webhooks.subscriptions()
-    for d in numbered:
-        event = _event(d.number, d.draft)
-        emit(tenant.webhooks, "invoice.finalized", event, d.draft.issued_at, subscriptions)
+    if numbered:  # every retail invoice of a close is issued at the period's end
+        events = (_event(d.number, d.draft) for d in numbered)
+        emit_all(tenant.webhooks, "invoice.finalized", events, drafts[0].issued_at, subscriptions)
+    emit_all(
+        tenant.webhooks,
+        "invoice.finalized",
+        [_event(wholesale.number, wholesale_draft)],
+        wholesale_draft.issued_at,
+        subscriptions,
+    )
+    return [stored_draft(d) for d in numbered], stored_draft(wholesale), usage_lines
 
 
 @dataclass(frozen=True)
@@ -297,9 +326,27 @@ class ClosedSubAccount:
     cost_minor: int
 
 
+@dataclass(frozen=True)
+class _Month:
+    """What every sub-account's invoice of one close shares, computed once."""
+
+    period: Period
+    label: str
+    next_label: str
+    start: datetime
+    end: datetime
+    next_start: datetime
+    tz: ZoneInfo
+
+    @classmethod
+    def of(cls, period: Period, tz: ZoneInfo) -> _Month:
+        start, end = period.bounds(tz)
+        return cls(period, str(period), str(period.next()), start, end, end, tz)
+
+
 def _close_sub(
     agency: Agency,
-    period: Period,
+    month: _Month,
     sub_id: str,
     totals: list[CallTotals],
     usage: PeriodUsage,
@@ -313,10 +360,9 @@ def _close_sub(
 ) -> ClosedSubAccount:
     """One sub-account's retail invoice (a draft: the close numbers and stores them all at
     once), its usage summary, and its revenue and cost for the period."""
-    tz = agency.tz
     currency = agency.currency
-    label = str(period)
-    start, end = period.bounds(tz)
+    label, next_label = month.label, month.next_label
+    start, end = month.start, month.end
     draft = InvoiceDraft(
         kind="retail",
         issuer=agency.invoice_prefix,
@@ -326,20 +372,17 @@ def _close_sub(
         currency=currency,
         issued_at=end,
         tax=taxer.policy(agency) if taxer else buyer_tax_policy(agency.tax, *parties),
-        idempotency_key=f"close:{period}:{sub_id}",
+        idempotency_key=f"close:{label}:{sub_id}",
         buyer=parties[1],
     )
-    own = sorted(
-        (t for t in totals if t.period == label),
-        key=lambda t: (DIRECTIONS.index(t.direction), t.rate_micros),
-    )
+    own = [t for t in totals if t.period == label]
     for direction in DIRECTIONS:
         rates = sorted({(t.rate_micros, t.rate_decimals) for t in own if t.direction == direction})
         for rate_micros, decimals in rates:
             group = [t for t in own if t.direction == direction and t.rate_micros == rate_micros]
             draft.add_line(
                 f"voice.overage.{direction}",
-                f"{direction.capitalize()} minutes beyond the plan, {period}",
+                f"{direction.capitalize()} minutes beyond the plan, {label}",
                 minutes_text(Fraction(sum(t.postpaid_seconds_e6 for t in group), SECONDS_SCALE)),
                 format_rate(rate_micros, decimals, currency),
                 sum(t.postpaid_micros for t in group),
@@ -354,23 +397,22 @@ def _close_sub(
             None,
             sum(t.postpaid_micros for t in group),
         )
-    next_start = period.next().start(tz)
-    plan = renewal_plan(history, next_start)
+    plan = renewal_plan(history, month.next_start)
     if plan is not None:
         draft.add_line(
             "plan.fee",
-            f"{plan.name} plan, {period.next()}",
+            f"{plan.name} plan, {next_label}",
             "1",
             format_minor(micros_to_minor(plan.monthly_fee_micros, currency), currency),
             plan.monthly_fee_micros,
         )
-        renewed = renewed_numbers(numbers, next_start, plan.included_numbers)
+        renewed = renewed_numbers(numbers, month.next_start, plan.included_numbers)
         for number_type in ("local", "toll_free"):
             count = sum(1 for n in renewed if n.number_type == number_type)
             price = plan.number_monthly_micros.get(number_type, 0)
             draft.add_line(
                 f"number.rental.{number_type}",
-                f"{number_type.replace('_', '-')} numbers, {period.next()}",
+                f"{number_type.replace('_', '-')} numbers, {next_label}",
                 str(count),
                 format_minor(micros_to_minor(price, currency), currency),
                 price * count,
@@ -387,12 +429,13 @@ def _close_sub(
     if taxer is not None:
         taxer.apply(draft, country)
     credit_micros = sum(t.credit_micros for t in totals)
-    revenue = _revenue_minor(draft, history, numbers, agency, period, credit_micros)
+    revenue = _revenue_minor(draft, history, numbers, agency, month, credit_micros)
+    number_prices = card.number_monthly_micros
     cost = micros_to_minor(
         sum(t.wholesale_cost_micros for t in totals)
         + sum(
             prorate_micros(
-                card.number_monthly_micros.get(n.number_type, 0),
+                number_prices.get(n.number_type, 0),
                 n.rented_at,
                 n.released_at or FOREVER,
                 start,
@@ -410,7 +453,7 @@ def _revenue_minor(
     history: list[PlanChange],
     numbers: list[HeldNumber],
     agency: Agency,
-    period: Period,
+    month: _Month,
     credit_micros: int,
 ) -> int:
     """Retail attributable to the period, net of tax: its recurring fees (renewal and immediate
@@ -424,7 +467,7 @@ def _revenue_minor(
 
     recurring = sum(
         net(micros_to_minor(c.amount_micros, currency))
-        for c in recurring_for_period(history, numbers, agency.tz, period)
+        for c in recurring_for_period(history, numbers, month.tz, month.period)
     )
     usage = sum(
         line.amount_minor - (line.tax_minor if draft.tax.inclusive else 0)
@@ -434,15 +477,16 @@ def _revenue_minor(
     return recurring + usage + micros_to_minor(credit_micros, currency)
 
 
-def _wholesale_invoice(
-    tenant: AgencyView,
+def _wholesale_draft(
     agency: Agency,
     prefix: str,
     period: Period,
     totals: list[CallTotals],
     numbers: dict[str, list[HeldNumber]],
     card: WholesaleCard,
-) -> tuple[str, int]:
+) -> InvoiceDraft:
+    """The agency's wholesale invoice for the period (numbered and stored with the retail
+    ones)."""
     tz = agency.tz
     currency = agency.currency
     start, end = period.bounds(tz)
@@ -491,9 +535,7 @@ def _wholesale_invoice(
         format_minor(micros_to_minor(fee, currency), currency),
         fee,
     )
-    number = finalize(tenant, draft, "open", Accounts.WHOLESALE_COST)
-    emit(tenant.webhooks, "invoice.finalized", _event(number, draft), end)
-    return number, draft.subtotal_minor
+    return draft
 
 
 def _event(number: str, draft: InvoiceDraft) -> dict[str, Any]:
@@ -515,11 +557,22 @@ def period_document(tenant: AgencyView, agency: Agency, period: Period) -> dict[
     label = str(period)
     closed = tenant.periods.close_of(label)
     assert closed is not None
-    currency = agency.currency
     invoices = tenant.invoices.find(period=label)
-    retail = sorted((i for i in invoices if i.kind == "retail"), key=lambda i: i.number)
+    retail = [i for i in invoices if i.kind == "retail"]
     wholesale = next(i for i in invoices if i.kind == "wholesale")
-    usage_rows = tenant.periods.usage(label)
+    return _document(agency, closed, retail, wholesale, tenant.periods.usage(label))
+
+
+def _document(
+    agency: Agency,
+    closed: PeriodClose,
+    retail_invoices: list[StoredInvoice],
+    wholesale: StoredInvoice,
+    usage_lines: list[PeriodUsageLine],
+) -> dict[str, Any]:
+    currency = agency.currency
+    retail = sorted(retail_invoices, key=lambda i: i.number)
+    usage_rows = sorted(usage_lines, key=lambda r: r.sub_account_id)
 
     def money(minor: int) -> str:
         return format_minor(minor, currency)

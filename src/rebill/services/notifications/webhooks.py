@@ -21,7 +21,7 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta
 from typing import Any
@@ -152,22 +152,37 @@ def emit(
 ) -> None:
     """Queue one event for every endpoint of the agency that wants it (same transaction);
     `subscriptions` saves the lookup when many events are emitted at once."""
+    emit_all(webhooks, event_type, [data], now, subscriptions)
+
+
+def emit_all(
+    webhooks: WebhookRepository,
+    event_type: str,
+    data: Iterable[dict[str, Any]],
+    now: datetime,
+    subscriptions: list[Subscription] | None = None,
+) -> None:
+    """Queue events of one type and instant, each for every endpoint of the agency that wants
+    it, in one write (same transaction). `data` is not read when no endpoint wants the type."""
     assert event_type in EVENT_TYPES, event_type
-    event_id = f"evt_{uuid.uuid4().hex[:24]}"
-    payload = json.dumps(
-        {"type": event_type, "timestamp": now.isoformat(), "data": data},
-        separators=(",", ":"),
-        sort_keys=True,
-    )
     if subscriptions is None:
         subscriptions = webhooks.subscriptions()
-    for subscription in subscriptions:
-        if not subscription.events or event_type in subscription.events:
-            delivery_id = f"msg_{uuid.uuid4().hex[:24]}"
-            event = QueuedEvent(
-                delivery_id, subscription.endpoint_id, event_id, event_type, payload
-            )
-            webhooks.queue(event, now)
+    endpoints = [s.endpoint_id for s in subscriptions if not s.events or event_type in s.events]
+    if not endpoints:
+        return
+    queued: list[QueuedEvent] = []
+    for item in data:
+        event_id = f"evt_{uuid.uuid4().hex[:24]}"
+        payload = json.dumps(
+            {"type": event_type, "timestamp": now.isoformat(), "data": item},
+            separators=(",", ":"),
+            sort_keys=True,
+        )
+        queued.extend(
+            QueuedEvent(f"msg_{uuid.uuid4().hex[:24]}", endpoint, event_id, event_type, payload)
+            for endpoint in endpoints
+        )
+    webhooks.queue(queued, now)
 
 
 def deliver_due(uow_factory: UnitOfWorkFactory, sender: WebhookSender, now: datetime) -> int:

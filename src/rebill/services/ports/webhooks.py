@@ -3,6 +3,7 @@ platform's worker view: what is due, across agencies."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -112,7 +113,9 @@ class WebhookRepository(Protocol):
         """Stop sending to the endpoint; its pending deliveries fail with `error`."""
         ...
 
-    def queue(self, event: QueuedEvent, now: datetime) -> None: ...
+    def queue(self, events: Sequence[QueuedEvent], now: datetime) -> None:
+        """Add the deliveries to the outbox, pending and due at `now`, in one write."""
+        ...
 
     def finish_delivery(self, delivery_id: str, outcome: DeliveryOutcome) -> None: ...
 

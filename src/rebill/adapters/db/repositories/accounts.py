@@ -24,6 +24,7 @@ from rebill.adapters.db.rows import (
 )
 from rebill.domain.account import Agency, Brand, Platform
 from rebill.domain.plan import WholesaleCard
+from rebill.domain.rating import VoiceRate
 from rebill.domain.tax import TaxPolicy
 from rebill.services.ports.accounts import WholesaleOverride, WholesalePrices
 
@@ -175,14 +176,27 @@ class SqlWholesaleRepository(AgencyBound):
         return cached(self.session, ("wholesale_card", self.agency_id), self._card)
 
     def _card(self) -> WholesaleCard:
-        base = _prices(self.session, PLATFORM_SCOPE)
-        own = self.override()
-        voice = {**base.voice, **own.prices.voice}
-        numbers = {**base.number_monthly_micros, **own.prices.number_monthly_micros}
-        fee = own.agency_monthly_fee_micros
+        """The platform's prices and the agency's read together (a query per table)."""
+        scopes = (PLATFORM_SCOPE, self.agency_id)
+        voice: dict[str, dict[str, VoiceRate]] = {scope: {} for scope in scopes}
+        for r in self.session.scalars(
+            select(WholesaleVoiceRateRow).where(WholesaleVoiceRateRow.scope.in_(scopes))
+        ):
+            voice[r.scope][r.direction] = voice_rate(r)
+        numbers: dict[str, dict[str, int]] = {scope: {} for scope in scopes}
+        for n in self.session.scalars(
+            select(WholesaleNumberPriceRow).where(WholesaleNumberPriceRow.scope.in_(scopes))
+        ):
+            numbers[n.scope][n.number_type] = n.monthly_micros
+        agency = self.session.get(AgencyRow, self.agency_id)
+        fee = agency.agency_monthly_fee_micros if agency else None
         if fee is None:
             fee = _platform_fee_micros(self.session)
-        return WholesaleCard(voice, numbers, fee)
+        return WholesaleCard(
+            {**voice[PLATFORM_SCOPE], **voice[self.agency_id]},
+            {**numbers[PLATFORM_SCOPE], **numbers[self.agency_id]},
+            fee,
+        )
 
     def override(self) -> WholesaleOverride:
         agency = self.session.get(AgencyRow, self.agency_id)

@@ -3,7 +3,8 @@ duplicate key on both backends, and the columns of a voice rate."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table
@@ -52,6 +53,54 @@ def insert_ignoring_duplicates(session: Session, row: Any, values: dict[str, Any
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(row).values(**values).on_conflict_do_nothing()
+
+
+def utc_value(instant: datetime, as_text: bool) -> object:
+    """An aware datetime as the `UtcDateTime` column stores it (naive UTC; text on SQLite), for
+    the rows written straight through the driver."""
+    at = instant.astimezone(UTC).replace(tzinfo=None)
+    return at.isoformat(" ", "microseconds") if as_text else at
+
+
+def write_rows(
+    session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]
+) -> None:
+    """Append rows to `table` straight through the driver, whatever their number, in one
+    statement: `COPY` on PostgreSQL, one executemany on SQLite (no statement to compile, no
+    parameters to process one by one). The session's pending changes are written first, as a
+    query would; datetimes must come as `utc_value` gives them."""
+    session.flush()
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
+    insert_rows(session, table, columns, rows)
+
+
+def insert_rows(
+    session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]
+) -> None:
+    """Rows into `table` by one INSERT through the driver (an executemany when there are
+    many): no statement to compile, and the read cache sees the table written (the engine's
+    events see the statement, which `write_rows`' COPY bypasses). The session's pending
+    changes are written first; datetimes must come as `utc_value` gives them."""
+    session.flush()
+    connection = session.connection()
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    listed = list(rows)
+    if listed:
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join([marker] * len(columns))})",
+            listed if len(listed) > 1 else listed[0],
+        )
 
 
 def voice_rate(row: WholesaleVoiceRateRow | PlanVoiceRateRow) -> VoiceRate:

@@ -7,20 +7,64 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from rebill.adapters.db.repositories.common import AgencyBound
+from rebill.adapters.db.repositories.common import (
+    AgencyBound,
+    is_postgresql,
+    table_of,
+    utc_value,
+    write_rows,
+)
 from rebill.adapters.db.rows import InvoiceLineRow, InvoiceRow, InvoiceSequenceRow
 from rebill.domain.invoice import invoice_number, series_prefix
 from rebill.domain.tax_decision import BuyerTaxIdentity
 from rebill.services.ports.invoices import NumberedDraft, StoredInvoice, StoredLine
 
 SERIES_KINDS = ("retail", "receipt", "credit_note")  # the series an issuer's prefix names
+INVOICE_COLUMNS = (
+    "agency_id",
+    "number",
+    "issuer",
+    "kind",
+    "sub_account_id",
+    "period",
+    "currency",
+    "issued_at",
+    "status",
+    "subtotal_minor",
+    "tax_minor",
+    "total_minor",
+    "tax_label",
+    "tax_behavior",
+    "usage_json",
+    "idempotency_key",
+    "credit_of",
+    "tax_treatment",
+    "buyer_json",
+)
+LINE_COLUMNS = (
+    "agency_id",
+    "number",
+    "position",
+    "code",
+    "description",
+    "quantity",
+    "unit_price",
+    "amount_micros",
+    "amount_minor",
+    "tax_minor",
+)
 
 
-def _stored(row: InvoiceRow, lines: list[StoredLine]) -> StoredInvoice:
+_invoices = table_of(InvoiceRow)
+_lines = table_of(InvoiceLineRow)
+
+
+def _stored(row: Any, lines: list[StoredLine]) -> StoredInvoice:
     return StoredInvoice(
         number=row.number,
         agency_id=row.agency_id,
@@ -59,6 +103,21 @@ def _buyer_json(buyer: BuyerTaxIdentity | None) -> str | None:
     )
 
 
+def _filtered(
+    query: Any, agency_id: str | None, period: str | None, kind: str | None, number: str | None
+) -> Any:
+    i = _invoices.c
+    if agency_id is not None:
+        query = query.where(i.agency_id == agency_id)
+    if period:
+        query = query.where(i.period == period)
+    if kind:
+        query = query.where(i.kind == kind)
+    if number:
+        query = query.where(i.number == number)
+    return query
+
+
 def find_invoices(
     session: Session,
     agency_id: str | None,
@@ -67,53 +126,54 @@ def find_invoices(
     number: str | None,
 ) -> list[StoredInvoice]:
     """Documents with their lines, filtered by what is given (every agency's when
-    `agency_id` is None), by issue time then number."""
-    query = select(InvoiceRow)
-    if agency_id is not None:
-        query = query.where(InvoiceRow.agency_id == agency_id)
-    if period:
-        query = query.where(InvoiceRow.period == period)
-    if kind:
-        query = query.where(InvoiceRow.kind == kind)
-    if number:
-        query = query.where(InvoiceRow.number == number)
-    rows = list(session.scalars(query.order_by(InvoiceRow.issued_at, InvoiceRow.number)))
+    `agency_id` is None), by issue time then number; the lines are those of the documents
+    read (joined on the same filters), in two Core queries."""
+    i, ln = _invoices.c, _lines.c
+    connection = session.connection()  # no autoflush: as a query would, flush first
+    session.flush()
+    rows = connection.execute(
+        _filtered(select(_invoices), agency_id, period, kind, number).order_by(
+            i.issued_at, i.number
+        )
+    ).all()
     lines: dict[tuple[str, str], list[StoredLine]] = defaultdict(list)
     if rows:
-        keys = {(r.agency_id, r.number) for r in rows}
-        agencies = {r.agency_id for r in rows}
-        for line in session.scalars(
-            select(InvoiceLineRow)
-            .where(InvoiceLineRow.agency_id.in_(agencies))
-            .order_by(InvoiceLineRow.number, InvoiceLineRow.position)
+        joined = _lines.join(_invoices, and_(ln.agency_id == i.agency_id, ln.number == i.number))
+        query = select(
+            ln.agency_id,
+            ln.number,
+            ln.code,
+            ln.description,
+            ln.quantity,
+            ln.unit_price,
+            ln.amount_minor,
+            ln.tax_minor,
+        ).select_from(joined)
+        query = _filtered(query, agency_id, period, kind, number)
+        for agency, invoice_number, *line in connection.execute(
+            query.order_by(ln.agency_id, ln.number, ln.position)
         ):
-            if (line.agency_id, line.number) in keys:
-                lines[(line.agency_id, line.number)].append(
-                    StoredLine(
-                        line.code,
-                        line.description,
-                        line.quantity,
-                        line.unit_price,
-                        line.amount_minor,
-                        line.tax_minor,
-                    )
-                )
+            lines[(agency, invoice_number)].append(StoredLine(*line))
     return [_stored(r, lines[(r.agency_id, r.number)]) for r in rows]
 
 
 class SqlInvoiceRepository(AgencyBound):
     def reserve_numbers(self, issuer_prefix: str, kind: str, count: int) -> list[str]:
-        """Locked on PostgreSQL; SQLite transactions hold the database's one write lock."""
+        """One statement: the series' counter moved by `count` (created at `count`), its row
+        locked on PostgreSQL until the transaction ends (SQLite transactions hold the
+        database's one write lock)."""
         series = series_prefix(issuer_prefix, kind)
-        row = self.session.execute(
-            select(InvoiceSequenceRow).where(InvoiceSequenceRow.series == series).with_for_update()
-        ).scalar_one_or_none()
-        if row is None:
-            row = InvoiceSequenceRow(series=series, last_value=0)
-            self.session.add(row)
-        first = row.last_value + 1
-        row.last_value += count
         self.session.flush()
+        connection = self.session.connection()
+        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        last = connection.exec_driver_sql(
+            "INSERT INTO invoice_sequences (series, last_value) "
+            f"VALUES ({marker}, {marker}) ON CONFLICT (series) DO UPDATE "
+            "SET last_value = invoice_sequences.last_value + excluded.last_value "
+            "RETURNING last_value",
+            (series, count),
+        ).scalar_one()
+        first = int(last) - count + 1
         return [invoice_number(series, value) for value in range(first, first + count)]
 
     def number_for_key(self, idempotency_key: str) -> str | None:
@@ -141,56 +201,59 @@ class SqlInvoiceRepository(AgencyBound):
         return previous
 
     def save(self, documents: Sequence[NumberedDraft]) -> None:
-        """Documents and their lines in two bulk statements."""
+        """Documents and their lines, each table in one statement (`write_rows`)."""
         if not documents:
             return
         assert all(d.draft.agency_id == self.agency_id for d in documents), "another agency's"
-        self.session.execute(
-            insert(InvoiceRow),
+        as_text = not is_postgresql(self.session)
+        write_rows(
+            self.session,
+            "invoices",
+            INVOICE_COLUMNS,
             [
-                {
-                    "agency_id": d.agency_id,
-                    "number": numbered.number,
-                    "issuer": d.issuer,
-                    "kind": d.kind,
-                    "sub_account_id": d.sub_account_id,
-                    "period": d.period,
-                    "currency": d.currency,
-                    "issued_at": d.issued_at,
-                    "status": numbered.status,
-                    "subtotal_minor": d.subtotal_minor,
-                    "tax_minor": d.tax_minor,
-                    "total_minor": d.total_minor,
-                    "tax_label": d.tax.label,
-                    "tax_behavior": d.tax.behavior,
-                    "usage_json": json.dumps(d.usage) if d.usage is not None else None,
-                    "idempotency_key": d.idempotency_key,
-                    "credit_of": d.credit_of,
-                    "tax_treatment": (d.tax.treatment if d.tax.treatment != "standard" else None),
-                    "buyer_json": _buyer_json(d.buyer),
-                }
+                (
+                    d.agency_id,
+                    numbered.number,
+                    d.issuer,
+                    d.kind,
+                    d.sub_account_id,
+                    d.period,
+                    d.currency,
+                    utc_value(d.issued_at, as_text),
+                    numbered.status,
+                    d.subtotal_minor,
+                    d.tax_minor,
+                    d.total_minor,
+                    d.tax.label,
+                    d.tax.behavior,
+                    json.dumps(d.usage) if d.usage is not None else None,
+                    d.idempotency_key,
+                    d.credit_of,
+                    d.tax.treatment if d.tax.treatment != "standard" else None,
+                    _buyer_json(d.buyer),
+                )
                 for numbered in documents
                 for d in (numbered.draft,)
             ],
         )
         lines = [
-            {
-                "agency_id": numbered.draft.agency_id,
-                "number": numbered.number,
-                "position": position,
-                "code": line.code,
-                "description": line.description,
-                "quantity": line.quantity,
-                "unit_price": line.unit_price,
-                "amount_micros": line.amount_micros,
-                "amount_minor": line.amount_minor,
-                "tax_minor": line.tax_minor,
-            }
+            (
+                numbered.draft.agency_id,
+                numbered.number,
+                position,
+                line.code,
+                line.description,
+                line.quantity,
+                line.unit_price,
+                line.amount_micros,
+                line.amount_minor,
+                line.tax_minor,
+            )
             for numbered in documents
             for position, line in enumerate(numbered.draft.lines)
         ]
         if lines:
-            self.session.execute(insert(InvoiceLineRow), lines)
+            write_rows(self.session, "invoice_lines", LINE_COLUMNS, lines)
 
     def find(
         self, period: str | None = None, kind: str | None = None, number: str | None = None

@@ -10,12 +10,27 @@ from datetime import datetime
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from rebill.adapters.db.repositories.common import AgencyBound, insert_ignoring_duplicates
+from rebill.adapters.db.repositories.common import (
+    AgencyBound,
+    insert_ignoring_duplicates,
+    is_postgresql,
+    utc_value,
+    write_rows,
+)
 from rebill.adapters.db.rows import JournalEntryRow, PostingRow
 from rebill.domain.ledger import JournalEntry, Posting
 from rebill.services.ports.ledger import EntryRef
 
 description_length_max = 300
+ENTRY_COLUMNS = ("agency_id", "idempotency_key", "description", "occurred_at", "currency")
+POSTING_COLUMNS = (
+    "agency_id",
+    "idempotency_key",
+    "position",
+    "account",
+    "amount_micros",
+    "currency",
+)
 
 
 class SqlLedgerRepository(AgencyBound):
@@ -29,37 +44,33 @@ class SqlLedgerRepository(AgencyBound):
         return True
 
     def post_many(self, entries: Sequence[JournalEntry]) -> None:
-        """Two bulk statements, whatever the number of entries."""
+        """Entries and their postings, each table in one statement (`write_rows`)."""
         if not entries:
             return
         assert all(e.agency_id == self.agency_id for e in entries), "another agency's entry"
-        self.session.execute(
-            insert(JournalEntryRow),
+        as_text = not is_postgresql(self.session)
+        write_rows(
+            self.session,
+            "journal_entries",
+            ENTRY_COLUMNS,
             [
-                {
-                    "agency_id": e.agency_id,
-                    "idempotency_key": e.idempotency_key,
-                    "description": e.description[:description_length_max],
-                    "occurred_at": e.occurred_at,
-                    "currency": e.currency,
-                }
+                (
+                    e.agency_id,
+                    e.idempotency_key,
+                    e.description[:description_length_max],
+                    utc_value(e.occurred_at, as_text),
+                    e.currency,
+                )
                 for e in entries
             ],
         )
         postings = [
-            {
-                "agency_id": e.agency_id,
-                "idempotency_key": e.idempotency_key,
-                "position": position,
-                "account": p.account,
-                "amount_micros": p.amount_micros,
-                "currency": e.currency,
-            }
+            (e.agency_id, e.idempotency_key, position, p.account, p.amount_micros, e.currency)
             for e in entries
             for position, p in enumerate(e.postings)
         ]
         if postings:
-            self.session.execute(insert(PostingRow), postings)
+            write_rows(self.session, "postings", POSTING_COLUMNS, postings)
 
     def claim(self, key: str, description: str, occurred_at: datetime, currency: str) -> bool:
         values = {

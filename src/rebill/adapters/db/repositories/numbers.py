@@ -4,25 +4,27 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
-from rebill.adapters.db.repositories.common import AgencyBound
+from rebill.adapters.db.repositories.common import AgencyBound, table_of
 from rebill.adapters.db.rows import PhoneNumberRow
 from rebill.domain.charges import HeldNumber
 
+_numbers = table_of(PhoneNumberRow)
 
-def _held(row: PhoneNumberRow) -> HeldNumber:
+
+def _held(row: Any) -> HeldNumber:
     return HeldNumber(row.e164, row.number_type, row.rented_at, row.released_at)
 
 
 class SqlNumberRepository(AgencyBound):
     def all(self) -> dict[str, list[HeldNumber]]:
         result: dict[str, list[HeldNumber]] = defaultdict(list)
-        for row in self.session.scalars(
-            select(PhoneNumberRow)
-            .where(PhoneNumberRow.agency_id == self.agency_id)
-            .order_by(PhoneNumberRow.rented_at, PhoneNumberRow.e164)
+        n = _numbers.c  # rows, not ORM instances: the close reads every number
+        for row in self.session.execute(
+            select(_numbers).where(n.agency_id == self.agency_id).order_by(n.rented_at, n.e164)
         ):
             result[row.sub_account_id].append(_held(row))
         return result

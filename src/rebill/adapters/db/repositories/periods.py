@@ -6,12 +6,35 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from rebill.adapters.db.read_cache import cached
-from rebill.adapters.db.repositories.common import AgencyBound
+from rebill.adapters.db.repositories.common import (
+    AgencyBound,
+    insert_rows,
+    is_postgresql,
+    utc_value,
+    write_rows,
+)
 from rebill.adapters.db.rows import PeriodCloseRow, PeriodUsageRow
 from rebill.services.ports.periods import PeriodClose, PeriodUsageLine
+
+CLOSE_COLUMNS = (
+    "agency_id",
+    "period",
+    "closed_at",
+    "wholesale_invoice_number",
+    "revenue_minor",
+    "cost_minor",
+)
+USAGE_COLUMNS = (
+    "agency_id",
+    "period",
+    "sub_account_id",
+    "usage_json",
+    "revenue_minor",
+    "cost_minor",
+)
 
 
 class SqlPeriodRepository(AgencyBound):
@@ -40,33 +63,40 @@ class SqlPeriodRepository(AgencyBound):
         )
 
     def save_close(self, close: PeriodClose) -> None:
-        self.session.add(
-            PeriodCloseRow(
-                agency_id=self.agency_id,
-                period=close.period,
-                closed_at=close.closed_at,
-                wholesale_invoice_number=close.wholesale_invoice_number,
-                revenue_minor=close.revenue_minor,
-                cost_minor=close.cost_minor,
-            )
+        """One INSERT through the driver (seen by the read cache: the table is cached)."""
+        insert_rows(
+            self.session,
+            "period_closes",
+            CLOSE_COLUMNS,
+            [
+                (
+                    self.agency_id,
+                    close.period,
+                    utc_value(close.closed_at, not is_postgresql(self.session)),
+                    close.wholesale_invoice_number,
+                    close.revenue_minor,
+                    close.cost_minor,
+                )
+            ],
         )
-        self.session.flush()
 
     def save_usage(self, period: str, lines: Sequence[PeriodUsageLine]) -> None:
-        """In one bulk statement."""
+        """In one statement (`write_rows`)."""
         if not lines:
             return
-        self.session.execute(
-            insert(PeriodUsageRow),
+        write_rows(
+            self.session,
+            "period_usage",
+            USAGE_COLUMNS,
             [
-                {
-                    "agency_id": self.agency_id,
-                    "period": period,
-                    "sub_account_id": line.sub_account_id,
-                    "usage_json": json.dumps(line.usage),
-                    "revenue_minor": line.revenue_minor,
-                    "cost_minor": line.cost_minor,
-                }
+                (
+                    self.agency_id,
+                    period,
+                    line.sub_account_id,
+                    json.dumps(line.usage),
+                    line.revenue_minor,
+                    line.cost_minor,
+                )
                 for line in lines
             ],
         )

@@ -13,7 +13,12 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 
 from rebill.adapters.db.read_cache import cached
-from rebill.adapters.db.repositories.common import AgencyBound, voice_columns, voice_rate
+from rebill.adapters.db.repositories.common import (
+    AgencyBound,
+    table_of,
+    voice_columns,
+    voice_rate,
+)
 from rebill.adapters.db.rows import PlanRow, PlanVoiceRateRow, SubscriptionRow
 from rebill.domain.charges import PlanChange
 from rebill.domain.plan import Limits, Plan
@@ -23,6 +28,7 @@ NO_LIMIT = -1  # how an unset plan limit is stored
 
 
 VERSION_PREFIX = "~"  # hidden versions' keys: never a plan id (ids start with [a-z0-9])
+_subscriptions = table_of(SubscriptionRow)
 
 
 def _plan(row: PlanRow, voice: dict[str, VoiceRate]) -> Plan:
@@ -112,10 +118,11 @@ class SqlPlanRepository(AgencyBound):
     def _history(self, stored: dict[str, Plan]) -> dict[str, list[PlanChange]]:
         """Every sub-account's history, `stored` being every plan row by its key."""
         history: dict[str, list[PlanChange]] = defaultdict(list)
-        query = select(SubscriptionRow).where(SubscriptionRow.agency_id == self.agency_id)
-        for row in self.session.scalars(
-            query.order_by(SubscriptionRow.sub_account_id, SubscriptionRow.effective_at)
-        ):
+        s = _subscriptions.c  # rows, not ORM instances: the close reads every sub-account's
+        query = select(s.sub_account_id, s.effective_at, s.plan_id, s.change).where(
+            s.agency_id == self.agency_id
+        )
+        for row in self.session.execute(query.order_by(s.sub_account_id, s.effective_at)):
             history[row.sub_account_id].append(
                 PlanChange(row.effective_at, stored[row.plan_id], row.change)
             )

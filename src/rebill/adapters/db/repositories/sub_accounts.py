@@ -7,11 +7,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import func, select
 
 from rebill.adapters.db.read_cache import cached, caching
-from rebill.adapters.db.repositories.common import AgencyBound
+from rebill.adapters.db.repositories.common import AgencyBound, table_of
 from rebill.adapters.db.rows import StateChangeRow, SubAccountRow
 from rebill.domain.account import SubAccount
 from rebill.domain.caps import Caps
@@ -19,12 +21,21 @@ from rebill.domain.plan import Limits
 from rebill.domain.tax_decision import BuyerTaxIdentity
 from rebill.services.ports.sub_accounts import StateChange
 
+_sub_accounts = table_of(SubAccountRow)
 
-def sub_account_of(row: SubAccountRow) -> SubAccount:
+
+@lru_cache(maxsize=256)
+def _alerts(text: str) -> tuple[Fraction, ...]:
+    """The alert thresholds stored as JSON decimal text (most sub-accounts share a few)."""
+    return tuple(Fraction(Decimal(a)) for a in json.loads(text))
+
+
+def sub_account_of(row: Any) -> SubAccount:
+    """From a `SubAccountRow` or a row of its table's columns."""
     caps = Caps(
         row.cap_monthly_spend_micros,
         row.cap_monthly_minutes,
-        tuple(Fraction(Decimal(a)) for a in json.loads(row.cap_alerts or "[]")),
+        _alerts(row.cap_alerts or "[]"),
         row.cap_enforcement,
     )
     return SubAccount(
@@ -72,10 +83,11 @@ class SqlSubAccountRepository(AgencyBound):
         return cached(self.session, ("sub_accounts", self.agency_id), self._all)
 
     def _all(self, ids: set[str] | None = None) -> dict[str, SubAccount]:
-        query = select(SubAccountRow).where(SubAccountRow.agency_id == self.agency_id)
+        s = _sub_accounts.c  # rows, not ORM instances (the close reads them all)
+        query = select(_sub_accounts).where(s.agency_id == self.agency_id)
         if ids is not None:
-            query = query.where(SubAccountRow.id.in_(sorted(ids)))
-        return {row.id: sub_account_of(row) for row in self.session.scalars(query)}
+            query = query.where(s.id.in_(sorted(ids)))
+        return {row.id: sub_account_of(row) for row in self.session.execute(query)}
 
     def ids(self) -> list[str]:
         return list(

@@ -4,12 +4,18 @@ delivery worker's fair share of what is due across agencies."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
-from rebill.adapters.db.repositories.common import AgencyBound
+from rebill.adapters.db.repositories.common import (
+    AgencyBound,
+    is_postgresql,
+    utc_value,
+    write_rows,
+)
 from rebill.adapters.db.rows import WebhookDeliveryRow, WebhookEndpointRow
 from rebill.services.ports.webhooks import (
     DeliveryOutcome,
@@ -21,6 +27,20 @@ from rebill.services.ports.webhooks import (
 )
 
 error_length_max = 500
+DELIVERY_COLUMNS = (
+    "agency_id",
+    "id",
+    "endpoint_id",
+    "event_id",
+    "event_type",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "created_at",
+    "delivered_at",
+)
 
 
 def _endpoint(r: WebhookEndpointRow) -> WebhookEndpoint:
@@ -134,23 +154,33 @@ class SqlWebhookRepository(AgencyBound):
         self._fail_pending(endpoint_id, error)
         self.session.flush()
 
-    def queue(self, event: QueuedEvent, now: datetime) -> None:
-        self.session.add(
-            WebhookDeliveryRow(
-                agency_id=self.agency_id,
-                id=event.delivery_id,
-                endpoint_id=event.endpoint_id,
-                event_id=event.event_id,
-                event_type=event.event_type,
-                payload=event.payload,
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                last_error="",
-                created_at=now,
-            )
+    def queue(self, events: Sequence[QueuedEvent], now: datetime) -> None:
+        """In one statement (`write_rows`), whatever the number of deliveries."""
+        if not events:
+            return
+        at = utc_value(now, not is_postgresql(self.session))
+        write_rows(
+            self.session,
+            "webhook_deliveries",
+            DELIVERY_COLUMNS,
+            [
+                (
+                    self.agency_id,
+                    e.delivery_id,
+                    e.endpoint_id,
+                    e.event_id,
+                    e.event_type,
+                    e.payload,
+                    "pending",
+                    0,
+                    at,
+                    "",
+                    at,
+                    None,
+                )
+                for e in events
+            ],
         )
-        self.session.flush()
 
     def finish_delivery(self, delivery_id: str, outcome: DeliveryOutcome) -> None:
         row = self.session.get(WebhookDeliveryRow, (self.agency_id, delivery_id))
