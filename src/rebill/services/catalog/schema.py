@@ -26,6 +26,9 @@ from rebill.domain.rating import Increment
 from rebill.services.catalog.tax_identity import checked_address, checked_country, checked_tax_id
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
+# Sub-account ids that name something else in an agency's period (a close keeps the wholesale
+# invoice under `close:{period}:wholesale`, beside `close:{period}:{sub-account}`).
+RESERVED_SUB_ACCOUNT_IDS = frozenset({"wholesale"})
 slug_length_max = 64
 logo_text_length_max = (logo_bytes_max + 2) // 3 * 4 + 32
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -261,6 +264,16 @@ class SubAccountSpec(Strict):
     caps: Caps | None = None
     auto_top_up: AutoTopUp | None = None
     numbers: list[NumberSpec] | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_SUB_ACCOUNT_IDS:
+            raise ValueError(
+                f"{value!r} is reserved (the agency's wholesale invoice of a period is kept "
+                "under it); choose another id"
+            )
+        return value
 
     @field_validator("country")
     @classmethod
