@@ -392,21 +392,20 @@ class SqlUsageRepository(AgencyBound):
             }
             rows = self.session.connection().execute(statement, parameters)
             return {UsageKey(row.sub_account_id, row.period): _usage(row) for row in rows}
-        query = select(UsageCounterRow).where(UsageCounterRow.agency_id == self.agency_id)
+        c = table_of(UsageCounterRow).c  # rows, not ORM instances (the close reads them all)
+        query = select(table_of(UsageCounterRow)).where(c.agency_id == self.agency_id)
         if period is not None:
-            query = query.where(UsageCounterRow.period == period)
+            query = query.where(c.period == period)
         if keys is not None:
             wanted = list(keys)
             subs = sorted({key.sub_account_id for key in wanted})
             periods = sorted({key.period for key in wanted})
-            query = query.where(
-                UsageCounterRow.sub_account_id.in_(subs), UsageCounterRow.period.in_(periods)
-            )
+            query = query.where(c.sub_account_id.in_(subs), c.period.in_(periods))
         if for_update:
             query = query.with_for_update()
         return {
             UsageKey(row.sub_account_id, row.period): _usage(row)
-            for row in self.session.scalars(query)
+            for row in self.session.execute(query)
         }
 
     def save_counters(self, counters: dict[UsageKey, PeriodUsage], existing: set[UsageKey]) -> None:
