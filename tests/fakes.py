@@ -302,6 +302,13 @@ class FakeWallets:
         self.data.wallets[sub_account_id] = balance
         return balance
 
+    def take(self, sub_account_id: str, amount_micros: int) -> tuple[int, int] | None:
+        if sub_account_id not in self.data.wallets:
+            return None
+        taken = min(amount_micros, self.data.wallets[sub_account_id])
+        self.data.wallets[sub_account_id] -= taken
+        return taken, self.data.wallets[sub_account_id]
+
 
 class FakeLedger:
     def __init__(self, data: AgencyData) -> None:

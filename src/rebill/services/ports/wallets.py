@@ -22,3 +22,8 @@ class WalletRepository(Protocol):
     def add(self, sub_account_id: str, delta_micros: int) -> int:
         """Move a wallet by `delta_micros` (never below zero); the new balance."""
         ...
+
+    def take(self, sub_account_id: str, amount_micros: int) -> tuple[int, int] | None:
+        """Take up to `amount_micros` from the wallet, never more than it holds, in one locked
+        step: (taken, balance after); None when the sub-account has no wallet."""
+        ...

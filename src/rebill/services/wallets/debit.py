@@ -1,7 +1,8 @@
 """Debiting a credit wallet on its own (a charge paid from credits), safe under concurrency:
-the wallet row is locked (PostgreSQL `FOR UPDATE`; SQLite has one writer at a time), the
-debit takes what is there and never more, and the journal entry's idempotency key makes a
-replayed request a no-op that reports the first result. Five statements and one commit."""
+the journal entry's idempotency key is claimed first (a replayed request is then a no-op that
+reports the first result), then the wallet is locked, read and moved in one statement
+(PostgreSQL; SQLite has one writer at a time) that takes what is there and never more. Four
+statements and one commit."""
 
 from __future__ import annotations
 
@@ -35,15 +36,20 @@ def debit_wallet(
     wallet = Accounts.wallet(sub_account_id)
     with uow_factory() as uow:
         agency, tenant = open_agency(uow, agency_id)
-        found = tenant.wallets.balances([sub_account_id], for_update=True)
-        if sub_account_id not in found:  # no wallet yet: does the sub-account exist?
-            require_sub_account(tenant, sub_account_id)
-        balance = found.get(sub_account_id, 0)
+        # The key first: a replay (or a twin waiting on the key until the first commits) then
+        # touches no wallet; a first request locks its wallet only from the take to the commit.
         if not tenant.ledger.claim(key, "charge paid from credits", now, agency.currency):
-            return Debit(tenant.ledger.entry_amount(key, wallet) or 0, balance, True)
-        taken = min(amount_micros, balance)
-        tenant.wallets.set_balances({sub_account_id: balance - taken}, set(found))
+            balance = tenant.wallets.balances([sub_account_id]).get(sub_account_id)
+            if balance is None:
+                require_sub_account(tenant, sub_account_id)
+            return Debit(tenant.ledger.entry_amount(key, wallet) or 0, balance or 0, True)
+        moved = tenant.wallets.take(sub_account_id, amount_micros)
+        if moved is None:  # no wallet yet: does the sub-account exist? (else all rolls back)
+            require_sub_account(tenant, sub_account_id)
+            tenant.wallets.set_balances({sub_account_id: 0}, set())
+            moved = (0, 0)
+        taken, balance = moved
         postings = [Posting(wallet, taken), Posting(Accounts.REVENUE_USAGE, -taken)]
         tenant.ledger.add_postings(key, agency.currency, postings)
         uow.commit()
-    return Debit(taken, balance - taken, replayed=False)
+    return Debit(taken, balance, replayed=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 
 from rebill.adapters.db.repositories.common import AgencyBound, is_postgresql, prebuilt, table_of
 from rebill.adapters.db.rows import WalletRow
@@ -46,6 +46,22 @@ class SqlWalletRepository(AgencyBound):
         if new:
             connection.execute(prebuilt("insert_wallets", False, _insert_wallets), new)
 
+    def take(self, sub_account_id: str, amount_micros: int) -> tuple[int, int] | None:
+        """PostgreSQL: one statement that locks the row, reads it and writes it (the lock is
+        held from here to the commit only). SQLite (one writer at a time): read, then write."""
+        parameters = {"agency": self.agency_id, "sub": sub_account_id, "amount": amount_micros}
+        connection = self.session.connection()
+        if is_postgresql(self.session):
+            row = connection.execute(_TAKE_PG, parameters).first()
+            return None if row is None else (int(row[0]) - int(row[1]), int(row[1]))
+        found = self.balances([sub_account_id])
+        if sub_account_id not in found:
+            return None
+        balance = found[sub_account_id]
+        taken = min(amount_micros, balance)
+        self.set_balances({sub_account_id: balance - taken}, {sub_account_id})
+        return taken, balance - taken
+
     def add(self, sub_account_id: str, delta_micros: int) -> int:
         result = self.session.execute(
             update(WalletRow)
@@ -69,6 +85,17 @@ class SqlWalletRepository(AgencyBound):
         )
         self.session.flush()
         return delta_micros
+
+
+# (balance before, balance after): the CTE locks the row (and, in READ COMMITTED, reads its
+# newest version once the lock is granted); the UPDATE takes what is there, never more.
+_TAKE_PG = text(
+    "WITH old AS (SELECT balance_micros FROM wallets "
+    "WHERE agency_id = :agency AND sub_account_id = :sub FOR UPDATE) "
+    "UPDATE wallets SET balance_micros = old.balance_micros - LEAST(old.balance_micros, :amount) "
+    "FROM old WHERE wallets.agency_id = :agency AND wallets.sub_account_id = :sub "
+    "RETURNING old.balance_micros, wallets.balance_micros"
+)
 
 
 def _balances(locked: bool) -> Any:
