@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from rebill.domain.errors import ConcurrentWriteError
 from rebill.services.ports import IdempotencyRecord, UnitOfWorkFactory
 from rebill.services.races import rerun_on_race
 
@@ -35,7 +36,9 @@ def _claim(
             found = None
         if found is not None:
             return found
-        records.start(key_id, key, request_sha256, now)
+        if not records.start(key_id, key, request_sha256, now):
+            # Claimed by a concurrent request between the look and the start: look again.
+            raise ConcurrentWriteError()
         uow.commit()
     return None
 
