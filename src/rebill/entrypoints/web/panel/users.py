@@ -225,24 +225,20 @@ async def post_disable(request: Request, user_id: str, session: Staff, web: WebF
             person=found,
             self_=found["id"] == session.user.id,
         )
-    try:
-        changed = people.set_disabled(
-            rebill.uow,
-            inviter_of(session),
-            agency_of(session),
-            user_id,
-            True,
-            rebill.clock.now(),
-        )
-    except (NotFoundError, ForbiddenFieldError, ValidationError, ConflictError) as exc:
-        return _refused_change(web, request, session, user_id, exc)
-    return _after_change(changed, "disabled")
+    return _set_access(web, request, session, user_id, disabled=True)
 
 
 @router.post("/users/{user_id}/enable")
 async def post_enable(request: Request, user_id: str, session: Staff, web: WebFaces) -> Response:
     await web.form(request, session)
     _admin(session)
+    return _set_access(web, request, session, user_id, disabled=False)
+
+
+def _set_access(
+    web: Web, request: Request, session: WebSession, user_id: str, disabled: bool
+) -> Response:
+    """Disable or enable a user (the admin's own agency; never its last active admin)."""
     rebill = web.rebill
     try:
         changed = people.set_disabled(
@@ -250,9 +246,9 @@ async def post_enable(request: Request, user_id: str, session: Staff, web: WebFa
             inviter_of(session),
             agency_of(session),
             user_id,
-            False,
+            disabled,
             rebill.clock.now(),
         )
     except (NotFoundError, ForbiddenFieldError, ValidationError, ConflictError) as exc:
         return _refused_change(web, request, session, user_id, exc)
-    return _after_change(changed, "enabled")
+    return _after_change(changed, "disabled" if disabled else "enabled")
