@@ -64,10 +64,6 @@ def table_name(period: str, detached: bool = False) -> str:
     return f"calls_{p.year:04d}_{p.month:02d}" + ("_detached" if detached else "")
 
 
-def is_partitioned(connection: Connection) -> bool:
-    return connection.dialect.name == "postgresql"
-
-
 def partitions(connection: Connection) -> list[Partition]:
     """Every month's table, attached or detached, in month order."""
     rows = connection.execute(
