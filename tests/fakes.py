@@ -20,11 +20,12 @@ from typing import Any, NoReturn, cast
 from rebill.domain.account import Agency, Brand, Platform, SubAccount
 from rebill.domain.caps import Caps
 from rebill.domain.charges import HeldNumber, PlanChange
-from rebill.domain.invoice import InvoiceLine, invoice_number, series_prefix
+from rebill.domain.invoice import invoice_number, series_prefix
 from rebill.domain.ledger import JournalEntry, Posting
 from rebill.domain.money import micros_per_minor
 from rebill.domain.plan import Plan, WholesaleCard
 from rebill.domain.usage import PeriodUsage
+from rebill.services.invoicing.billing import stored_draft
 from rebill.services.ports import (
     AgencyRepository,
     AgencyUserRepository,
@@ -60,7 +61,6 @@ from rebill.services.ports import (
     RatedCall,
     StateChange,
     StoredInvoice,
-    StoredLine,
     SubAccountRepository,
     Subscription,
     TopUpRepository,
@@ -388,28 +388,8 @@ class FakeInvoices:
         for numbered in documents:
             d = numbered.draft
             assert d.agency_id == self.data.agency.id, "another agency's document"
-            lines = [_stored_line(ln) for ln in d.lines]
-            self.data.invoices[numbered.number] = StoredInvoice(
-                number=numbered.number,
-                agency_id=d.agency_id,
-                issuer=d.issuer,
-                kind=d.kind,
-                sub_account_id=d.sub_account_id,
-                period=d.period,
-                currency=d.currency,
-                issued_at=d.issued_at,
-                status=numbered.status,
-                subtotal_minor=d.subtotal_minor,
-                tax_minor=d.tax_minor,
-                total_minor=d.total_minor,
-                tax_label=d.tax.label,
-                usage=copy.deepcopy(d.usage),
-                lines=lines,
-                tax_behavior=d.tax.behavior,
-                credit_of=d.credit_of,
-                tax_treatment=d.tax.treatment,
-                buyer=d.buyer,
-            )
+            # As the SQL store reads it back (the close's own document is built the same way).
+            self.data.invoices[numbered.number] = stored_draft(numbered)
             if d.idempotency_key:
                 self.data.invoice_keys[d.idempotency_key] = numbered.number
 
@@ -424,17 +404,6 @@ class FakeInvoices:
             and (not number or i.number == number)
         ]
         return sorted(found, key=lambda i: (i.issued_at, i.number))
-
-
-def _stored_line(line: InvoiceLine) -> StoredLine:
-    return StoredLine(
-        line.code,
-        line.description,
-        line.quantity,
-        line.unit_price,
-        line.amount_minor,
-        line.tax_minor,
-    )
 
 
 # -- the plain ones the rating and the close read --------------------------------------------
