@@ -20,6 +20,8 @@ from rebill.domain.account import Brand
 from rebill.domain.contrast import readable
 from rebill.domain.errors import BusyError, FieldError, NotFoundError, TooManyAttemptsError
 from rebill.entrypoints.web import figures
+from rebill.services.access import invitations
+from rebill.services.access.invitations import Inviter, Sent
 from rebill.services.access.users import WebSession, WebUser, authenticate, session_for
 from rebill.services.invoicing.documents import invoice_pdf
 
@@ -220,6 +222,32 @@ def sign_in_token(request: Request) -> str:
 def set_sign_in_cookie(response: Response, request: Request, token: str) -> None:
     response.set_cookie(
         SIGN_IN_COOKIE, token, httponly=True, samesite="lax", secure=is_https(request), path="/"
+    )
+
+
+async def send_invitation(
+    rebill: App,
+    inviter: Inviter,
+    agency_id: str,
+    email: str,
+    role: str,
+    sub_account_id: str | None,
+    email_field: str = "email",
+) -> Sent:
+    """`invitations.invite` on the app's store, mailer, public URL and clock, off the event
+    loop (the console's owner, the panel's staff and clients)."""
+    return await run_in_threadpool(
+        invitations.invite,
+        rebill.uow,
+        rebill.mailer,
+        rebill.gateway.public_url,
+        inviter,
+        agency_id,
+        email,
+        role,
+        sub_account_id,
+        rebill.clock.now(),
+        email_field,
     )
 
 

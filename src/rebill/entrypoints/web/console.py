@@ -7,10 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from rebill.domain.errors import BillingError, ConflictError, NotFoundError, ValidationError
-from rebill.entrypoints.web.common import PageError, Web, field_messages
+from rebill.entrypoints.web.common import PageError, Web, field_messages, send_invitation
 from rebill.entrypoints.web.deps import Operator, WebFaces
 from rebill.services.access import invitations
 from rebill.services.access.invitations import Inviter
@@ -177,18 +176,8 @@ async def post_new_agency(request: Request, session: Operator, web: WebFaces) ->
         return RedirectResponse(f"/console/agencies/{agency_id}?saved=agency", 303)
     inviter = Inviter(actor(session), "platform", None)
     try:
-        sent = await run_in_threadpool(
-            invitations.invite,
-            rebill.uow,
-            rebill.mailer,
-            rebill.gateway.public_url,
-            inviter,
-            agency_id,
-            owner,
-            "admin",
-            None,
-            rebill.clock.now(),
-            "owner_email",
+        sent = await send_invitation(
+            rebill, inviter, agency_id, owner, "admin", None, "owner_email"
         )
         saved = "owner_unsent" if sent.error else "owner_invited"
     except BillingError:
@@ -238,17 +227,13 @@ async def post_owner_invitation(
     form = await web.form(request, session)
     rebill = web.rebill
     try:
-        sent = await run_in_threadpool(
-            invitations.invite,
-            rebill.uow,
-            rebill.mailer,
-            rebill.gateway.public_url,
+        sent = await send_invitation(
+            rebill,
             Inviter(actor(session), "platform", None),
             agency_id,
             form.get("owner_email", ""),
             "admin",
             None,
-            rebill.clock.now(),
             "owner_email",
         )
     except NotFoundError:

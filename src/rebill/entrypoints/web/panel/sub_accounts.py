@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from rebill.domain.errors import (
     BillingError,
@@ -22,7 +21,7 @@ from rebill.domain.errors import (
     ValidationError,
 )
 from rebill.domain.period import Period
-from rebill.entrypoints.web.common import PageError, Web, chart, field_messages
+from rebill.entrypoints.web.common import PageError, Web, chart, field_messages, send_invitation
 from rebill.entrypoints.web.deps import Staff, WebFaces
 from rebill.entrypoints.web.panel.pages import (
     actor,
@@ -179,18 +178,8 @@ async def post_new_client(request: Request, session: Staff, web: WebFaces) -> Re
     if not invitee:
         return RedirectResponse(f"/panel/sub-accounts/{sub_id}?saved=client", 303)
     try:
-        sent = await run_in_threadpool(
-            invitations.invite,
-            rebill.uow,
-            rebill.mailer,
-            rebill.gateway.public_url,
-            inviter,
-            agency_of(session),
-            invitee,
-            "client",
-            sub_id,
-            rebill.clock.now(),
-            "invite_email",
+        sent = await send_invitation(
+            rebill, inviter, agency_of(session), invitee, "client", sub_id, "invite_email"
         )
         saved = "client_unsent" if sent.error else "client_invited"
     except BillingError:  # the client stands; the invitation is sent again from Users

@@ -18,7 +18,7 @@ from rebill.domain.errors import (
     ValidationError,
 )
 from rebill.domain.invitation import CLIENT, ROLE_TEXT, grantable
-from rebill.entrypoints.web.common import PageError, Web, field_messages
+from rebill.entrypoints.web.common import PageError, Web, field_messages, send_invitation
 from rebill.entrypoints.web.deps import Staff, WebFaces
 from rebill.entrypoints.web.panel.pages import actor, agency_of, page
 from rebill.services.access import invitations, people
@@ -83,17 +83,13 @@ async def post_invitation(request: Request, session: Staff, web: WebFaces) -> Re
     rebill = web.rebill
     role = form.get("role", "")
     try:
-        sent = await run_in_threadpool(
-            invitations.invite,
-            rebill.uow,
-            rebill.mailer,
-            rebill.gateway.public_url,
+        sent = await send_invitation(
+            rebill,
             inviter_of(session),
             agency_of(session),
             form.get("email", ""),
             role,
             form.get("sub_account") or None,
-            rebill.clock.now(),
         )
     except NotFoundError:
         raise PageError(404, "this agency does not exist") from None
