@@ -169,3 +169,20 @@ def test_a_sub_account_key_and_a_billing_key_cannot_apply_a_catalog(world: World
         answer = post_catalog(world, who, acme(name="Hijacked"))
         assert answer.status_code == 403, answer.text
     assert snapshot(world) == before
+
+
+def test_a_scheduled_plan_change_is_the_agencys_and_needs_a_settings_key(world: World) -> None:
+    """`takes_effect` (plan versions) rides on a plan change: the agency's own plans only, with
+    a key that may change settings. A sub-account or billing key, or another agency's admin,
+    is refused, and no plan, version or subscription changes."""
+    change = {"id": "starter", "monthly_fee": "59.00", "takes_effect": "next_period"}
+    before = snapshot(world)
+    for who in ("sub", "billing"):
+        answer = post_catalog(world, who, acme(plans=[change]))
+        assert answer.status_code == 403, (who, answer.text)
+    answer = post_catalog(world, "beta_admin", {"agencies": [{"id": "acme", "plans": [change]}]})
+    assert answer.status_code == 404, answer.text
+    assert snapshot(world) == before
+    allowed = post_catalog(world, "settings", acme(plans=[change]))
+    assert allowed.status_code == 200, allowed.text
+    assert snapshot(world) != before
