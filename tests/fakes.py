@@ -440,8 +440,8 @@ class FakeWholesale:
     def __init__(self, data: AgencyData) -> None:
         self.data = data
 
-    def card(self) -> WholesaleCard:
-        return self.data.card
+    def card(self, period: str | None = None) -> WholesaleCard:
+        return self.data.card  # the fake keeps no scheduled changes
 
     def override(self) -> WholesaleOverride:
         return WholesaleOverride(None, WholesalePrices())

@@ -239,14 +239,34 @@ def test_every_panel_page_has_no_axe_violations(served: Served, page: Any, agenc
         found += violations_of(page, "/panel/invoices charge confirmation")
     else:
         assert agency != "acme", "acme's open invoices offer no charge"
-    # The confirmation before disabling a user, and the refusal beside the row when that
-    # user is the agency's last admin (nothing changes).
+    # The agency's last admin is offered no role or access change; the confirmation before
+    # disabling a user (a client, not confirmed); and the refusal beside the row when the
+    # last admin's disabling is sent all the same (nothing changes).
     page.goto(f"{base}/panel/users")
     own = page.locator("#users tbody tr", has_text=ADMINS[agency])
-    own.get_by_role("button", name=f"Disable {ADMINS[agency]}").click()
+    sync_api.expect(own.locator("[id^='last-admin-']")).to_be_visible()
+    assert own.get_by_role("button").count() == 0
+    client_row = page.locator("#users tbody tr", has_text=CLIENTS[agency])
+    client_row.get_by_role("button", name=f"Disable {CLIENTS[agency]}").click()
     sync_api.expect(page.locator("#confirm")).to_be_visible()
     found += violations_of(page, "/panel/users disable confirmation")
-    page.get_by_role("button", name=re.compile(r"^Yes, disable ")).click()
+    page.goto(f"{base}/panel/users")
+    own_id = (own.get_attribute("id") or "").removeprefix("user-")
+    page.evaluate(
+        """([id, token]) => {
+            const form = document.createElement("form");
+            form.method = "post";
+            form.action = `/panel/users/${id}/disable`;
+            for (const [name, value] of [["confirm", "yes"], ["csrf_token", token]]) {
+                const input = document.createElement("input");
+                input.type = "hidden"; input.name = name; input.value = value;
+                form.append(input);
+            }
+            document.body.append(form);
+            form.submit();
+        }""",
+        [own_id, page.locator("input[name='csrf_token']").first.input_value()],
+    )
     found += refused(page, "/panel/users last admin refused")
     assert found == [], report(found)
 

@@ -9,6 +9,7 @@ import re
 from fastapi.testclient import TestClient
 
 from rebill.bootstrap import App
+from rebill.services.catalog.wholesale_schedule import current_period, later_periods
 from tests.browser.conftest import PASSWORD, csrf_of
 
 
@@ -108,3 +109,61 @@ def test_the_operator_adds_an_agency_and_opens_its_page(app: App, client: TestCl
     assert any(
         e.field == "created" and e.actor == "ops@platform.example (platform)" for e in entries
     )
+
+
+def test_a_wholesale_change_from_a_later_period_is_scheduled_listed_and_cancellable(
+    app: App, client: TestClient
+) -> None:
+    token = operator_token(client)
+    now = app.clock.now()
+    first, later = later_periods(now, 2)
+    home = client.get("/console").text
+    assert f'<option value="{first}" selected>From {first} (the next period)</option>' in home
+    with app.uow() as uow:
+        in_force = uow.platform.wholesale.card(current_period(now))
+    form = {
+        "rate_outbound": "0.11",
+        "rate_inbound": "0.01",
+        "number_local": "1.15",
+        "number_toll_free": "2.00",
+        "agency_monthly_fee": "5",
+        "takes_effect": later,
+        "csrf_token": token,
+    }
+    asked = client.post("/console/wholesale", data=form)
+    assert asked.status_code == 200
+    assert f"from each agency's <strong>{later}</strong> period on" in asked.text
+    # A period that has begun is refused beside the field, nothing saved.
+    refused = client.post(
+        "/console/wholesale",
+        data={**form, "takes_effect": current_period(now), "confirm": "yes"},
+    )
+    assert refused.status_code == 422 and "has already begun" in refused.text
+    with app.uow() as uow:
+        assert uow.platform.wholesale.scheduled() == []
+    confirmed = client.post(
+        "/console/wholesale", data={**form, "confirm": "yes"}, follow_redirects=False
+    )
+    assert confirmed.headers["location"] == "/console?saved=wholesale_scheduled"
+    with app.uow() as uow:
+        assert uow.platform.wholesale.card(current_period(now)) == in_force
+        card = uow.platform.wholesale.card(later)
+        assert card.voice["outbound"].per_minute_micros == 110_000
+        assert card.agency_monthly_fee_micros == 5_000_000
+        assert uow.platform.wholesale.card(first) == in_force
+    listed = client.get("/console").text.split('id="wholesale-scheduled"')[1].split("</table>")[0]
+    assert f'<th scope="row">{later}</th>' in listed and "0.11" in listed
+    cancelled = client.post(
+        f"/console/wholesale/scheduled/{later}/cancel",
+        data={"csrf_token": token},
+        follow_redirects=False,
+    )
+    assert cancelled.status_code == 303
+    with app.uow() as uow:
+        assert uow.platform.wholesale.scheduled() == []
+        assert uow.platform.wholesale.card(later) == in_force
+        audit = {(e.field, e.old_value, e.new_value) for e in uow.platform.audit.latest(20)}
+    assert ("wholesale_from", "none", later) in audit
+    assert ("wholesale_from", later, "cancelled") in audit
+    again = client.post(f"/console/wholesale/scheduled/{later}/cancel", data={"csrf_token": token})
+    assert again.status_code == 404

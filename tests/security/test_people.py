@@ -188,6 +188,19 @@ def test_the_last_active_admin_is_neither_demoted_nor_disabled(world: World) -> 
     assert world.snapshot() == before
 
 
+def test_the_last_active_admins_row_offers_no_role_or_access_change(world: World) -> None:
+    world.sign_in(ADMIN)
+    uid = user_id(world, ADMIN)
+    page = world.client.get("/panel/users").text
+    assert f'id="last-admin-{uid}"' in page
+    assert f"/panel/users/{uid}/disable" not in page and f"/panel/users/{uid}/role" not in page
+    create_user(
+        world.app.uow, world.app.passwords, "co@acme.example", PASSWORD, "admin", AGENCY, None, NOW
+    )
+    page = world.client.get("/panel/users").text  # two admins: both rows offer both
+    assert f'id="last-admin-{uid}"' not in page and f"/panel/users/{uid}/disable" in page
+
+
 def test_with_a_second_admin_an_admin_may_step_down(world: World) -> None:
     create_user(
         world.app.uow, world.app.passwords, "co@acme.example", PASSWORD, "admin", AGENCY, None, NOW

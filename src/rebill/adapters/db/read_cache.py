@@ -34,6 +34,7 @@ CACHED_TABLES = (
     "wholesale_voice_rates",
     "wholesale_number_prices",
     "period_closes",
+    "wholesale_schedule",
 )
 _CACHED = frozenset(CACHED_TABLES)
 VERSION_TABLE = "cache_version"

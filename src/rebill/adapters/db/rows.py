@@ -69,6 +69,17 @@ class WholesaleNumberPriceRow(Base):
     monthly_micros: Mapped[int] = mapped_column(Money)
 
 
+class WholesaleScheduleRow(Base):
+    """A change of the platform's card scheduled for the periods from `effective_period` on
+    (its rates and prices are the wholesale rows of scope `@{effective_period}`)."""
+
+    __tablename__ = "wholesale_schedule"
+    effective_period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    agency_monthly_fee_micros: Mapped[int] = mapped_column(Money)
+    scheduled_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    scheduled_by: Mapped[str] = mapped_column(String(200))
+
+
 class AgencyRow(Base):
     __tablename__ = "agencies"
     id: Mapped[str] = mapped_column(Id, primary_key=True)

@@ -33,6 +33,9 @@ SAVED = {
     "limit": "Credit limit saved.",
     "tax": "Tax mode saved.",
     "wholesale": "Wholesale prices saved.",
+    "wholesale_scheduled": "Wholesale change scheduled: it is listed under the prices until it "
+    "begins.",
+    "wholesale_cancelled": "The scheduled wholesale change was cancelled.",
 }
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -52,7 +55,7 @@ def home_page(web: Web, request: Request, session: WebSession, errors: dict[str,
         session,
         "console/home.html",
         status=422 if errors else 200,
-        console=panel.console_view(web.rebill.uow),
+        console=panel.console_view(web.rebill.uow, web.rebill.clock.now()),
         errors=errors,
     )
 
@@ -116,7 +119,7 @@ async def post_wholesale(request: Request, session: Operator, web: WebFaces) -> 
     rebill = web.rebill
     try:
         if form.get("confirm") != "yes":
-            effect = operator.wholesale_effect(rebill.uow, form)
+            effect = operator.wholesale_effect(rebill.uow, form, rebill.clock.now())
             if effect["changed"]:
                 hidden = {k: v for k, v in form.items() if k != "confirm"}
                 return page(
@@ -133,7 +136,24 @@ async def post_wholesale(request: Request, session: Operator, web: WebFaces) -> 
         if isinstance(exc, ValidationError):
             errors.update(field_messages(exc.field_errors))
         return home_page(web, request, session, errors)
-    return RedirectResponse("/console?saved=wholesale", 303)
+    scheduled = form.get("takes_effect", "now") not in ("", "now")
+    return RedirectResponse(f"/console?saved=wholesale{'_scheduled' if scheduled else ''}", 303)
+
+
+@router.post("/wholesale/scheduled/{period}/cancel")
+async def cancel_scheduled_wholesale(
+    period: str, request: Request, session: Operator, web: WebFaces
+) -> Response:
+    """Forget a wholesale change scheduled for a later period (before it begins anywhere)."""
+    await web.form(request, session)
+    rebill = web.rebill
+    try:
+        panel.cancel_wholesale(rebill.uow, period, actor(session), rebill.clock.now())
+    except NotFoundError:
+        raise PageError(404, "no wholesale change is scheduled for that period") from None
+    except BillingError as exc:
+        return home_page(web, request, session, {"wholesale": _text(exc)})
+    return RedirectResponse("/console?saved=wholesale_cancelled", 303)
 
 
 def new_agency_page(
@@ -250,7 +270,7 @@ async def post_owner_invitation(
 
 @router.get("/invoices")
 def invoices(request: Request, session: Operator, web: WebFaces) -> Response:
-    console = panel.console_view(web.rebill.uow)
+    console = panel.console_view(web.rebill.uow, web.rebill.clock.now())
     return page(web, request, session, "console/invoices.html", console=console)
 
 

@@ -26,18 +26,20 @@ from rebill.domain.dunning import DunningPolicy
 from rebill.domain.errors import ConflictError, FieldError, ValidationError
 from rebill.domain.money import decimal_places, to_micros
 from rebill.domain.period import Period
-from rebill.domain.plan import UNLIMITED, Limits, Plan
+from rebill.domain.plan import UNLIMITED, Limits, Plan, WholesaleCard
 from rebill.domain.rating import Increment, VoiceRate
 from rebill.domain.tax import TaxPolicy
 from rebill.domain.tax_decision import BuyerTaxIdentity
 from rebill.services.catalog import schema as cs
 from rebill.services.catalog.ownership import OPERATOR, CatalogCaller, merge_catalog
+from rebill.services.catalog.wholesale_schedule import current_period, from_problem, has_started
 from rebill.services.invoicing.billing import issue_receipt
 from rebill.services.ports import (
     AgencyView,
     AuditEntry,
     DomainDirectory,
     PlatformView,
+    ScheduledCard,
     UnitOfWork,
     UnitOfWorkFactory,
     WholesalePrices,
@@ -356,15 +358,21 @@ def apply_catalog(
     given = _mapping(document, source)
     report = ApplyReport()
     with uow_factory() as uow:
-        merged, changes = merge_catalog(uow, given, caller)
+        merged, changes = merge_catalog(uow, given, caller, current_period(now))
         spec = parse_catalog(merged, source)
         errors = _check_references(spec, uow, source)
+        if spec.platform and spec.platform.wholesale_from:
+            problem = from_problem(spec.platform.wholesale_from, now)
+            if uow.platform.settings.get() is None:
+                problem = "a new platform's card is set at once; schedule changes once it exists"
+            if problem:
+                errors.append(FieldError("platform.wholesale_from", problem))
         logos = _read_logos(spec, source, base_dir, errors)
         errors += _check_domains(spec, uow.platform.domains, source)
         if errors:
             raise ValidationError(errors, f"{source}: invalid catalog")
         if spec.platform:
-            _apply_platform(uow.platform, spec.platform, report, logos.get(None), now)
+            _apply_platform(uow.platform, spec.platform, report, logos.get(None), now, caller)
         platform = uow.platform.settings.get()
         assert platform is not None
         for agency in spec.agencies:
@@ -478,12 +486,44 @@ def _keep_logo(brand: Brand, stored: Brand) -> Brand:
     return brand if brand.logo_png else replace(brand, logo_png=stored.logo_png)
 
 
+def _apply_wholesale(
+    platform: PlatformView,
+    settings: Platform,
+    prices: WholesalePrices,
+    fee: int | None,
+    first_period: str | None,
+    now: datetime,
+    caller: CatalogCaller,
+) -> None:
+    """The platform's card: scheduled from `first_period` on, or changed at once (when it
+    differs from the card in force now, which then forgets the scheduled changes that have
+    begun: docs/billing-model.md, wholesale changes)."""
+    in_force = platform.wholesale.card(current_period(now))
+    card = WholesaleCard(
+        {**in_force.voice, **prices.voice},
+        {**in_force.number_monthly_micros, **prices.number_monthly_micros},
+        in_force.agency_monthly_fee_micros if fee is None else fee,
+    )
+    if first_period is not None:
+        platform.settings.save(settings, None)
+        platform.wholesale.schedule(ScheduledCard(first_period, card, now, caller.actor))
+        return
+    if card == in_force:
+        platform.settings.save(settings, None)
+        return
+    platform.settings.save(settings, card.agency_monthly_fee_micros)
+    platform.wholesale.save(WholesalePrices(card.voice, card.number_monthly_micros))
+    started = [c.period for c in platform.wholesale.scheduled() if has_started(c.period, now)]
+    platform.wholesale.unschedule(started)
+
+
 def _apply_platform(
     platform: PlatformView,
     spec: cs.PlatformSpec,
     report: ApplyReport,
     logo_bytes: bytes | None,
     now: datetime,
+    caller: CatalogCaller,
 ) -> None:
     created = platform.settings.get() is None
     fee = (
@@ -491,8 +531,13 @@ def _apply_platform(
         if spec.wholesale.agency_monthly_fee is not None
         else None
     )
-    platform.settings.save(Platform(spec.name, spec.currency, spec.invoice_prefix), fee)
-    platform.wholesale.save(_wholesale_parts(spec.wholesale))
+    settings = Platform(spec.name, spec.currency, spec.invoice_prefix)
+    prices = _wholesale_parts(spec.wholesale)
+    if created:
+        platform.settings.save(settings, fee)
+        platform.wholesale.save(prices)
+    else:
+        _apply_wholesale(platform, settings, prices, fee, spec.wholesale_from, now, caller)
     if spec.brand is not None:
         brand = _brand(spec.brand, spec.name, logo_bytes)
         platform.brand.save(_keep_logo(brand, platform.brand.get()))

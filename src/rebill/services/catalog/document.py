@@ -69,11 +69,13 @@ def brand_document(brand: Brand) -> dict[str, Any]:
     return document
 
 
-def platform_entry(platform_view: PlatformView) -> dict[str, Any] | None:
+def platform_entry(platform_view: PlatformView, period: str | None) -> dict[str, Any] | None:
+    """The platform as it stands, with the wholesale card in force in `period` (None: the card
+    set at once)."""
     platform = platform_view.settings.get()
     if platform is None:
         return None
-    card = platform_view.wholesale.card()
+    card = platform_view.wholesale.card(period)
     return {
         "name": platform.name,
         "currency": platform.currency,

@@ -178,10 +178,10 @@ def _entries(given: Any) -> list[Any]:
 
 
 def merge_catalog(
-    uow: UnitOfWork, document: dict[str, Any], caller: CatalogCaller
+    uow: UnitOfWork, document: dict[str, Any], caller: CatalogCaller, period: str | None = None
 ) -> tuple[dict[str, Any], list[Change]]:
-    """The document to apply (the caller's over what is stored) and what it changes; refuses
-    a field the caller does not own."""
+    """The document to apply (the caller's over what is stored, the platform's wholesale card
+    as in force in `period`) and what it changes; refuses a field the caller does not own."""
     merged = dict(document)
     changes: list[Change] = []
     if "platform" in document:
@@ -189,7 +189,7 @@ def merge_catalog(
             raise ForbiddenFieldError("platform", "only the platform may change the platform")
         given = document["platform"]
         if isinstance(given, dict):
-            stored = platform_entry(uow.platform)
+            stored = platform_entry(uow.platform, period)
             merged["platform"] = overlay(stored, given) if stored else given
             changes += _changes("", "platform", stored, merged["platform"], {"brand"})
     if isinstance(document.get("agencies"), list):

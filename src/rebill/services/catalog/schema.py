@@ -156,6 +156,8 @@ class PlatformSpec(Strict):
     invoice_prefix: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,12}$")] = "PLAT"
     brand: BrandSpec | None = None
     wholesale: Wholesale
+    # The first period of `wholesale` (services/catalog/wholesale_schedule.py); absent: at once.
+    wholesale_from: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] | None = None
     dunning: DunningSpec | None = None  # agencies' wholesale invoices, and the default
 
 

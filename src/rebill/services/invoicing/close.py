@@ -230,7 +230,7 @@ def _close(
     label = str(period)
     history = tenant.plans.history(tenant.plans.all())
     numbers = tenant.numbers.all()
-    card = tenant.wholesale.card()
+    card = tenant.wholesale.card(label)
     tenant.usage.claim_late_calls(label)
     totals = [*tenant.usage.period_call_totals(label), *tenant.usage.late_call_totals(label)]
     by_sub: dict[str, list[CallTotals]] = {}

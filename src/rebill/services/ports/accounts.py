@@ -29,6 +29,17 @@ class WholesaleOverride:
     prices: WholesalePrices
 
 
+@dataclass(frozen=True)
+class ScheduledCard:
+    """The platform's card as it will be from `period` on (each agency's period of that label,
+    in its own timezone), who scheduled it and when."""
+
+    period: str
+    card: WholesaleCard
+    scheduled_at: datetime
+    scheduled_by: str
+
+
 class AgencyRepository(Protocol):
     """The bound agency's own row."""
 
@@ -55,7 +66,10 @@ class BrandRepository(Protocol):
 class WholesaleRepository(Protocol):
     """The bound agency's wholesale card: the platform's with the agency's overrides."""
 
-    def card(self) -> WholesaleCard: ...
+    def card(self, period: str | None = None) -> WholesaleCard:
+        """The card in force in `period` (the platform's latest change scheduled for it or
+        earlier, else the card set at once); None: the card set at once, ignoring schedules."""
+        ...
 
     def override(self) -> WholesaleOverride: ...
 
@@ -71,11 +85,26 @@ class PlatformSettingsRepository(Protocol):
 
 
 class PlatformWholesaleRepository(Protocol):
-    """The platform's own wholesale card (every agency's, unless overridden)."""
+    """The platform's own wholesale card (every agency's, unless overridden), and its changes
+    scheduled for later periods."""
 
-    def card(self) -> WholesaleCard: ...
+    def card(self, period: str | None = None) -> WholesaleCard:
+        """As `WholesaleRepository.card`, without any agency's overrides."""
+        ...
 
     def save(self, prices: WholesalePrices) -> None: ...
+
+    def scheduled(self) -> list[ScheduledCard]:
+        """Every scheduled change, by period."""
+        ...
+
+    def schedule(self, change: ScheduledCard) -> None:
+        """Keep `change` (replacing one scheduled for the same period)."""
+        ...
+
+    def unschedule(self, periods: list[str]) -> None:
+        """Forget the changes scheduled for `periods`."""
+        ...
 
 
 class AgencyDirectory(Protocol):

@@ -20,7 +20,6 @@ from rebill.domain.charges import PlanChange, plan_at
 from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.limits import top_ups_per_day_max
 from rebill.domain.period import Period
-from rebill.domain.plan import WholesaleCard
 from rebill.domain.usage import PeriodUsage, Wallet
 from rebill.services.notifications.alerts import check_sub_account
 from rebill.services.ports import AgencyView, CallRecord, CampaignUse, RatedCall, UsageKey
@@ -34,7 +33,6 @@ class RatingContext:
 
     agency: Agency
     history: dict[str, list[PlanChange]]
-    card: WholesaleCard
     closed: set[str]
     subs: dict[str, SubAccount]
 
@@ -48,7 +46,6 @@ class RatingContext:
         return cls(
             agency,
             tenant.plans.history(plans, subs),
-            tenant.wholesale.card(),
             set(tenant.periods.closed()),
             tenant.sub_accounts.all(subs),
         )
@@ -93,7 +90,8 @@ def record_calls(
     spent: dict[str, int] = defaultdict(int)
     campaigns: set[tuple[str, str, str]] = set()  # hashed as plain tuples: one per call
     rated: list[RatedCall] = []
-    voice = context.card.voice
+    # The platform's card in force in each call's period (a change may be scheduled).
+    voices = {label: tenant.wholesale.card(label).voice for label in set(labels)}
     for call, label in zip(ordered, labels, strict=True):
         history = context.history[call.sub_account_id]
         plan = plan_at(history, call.started_at) or history[0].plan
@@ -101,7 +99,7 @@ def record_calls(
             plan, call.direction, call.duration_seconds, wallets[call.sub_account_id]
         )
         spent[call.sub_account_id] += funding.credit_micros
-        wholesale = voice[call.direction]
+        wholesale = voices[label][call.direction]
         billable = wholesale.increment.billable_seconds(call.duration_seconds)
         rated.append(
             RatedCall(

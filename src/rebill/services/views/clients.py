@@ -62,7 +62,7 @@ def client_economics(
         history = tenant.plans.history(tenant.plans.all())
         counters = tenant.usage.counters(period=label)
         costs = tenant.usage.wholesale_cost_by_sub_account(label)
-        card = tenant.wholesale.card()
+        card = tenant.wholesale.card(label)
         held = tenant.numbers.all()
         closed = tenant.periods.closed()
         last = max(closed) if closed else None

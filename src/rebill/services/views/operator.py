@@ -17,8 +17,10 @@ from rebill.services.accounts.tenant import open_agency
 from rebill.services.catalog.apply import apply_catalog
 from rebill.services.catalog.document import decimal_text, rate_text
 from rebill.services.catalog.ownership import CatalogCaller
+from rebill.services.catalog.wholesale_schedule import current_period
 from rebill.services.ports import UnitOfWorkFactory
 from rebill.services.views.forms import amount_micros, plain_number
+from rebill.services.views.panel import wholesale_first_period
 from rebill.services.views.reports import invoice_document
 
 AGENCY_FIELDS = {
@@ -58,14 +60,18 @@ def limit_effect(
     }
 
 
-def wholesale_effect(uow_factory: UnitOfWorkFactory, form: dict[str, str]) -> dict[str, Any]:
-    """Old and new wholesale voice rates, and per agency (on the platform's card) the change
-    of margin per minute of each plan, the plans the new rates put below wholesale and how
-    many clients they bill. Refused (ValidationError) when a rate typed is not one."""
+def wholesale_effect(
+    uow_factory: UnitOfWorkFactory, form: dict[str, str], now: datetime
+) -> dict[str, Any]:
+    """Old (in force now) and new wholesale voice rates, when they take effect, and per agency
+    (on the platform's card) the change of margin per minute of each plan, the plans the new
+    rates put below wholesale and how many clients they bill. Refused (ValidationError) when
+    a rate typed is not one, or the first period is not a later one."""
     errors: list[FieldError] = []
     with uow_factory() as uow:
-        card = uow.platform.wholesale.card()
+        card = uow.platform.wholesale.card(current_period(now))
         new = {d: amount_micros(form, f"rate_{d}", errors) for d in card.voice}
+        first = wholesale_first_period(form, now, errors)
         if errors:
             raise ValidationError(errors, "the wholesale prices were not saved")
         agencies = []
@@ -105,7 +111,13 @@ def wholesale_effect(uow_factory: UnitOfWorkFactory, form: dict[str, str]) -> di
                 )
         agencies.append({"id": agency_id, "name": agency.name, "rows": rows})
     changed = any(new[d] != rate.per_minute_micros for d, rate in card.voice.items())
-    return {"rates": rates, "agencies": agencies, "changed": changed}
+    # A scheduled change is always confirmed: what it names is the period, not only prices.
+    return {
+        "rates": rates,
+        "agencies": agencies,
+        "changed": changed or first is not None,
+        "from": first,
+    }
 
 
 def agency_page(uow_factory: UnitOfWorkFactory, agency_id: str, now: datetime) -> dict[str, Any]:

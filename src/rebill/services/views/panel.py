@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from rebill.domain.account import Agency, Brand
 from rebill.domain.charges import PlanChange, plan_at
-from rebill.domain.errors import FieldError, NotFoundError, ValidationError
+from rebill.domain.errors import ConflictError, FieldError, NotFoundError, ValidationError
 from rebill.domain.logo import media_type as logo_media_type
 from rebill.domain.money import (
     format_micros_as_minor,
@@ -21,7 +21,7 @@ from rebill.domain.money import (
     minutes_text,
 )
 from rebill.domain.period import Period
-from rebill.domain.plan import NUMBER_TYPES, Plan
+from rebill.domain.plan import NUMBER_TYPES, Plan, WholesaleCard
 from rebill.domain.rating import VoiceRate
 from rebill.domain.tax import TAX_MODES
 from rebill.services.accounts.sub_accounts import set_caps
@@ -35,8 +35,14 @@ from rebill.services.catalog.document import (
     wholesale_document,
 )
 from rebill.services.catalog.ownership import CatalogCaller
+from rebill.services.catalog.wholesale_schedule import (
+    current_period,
+    from_problem,
+    has_started,
+    later_periods,
+)
 from rebill.services.invoicing.close import period_document
-from rebill.services.ports import AgencyView, UnitOfWorkFactory, UsageKey
+from rebill.services.ports import AgencyView, AuditEntry, UnitOfWorkFactory, UsageKey
 from rebill.services.views.forms import alert_thresholds, amount_micros, plain_number
 from rebill.services.views.queries import sub_account_documents
 from rebill.services.views.reports import invoice_document
@@ -69,7 +75,7 @@ def agency_home(uow_factory: UnitOfWorkFactory, agency_id: str, now: datetime) -
         history = tenant.plans.history(tenant.plans.all())
         counters = tenant.usage.counters(period=label)
         costs = tenant.usage.wholesale_cost_by_sub_account(label)
-        card = tenant.wholesale.card()
+        card = tenant.wholesale.card(label)
         held = tenant.numbers.all()
         fees = usage = included_seconds = used_seconds = billable_seconds = 0
         for sub_id in tenant.sub_accounts.ids():
@@ -124,12 +130,12 @@ def agency_home(uow_factory: UnitOfWorkFactory, agency_id: str, now: datetime) -
 
 
 # -- plans and rates ----------------------------------------------------------------------
-def plan_editor(uow_factory: UnitOfWorkFactory, agency_id: str) -> dict[str, Any]:
-    """The agency's plans and the wholesale card they sit on (rates as decimal text)."""
+def plan_editor(uow_factory: UnitOfWorkFactory, agency_id: str, now: datetime) -> dict[str, Any]:
+    """The agency's plans and the wholesale card they sit on now (rates as decimal text)."""
     with uow_factory() as uow:
         agency, tenant = open_agency(uow, agency_id)
         plans = tenant.plans.all()
-        card = tenant.wholesale.card()
+        card = tenant.wholesale.card(str(Period.containing(now, agency.tz)))
     currency = agency.currency
     return {
         "currency": currency,
@@ -293,12 +299,19 @@ def audit_log(uow_factory: UnitOfWorkFactory, agency_id: str) -> list[dict[str, 
 
 
 # -- platform console ---------------------------------------------------------------------
-def console_view(uow_factory: UnitOfWorkFactory) -> dict[str, Any]:
+def console_view(uow_factory: UnitOfWorkFactory, now: datetime) -> dict[str, Any]:
+    """The platform's agencies, its wholesale card in force now and the changes scheduled,
+    and the agencies' wholesale invoices."""
     with uow_factory() as uow:
         platform = uow.platform.settings.get()
         if platform is None:
             return {"platform": None, "agencies": [], "wholesale": None, "invoices": []}
-        card = uow.platform.wholesale.card()
+        card = uow.platform.wholesale.card(current_period(now))
+        scheduled = [
+            {**_card_text(c.card), "period": c.period, "by": c.scheduled_by}
+            for c in uow.platform.wholesale.scheduled()
+            if not has_started(c.period, now)
+        ]
         agencies = []
         for agency_id in uow.platform.agencies.ids():
             agency, tenant = open_agency(uow, agency_id)
@@ -325,13 +338,19 @@ def console_view(uow_factory: UnitOfWorkFactory) -> dict[str, Any]:
     return {
         "platform": {"name": platform.name, "currency": platform.currency},
         "agencies": agencies,
-        "wholesale": {
-            "voice": {d: _rate_text(r) for d, r in card.voice.items()},
-            "numbers": {t: _decimal(m) for t, m in card.number_monthly_micros.items()},
-            "agency_monthly_fee": _decimal(card.agency_monthly_fee_micros),
-        },
+        "wholesale": _card_text(card),
+        "scheduled": scheduled,
+        "periods": later_periods(now),
         "invoices": sorted(invoices, key=lambda i: i["number"], reverse=True),
         "tax_modes": list(TAX_MODES),
+    }
+
+
+def _card_text(card: WholesaleCard) -> dict[str, Any]:
+    return {
+        "voice": {d: _rate_text(r) for d, r in card.voice.items()},
+        "numbers": {t: _decimal(m) for t, m in card.number_monthly_micros.items()},
+        "agency_monthly_fee": _decimal(card.agency_monthly_fee_micros),
     }
 
 
@@ -363,16 +382,18 @@ def set_tax_mode(
 def set_wholesale(
     uow_factory: UnitOfWorkFactory, form: dict[str, str], actor: str, now: datetime
 ) -> None:
-    """The platform's wholesale card: voice per minute, numbers per month, the agency fee."""
+    """The platform's wholesale card: voice per minute, numbers per month, the agency fee; at
+    once, or from a later period (`takes_effect`: "now" or a period that has begun nowhere)."""
     with uow_factory() as uow:
         platform = uow.platform.settings.get()
         if platform is None:
             raise NotFoundError("no platform yet")
-        card = uow.platform.wholesale.card()
+        card = uow.platform.wholesale.card(current_period(now))
     errors: list[FieldError] = []
     voice = {d: amount_micros(form, f"rate_{d}", errors) for d in card.voice}
     numbers = {t: amount_micros(form, f"number_{t}", errors) for t in card.number_monthly_micros}
     fee = amount_micros(form, "agency_monthly_fee", errors)
+    first = wholesale_first_period(form, now, errors)
     if errors:
         raise ValidationError(errors, "the wholesale prices were not saved")
     new_voice = {
@@ -380,15 +401,44 @@ def set_wholesale(
         for d, m in voice.items()
     }
     new_numbers = {t: m or 0 for t, m in numbers.items()}
-    document = {
-        "platform": {
-            "name": platform.name,
-            "currency": platform.currency,
-            "invoice_prefix": platform.invoice_prefix,
-            "wholesale": _wholesale_document(new_voice, new_numbers, fee),
-        }
+    entry: dict[str, Any] = {
+        "name": platform.name,
+        "currency": platform.currency,
+        "invoice_prefix": platform.invoice_prefix,
+        "wholesale": _wholesale_document(new_voice, new_numbers, fee),
     }
-    _apply(uow_factory, document, CatalogCaller(actor), now)
+    if first is not None:
+        entry["wholesale_from"] = first
+    _apply(uow_factory, {"platform": entry}, CatalogCaller(actor), now)
+
+
+def wholesale_first_period(
+    form: dict[str, str], now: datetime, errors: list[FieldError]
+) -> str | None:
+    """The form's `takes_effect`: None for "now" (or none given), else the first period."""
+    chosen = form.get("takes_effect", "now").strip() or "now"
+    if chosen == "now":
+        return None
+    problem = from_problem(chosen, now)
+    if problem:
+        errors.append(FieldError("takes_effect", problem))
+    return chosen
+
+
+def cancel_wholesale(
+    uow_factory: UnitOfWorkFactory, period: str, actor: str, now: datetime
+) -> None:
+    """Forget the wholesale change scheduled for `period`, before it begins anywhere."""
+    with uow_factory() as uow:
+        if period not in {c.period for c in uow.platform.wholesale.scheduled()}:
+            raise NotFoundError(f"no wholesale change is scheduled for {period}")
+        if has_started(period, now):
+            raise ConflictError(f"the wholesale change of {period} has begun; change it at once")
+        uow.platform.wholesale.unschedule([period])
+        uow.platform.audit.add(
+            AuditEntry(now, actor, "platform", "wholesale_from", period, "cancelled")
+        )
+        uow.commit()
 
 
 # -- client portal ------------------------------------------------------------------------

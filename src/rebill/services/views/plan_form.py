@@ -100,7 +100,7 @@ def plan_form(
     with uow_factory() as uow:
         agency, tenant = open_agency(uow, agency_id)
         plans = tenant.plans.all()
-        card = tenant.wholesale.card()
+        card = tenant.wholesale.card(str(Period.containing(now, agency.tz)))
         history = tenant.plans.history(plans)
         names = {s.id: s.name for s in tenant.sub_accounts.all().values()}
     source = plan_id or clone_of
@@ -193,7 +193,7 @@ def save_plan(
     with uow_factory() as uow:
         agency, tenant = open_agency(uow, agency_id)
         plans = tenant.plans.all()
-        card = tenant.wholesale.card()
+        card = tenant.wholesale.card(str(Period.containing(now, agency.tz)))
     currency = agency.currency
     if plan_id is not None and plan_id not in plans:
         raise NotFoundError(f"plan {plan_id!r} does not exist")

@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from rebill.adapters.db.door_rows import CustomDomainRow
@@ -20,16 +20,38 @@ from rebill.adapters.db.rows import (
     GatewayLinkRow,
     PlatformRow,
     WholesaleNumberPriceRow,
+    WholesaleScheduleRow,
     WholesaleVoiceRateRow,
 )
 from rebill.domain.account import Agency, Brand, Platform
 from rebill.domain.plan import WholesaleCard
 from rebill.domain.rating import VoiceRate
 from rebill.domain.tax import TaxPolicy
-from rebill.services.ports.accounts import WholesaleOverride, WholesalePrices
+from rebill.services.ports.accounts import ScheduledCard, WholesaleOverride, WholesalePrices
 
 PLATFORM_ID = "platform"
 PLATFORM_SCOPE = ""  # the wholesale scope of the platform's own card
+
+
+def _scheduled_scope(period: str) -> str:
+    """The wholesale scope of the platform's card scheduled from `period` on."""
+    return f"@{period}"
+
+
+def _platform_scope(session: Session, period: str | None) -> tuple[str, int | None]:
+    """The scope of the platform's card in force in `period`, and that card's agency fee
+    (None: the platform row's, for the card set at once)."""
+    if period is None:
+        return PLATFORM_SCOPE, None
+    row = session.scalars(
+        select(WholesaleScheduleRow)
+        .where(WholesaleScheduleRow.effective_period <= period)
+        .order_by(WholesaleScheduleRow.effective_period.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return PLATFORM_SCOPE, None
+    return _scheduled_scope(row.effective_period), row.agency_monthly_fee_micros
 
 
 def _agency(row: AgencyRow) -> Agency:
@@ -171,13 +193,16 @@ def _platform_fee_micros(session: Session) -> int:
 
 
 class SqlWholesaleRepository(AgencyBound):
-    def card(self) -> WholesaleCard:
-        """The platform's card with the agency's overrides on top."""
-        return cached(self.session, ("wholesale_card", self.agency_id), self._card)
+    def card(self, period: str | None = None) -> WholesaleCard:
+        """The platform's card in force in `period` with the agency's overrides on top."""
+        return cached(
+            self.session, ("wholesale_card", self.agency_id, period), lambda: self._card(period)
+        )
 
-    def _card(self) -> WholesaleCard:
+    def _card(self, period: str | None) -> WholesaleCard:
         """The platform's prices and the agency's read together (a query per table)."""
-        scopes = (PLATFORM_SCOPE, self.agency_id)
+        platform_scope, platform_fee = _platform_scope(self.session, period)
+        scopes = (platform_scope, self.agency_id)
         voice: dict[str, dict[str, VoiceRate]] = {scope: {} for scope in scopes}
         for r in self.session.scalars(
             select(WholesaleVoiceRateRow).where(WholesaleVoiceRateRow.scope.in_(scopes))
@@ -191,10 +216,10 @@ class SqlWholesaleRepository(AgencyBound):
         agency = self.session.get(AgencyRow, self.agency_id)
         fee = agency.agency_monthly_fee_micros if agency else None
         if fee is None:
-            fee = _platform_fee_micros(self.session)
+            fee = platform_fee if platform_fee is not None else _platform_fee_micros(self.session)
         return WholesaleCard(
-            {**voice[PLATFORM_SCOPE], **voice[self.agency_id]},
-            {**numbers[PLATFORM_SCOPE], **numbers[self.agency_id]},
+            {**voice[platform_scope], **voice[self.agency_id]},
+            {**numbers[platform_scope], **numbers[self.agency_id]},
             fee,
         )
 
@@ -233,14 +258,53 @@ class SqlPlatformWholesale:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def card(self) -> WholesaleCard:
-        prices = _prices(self.session, PLATFORM_SCOPE)
-        return WholesaleCard(
-            prices.voice, prices.number_monthly_micros, _platform_fee_micros(self.session)
-        )
+    def card(self, period: str | None = None) -> WholesaleCard:
+        scope, fee = _platform_scope(self.session, period)
+        prices = _prices(self.session, scope)
+        if fee is None:
+            fee = _platform_fee_micros(self.session)
+        return WholesaleCard(prices.voice, prices.number_monthly_micros, fee)
 
     def save(self, prices: WholesalePrices) -> None:
         _save_prices(self.session, PLATFORM_SCOPE, prices)
+
+    def scheduled(self) -> list[ScheduledCard]:
+        rows = self.session.scalars(
+            select(WholesaleScheduleRow).order_by(WholesaleScheduleRow.effective_period)
+        ).all()
+        changes = []
+        for row in rows:
+            prices = _prices(self.session, _scheduled_scope(row.effective_period))
+            card = WholesaleCard(
+                prices.voice, prices.number_monthly_micros, row.agency_monthly_fee_micros
+            )
+            changes.append(
+                ScheduledCard(row.effective_period, card, row.scheduled_at, row.scheduled_by)
+            )
+        return changes
+
+    def schedule(self, change: ScheduledCard) -> None:
+        self.unschedule([change.period])
+        self.session.add(
+            WholesaleScheduleRow(
+                effective_period=change.period,
+                agency_monthly_fee_micros=change.card.agency_monthly_fee_micros,
+                scheduled_at=change.scheduled_at,
+                scheduled_by=change.scheduled_by,
+            )
+        )
+        prices = WholesalePrices(change.card.voice, change.card.number_monthly_micros)
+        _save_prices(self.session, _scheduled_scope(change.period), prices)
+
+    def unschedule(self, periods: list[str]) -> None:
+        if not periods:
+            return
+        scopes = [_scheduled_scope(p) for p in periods]
+        for table in (WholesaleVoiceRateRow, WholesaleNumberPriceRow):
+            self.session.execute(delete(table).where(table.scope.in_(scopes)))
+        self.session.execute(
+            delete(WholesaleScheduleRow).where(WholesaleScheduleRow.effective_period.in_(periods))
+        )
 
 
 class SqlAgencyDirectory:

@@ -52,7 +52,7 @@ def plan_page(
 
 @router.get("/plans")
 def plans(request: Request, session: Staff, web: WebFaces) -> Response:
-    editor = views.plan_editor(web.rebill.uow, agency_of(session))
+    editor = views.plan_editor(web.rebill.uow, agency_of(session), web.rebill.clock.now())
     return page(web, request, session, "panel/plans.html", editor=editor)
 
 
