@@ -160,3 +160,31 @@ def test_the_console_offers_only_periods_that_have_begun_nowhere() -> None:
     assert from_problem("2027-01", now) is not None
     assert from_problem("2027-02", now) is None
     assert from_problem("2027-13", now) is not None
+
+
+def test_the_cli_shows_and_cancels_a_scheduled_change(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schedule(cli, monkeypatch)
+    shown = cli.json("wholesale", "show")
+    assert shown["period"] == "2026-10"
+    assert shown["in_force"]["voice"]["outbound"]["per_minute"] == "0.09"
+    [change] = shown["scheduled"]
+    assert change["from"] == "2026-11" and change["scheduled_by"] == "operator (cli)"
+    assert change["wholesale"]["voice"]["outbound"]["per_minute"] == "0.12"
+    assert change["wholesale"]["agency_monthly_fee"] == "10.00"
+    text = cli.run("wholesale", "show").output
+    assert "from 2026-11: inbound 0.07/min, outbound 0.12/min" in text
+    unknown = cli.run("wholesale", "cancel", "--period", "2027-03", ok=False)
+    assert unknown.exit_code != 0 and "no wholesale change is scheduled for 2027-03" in (
+        unknown.output
+    )
+    assert cli.run("wholesale", "cancel", "--period", "2026-11").exit_code == 0
+    assert cli.json("wholesale", "show")["scheduled"] == []
+    assert outbound_per_minute(cli, "2026-11") == 90_000
+    # Once a change has begun somewhere it can no longer be cancelled, only superseded.
+    cli.apply(new_card(first="2026-12"), "december.yaml")
+    at(monkeypatch, "2026-11-30T12:00:00Z")  # already December at UTC+14
+    begun = cli.run("wholesale", "cancel", "--period", "2026-12", ok=False)
+    assert begun.exit_code != 0 and "has begun" in begun.output
+    assert outbound_per_minute(cli, "2026-12") == 120_000

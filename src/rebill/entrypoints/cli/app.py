@@ -54,6 +54,7 @@ COMMANDS: dict[str, Entry] = {
     "checkout": Entry("gateway", "Hosted checkouts for client actions."),
     "keys": Entry("keys", "API keys (shown once, stored hashed)."),
     "domains": Entry("domains", "Agencies' custom portal domains (the platform approves)."),
+    "wholesale": Entry("wholesale", "The platform's wholesale card: in force now, and scheduled."),
     "users": Entry(
         "users", "People who sign in to the panel and portal: create, set-role, disable, enable."
     ),

@@ -14,6 +14,7 @@ from rebill.entrypoints.web.deps import Operator, WebFaces
 from rebill.services.access import invitations
 from rebill.services.access.invitations import Inviter
 from rebill.services.access.users import WebSession
+from rebill.services.catalog import wholesale_schedule
 from rebill.services.views import operator, panel
 from rebill.services.views.forms import plain_number
 
@@ -148,7 +149,7 @@ async def cancel_scheduled_wholesale(
     await web.form(request, session)
     rebill = web.rebill
     try:
-        panel.cancel_wholesale(rebill.uow, period, actor(session), rebill.clock.now())
+        wholesale_schedule.cancel(rebill.uow, period, actor(session), rebill.clock.now())
     except NotFoundError:
         raise PageError(404, "no wholesale change is scheduled for that period") from None
     except BillingError as exc:

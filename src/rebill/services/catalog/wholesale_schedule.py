@@ -16,9 +16,14 @@ so "from 2027-01" means each agency's January, wherever it is.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from rebill.domain.errors import ConflictError, NotFoundError
 from rebill.domain.period import Period
+from rebill.domain.plan import WholesaleCard
+from rebill.services.catalog.document import wholesale_document
+from rebill.services.ports import AuditEntry, UnitOfWorkFactory
 
 _UTC = ZoneInfo("UTC")
 _EARLIEST = timedelta(hours=14)  # UTC+14 (Kiribati): where a period starts first
@@ -59,3 +64,48 @@ def from_problem(period: str, now: datetime) -> str | None:
             f"a period that has not ({first} or later), or is made at once"
         )
     return None
+
+
+def card_document(card: WholesaleCard) -> dict[str, Any]:
+    """The card as a catalog file writes `platform.wholesale`."""
+    return wholesale_document(
+        card.voice, card.number_monthly_micros, card.agency_monthly_fee_micros
+    )
+
+
+def schedule_document(uow_factory: UnitOfWorkFactory, now: datetime) -> dict[str, Any]:
+    """The platform's card in force now and every change still to begin, as documents."""
+    period = current_period(now)
+    with uow_factory() as uow:
+        card = uow.platform.wholesale.card(period)
+        scheduled = uow.platform.wholesale.scheduled()
+    return {
+        "period": period,
+        "in_force": card_document(card),
+        "scheduled": [
+            {
+                "from": c.period,
+                "wholesale": card_document(c.card),
+                "scheduled_at": c.scheduled_at.isoformat(),
+                "scheduled_by": c.scheduled_by,
+            }
+            for c in scheduled
+            if not has_started(c.period, now)
+        ],
+    }
+
+
+def cancel(uow_factory: UnitOfWorkFactory, period: str, actor: str, now: datetime) -> None:
+    """Forget the change scheduled for `period`, before it begins anywhere (audited)."""
+    with uow_factory() as uow:
+        if period not in {c.period for c in uow.platform.wholesale.scheduled()}:
+            raise NotFoundError(f"no wholesale change is scheduled for {period}")
+        if has_started(period, now):
+            raise ConflictError(
+                f"the wholesale change from {period} has begun; make a change at once instead"
+            )
+        uow.platform.wholesale.unschedule([period])
+        uow.platform.audit.add(
+            AuditEntry(now, actor, "platform", "wholesale_from", period, "cancelled")
+        )
+        uow.commit()

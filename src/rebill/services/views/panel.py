@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from rebill.domain.account import Agency, Brand
 from rebill.domain.charges import PlanChange, plan_at
-from rebill.domain.errors import ConflictError, FieldError, NotFoundError, ValidationError
+from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.logo import media_type as logo_media_type
 from rebill.domain.money import (
     format_micros_as_minor,
@@ -42,7 +42,7 @@ from rebill.services.catalog.wholesale_schedule import (
     later_periods,
 )
 from rebill.services.invoicing.close import period_document
-from rebill.services.ports import AgencyView, AuditEntry, UnitOfWorkFactory, UsageKey
+from rebill.services.ports import AgencyView, UnitOfWorkFactory, UsageKey
 from rebill.services.views.forms import alert_thresholds, amount_micros, plain_number
 from rebill.services.views.queries import sub_account_documents
 from rebill.services.views.reports import invoice_document
@@ -423,22 +423,6 @@ def wholesale_first_period(
     if problem:
         errors.append(FieldError("takes_effect", problem))
     return chosen
-
-
-def cancel_wholesale(
-    uow_factory: UnitOfWorkFactory, period: str, actor: str, now: datetime
-) -> None:
-    """Forget the wholesale change scheduled for `period`, before it begins anywhere."""
-    with uow_factory() as uow:
-        if period not in {c.period for c in uow.platform.wholesale.scheduled()}:
-            raise NotFoundError(f"no wholesale change is scheduled for {period}")
-        if has_started(period, now):
-            raise ConflictError(f"the wholesale change of {period} has begun; change it at once")
-        uow.platform.wholesale.unschedule([period])
-        uow.platform.audit.add(
-            AuditEntry(now, actor, "platform", "wholesale_from", period, "cancelled")
-        )
-        uow.commit()
 
 
 # -- client portal ------------------------------------------------------------------------

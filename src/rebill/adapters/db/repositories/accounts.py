@@ -163,13 +163,17 @@ def _prices(session: Session, scope: str) -> WholesalePrices:
     voice = {
         r.direction: voice_rate(r)
         for r in session.scalars(
-            select(WholesaleVoiceRateRow).where(WholesaleVoiceRateRow.scope == scope)
+            select(WholesaleVoiceRateRow)
+            .where(WholesaleVoiceRateRow.scope == scope)
+            .order_by(WholesaleVoiceRateRow.direction)
         )
     }
     numbers = {
         r.number_type: r.monthly_micros
         for r in session.scalars(
-            select(WholesaleNumberPriceRow).where(WholesaleNumberPriceRow.scope == scope)
+            select(WholesaleNumberPriceRow)
+            .where(WholesaleNumberPriceRow.scope == scope)
+            .order_by(WholesaleNumberPriceRow.number_type)
         )
     }
     return WholesalePrices(voice, numbers)
