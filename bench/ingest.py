@@ -242,6 +242,14 @@ class Server:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"rebill serve did not answer:\n{log_path.read_text()}")
             time.sleep(0.1)
+        # One worker answering does not mean the others have started: wait until the server's
+        # CPU stops moving, so that no worker's start-up is counted in a phase.
+        settled, last = 0, self.cpu()
+        while settled < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = self.cpu()
+            settled = settled + 1 if now - last < 0.02 else 0
+            last = now
 
     def cpu(self) -> float:
         """CPU seconds of the server and its worker processes (`--workers N`)."""
@@ -280,6 +288,7 @@ class Spy:
                 "--output",
                 str(self.path),
                 "--nonblocking",
+                "--subprocesses",  # the workers of `--workers N`
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -647,6 +656,7 @@ def run_store(
         "batched_failures": b["failures"],
         "batched_server_cpu_s": round(b["server_cpu"], 1),
         "batched_calls_per_server_cpu_s": round(len(batched) / max(b["server_cpu"], 1e-9)),
+        "batched_server_cpu_us_per_call": round(1e6 * b["server_cpu"] / max(len(batched), 1), 1),
         "batched_client_cpu_s": round(b["client_cpu"], 1),
         "singles_seconds": round(s["seconds"], 2),
         "singles_per_s": round(singles_rate),
@@ -721,10 +731,14 @@ def table(results: list[dict[str, Any]]) -> str:
             lambda r: f"{r['batched_server_cpu_s']:.0f}/{r['batched_client_cpu_s']:.0f}",
         ),
         ("  calls per server CPU second", lambda r: f"{r['batched_calls_per_server_cpu_s']:,}"),
+        ("  server CPU µs/call (<= 25)", lambda r: f"{r['batched_server_cpu_us_per_call']:.1f}"),
         ("  CLI rows per CPU second", lambda r: f"{r['cli_rows_per_cpu_s']:,}"),
         ("singles requests/s (>= 1,000)", lambda r: f"{r['singles_per_s']:,}"),
         ("  p50 / p99 ms", lambda r: f"{r['singles_p50_ms']:.1f}/{r['singles_p99_ms']:.1f}"),
-        ("  server CPU ms/request", lambda r: f"{r['singles_server_cpu_ms_per_request']:.2f}"),
+        (
+            "  server CPU ms/request (<= 1.5)",
+            lambda r: f"{r['singles_server_cpu_ms_per_request']:.2f}",
+        ),
         ("authorize rate achieved /s", lambda r: f"{r['authorize_achieved_rate']:.0f}"),
         ("authorize p50 ms", lambda r: f"{r['authorize_p50_ms']:.2f}"),
         ("authorize p99 ms (<= 10)", lambda r: f"{r['authorize_p99_ms']:.2f}"),
@@ -733,7 +747,10 @@ def table(results: list[dict[str, Any]]) -> str:
             "  p50 / p99 ms from send",
             lambda r: f"{r['authorize_send_p50_ms']:.2f}/{r['authorize_send_p99_ms']:.2f}",
         ),
-        ("  server CPU ms/request", lambda r: f"{r['authorize_server_cpu_ms_per_request']:.2f}"),
+        (
+            "  server CPU ms/request (<= 1)",
+            lambda r: f"{r['authorize_server_cpu_ms_per_request']:.2f}",
+        ),
         ("calls stored / expected", lambda r: f"{r['calls_stored']:,}/{r['calls_expected']:,}"),
         ("usage report = CLI summary", lambda r: str(r["usage_matches_cli"])),
         ("checks passed", lambda r: str(r["checks_passed"])),

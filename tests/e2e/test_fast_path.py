@@ -118,3 +118,23 @@ def test_requests_the_fast_path_leaves_get_the_routes_answers(
     assert platform.status_code == 200
     assert platform.json()["allowed"] is True
     assert seen == ["work", "work"]  # through the route: the replay ran nothing
+
+
+def test_the_server_builds_its_adapters_at_start_up_not_in_the_first_request(db_url: str) -> None:
+    """`rebill serve` warms each worker in its lifespan (`App.warm`): the unit of work (the ORM,
+    its mappers, the repositories) and the clock exist before the first request comes."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy.orm import Mapper
+
+    from rebill.adapters.db.rows import CallRow
+    from rebill.bootstrap import build
+    from rebill.config import Settings
+    from rebill.entrypoints.api.app import create_app
+
+    app = build(Settings.from_env(db_url))
+    api = create_app(app)
+    assert "uow" not in vars(app) and "clock" not in vars(app)
+    with TestClient(api):
+        assert "uow" in vars(app) and "clock" in vars(app)
+        mapper = CallRow.__mapper__
+        assert isinstance(mapper, Mapper) and mapper.configured

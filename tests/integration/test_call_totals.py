@@ -77,3 +77,34 @@ def test_migration_0012_sums_the_existing_calls(db_url: str) -> None:
     with app.engine.connect() as connection:
         assert connection.execute(text("SELECT COUNT(*) FROM calls")).scalar_one() == calls_before
     app.dispose()
+
+
+def test_agency_usage_accrues_each_batch_wholesale_per_period(db_url: str) -> None:
+    """`agency_usage` (the wholesale an agency accrued per period, one upsert per period and
+    batch, plain SQL since issue 13) equals the sum over the stored calls, late ones included,
+    after batches that create a period's row and batches that add to it."""
+    app = seeded(db_url)
+    _late_and_new_calls(app)  # new rows for November and December, October's added to
+    more = [
+        {
+            "call_id": f"u-{n}",
+            "sub_account": "bright-dental",
+            "started_at": f"2026-{11 + n % 2}-1{n % 9}T09:00:00Z",
+            "duration_seconds": 17 + 11 * n,
+            "direction": "inbound" if n % 2 else "outbound",
+        }
+        for n in range(6)
+    ]
+    assert {r.status for r in ingest_calls(app.uow, "acme", more, NOW)} == {"accepted"}
+    expected = _rows(
+        app,
+        "SELECT period, SUM(wholesale_cost_micros) FROM calls WHERE agency_id = 'acme' "
+        "GROUP BY period ORDER BY period",
+    )
+    stored = _rows(
+        app,
+        "SELECT period, wholesale_micros FROM agency_usage WHERE agency_id = 'acme' "
+        "ORDER BY period",
+    )
+    assert [p for p, _ in stored] == ["2026-10", "2026-11", "2026-12"]
+    assert stored == expected

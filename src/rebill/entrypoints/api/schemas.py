@@ -56,7 +56,14 @@ class CallIn(CallFields):
     data: CallFields | None = None
 
     def record(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
+        """The record as a dict without its unset fields: `model_dump(exclude_none=True)`, read
+        straight from the validated fields (the fields are plain values, `data` the only model;
+        a third of the cost per record, issue 13)."""
+        record = {name: value for name, value in self.__dict__.items() if value is not None}
+        data = record.get("data")
+        if data is not None:
+            record["data"] = {k: v for k, v in data.__dict__.items() if v is not None}
+        return record
 
 
 class CallsIn(BaseModel):
