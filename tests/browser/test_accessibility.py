@@ -365,6 +365,21 @@ def test_every_console_page_has_no_axe_violations(served: Served, page: Any) -> 
     page.get_by_role("button", name="Save wholesale prices").click()
     sync_api.expect(page.get_by_role("heading", level=1)).not_to_have_text("Agencies")
     found += violations_of(page, "wholesale price confirmation")
+    # Confirmed from the next period (the form's default): listed under the prices, then
+    # cancelled (the served database is shared with the other tours).
+    page.get_by_role("button", name=re.compile(r"^Yes, change the wholesale")).click()
+    scheduled = page.locator("#wholesale-scheduled")
+    sync_api.expect(scheduled).to_be_visible()
+    found += violations_of(page, "console with a scheduled wholesale change")
+    scheduled.get_by_role("button", name=re.compile(r"^Cancel the change from ")).click()
+    sync_api.expect(page.locator("#wholesale-scheduled")).to_have_count(0)
+    # A tax-mode switch asks first (nothing saved until confirmed).
+    tax_form = page.locator("form[action='/console/agencies/acme/tax']")
+    mode = page.locator("#tax-acme")
+    mode.select_option("none" if mode.input_value() != "none" else "stripe")
+    tax_form.get_by_role("button", name="Switch").click()
+    sync_api.expect(page.locator("#tax-effect")).to_be_visible()
+    found += violations_of(page, "tax mode confirmation")
     page.goto(f"{base}/console/agencies/new")
     send_empty(page)
     found += refused(page, "/console/agencies/new refused")

@@ -5,6 +5,7 @@ first, nothing changing before the confirmation; an agency page; adding an agenc
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from fastapi.testclient import TestClient
 
@@ -167,3 +168,45 @@ def test_a_wholesale_change_from_a_later_period_is_scheduled_listed_and_cancella
     assert ("wholesale_from", later, "cancelled") in audit
     again = client.post(f"/console/wholesale/scheduled/{later}/cancel", data={"csrf_token": token})
     assert again.status_code == 404
+
+
+def tax_of(app: App) -> tuple[str, Decimal]:
+    with app.uow() as uow:
+        agency = uow.for_agency("acme").agency.get()
+    assert agency is not None
+    return agency.tax.mode, agency.tax.rate_percent
+
+
+def test_a_tax_mode_switch_says_what_it_does_and_asks_first(app: App, client: TestClient) -> None:
+    token = operator_token(client)
+    before = tax_of(app)
+    assert before[0] != "stripe"
+    asked = client.post(
+        "/console/agencies/acme/tax", data={"mode": "stripe", "rate": "", "csrf_token": token}
+    )
+    assert asked.status_code == 200
+    assert "→ <strong>Stripe Tax</strong>" in asked.text
+    assert "tax_not_configured" in asked.text and 'id="confirm"' in asked.text
+    assert tax_of(app) == before  # nothing saved before the confirmation
+    asked = client.post(
+        "/console/agencies/acme/tax", data={"mode": "manual", "rate": "8.25", "csrf_token": token}
+    )
+    assert "8.25 % " in asked.text and tax_of(app) == before
+    confirmed = client.post(
+        "/console/agencies/acme/tax",
+        data={"mode": "manual", "rate": "8.25", "confirm": "yes", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert confirmed.status_code == 303 and tax_of(app) == ("manual", Decimal("8.25"))
+    # The same mode and rate again: nothing to confirm, saved at once (and unchanged).
+    again = client.post(
+        "/console/agencies/acme/tax",
+        data={"mode": "manual", "rate": "8.250", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert again.status_code == 303 and tax_of(app) == ("manual", Decimal("8.25"))
+    # A mode that is none of the three is refused beside the agency, nothing changed.
+    refused = client.post(
+        "/console/agencies/acme/tax", data={"mode": "vat", "rate": "1", "csrf_token": token}
+    )
+    assert refused.status_code == 422 and tax_of(app) == ("manual", Decimal("8.25"))

@@ -99,6 +99,16 @@ async def post_tax(request: Request, agency_id: str, session: Operator, web: Web
     form = await web.form(request, session)
     rebill = web.rebill
     try:
+        if form.get("confirm") != "yes":
+            effect = operator.tax_effect(
+                rebill.uow,
+                agency_id,
+                form.get("mode", ""),
+                form.get("rate", ""),
+                rebill.clock.now(),
+            )
+            if effect is not None:
+                return page(web, request, session, "console/confirm_tax.html", effect=effect)
         panel.set_tax_mode(
             rebill.uow,
             agency_id,

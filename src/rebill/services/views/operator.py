@@ -6,6 +6,7 @@ the platform (so it is audited like a catalog file)."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from rebill.domain.charges import plan_at
@@ -13,6 +14,7 @@ from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.money import format_micros_as_minor, to_micros
 from rebill.domain.period import Period
 from rebill.domain.rating import DIRECTIONS
+from rebill.domain.tax import TAX_MODES, TaxPolicy
 from rebill.services.accounts.tenant import open_agency
 from rebill.services.catalog.apply import apply_catalog
 from rebill.services.catalog.document import decimal_text, rate_text
@@ -58,6 +60,66 @@ def limit_effect(
         "currency": agency.currency,
         "clients": clients,
     }
+
+
+def tax_effect(
+    uow_factory: UnitOfWorkFactory, agency_id: str, mode: str, rate: str, now: datetime
+) -> dict[str, Any] | None:
+    """When the tax mode (or the manual rate) asked for differs from the agency's: what the
+    switch does to the invoices of its clients from the open period on (None otherwise, or
+    when the mode or rate is not one: the catalog refuses those with its own message)."""
+    given = plain_number(rate) or "0"
+    try:
+        percent = Decimal(given)
+    except InvalidOperation:
+        return None
+    if mode not in TAX_MODES or not percent.is_finite():
+        return None
+    with uow_factory() as uow:
+        agency, tenant = open_agency(uow, agency_id)
+        clients = len(tenant.sub_accounts.ids())
+    old = agency.tax
+    if old.mode == mode and (mode != "manual" or old.rate_percent == percent):
+        return None
+    period = str(Period.containing(now, agency.tz))
+    return {
+        "agency": agency_id,
+        "name": agency.name,
+        "old": _tax_text(old.mode, old.rate_percent, old.label),
+        "new": _tax_text(mode, percent, old.label),
+        "mode": mode,
+        "rate_text": given,
+        "clients": clients,
+        "period": period,
+        "effect": _tax_words(mode, percent, old),
+    }
+
+
+def _percent(percent: Decimal) -> str:
+    return format(percent.normalize(), "f")
+
+
+def _tax_text(mode: str, percent: Decimal, label: str) -> str:
+    if mode == "manual":
+        return f"{_percent(percent)} % {label}"
+    return {"none": "no tax", "stripe": "Stripe Tax"}[mode]
+
+
+def _tax_words(mode: str, percent: Decimal, old: TaxPolicy) -> str:
+    if mode == "none":
+        return "Its invoices carry no tax: the totals are the prices."
+    if mode == "manual":
+        placed = "added to" if old.behavior == "exclusive" else "included in"
+        return (
+            f"Each invoice carries {_percent(percent)} % {old.label}, {placed} the prices, "
+            "decided per client (a business client in another EU member state is reverse "
+            "charged: docs/tax.md)."
+        )
+    return (
+        "Each retail invoice is taxed by one Stripe Tax calculation for the client's country. "
+        "While the agency's Stripe Tax settings are not active, its close is refused "
+        "(tax_not_configured) and nothing is written; its panel lists what is missing."
+    )
 
 
 def wholesale_effect(
