@@ -18,6 +18,7 @@ WATCHED = (
     "agencies",
     "wholesale_voice_rates",
     "wholesale_number_prices",
+    "wholesale_schedule",
     "plans",
     "plan_voice_rates",
     "subscriptions",

@@ -52,6 +52,7 @@ ATTACKS = [
         "agencies[0].brand.domain",
     ),
     ({"platform": {"name": "Mine", "currency": "USD", "wholesale": {}}}, "platform"),
+    ({"platform": {"wholesale_from": "2099-01"}}, "platform"),  # a schedule: the platform's
 ]
 
 
