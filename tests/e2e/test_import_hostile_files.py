@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from rebill.services.usage.import_file import line_bytes_max
-from tests.e2e.test_scenarios import Cli, catalog, cli, fixed_clock, retail, usage_minutes
+from tests.e2e.test_scenarios import Cli, catalog, fixed_clock, retail, usage_minutes
 
-__all__ = ["cli", "fixed_clock"]
+__all__ = ["fixed_clock"]  # a fixture, used by name (`cli` is conftest's)
 
 HEADER = b"call_id,sub_account,started_at,duration_seconds,direction,campaign_id\n"
 

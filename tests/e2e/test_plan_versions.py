@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,17 +32,6 @@ from tests.e2e.test_scenarios import (
     sub_account,
     totals,
 )
-
-
-@pytest.fixture(autouse=True)
-def no_database_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("REBILL_DATABASE_URL", raising=False)
-
-
-@pytest.fixture
-def cli(db_url: str, tmp_path: Path) -> Cli:
-    return Cli(db_url, tmp_path)
-
 
 CHANGED_AT = "2026-10-15T12:00:00Z"
 CLOSING_AT = "2026-12-15T12:00:00Z"

@@ -94,11 +94,6 @@ class Cli:
         ]
 
 
-@pytest.fixture
-def cli(db_url: str, tmp_path: Path) -> Cli:
-    return Cli(db_url, tmp_path)
-
-
 def write_calls(path: Path, rows: list[tuple[Any, ...]]) -> Path:
     """rows: (call_id, sub_account, started_at, duration_seconds, direction[, campaign_id])."""
     if path.suffix == ".jsonl":

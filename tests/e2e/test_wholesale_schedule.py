@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,16 +24,6 @@ from tests.e2e.test_plan_versions import (
     opened,
 )
 from tests.e2e.test_scenarios import Cli, agency, catalog, only_agency, platform, wholesale
-
-
-@pytest.fixture(autouse=True)
-def no_database_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("REBILL_DATABASE_URL", raising=False)
-
-
-@pytest.fixture
-def cli(db_url: str, tmp_path: Path) -> Cli:
-    return Cli(db_url, tmp_path)
 
 
 def new_card(outbound: str = "0.12", fee: str = "10.00", first: str | None = "2026-11") -> Any:

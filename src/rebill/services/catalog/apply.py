@@ -26,20 +26,19 @@ from rebill.domain.dunning import DunningPolicy
 from rebill.domain.errors import ConflictError, FieldError, ValidationError
 from rebill.domain.money import decimal_places, to_micros
 from rebill.domain.period import Period
-from rebill.domain.plan import UNLIMITED, Limits, Plan, WholesaleCard
+from rebill.domain.plan import UNLIMITED, Limits, Plan
 from rebill.domain.rating import Increment, VoiceRate
 from rebill.domain.tax import TaxPolicy
 from rebill.domain.tax_decision import BuyerTaxIdentity
 from rebill.services.catalog import schema as cs
 from rebill.services.catalog.ownership import OPERATOR, CatalogCaller, merge_catalog
-from rebill.services.catalog.wholesale_schedule import current_period, from_problem, has_started
+from rebill.services.catalog.wholesale_schedule import apply_card, current_period, from_problem
 from rebill.services.invoicing.billing import issue_receipt
 from rebill.services.ports import (
     AgencyView,
     AuditEntry,
     DomainDirectory,
     PlatformView,
-    ScheduledCard,
     UnitOfWork,
     UnitOfWorkFactory,
     WholesalePrices,
@@ -486,37 +485,6 @@ def _keep_logo(brand: Brand, stored: Brand) -> Brand:
     return brand if brand.logo_png else replace(brand, logo_png=stored.logo_png)
 
 
-def _apply_wholesale(
-    platform: PlatformView,
-    settings: Platform,
-    prices: WholesalePrices,
-    fee: int | None,
-    first_period: str | None,
-    now: datetime,
-    caller: CatalogCaller,
-) -> None:
-    """The platform's card: scheduled from `first_period` on, or changed at once (when it
-    differs from the card in force now, which then forgets the scheduled changes that have
-    begun: docs/billing-model.md, wholesale changes)."""
-    in_force = platform.wholesale.card(current_period(now))
-    card = WholesaleCard(
-        {**in_force.voice, **prices.voice},
-        {**in_force.number_monthly_micros, **prices.number_monthly_micros},
-        in_force.agency_monthly_fee_micros if fee is None else fee,
-    )
-    if first_period is not None:
-        platform.settings.save(settings, None)
-        platform.wholesale.schedule(ScheduledCard(first_period, card, now, caller.actor))
-        return
-    if card == in_force:
-        platform.settings.save(settings, None)
-        return
-    platform.settings.save(settings, card.agency_monthly_fee_micros)
-    platform.wholesale.save(WholesalePrices(card.voice, card.number_monthly_micros))
-    started = [c.period for c in platform.wholesale.scheduled() if has_started(c.period, now)]
-    platform.wholesale.unschedule(started)
-
-
 def _apply_platform(
     platform: PlatformView,
     spec: cs.PlatformSpec,
@@ -537,7 +505,7 @@ def _apply_platform(
         platform.settings.save(settings, fee)
         platform.wholesale.save(prices)
     else:
-        _apply_wholesale(platform, settings, prices, fee, spec.wholesale_from, now, caller)
+        apply_card(platform, settings, prices, fee, spec.wholesale_from, now, caller.actor)
     if spec.brand is not None:
         brand = _brand(spec.brand, spec.name, logo_bytes)
         platform.brand.save(_keep_logo(brand, platform.brand.get()))

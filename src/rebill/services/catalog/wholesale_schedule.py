@@ -19,11 +19,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from rebill.domain.account import Platform
 from rebill.domain.errors import ConflictError, NotFoundError
 from rebill.domain.period import Period
 from rebill.domain.plan import WholesaleCard
 from rebill.services.catalog.document import wholesale_document
-from rebill.services.ports import AuditEntry, UnitOfWorkFactory
+from rebill.services.ports import (
+    AuditEntry,
+    PlatformView,
+    ScheduledCard,
+    UnitOfWorkFactory,
+    WholesalePrices,
+)
 
 _UTC = ZoneInfo("UTC")
 _EARLIEST = timedelta(hours=14)  # UTC+14 (Kiribati): where a period starts first
@@ -109,3 +116,34 @@ def cancel(uow_factory: UnitOfWorkFactory, period: str, actor: str, now: datetim
             AuditEntry(now, actor, "platform", "wholesale_from", period, "cancelled")
         )
         uow.commit()
+
+
+def apply_card(
+    platform: PlatformView,
+    settings: Platform,
+    prices: WholesalePrices,
+    fee: int | None,
+    first_period: str | None,
+    now: datetime,
+    actor: str,
+) -> None:
+    """The platform's card: scheduled from `first_period` on, or changed at once (when it
+    differs from the card in force now, which then forgets the scheduled changes that have
+    begun: docs/billing-model.md, wholesale changes)."""
+    in_force = platform.wholesale.card(current_period(now))
+    card = WholesaleCard(
+        {**in_force.voice, **prices.voice},
+        {**in_force.number_monthly_micros, **prices.number_monthly_micros},
+        in_force.agency_monthly_fee_micros if fee is None else fee,
+    )
+    if first_period is not None:
+        platform.settings.save(settings, None)
+        platform.wholesale.schedule(ScheduledCard(first_period, card, now, actor))
+        return
+    if card == in_force:
+        platform.settings.save(settings, None)
+        return
+    platform.settings.save(settings, card.agency_monthly_fee_micros)
+    platform.wholesale.save(WholesalePrices(card.voice, card.number_monthly_micros))
+    started = [c.period for c in platform.wholesale.scheduled() if has_started(c.period, now)]
+    platform.wholesale.unschedule(started)
