@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from rebill.bootstrap import App
 from rebill.services.catalog.wholesale_schedule import current_period, later_periods
+from rebill.services.ports import ScheduledCard
 from tests.browser.conftest import PASSWORD, csrf_of
 
 
@@ -210,3 +211,47 @@ def test_a_tax_mode_switch_says_what_it_does_and_asks_first(app: App, client: Te
         "/console/agencies/acme/tax", data={"mode": "vat", "rate": "1", "csrf_token": token}
     )
     assert refused.status_code == 422 and tax_of(app) == ("manual", Decimal("8.25"))
+
+
+def test_agency_staff_cannot_schedule_cancel_or_switch_the_platforms_terms(
+    app: App, client: TestClient
+) -> None:
+    """The wholesale card, its schedule and an agency's tax mode are the platform's: an agency
+    admin signed in to the panel reaches none of the console's forms, and nothing changes."""
+    now = app.clock.now()
+    later = later_periods(now, 1)[0]
+    with app.uow() as uow:
+        # A change the platform scheduled, which the agency will try to cancel.
+        platform = uow.platform.settings.get()
+        assert platform is not None
+        card = uow.platform.wholesale.card(current_period(now))
+        uow.platform.wholesale.schedule(ScheduledCard(later, card, now, "ops"))
+        uow.commit()
+    before = (tax_of(app), scheduled_of(app))
+    token = csrf_of(client.get("/sign-in").text)
+    client.post(
+        "/sign-in",
+        data={"email": "admin@acme.example", "password": PASSWORD, "csrf_token": token},
+        follow_redirects=False,
+    )
+    token = csrf_of(client.get("/panel/users").text)
+    attempts = [
+        (
+            "/console/wholesale",
+            {"rate_outbound": "0", "rate_inbound": "0", "takes_effect": "now", "confirm": "yes"},
+        ),
+        (f"/console/wholesale/scheduled/{later}/cancel", {}),
+        ("/console/agencies/acme/tax", {"mode": "none", "rate": "0", "confirm": "yes"}),
+    ]
+    for path, data in attempts:
+        answer = client.post(path, data={**data, "csrf_token": token}, follow_redirects=False)
+        assert answer.status_code == 404, path
+    assert (tax_of(app), scheduled_of(app)) == before
+
+
+def scheduled_of(app: App) -> list[tuple[str, int]]:
+    with app.uow() as uow:
+        return [
+            (c.period, c.card.voice["outbound"].per_minute_micros)
+            for c in uow.platform.wholesale.scheduled()
+        ]
