@@ -208,6 +208,7 @@ class FakeUsage:
             usage.overage_micros,
             self.data.wallets.get(sub_account_id, 0),
             active,
+            self.data.dunning_holds.get(sub_account_id),
         )
 
     def reserve_call(self, call_id: str, sub_account_id: str, expires_at: datetime) -> None:
@@ -719,14 +720,11 @@ class FakeCampaigns:
 
 
 class FakePayments:
-    """Only what authorization reads: a hold set by dunning (a suspension for an unpaid
-    invoice); the rest of payments is not faked."""
+    """Payments are not faked: authorization reads its dunning hold with the snapshot
+    (`data.dunning_holds`), and any other read fails the test."""
 
     def __init__(self, data: AgencyData) -> None:
         self.data = data
-
-    def dunning_hold(self, sub_account_id: str) -> str | None:
-        return self.data.dunning_holds.get(sub_account_id)
 
     def __getattr__(self, attribute: str) -> NoReturn:
         raise AssertionError(f"the fake has no payments.{attribute}")

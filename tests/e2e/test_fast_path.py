@@ -12,7 +12,7 @@ import pytest
 
 from rebill.entrypoints.api import fast
 from rebill.entrypoints.api.routes import calls as calls_route
-from tests.e2e.api_fixtures import ACME_S1, BETA_SUB, World, world_for
+from tests.e2e.api_fixtures import ACME_S1, BETA_SUB, NOW, World, world_for
 
 
 @pytest.fixture
@@ -77,8 +77,8 @@ def test_the_fast_path_answers_what_the_routes_answer(
     taken: list[str] = []
     answer = fast.FastCalls.__call__
 
-    async def watched(self: fast.FastCalls, scope: Any, body: bytes, send: Any) -> bool:
-        took = await answer(self, scope, body, send)
+    async def watched(self: fast.FastCalls, scope: Any, body: bytes, send: Any, *key: Any) -> bool:
+        took = await answer(self, scope, body, send, *key)
         if took:
             taken.append(scope["path"])
         return took
@@ -138,3 +138,117 @@ def test_the_server_builds_its_adapters_at_start_up_not_in_the_first_request(db_
         assert "uow" in vars(app) and "clock" in vars(app)
         mapper = CallRow.__mapper__
         assert isinstance(mapper, Mapper) and mapper.configured
+
+
+def _stored(world: World, call_id: str) -> bool:
+    from sqlalchemy import text
+
+    with world.rebill.engine.connect() as connection:
+        found = connection.execute(
+            text("SELECT count(*) FROM calls WHERE call_id = :id"), {"id": call_id}
+        )
+        return bool(found.scalar())
+
+
+def test_a_small_request_checks_its_key_in_the_same_thread_trip_as_its_work(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An authorization or a single call takes one trip to a worker thread (key and work
+    together); a request the fast path leaves takes the key's trip, then the route's."""
+    from rebill.entrypoints.api import guard
+
+    trips: list[str] = []
+
+    def counting(module: Any, name: str) -> None:
+        hop = module.run_in_threadpool
+
+        async def counted(function: Any, *args: Any) -> Any:
+            trips.append(name)
+            return await hop(function, *args)
+
+        monkeypatch.setattr(module, "run_in_threadpool", counted)
+
+    counting(guard, "guard")
+    counting(fast, "fast")
+    body = {"sub_account": ACME_S1, "direction": "outbound"}
+    answer = world.client.post(AUTHORIZE, json=body, headers=world.headers("admin"))
+    assert answer.status_code == 200 and answer.json()["allowed"] is True
+    assert trips == ["fast"]
+    trips.clear()
+    one = world.client.post(
+        "/v1/calls", json={"calls": [_call("trip-1")]}, headers=world.headers("admin")
+    )
+    assert one.status_code == 200 and one.json()["results"][0]["status"] == "accepted"
+    assert trips == ["fast"]
+    trips.clear()
+    refused = world.client.post(
+        AUTHORIZE, json={"sub_account": ACME_S1}, headers=world.headers("admin")
+    )
+    assert refused.status_code == 422  # the model refuses it: the guard checks the key first
+    assert trips == ["guard"]
+
+
+@pytest.mark.parametrize("key", ["rbk_key_0000000000000000_nope", "revoked"])
+def test_a_bad_key_on_the_fast_path_is_401_and_changes_nothing(world: World, key: str) -> None:
+    if key == "revoked":
+        from rebill.services.access.keys import revoke_key
+
+        key, key_id = world.new_key("agency", "acme", role="admin")
+        revoke_key(world.rebill.uow, key_id, NOW)
+    headers = {"Authorization": f"Bearer {key}"}
+    recorded = world.client.post("/v1/calls", json={"calls": [_call("bad-key-1")]}, headers=headers)
+    assert recorded.status_code == 401
+    assert recorded.json()["code"] == "unauthorized"
+    assert recorded.headers["www-authenticate"] == "Bearer"
+    assert "unknown or revoked" in recorded.json()["detail"]
+    slot = {"sub_account": ACME_S1, "direction": "outbound", "call_id": "bad-key-slot"}
+    assert world.client.post(AUTHORIZE, json=slot, headers=headers).status_code == 401
+    assert not _stored(world, "bad-key-1")
+    good = world.client.post(
+        "/v1/calls", json={"calls": [_call("bad-key-1")]}, headers=world.headers("admin")
+    )
+    assert good.json()["results"][0]["status"] == "accepted"  # the id was never taken
+
+
+def test_a_large_body_with_a_bad_key_is_refused_before_it_is_read(world: World) -> None:
+    """Only a fast-path body of at most `early_body_bytes_max` is read before its key is
+    checked; a larger one is refused with 401 before a byte of it is read."""
+    import asyncio
+
+    from rebill.entrypoints.api.guard import early_body_bytes_max
+
+    def ask(size: int) -> tuple[int, int]:
+        reads = 0
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal reads
+            reads += 1
+            return {"type": "http.request", "body": b" " * size, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/v1/calls",
+            "raw_path": b"/v1/calls",
+            "query_string": b"",
+            "headers": [
+                (b"authorization", b"Bearer rbk_key_0000000000000000_nope"),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(size).encode()),
+            ],
+            "http_version": "1.1",
+            "scheme": "http",
+            "server": ("testserver", 80),
+            "client": ("127.0.0.1", 1),
+            "root_path": "",
+            "state": {},
+        }
+        asyncio.run(world.app(scope, receive, send))
+        return sent[0]["status"], reads
+
+    assert ask(early_body_bytes_max + 1) == (401, 0)
+    assert ask(200) == (401, 1)

@@ -66,9 +66,7 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        session = self.session
-        session.rollback()
-        session.close()
+        self.session.close()  # rolls back whatever was not committed
         if lost_race(exc):
             raise ConcurrentWriteError() from exc
 

@@ -65,11 +65,12 @@ def create_app(rebill: App, background: bool = False) -> FastAPI:
     api.state.rebill = rebill
     api.state.force_https = rebill.settings.force_https
     errors.install(api)
+
+    def key(token: str) -> Principal | None:
+        return _authenticate(rebill, token)
+
     api.add_middleware(
-        Guard,
-        authenticate=lambda token: _authenticate(rebill, token),
-        hsts=rebill.settings.force_https,
-        fast=FastCalls(rebill, api),
+        Guard, authenticate=key, hsts=rebill.settings.force_https, fast=FastCalls(rebill, api, key)
     )
     observe.install(api, rebill)  # outermost: every request gets an id and counts, refused too
     for router in ROUTERS:

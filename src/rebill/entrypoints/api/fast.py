@@ -5,7 +5,8 @@ framework's per-request work (routing, dependency solving): `POST /v1/calls/auth
 The work is the routes' own (`routes/calls.py`), the errors the app's handlers' (`errors.py`),
 the metrics label the route's template. Anything else -- a body the route's model refuses, an
 Idempotency-Key, `?agency=` -- goes on to the routes, so every answer is the documented route's.
-Issue 13: this layer saves about a third of an authorization's CPU."""
+Issue 13: this layer saves about a third of an authorization's CPU; checking a small request's
+key in the same trip to a worker thread as its work saves another thread hop."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from rebill.domain.access import Principal
 from rebill.domain.errors import BillingError
 from rebill.entrypoints.api import errors, schemas
 from rebill.entrypoints.api.deps import AgencyScope
+from rebill.entrypoints.api.guard import PRINCIPAL_KEY, unauthorized
 from rebill.entrypoints.api.idempotency import media_of
 from rebill.entrypoints.api.routes.calls import authorize_work, record_work, router
 
@@ -46,9 +48,14 @@ async def _nothing() -> dict[str, Any]:
 
 
 class FastCalls:
-    def __init__(self, rebill: App, api: FastAPI) -> None:
+    """`authenticate(token)` answers the caller of an API key, or None (as the guard's)."""
+
+    def __init__(
+        self, rebill: App, api: FastAPI, authenticate: Callable[[str], Principal | None]
+    ) -> None:
         self.rebill = rebill
         self.api = api
+        self.authenticate = authenticate
         self._routes: dict[str, BaseRoute] | None = None
 
     def route(self, path: str) -> BaseRoute | None:
@@ -62,13 +69,12 @@ class FastCalls:
             }
         return self._routes.get(path)
 
-    async def __call__(self, scope: MutableMapping[str, Any], body: bytes, send: Any) -> bool:
-        """Answer the request and say True; or say False and leave it to the routes."""
-        handler = HANDLERS.get(scope.get("path", ""))
-        principal = scope.get("state", {}).get("rebill.principal")
-        if handler is None or scope.get("method") != "POST" or scope.get("query_string"):
+    def takes(self, scope: MutableMapping[str, Any]) -> bool:
+        """A POST of JSON to one of the two paths, with no query string and no
+        Idempotency-Key (the body is still to be read and validated)."""
+        if scope.get("path", "") not in HANDLERS or scope.get("method") != "POST":
             return False
-        if not isinstance(principal, Principal):
+        if scope.get("query_string"):
             return False
         json_body = False
         for name, value in scope.get("headers", ()):
@@ -76,7 +82,19 @@ class FastCalls:
                 return False
             if name == b"content-type":
                 json_body = value.split(b";")[0].strip().lower() == b"application/json"
-        if not json_body:
+        return json_body
+
+    async def __call__(
+        self, scope: MutableMapping[str, Any], body: bytes, send: Any, token: str | None = None
+    ) -> bool:
+        """Answer the request and say True; or say False and leave it to the routes. With
+        `token`, the key is checked in the same trip to a worker thread as the work (401 when
+        it is unknown); without, the guard has put the caller in the scope."""
+        if not self.takes(scope):
+            return False
+        handler = HANDLERS[scope["path"]]
+        state = scope.setdefault("state", {})
+        if token is None and not isinstance(state.get(PRINCIPAL_KEY), Principal):
             return False
         try:
             parsed = handler.model.model_validate(json.loads(body))
@@ -86,10 +104,18 @@ class FastCalls:
         if route is None:
             return False
         scope["route"] = route
-        tenant = AgencyScope(principal, None)
+
+        def work() -> tuple[int, Any] | None:
+            if token is not None:
+                principal = self.authenticate(token)
+                if principal is None:
+                    return None
+                state[PRINCIPAL_KEY] = principal
+            return handler.work(self.rebill, AgencyScope(state[PRINCIPAL_KEY], None), parsed)
+
         response: JSONResponse
         try:
-            status, document = await run_in_threadpool(handler.work, self.rebill, tenant, parsed)
+            done = await run_in_threadpool(work)
         except BillingError as exc:
             response = errors.billing_problem(exc)
         except HTTPException as exc:
@@ -99,6 +125,10 @@ class FastCalls:
                 raise
             response = errors.database_problem()
         else:
+            if done is None:
+                await unauthorized(send, bearer=True)
+                return True
+            status, document = done
             response = JSONResponse(document, status_code=status, media_type=media_of(status))
         await response(scope, _nothing, send)
         return True

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
@@ -28,6 +28,8 @@ body_bytes_max = 2 * 1024 * 1024
 # Batches and catalogs (a catalog may carry logos as data URLs) get more room.
 route_body_bytes_max = {"/v1/calls": 4 * 1024 * 1024, "/v1/catalog": 4 * 1024 * 1024}
 PRINCIPAL_KEY = "rebill.principal"
+# A fast-path body up to this size is read before its key is checked (see `Guard.__call__`).
+early_body_bytes_max = 64 * 1024
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
@@ -49,6 +51,11 @@ async def _answer(
     await send({"type": "http.response.body", "body": body})
 
 
+async def unauthorized(send: Send, bearer: bool) -> None:
+    detail = "this key is unknown or revoked" if bearer else "send `Authorization: Bearer <key>`"
+    await _answer(send, 401, "unauthorized", detail, ((b"www-authenticate", b"Bearer"),))
+
+
 async def _database_unavailable(send: Send) -> None:
     """The key could not be looked up: the database is away (the same problem as the app's)."""
     problem = database_problem()
@@ -63,6 +70,18 @@ async def _database_unavailable(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class FastPath(Protocol):
+    """What the guard hands a request it may answer without the app (`fast.FastCalls`)."""
+
+    def takes(self, scope: Scope) -> bool:
+        """Would it answer this request (its method, path and headers)?"""
+        ...
+
+    async def __call__(self, scope: Scope, body: bytes, send: Send, token: str | None) -> bool:
+        """Answer (the key checked first when `token` is given) and say True, or say False."""
+        ...
+
+
 class Guard:
     """`authenticate(token)` answers the caller of an API key, or None."""
 
@@ -71,7 +90,7 @@ class Guard:
         app: ASGIApp,
         authenticate: Callable[[str], Principal | None],
         hsts: bool = False,
-        fast: Callable[[Scope, bytes, Send], Awaitable[bool]] | None = None,
+        fast: FastPath | None = None,
     ) -> None:
         self.app = app
         self.fast = fast
@@ -85,39 +104,61 @@ class Guard:
         path = str(scope.get("path", ""))
         limit = body_limit(path)
         headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        token = None
         if path.startswith("/v1/"):
             authorization = headers.get(b"authorization", b"").decode("latin-1")
-            principal = None
             if authorization.startswith("Bearer ") and len(authorization) < 512:
                 token = authorization.removeprefix("Bearer ").strip()
-                try:
-                    principal = await run_in_threadpool(self.authenticate, token)
-                except Exception as exc:
-                    if not database_unavailable(exc):
-                        raise
-                    await _database_unavailable(send)
+            # A small body for the fast path (an authorization, a single call) is read before
+            # its key is checked, so that one trip to a worker thread checks the key and does
+            # the work (issue 13); any other request is checked first.
+            early = (
+                token is not None
+                and self.fast is not None
+                and length is not None
+                and length.isdigit()
+                and int(length) <= early_body_bytes_max
+                and self.fast.takes(scope)
+            )
+            if not early:
+                bearer = authorization.startswith("Bearer ")
+                if not await self._authenticated(scope, send, token, bearer):
                     return
-            if principal is None:
-                detail = (
-                    "this key is unknown or revoked"
-                    if authorization.startswith("Bearer ")
-                    else "send `Authorization: Bearer <key>`"
-                )
-                await _answer(
-                    send, 401, "unauthorized", detail, ((b"www-authenticate", b"Bearer"),)
-                )
-                return
-            scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
-        length = headers.get(b"content-length")
+                token = None
         if length is not None and (not length.isdigit() or int(length) > limit):
             await _answer(
                 send, 413, "payload_too_large", f"a request body here is at most {limit} bytes"
             )
             return
-        await self._limited(scope, receive, send, limit)
+        await self._limited(scope, receive, send, limit, token)
 
-    async def _limited(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        """Read the body up to `limit` bytes (413 beyond it), then hand it to the app."""
+    async def _authenticated(
+        self, scope: Scope, send: Send, token: str | None, bearer: bool = True
+    ) -> bool:
+        """Look the key up and keep its principal in the scope; or answer 401 (or 503 when
+        the database is away) and say False."""
+        principal = None
+        if token is not None:
+            try:
+                principal = await run_in_threadpool(self.authenticate, token)
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                await _database_unavailable(send)
+                return False
+        if principal is None:
+            await unauthorized(send, bearer)
+            return False
+        scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
+        return True
+
+    async def _limited(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, token: str | None
+    ) -> None:
+        """Read the body up to `limit` bytes (413 beyond it), then hand it to the fast path or
+        the app. With `token`, the key is still to be checked: the fast path checks it with
+        its work, or it is checked here before the app sees the request."""
         body = bytearray()
         more = True
         while more:
@@ -149,6 +190,8 @@ class Guard:
                 await send(message)
 
             answer = strict_send
-        if self.fast is not None and await self.fast(scope, bytes(body), answer):
+        if self.fast is not None and await self.fast(scope, bytes(body), answer, token):
+            return
+        if token is not None and not await self._authenticated(scope, send, token):
             return
         await self.app(scope, replay, answer)

@@ -181,12 +181,6 @@ class PaymentRepository(Protocol):
         """The cases not closed yet, by first failure."""
         ...
 
-    def dunning_hold(self, sub_account_id: str) -> str | None:
-        """Why the sub-account is suspended for an unpaid invoice (`agency_unpaid` before
-        `unpaid_invoice`), or None: a suspension whose invoice is no longer open holds
-        nothing, so a payment lifts it at once."""
-        ...
-
 
 class CheckoutRepository(Protocol):
     def add(self, checkout: Checkout, now: datetime) -> None: ...

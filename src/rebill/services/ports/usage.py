@@ -73,6 +73,10 @@ class AuthorizationSnapshot:
     spent_micros: int
     wallet_micros: int
     active_calls: int
+    # Why an unpaid invoice holds the sub-account's calls (`agency_unpaid` before
+    # `unpaid_invoice`), or None: a suspended dunning case whose invoice is no longer open
+    # holds nothing, so a payment lifts it at once.
+    dunning_hold: str | None = None
 
 
 class UsageKey(NamedTuple):
@@ -124,8 +128,8 @@ class UsageRepository(Protocol):
     def authorization_snapshot(
         self, sub_account_id: str, period: str, now: datetime, call_id: str | None = None
     ) -> AuthorizationSnapshot | None:
-        """The sub-account, its period counters, wallet and active calls (other than
-        `call_id`'s own slot) in one statement."""
+        """The sub-account, its period counters, wallet, active calls (other than `call_id`'s
+        own slot) and dunning hold, in one statement."""
         ...
 
     def reserve_call(self, call_id: str, sub_account_id: str, expires_at: datetime) -> None: ...

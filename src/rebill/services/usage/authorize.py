@@ -101,7 +101,7 @@ def authorize_call(
         if decision.allowed and campaign_id:
             decision = _campaign_limit(tenant, sub, plan, period, campaign_id, decision)
         # Dunning (services/payments/dunning.py): an invoice unpaid past its grace period.
-        unpaid = tenant.payments.dunning_hold(sub_account_id) if sub.state == "active" else None
+        unpaid = snapshot.dunning_hold if sub.state == "active" else None
         if unpaid:
             decision = refuse(unpaid)
         expires_at = None

@@ -5,9 +5,8 @@ agencies and the events already seen."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from rebill.adapters.db.collection_rows import (
@@ -27,7 +26,7 @@ from rebill.adapters.db.rows import (
     PaymentRow,
     RefundRow,
 )
-from rebill.domain.dunning import AGENCY_UNPAID, UNPAID_INVOICE, DunningPolicy
+from rebill.domain.dunning import DunningPolicy
 from rebill.domain.gateway import PaymentAttempt, SavedCard
 from rebill.services.ports.payments import (
     AgencyPayment,
@@ -308,37 +307,6 @@ class SqlPaymentRepository(AgencyBound):
         )
         rows = self.session.scalars(query.order_by(DunningCaseRow.first_failed_at))
         return [_case(r) for r in rows]
-
-    def dunning_hold(self, sub_account_id: str) -> str | None:
-        """Why calls are held for an unpaid invoice (the authorization path: one prebuilt
-        statement), or None."""
-        parameters = {"agency": self.agency_id, "sub": sub_account_id, "owner": PLATFORM_OWNER}
-        parties = set(self.session.connection().execute(_HOLD, parameters).scalars())
-        if PLATFORM_OWNER in parties:
-            return AGENCY_UNPAID
-        return UNPAID_INVOICE if parties else None
-
-
-def _hold_statement() -> Any:
-    case, invoice = DunningCaseRow.__table__.c, InvoiceRow.__table__.c
-    return (
-        select(case.party_id)
-        .join_from(
-            DunningCaseRow.__table__,
-            InvoiceRow.__table__,
-            and_(invoice.agency_id == case.agency_id, invoice.number == case.number),
-        )
-        .where(
-            case.agency_id == bindparam("agency"),
-            case.party_id.in_((bindparam("sub"), bindparam("owner"))),
-            case.suspended_at.is_not(None),
-            case.closed_at.is_(None),
-            invoice.status == "open",
-        )
-    )
-
-
-_HOLD = _hold_statement()
 
 
 def _tax_record(row: TaxRecordRow) -> TaxRecord:

@@ -14,11 +14,25 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, String, any_, bindparam, cast, delete, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    String,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from rebill.adapters.db import partitions
+from rebill.adapters.db.collection_rows import DunningCaseRow
 from rebill.adapters.db.repositories.common import AgencyBound, is_postgresql, prebuilt, table_of
+from rebill.adapters.db.repositories.payments import PLATFORM_OWNER
 from rebill.adapters.db.repositories.sub_accounts import SqlSubAccountRepository
 from rebill.adapters.db.rows import (
     AgencyRow,
@@ -32,6 +46,7 @@ from rebill.adapters.db.rows import (
     UsageCounterRow,
     WalletRow,
 )
+from rebill.domain.dunning import AGENCY_UNPAID, UNPAID_INVOICE
 from rebill.domain.errors import ConcurrentWriteError
 from rebill.domain.money import micros_per_minor
 from rebill.domain.usage import PeriodUsage
@@ -334,7 +349,8 @@ class SqlUsageRepository(AgencyBound):
     def authorization_snapshot(
         self, sub_account_id: str, period: str, now: datetime, call_id: str | None = None
     ) -> AuthorizationSnapshot | None:
-        """The sub-account (read cache) and its moving figures: one prebuilt statement."""
+        """The sub-account (read cache) and its moving figures, dunning hold included: one
+        prebuilt statement."""
         sub = SqlSubAccountRepository(self.session, self.agency_id).get(sub_account_id)
         if sub is None:
             return None
@@ -344,9 +360,10 @@ class SqlUsageRepository(AgencyBound):
             "period": period,
             "now": now,
             "call": call_id or "",
+            "owner": PLATFORM_OWNER,
         }
         row = self.session.connection().execute(_SNAPSHOT, parameters).one()
-        billable, included, credit, postpaid, wallet, calls = row
+        billable, included, credit, postpaid, wallet, calls, by_platform, by_agency = row
         return AuthorizationSnapshot(
             sub,
             int(billable or 0),
@@ -354,6 +371,7 @@ class SqlUsageRepository(AgencyBound):
             int(credit or 0) + int(postpaid or 0),
             int(wallet or 0),
             int(calls or 0),
+            AGENCY_UNPAID if by_platform else UNPAID_INVOICE if by_agency else None,
         )
 
     def reserve_call(self, call_id: str, sub_account_id: str, expires_at: datetime) -> None:
@@ -496,17 +514,32 @@ class SqlUsageRepository(AgencyBound):
 
 def _snapshot_statement() -> Any:
     """What an authorization reads that moves with every call, as one statement built once
-    (its cache key is computed once): the period's counter, the wallet and the open slots."""
+    (its cache key is computed once): the period's counter, the wallet, the open slots, and
+    whether an unpaid invoice holds the calls -- the platform's invoice to the agency, or the
+    agency's to this sub-account: a suspended dunning case whose invoice is still open (a
+    payment lifts the hold at once)."""
     counter, wallet, slot = (
         table_of(UsageCounterRow).c,
         table_of(WalletRow).c,
         table_of(CallReservationRow).c,
     )
+    case, invoice = table_of(DunningCaseRow).c, table_of(InvoiceRow).c
     agency: Any = bindparam("agency")
     sub: Any = bindparam("sub")
 
     def one(column: Any, *where: Any) -> Any:
         return select(column).where(*where).scalar_subquery()
+
+    def held(party: Any) -> Any:
+        return exists().where(
+            case.agency_id == agency,
+            case.party_id == party,
+            case.suspended_at.is_not(None),
+            case.closed_at.is_(None),
+            invoice.agency_id == case.agency_id,
+            invoice.number == case.number,
+            invoice.status == "open",
+        )
 
     counted = (
         counter.agency_id == agency,
@@ -526,6 +559,8 @@ def _snapshot_statement() -> Any:
             slot.expires_at > bindparam("now", type_=slot.expires_at.type),
             slot.call_id != bindparam("call"),
         ),
+        held(bindparam("owner")),
+        held(sub),
     )
 
 
