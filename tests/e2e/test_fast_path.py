@@ -252,3 +252,101 @@ def test_a_large_body_with_a_bad_key_is_refused_before_it_is_read(world: World) 
 
     assert ask(early_body_bytes_max + 1) == (401, 0)
     assert ask(200) == (401, 1)
+
+
+def test_concurrent_single_calls_of_one_key_are_written_together(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: requests of one key that arrive while its previous group is being written
+    are written in one transaction, each answered as if alone (its own `calls[i]`)."""
+    import threading
+    import time
+
+    from fastapi.testclient import TestClient
+
+    groups: list[int] = []
+    ingest = calls_route.ingest_calls
+
+    def slow(*args: Any) -> Any:
+        groups.append(len(args[2]))
+        if len(groups) == 1:
+            time.sleep(0.5)  # the first group is slow: the others gather behind it
+        return ingest(*args)
+
+    monkeypatch.setattr(calls_route, "ingest_calls", slow)
+    bodies = [{"calls": [_call(f"group-{n}")]} for n in range(6)]
+    bodies[3]["calls"].insert(0, _call("group-bad", duration_seconds=-5))
+    answers: list[Any] = [None] * len(bodies)
+    with TestClient(world.app) as client:  # one event loop for every thread's request
+
+        def post(n: int) -> None:
+            answers[n] = client.post("/v1/calls", json=bodies[n], headers=world.headers("admin"))
+
+        first = threading.Thread(target=post, args=(0,))
+        first.start()
+        time.sleep(0.2)
+        rest = [threading.Thread(target=post, args=(n,)) for n in range(1, 6)]
+        for thread in rest:
+            thread.start()
+        for thread in [first, *rest]:
+            thread.join()
+    assert groups[0] == 1 and sum(groups) == 7 and len(groups) < 6, groups
+    for n, answer in enumerate(answers):
+        assert answer.status_code == 200
+        results = answer.json()["results"]
+        assert results[-1] == {"call_id": f"group-{n}", "status": "accepted", "error": None}
+        assert _stored(world, f"group-{n}")
+    bad = answers[3].json()["results"][0]
+    assert bad["status"] == "rejected" and bad["error"]["message"].startswith("calls[0]")
+    assert not _stored(world, "group-bad")
+
+
+def test_a_bad_key_in_a_group_is_401_for_its_requests_only(world: World) -> None:
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    answers: dict[str, Any] = {}
+    with TestClient(world.app) as client:
+
+        def post(key: str, call_id: str) -> None:
+            answers[call_id] = client.post(
+                "/v1/calls",
+                json={"calls": [_call(call_id)]},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+
+        threads = [
+            threading.Thread(target=post, args=(key, f"mixed-{n}-{name}"))
+            for n in range(3)
+            for name, key in (("good", world.keys["admin"]), ("bad", "rbk_key_00_nope"))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    for call_id, answer in answers.items():
+        if call_id.endswith("good"):
+            assert answer.status_code == 200, answer.text
+            assert _stored(world, call_id)
+        else:
+            assert answer.status_code == 401
+            assert not _stored(world, call_id)
+
+
+def test_a_group_holds_waiting_requests_up_to_its_record_limit() -> None:
+    from rebill.entrypoints.api import schemas
+
+    def waiting(*sizes: int) -> list[Any]:
+        return [
+            fast._Waiting(schemas.CallsIn.model_construct(calls=[None] * n), None) for n in sizes
+        ]  # type: ignore[arg-type]
+
+    def sizes(group: list[Any]) -> list[int]:
+        return [len(w.body.calls) for w in group]
+
+    assert fast.group_records_max == 1000
+    assert sizes(fast._first_records(waiting(600, 300, 200, 5), 1000)) == [600, 300]
+    assert sizes(fast._first_records(waiting(1500, 1), 1000)) == [1500]  # one, however large
+    assert sizes(fast._first_records(waiting(1, 2, 3), 1000)) == [1, 2, 3]
+    assert fast._first_records([], 1000) == []

@@ -10,6 +10,7 @@ key in the same trip to a worker thread as its work saves another thread hop."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
@@ -28,7 +29,12 @@ from rebill.entrypoints.api import errors, schemas
 from rebill.entrypoints.api.deps import AgencyScope
 from rebill.entrypoints.api.guard import PRINCIPAL_KEY, unauthorized
 from rebill.entrypoints.api.idempotency import media_of
-from rebill.entrypoints.api.routes.calls import authorize_work, record_work, router
+from rebill.entrypoints.api.routes.calls import (
+    authorize_work,
+    record_together,
+    record_work,
+    router,
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,77 @@ HANDLERS = {
     "/v1/calls/authorize": Handler(schemas.AuthorizeIn, authorize_work),
     "/v1/calls": Handler(schemas.CallsIn, record_work),
 }
+
+
+group_records_max = 1000  # a group holds the waiting requests up to this many records
+
+
+@dataclass
+class _Waiting:
+    body: schemas.CallsIn
+    answer: asyncio.Future[tuple[int, Any] | None]
+
+
+class CallGroups:
+    """Group commit of `POST /v1/calls` (issue 13): the requests of one key that arrive while
+    that key's previous group is being written wait, and are then checked and written together
+    -- one trip to a worker thread, one key look-up, one transaction -- each answered as if
+    alone (`routes.calls.record_together`). A key has at most one group in flight, so a
+    request waits at most for the one transaction before its own; other keys are not held up.
+    The answer is None for an unknown or revoked key; a problem of the whole group (the key's
+    role, the database away) is raised to every request in it."""
+
+    def __init__(self, rebill: App, authenticate: Callable[[str], Principal | None]) -> None:
+        self.rebill = rebill
+        self.authenticate = authenticate
+        self._waiting: dict[str, list[_Waiting]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def record(self, token: str, body: schemas.CallsIn) -> tuple[int, Any] | None:
+        answer: asyncio.Future[tuple[int, Any] | None] = asyncio.get_running_loop().create_future()
+        waiting = self._waiting.get(token)
+        if waiting is None:  # no group in flight for this key: this one starts it
+            self._waiting[token] = waiting = []
+            task = asyncio.get_running_loop().create_task(self._drain(token))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        waiting.append(_Waiting(body, answer))
+        return await answer
+
+    async def _drain(self, token: str) -> None:
+        group: list[_Waiting] = []
+        try:
+            while group := _first_records(self._waiting[token], group_records_max):
+                del self._waiting[token][: len(group)]
+                try:
+                    answers = await run_in_threadpool(self._write, token, [w.body for w in group])
+                except Exception as exc:  # every request of the group gets the group's problem
+                    for waiting in group:
+                        waiting.answer.set_exception(exc)
+                else:
+                    for waiting, done in zip(group, answers, strict=True):
+                        waiting.answer.set_result(done)
+        finally:  # cancelled (the server stopping): nothing is left waiting for an answer
+            for waiting in (*group, *self._waiting.pop(token, [])):
+                if not waiting.answer.done():
+                    waiting.answer.cancel()
+
+    def _write(self, token: str, bodies: list[schemas.CallsIn]) -> list[tuple[int, Any] | None]:
+        principal = self.authenticate(token)
+        if principal is None:
+            return [None] * len(bodies)
+        documents = record_together(self.rebill, AgencyScope(principal, None), bodies)
+        return [(200, document) for document in documents]
+
+
+def _first_records(waiting: list[_Waiting], most: int) -> list[_Waiting]:
+    """The first waiting requests, up to `most` records (always at least one request)."""
+    taken = 0
+    for count, request in enumerate(waiting):
+        taken += len(request.body.calls)
+        if taken > most and count:
+            return waiting[:count]
+    return waiting[:]
 
 
 async def _nothing() -> dict[str, Any]:
@@ -56,6 +133,7 @@ class FastCalls:
         self.rebill = rebill
         self.api = api
         self.authenticate = authenticate
+        self.groups = CallGroups(rebill, authenticate)
         self._routes: dict[str, BaseRoute] | None = None
 
     def route(self, path: str) -> BaseRoute | None:
@@ -115,7 +193,10 @@ class FastCalls:
 
         response: JSONResponse
         try:
-            done = await run_in_threadpool(work)
+            if token is not None and isinstance(parsed, schemas.CallsIn):
+                done = await self.groups.record(token, parsed)
+            else:
+                done = await run_in_threadpool(work)
         except BillingError as exc:
             response = errors.billing_problem(exc)
         except HTTPException as exc:

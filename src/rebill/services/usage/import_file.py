@@ -15,7 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -403,17 +403,27 @@ def from_cloud_event(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def ingest_calls(
-    uow_factory: UnitOfWorkFactory, agency_id: str, records: list[dict[str, Any]], now: datetime
+    uow_factory: UnitOfWorkFactory,
+    agency_id: str,
+    records: list[dict[str, Any]],
+    now: datetime,
+    labels: Sequence[str] | None = None,
 ) -> list[RecordResult]:
     """Validate each record, skip duplicates by call_id, store the good ones; one result per
     record in input order. A batch that loses a race to a concurrent one (the same call ids,
     or the first calls of a month creating the same usage counters) was rolled back whole and
-    runs again: the second time it finds the other's rows (its twins are `duplicate`)."""
-    return rerun_on_race(lambda: _ingest_once(uow_factory, agency_id, records, now))
+    runs again: the second time it finds the other's rows (its twins are `duplicate`).
+    `labels[i]` names record i in its problems (`calls[i]` by default): requests committed
+    together name each record as its own request does."""
+    return rerun_on_race(lambda: _ingest_once(uow_factory, agency_id, records, now, labels))
 
 
 def _ingest_once(
-    uow_factory: UnitOfWorkFactory, agency_id: str, records: list[dict[str, Any]], now: datetime
+    uow_factory: UnitOfWorkFactory,
+    agency_id: str,
+    records: list[dict[str, Any]],
+    now: datetime,
+    labels: Sequence[str] | None,
 ) -> list[RecordResult]:
     with uow_factory() as uow:
         agency, tenant = open_agency(uow, agency_id)
@@ -429,7 +439,7 @@ def _ingest_once(
         good: list[CallRecord] = []
         for index, record in enumerate(records):
             row = from_cloud_event(record) if "specversion" in record else record
-            parsed = parse_call(row, subs, f"calls[{index}]")
+            parsed = parse_call(row, subs, labels[index] if labels else f"calls[{index}]")
             if isinstance(parsed, FieldError):
                 call_id = row.get("call_id")
                 results.append(RecordResult(str(call_id) if call_id else None, "rejected", parsed))
@@ -445,7 +455,7 @@ def _ingest_once(
             if verdict == ():
                 results[index] = RecordResult(call.call_id, "duplicate")
             elif verdict:
-                where = f"calls[{index}]"
+                where = labels[index] if labels else f"calls[{index}]"
                 error = conflict_error(where, call.call_id, verdict)
                 results[index] = RecordResult(call.call_id, "conflict", error, verdict)
         record_calls(tenant, context, fresh, now)
