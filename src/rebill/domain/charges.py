@@ -161,11 +161,16 @@ def charges_in(
 
 
 def recurring_for_period(
-    history: Sequence[PlanChange], numbers: Sequence[HeldNumber], tz: ZoneInfo, period: Period
+    history: Sequence[PlanChange],
+    numbers: Sequence[HeldNumber],
+    tz: ZoneInfo,
+    period: Period,
+    bounds: tuple[datetime, datetime] | None = None,
 ) -> list[Charge]:
     """Recurring revenue attributable to `period`: the renewal at its start (plan fee and
-    numbers beyond the included count) and every immediate charge inside it."""
-    start, end = period.bounds(tz)
+    numbers beyond the included count) and every immediate charge inside it. `bounds` are
+    `period.bounds(tz)` when the caller has them already (a close asks once per client)."""
+    start, end = bounds or period.bounds(tz)
     found: list[Charge] = []
     plan = renewal_plan(history, start)
     if plan is not None:

@@ -9,9 +9,8 @@ period prints what it issued.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,6 +30,7 @@ from rebill.domain.money import (
     format_rate,
     micros_to_minor,
     minutes_text,
+    scaled_minutes_text,
 )
 from rebill.domain.period import Period, prorate_micros
 from rebill.domain.plan import WholesaleCard
@@ -246,7 +246,7 @@ def _close(
         brand = tenant.brand.get()
         seller = Seller(brand.country, brand.tax_id)
     subs = {s for s in buyers if history.get(s) and history[s][0].effective_at < end} | set(by_sub)
-    month = _Month.of(period, tz)
+    month = _Month.of(period, tz, agency.currency)
     closed = [
         _close_sub(
             agency,
@@ -328,7 +328,8 @@ class ClosedSubAccount:
 
 @dataclass(frozen=True)
 class _Month:
-    """What every sub-account's invoice of one close shares, computed once."""
+    """What every sub-account's invoice of one close shares, computed once: the period's
+    bounds and labels, and the texts its lines repeat (descriptions, prices as shown)."""
 
     period: Period
     label: str
@@ -337,11 +338,37 @@ class _Month:
     end: datetime
     next_start: datetime
     tz: ZoneInfo
+    currency: str
+    overage_descriptions: dict[str, str]
+    number_descriptions: dict[str, str]
+    _prices: dict[int, str] = field(default_factory=dict)
+    _rates: dict[tuple[int, int], str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, period: Period, tz: ZoneInfo) -> _Month:
+    def of(cls, period: Period, tz: ZoneInfo, currency: str) -> _Month:
         start, end = period.bounds(tz)
-        return cls(period, str(period), str(period.next()), start, end, end, tz)
+        label, next_label = str(period), str(period.next())
+        overage = {d: f"{d.capitalize()} minutes beyond the plan, {label}" for d in DIRECTIONS}
+        numbers = {t: f"{t.replace('_', '-')} numbers, {next_label}" for t in NUMBER_TYPES}
+        return cls(period, label, next_label, start, end, end, tz, currency, overage, numbers)
+
+    def price_text(self, micros: int) -> str:
+        """A monthly price as its line shows it (rounded to the minor unit)."""
+        text = self._prices.get(micros)
+        if text is None:
+            currency = self.currency
+            text = self._prices[micros] = format_minor(micros_to_minor(micros, currency), currency)
+        return text
+
+    def rate_text(self, rate_micros: int, decimals: int) -> str:
+        key = (rate_micros, decimals)
+        text = self._rates.get(key)
+        if text is None:
+            text = self._rates[key] = format_rate(rate_micros, decimals, self.currency)
+        return text
+
+
+NUMBER_TYPES = ("local", "toll_free")
 
 
 def _close_sub(
@@ -361,7 +388,7 @@ def _close_sub(
     """One sub-account's retail invoice (a draft: the close numbers and stores them all at
     once), its usage summary, and its revenue and cost for the period."""
     currency = agency.currency
-    label, next_label = month.label, month.next_label
+    label = month.label
     start, end = month.start, month.end
     draft = InvoiceDraft(
         kind="retail",
@@ -376,24 +403,27 @@ def _close_sub(
         buyer=parties[1],
     )
     own = [t for t in totals if t.period == label]
+    late = [t for t in totals if t.period != label] if len(own) < len(totals) else []
     for direction in DIRECTIONS:
-        rates = sorted({(t.rate_micros, t.rate_decimals) for t in own if t.direction == direction})
-        for rate_micros, decimals in rates:
-            group = [t for t in own if t.direction == direction and t.rate_micros == rate_micros]
+        mine = [t for t in own if t.direction == direction]
+        if not mine:
+            continue
+        # By rate (a rate shown with other decimals is its own line, summed with its rate's)
+        for rate_micros, decimals in sorted({(t.rate_micros, t.rate_decimals) for t in mine}):
+            group = [t for t in mine if t.rate_micros == rate_micros]
             draft.add_line(
                 f"voice.overage.{direction}",
-                f"{direction.capitalize()} minutes beyond the plan, {label}",
-                minutes_text(Fraction(sum(t.postpaid_seconds_e6 for t in group), SECONDS_SCALE)),
-                format_rate(rate_micros, decimals, currency),
+                month.overage_descriptions[direction],
+                scaled_minutes_text(sum(t.postpaid_seconds_e6 for t in group), SECONDS_SCALE),
+                month.rate_text(rate_micros, decimals),
                 sum(t.postpaid_micros for t in group),
             )
-    late = [t for t in totals if t.period != label]
     for late_period in sorted({t.period for t in late}):
         group = [t for t in late if t.period == late_period]
         draft.add_line(
             "voice.late_usage",
             f"Calls of {late_period} received after its close",
-            minutes_text(Fraction(sum(t.postpaid_seconds_e6 for t in group), SECONDS_SCALE)),
+            scaled_minutes_text(sum(t.postpaid_seconds_e6 for t in group), SECONDS_SCALE),
             None,
             sum(t.postpaid_micros for t in group),
         )
@@ -401,31 +431,30 @@ def _close_sub(
     if plan is not None:
         draft.add_line(
             "plan.fee",
-            f"{plan.name} plan, {next_label}",
+            f"{plan.name} plan, {month.next_label}",
             "1",
-            format_minor(micros_to_minor(plan.monthly_fee_micros, currency), currency),
+            month.price_text(plan.monthly_fee_micros),
             plan.monthly_fee_micros,
         )
         renewed = renewed_numbers(numbers, month.next_start, plan.included_numbers)
-        for number_type in ("local", "toll_free"):
+        for number_type in NUMBER_TYPES:
             count = sum(1 for n in renewed if n.number_type == number_type)
             price = plan.number_monthly_micros.get(number_type, 0)
             draft.add_line(
                 f"number.rental.{number_type}",
-                f"{number_type.replace('_', '-')} numbers, {next_label}",
+                month.number_descriptions[number_type],
                 str(count),
-                format_minor(micros_to_minor(price, currency), currency),
+                month.price_text(price),
                 price * count,
             )
-    summary = {
+    draft.usage = {
         "billable_minutes": minutes_text(usage.billable_seconds),
         "included_minutes_used": minutes_text(usage.included_used_seconds),
-        "credit_minutes": minutes_text(Fraction(usage.credit_seconds_e6, SECONDS_SCALE)),
-        "postpaid_minutes": minutes_text(Fraction(usage.postpaid_seconds_e6, SECONDS_SCALE)),
+        "credit_minutes": scaled_minutes_text(usage.credit_seconds_e6, SECONDS_SCALE),
+        "postpaid_minutes": scaled_minutes_text(usage.postpaid_seconds_e6, SECONDS_SCALE),
         "numbers": sum(1 for n in numbers if n.rented_at < end and n.held_at(end)),
         "campaigns": campaigns,
     }
-    draft.usage = summary
     if taxer is not None:
         taxer.apply(draft, country)
     credit_micros = sum(t.credit_micros for t in totals)
@@ -467,7 +496,9 @@ def _revenue_minor(
 
     recurring = sum(
         net(micros_to_minor(c.amount_micros, currency))
-        for c in recurring_for_period(history, numbers, month.tz, month.period)
+        for c in recurring_for_period(
+            history, numbers, month.tz, month.period, (month.start, month.end)
+        )
     )
     usage = sum(
         line.amount_minor - (line.tax_minor if draft.tax.inclusive else 0)
