@@ -240,7 +240,7 @@ def _close(
     campaigns = tenant.usage.campaign_counts(label)
     countries = tenant.sub_accounts.countries() if taxer else {}
     # Manual tax is decided per buyer (docs/tax.md): the seller is the agency's brand.
-    buyers = {sub_id: sub.tax_identity for sub_id, sub in tenant.sub_accounts.all().items()}
+    buyers = tenant.sub_accounts.tax_identities()
     seller = Seller("")  # what the other modes' policies ignore
     if agency.tax.mode == "manual":
         brand = tenant.brand.get()
