@@ -9,6 +9,7 @@ period prints what it issued.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -39,8 +40,8 @@ from rebill.domain.tax import TaxPolicy
 from rebill.domain.tax_decision import BuyerTaxIdentity, Seller, buyer_tax_policy
 from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
 from rebill.services.accounts.tenant import open_agency
-from rebill.services.invoicing.billing import invoice_entry, stored_draft
-from rebill.services.invoicing.documents import line_documents
+from rebill.services.invoicing.billing import invoice_entry
+from rebill.services.invoicing.documents import lines_document
 from rebill.services.notifications.webhooks import emit_all
 from rebill.services.payments.gateway import GatewayContext, active_tax_behavior
 from rebill.services.payments.tax_records import record_close_taxes
@@ -67,7 +68,10 @@ STRIPE_TAX_FIXES = [
 Quote = tuple[str, tuple[int, ...]]  # (country, line amounts in minor units)
 # What a close issued, as stored: its record, the retail invoices, the wholesale invoice and
 # each sub-account's part of the period.
-Issued = tuple[PeriodClose, list[StoredInvoice], StoredInvoice, list[PeriodUsageLine]]
+Issued = tuple[PeriodClose, list[NumberedDraft], NumberedDraft, list[PeriodUsageLine]]
+# An invoice in the close's document: its number, its status and the invoice, as stored (read
+# back) or as drafted (just written; the same fields, the same values).
+Documented = tuple[str, str, StoredInvoice | InvoiceDraft]
 
 
 class StripeTax:
@@ -194,9 +198,17 @@ def close_agency_period(
     if tenant.periods.close_of(str(period)) is None and _locked_and_still_open(tenant, period):
         platform = uow.platform.settings.get()
         assert platform is not None, "an agency exists only under a platform"
-        issued = _close(tenant, agency, platform.invoice_prefix, period, now, taxer)
+        record, retail, wholesale, usage = _close(
+            tenant, agency, platform.invoice_prefix, period, now, taxer
+        )
         # What was just written, as a read would give it back (no second pass over it).
-        return _document(agency, *issued)
+        return _document(
+            agency,
+            record,
+            [(d.number, d.status, d.draft) for d in retail],
+            (wholesale.number, wholesale.status, wholesale.draft),
+            usage,
+        )
     return period_document(tenant, agency, period)
 
 
@@ -267,7 +279,9 @@ def _close(
     wholesale_draft = _wholesale_draft(agency, platform_prefix, period, totals, numbers, card)
     retail, wholesale, usage_lines = _issue(tenant, agency, label, closed, wholesale_draft)
     revenue_minor = sum(c.revenue_minor for c in closed)
-    record = PeriodClose(label, now, wholesale.number, revenue_minor, wholesale.subtotal_minor)
+    record = PeriodClose(
+        label, now, wholesale.number, revenue_minor, wholesale.draft.subtotal_minor
+    )
     tenant.periods.save_close(record)
     return record, retail, wholesale, usage_lines
 
@@ -278,7 +292,7 @@ def _issue(
     label: str,
     closed: list[ClosedSubAccount],
     wholesale_draft: InvoiceDraft,
-) -> tuple[list[StoredInvoice], StoredInvoice, list[PeriodUsageLine]]:
+) -> tuple[list[NumberedDraft], NumberedDraft, list[PeriodUsageLine]]:
     """Number, store and post the retail invoices and the wholesale invoice (as `finalize`
     does, once per idempotency key), record each sub-account's part of the period and
     announce the invoices: one statement per kind of row, whatever their number. The
@@ -316,7 +330,7 @@ def _issue(
         wholesale_draft.issued_at,
         subscriptions,
     )
-    return [stored_draft(d) for d in numbered], stored_draft(wholesale), usage_lines
+    return numbered, wholesale, usage_lines
 
 
 @dataclass(frozen=True)
@@ -589,49 +603,60 @@ def period_document(tenant: AgencyView, agency: Agency, period: Period) -> dict[
     closed = tenant.periods.close_of(label)
     assert closed is not None
     invoices = tenant.invoices.find(period=label)
-    retail = [i for i in invoices if i.kind == "retail"]
+    retail = [(i.number, i.status, i) for i in invoices if i.kind == "retail"]
     wholesale = next(i for i in invoices if i.kind == "wholesale")
-    return _document(agency, closed, retail, wholesale, tenant.periods.usage(label))
+    return _document(
+        agency,
+        closed,
+        retail,
+        (wholesale.number, wholesale.status, wholesale),
+        tenant.periods.usage(label),
+    )
 
 
 def _document(
     agency: Agency,
     closed: PeriodClose,
-    retail_invoices: list[StoredInvoice],
-    wholesale: StoredInvoice,
+    retail_invoices: Sequence[Documented],
+    wholesale_invoice: Documented,
     usage_lines: list[PeriodUsageLine],
 ) -> dict[str, Any]:
     currency = agency.currency
-    retail = sorted(retail_invoices, key=lambda i: i.number)
+    retail = sorted(retail_invoices, key=lambda i: i[0])
     usage_rows = sorted(usage_lines, key=lambda r: r.sub_account_id)
+    shown: dict[datetime, str] = {}  # every retail invoice of a close has the same instant
 
     def money(minor: int) -> str:
         return format_minor(minor, currency)
 
     def local(instant: datetime) -> str:
-        return instant.astimezone(agency.tz).isoformat()
+        text = shown.get(instant)
+        if text is None:
+            text = shown[instant] = instant.astimezone(agency.tz).isoformat()
+        return text
 
+    number, _, wholesale = wholesale_invoice
     return {
         "agency": agency.id,
         "currency": currency,
         "retail_invoices": [
             {
-                "number": i.number,
+                "number": number,
                 "sub_account": i.sub_account_id,
                 "issued_at": local(i.issued_at),
-                "status": i.status,
-                "lines": line_documents(i),
+                "status": status,
+                "lines": lines_document(i.lines, currency),
                 "subtotal": money(i.subtotal_minor),
                 "tax": money(i.tax_minor),
                 "total": money(i.total_minor),
                 "usage": i.usage,
             }
-            for i in retail
+            for number, status, i in retail
         ],
         "wholesale_invoice": {
-            "number": wholesale.number,
+            "number": number,
             "issued_at": local(wholesale.issued_at),
-            "lines": line_documents(wholesale),
+            "lines": lines_document(wholesale.lines, currency),
             "subtotal": money(wholesale.subtotal_minor),
             "tax": money(wholesale.tax_minor),
             "total": money(wholesale.total_minor),

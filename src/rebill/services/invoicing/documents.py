@@ -4,28 +4,37 @@ and an invoice's lines as the JSON documents of `close --json`, the API and the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from rebill.domain.errors import NotFoundError
+from rebill.domain.invoice import InvoiceLine
 from rebill.domain.money import format_minor
 from rebill.domain.tax_decision import BuyerTaxIdentity
 from rebill.services.payments.gateway import pay_page_url
-from rebill.services.ports import InvoiceRenderer, StoredInvoice, UnitOfWorkFactory
+from rebill.services.ports import InvoiceRenderer, StoredInvoice, StoredLine, UnitOfWorkFactory
 
 
 def line_documents(invoice: StoredInvoice) -> list[dict[str, Any]]:
     """The invoice's lines, amounts formatted in its currency's minor unit."""
+    return lines_document(invoice.lines, invoice.currency)
+
+
+def lines_document(
+    lines: Sequence[StoredLine] | Sequence[InvoiceLine], currency: str
+) -> list[dict[str, Any]]:
+    """Lines as stored or as drafted (the close's document, built from what it wrote)."""
     return [
         {
             "code": ln.code,
             "description": ln.description,
             "quantity": ln.quantity,
             "unit_price": ln.unit_price,
-            "amount": format_minor(ln.amount_minor, invoice.currency),
-            "tax": format_minor(ln.tax_minor, invoice.currency),
+            "amount": format_minor(ln.amount_minor, currency),
+            "tax": format_minor(ln.tax_minor, currency),
         }
-        for ln in invoice.lines
+        for ln in lines
     ]
 
 
