@@ -170,6 +170,8 @@ def minutes_text(seconds: Fraction | int) -> str:
     `format_quantity(Fraction(seconds) / 60, 3)`, computed on integers (the rounding depends
     only on the value of the quotient, not on how it is written)."""
     if type(seconds) is int:
+        if seconds == 0:  # most counters of most clients
+            return "0.000"
         return format_scaled(round_div(seconds * 1000, 60), 3)
     value = Fraction(seconds)
     return format_scaled(round_div(value.numerator * 1000, value.denominator * 60), 3)
@@ -178,6 +180,8 @@ def minutes_text(seconds: Fraction | int) -> str:
 def scaled_minutes_text(seconds_scaled: int, scale: int) -> str:
     """`minutes_text(Fraction(seconds_scaled, scale))` without building the fraction: the
     rounding depends only on the value of the quotient."""
+    if seconds_scaled == 0:
+        return "0.000"
     return format_scaled(round_div(seconds_scaled * 1000, scale * 60), 3)
 
 

@@ -422,6 +422,16 @@ def _close_sub(
         mine = [t for t in own if t.direction == direction]
         if not mine:
             continue
+        if len(mine) == 1:  # one rate (most clients): its line
+            (t,) = mine
+            draft.add_line(
+                f"voice.overage.{direction}",
+                month.overage_descriptions[direction],
+                scaled_minutes_text(t.postpaid_seconds_e6, SECONDS_SCALE),
+                month.rate_text(t.rate_micros, t.rate_decimals),
+                t.postpaid_micros,
+            )
+            continue
         # By rate (a rate shown with other decimals is its own line, summed with its rate's)
         for rate_micros, decimals in sorted({(t.rate_micros, t.rate_decimals) for t in mine}):
             group = [t for t in mine if t.rate_micros == rate_micros]
@@ -504,21 +514,22 @@ def _revenue_minor(
     overage (already net: the credit purchase carried the tax)."""
     currency = agency.currency
     tax = draft.tax  # the agency's, as decided for this buyer
-
-    def net(amount_minor: int) -> int:
-        return amount_minor - (tax.line_tax_minor(amount_minor) if tax.inclusive else 0)
-
-    recurring = sum(
-        net(micros_to_minor(c.amount_micros, currency))
-        for c in recurring_for_period(
-            history, numbers, month.tz, month.period, (month.start, month.end)
+    charges = recurring_for_period(
+        history, numbers, month.tz, month.period, (month.start, month.end)
+    )
+    if tax.inclusive:
+        recurring = 0
+        for c in charges:
+            amount_minor = micros_to_minor(c.amount_micros, currency)
+            recurring += amount_minor - tax.line_tax_minor(amount_minor)
+        usage = sum(
+            line.amount_minor - line.tax_minor
+            for line in draft.lines
+            if line.code.startswith("voice.")
         )
-    )
-    usage = sum(
-        line.amount_minor - (line.tax_minor if draft.tax.inclusive else 0)
-        for line in draft.lines
-        if line.code.startswith("voice.")
-    )
+    else:
+        recurring = sum(micros_to_minor(c.amount_micros, currency) for c in charges)
+        usage = sum(line.amount_minor for line in draft.lines if line.code.startswith("voice."))
     return recurring + usage + micros_to_minor(credit_micros, currency)
 
 
