@@ -637,8 +637,13 @@ def _document(
     usage_rows = sorted(usage_lines, key=lambda r: r.sub_account_id)
     shown: dict[datetime, str] = {}  # every retail invoice of a close has the same instant
 
+    formatted: dict[int, str] = {}  # amounts repeat (fees, zero taxes): each formatted once
+
     def money(minor: int) -> str:
-        return format_minor(minor, currency)
+        text = formatted.get(minor)
+        if text is None:
+            text = formatted[minor] = format_minor(minor, currency)
+        return text
 
     def local(instant: datetime) -> str:
         text = shown.get(instant)
@@ -656,7 +661,7 @@ def _document(
                 "sub_account": i.sub_account_id,
                 "issued_at": local(i.issued_at),
                 "status": status,
-                "lines": lines_document(i.lines, currency),
+                "lines": lines_document(i.lines, currency, money),
                 "subtotal": money(i.subtotal_minor),
                 "tax": money(i.tax_minor),
                 "total": money(i.total_minor),
@@ -667,7 +672,7 @@ def _document(
         "wholesale_invoice": {
             "number": number,
             "issued_at": local(wholesale.issued_at),
-            "lines": lines_document(wholesale.lines, currency),
+            "lines": lines_document(wholesale.lines, currency, money),
             "subtotal": money(wholesale.subtotal_minor),
             "tax": money(wholesale.tax_minor),
             "total": money(wholesale.total_minor),

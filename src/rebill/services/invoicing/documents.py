@@ -4,8 +4,9 @@ and an invoice's lines as the JSON documents of `close --json`, the API and the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from rebill.domain.errors import NotFoundError
@@ -22,20 +23,29 @@ def line_documents(invoice: StoredInvoice) -> list[dict[str, Any]]:
 
 
 def lines_document(
-    lines: Sequence[StoredLine] | Sequence[InvoiceLine], currency: str
+    lines: Sequence[StoredLine] | Sequence[InvoiceLine],
+    currency: str,
+    money: Callable[[int], str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Lines as stored or as drafted (the close's document, built from what it wrote)."""
+    """Lines as stored or as drafted (the close's document, built from what it wrote);
+    `money` formats minor units as `format_minor` does in `currency` (a close's, remembered)."""
+    if money is None:
+        money = partial(_money, currency=currency)
     return [
         {
             "code": ln.code,
             "description": ln.description,
             "quantity": ln.quantity,
             "unit_price": ln.unit_price,
-            "amount": format_minor(ln.amount_minor, currency),
-            "tax": format_minor(ln.tax_minor, currency),
+            "amount": money(ln.amount_minor),
+            "tax": money(ln.tax_minor),
         }
         for ln in lines
     ]
+
+
+def _money(minor: int, currency: str) -> str:
+    return format_minor(minor, currency)
 
 
 def invoice_pdf(
