@@ -40,8 +40,9 @@ def invoice_entry(draft: InvoiceDraft, number: str, debit_account: str) -> Journ
         ]
     else:
         lines = [(debit_account, total)]
+        inclusive = draft.tax.inclusive
         for line in draft.lines:
-            net = line.amount_minor - (line.tax_minor if draft.tax.inclusive else 0)
+            net = line.amount_minor - (line.tax_minor if inclusive else 0)
             account = (
                 Accounts.REVENUE_USAGE
                 if line.code.startswith(USAGE_CODES)

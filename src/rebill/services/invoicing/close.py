@@ -259,23 +259,26 @@ def _close(
         seller = Seller(brand.country, brand.tax_id)
     subs = {s for s in buyers if history.get(s) and history[s][0].effective_at < end} | set(by_sub)
     month = _Month.of(period, tz, agency.currency)
-    closed = [
-        _close_sub(
-            agency,
-            month,
-            sub_id,
-            by_sub.get(sub_id, []),
-            counters.get(UsageKey(sub_id, label), PeriodUsage()),
-            campaigns.get(sub_id, 0),
-            history.get(sub_id, []),
-            numbers.get(sub_id, []),
-            card,
-            taxer,
-            countries.get(sub_id, ""),
-            (seller, buyers.get(sub_id, BuyerTaxIdentity())),
+    no_buyer = BuyerTaxIdentity()
+    closed = []
+    for sub_id in sorted(subs):  # the defaults made only for the clients without the data
+        usage = counters.get(UsageKey(sub_id, label))
+        closed.append(
+            _close_sub(
+                agency,
+                month,
+                sub_id,
+                by_sub.get(sub_id) or [],
+                PeriodUsage() if usage is None else usage,
+                campaigns.get(sub_id, 0),
+                history.get(sub_id) or [],
+                numbers.get(sub_id) or [],
+                card,
+                taxer,
+                countries.get(sub_id, ""),
+                (seller, buyers.get(sub_id, no_buyer)),
+            )
         )
-        for sub_id in sorted(subs)
-    ]
     wholesale_draft = _wholesale_draft(agency, platform_prefix, period, totals, numbers, card)
     retail, wholesale, usage_lines = _issue(tenant, agency, label, closed, wholesale_draft)
     revenue_minor = sum(c.revenue_minor for c in closed)
