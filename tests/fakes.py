@@ -24,6 +24,7 @@ from rebill.domain.invoice import invoice_number, series_prefix
 from rebill.domain.ledger import JournalEntry, Posting
 from rebill.domain.money import micros_per_minor
 from rebill.domain.plan import Plan, WholesaleCard
+from rebill.domain.tax_decision import BuyerTaxIdentity
 from rebill.domain.usage import PeriodUsage
 from rebill.services.invoicing.billing import stored_draft
 from rebill.services.ports import (
@@ -524,6 +525,9 @@ class FakeSubAccounts:
 
     def countries(self) -> dict[str, str]:
         return {sub: self.data.countries.get(sub) or "US" for sub in self.data.subs}
+
+    def tax_identities(self) -> dict[str, BuyerTaxIdentity]:
+        return {k: s.tax_identity for k, s in self.data.subs.items()}
 
     def save(self, sub: SubAccount, country: str | None, now: datetime) -> None:
         self.data.subs[sub.id] = sub

@@ -112,6 +112,8 @@ def numbers_beyond_included(
 ) -> list[HeldNumber]:
     """Numbers held at `instant` that are not covered by the plan: the included ones are the
     earliest rented (ties by number)."""
+    if included >= len(numbers):  # no more held than included (most clients)
+        return []
     held = sorted((n for n in numbers if n.held_at(instant)), key=lambda n: (n.rented_at, n.e164))
     return held[max(0, included) :]
 
@@ -161,21 +163,27 @@ def charges_in(
 
 
 def recurring_for_period(
-    history: Sequence[PlanChange], numbers: Sequence[HeldNumber], tz: ZoneInfo, period: Period
+    history: Sequence[PlanChange],
+    numbers: Sequence[HeldNumber],
+    tz: ZoneInfo,
+    period: Period,
+    bounds: tuple[datetime, datetime] | None = None,
 ) -> list[Charge]:
     """Recurring revenue attributable to `period`: the renewal at its start (plan fee and
-    numbers beyond the included count) and every immediate charge inside it."""
-    start, end = period.bounds(tz)
+    numbers beyond the included count) and every immediate charge inside it. `bounds` are
+    `period.bounds(tz)` when the caller has them already (a close asks once per client)."""
+    start, end = bounds or period.bounds(tz)
+    label = str(period)
     found: list[Charge] = []
     plan = renewal_plan(history, start)
     if plan is not None:
         found.append(
             Charge(
                 "plan.fee",
-                f"{plan.name} plan, {period}",
+                f"{plan.name} plan, {label}",
                 start,
                 plan.monthly_fee_micros,
-                f"renewal:{period}",
+                f"renewal:{label}",
             )
         )
         for number in renewed_numbers(numbers, start, plan.included_numbers):
@@ -186,7 +194,7 @@ def recurring_for_period(
                     number.e164,
                     start,
                     price,
-                    f"renewal:{period}:{number.e164}",
+                    f"renewal:{label}:{number.e164}",
                 )
             )
     found.extend(charges_in(history, numbers, tz, start, end))

@@ -107,6 +107,14 @@ class InvoiceDraft:
         assert len(taxes) == len(self.lines), "one tax per line"
         self.lines = [replace(line, tax_minor=t) for line, t in zip(self.lines, taxes, strict=True)]
 
+    def totals_minor(self) -> tuple[int, int, int]:
+        """(subtotal, tax, total) in one pass over the lines: the properties below, together."""
+        subtotal = tax = 0
+        for line in self.lines:
+            subtotal += line.amount_minor
+            tax += line.tax_minor
+        return subtotal, tax, subtotal if self.tax.inclusive else subtotal + tax
+
     @property
     def subtotal_minor(self) -> int:
         return sum(line.amount_minor for line in self.lines)

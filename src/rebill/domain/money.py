@@ -76,7 +76,15 @@ def is_currency_code(text: str) -> bool:
 
 
 def micros_per_minor(currency: str) -> int:
-    return int(10 ** (MICRO_DECIMALS - currency_exponent(currency)))
+    unit = _MICROS_PER_MINOR.get(currency)
+    if unit is None:
+        unit = _MICROS_PER_MINOR[currency] = int(
+            10 ** (MICRO_DECIMALS - currency_exponent(currency))
+        )
+    return unit
+
+
+_MICROS_PER_MINOR: dict[str, int] = {}  # by currency code, as computed (invoices ask per line)
 
 
 def micros_to_minor(amount_micros: int, currency: str) -> int:
@@ -162,9 +170,19 @@ def minutes_text(seconds: Fraction | int) -> str:
     `format_quantity(Fraction(seconds) / 60, 3)`, computed on integers (the rounding depends
     only on the value of the quotient, not on how it is written)."""
     if type(seconds) is int:
+        if seconds == 0:  # most counters of most clients
+            return "0.000"
         return format_scaled(round_div(seconds * 1000, 60), 3)
     value = Fraction(seconds)
     return format_scaled(round_div(value.numerator * 1000, value.denominator * 60), 3)
+
+
+def scaled_minutes_text(seconds_scaled: int, scale: int) -> str:
+    """`minutes_text(Fraction(seconds_scaled, scale))` without building the fraction: the
+    rounding depends only on the value of the quotient."""
+    if seconds_scaled == 0:
+        return "0.000"
+    return format_scaled(round_div(seconds_scaled * 1000, scale * 60), 3)
 
 
 @dataclass(frozen=True, order=True)

@@ -29,7 +29,8 @@ def invoice_entry(draft: InvoiceDraft, number: str, debit_account: str) -> Journ
     agency's cost and payable, and the platform's receivable and revenue (the platform's
     accounts facing an agency live under that agency)."""
     unit = micros_per_minor(draft.currency)
-    total = draft.total_minor * unit
+    _, tax_minor, total_minor = draft.totals_minor()
+    total = total_minor * unit
     if draft.kind == "wholesale":
         lines = [
             (Accounts.WHOLESALE_COST, total),
@@ -39,8 +40,9 @@ def invoice_entry(draft: InvoiceDraft, number: str, debit_account: str) -> Journ
         ]
     else:
         lines = [(debit_account, total)]
+        inclusive = draft.tax.inclusive
         for line in draft.lines:
-            net = line.amount_minor - (line.tax_minor if draft.tax.inclusive else 0)
+            net = line.amount_minor - (line.tax_minor if inclusive else 0)
             account = (
                 Accounts.REVENUE_USAGE
                 if line.code.startswith(USAGE_CODES)
@@ -49,7 +51,7 @@ def invoice_entry(draft: InvoiceDraft, number: str, debit_account: str) -> Journ
             if line.code == "credits.purchase":
                 account = Accounts.wallet(draft.sub_account_id or "")
             lines.append((account, -net * unit))
-        lines.append((Accounts.TAX_PAYABLE, -draft.tax_minor * unit))
+        lines.append((Accounts.TAX_PAYABLE, -tax_minor * unit))
     return JournalEntry.of(
         draft.agency_id,
         f"invoice:{number}",

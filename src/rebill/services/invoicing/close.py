@@ -9,9 +9,9 @@ period prints what it issued.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ from rebill.domain.money import (
     format_rate,
     micros_to_minor,
     minutes_text,
+    scaled_minutes_text,
 )
 from rebill.domain.period import Period, prorate_micros
 from rebill.domain.plan import WholesaleCard
@@ -39,8 +40,8 @@ from rebill.domain.tax import TaxPolicy
 from rebill.domain.tax_decision import BuyerTaxIdentity, Seller, buyer_tax_policy
 from rebill.domain.usage import SECONDS_SCALE, PeriodUsage
 from rebill.services.accounts.tenant import open_agency
-from rebill.services.invoicing.billing import invoice_entry, stored_draft
-from rebill.services.invoicing.documents import line_documents
+from rebill.services.invoicing.billing import invoice_entry
+from rebill.services.invoicing.documents import lines_document
 from rebill.services.notifications.webhooks import emit_all
 from rebill.services.payments.gateway import GatewayContext, active_tax_behavior
 from rebill.services.payments.tax_records import record_close_taxes
@@ -67,7 +68,10 @@ STRIPE_TAX_FIXES = [
 Quote = tuple[str, tuple[int, ...]]  # (country, line amounts in minor units)
 # What a close issued, as stored: its record, the retail invoices, the wholesale invoice and
 # each sub-account's part of the period.
-Issued = tuple[PeriodClose, list[StoredInvoice], StoredInvoice, list[PeriodUsageLine]]
+Issued = tuple[PeriodClose, list[NumberedDraft], NumberedDraft, list[PeriodUsageLine]]
+# An invoice in the close's document: its number, its status and the invoice, as stored (read
+# back) or as drafted (just written; the same fields, the same values).
+Documented = tuple[str, str, StoredInvoice | InvoiceDraft]
 
 
 class StripeTax:
@@ -194,9 +198,17 @@ def close_agency_period(
     if tenant.periods.close_of(str(period)) is None and _locked_and_still_open(tenant, period):
         platform = uow.platform.settings.get()
         assert platform is not None, "an agency exists only under a platform"
-        issued = _close(tenant, agency, platform.invoice_prefix, period, now, taxer)
+        record, retail, wholesale, usage = _close(
+            tenant, agency, platform.invoice_prefix, period, now, taxer
+        )
         # What was just written, as a read would give it back (no second pass over it).
-        return _document(agency, *issued)
+        return _document(
+            agency,
+            record,
+            [(d.number, d.status, d.draft) for d in retail],
+            (wholesale.number, wholesale.status, wholesale.draft),
+            usage,
+        )
     return period_document(tenant, agency, period)
 
 
@@ -240,34 +252,39 @@ def _close(
     campaigns = tenant.usage.campaign_counts(label)
     countries = tenant.sub_accounts.countries() if taxer else {}
     # Manual tax is decided per buyer (docs/tax.md): the seller is the agency's brand.
-    buyers = {sub_id: sub.tax_identity for sub_id, sub in tenant.sub_accounts.all().items()}
+    buyers = tenant.sub_accounts.tax_identities()
     seller = Seller("")  # what the other modes' policies ignore
     if agency.tax.mode == "manual":
         brand = tenant.brand.get()
         seller = Seller(brand.country, brand.tax_id)
     subs = {s for s in buyers if history.get(s) and history[s][0].effective_at < end} | set(by_sub)
-    month = _Month.of(period, tz)
-    closed = [
-        _close_sub(
-            agency,
-            month,
-            sub_id,
-            by_sub.get(sub_id, []),
-            counters.get(UsageKey(sub_id, label), PeriodUsage()),
-            campaigns.get(sub_id, 0),
-            history.get(sub_id, []),
-            numbers.get(sub_id, []),
-            card,
-            taxer,
-            countries.get(sub_id, ""),
-            (seller, buyers.get(sub_id, BuyerTaxIdentity())),
+    month = _Month.of(period, tz, agency.currency)
+    no_buyer = BuyerTaxIdentity()
+    closed = []
+    for sub_id in sorted(subs):  # the defaults made only for the clients without the data
+        usage = counters.get(UsageKey(sub_id, label))
+        closed.append(
+            _close_sub(
+                agency,
+                month,
+                sub_id,
+                by_sub.get(sub_id) or [],
+                PeriodUsage() if usage is None else usage,
+                campaigns.get(sub_id, 0),
+                history.get(sub_id) or [],
+                numbers.get(sub_id) or [],
+                card,
+                taxer,
+                countries.get(sub_id, ""),
+                (seller, buyers.get(sub_id, no_buyer)),
+            )
         )
-        for sub_id in sorted(subs)
-    ]
     wholesale_draft = _wholesale_draft(agency, platform_prefix, period, totals, numbers, card)
     retail, wholesale, usage_lines = _issue(tenant, agency, label, closed, wholesale_draft)
     revenue_minor = sum(c.revenue_minor for c in closed)
-    record = PeriodClose(label, now, wholesale.number, revenue_minor, wholesale.subtotal_minor)
+    record = PeriodClose(
+        label, now, wholesale.number, revenue_minor, wholesale.draft.subtotal_minor
+    )
     tenant.periods.save_close(record)
     return record, retail, wholesale, usage_lines
 
@@ -278,7 +295,7 @@ def _issue(
     label: str,
     closed: list[ClosedSubAccount],
     wholesale_draft: InvoiceDraft,
-) -> tuple[list[StoredInvoice], StoredInvoice, list[PeriodUsageLine]]:
+) -> tuple[list[NumberedDraft], NumberedDraft, list[PeriodUsageLine]]:
     """Number, store and post the retail invoices and the wholesale invoice (as `finalize`
     does, once per idempotency key), record each sub-account's part of the period and
     announce the invoices: one statement per kind of row, whatever their number. The
@@ -316,7 +333,7 @@ def _issue(
         wholesale_draft.issued_at,
         subscriptions,
     )
-    return [stored_draft(d) for d in numbered], stored_draft(wholesale), usage_lines
+    return numbered, wholesale, usage_lines
 
 
 @dataclass(frozen=True)
@@ -328,7 +345,8 @@ class ClosedSubAccount:
 
 @dataclass(frozen=True)
 class _Month:
-    """What every sub-account's invoice of one close shares, computed once."""
+    """What every sub-account's invoice of one close shares, computed once: the period's
+    bounds and labels, and the texts its lines repeat (descriptions, prices as shown)."""
 
     period: Period
     label: str
@@ -337,11 +355,37 @@ class _Month:
     end: datetime
     next_start: datetime
     tz: ZoneInfo
+    currency: str
+    overage_descriptions: dict[str, str]
+    number_descriptions: dict[str, str]
+    _prices: dict[int, str] = field(default_factory=dict)
+    _rates: dict[tuple[int, int], str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, period: Period, tz: ZoneInfo) -> _Month:
+    def of(cls, period: Period, tz: ZoneInfo, currency: str) -> _Month:
         start, end = period.bounds(tz)
-        return cls(period, str(period), str(period.next()), start, end, end, tz)
+        label, next_label = str(period), str(period.next())
+        overage = {d: f"{d.capitalize()} minutes beyond the plan, {label}" for d in DIRECTIONS}
+        numbers = {t: f"{t.replace('_', '-')} numbers, {next_label}" for t in NUMBER_TYPES}
+        return cls(period, label, next_label, start, end, end, tz, currency, overage, numbers)
+
+    def price_text(self, micros: int) -> str:
+        """A monthly price as its line shows it (rounded to the minor unit)."""
+        text = self._prices.get(micros)
+        if text is None:
+            currency = self.currency
+            text = self._prices[micros] = format_minor(micros_to_minor(micros, currency), currency)
+        return text
+
+    def rate_text(self, rate_micros: int, decimals: int) -> str:
+        key = (rate_micros, decimals)
+        text = self._rates.get(key)
+        if text is None:
+            text = self._rates[key] = format_rate(rate_micros, decimals, self.currency)
+        return text
+
+
+NUMBER_TYPES = ("local", "toll_free")
 
 
 def _close_sub(
@@ -361,7 +405,7 @@ def _close_sub(
     """One sub-account's retail invoice (a draft: the close numbers and stores them all at
     once), its usage summary, and its revenue and cost for the period."""
     currency = agency.currency
-    label, next_label = month.label, month.next_label
+    label = month.label
     start, end = month.start, month.end
     draft = InvoiceDraft(
         kind="retail",
@@ -376,24 +420,37 @@ def _close_sub(
         buyer=parties[1],
     )
     own = [t for t in totals if t.period == label]
+    late = [t for t in totals if t.period != label] if len(own) < len(totals) else []
     for direction in DIRECTIONS:
-        rates = sorted({(t.rate_micros, t.rate_decimals) for t in own if t.direction == direction})
-        for rate_micros, decimals in rates:
-            group = [t for t in own if t.direction == direction and t.rate_micros == rate_micros]
+        mine = [t for t in own if t.direction == direction]
+        if not mine:
+            continue
+        if len(mine) == 1:  # one rate (most clients): its line
+            (t,) = mine
             draft.add_line(
                 f"voice.overage.{direction}",
-                f"{direction.capitalize()} minutes beyond the plan, {label}",
-                minutes_text(Fraction(sum(t.postpaid_seconds_e6 for t in group), SECONDS_SCALE)),
-                format_rate(rate_micros, decimals, currency),
+                month.overage_descriptions[direction],
+                scaled_minutes_text(t.postpaid_seconds_e6, SECONDS_SCALE),
+                month.rate_text(t.rate_micros, t.rate_decimals),
+                t.postpaid_micros,
+            )
+            continue
+        # By rate (a rate shown with other decimals is its own line, summed with its rate's)
+        for rate_micros, decimals in sorted({(t.rate_micros, t.rate_decimals) for t in mine}):
+            group = [t for t in mine if t.rate_micros == rate_micros]
+            draft.add_line(
+                f"voice.overage.{direction}",
+                month.overage_descriptions[direction],
+                scaled_minutes_text(sum(t.postpaid_seconds_e6 for t in group), SECONDS_SCALE),
+                month.rate_text(rate_micros, decimals),
                 sum(t.postpaid_micros for t in group),
             )
-    late = [t for t in totals if t.period != label]
     for late_period in sorted({t.period for t in late}):
         group = [t for t in late if t.period == late_period]
         draft.add_line(
             "voice.late_usage",
             f"Calls of {late_period} received after its close",
-            minutes_text(Fraction(sum(t.postpaid_seconds_e6 for t in group), SECONDS_SCALE)),
+            scaled_minutes_text(sum(t.postpaid_seconds_e6 for t in group), SECONDS_SCALE),
             None,
             sum(t.postpaid_micros for t in group),
         )
@@ -401,31 +458,30 @@ def _close_sub(
     if plan is not None:
         draft.add_line(
             "plan.fee",
-            f"{plan.name} plan, {next_label}",
+            f"{plan.name} plan, {month.next_label}",
             "1",
-            format_minor(micros_to_minor(plan.monthly_fee_micros, currency), currency),
+            month.price_text(plan.monthly_fee_micros),
             plan.monthly_fee_micros,
         )
         renewed = renewed_numbers(numbers, month.next_start, plan.included_numbers)
-        for number_type in ("local", "toll_free"):
+        for number_type in NUMBER_TYPES:
             count = sum(1 for n in renewed if n.number_type == number_type)
             price = plan.number_monthly_micros.get(number_type, 0)
             draft.add_line(
                 f"number.rental.{number_type}",
-                f"{number_type.replace('_', '-')} numbers, {next_label}",
+                month.number_descriptions[number_type],
                 str(count),
-                format_minor(micros_to_minor(price, currency), currency),
+                month.price_text(price),
                 price * count,
             )
-    summary = {
+    draft.usage = {
         "billable_minutes": minutes_text(usage.billable_seconds),
         "included_minutes_used": minutes_text(usage.included_used_seconds),
-        "credit_minutes": minutes_text(Fraction(usage.credit_seconds_e6, SECONDS_SCALE)),
-        "postpaid_minutes": minutes_text(Fraction(usage.postpaid_seconds_e6, SECONDS_SCALE)),
+        "credit_minutes": scaled_minutes_text(usage.credit_seconds_e6, SECONDS_SCALE),
+        "postpaid_minutes": scaled_minutes_text(usage.postpaid_seconds_e6, SECONDS_SCALE),
         "numbers": sum(1 for n in numbers if n.rented_at < end and n.held_at(end)),
         "campaigns": campaigns,
     }
-    draft.usage = summary
     if taxer is not None:
         taxer.apply(draft, country)
     credit_micros = sum(t.credit_micros for t in totals)
@@ -461,19 +517,22 @@ def _revenue_minor(
     overage (already net: the credit purchase carried the tax)."""
     currency = agency.currency
     tax = draft.tax  # the agency's, as decided for this buyer
-
-    def net(amount_minor: int) -> int:
-        return amount_minor - (tax.line_tax_minor(amount_minor) if tax.inclusive else 0)
-
-    recurring = sum(
-        net(micros_to_minor(c.amount_micros, currency))
-        for c in recurring_for_period(history, numbers, month.tz, month.period)
+    charges = recurring_for_period(
+        history, numbers, month.tz, month.period, (month.start, month.end)
     )
-    usage = sum(
-        line.amount_minor - (line.tax_minor if draft.tax.inclusive else 0)
-        for line in draft.lines
-        if line.code.startswith("voice.")
-    )
+    if tax.inclusive:
+        recurring = 0
+        for c in charges:
+            amount_minor = micros_to_minor(c.amount_micros, currency)
+            recurring += amount_minor - tax.line_tax_minor(amount_minor)
+        usage = sum(
+            line.amount_minor - line.tax_minor
+            for line in draft.lines
+            if line.code.startswith("voice.")
+        )
+    else:
+        recurring = sum(micros_to_minor(c.amount_micros, currency) for c in charges)
+        usage = sum(line.amount_minor for line in draft.lines if line.code.startswith("voice."))
     return recurring + usage + micros_to_minor(credit_micros, currency)
 
 
@@ -558,49 +617,65 @@ def period_document(tenant: AgencyView, agency: Agency, period: Period) -> dict[
     closed = tenant.periods.close_of(label)
     assert closed is not None
     invoices = tenant.invoices.find(period=label)
-    retail = [i for i in invoices if i.kind == "retail"]
+    retail = [(i.number, i.status, i) for i in invoices if i.kind == "retail"]
     wholesale = next(i for i in invoices if i.kind == "wholesale")
-    return _document(agency, closed, retail, wholesale, tenant.periods.usage(label))
+    return _document(
+        agency,
+        closed,
+        retail,
+        (wholesale.number, wholesale.status, wholesale),
+        tenant.periods.usage(label),
+    )
 
 
 def _document(
     agency: Agency,
     closed: PeriodClose,
-    retail_invoices: list[StoredInvoice],
-    wholesale: StoredInvoice,
+    retail_invoices: Sequence[Documented],
+    wholesale_invoice: Documented,
     usage_lines: list[PeriodUsageLine],
 ) -> dict[str, Any]:
     currency = agency.currency
-    retail = sorted(retail_invoices, key=lambda i: i.number)
+    retail = sorted(retail_invoices, key=lambda i: i[0])
     usage_rows = sorted(usage_lines, key=lambda r: r.sub_account_id)
+    shown: dict[datetime, str] = {}  # every retail invoice of a close has the same instant
+
+    formatted: dict[int, str] = {}  # amounts repeat (fees, zero taxes): each formatted once
 
     def money(minor: int) -> str:
-        return format_minor(minor, currency)
+        text = formatted.get(minor)
+        if text is None:
+            text = formatted[minor] = format_minor(minor, currency)
+        return text
 
     def local(instant: datetime) -> str:
-        return instant.astimezone(agency.tz).isoformat()
+        text = shown.get(instant)
+        if text is None:
+            text = shown[instant] = instant.astimezone(agency.tz).isoformat()
+        return text
 
+    number, _, wholesale = wholesale_invoice
     return {
         "agency": agency.id,
         "currency": currency,
         "retail_invoices": [
             {
-                "number": i.number,
+                "number": number,
                 "sub_account": i.sub_account_id,
                 "issued_at": local(i.issued_at),
-                "status": i.status,
-                "lines": line_documents(i),
+                "status": status,
+                "lines": lines_document(i.lines, currency, money),
                 "subtotal": money(i.subtotal_minor),
                 "tax": money(i.tax_minor),
                 "total": money(i.total_minor),
                 "usage": i.usage,
             }
-            for i in retail
+            for number, status, i in retail
         ],
         "wholesale_invoice": {
-            "number": wholesale.number,
+            "number": number,
             "issued_at": local(wholesale.issued_at),
-            "lines": line_documents(wholesale),
+            "lines": lines_document(wholesale.lines, currency, money),
             "subtotal": money(wholesale.subtotal_minor),
             "tax": money(wholesale.tax_minor),
             "total": money(wholesale.total_minor),

@@ -4,29 +4,48 @@ and an invoice's lines as the JSON documents of `close --json`, the API and the 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from rebill.domain.errors import NotFoundError
+from rebill.domain.invoice import InvoiceLine
 from rebill.domain.money import format_minor
 from rebill.domain.tax_decision import BuyerTaxIdentity
 from rebill.services.payments.gateway import pay_page_url
-from rebill.services.ports import InvoiceRenderer, StoredInvoice, UnitOfWorkFactory
+from rebill.services.ports import InvoiceRenderer, StoredInvoice, StoredLine, UnitOfWorkFactory
 
 
 def line_documents(invoice: StoredInvoice) -> list[dict[str, Any]]:
     """The invoice's lines, amounts formatted in its currency's minor unit."""
+    return lines_document(invoice.lines, invoice.currency)
+
+
+def lines_document(
+    lines: Sequence[StoredLine] | Sequence[InvoiceLine],
+    currency: str,
+    money: Callable[[int], str] | None = None,
+) -> list[dict[str, Any]]:
+    """Lines as stored or as drafted (the close's document, built from what it wrote);
+    `money` formats minor units as `format_minor` does in `currency` (a close's, remembered)."""
+    if money is None:
+        money = partial(_money, currency=currency)
     return [
         {
             "code": ln.code,
             "description": ln.description,
             "quantity": ln.quantity,
             "unit_price": ln.unit_price,
-            "amount": format_minor(ln.amount_minor, invoice.currency),
-            "tax": format_minor(ln.tax_minor, invoice.currency),
+            "amount": money(ln.amount_minor),
+            "tax": money(ln.tax_minor),
         }
-        for ln in invoice.lines
+        for ln in lines
     ]
+
+
+def _money(minor: int, currency: str) -> str:
+    return format_minor(minor, currency)
 
 
 def invoice_pdf(

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from rebill.domain.account import SubAccount
 from rebill.domain.caps import Caps
+from rebill.domain.tax_decision import BuyerTaxIdentity
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,10 @@ class SubAccountRepository(Protocol):
 
     def countries(self) -> dict[str, str]:
         """Each sub-account's billing country (where Stripe Tax places the sale)."""
+        ...
+
+    def tax_identities(self) -> dict[str, BuyerTaxIdentity]:
+        """Every sub-account's tax identity by id (what the close needs of each client)."""
         ...
 
     def save(self, sub: SubAccount, country: str | None, now: datetime) -> None:

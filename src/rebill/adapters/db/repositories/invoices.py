@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -95,8 +96,12 @@ def _buyer(text: str | None) -> BuyerTaxIdentity | None:
     return BuyerTaxIdentity(data.get("country"), data.get("tax_id"), tuple(data.get("address", [])))
 
 
+_NO_BUYER = BuyerTaxIdentity()
+_MISSING = object()
+
+
 def _buyer_json(buyer: BuyerTaxIdentity | None) -> str | None:
-    if buyer is None or buyer == BuyerTaxIdentity():
+    if buyer is None or buyer == _NO_BUYER:
         return None
     return json.dumps(
         {"country": buyer.country, "tax_id": buyer.tax_id, "address": list(buyer.address_lines)}
@@ -201,58 +206,63 @@ class SqlInvoiceRepository(AgencyBound):
         return previous
 
     def save(self, documents: Sequence[NumberedDraft]) -> None:
-        """Documents and their lines, each table in one statement (`write_rows`)."""
+        """Documents and their lines, each table in one statement (`write_rows`), the rows
+        made as the statement takes them."""
         if not documents:
             return
         assert all(d.draft.agency_id == self.agency_id for d in documents), "another agency's"
         as_text = not is_postgresql(self.session)
-        write_rows(
-            self.session,
-            "invoices",
-            INVOICE_COLUMNS,
-            [
+        instants: dict[datetime, object] = {}  # a close's invoices share their issue instant
+
+        def stored_instant(at: datetime) -> object:
+            value = instants.get(at, _MISSING)
+            if value is _MISSING:
+                value = instants[at] = utc_value(at, as_text)
+            return value
+
+        def invoice_row(numbered: NumberedDraft) -> tuple[object, ...]:
+            d = numbered.draft
+            subtotal, tax, total = d.totals_minor()
+            return (
+                d.agency_id,
+                numbered.number,
+                d.issuer,
+                d.kind,
+                d.sub_account_id,
+                d.period,
+                d.currency,
+                stored_instant(d.issued_at),
+                numbered.status,
+                subtotal,
+                tax,
+                total,
+                d.tax.label,
+                d.tax.behavior,
+                json.dumps(d.usage) if d.usage is not None else None,
+                d.idempotency_key,
+                d.credit_of,
+                d.tax.treatment if d.tax.treatment != "standard" else None,
+                _buyer_json(d.buyer),
+            )
+
+        write_rows(self.session, "invoices", INVOICE_COLUMNS, map(invoice_row, documents))
+        if any(numbered.draft.lines for numbered in documents):
+            lines = (
                 (
-                    d.agency_id,
+                    numbered.draft.agency_id,
                     numbered.number,
-                    d.issuer,
-                    d.kind,
-                    d.sub_account_id,
-                    d.period,
-                    d.currency,
-                    utc_value(d.issued_at, as_text),
-                    numbered.status,
-                    d.subtotal_minor,
-                    d.tax_minor,
-                    d.total_minor,
-                    d.tax.label,
-                    d.tax.behavior,
-                    json.dumps(d.usage) if d.usage is not None else None,
-                    d.idempotency_key,
-                    d.credit_of,
-                    d.tax.treatment if d.tax.treatment != "standard" else None,
-                    _buyer_json(d.buyer),
+                    position,
+                    line.code,
+                    line.description,
+                    line.quantity,
+                    line.unit_price,
+                    line.amount_micros,
+                    line.amount_minor,
+                    line.tax_minor,
                 )
                 for numbered in documents
-                for d in (numbered.draft,)
-            ],
-        )
-        lines = [
-            (
-                numbered.draft.agency_id,
-                numbered.number,
-                position,
-                line.code,
-                line.description,
-                line.quantity,
-                line.unit_price,
-                line.amount_micros,
-                line.amount_minor,
-                line.tax_minor,
+                for position, line in enumerate(numbered.draft.lines)
             )
-            for numbered in documents
-            for position, line in enumerate(numbered.draft.lines)
-        ]
-        if lines:
             write_rows(self.session, "invoice_lines", LINE_COLUMNS, lines)
 
     def find(

@@ -44,32 +44,33 @@ class SqlLedgerRepository(AgencyBound):
         return True
 
     def post_many(self, entries: Sequence[JournalEntry]) -> None:
-        """Entries and their postings, each table in one statement (`write_rows`)."""
+        """Entries and their postings, each table in one statement (`write_rows`), the rows
+        made as the statement takes them."""
         if not entries:
             return
         assert all(e.agency_id == self.agency_id for e in entries), "another agency's entry"
         as_text = not is_postgresql(self.session)
-        write_rows(
-            self.session,
-            "journal_entries",
-            ENTRY_COLUMNS,
-            [
-                (
-                    e.agency_id,
-                    e.idempotency_key,
-                    e.description[:description_length_max],
-                    utc_value(e.occurred_at, as_text),
-                    e.currency,
-                )
+        instants: dict[datetime, object] = {}  # a close's entries share their instant
+
+        def entry_row(e: JournalEntry) -> tuple[object, ...]:
+            at = instants.get(e.occurred_at)
+            if at is None:
+                at = instants[e.occurred_at] = utc_value(e.occurred_at, as_text)
+            return (
+                e.agency_id,
+                e.idempotency_key,
+                e.description[:description_length_max],
+                at,
+                e.currency,
+            )
+
+        write_rows(self.session, "journal_entries", ENTRY_COLUMNS, map(entry_row, entries))
+        if any(e.postings for e in entries):
+            postings = (
+                (e.agency_id, e.idempotency_key, position, p.account, p.amount_micros, e.currency)
                 for e in entries
-            ],
-        )
-        postings = [
-            (e.agency_id, e.idempotency_key, position, p.account, p.amount_micros, e.currency)
-            for e in entries
-            for position, p in enumerate(e.postings)
-        ]
-        if postings:
+                for position, p in enumerate(e.postings)
+            )
             write_rows(self.session, "postings", POSTING_COLUMNS, postings)
 
     def claim(self, key: str, description: str, occurred_at: datetime, currency: str) -> bool:

@@ -23,10 +23,12 @@ class SqlNumberRepository(AgencyBound):
     def all(self) -> dict[str, list[HeldNumber]]:
         result: dict[str, list[HeldNumber]] = defaultdict(list)
         n = _numbers.c  # rows, not ORM instances: the close reads every number
-        for row in self.session.execute(
-            select(_numbers).where(n.agency_id == self.agency_id).order_by(n.rented_at, n.e164)
-        ):
-            result[row.sub_account_id].append(_held(row))
+        query = select(n.sub_account_id, n.e164, n.number_type, n.rented_at, n.released_at)
+        rows = self.session.execute(
+            query.where(n.agency_id == self.agency_id).order_by(n.rented_at, n.e164)
+        ).all()
+        for sub_id, e164, number_type, rented_at, released_at in rows:
+            result[sub_id].append(HeldNumber(e164, number_type, rented_at, released_at))
         return result
 
     def of(self, sub_account_id: str) -> list[HeldNumber]:

@@ -88,7 +88,7 @@ class SqlPeriodRepository(AgencyBound):
             self.session,
             "period_usage",
             USAGE_COLUMNS,
-            [
+            (
                 (
                     self.agency_id,
                     period,
@@ -98,7 +98,7 @@ class SqlPeriodRepository(AgencyBound):
                     line.cost_minor,
                 )
                 for line in lines
-            ],
+            ),
         )
 
     def usage(self, period: str) -> list[PeriodUsageLine]:

@@ -122,10 +122,9 @@ class SqlPlanRepository(AgencyBound):
         query = select(s.sub_account_id, s.effective_at, s.plan_id, s.change).where(
             s.agency_id == self.agency_id
         )
-        for row in self.session.execute(query.order_by(s.sub_account_id, s.effective_at)):
-            history[row.sub_account_id].append(
-                PlanChange(row.effective_at, stored[row.plan_id], row.change)
-            )
+        rows = self.session.execute(query.order_by(s.sub_account_id, s.effective_at)).all()
+        for sub_id, effective_at, plan_id, change in rows:
+            history[sub_id].append(PlanChange(effective_at, stored[plan_id], change))
         return history
 
     def history_of(self, sub_account_id: str) -> list[PlanChange]:

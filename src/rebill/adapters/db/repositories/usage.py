@@ -39,7 +39,6 @@ from rebill.adapters.db.rows import (
     AgencyUsageRow,
     CallReservationRow,
     CallRow,
-    CallTotalRow,
     InvoiceRow,
     PeriodCampaignRow,
     PeriodCloseRow,
@@ -272,24 +271,20 @@ class SqlUsageRepository(AgencyBound):
 
     def period_call_totals(self, period: str) -> list[CallTotals]:
         """The period's rows of `call_totals` (as many as sub-accounts x directions x rates,
-        whatever the number of calls)."""
-        t = CallTotalRow
-        rows = self.session.execute(
-            select(
-                t.sub_account_id,
-                t.direction,
-                t.retail_rate_micros,
-                t.retail_rate_decimals,
-                t.postpaid_micros,
-                t.postpaid_seconds_e6,
-                t.credit_micros,
-                t.wholesale_billable_seconds,
-                t.wholesale_cost_micros,
-            )
-            .where(t.agency_id == self.agency_id, t.period == period)
-            .order_by(t.sub_account_id, t.direction, t.retail_rate_micros, t.retail_rate_decimals)
-        )
-        return [CallTotals(r[0], period, r[1], r[2], r[3], *(int(v) for v in r[4:])) for r in rows]
+        whatever the number of calls), read as plain rows (integer and text columns: nothing
+        for the ORM to convert)."""
+        self.session.flush()
+        connection = self.session.connection()
+        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        rows = connection.exec_driver_sql(
+            "SELECT sub_account_id, direction, retail_rate_micros, retail_rate_decimals, "
+            "postpaid_micros, postpaid_seconds_e6, credit_micros, wholesale_billable_seconds, "
+            f"wholesale_cost_micros FROM call_totals WHERE agency_id = {marker} "
+            f"AND period = {marker} "
+            "ORDER BY sub_account_id, direction, retail_rate_micros, retail_rate_decimals",
+            (self.agency_id, period),
+        ).all()
+        return [CallTotals(r[0], period, *r[1:]) for r in rows]
 
     def claim_late_calls(self, period: str) -> None:
         self.session.execute(
@@ -410,6 +405,8 @@ class SqlUsageRepository(AgencyBound):
             }
             rows = self.session.connection().execute(statement, parameters)
             return {UsageKey(row.sub_account_id, row.period): _usage(row) for row in rows}
+        if keys is None and not for_update and period is not None:  # the close: every row
+            return self._period_counters(period)
         c = table_of(UsageCounterRow).c  # rows, not ORM instances (the close reads them all)
         query = select(table_of(UsageCounterRow)).where(c.agency_id == self.agency_id)
         if period is not None:
@@ -425,6 +422,19 @@ class SqlUsageRepository(AgencyBound):
             UsageKey(row.sub_account_id, row.period): _usage(row)
             for row in self.session.execute(query)
         }
+
+    def _period_counters(self, period: str) -> dict[UsageKey, PeriodUsage]:
+        """Every counter of the period, read as plain rows (integer and text columns)."""
+        self.session.flush()
+        connection = self.session.connection()
+        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        rows = connection.exec_driver_sql(
+            "SELECT sub_account_id, billable_seconds, included_used_seconds, credit_seconds_e6, "
+            "postpaid_seconds_e6, credit_micros, postpaid_micros, calls FROM usage_counters "
+            f"WHERE agency_id = {marker} AND period = {marker}",
+            (self.agency_id, period),
+        ).all()
+        return {UsageKey(r[0], period): PeriodUsage(*r[1:]) for r in rows}
 
     def save_counters(self, counters: dict[UsageKey, PeriodUsage], existing: set[UsageKey]) -> None:
         """One bulk UPDATE for the rows that were read, one bulk INSERT for the new ones."""
