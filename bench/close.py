@@ -284,8 +284,11 @@ def child_close(url: str, profile: str | None) -> dict[str, Any]:
             claim_seconds[0] += time.perf_counter() - t0
 
     SqlUsageRepository.period_call_totals = timed_totals  # type: ignore[method-assign]
-    # Diagnostics only: the time the interpreter's collector runs during the close (this child
-    # keeps the interpreter's default thresholds; `rebill` processes raise the young one).
+    # The collector as every `rebill` process sets it (`rebill close`, each `serve` worker:
+    # entrypoints/process.py); the time it runs during the close is reported.
+    from rebill.entrypoints.process import tune_gc
+
+    tune_gc()
     gc_seconds = [0.0, 0.0]  # total, start of the running collection
 
     def collecting(phase: str, info: dict[str, Any]) -> None:

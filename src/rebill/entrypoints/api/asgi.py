@@ -4,6 +4,7 @@ periodic jobs run beside the API). The schema was migrated once, by `serve`, bef
 
 from __future__ import annotations
 
+import gc
 import os
 
 from fastapi import FastAPI
@@ -16,7 +17,11 @@ def create() -> FastAPI:
     from rebill.config import Settings
     from rebill.entrypoints import jsonlog
     from rebill.entrypoints.api.app import create_app
+    from rebill.entrypoints.process import tune_gc
 
+    tune_gc()
     jsonlog.configure()
     rebill = build(Settings.from_env(None), migrate_schema=False)
-    return create_app(rebill, background=os.environ.get(BACKGROUND_ENV) == "1")
+    api = create_app(rebill, background=os.environ.get(BACKGROUND_ENV) == "1")
+    gc.freeze()  # what start-up built lives as long as the worker: no collection scans it
+    return api

@@ -13,6 +13,7 @@ import gc
 import typer
 
 from rebill.entrypoints.cli.lazy import Entry, LazyGroup
+from rebill.entrypoints.process import tune_gc
 
 # In the order `rebill --help` lists them. The help is the first paragraph of the command's
 # docstring (or its group's help), checked against the modules by tests/unit/test_cli_app.py.
@@ -61,11 +62,6 @@ COMMANDS: dict[str, Entry] = {
     "db": Entry("db", "The database's upkeep: monthly partitions."),
 }
 
-# A young-generation collection every this many new container objects instead of every 700:
-# start-up creates some hundred thousand objects that live as long as the process (modules,
-# classes, the ORM's mappers), and collecting among them early is wasted work.
-gc_young_objects_max = 50_000
-
 
 class RootGroup(LazyGroup):
     entries = COMMANDS
@@ -88,7 +84,7 @@ def root() -> None:
 
 
 def main() -> None:
-    gc.set_threshold(gc_young_objects_max)
+    tune_gc()
     try:
         app()
     finally:
