@@ -1,6 +1,8 @@
 """Limits before work: an ASGI layer in front of the API that refuses an unauthenticated
 `/v1/` request before a byte of its body is read, and a body larger than its route's limit
-while it is being read (413), so neither costs the server more than the limit."""
+while it is being read (413), so neither costs the server more than the limit. The one
+exception is bounded: a fast-path request (an authorization, a single call) declaring at most
+`early_body_bytes_max` bytes is read first, and its key checked with its work (issue 13)."""
 
 from __future__ import annotations
 
