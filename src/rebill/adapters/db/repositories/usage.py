@@ -273,18 +273,26 @@ class SqlUsageRepository(AgencyBound):
         """The period's rows of `call_totals` (as many as sub-accounts x directions x rates,
         whatever the number of calls), read as plain rows (integer and text columns: nothing
         for the ORM to convert)."""
+        rows = self._period_rows(
+            "sub_account_id, direction, retail_rate_micros, retail_rate_decimals, "
+            "postpaid_micros, postpaid_seconds_e6, credit_micros, wholesale_billable_seconds, "
+            "wholesale_cost_micros",
+            "call_totals",
+            period,
+            " ORDER BY sub_account_id, direction, retail_rate_micros, retail_rate_decimals",
+        )
+        return [CallTotals(r[0], period, *r[1:]) for r in rows]
+
+    def _period_rows(self, columns: str, table: str, period: str, order: str = "") -> Sequence[Any]:
+        """`columns` of the agency's rows of `table` in `period`, as the driver gives them."""
         self.session.flush()
         connection = self.session.connection()
         marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-        rows = connection.exec_driver_sql(
-            "SELECT sub_account_id, direction, retail_rate_micros, retail_rate_decimals, "
-            "postpaid_micros, postpaid_seconds_e6, credit_micros, wholesale_billable_seconds, "
-            f"wholesale_cost_micros FROM call_totals WHERE agency_id = {marker} "
-            f"AND period = {marker} "
-            "ORDER BY sub_account_id, direction, retail_rate_micros, retail_rate_decimals",
+        return connection.exec_driver_sql(
+            f"SELECT {columns} FROM {table} WHERE agency_id = {marker} AND period = {marker}"
+            + order,
             (self.agency_id, period),
         ).all()
-        return [CallTotals(r[0], period, *r[1:]) for r in rows]
 
     def claim_late_calls(self, period: str) -> None:
         self.session.execute(
@@ -425,15 +433,12 @@ class SqlUsageRepository(AgencyBound):
 
     def _period_counters(self, period: str) -> dict[UsageKey, PeriodUsage]:
         """Every counter of the period, read as plain rows (integer and text columns)."""
-        self.session.flush()
-        connection = self.session.connection()
-        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-        rows = connection.exec_driver_sql(
-            "SELECT sub_account_id, billable_seconds, included_used_seconds, credit_seconds_e6, "
-            "postpaid_seconds_e6, credit_micros, postpaid_micros, calls FROM usage_counters "
-            f"WHERE agency_id = {marker} AND period = {marker}",
-            (self.agency_id, period),
-        ).all()
+        rows = self._period_rows(
+            "sub_account_id, billable_seconds, included_used_seconds, credit_seconds_e6, "
+            "postpaid_seconds_e6, credit_micros, postpaid_micros, calls",
+            "usage_counters",
+            period,
+        )
         return {UsageKey(r[0], period): PeriodUsage(*r[1:]) for r in rows}
 
     def save_counters(self, counters: dict[UsageKey, PeriodUsage], existing: set[UsageKey]) -> None:
