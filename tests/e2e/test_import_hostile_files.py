@@ -44,16 +44,22 @@ def test_broken_bytes_and_long_lines_in_csv_keep_the_good_rows(cli: Cli, tmp_pat
         b"dur,bright-dental,2026-10-05T10:00:00Z," + b"9" * 5000 + b",outbound,\n",  # 8
         good(4),  # 9
         b'"quoted, id",bright-dental,2026-10-05T10:30:00-04:00,60,outbound,\n',  # 10
-        good(5).rstrip(b"\n"),  # 11, no final newline
+        "sup,bright-dental,2026-10-05T10:00:00Z,\u00b2,outbound,\n".encode(),  # 11: a digit?
+        b"twice,bright-dental,2026-10-05T10:00:00Z,--5,outbound,\n",  # 12
+        b"cr,bright-dental,2026-10-05T10:00:00Z,6\r0,outbound,\n",  # 13: a stray carriage return
+        good(5).rstrip(b"\n"),  # 14, no final newline
     ]
     file.write_bytes(b"".join(lines))
     report = _import(cli, file)
-    assert (report["imported"], report["rejected"]) == (6, 4)
+    assert (report["imported"], report["rejected"]) == (6, 7)
     assert _rejected_at(report) == [
         ("3", "row"),
         ("5", "row"),
         ("7", "campaign_id"),
         ("8", "duration_seconds"),
+        ("11", "duration_seconds"),
+        ("12", "duration_seconds"),
+        ("13", "row"),
     ]
     messages = [str(r["message"]) for r in report["rejections"]]  # type: ignore[attr-defined]
     assert "UTF-8" in messages[0]
@@ -61,7 +67,7 @@ def test_broken_bytes_and_long_lines_in_csv_keep_the_good_rows(cli: Cli, tmp_pat
     assert len(messages[3]) < 200  # a 5,000-digit value is not echoed whole
     # nothing half-written: a second run finds the six good rows stored once
     again = _import(cli, file)
-    assert (again["imported"], again["duplicates"], again["rejected"]) == (0, 6, 4)
+    assert (again["imported"], again["duplicates"], again["rejected"]) == (0, 6, 7)
     document = cli.close("2026-10")
     assert usage_minutes(retail(document))[0] == "6.000"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from rebill.domain.account import Agency, SubAccount
@@ -20,6 +20,7 @@ from rebill.domain.charges import PlanChange, plan_at
 from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.limits import top_ups_per_day_max
 from rebill.domain.period import Period
+from rebill.domain.plan import Plan
 from rebill.domain.usage import PeriodUsage, Wallet
 from rebill.services.notifications.alerts import check_sub_account
 from rebill.services.ports import AgencyView, CallRecord, CampaignUse, RatedCall, UsageKey
@@ -63,9 +64,32 @@ class _PeriodOf:
     def __call__(self, instant: datetime) -> str:
         if self.start is None or self.end is None or not (self.start <= instant < self.end):
             period = Period.containing(instant, self.tz)
-            self.start, self.end = period.bounds(self.tz)
+            # Bounds in UTC: a UTC instant compares with them without asking for offsets.
+            self.start, self.end = (bound.astimezone(UTC) for bound in period.bounds(self.tz))
             self.label = str(period)
         return self.label
+
+
+class _PlanOf:
+    """The plan in force at a call's start (`plan_at`), answered at once for the usual case of a
+    call after the sub-account's last plan change."""
+
+    def __init__(self, history: dict[str, list[PlanChange]]) -> None:
+        self.history = history
+        self.settled: dict[str, tuple[datetime, Plan]] = {}
+
+    def __call__(self, sub_id: str, instant: datetime) -> Plan:
+        settled = self.settled.get(sub_id)
+        if settled is None:
+            history = self.history[sub_id]
+            settled = self.settled[sub_id] = (
+                max(change.effective_at for change in history),
+                history[-1].plan,
+            )
+        if instant >= settled[0]:
+            return settled[1]  # every change is in force: the loop of `plan_at` ends on the last
+        history = self.history[sub_id]
+        return plan_at(history, instant) or history[0].plan
 
 
 def record_calls(
@@ -76,9 +100,13 @@ def record_calls(
         return []
     agency = context.agency
     period_of = _PeriodOf(agency.tz)
+    plan_of = _PlanOf(context.history)
     ordered = sorted(calls, key=lambda c: (c.sub_account_id, c.started_at, c.call_id))
     labels = [period_of(c.started_at) for c in ordered]
-    keys = {UsageKey(c.sub_account_id, label) for c, label in zip(ordered, labels, strict=True)}
+    keys = {
+        UsageKey(*pair)
+        for pair in set(zip([c.sub_account_id for c in ordered], labels, strict=True))
+    }
     counters = tenant.usage.counters(keys=keys, for_update=True)
     existing = set(counters)
     before = {key: replace(usage) for key, usage in counters.items()}
@@ -93,8 +121,7 @@ def record_calls(
     # The platform's card in force in each call's period (a change may be scheduled).
     voices = {label: tenant.wholesale.card(label).voice for label in set(labels)}
     for call, label in zip(ordered, labels, strict=True):
-        history = context.history[call.sub_account_id]
-        plan = plan_at(history, call.started_at) or history[0].plan
+        plan = plan_of(call.sub_account_id, call.started_at)
         funding = counters[UsageKey(call.sub_account_id, label)].fund(
             plan, call.direction, call.duration_seconds, wallets[call.sub_account_id]
         )

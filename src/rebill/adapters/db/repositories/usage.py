@@ -98,8 +98,7 @@ TOTAL_SUMS = (
     "wholesale_cost_micros",
 )
 call_insert_batch_max = 5_000
-ids_per_statement_max = 500  # call ids in one IN (...) list (SQLite)
-ids_per_array_max = 10_000  # call ids in one array parameter (PostgreSQL)
+ids_per_array_max = 10_000  # call ids in one JSON array parameter
 # check_violation: on a partitioned `calls`, "no partition of relation found for row"
 NO_PARTITION_SQLSTATE = "23514"
 
@@ -111,7 +110,8 @@ def _call_values(agency_id: str, rated: RatedCall, as_text: bool) -> tuple[objec
     """One row of the bulk insert; timestamps exactly as the `UtcDateTime` column stores them
     (naive UTC; text on SQLite)."""
     c, f = rated.call, rated.funding
-    at = c.started_at.astimezone(UTC).replace(tzinfo=None)
+    at = c.started_at
+    at = (at if at.tzinfo is UTC else at.astimezone(UTC)).replace(tzinfo=None)
     stamp: object = at.isoformat(" ", "microseconds") if as_text else at
     return (
         agency_id,
@@ -163,15 +163,12 @@ def _stored(row: Any) -> CallRecord:
 
 
 class SqlUsageRepository(AgencyBound):
-    def _id_lists(self, ids: Sequence[str]) -> list[Any]:
-        """`ids` as values of the `ids` parameter of `_among`, as few as the backend takes: on
-        PostgreSQL one JSON array per 10,000 ids (json.dumps is C; psycopg's list dumper is
-        Python); lists of 500 on SQLite (its limit on bound parameters)."""
-        if is_postgresql(self.session):
-            size = ids_per_array_max
-            return [json.dumps(list(ids[i : i + size])) for i in range(0, len(ids), size)]
-        size = ids_per_statement_max
-        return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+    @staticmethod
+    def _id_lists(ids: Sequence[str]) -> list[str]:
+        """`ids` as values of the `ids` parameter of `_ids_among`: one JSON array per 10,000 ids
+        (json.dumps is C; a driver's list binding, or one bound parameter per id, is not)."""
+        size = ids_per_array_max
+        return [json.dumps(list(ids[i : i + size])) for i in range(0, len(ids), size)]
 
     # -- calls ------------------------------------------------------------------------------
     def stored_calls(self, call_ids: Sequence[str]) -> dict[str, CallRecord | None]:
@@ -583,12 +580,14 @@ _SNAPSHOT = _snapshot_statement()
 
 
 def _ids_among(column: Any, postgresql: bool) -> Any:
-    """`column` among the `ids` parameter: on PostgreSQL a JSON array unpacked into
-    `= ANY(ARRAY(...))` (an index condition, one plan whatever the count); a list on SQLite."""
+    """`column` among the `ids` parameter, a JSON array: on PostgreSQL unpacked into
+    `= ANY(ARRAY(...))` (an index condition, one plan whatever the count); on SQLite
+    `IN (SELECT value FROM json_each(...))` (one parameter, the index probed per id)."""
     if postgresql:
         elements = func.json_array_elements_text(cast(bindparam("ids", type_=String), JSON))
         return column == any_(func.array(select(elements).scalar_subquery()))
-    return column.in_(bindparam("ids", expanding=True))
+    elements = func.json_each(bindparam("ids", type_=String)).table_valued("value")
+    return column.in_(select(elements.c.value))
 
 
 def _stored_calls(postgresql: bool) -> Any:
