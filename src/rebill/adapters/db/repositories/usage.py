@@ -586,8 +586,8 @@ def _ids_among(column: Any, postgresql: bool) -> Any:
     if postgresql:
         elements = func.json_array_elements_text(cast(bindparam("ids", type_=String), JSON))
         return column == any_(func.array(select(elements).scalar_subquery()))
-    elements = func.json_each(bindparam("ids", type_=String)).table_valued("value")
-    return column.in_(select(elements.c.value))
+    each = func.json_each(bindparam("ids", type_=String)).table_valued("value")
+    return column.in_(select(each.c.value))
 
 
 def _stored_calls(postgresql: bool) -> Any:
