@@ -47,11 +47,13 @@ def test_broken_bytes_and_long_lines_in_csv_keep_the_good_rows(cli: Cli, tmp_pat
         "sup,bright-dental,2026-10-05T10:00:00Z,\u00b2,outbound,\n".encode(),  # 11: a digit?
         b"twice,bright-dental,2026-10-05T10:00:00Z,--5,outbound,\n",  # 12
         b"cr,bright-dental,2026-10-05T10:00:00Z,6\r0,outbound,\n",  # 13: a stray carriage return
-        good(5).rstrip(b"\n"),  # 14, no final newline
+        b"end,bright-dental,9999-12-31T23:59:59-01:00,60,outbound,\n",  # 14: no UTC instant
+        b"old,bright-dental,1899-12-31T23:59:59Z,60,outbound,\n",  # 15
+        good(5).rstrip(b"\n"),  # 16, no final newline
     ]
     file.write_bytes(b"".join(lines))
     report = _import(cli, file)
-    assert (report["imported"], report["rejected"]) == (6, 7)
+    assert (report["imported"], report["rejected"]) == (6, 9)
     assert _rejected_at(report) == [
         ("3", "row"),
         ("5", "row"),
@@ -60,6 +62,8 @@ def test_broken_bytes_and_long_lines_in_csv_keep_the_good_rows(cli: Cli, tmp_pat
         ("11", "duration_seconds"),
         ("12", "duration_seconds"),
         ("13", "row"),
+        ("14", "started_at"),
+        ("15", "started_at"),
     ]
     messages = [str(r["message"]) for r in report["rejections"]]  # type: ignore[attr-defined]
     assert "UTF-8" in messages[0]
@@ -67,7 +71,7 @@ def test_broken_bytes_and_long_lines_in_csv_keep_the_good_rows(cli: Cli, tmp_pat
     assert len(messages[3]) < 200  # a 5,000-digit value is not echoed whole
     # nothing half-written: a second run finds the six good rows stored once
     again = _import(cli, file)
-    assert (again["imported"], again["duplicates"], again["rejected"]) == (0, 6, 7)
+    assert (again["imported"], again["duplicates"], again["rejected"]) == (0, 6, 9)
     document = cli.close("2026-10")
     assert usage_minutes(retail(document))[0] == "6.000"
 

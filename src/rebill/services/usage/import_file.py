@@ -32,6 +32,9 @@ from rebill.services.usage.record import RatingContext, record_calls
 REQUIRED = ("call_id", "sub_account", "started_at", "duration_seconds", "direction")
 OPTIONAL = ("campaign_id", "phone_number", "status")
 duration_seconds_max = 7 * 24 * 3600
+# A call's start as a UTC instant: far months are stored (each in its own month), but a month
+# must have a next one in any time zone, and 0001 or 9999 offset across a year's end does not.
+started_year_min, started_year_max = 1900, 9998
 call_id_length_max = 200
 # The optional fields are labels: bounded so one record cannot carry megabytes into storage.
 optional_length_max = {"campaign_id": 100, "phone_number": 32, "status": 32}
@@ -171,10 +174,21 @@ def parse_call(row: dict[str, Any], subs: set[str], where: str) -> CallRecord | 
         return FieldError(
             where, f"{_shown(started_text)} has no UTC offset (add Z or +00:00)", "started_at"
         )
-    if started_at.tzinfo is not UTC:
-        # One instant, one form: datetimes that share the UTC object compare and sort without
-        # asking each one's offset (the batch's sort, its periods, its storage).
-        started_at = started_at.astimezone(UTC)
+    try:
+        if started_at.tzinfo is not UTC:
+            # One instant, one form: datetimes that share the UTC object compare and sort
+            # without asking each one's offset (the batch's sort, its periods, its storage).
+            started_at = started_at.astimezone(UTC)
+        in_range = started_year_min <= started_at.year <= started_year_max
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 has no UTC instant
+        in_range = False
+    if not in_range:
+        return FieldError(
+            where,
+            f"{_shown(started_text)} is outside the years {started_year_min} to "
+            f"{started_year_max} (UTC)",
+            "started_at",
+        )
     duration = _duration(row["duration_seconds"])
     if isinstance(duration, str):
         return FieldError(where, duration, "duration_seconds")
