@@ -203,6 +203,43 @@ def test_in_flight_key_answers_409(world: World) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def test_odd_values_are_rejected_one_record_at_a_time(world: World) -> None:
+    """A duration of true, 60.0 or "²", a start before 1970 or with no UTC instant, a NUL in a
+    label, a CloudEvents `data` that is not an object: each is that record's rejection (naming
+    its field), never the batch's 422 or 500, never stored as something else (true as 1 s)."""
+    headers = world.headers("billing")
+    before = billable_minutes(world, ACME_S1)
+    batch = [
+        call("odd-true", duration_seconds=True),
+        call("odd-float", duration_seconds=60.0),
+        call("odd-half", duration_seconds=1.5),
+        call("odd-sup", duration_seconds="\u00b2"),
+        call("odd-1969", started_at="1969-07-20T20:17:00Z"),
+        call("odd-end", started_at="9999-12-31T23:59:59-01:00"),
+        call("odd-nul", campaign_id="spring\u0000sale"),
+        {"specversion": "1.0", "id": "odd-ce", "time": "2026-12-05T16:00:00Z", "data": "x"},
+        call("odd-good", duration_seconds=60),
+    ]
+    answer = world.client.post("/v1/calls", json={"calls": batch}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    summary = [
+        (r["call_id"], r["status"], r["error"] and r["error"]["param"])
+        for r in answer.json()["results"]
+    ]
+    assert summary == [
+        ("odd-true", "rejected", "duration_seconds"),
+        ("odd-float", "rejected", "duration_seconds"),
+        ("odd-half", "rejected", "duration_seconds"),
+        ("odd-sup", "rejected", "duration_seconds"),
+        ("odd-1969", "rejected", "started_at"),
+        ("odd-end", "rejected", "started_at"),
+        ("odd-nul", "rejected", "campaign_id"),
+        ("odd-ce", "rejected", "data"),
+        ("odd-good", "accepted", None),
+    ]
+    assert billable_minutes(world, ACME_S1) == before + 1  # the good record alone
+
+
 def test_batch_with_duplicates_and_bad_records(world: World) -> None:
     headers = world.headers("billing")
     stored = world.client.post("/v1/calls", json={"calls": [call("old-1")]}, headers=headers)

@@ -48,12 +48,15 @@ def test_broken_bytes_and_long_lines_in_csv_keep_the_good_rows(cli: Cli, tmp_pat
         b"twice,bright-dental,2026-10-05T10:00:00Z,--5,outbound,\n",  # 12
         b"cr,bright-dental,2026-10-05T10:00:00Z,6\r0,outbound,\n",  # 13: a stray carriage return
         b"end,bright-dental,9999-12-31T23:59:59-01:00,60,outbound,\n",  # 14: no UTC instant
-        b"old,bright-dental,1899-12-31T23:59:59Z,60,outbound,\n",  # 15
-        good(5).rstrip(b"\n"),  # 16, no final newline
+        b"old,bright-dental,1969-12-31T23:59:59Z,60,outbound,\n",  # 15: before 1970
+        b'"open,bright-dental,2026-10-05T10:00:00Z,60,outbound,\n',  # 16: a quote left open
+        b'half",bright-dental,2026-10-05T10:00:00Z,60,outbound,\n',  # 17: ... closed here
+        b"nul\0,bright-dental,2026-10-05T10:00:00Z,60,outbound,\n",  # 18
+        good(5).rstrip(b"\n"),  # 19, no final newline
     ]
     file.write_bytes(b"".join(lines))
     report = _import(cli, file)
-    assert (report["imported"], report["rejected"]) == (6, 9)
+    assert (report["imported"], report["rejected"]) == (6, 12)
     assert _rejected_at(report) == [
         ("3", "row"),
         ("5", "row"),
@@ -64,6 +67,9 @@ def test_broken_bytes_and_long_lines_in_csv_keep_the_good_rows(cli: Cli, tmp_pat
         ("13", "row"),
         ("14", "started_at"),
         ("15", "started_at"),
+        ("16", "row"),
+        ("17", "row"),
+        ("18", "call_id"),
     ]
     messages = [str(r["message"]) for r in report["rejections"]]  # type: ignore[attr-defined]
     assert "UTF-8" in messages[0]
@@ -71,7 +77,7 @@ def test_broken_bytes_and_long_lines_in_csv_keep_the_good_rows(cli: Cli, tmp_pat
     assert len(messages[3]) < 200  # a 5,000-digit value is not echoed whole
     # nothing half-written: a second run finds the six good rows stored once
     again = _import(cli, file)
-    assert (again["imported"], again["duplicates"], again["rejected"]) == (0, 6, 9)
+    assert (again["imported"], again["duplicates"], again["rejected"]) == (0, 6, 12)
     document = cli.close("2026-10")
     assert usage_minutes(retail(document))[0] == "6.000"
 
@@ -100,10 +106,20 @@ def test_broken_json_lines_keep_the_good_rows(cli: Cli, tmp_path: Path) -> None:
         line("j-4", duration_seconds=10**50),  # 6: an integer beyond any duration
         b"[[[[[[[[[[" * 200 + b"\n",  # 7: nested too deeply, short
         line("j-5"),  # 8
+        line("j-\ud800"),  # 9: a lone surrogate (JSON can write one; no database stores it)
+        line("j-6", status="ok\u0000"),  # 10: a NUL
+        line("j-7", duration_seconds=True),  # 11: not 1 second
+        line("j-8", started_at="9998-12-15T00:00:00Z"),  # 12: its month has no next one
     ]
     file.write_bytes(b"".join(lines))
     report = _import(cli, file)
     assert report["imported"] == 2
-    assert [at for at, _ in _rejected_at(report)] == ["2", "3", "4", "5", "6", "7"]
+    assert _rejected_at(report)[6:] == [
+        ("9", "call_id"),
+        ("10", "status"),
+        ("11", "duration_seconds"),
+        ("12", "started_at"),
+    ]
+    assert [at for at, _ in _rejected_at(report)][:6] == ["2", "3", "4", "5", "6", "7"]
     again = _import(cli, file)
     assert (again["imported"], again["duplicates"]) == (0, 2)

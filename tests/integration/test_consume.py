@@ -122,11 +122,19 @@ def test_a_bad_event_is_rejected_and_a_good_one_recorded(sqlite_url: str) -> Non
     app = build(Settings(database_url=sqlite_url))
     apply_catalog(app.uow, demo_catalog(Period(now.year, now.month)), "catalog", now)
     good, *_ = _events(now)
+    odd = [
+        b"[" * 100_000,  # nested too deeply
+        b'{"agency": "acme\\ud800", "call_id": "y"}',  # an agency no database can hold
+        b'{"agency": "acme", "specversion": "1.0", "id": "z", "data": "hello"}',
+    ]
     outcomes = record_events(
-        app.uow, [good, b"not json", b'{"call_id": "x"}', b'{"agency": "nope"}', good], now
+        app.uow, [good, b"not json", b'{"call_id": "x"}', b'{"agency": "nope"}', *odd, good], now
     )
     assert [o.status for o in outcomes] == [
         "accepted",
+        "rejected",
+        "rejected",
+        "rejected",
         "rejected",
         "rejected",
         "rejected",

@@ -63,14 +63,31 @@ def record_events(
 def _parse(payload: bytes) -> tuple[str, dict[str, Any]] | Outcome:
     try:
         event = json.loads(payload)
-    except ValueError as exc:
+    except ValueError as exc:  # not UTF-8 (UnicodeDecodeError) or not JSON
         return Outcome("rejected", error=f"not JSON: {exc}")
+    except RecursionError:
+        return Outcome("rejected", error="not JSON: nested too deeply")
     if not isinstance(event, dict):
         return Outcome("rejected", error="an event is a JSON object")
     agency_id = event.pop("agency", None)
+    call_id = event.get("call_id")
+    shown_id = call_id if isinstance(call_id, str) and _storable(call_id) else None
     if not isinstance(agency_id, str) or not agency_id:
-        return Outcome("rejected", event.get("call_id"), "the event names no `agency`")
+        return Outcome("rejected", shown_id, "the event names no `agency`")
+    if not _storable(agency_id):
+        return Outcome("rejected", shown_id, "the event's `agency` is not plain text")
     return agency_id, event
+
+
+def _storable(text: str) -> bool:
+    """Text a database can hold: no NUL, no lone surrogate."""
+    if "\0" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _ingest(

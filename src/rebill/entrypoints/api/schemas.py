@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 calls_per_request_max = 1_000
 page_limit_max = 100
@@ -26,7 +26,10 @@ class Problem(BaseModel):
 # rejects that record alone, this only stops megabytes from being parsed at all.
 call_field_length_max = 1000
 CallText = Annotated[str, Field(max_length=call_field_length_max)]
-CallWhole = Annotated[int, Field(ge=-(10**12), le=10**12)]
+# A duration as sent, every JSON scalar: taken as it is (no `true` read as 1, no 60.0 as 60) and
+# judged per record by the service, as a usage file's is (JSON numbers are already bounded to
+# 40 characters by the body reader).
+CallDuration = StrictInt | StrictFloat | StrictBool | CallText
 
 
 class CallFields(BaseModel):
@@ -38,7 +41,7 @@ class CallFields(BaseModel):
     call_id: CallText | None = None
     sub_account: CallText | None = None
     started_at: CallText | None = None
-    duration_seconds: CallWhole | CallText | None = None
+    duration_seconds: CallDuration | None = None
     direction: CallText | None = None
     campaign_id: CallText | None = None
     phone_number: CallText | None = None
@@ -53,7 +56,8 @@ class CallIn(CallFields):
     time: CallText | None = None
     type: CallText | None = None
     source: CallText | None = None
-    data: CallFields | None = None
+    # anything else than an object is that record's rejection (naming `data`), not the batch's
+    data: CallFields | CallDuration | list[Any] | None = None
 
     def record(self) -> dict[str, Any]:
         """The record as a dict without its unset fields: `model_dump(exclude_none=True)`, read
@@ -61,7 +65,7 @@ class CallIn(CallFields):
         a third of the cost per record, issue 13)."""
         record = {name: value for name, value in self.__dict__.items() if value is not None}
         data = record.get("data")
-        if data is not None:
+        if isinstance(data, CallFields):
             record["data"] = {k: v for k, v in data.__dict__.items() if v is not None}
         return record
 

@@ -17,7 +17,7 @@ import csv
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,13 @@ from rebill.services.usage.record import RatingContext, record_calls
 
 REQUIRED = ("call_id", "sub_account", "started_at", "duration_seconds", "direction")
 OPTIONAL = ("campaign_id", "phone_number", "status")
+FIELDS = REQUIRED + OPTIONAL
 duration_seconds_max = 7 * 24 * 3600
-# A call's start as a UTC instant: far months are stored (each in its own month), but a month
-# must have a next one in any time zone, and 0001 or 9999 offset across a year's end does not.
-started_year_min, started_year_max = 1900, 9998
+# A call's start as a UTC instant: far months are stored (each in its own month) within the
+# months a period can be (1970-01 to 9998-12, and one with a next month), a day inside them so
+# that the agency's month is one of them whatever its time zone.
+started_at_min = datetime(1970, 1, 2, tzinfo=UTC)
+started_at_end = datetime(9998, 11, 30, tzinfo=UTC)
 call_id_length_max = 200
 # The optional fields are labels: bounded so one record cannot carry megabytes into storage.
 optional_length_max = {"campaign_id": 100, "phone_number": 32, "status": 32}
@@ -47,6 +50,9 @@ line_bytes_max = 64 * 1024
 # Values echoed in error messages are cut to this many characters.
 shown_length_max = 40
 rejections_kept_max = 1_000
+started_range = (
+    f"outside {started_at_min:%Y-%m-%d} to {started_at_end - timedelta(days=1):%Y-%m-%d} (UTC)"
+)
 
 
 # The content a call id stands for, by its name in a usage record; a repeat that differs in
@@ -153,9 +159,20 @@ def parse_call(row: dict[str, Any], subs: set[str], where: str) -> CallRecord | 
         if text is None:
             return FieldError(where, "is missing", key)
     for key, value in row.items():
-        if type(value) is not str and isinstance(value, (dict, list)):
-            return FieldError(where, "must be a single value, not a list or an object", str(key))
+        if type(value) is not str:
+            if isinstance(value, (dict, list)):
+                problem = "must be a single value, not a list or an object"
+                return FieldError(where, problem, str(key))
+            if type(value) is bool and key in FIELDS:
+                return FieldError(where, f"must be text or a number, not {str(value).lower()}", key)
     optional = _texts(row, OPTIONAL)
+    for key, text in zip(FIELDS, (*texts, *optional), strict=True):
+        # NUL and lone surrogates cannot be stored (PostgreSQL text, UTF-8): checked only in
+        # the rare text that is not plain ASCII or holds a NUL
+        if text is not None and (not text.isascii() or "\0" in text):
+            fault = _text_problem(text)
+            if fault:
+                return FieldError(where, fault, key)
     for (key, length_max), text in zip(optional_length_max.items(), optional, strict=True):
         if text is not None and len(text) > length_max:
             return FieldError(where, f"is longer than {length_max} characters", key)
@@ -179,16 +196,11 @@ def parse_call(row: dict[str, Any], subs: set[str], where: str) -> CallRecord | 
             # One instant, one form: datetimes that share the UTC object compare and sort
             # without asking each one's offset (the batch's sort, its periods, its storage).
             started_at = started_at.astimezone(UTC)
-        in_range = started_year_min <= started_at.year <= started_year_max
+        in_range = started_at_min <= started_at < started_at_end
     except OverflowError:  # 9999-12-31T23:59:59-01:00 has no UTC instant
         in_range = False
     if not in_range:
-        return FieldError(
-            where,
-            f"{_shown(started_text)} is outside the years {started_year_min} to "
-            f"{started_year_max} (UTC)",
-            "started_at",
-        )
+        return FieldError(where, f"{_shown(started_text)} is {started_range}", "started_at")
     duration = _duration(row["duration_seconds"])
     if isinstance(duration, str):
         return FieldError(where, duration, "duration_seconds")
@@ -200,6 +212,16 @@ def parse_call(row: dict[str, Any], subs: set[str], where: str) -> CallRecord | 
             "direction",
         )
     return CallRecord(call_id, sub, started_at, duration, direction, *optional)
+
+
+def _text_problem(text: str) -> str | None:
+    if "\0" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not Unicode text (a lone surrogate)"
+    return None
 
 
 def _shown(value: object) -> str:
@@ -316,11 +338,15 @@ def _read_csv(path: Path, name: str) -> Iterator[tuple[int, dict[str, Any] | Fie
 
 
 def _csv_values(text: str) -> list[str]:
-    """One line's values. A line with no quote, carriage return or NUL has nothing for the CSV
-    reader to interpret: its values are the text between the commas (the import's hot path)."""
+    """One line's values (a record is one line). A line with no quote, carriage return or NUL
+    has nothing for the CSV reader to interpret: its values are the text between the commas
+    (the import's hot path). A quote left open (an odd number of them: a field running on to
+    the next line, or cut short) makes the line no CSV row, and so does its next line."""
     if '"' not in text and "\r" not in text and "\0" not in text:
         return text.split(",")
-    return next(csv.reader([text]), [])
+    if text.count('"') % 2:
+        raise csv.Error("a quote is not closed on this line")
+    return next(csv.reader([text], strict=True), [])
 
 
 def _read_jsonl(path: Path, name: str) -> Iterator[tuple[int, dict[str, Any] | FieldError]]:
@@ -419,14 +445,29 @@ class RecordResult:
     fields: tuple[str, ...] = ()  # a conflict's differing fields
 
 
-def from_cloud_event(record: dict[str, Any]) -> dict[str, Any]:
+def from_cloud_event(record: dict[str, Any]) -> dict[str, Any] | None:
     """A CloudEvents-shaped record (`specversion`, `id`, `time`, `data`) as a call record:
-    the data's keys win, `id` and `time` fill `call_id` and `started_at` when missing."""
+    the data's keys win, `id` and `time` fill `call_id` and `started_at` when missing. None
+    when its `data` is something else than an object (or null)."""
     data = record.get("data")
-    merged: dict[str, Any] = dict(data) if isinstance(data, dict) else {}
+    if data is not None and not isinstance(data, dict):
+        return None
+    merged: dict[str, Any] = dict(data) if data else {}
     merged.setdefault("call_id", record.get("id"))
     merged.setdefault("started_at", record.get("time"))
     return merged
+
+
+def _no_data(where: str) -> FieldError:
+    return FieldError(where, "must be an object holding the call's fields", "data")
+
+
+def _sub_named(record: dict[str, Any]) -> object:
+    """The sub-account a record names, itself or in its CloudEvents `data` (which may be
+    anything: the record is judged later)."""
+    data = record.get("data")
+    inner = data.get("sub_account") if isinstance(data, dict) else None
+    return record.get("sub_account") or inner or ""
 
 
 def ingest_calls(
@@ -455,20 +496,17 @@ def _ingest_once(
     with uow_factory() as uow:
         agency, tenant = open_agency(uow, agency_id)
         tenant.agency.lock(exclusive=False)
-        named = {
-            str(r.get("sub_account") or (r.get("data") or {}).get("sub_account") or "")
-            for r in records
-            if isinstance(r, dict)
-        }
+        named = {str(_sub_named(r)) for r in records if isinstance(r, dict)}
         context = RatingContext.load(tenant, agency, named)
         subs = set(context.subs)
         results: list[RecordResult] = []
         good: list[CallRecord] = []
         for index, record in enumerate(records):
+            where = labels[index] if labels else f"calls[{index}]"
             row = from_cloud_event(record) if "specversion" in record else record
-            parsed = parse_call(row, subs, labels[index] if labels else f"calls[{index}]")
+            parsed = parse_call(row, subs, where) if row is not None else _no_data(where)
             if isinstance(parsed, FieldError):
-                call_id = row.get("call_id")
+                call_id = row.get("call_id") if row is not None else record.get("id")
                 results.append(RecordResult(str(call_id) if call_id else None, "rejected", parsed))
             else:
                 results.append(RecordResult(parsed.call_id, "accepted"))
