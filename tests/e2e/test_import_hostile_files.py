@@ -123,3 +123,25 @@ def test_broken_json_lines_keep_the_good_rows(cli: Cli, tmp_path: Path) -> None:
     assert [at for at, _ in _rejected_at(report)][:6] == ["2", "3", "4", "5", "6", "7"]
     again = _import(cli, file)
     assert (again["imported"], again["duplicates"]) == (0, 2)
+
+
+def test_a_header_that_cannot_be_read_is_one_clear_error(cli: Cli, tmp_path: Path) -> None:
+    """A header with a quote left open, or naming a column twice (which value would count?),
+    stops the import before any row with the header's problem, not a traceback."""
+    cli.apply(catalog())
+    file = tmp_path / "calls.csv"
+    cases = [
+        (b'"call_id,sub_account,started_at,duration_seconds,direction\n', "is not a CSV row"),
+        (
+            b"call_id,sub_account,started_at,duration_seconds,direction,call_id\n",
+            "names call_id more than once",
+        ),
+    ]
+    for header, expected in cases:
+        file.write_bytes(header + good(1))
+        result = cli.run("usage", "import", str(file), "--agency", "acme", ok=False)
+        assert result.exit_code != 0
+        assert expected in result.output
+        assert "Traceback" not in result.output
+    file.write_bytes(HEADER + good(1))  # nothing was stored by the refused files
+    assert _import(cli, file)["imported"] == 1

@@ -309,13 +309,21 @@ def _read_csv(path: Path, name: str) -> Iterator[tuple[int, dict[str, Any] | Fie
     if first is None or isinstance(first[1], FieldError):
         problem = first[1].message if first and isinstance(first[1], FieldError) else "is empty"
         raise ValidationError([FieldError(f"{name}:1", problem, "header")], "invalid usage file")
-    header = [h.strip() for h in _csv_values(first[1])]
+    try:
+        header = [h.strip() for h in _csv_values(first[1])]
+    except csv.Error as exc:
+        problem = f"is not a CSV row ({exc})"
+        error = FieldError(f"{name}:1", problem, "header")
+        raise ValidationError([error], "invalid usage file") from exc
     missing = [key for key in REQUIRED if key not in header]
-    if missing:
-        raise ValidationError(
-            [FieldError(f"{name}:1", f"the header lacks {', '.join(missing)}", "header")],
-            "invalid usage file",
+    repeated = sorted({key for key in header if key and header.count(key) > 1})
+    if missing or repeated:
+        problem = (
+            f"the header lacks {', '.join(missing)}"
+            if missing
+            else f"the header names {', '.join(repeated)} more than once"
         )
+        raise ValidationError([FieldError(f"{name}:1", problem, "header")], "invalid usage file")
     for number, text in lines:
         if isinstance(text, FieldError):
             yield number, text
