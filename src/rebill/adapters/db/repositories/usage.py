@@ -149,19 +149,6 @@ def _usage(row: Any) -> PeriodUsage:
     )
 
 
-def _stored(row: Any) -> CallRecord:
-    return CallRecord(
-        row.call_id,
-        row.sub_account_id,
-        row.started_at,
-        row.duration_seconds,
-        row.direction,
-        row.campaign_id,
-        row.phone_number,
-        row.status,
-    )
-
-
 class SqlUsageRepository(AgencyBound):
     @staticmethod
     def _id_lists(ids: Sequence[str]) -> list[str]:
@@ -173,15 +160,18 @@ class SqlUsageRepository(AgencyBound):
     # -- calls ------------------------------------------------------------------------------
     def stored_calls(self, call_ids: Sequence[str]) -> dict[str, CallRecord | None]:
         found: dict[str, CallRecord | None] = {}
-        statement = prebuilt("stored_calls", is_postgresql(self.session), _stored_calls)
+        postgresql = is_postgresql(self.session)
+        statement = prebuilt("stored_calls", postgresql, _stored_calls)
         connection = self.session.connection()
         for ids in self._id_lists(call_ids):
-            rows = connection.execute(statement, {"agency": self.agency_id, "ids": ids})
+            rows = connection.execute(statement, {"agency": self.agency_id, "ids": ids}).all()
+            # the record's columns in `CallRecord`'s order, after `known_id` on PostgreSQL
+            first = 1 if postgresql else 0
             for row in rows:
-                if getattr(row, "known_id", None) is not None and row.call_id is None:
-                    found[row.known_id] = None  # in a detached month: stored, not at hand
+                if row[first] is None:
+                    found[row[0]] = None  # in a detached month: stored, not at hand
                 else:
-                    found[row.call_id] = _stored(row)
+                    found[row[first]] = CallRecord(*row[first:])
         return found
 
     def insert_calls(self, calls: Sequence[RatedCall]) -> None:
