@@ -163,10 +163,9 @@ class SqlUsageRepository(AgencyBound):
         postgresql = is_postgresql(self.session)
         statement = prebuilt("stored_calls", postgresql, _stored_calls)
         connection = self.session.connection()
+        first = 1 if postgresql else 0  # the record's columns in order, after `known_id` on PG
         for ids in self._id_lists(call_ids):
             rows = connection.execute(statement, {"agency": self.agency_id, "ids": ids}).all()
-            # the record's columns in `CallRecord`'s order, after `known_id` on PostgreSQL
-            first = 1 if postgresql else 0
             for row in rows:
                 if row[first] is None:
                     found[row[0]] = None  # in a detached month: stored, not at hand
