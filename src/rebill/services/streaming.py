@@ -16,7 +16,7 @@ from typing import Any
 
 from rebill.domain.errors import BillingError
 from rebill.services.ports import UnitOfWorkFactory
-from rebill.services.usage.import_file import ingest_calls
+from rebill.services.usage.import_file import ingest_calls, text_problem
 
 logger = logging.getLogger("rebill.stream")
 
@@ -71,23 +71,12 @@ def _parse(payload: bytes) -> tuple[str, dict[str, Any]] | Outcome:
         return Outcome("rejected", error="an event is a JSON object")
     agency_id = event.pop("agency", None)
     call_id = event.get("call_id")
-    shown_id = call_id if isinstance(call_id, str) and _storable(call_id) else None
+    shown_id = call_id if isinstance(call_id, str) and text_problem(call_id) is None else None
     if not isinstance(agency_id, str) or not agency_id:
         return Outcome("rejected", shown_id, "the event names no `agency`")
-    if not _storable(agency_id):
+    if text_problem(agency_id):
         return Outcome("rejected", shown_id, "the event's `agency` is not plain text")
     return agency_id, event
-
-
-def _storable(text: str) -> bool:
-    """Text a database can hold: no NUL, no lone surrogate."""
-    if "\0" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _ingest(

@@ -170,7 +170,7 @@ def parse_call(row: dict[str, Any], subs: set[str], where: str) -> CallRecord | 
         # NUL and lone surrogates cannot be stored (PostgreSQL text, UTF-8): checked only in
         # the rare text that is not plain ASCII or holds a NUL
         if text is not None and (not text.isascii() or "\0" in text):
-            fault = _text_problem(text)
+            fault = text_problem(text)
             if fault:
                 return FieldError(where, fault, key)
     for (key, length_max), text in zip(optional_length_max.items(), optional, strict=True):
@@ -214,7 +214,8 @@ def parse_call(row: dict[str, Any], subs: set[str], where: str) -> CallRecord | 
     return CallRecord(call_id, sub, started_at, duration, direction, *optional)
 
 
-def _text_problem(text: str) -> str | None:
+def text_problem(text: str) -> str | None:
+    """Why no database can store `text` (a NUL, a lone surrogate), or None."""
     if "\0" in text:
         return "contains a NUL character"
     try:
