@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from rebill.domain.digits import is_digits
 from rebill.domain.errors import FieldError, ValidationError
 
 PURPOSE_ONBOARD_RETURN = "onboard-return"
@@ -73,7 +74,7 @@ def read_state(
     if len(parts) != _FIELDS or not secret or len(text) > state_length_max:
         raise _refused("the link is not one rebill made (bad signature)")
     agency_id, stated_purpose, binding, expires, nonce, mac = parts
-    if binding not in (BOUND_TO_SESSION, BOUND_TO_OPERATOR) or not expires.isdigit():
+    if binding not in (BOUND_TO_SESSION, BOUND_TO_OPERATOR) or not is_digits(expires):
         raise _refused("the link is not one rebill made (bad signature)")
     if binding == BOUND_TO_SESSION and session_sha256 is None:
         raise _refused(

@@ -47,7 +47,7 @@ _EXPONENT_EXCEPTIONS = {
     **dict.fromkeys(["CLF", "UYW"], 4),
 }
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
-_DECIMAL_RE = re.compile(r"^-?(\d+)(\.(\d+))?$")
+_DECIMAL_RE = re.compile(r"^-?(\d+)(\.(\d+))?$", re.ASCII)
 
 
 def round_div(numerator: int, denominator: int) -> int:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from rebill.domain.money import round_div
 
-_PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$")
+_PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
 

@@ -14,7 +14,7 @@ from rebill.domain.money import round_div
 
 DIRECTIONS = ("outbound", "inbound")
 increment_seconds_max = 3_600
-_INCREMENT_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+_INCREMENT_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$", re.ASCII)
 
 
 @dataclass(frozen=True)

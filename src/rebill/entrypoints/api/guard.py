@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from starlette.concurrency import run_in_threadpool
 
 from rebill.domain.access import Principal
+from rebill.domain.digits import is_digits
 from rebill.entrypoints.api.errors import (
     PROBLEM,
     database_problem,
@@ -119,7 +120,7 @@ class Guard:
                 token is not None
                 and self.fast is not None
                 and length is not None
-                and length.isdigit()
+                and is_digits(length)
                 and int(length) <= early_body_bytes_max
                 and self.fast.takes(scope)
             )
@@ -128,7 +129,7 @@ class Guard:
                 if not await self._authenticated(scope, send, token, bearer):
                     return
                 token = None
-        if length is not None and (not length.isdigit() or int(length) > limit):
+        if length is not None and (not is_digits(length) or int(length) > limit):
             await _answer(
                 send, 413, "payload_too_large", f"a request body here is at most {limit} bytes"
             )

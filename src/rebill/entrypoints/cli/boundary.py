@@ -40,14 +40,16 @@ _opened: list[App] = []
 def fail(error: BillingError) -> NoReturn:
     """Say what was wrong on stderr (with the fixes a tax setup needs) and exit with the
     error's status."""
-    from rebill.entrypoints.cli.common import err
+    from rebill.entrypoints.cli.common import err, plain
 
     err.print(
-        f"[bold red]error[/] ({error.code}): {error.message}", highlight=False, soft_wrap=True
+        f"[bold red]error[/] ({error.code}): {plain(error.message)}",
+        highlight=False,
+        soft_wrap=True,
     )
     if isinstance(error, TaxNotConfiguredError):
         for fix in error.fixes:
-            err.print(f"  fix: {fix}", highlight=False)
+            err.print(f"  fix: {plain(fix)}", highlight=False)
     code = next((c for t, c in EXIT_CODES.items() if isinstance(error, t)), 1)
     raise typer.Exit(code)
 
@@ -55,15 +57,27 @@ def fail(error: BillingError) -> NoReturn:
 def open_app(db: str | None) -> App:
     """The app on `--db` (or REBILL_DATABASE_URL), its schema migrated; closed when the
     command ends."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
     from rebill.bootstrap import build
     from rebill.config import Settings
+    from rebill.entrypoints.cli.common import err, plain
 
     try:
         app = build(Settings.from_env(db))
     except ValueError as exc:
-        from rebill.entrypoints.cli.common import err
-
-        err.print(f"[bold red]error[/]: {exc}", highlight=False)
+        err.print(f"[bold red]error[/]: {plain(exc)}", highlight=False)
+        raise typer.Exit(1) from None
+    except (SQLAlchemyError, ImportError) as exc:
+        # a URL of no known database, a driver not installed, a server or file not reachable
+        # (the driver's own words; the URL, which may hold a password, is not repeated)
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        problem = str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason)
+        err.print(
+            f"[bold red]error[/]: cannot open the database (--db): {plain(problem)}",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1) from None
     return opened(app)
 

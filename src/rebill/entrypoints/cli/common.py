@@ -35,7 +35,19 @@ class LazyConsole:
         return self._console
 
     def print(self, *objects: Any, **options: Any) -> None:
-        self.console.print(*objects, **options)
+        from rich.errors import MarkupError
+
+        try:
+            self.console.print(*objects, **options)
+        except MarkupError:  # a value reads as markup ("[/x]"): print the text as it is
+            self.console.print(*objects, **{**options, "markup": False})
+
+
+def plain(value: object) -> str:
+    """`value` as text that Rich prints as it is (a "[/x]" or "[a-z]" in it is not markup)."""
+    from rich.markup import escape
+
+    return escape(str(value))
 
 
 out = LazyConsole()
@@ -62,7 +74,7 @@ def parse_period(text: str) -> Period:
     try:
         return Period.parse(text)
     except ValueError as exc:
-        err.print(f"[bold red]error[/]: --period: {exc}", highlight=False)
+        err.print(f"[bold red]error[/]: --period: {plain(exc)}", highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -85,7 +97,7 @@ def deliver_pending_alerts(rebill: App) -> None:
     try:
         sent = deliver_alerts(rebill.uow, rebill.mailer, rebill.clock.now())
     except OSError as exc:
-        err.print(f"[yellow]warning[/]: alerts kept undelivered, SMTP failed: {exc}")
+        err.print(f"[yellow]warning[/]: alerts kept undelivered, SMTP failed: {plain(exc)}")
         return
     if sent:
         err.print(f"{sent} alert e-mail(s) sent")

@@ -8,8 +8,15 @@ from fractions import Fraction
 
 from rebill.domain.account import SUB_ACCOUNT_STATES
 from rebill.domain.caps import ENFORCEMENTS, Caps
+from rebill.domain.digits import is_digits
 from rebill.domain.errors import FieldError, ValidationError
-from rebill.domain.money import format_micros_as_minor, parse_decimal, to_micros
+from rebill.domain.money import (
+    MICRO_DECIMALS,
+    decimal_places,
+    format_micros_as_minor,
+    parse_decimal,
+    to_micros,
+)
 from rebill.services.accounts.tenant import open_agency, require_sub_account
 from rebill.services.catalog.apply import apply_catalog
 from rebill.services.catalog.ownership import CatalogCaller
@@ -42,7 +49,7 @@ def parse_caps(
         text = monthly_minutes.strip()
         if text == CLEAR:
             minutes = None
-        elif text.isdigit():
+        elif is_digits(text, 9):
             minutes = int(text)
         else:
             errors.append(
@@ -56,7 +63,13 @@ def parse_caps(
         parsed: list[Fraction] = []
         for part in (p.strip() for p in alerts.split(",") if p.strip()):
             try:
-                value = Fraction(parse_decimal(part))
+                number = parse_decimal(part)
+                # the catalog's rule for a threshold: at most 6 decimals (1 µ of the limit)
+                if (number and number.adjusted() < -MICRO_DECIMALS) or (
+                    decimal_places(number.normalize()) > MICRO_DECIMALS
+                ):
+                    raise ValueError(f"{part[:40]} has more than {MICRO_DECIMALS} decimal places")
+                value = Fraction(number)
             except (TypeError, ValueError) as exc:
                 errors.append(FieldError("--alerts", str(exc), "alerts"))
                 continue

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
+from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import ValidationError as PydanticError
 
@@ -174,8 +175,10 @@ def _check_references(spec: cs.CatalogSpec, uow: UnitOfWork, source: str) -> lis
             errors.append(FieldError(source, f"agency {agency.id!r} appears twice", f"{where}.id"))
         seen_agencies.add(agency.id)
         try:
+            if agency.timezone not in _time_zones():  # not a folder, a host's `localtime`...
+                raise ZoneInfoNotFoundError(agency.timezone)
             ZoneInfo(agency.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             errors.append(
                 FieldError(
                     source,
@@ -445,9 +448,17 @@ def _read_logos(
     return logos
 
 
+@cache
+def _time_zones() -> frozenset[str]:
+    """The IANA names of the time zone database (read once)."""
+    return frozenset(available_timezones() - {"localtime", "posixrules", "Factory"})
+
+
 def _logo_file(base_dir: Path, name: str) -> bytes:
     """A logo file named by a catalog file: beside it (no other folder, no link out of it),
     a regular file, its size checked before a byte is read."""
+    if "\0" in name:
+        raise logo.LogoError("a logo file's name has a NUL character")
     folder = base_dir.resolve()
     path = (folder / name).resolve()
     if Path(name).is_absolute() or path.parent != folder:

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from rebill.domain.digits import is_digits
 from rebill.domain.dunning import DEFAULT_GRACE_DAYS, DEFAULT_RETRY_DAYS, policy_problems
 from rebill.domain.limits import credit_purchase_max_units, credit_purchase_min_units
 from rebill.domain.logo import logo_bytes_max
@@ -41,6 +42,11 @@ def _exact(value: object) -> Decimal:
         raise ValueError(str(exc)) from exc
     if number < 0:
         raise ValueError(f"must not be negative (got {value})")
+    # the exponent first: 1e999999999 or 1e-999999999 must not be normalized (nor read as 0)
+    if number and number.adjusted() > 12:
+        raise ValueError(f"{value} is too large")
+    if number and number.adjusted() < -MICRO_DECIMALS:
+        raise ValueError(f"{value} has more than {MICRO_DECIMALS} decimal places")
     if decimal_places(number.normalize() if number else Decimal(0)) > MICRO_DECIMALS:
         raise ValueError(f"{value} has more than {MICRO_DECIMALS} decimal places")
     if number > 10**12:
@@ -74,11 +80,15 @@ def _whole(value: object) -> int:
     if isinstance(value, bool | float):
         raise ValueError("must be a whole number")
     if isinstance(value, Decimal):
+        if not value.is_finite() or (value and value.adjusted() > 18):
+            raise ValueError(f"{value} is too large")
         if value != value.to_integral_value():
             raise ValueError(f"{value} must be a whole number")
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if is_digits(text.removeprefix("-")):
+            return int(text)
     if isinstance(value, int):
         return value
     raise ValueError("must be a whole number")

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from rebill.domain.account import Agency
+from rebill.domain.digits import is_digits
 from rebill.domain.errors import (
     ConflictError,
     FieldError,
@@ -390,7 +391,7 @@ def payment_event(
     metadata = intent.get("metadata") or {}
     agency_id, number = metadata.get("rebill_agency"), metadata.get("rebill_invoice")
     serial = str(metadata.get("rebill_attempt") or "")
-    if not agency_id or not number or not serial.isdigit():
+    if not agency_id or not number or not is_digits(serial):
         return "ignored"
     tenant = uow.for_agency(str(agency_id))
     agency = tenant.agency.get()

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from rebill.domain.charges import PlanChange, plan_at
+from rebill.domain.digits import is_digits
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.money import format_micros_as_minor, format_rate
 from rebill.domain.period import Period
@@ -155,7 +156,7 @@ def economics(values: dict[str, str], card: WholesaleCard, currency: str) -> dic
     fee = amount_micros(values, "monthly_fee", errors, currency)
     minutes_given = plain_number(values.get("included_minutes", ""))
     rate = card.voice.get("outbound")
-    if fee is None or not minutes_given.isdigit() or rate is None:
+    if fee is None or not is_digits(minutes_given, 9) or rate is None:
         return None
     included = int(minutes_given)
     per_minute = rate.per_minute_micros

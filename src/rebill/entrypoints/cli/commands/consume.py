@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from rebill.entrypoints.cli.boundary import open_app
-from rebill.entrypoints.cli.common import DbOption, err
+from rebill.entrypoints.cli.common import DbOption, err, plain
 
 cli = typer.Typer()
 
@@ -45,6 +45,6 @@ def consume_command(
     try:
         acked = consume_calls(rebill, nats_url, stream, durable, stop, idle_exit=until_idle)
     except StreamUnavailable as exc:
-        err.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error[/]: {plain(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     err.print(f"{acked} event(s) acknowledged")

@@ -14,7 +14,7 @@ import typer
 
 from rebill.domain.errors import BillingError
 from rebill.entrypoints.cli.boundary import open_app, opened
-from rebill.entrypoints.cli.common import DbOption, JsonOption, err, out
+from rebill.entrypoints.cli.common import DbOption, JsonOption, err, out, plain
 
 if TYPE_CHECKING:
     from rebill.demo.seed import DemoMonth
@@ -59,7 +59,7 @@ def run_demo(url: str, as_json: bool) -> DemoMonth:
             Path(f"rebill-demo.db{suffix}").unlink(missing_ok=True)
     app = open_app(url)
     if not database_is_empty(app):
-        err.print(f"[bold red]error[/]: the demo needs an empty database; {url} has data")
+        err.print(f"[bold red]error[/]: the demo needs an empty database; {plain(url)} has data")
         raise typer.Exit(1)
     try:
         with Progress(console=err.console, transient=True, disable=as_json) as progress:
@@ -73,7 +73,7 @@ def run_demo(url: str, as_json: bool) -> DemoMonth:
 
             return seed_month(app.uow, app.gateway, app.clock.now(), step)
     except BillingError as exc:  # the demo's own data: say so, whatever the error
-        err.print(f"[bold red]error[/] ({exc.code}): {exc.message}")
+        err.print(f"[bold red]error[/] ({exc.code}): {plain(exc.message)}")
         raise typer.Exit(1) from None
 
 

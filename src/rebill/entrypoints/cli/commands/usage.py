@@ -17,6 +17,7 @@ from rebill.entrypoints.cli.common import (
     err,
     out,
     parse_period,
+    plain,
     print_json,
 )
 
@@ -52,9 +53,9 @@ def usage_import(
     report = import_usage_file(rebill.uow, agency, file, rebill.clock.now())
     deliver_pending_alerts(rebill)
     for rejection in report.rejections:
-        err.print(f"rejected {rejection}", highlight=False, soft_wrap=True)
+        err.print(f"rejected {plain(rejection)}", highlight=False, soft_wrap=True)
     for conflict in report.conflict_details:
-        err.print(f"conflict {conflict}", highlight=False, soft_wrap=True)
+        err.print(f"conflict {plain(conflict)}", highlight=False, soft_wrap=True)
     if report.rejected > len(report.rejections):
         err.print(f"... and {report.rejected - len(report.rejections)} more rejected rows")
     if as_json:

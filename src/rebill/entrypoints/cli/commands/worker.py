@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from rebill.entrypoints.cli.boundary import open_app
-from rebill.entrypoints.cli.common import DbOption, err, print_json
+from rebill.entrypoints.cli.common import DbOption, err, plain, print_json
 
 cli = typer.Typer()
 
@@ -35,7 +35,7 @@ def worker_command(
     try:
         chosen = jobs.select_jobs(job)
     except ValueError as exc:
-        err.print(f"[bold red]error[/]: {exc}", highlight=False)
+        err.print(f"[bold red]error[/]: {plain(exc)}", highlight=False)
         raise typer.Exit(1) from None
     jsonlog.configure()
     rebill = open_app(db)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from rebill.domain.digits import is_digits
 from rebill.entrypoints.web.deps import Staff, WebFaces
 from rebill.entrypoints.web.panel.pages import agency_of, page
 from rebill.services.views.watch import cap_watch
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/panel", include_in_schema=False)
 @router.get("/alerts")
 def alerts(request: Request, session: Staff, web: WebFaces) -> Response:
     text = request.query_params.get("page", "1")
-    number = int(text) if text.isdigit() else 1
+    number = int(text) if is_digits(text, 6) else 1
     rebill = web.rebill
     watch = cap_watch(rebill.uow, agency_of(session), rebill.clock.now(), number)
     return page(web, request, session, "panel/alerts.html", watch=watch)

@@ -1,0 +1,12 @@
+"""Whole numbers written in text: ASCII digits only. `str.isdigit` also admits "²" and "٣",
+which `int` refuses or reads as another script's digits."""
+
+from __future__ import annotations
+
+# More digits than any count, amount or page rebill reads (int() refuses past 4,300 digits).
+digits_max = 18
+
+
+def is_digits(text: str, most: int = digits_max) -> bool:
+    """`text` is 1 to `most` ASCII digits (0-9), nothing else."""
+    return 0 < len(text) <= most and text.isascii() and text.isdigit()
