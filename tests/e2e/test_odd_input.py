@@ -73,6 +73,10 @@ def test_odd_catalog_files_are_clear_errors(cli: Cli, tmp_path: Path) -> None:
     huge = json.dumps(document).replace('"__HUGE__"', "1e999999999")
     cases.append(("huge.json", huge.encode(), "too large"))
     cases.append(("digits.json", huge.replace("1e999999999", "9" * 5000).encode(), "digits"))
+    named = json.dumps(catalog()).replace("Bright Dental", "Bright\\u0000Dental")
+    cases.append(("nul.json", named.encode(), "NUL"))  # PostgreSQL cannot store a NUL
+    blank = text.replace("name: Bright Dental", "name: '   '").encode()
+    cases.append(("blank.yaml", blank, "visible character"))
     for name, content, said in cases:
         path = tmp_path / name
         path.write_bytes(content)

@@ -22,8 +22,8 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from rebill.domain.digits import is_digits
 from rebill.domain.errors import FieldError, ValidationError
+from rebill.domain.text import is_digits
 
 PURPOSE_ONBOARD_RETURN = "onboard-return"
 PURPOSE_ONBOARD_REFRESH = "onboard-refresh"

@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from rebill.domain.errors import BillingError
+from rebill.domain.text import text_problem
 from rebill.services.ports import UnitOfWorkFactory
-from rebill.services.usage.import_file import ingest_calls, text_problem
+from rebill.services.usage.import_file import ingest_calls
 
 logger = logging.getLogger("rebill.stream")
 

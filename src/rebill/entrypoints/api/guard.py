@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from starlette.concurrency import run_in_threadpool
 
 from rebill.domain.access import Principal
-from rebill.domain.digits import is_digits
+from rebill.domain.text import is_digits
 from rebill.entrypoints.api.errors import (
     PROBLEM,
     database_problem,

@@ -8,7 +8,6 @@ from fractions import Fraction
 
 from rebill.domain.account import SUB_ACCOUNT_STATES
 from rebill.domain.caps import ENFORCEMENTS, Caps
-from rebill.domain.digits import is_digits
 from rebill.domain.errors import FieldError, ValidationError
 from rebill.domain.money import (
     MICRO_DECIMALS,
@@ -17,6 +16,7 @@ from rebill.domain.money import (
     parse_decimal,
     to_micros,
 )
+from rebill.domain.text import is_digits
 from rebill.services.accounts.tenant import open_agency, require_sub_account
 from rebill.services.catalog.apply import apply_catalog
 from rebill.services.catalog.ownership import CatalogCaller

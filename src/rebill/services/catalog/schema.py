@@ -18,12 +18,12 @@ from pydantic import (
     model_validator,
 )
 
-from rebill.domain.digits import is_digits
 from rebill.domain.dunning import DEFAULT_GRACE_DAYS, DEFAULT_RETRY_DAYS, policy_problems
 from rebill.domain.limits import credit_purchase_max_units, credit_purchase_min_units
 from rebill.domain.logo import logo_bytes_max
 from rebill.domain.money import MICRO_DECIMALS, decimal_places, parse_decimal
 from rebill.domain.rating import Increment
+from rebill.domain.text import is_digits, text_problem
 from rebill.services.catalog.tax_identity import checked_address, checked_country, checked_tax_id
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
@@ -105,6 +105,19 @@ Limit = Annotated[Whole, Field(ge=-1, le=10**6)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: object, info: ValidationInfo) -> object:
+        """Every text can be stored (no NUL, no lone surrogate); a name has a visible
+        character."""
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem:
+                raise ValueError(problem)
+            if info.field_name in ("name", "display_name") and not value.strip():
+                raise ValueError("a name needs a visible character")
+        return value
 
 
 class WholesaleVoice(Strict):

@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from rebill.domain.account import Agency
-from rebill.domain.digits import is_digits
 from rebill.domain.errors import (
     ConflictError,
     FieldError,
@@ -35,6 +34,7 @@ from rebill.domain.invoice import InvoiceDraft
 from rebill.domain.ledger import Accounts, JournalEntry
 from rebill.domain.money import format_minor, micros_per_minor, to_micros
 from rebill.domain.tax import TaxPolicy
+from rebill.domain.text import is_digits
 from rebill.services.accounts.tenant import open_agency, require_sub_account
 from rebill.services.invoicing.billing import (
     MANUAL,

@@ -24,6 +24,7 @@ from typing import Any
 
 from rebill.domain.errors import FieldError, ValidationError
 from rebill.domain.rating import DIRECTIONS
+from rebill.domain.text import text_problem
 from rebill.services.accounts.tenant import open_agency
 from rebill.services.ports import AgencyView, CallRecord, UnitOfWorkFactory
 from rebill.services.races import rerun_on_race
@@ -212,17 +213,6 @@ def parse_call(row: dict[str, Any], subs: set[str], where: str) -> CallRecord | 
             "direction",
         )
     return CallRecord(call_id, sub, started_at, duration, direction, *optional)
-
-
-def text_problem(text: str) -> str | None:
-    """Why no database can store `text` (a NUL, a lone surrogate), or None."""
-    if "\0" in text:
-        return "contains a NUL character"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "is not Unicode text (a lone surrogate)"
-    return None
 
 
 def _shown(value: object) -> str:

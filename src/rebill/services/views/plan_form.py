@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from rebill.domain.charges import PlanChange, plan_at
-from rebill.domain.digits import is_digits
 from rebill.domain.errors import FieldError, NotFoundError, ValidationError
 from rebill.domain.money import format_micros_as_minor, format_rate
 from rebill.domain.period import Period
 from rebill.domain.plan import NUMBER_TYPES, Plan, WholesaleCard
 from rebill.domain.rating import DIRECTIONS
+from rebill.domain.text import is_digits
 from rebill.services.accounts.tenant import open_agency
 from rebill.services.catalog.document import decimal_text, rate_text
 from rebill.services.catalog.ownership import CatalogCaller

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from rebill.domain.digits import is_digits
+from rebill.domain.text import is_digits
 from rebill.entrypoints.web.deps import Staff, WebFaces
 from rebill.entrypoints.web.panel.pages import agency_of, page
 from rebill.services.views.watch import cap_watch
