@@ -75,6 +75,8 @@ def test_odd_catalog_files_are_clear_errors(cli: Cli, tmp_path: Path) -> None:
     cases.append(("digits.json", huge.replace("1e999999999", "9" * 5000).encode(), "digits"))
     named = json.dumps(catalog()).replace("Bright Dental", "Bright\\u0000Dental")
     cases.append(("nul.json", named.encode(), "NUL"))  # PostgreSQL cannot store a NUL
+    far = text.replace("'2026-09-01T00:00:00-04:00'", "'9999-12-31T00:00:00Z'").encode()
+    cases.append(("far.yaml", far, "outside 1970-01-02 to 9998-11-29"))  # no month to bill in
     blank = text.replace("name: Bright Dental", "name: '   '").encode()
     cases.append(("blank.yaml", blank, "visible character"))
     for name, content, said in cases:

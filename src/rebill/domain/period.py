@@ -13,6 +13,22 @@ from rebill.domain.money import round_div
 
 _PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
 _ONE_MICROSECOND = timedelta(microseconds=1)
+# The instants a billing date (a call's start, a subscription, a rental) may be: within the
+# months a period can be (1970-01 to 9998-12, and one with a next month), a day inside them so
+# that the agency's month is one of them whatever its time zone.
+instant_min = datetime(1970, 1, 2, tzinfo=UTC)
+instant_end = datetime(9998, 11, 30, tzinfo=UTC)
+instant_range = (
+    f"outside {instant_min:%Y-%m-%d} to {instant_end - timedelta(days=1):%Y-%m-%d} (UTC)"
+)
+
+
+def in_range(instant: datetime) -> bool:
+    """`instant` (aware) is one a period can hold; False when it has no UTC instant at all."""
+    try:
+        return instant_min <= instant < instant_end
+    except OverflowError:  # 9999-12-31T23:59:59-01:00
+        return False
 
 
 @dataclass(frozen=True, order=True)

@@ -22,6 +22,7 @@ from rebill.domain.dunning import DEFAULT_GRACE_DAYS, DEFAULT_RETRY_DAYS, policy
 from rebill.domain.limits import credit_purchase_max_units, credit_purchase_min_units
 from rebill.domain.logo import logo_bytes_max
 from rebill.domain.money import MICRO_DECIMALS, decimal_places, parse_decimal
+from rebill.domain.period import in_range, instant_range
 from rebill.domain.rating import Increment
 from rebill.domain.text import is_digits, text_problem
 from rebill.services.catalog.tax_identity import checked_address, checked_country, checked_tax_id
@@ -73,6 +74,8 @@ def _aware(value: object) -> datetime:
         raise ValueError('a timestamp is a string like "2026-10-01T00:00:00-04:00"')
     if parsed.tzinfo is None:
         raise ValueError(f"{value!r} has no UTC offset (add one, e.g. -04:00 or Z)")
+    if not in_range(parsed):
+        raise ValueError(f"{value!r} is {instant_range}")
     return parsed
 
 

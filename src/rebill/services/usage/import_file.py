@@ -17,12 +17,13 @@ import csv
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from rebill.domain.errors import FieldError, ValidationError
+from rebill.domain.period import in_range, instant_range
 from rebill.domain.rating import DIRECTIONS
 from rebill.domain.text import text_problem
 from rebill.services.accounts.tenant import open_agency
@@ -34,11 +35,6 @@ REQUIRED = ("call_id", "sub_account", "started_at", "duration_seconds", "directi
 OPTIONAL = ("campaign_id", "phone_number", "status")
 FIELDS = REQUIRED + OPTIONAL
 duration_seconds_max = 7 * 24 * 3600
-# A call's start as a UTC instant: far months are stored (each in its own month) within the
-# months a period can be (1970-01 to 9998-12, and one with a next month), a day inside them so
-# that the agency's month is one of them whatever its time zone.
-started_at_min = datetime(1970, 1, 2, tzinfo=UTC)
-started_at_end = datetime(9998, 11, 30, tzinfo=UTC)
 call_id_length_max = 200
 # The optional fields are labels: bounded so one record cannot carry megabytes into storage.
 optional_length_max = {"campaign_id": 100, "phone_number": 32, "status": 32}
@@ -51,9 +47,6 @@ line_bytes_max = 64 * 1024
 # Values echoed in error messages are cut to this many characters.
 shown_length_max = 40
 rejections_kept_max = 1_000
-started_range = (
-    f"outside {started_at_min:%Y-%m-%d} to {started_at_end - timedelta(days=1):%Y-%m-%d} (UTC)"
-)
 
 
 # The content a call id stands for, by its name in a usage record; a repeat that differs in
@@ -192,16 +185,13 @@ def parse_call(row: dict[str, Any], subs: set[str], where: str) -> CallRecord | 
         return FieldError(
             where, f"{_shown(started_text)} has no UTC offset (add Z or +00:00)", "started_at"
         )
-    try:
-        if started_at.tzinfo is not UTC:
-            # One instant, one form: datetimes that share the UTC object compare and sort
-            # without asking each one's offset (the batch's sort, its periods, its storage).
-            started_at = started_at.astimezone(UTC)
-        in_range = started_at_min <= started_at < started_at_end
-    except OverflowError:  # 9999-12-31T23:59:59-01:00 has no UTC instant
-        in_range = False
-    if not in_range:
-        return FieldError(where, f"{_shown(started_text)} is {started_range}", "started_at")
+    # Far months are stored (each in its own month), within the instants a period can hold.
+    if not in_range(started_at):
+        return FieldError(where, f"{_shown(started_text)} is {instant_range}", "started_at")
+    if started_at.tzinfo is not UTC:
+        # One instant, one form: datetimes that share the UTC object compare and sort without
+        # asking each one's offset (the batch's sort, its periods, its storage).
+        started_at = started_at.astimezone(UTC)
     duration = _duration(row["duration_seconds"])
     if isinstance(duration, str):
         return FieldError(where, duration, "duration_seconds")
