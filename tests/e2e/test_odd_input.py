@@ -124,3 +124,17 @@ def test_a_database_that_cannot_be_opened_is_one_line(cli: Cli, tmp_path: Path) 
         assert result.exit_code == 1, url
         assert "cannot open the database" in result.output
         assert "Traceback" not in result.output
+
+
+def test_a_payment_reference_has_the_apis_limit_everywhere(cli: Cli) -> None:
+    cli.apply(catalog())
+    buy = ["credits", "add", "--agency", "acme", "--sub-account", "bright-dental"]
+    result = cli.run(*buy, "--amount", "10.00", "--reference", "r" * 201, ok=False)
+    assert result.exit_code != 0
+    assert "longer than 200 characters" in result.output
+    assert "Traceback" not in result.output
+    done = cli.json(*buy, "--amount", "10.00", "--reference", "r" * 200)
+    assert done["balance"] == "10.00"  # the refused one bought nothing
+    # a reference this long is kept by its digest (PostgreSQL refused the key: a 500 in the API)
+    again = cli.json(*buy, "--amount", "10.00", "--reference", "r" * 200)
+    assert (again["receipt"], again["balance"]) == (done["receipt"], "10.00")

@@ -3,6 +3,7 @@ with its journal entry, receipts of immediate charges, and credit purchases."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -20,6 +21,8 @@ from rebill.services.ports import AgencyView, NumberedDraft, StoredInvoice, Stor
 
 MANUAL = "manual"
 credit_purchase_units_max = 1_000_000
+# An invoice's idempotency key is stored in 200 characters (`invoices.idempotency_key`).
+idempotency_key_length_max = 200
 USAGE_CODES = ("voice.",)
 
 
@@ -192,6 +195,9 @@ def sell_credits(
         )
     # A payment reference is recorded once; without one every purchase is its own.
     key = f"credits:{sub_account_id}:{reference or uuid.uuid4().hex}"
+    if len(key) > idempotency_key_length_max:  # a long reference, by its digest (200 fit)
+        digest = hashlib.sha256(str(reference).encode()).hexdigest()
+        key = f"credits:{sub_account_id}:sha256:{digest}"
     policy, buyer = buyer_terms(tenant, agency, sub_account_id)
     draft = InvoiceDraft(
         kind="receipt",

@@ -7,10 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from rebill.domain.errors import FieldError, ValidationError
+from rebill.domain.text import text_problem
 from rebill.services.accounts.tenant import open_agency
 from rebill.services.invoicing.billing import sell_credits
 from rebill.services.ports import UnitOfWorkFactory
 from rebill.services.races import rerun_on_race
+
+# A payment reference as a bank or a gateway writes one (the API's limit, for every caller).
+reference_length_max = 200
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,13 @@ def record_credit_purchase(
     """Add `amount_text` of credits to the sub-account's wallet, with its receipt; a
     `reference` already recorded answers the first purchase instead of buying again (also
     when the same reference is bought twice at once: the second runs again and finds it)."""
+    if reference is not None:
+        problem = text_problem(reference)
+        if len(reference) > reference_length_max:
+            problem = f"is longer than {reference_length_max} characters"
+        if problem:
+            error = FieldError("reference", problem, "reference")
+            raise ValidationError([error], "invalid purchase")
     return rerun_on_race(
         lambda: _purchase(uow_factory, agency_id, sub_account_id, amount_text, now, reference)
     )
