@@ -37,7 +37,7 @@ def test_broken_bytes_and_long_lines_in_csv_keep_the_good_rows(cli: Cli, tmp_pat
         b"\xef\xbb\xbf" + HEADER,  # 1: a byte-order mark before the header is fine
         good(1),  # 2
         b"bad-\xff\xfe,bright-dental,2026-10-05T10:00:00-04:00,60,outbound,\n",  # 3
-        good(2),  # 4
+        b"\xef\xbb\xbf" + good(2),  # 4: a byte-order mark where two files were joined
         b"long," + b"x" * 2_000_000 + b",2026-10-05T10:00:00Z,60,outbound,\n",  # 5
         good(3),  # 6
         b"field,bright-dental,2026-10-05T10:00:00Z,60,outbound," + b"c" * 500 + b"\n",  # 7
@@ -78,6 +78,9 @@ def test_broken_bytes_and_long_lines_in_csv_keep_the_good_rows(cli: Cli, tmp_pat
     # nothing half-written: a second run finds the six good rows stored once
     again = _import(cli, file)
     assert (again["imported"], again["duplicates"], again["rejected"]) == (0, 6, 12)
+    plain = tmp_path / "plain.csv"  # line 4's id is ok-2, its byte-order mark not kept in it
+    plain.write_bytes(HEADER + good(2))
+    assert _import(cli, plain)["duplicates"] == 1
     document = cli.close("2026-10")
     assert usage_minutes(retail(document))[0] == "6.000"
 

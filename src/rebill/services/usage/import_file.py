@@ -273,7 +273,7 @@ def _lines(path: Path, name: str) -> Iterator[tuple[int, str | FieldError]]:
                     pass
                 yield number, FieldError(where, f"is longer than {line_bytes_max} bytes", "row")
                 continue
-            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            if raw.startswith(codecs.BOM_UTF8):  # also where files were joined end to end
                 raw = raw[len(codecs.BOM_UTF8) :]
             try:
                 text = raw.decode("utf-8")
