@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -146,14 +147,21 @@ def test_the_help_and_usage_errors_are_typers_own(tmp_path: Path, args: list[str
     assert loaded == []
 
 
-def test_an_unexpected_error_still_shows_the_rich_traceback(tmp_path: Path) -> None:
-    """The deferred `Traceback` loads the real one when Typer's exception hook asks."""
-    args = ("invoices", "list", "--db", "nosuchdialect://x")
+def test_an_unexpected_error_still_shows_the_rich_traceback(
+    tmp_path: Path, billed_db: str
+) -> None:
+    """The deferred `Traceback` loads the real one when Typer's exception hook asks. (A
+    database that cannot be opened is a one-line error now: the unexpected error here is a
+    table gone from a database whose schema says it is current.)"""
+    with sqlite3.connect(billed_db.removeprefix("sqlite:///")) as connection:
+        connection.execute("DROP TABLE invoice_lines")
+        connection.execute("DROP TABLE invoices")
+    args = ("invoices", "list", "--db", billed_db)
     deferred, loaded = run_cli(tmp_path, ["rich.traceback"], *args)
     typers, _ = run_cli(tmp_path, [], *args, typer_rich_utils=True)
     assert deferred.returncode == typers.returncode == 1
     assert "Traceback (most recent call last)" in deferred.stderr
-    assert "NoSuchModuleError" in deferred.stderr
+    assert "OperationalError" in deferred.stderr
     assert deferred.stderr == typers.stderr
     assert loaded == ["rich.traceback"]
 
