@@ -147,9 +147,7 @@ def test_the_help_and_usage_errors_are_typers_own(tmp_path: Path, args: list[str
     assert loaded == []
 
 
-def test_an_unexpected_error_still_shows_the_rich_traceback(
-    tmp_path: Path, billed_db: str
-) -> None:
+def test_an_unexpected_error_still_shows_the_rich_traceback(tmp_path: Path, billed_db: str) -> None:
     """The deferred `Traceback` loads the real one when Typer's exception hook asks. (A
     database that cannot be opened is a one-line error now: the unexpected error here is a
     table gone from a database whose schema says it is current.)"""
