@@ -205,8 +205,9 @@ def test_in_flight_key_answers_409(world: World) -> None:
 
 def test_odd_values_are_rejected_one_record_at_a_time(world: World) -> None:
     """A duration of true, 60.0 or "²", a start before 1970 or with no UTC instant, a NUL in a
-    label, a CloudEvents `data` that is not an object: each is that record's rejection (naming
-    its field), never the batch's 422 or 500, never stored as something else (true as 1 s)."""
+    label, a CloudEvents `data` that is not an object, an id of true: each is that record's
+    rejection (naming its field), never the batch's 422 or 500, never stored as something else
+    (true as 1 s). A numeric call id is its text, as in a usage file."""
     headers = world.headers("billing")
     before = billable_minutes(world, ACME_S1)
     batch = [
@@ -219,6 +220,8 @@ def test_odd_values_are_rejected_one_record_at_a_time(world: World) -> None:
         call("odd-nul", campaign_id="spring\u0000sale"),
         {"specversion": "1.0", "id": "odd-ce", "time": "2026-12-05T16:00:00Z", "data": "x"},
         call("odd-good", duration_seconds=60),
+        call("odd-id-true") | {"call_id": True},
+        call("odd-number") | {"call_id": 4155550123},  # a numeric id is its text, as in a file
     ]
     answer = world.client.post("/v1/calls", json={"calls": batch}, headers=headers)
     assert answer.status_code == 200, answer.text
@@ -236,8 +239,12 @@ def test_odd_values_are_rejected_one_record_at_a_time(world: World) -> None:
         ("odd-nul", "rejected", "campaign_id"),
         ("odd-ce", "rejected", "data"),
         ("odd-good", "accepted", None),
+        (None, "rejected", "call_id"),  # `true` is no call id to answer with
+        ("4155550123", "accepted", None),
     ]
-    assert billable_minutes(world, ACME_S1) == before + 1  # the good record alone
+    assert billable_minutes(world, ACME_S1) == before + 2  # the good records alone
+    again = world.client.post("/v1/calls", json={"calls": [call("4155550123")]}, headers=headers)
+    assert again.json()["results"][0]["status"] == "duplicate"  # stored as the text "4155550123"
 
 
 def test_batch_with_duplicates_and_bad_records(world: World) -> None:

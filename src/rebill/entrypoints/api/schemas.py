@@ -26,10 +26,11 @@ class Problem(BaseModel):
 # rejects that record alone, this only stops megabytes from being parsed at all.
 call_field_length_max = 1000
 CallText = Annotated[str, Field(max_length=call_field_length_max)]
-# A duration as sent, every JSON scalar: taken as it is (no `true` read as 1, no 60.0 as 60) and
-# judged per record by the service, as a usage file's is (JSON numbers are already bounded to
-# 40 characters by the body reader).
-CallDuration = StrictInt | StrictFloat | StrictBool | CallText
+# A record's value as sent, any JSON scalar: taken as it is (no `true` read as 1, no 60.0 as 60)
+# and judged per record by the service, as a usage file's is: a number where text is expected
+# is its text (a numeric call id), `true` is that record's rejection, never the batch's 422.
+# JSON numbers are already bounded to 40 characters by the body reader.
+CallScalar = StrictInt | StrictFloat | StrictBool | CallText
 
 
 class CallFields(BaseModel):
@@ -38,26 +39,26 @@ class CallFields(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    call_id: CallText | None = None
-    sub_account: CallText | None = None
-    started_at: CallText | None = None
-    duration_seconds: CallDuration | None = None
-    direction: CallText | None = None
-    campaign_id: CallText | None = None
-    phone_number: CallText | None = None
-    status: CallText | None = None
+    call_id: CallScalar | None = None
+    sub_account: CallScalar | None = None
+    started_at: CallScalar | None = None
+    duration_seconds: CallScalar | None = None
+    direction: CallScalar | None = None
+    campaign_id: CallScalar | None = None
+    phone_number: CallScalar | None = None
+    status: CallScalar | None = None
 
 
 class CallIn(CallFields):
     """A call, or a CloudEvents envelope around one (`specversion`, `id`, `time`, `data`)."""
 
-    specversion: CallText | None = None
-    id: CallText | None = None
-    time: CallText | None = None
-    type: CallText | None = None
-    source: CallText | None = None
+    specversion: CallScalar | None = None
+    id: CallScalar | None = None
+    time: CallScalar | None = None
+    type: CallScalar | None = None
+    source: CallScalar | None = None
     # anything else than an object is that record's rejection (naming `data`), not the batch's
-    data: CallFields | CallDuration | list[Any] | None = None
+    data: CallFields | CallScalar | list[Any] | None = None
 
     def record(self) -> dict[str, Any]:
         """The record as a dict without its unset fields: `model_dump(exclude_none=True)`, read

@@ -447,6 +447,14 @@ def from_cloud_event(record: dict[str, Any]) -> dict[str, Any] | None:
     return merged
 
 
+def _answerable(call_id: object) -> str | None:
+    """A rejected record's call id as its answer names it: text, or a number as its text
+    (as `parse_call` reads one); `true`, a list, an object or an empty text are no call id."""
+    if call_id is None or isinstance(call_id, bool | dict | list):
+        return None
+    return str(call_id) or None
+
+
 def _no_data(where: str) -> FieldError:
     return FieldError(where, "must be an object holding the call's fields", "data")
 
@@ -496,7 +504,7 @@ def _ingest_once(
             parsed = parse_call(row, subs, where) if row is not None else _no_data(where)
             if isinstance(parsed, FieldError):
                 call_id = row.get("call_id") if row is not None else record.get("id")
-                results.append(RecordResult(str(call_id) if call_id else None, "rejected", parsed))
+                results.append(RecordResult(_answerable(call_id), "rejected", parsed))
             else:
                 results.append(RecordResult(parsed.call_id, "accepted"))
                 good.append(parsed)
