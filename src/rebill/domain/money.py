@@ -121,10 +121,21 @@ def decimal_places(value: Decimal) -> int:
     return max(0, -exponent)
 
 
+def places_needed(value: Decimal) -> int:
+    """The decimal places `value` needs, trailing zeros not counted ("12.50" needs 1), read
+    from its digits and exponent: `normalize()` would round 1e-999999999 to 0 (0 places)."""
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    if not any(digits):
+        return 0
+    zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + zeros))
+
+
 def to_micros(value: object) -> int:
     """Exact micro-units of a decimal amount or rate; more than 6 decimals is an error."""
     number = parse_decimal(value)
-    if decimal_places(number.normalize() if number != 0 else Decimal(0)) > MICRO_DECIMALS:
+    if places_needed(number) > MICRO_DECIMALS:
         raise ValueError(f"{value} has more than {MICRO_DECIMALS} decimal places")
     if abs(number) > amount_units_max:
         raise ValueError(f"{value} is too large (at most {amount_units_max})")

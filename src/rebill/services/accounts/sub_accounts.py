@@ -11,9 +11,9 @@ from rebill.domain.caps import ENFORCEMENTS, Caps
 from rebill.domain.errors import FieldError, ValidationError
 from rebill.domain.money import (
     MICRO_DECIMALS,
-    decimal_places,
     format_micros_as_minor,
     parse_decimal,
+    places_needed,
     to_micros,
 )
 from rebill.domain.text import is_digits
@@ -65,9 +65,7 @@ def parse_caps(
             try:
                 number = parse_decimal(part)
                 # the catalog's rule for a threshold: at most 6 decimals (1 µ of the limit)
-                if (number and number.adjusted() < -MICRO_DECIMALS) or (
-                    decimal_places(number.normalize()) > MICRO_DECIMALS
-                ):
+                if places_needed(number) > MICRO_DECIMALS:
                     raise ValueError(f"{part[:40]} has more than {MICRO_DECIMALS} decimal places")
                 value = Fraction(number)
             except (TypeError, ValueError) as exc:

@@ -21,7 +21,7 @@ from pydantic import (
 from rebill.domain.dunning import DEFAULT_GRACE_DAYS, DEFAULT_RETRY_DAYS, policy_problems
 from rebill.domain.limits import credit_purchase_max_units, credit_purchase_min_units
 from rebill.domain.logo import logo_bytes_max
-from rebill.domain.money import MICRO_DECIMALS, decimal_places, parse_decimal
+from rebill.domain.money import MICRO_DECIMALS, parse_decimal, places_needed
 from rebill.domain.period import in_range, instant_range
 from rebill.domain.rating import Increment
 from rebill.domain.text import is_digits, text_problem
@@ -43,12 +43,10 @@ def _exact(value: object) -> Decimal:
         raise ValueError(str(exc)) from exc
     if number < 0:
         raise ValueError(f"must not be negative (got {value})")
-    # the exponent first: 1e999999999 or 1e-999999999 must not be normalized (nor read as 0)
+    # the exponent first: 1e999999999 must not be compared or expanded digit by digit
     if number and number.adjusted() > 12:
         raise ValueError(f"{value} is too large")
-    if number and number.adjusted() < -MICRO_DECIMALS:
-        raise ValueError(f"{value} has more than {MICRO_DECIMALS} decimal places")
-    if decimal_places(number.normalize() if number else Decimal(0)) > MICRO_DECIMALS:
+    if places_needed(number) > MICRO_DECIMALS:
         raise ValueError(f"{value} has more than {MICRO_DECIMALS} decimal places")
     if number > 10**12:
         raise ValueError(f"{value} is too large")
