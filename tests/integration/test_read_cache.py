@@ -150,3 +150,56 @@ def test_every_cached_table_bumps_the_version(db_url: str) -> None:
 )
 def test_the_table_a_statement_writes(statement: str, table: Any) -> None:
     assert _table_written(statement) == table
+
+
+def test_a_version_read_on_a_lost_connection_is_a_clean_503_and_the_pool_recovers(
+    db_url: str,
+) -> None:
+    """The version is read on the driver's cursor (issue 13): a connection the server dropped
+    is still raised as SQLAlchemy raises it (an OperationalError, the connection invalidated:
+    the API's 503), and the next unit of work gets a working connection."""
+    from sqlalchemy import exc as sql
+
+    from rebill.entrypoints.api.errors import database_unavailable
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a dropped connection is a server's (PostgreSQL)")
+    server, _ = _two_processes(db_url)
+    key, _ = create_key(server.uow, "agency", "acme", None, "admin", NOW)
+    admin = create_engine(db_url)
+    with pytest.raises(sql.DBAPIError) as raised, server.uow() as uow:
+        backend = uow.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        uow.session.commit()  # the next statement begins a new transaction: the version read
+        with admin.begin() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        uow.platform.api_keys.get("key_nothing")
+    assert database_unavailable(raised.value)
+    assert raised.value.connection_invalidated
+    assert "cache_version" in str(raised.value.statement)  # the read's own error, not a follow-on
+    assert authenticate(server.uow, key) is not None  # a fresh connection, nothing stuck
+    admin.dispose()
+    server.dispose()
+
+
+def test_a_key_check_and_a_decision_share_one_transaction(db_url: str) -> None:
+    """`services.transaction.one_transaction`: the services it lends its unit of work to open
+    no session of their own, and a revoked key is refused in it as on its own."""
+    from sqlalchemy import event
+
+    from rebill.services.transaction import one_transaction
+
+    server, other = _two_processes(db_url)
+    key, key_id = create_key(other.uow, "agency", "acme", None, "admin", NOW)
+    begins: list[int] = []
+    event.listen(server.engine, "begin", lambda _connection: begins.append(1))
+    with one_transaction(server.uow) as uow:
+        principal = authenticate(uow, key)
+        assert principal is not None and principal.agency_id == "acme"
+        decision = authorize_call(uow, "acme", "bright-dental", "outbound", None, NOW).decision
+        assert decision.allowed
+    assert len(begins) == 1
+    revoke_key(other.uow, key_id, NOW)
+    with one_transaction(server.uow) as uow:
+        assert authenticate(uow, key) is None
+    server.dispose()
+    other.dispose()

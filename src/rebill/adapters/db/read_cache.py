@@ -13,6 +13,7 @@ so an older state can never be kept under a newer version.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Callable, Hashable
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 # The tables whose rows the cache holds (each has the triggers of `trigger_sql`).
@@ -105,7 +107,7 @@ def cached(session: Session, key: Hashable, load: Callable[[], T]) -> T:
         return load()
     version = info.get(_CHECKED)
     if version is None:
-        found = connection.exec_driver_sql(_VERSION_SQL).scalar()
+        found = _stored_version(connection)
         if found is None:  # no version row (a schema older than 0015): no caching
             return load()
         version = info[_CHECKED] = int(found)
@@ -115,6 +117,33 @@ def cached(session: Session, key: Hashable, load: Callable[[], T]) -> T:
         value = load()
         cache.put(key, value, version)
     return value  # type: ignore[no-any-return]
+
+
+def _stored_version(connection: Connection) -> Any:
+    """The version row, read on the driver's cursor: SQLAlchemy's statement path costs 4-6
+    times the read itself, once per transaction of every call (issue 13). A failure is raised
+    as that path would have raised it: wrapped by SQLAlchemy, and a lost connection
+    invalidated (so the pool drops it and the API answers 503)."""
+    dbapi = connection.dialect.loaded_dbapi
+    driver = connection.connection.dbapi_connection
+    assert driver is not None, "an open transaction has its driver's connection"
+    cursor = None
+    try:
+        cursor = driver.cursor()
+        cursor.execute(_VERSION_SQL)
+        row = cursor.fetchone()
+    except dbapi.Error as exc:
+        lost = connection.dialect.is_disconnect(exc, driver, cursor)
+        if lost:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            _VERSION_SQL, None, exc, dbapi.Error, connection_invalidated=lost
+        ) from exc
+    finally:
+        if cursor is not None:
+            with contextlib.suppress(dbapi.Error):
+                cursor.close()
+    return None if row is None else row[0]
 
 
 def caching(session: Session) -> bool:

@@ -31,6 +31,7 @@ from rebill.entrypoints.api.guard import PRINCIPAL_KEY, unauthorized
 from rebill.entrypoints.api.idempotency import media_of
 from rebill.entrypoints.api.routes.calls import (
     authorize_work,
+    decide_with_key,
     record_together,
     record_work,
     router,
@@ -184,6 +185,12 @@ class FastCalls:
         scope["route"] = route
 
         def work() -> tuple[int, Any] | None:
+            if token is not None and isinstance(parsed, schemas.AuthorizeIn) and not parsed.call_id:
+                decided = decide_with_key(self.rebill, token, parsed)
+                if decided is None:
+                    return None
+                state[PRINCIPAL_KEY], done = decided
+                return done
             if token is not None:
                 principal = self.authenticate(token)
                 if principal is None:
