@@ -32,7 +32,7 @@ from rebill.entrypoints.api.idempotency import media_of
 from rebill.entrypoints.api.routes.calls import (
     authorize_work,
     decide_with_key,
-    record_together,
+    record_with_key,
     record_work,
     router,
 )
@@ -62,15 +62,15 @@ class _Waiting:
 class CallGroups:
     """Group commit of `POST /v1/calls` (issue 13): the requests of one key that arrive while
     that key's previous group is being written wait, and are then checked and written together
-    -- one trip to a worker thread, one key look-up, one transaction -- each answered as if
-    alone (`routes.calls.record_together`). A key has at most one group in flight, so a
-    request waits at most for the one transaction before its own; other keys are not held up.
+    -- one trip to a worker thread, one transaction for the key look-up and the records --
+    each answered as if alone (`routes.calls.record_with_key`). A key has at most one group
+    in flight, so a request waits at most for the one transaction before its own; other keys
+    are not held up.
     The answer is None for an unknown or revoked key; a problem of the whole group (the key's
     role, the database away) is raised to every request in it."""
 
-    def __init__(self, rebill: App, authenticate: Callable[[str], Principal | None]) -> None:
+    def __init__(self, rebill: App) -> None:
         self.rebill = rebill
-        self.authenticate = authenticate
         self._waiting: dict[str, list[_Waiting]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -104,10 +104,9 @@ class CallGroups:
                     waiting.answer.cancel()
 
     def _write(self, token: str, bodies: list[schemas.CallsIn]) -> list[tuple[int, Any] | None]:
-        principal = self.authenticate(token)
-        if principal is None:
+        documents = record_with_key(self.rebill, token, bodies)
+        if documents is None:
             return [None] * len(bodies)
-        documents = record_together(self.rebill, AgencyScope(principal, None), bodies)
         return [(200, document) for document in documents]
 
 
@@ -134,7 +133,7 @@ class FastCalls:
         self.rebill = rebill
         self.api = api
         self.authenticate = authenticate
-        self.groups = CallGroups(rebill, authenticate)
+        self.groups = CallGroups(rebill)
         self._routes: dict[str, BaseRoute] | None = None
 
     def route(self, path: str) -> BaseRoute | None:
