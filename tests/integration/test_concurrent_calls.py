@@ -136,3 +136,45 @@ def test_one_idempotency_key_claimed_at_once_runs_once(db_url: str) -> None:
         claimed = [r for r in results if r is None]
         assert len(claimed) == 1, (round_, results)
         assert all(r.request_sha256 == "sha" and not r.done for r in results if r is not None)
+
+
+def test_a_few_calls_and_many_are_stored_alike(db_url: str) -> None:
+    """PostgreSQL stores up to `calls_inserted_max` calls with one INSERT into both tables and
+    more with two COPYs: the rows are the same either way (SQLite has one path), a call of a
+    month with no partition yet gets one, and a call id taken before is a duplicate."""
+    from rebill.adapters.db.repositories import usage
+
+    app = seeded(db_url)
+    few = _batch("few", usage.calls_inserted_max)
+    many = _batch("many", usage.calls_inserted_max + 1)
+    far = [_batch("far", 1)[0] | {"started_at": "2031-07-04T10:00:00Z"}]
+    for batch in (few, many, far):
+        assert {r.status for r in ingest_calls(app.uow, "acme", batch, NOW)} == {"accepted"}
+    again = ingest_calls(app.uow, "acme", few[:1], NOW)
+    assert [r.status for r in again] == ["duplicate"]
+
+    guard = (  # PostgreSQL's guard of one id per agency across months (SQLite's is the key)
+        "JOIN call_ids i ON i.agency_id = c.agency_id AND i.call_id = c.call_id"
+        if db_url.startswith("postgresql")
+        else "JOIN calls i ON i.agency_id = c.agency_id AND i.call_id = c.call_id"
+    )
+
+    def rows(prefix: str) -> list[tuple[Any, ...]]:
+        with app.uow() as uow:
+            found = uow.session.execute(
+                text(
+                    "SELECT c.call_id, c.agency_id, c.sub_account_id, c.started_at,"
+                    " c.duration_seconds, c.direction, c.campaign_id, c.phone_number, c.status,"
+                    f" c.period, c.late, i.period AS id_period FROM calls c {guard}"
+                    " WHERE c.call_id LIKE :p"
+                ),
+                {"p": f"{prefix}-%"},
+            )
+            return sorted(
+                (int(row[0].split("-", 1)[1]), *row[1:]) for row in found
+            )  # by the call's number: "few-3" and "many-3" are the same call
+
+    assert rows("few") == rows("many")[: len(few)]
+    assert len(rows("many")) == len(many)
+    assert [row[-1] for row in rows("far")] == ["2031-07"]
+    app.dispose()
