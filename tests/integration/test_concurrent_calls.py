@@ -178,3 +178,53 @@ def test_a_few_calls_and_many_are_stored_alike(db_url: str) -> None:
     assert len(rows("many")) == len(many)
     assert [row[-1] for row in rows("far")] == ["2031-07"]
     app.dispose()
+
+
+def test_batches_opening_the_same_counters_wait_instead_of_losing_a_race(
+    db_url: str, monkeypatch: Any
+) -> None:
+    """Batches at once that open the same sub-accounts' month (a platform's senders at the
+    start of a month): on PostgreSQL the counters are made with `INSERT … ON CONFLICT DO
+    NOTHING`, so the later batch waits for the first's commit and is funded from what it
+    stored, instead of failing on the counter's key and running again whole. With no rerun
+    allowed, every batch is still accepted, and the counters add up."""
+    from rebill.services import races
+
+    monkeypatch.setattr(races, "attempts_max", 1)  # a lost race would be this batch's error
+    app = seeded(db_url)
+    with app.uow() as uow:
+        subs = sorted(
+            uow.session.execute(text("SELECT id FROM sub_accounts WHERE agency_id = 'acme'"))
+            .scalars()
+            .all()
+        )
+    senders, per_sub = 4, 3
+
+    def batch(index: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "call_id": f"open{index}-{sub}-{n}",
+                "sub_account": sub,
+                "started_at": f"2027-01-0{1 + n}T10:00:00Z",
+                "duration_seconds": 61,
+                "direction": "outbound",
+            }
+            for sub in (subs if index % 2 else subs[::-1])  # both orders of the same rows
+            for n in range(per_sub)
+        ]
+
+    results = _together(senders, lambda i: ingest_calls(app.uow, "acme", batch(i), NOW))
+    for result in results:
+        assert not isinstance(result, BaseException), repr(result)
+        assert {r.status for r in result} == {"accepted"}
+    with app.uow() as uow:
+        counted = dict(
+            uow.session.execute(
+                text(
+                    "SELECT sub_account_id, calls FROM usage_counters"
+                    " WHERE agency_id = 'acme' AND period = '2027-01'"
+                )
+            ).all()
+        )
+    assert counted == {sub: senders * per_sub for sub in subs}
+    app.dispose()
