@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+)
+
+from rebill.domain.text import text_problem
 
 calls_per_request_max = 1_000
 page_limit_max = 100
@@ -30,7 +40,19 @@ CallText = Annotated[str, Field(max_length=call_field_length_max)]
 # and judged per record by the service, as a usage file's is: a number where text is expected
 # is its text (a numeric call id), `true` is that record's rejection, never the batch's 422.
 # JSON numbers are already bounded to 40 characters by the body reader.
-CallScalar = StrictInt | StrictFloat | StrictBool | CallText
+
+
+def _unstorable_text(value: Any) -> str:
+    """Text pydantic's strings cannot hold (a lone surrogate, which Python's JSON parser gives
+    for `"\\ud800"`): taken as sent, so that the service rejects that record alone, naming
+    the field (`domain.text.text_problem`), as it does a usage file's; not the batch's 422."""
+    if isinstance(value, str) and len(value) <= call_field_length_max and text_problem(value):
+        return value
+    raise ValueError("not text")
+
+
+UnstorableText = Annotated[str, PlainValidator(_unstorable_text, json_schema_input_type=str)]
+CallScalar = StrictInt | StrictFloat | StrictBool | CallText | UnstorableText
 
 
 class CallFields(BaseModel):
