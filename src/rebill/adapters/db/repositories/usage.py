@@ -108,7 +108,6 @@ NO_PARTITION_SQLSTATE = "23514"
 
 
 _RECORD_COLUMNS = CALL_COLUMNS[1:9]  # the call as received: call_id ... status
-_PERIOD = CALL_COLUMNS.index("period")
 
 
 @cache
@@ -227,13 +226,10 @@ class SqlUsageRepository(AgencyBound):
         agency = self.agency_id
         try:
             with driver.cursor() as cursor:
-                if len(calls) <= calls_inserted_max:
-                    values = [_call_values(agency, rated, False) for rated in calls]
-                    cursor.execute(
-                        _insert_both_sql(len(calls)),
-                        [v for row in values for v in (row[0], row[1], row[_PERIOD])]
-                        + [v for row in values for v in row],
-                    )
+                if len(calls) <= calls_inserted_max:  # the same rows as the two COPYs below
+                    ids = [v for r in calls for v in (agency, r.call.call_id, r.period)]
+                    rows = [v for r in calls for v in _call_values(agency, r, False)]
+                    cursor.execute(_insert_both_sql(len(calls)), ids + rows)
                     return
                 with cursor.copy("COPY call_ids (agency_id, call_id, period) FROM STDIN") as copy:
                     for rated in calls:
@@ -426,8 +422,7 @@ class SqlUsageRepository(AgencyBound):
             connection = self.session.connection()
             rows = connection.execute(statement, parameters)
             found = {UsageKey(row.sub_account_id, row.period): _usage(row) for row in rows}
-            missing = sorted(set(wanted) - found.keys())
-            if for_update and pg and missing:
+            if for_update and pg and (missing := sorted(set(wanted) - found.keys())):
                 found |= self._made_counters(connection, statement, missing)
             return found
         if keys is None and not for_update and period is not None:  # the close: every row
